@@ -1,0 +1,128 @@
+/* config.h - sluiced's configuration: one declarative table of keys drives
+ * parsing (libconfig), defaults, validation, --check-config and the docs. */
+#ifndef SLUICE_CONFIG_H
+#define SLUICE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_STORE_PLATFORMS 8
+#define CONFIG_MAX_STAFFING 8
+
+typedef struct config_limits {
+    int orders_per_second;   /* global token bucket rate */
+    int queue_delay_ms;      /* adaptive shedding target: ingress queue delay */
+    int commit_latency_ms;   /* adaptive shedding target: batch commit latency */
+} config_limits_t;
+
+typedef struct config_daemon {
+    char *database;          /* libpq connection string */
+    char *ingress;           /* ZeroMQ ROUTER endpoint */
+    char *events;            /* ZeroMQ PUB endpoint */
+    char *control;           /* ZeroMQ control endpoint (sluicectl) */
+    char *http;              /* host:port for /metrics /healthz /readyz */
+    int max_message_bytes;   /* ZMQ_MAXMSGSIZE on ingress */
+    config_limits_t limits;
+    int commit_batch_max;    /* most orders written by one commit */
+    int max_pending_orders;  /* orders waiting for a commit, past it OVERLOADED */
+    int overloaded_retry_ms; /* retry_after_ms sent with OVERLOADED */
+    int unavailable_retry_ms;/* retry_after_ms sent with UNAVAILABLE */
+    int reconnect_min_ms;    /* first database reconnect delay */
+    int reconnect_max_ms;    /* cap of the exponential reconnect backoff */
+    int delivery_minutes;    /* placeholder travel allowance until dispatch lands */
+} config_daemon_t;
+
+typedef struct config_dispatch {
+    int margin_seconds;
+    int assign_timeout_seconds;
+    int max_hold_minutes;
+} config_dispatch_t;
+
+typedef struct config_brand {
+    char *name;
+    int orders_per_second;
+    int line;                /* source line, for messages */
+} config_brand_t;
+
+typedef struct config_breaker {
+    double failure_ratio;
+    int slow_ms;
+    int min_requests;
+    int open_seconds;
+} config_breaker_t;
+
+typedef struct config_platform {
+    char *name;
+    char *adapter;
+    char *endpoint;
+    int timeout_ms;
+    int quote_deadline_ms;
+    int max_inflight;
+    config_breaker_t breaker;
+    int line;
+} config_platform_t;
+
+typedef struct config_staffing {
+    int from_minute;         /* minutes after local midnight */
+    int to_minute;
+    int prep_slots;
+} config_staffing_t;
+
+typedef struct config_store {
+    uint32_t id;
+    int brand;               /* index into config_t.brands, -1 when none */
+    char *name;
+    double lat, lng;
+    int prep_slots;
+    int item_seconds;
+    int order_seconds;
+    int max_wait_minutes;
+    int max_queue;
+    int open_minute;         /* "hours": minutes after local midnight; */
+    int close_minute;        /* close < open means the store closes after midnight */
+    const char *timezone;    /* interned in config_t, not owned by the store */
+    bool paused;
+    int platform_count;
+    int platforms[CONFIG_MAX_STORE_PLATFORMS]; /* indexes into config_t.platforms */
+    int staffing_count;
+    config_staffing_t staffing[CONFIG_MAX_STAFFING];
+    int line;
+} config_store_t;
+
+typedef struct config {
+    char *path;
+    config_daemon_t daemon;
+    config_dispatch_t dispatch;
+    config_brand_t *brands;
+    size_t brand_count;
+    config_platform_t *platforms;
+    size_t platform_count;
+    config_store_t *stores;
+    size_t store_count;
+    char **timezones;        /* interned timezone names */
+    size_t timezone_count;
+} config_t;
+
+/* config_load parses and validates FILE. On success returns a new config the
+ * caller owns (free with config_destroy). On failure returns NULL and sets
+ * *errors to a malloc'ed text, one "file:line: key: problem" per line, listing
+ * every problem found; the caller frees it. Never applies a file half-way. */
+config_t *config_load(const char *path, char **errors)
+    __attribute__((warn_unused_result));
+
+/* config_destroy frees SELF (NULL is fine) and clears the caller's pointer. */
+void config_destroy(config_t **self);
+
+/* config_print_keys writes the key table (key, type, default, range, meaning)
+ * as Markdown, used for the README and `sluiced --config-keys`. */
+void config_print_keys(FILE *out);
+
+/* config_key_count / config_key_path enumerate the table's key paths
+ * (e.g. "daemon.limits.queue_delay_ms", "stores.[].prep_slots"), so a test
+ * can check that the sample config mentions every key. */
+size_t config_key_count(void);
+const char *config_key_path(size_t i);
+
+#endif
