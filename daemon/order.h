@@ -1,0 +1,49 @@
+/* order.h - owns what an order is on the way in: the bounds of every
+ * SubmitOrder field, and the content fingerprint that idempotency compares. */
+#ifndef SLUICE_ORDER_H
+#define SLUICE_ORDER_H
+
+#include "proto/sluice.pb-c.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ORDER_ID_MAX 64
+#define ORDER_ITEMS_MAX 50
+#define ORDER_SKU_MAX 64
+#define ORDER_QUANTITY_MAX 99
+#define ORDER_TEXT_MAX 64      /* voucher_id, customer_ref */
+#define ORDER_DETAIL_MAX 160
+
+/* Lifecycle of an order. The names are the ones in the database enum. */
+typedef enum order_state {
+    ORDER_RECEIVED, ORDER_ACCEPTED, ORDER_PREPARING, ORDER_READY,
+    ORDER_DISPATCHING, ORDER_RIDER_ASSIGNED, ORDER_PICKED_UP,
+    ORDER_DELIVERED, ORDER_CANCELLED, ORDER_FAILED,
+    ORDER_STATE_COUNT
+} order_state_t;
+
+const char *order_state_name(order_state_t state);
+/* order_state_parse: false when NAME is not a state. */
+bool order_state_parse(const char *name, order_state_t *state);
+
+/* order_id_valid: 1..64 chars of [A-Za-z0-9._:-]. */
+bool order_id_valid(const char *id);
+
+/* order_validate checks every field's bounds. On failure it writes a detail
+ * that names the field ("items[2].quantity: must be 1..99 (got 100)"). */
+bool order_validate(const Sluice__V1__SubmitOrder *o, char *detail, size_t detail_len);
+
+/* order_fingerprint hashes the content the design compares for duplicates:
+ * store_id, items, dropoff, voucher_id and customer_ref (not created_at_ms). */
+uint64_t order_fingerprint(const Sluice__V1__SubmitOrder *o);
+
+/* order_drink_count is the number of drinks to make (sum of quantities). */
+unsigned order_drink_count(const Sluice__V1__SubmitOrder *o);
+
+/* order_items_json writes items as JSON ([{"sku":"..","qty":n},..]) into BUF;
+ * returns the length, or 0 when BUF is too small. Validated orders only. */
+size_t order_items_json(const Sluice__V1__SubmitOrder *o, char *buf, size_t len);
+
+#endif
