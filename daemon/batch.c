@@ -1,0 +1,263 @@
+/* batch.c - owns the group-commit batches and the statement that writes them. */
+#include "batch.h"
+
+#include "log.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { COL_ID, COL_STORE, COL_ITEMS, COL_LAT, COL_LNG, COL_VOUCHER, COL_CUSTOMER,
+       COL_CREATED, COL_FINGERPRINT, COL_READY, COL_DELIVERY };
+
+/* Arrays in, one row per order out, in input order. The outer join reads the
+ * snapshot from before the insert, so it shows only orders that already
+ * existed: the ones ON CONFLICT skipped. */
+const char batch_insert_sql[] =
+    "WITH input AS ("
+    " SELECT * FROM unnest($1::text[], $2::int8[], $3::jsonb[], $4::float8[], $5::float8[],"
+    "                      $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[])"
+    "  WITH ORDINALITY AS t(order_id, store_id, items, lat, lng, voucher_id, customer_ref,"
+    "                       created_ms, fingerprint, ready_ms, delivery_ms, n)"
+    "), inserted AS ("
+    " INSERT INTO orders (order_id, store_id, state, items, dropoff_lat, dropoff_lng, voucher_id,"
+    "                     customer_ref, producer_created_at, fingerprint, promised_ready_at,"
+    "                     promised_delivery_at)"
+    " SELECT order_id, store_id, 'ACCEPTED', items, lat, lng, voucher_id, customer_ref,"
+    "        'epoch'::timestamptz + nullif(created_ms, 0) * interval '1 millisecond', fingerprint,"
+    "        'epoch'::timestamptz + ready_ms * interval '1 millisecond',"
+    "        'epoch'::timestamptz + delivery_ms * interval '1 millisecond'"
+    " FROM input ORDER BY n"
+    " ON CONFLICT (order_id) DO NOTHING"
+    " RETURNING order_id"
+    "), events AS ("
+    " INSERT INTO order_events (order_id, state) SELECT order_id, 'ACCEPTED' FROM inserted"
+    ")"
+    " SELECT i.n, ins.order_id IS NOT NULL, o.fingerprint, o.store_id, o.state,"
+    "        (extract(epoch FROM o.promised_ready_at) * 1000)::int8,"
+    "        (extract(epoch FROM o.promised_delivery_at) * 1000)::int8,"
+    "        (extract(epoch FROM o.updated_at) * 1000)::int8"
+    " FROM input i"
+    " LEFT JOIN inserted ins ON ins.order_id = i.order_id"
+    " LEFT JOIN orders o ON o.order_id = i.order_id"
+    " ORDER BY i.n";
+
+static bool s_reserve(batch_column_t *c, size_t more)
+{
+    if (c->len + more + 2 <= c->cap)  /* room for the closing "}\0" too */
+        return true;
+    size_t cap = c->cap ? c->cap : 4096;
+    while (cap < c->len + more + 2)
+        cap *= 2;
+    char *data = realloc(c->data, cap);
+    if (!data)
+        return false;
+    c->data = data;
+    c->cap = cap;
+    return true;
+}
+
+/* s_put appends one array element: the separator, then TEXT raw. */
+static bool s_put_raw(batch_column_t *c, const char *text, size_t n)
+{
+    if (!s_reserve(c, n + 1))
+        return false;
+    char sep = c->len == 0 ? '{' : ',';
+    c->data[c->len++] = sep;
+    memcpy(c->data + c->len, text, n);
+    c->len += n;
+    return true;
+}
+
+/* s_put_text appends TEXT as a quoted array element ("" escapes \ and "),
+ * or NULL when TEXT is empty and NULLABLE. */
+static bool s_put_text(batch_column_t *c, const char *text, bool nullable)
+{
+    if (nullable && (!text || !text[0]))
+        return s_put_raw(c, "NULL", 4);
+    size_t n = strlen(text);
+    if (!s_reserve(c, 2 * n + 3))
+        return false;
+    char sep = c->len == 0 ? '{' : ',';
+    c->data[c->len++] = sep;
+    c->data[c->len++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == '"' || text[i] == '\\')
+            c->data[c->len++] = '\\';
+        c->data[c->len++] = text[i];
+    }
+    c->data[c->len++] = '"';
+    return true;
+}
+
+static bool s_put_fmt(batch_column_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static bool s_put_fmt(batch_column_t *c, const char *fmt, ...)
+{
+    char buf[64];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return n > 0 && (size_t)n < sizeof buf && s_put_raw(c, buf, (size_t)n);
+}
+
+static batch_t *s_batch_new(size_t cap)
+{
+    batch_t *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->entries = calloc(cap, sizeof *b->entries);
+    if (!b->entries) {
+        free(b);
+        return NULL;
+    }
+    b->cap = cap;
+    return b;
+}
+
+void batch_free(batch_t *b)
+{
+    if (!b)
+        return;
+    for (int i = 0; i < BATCH_COLUMNS; i++)
+        free(b->col[i].data);
+    free(b->entries);
+    free(b);
+}
+
+void batch_queue_init(batch_queue_t *q, size_t batch_max)
+{
+    memset(q, 0, sizeof *q);
+    q->batch_max = batch_max ? batch_max : 1;
+}
+
+void batch_queue_clear(batch_queue_t *q)
+{
+    while (q->head) {
+        batch_t *next = q->head->next;
+        batch_free(q->head);
+        q->head = next;
+    }
+    batch_free(q->spare);
+    q->tail = q->spare = NULL;
+    q->orders = 0;
+}
+
+static batch_t *s_tail_with_room(batch_queue_t *q)
+{
+    if (q->tail && q->tail->count < q->tail->cap)
+        return q->tail;
+    batch_t *b = q->spare ? q->spare : s_batch_new(q->batch_max);
+    if (!b)
+        return NULL;
+    q->spare = NULL;
+    if (q->tail)
+        q->tail->next = b;
+    else
+        q->head = b;
+    q->tail = b;
+    return b;
+}
+
+bool batch_queue_add(batch_queue_t *q, order_entry_t *entry, const Sluice__V1__SubmitOrder *o)
+{
+    batch_t *b = s_tail_with_room(q);
+    if (!b)
+        return false;
+    char items[ORDER_ITEMS_MAX * (2 * ORDER_SKU_MAX * 4 + 32) + 8];
+    if (order_items_json(o, items, sizeof items) == 0)
+        return false;
+    /* Remember each column's length so a failure part-way leaves no half row. */
+    size_t mark[BATCH_COLUMNS];
+    for (int i = 0; i < BATCH_COLUMNS; i++)
+        mark[i] = b->col[i].len;
+    bool ok = s_put_text(&b->col[COL_ID], entry->order_id, false) &&
+              s_put_fmt(&b->col[COL_STORE], "%" PRIu32, o->store_id) &&
+              s_put_text(&b->col[COL_ITEMS], items, false) &&
+              s_put_fmt(&b->col[COL_LAT], "%.17g", o->dropoff->lat) &&
+              s_put_fmt(&b->col[COL_LNG], "%.17g", o->dropoff->lng) &&
+              s_put_text(&b->col[COL_VOUCHER], o->voucher_id, true) &&
+              s_put_text(&b->col[COL_CUSTOMER], o->customer_ref, true) &&
+              s_put_fmt(&b->col[COL_CREATED], "%" PRId64, (int64_t)o->created_at_ms) &&
+              s_put_fmt(&b->col[COL_FINGERPRINT], "%" PRId64, (int64_t)entry->fingerprint) &&
+              s_put_fmt(&b->col[COL_READY], "%" PRIu64, entry->promised_ready_at_ms) &&
+              s_put_fmt(&b->col[COL_DELIVERY], "%" PRIu64, entry->promised_delivery_at_ms);
+    if (!ok) {
+        for (int i = 0; i < BATCH_COLUMNS; i++)
+            b->col[i].len = mark[i];
+        return false;
+    }
+    b->entries[b->count++] = entry;
+    q->orders++;
+    return true;
+}
+
+batch_t *batch_queue_pop(batch_queue_t *q)
+{
+    batch_t *b = q->head;
+    if (!b)
+        return NULL;
+    q->head = b->next;
+    if (!q->head)
+        q->tail = NULL;
+    b->next = NULL;
+    q->orders -= b->count;
+    return b;
+}
+
+void batch_queue_release(batch_queue_t *q, batch_t *b)
+{
+    if (!b)
+        return;
+    if (q->spare) {
+        batch_free(b);
+        return;
+    }
+    b->count = 0;
+    b->sent_us = 0;
+    for (int i = 0; i < BATCH_COLUMNS; i++)
+        b->col[i].len = 0;
+    q->spare = b;
+}
+
+void batch_params(batch_t *b, const char *values[BATCH_COLUMNS])
+{
+    for (int i = 0; i < BATCH_COLUMNS; i++) {
+        batch_column_t *c = &b->col[i];
+        /* s_reserve always left room for these two bytes. */
+        if (c->len == 0 && s_reserve(c, 0))
+            c->data[c->len++] = '{';
+        c->data[c->len] = '}';
+        c->data[c->len + 1] = '\0';
+        values[i] = c->data;
+    }
+}
+
+static uint64_t s_u64(const PGresult *res, int row, int col)
+{
+    return (uint64_t)strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+bool batch_outcome_read(const PGresult *res, int row, batch_outcome_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (PQnfields(res) != 8 || row >= PQntuples(res))
+        return false;
+    out->inserted = PQgetvalue(res, row, 1)[0] == 't';
+    out->existing = !PQgetisnull(res, row, 2);
+    if (!out->existing)
+        return true;
+    out->fingerprint = s_u64(res, row, 2);
+    out->store_id = (uint32_t)s_u64(res, row, 3);
+    if (!order_state_parse(PQgetvalue(res, row, 4), &out->state)) {
+        log_error("failed to read order state '%s' from the database", PQgetvalue(res, row, 4));
+        return false;
+    }
+    out->promised_ready_at_ms = s_u64(res, row, 5);
+    out->promised_delivery_at_ms = s_u64(res, row, 6);
+    out->updated_at_ms = s_u64(res, row, 7);
+    return true;
+}

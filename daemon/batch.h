@@ -1,0 +1,77 @@
+/* batch.h - owns group commit: accepted orders queue up in batches of at most
+ * commit_batch_max; each batch is written by ONE statement (one transaction)
+ * that inserts the orders and their first events, and reports per order
+ * whether it was new or already in the database (idempotency after restart). */
+#ifndef SLUICE_BATCH_H
+#define SLUICE_BATCH_H
+
+#include "order_index.h"
+#include "proto/sluice.pb-c.h"
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BATCH_COLUMNS 11
+
+typedef struct batch_column {
+    char *data;       /* a PostgreSQL array literal being built: {a,b,...} */
+    size_t len, cap;
+} batch_column_t;
+
+typedef struct batch {
+    struct batch *next;
+    size_t count;
+    size_t cap;
+    order_entry_t **entries;           /* the index entries, in row order */
+    batch_column_t col[BATCH_COLUMNS];
+    uint64_t sent_us;                  /* monotonic, when the commit was sent */
+} batch_t;
+
+typedef struct batch_queue {
+    batch_t *head, *tail;   /* head is the oldest; only the tail still fills */
+    batch_t *spare;         /* one emptied batch kept to avoid reallocating */
+    size_t orders;          /* orders in all queued batches */
+    size_t batch_max;
+} batch_queue_t;
+
+/* What the database said about one row of a committed batch. */
+typedef struct batch_outcome {
+    bool inserted;          /* new: this commit made it durable */
+    bool existing;          /* was already there (content in the fields below) */
+    uint64_t fingerprint;
+    uint32_t store_id;
+    order_state_t state;
+    uint64_t promised_ready_at_ms;
+    uint64_t promised_delivery_at_ms;
+    uint64_t updated_at_ms;
+} batch_outcome_t;
+
+extern const char batch_insert_sql[];
+
+void batch_queue_init(batch_queue_t *q, size_t batch_max);
+/* batch_queue_clear frees every batch (not the entries they point at). */
+void batch_queue_clear(batch_queue_t *q);
+
+/* batch_queue_add appends order O (validated and admitted) for ENTRY.
+ * Returns false when out of memory. */
+bool batch_queue_add(batch_queue_t *q, order_entry_t *entry, const Sluice__V1__SubmitOrder *o)
+    __attribute__((warn_unused_result));
+
+/* batch_queue_pop takes the oldest batch; the caller gives it back with
+ * batch_queue_release once its commit has returned. NULL when empty. */
+batch_t *batch_queue_pop(batch_queue_t *q);
+void batch_queue_release(batch_queue_t *q, batch_t *b);
+
+/* batch_params finishes the array literals and fills VALUES for
+ * batch_insert_sql. */
+void batch_params(batch_t *b, const char *values[BATCH_COLUMNS]);
+
+/* batch_outcome_read parses row ROW of the statement's result. */
+bool batch_outcome_read(const PGresult *res, int row, batch_outcome_t *out);
+
+/* batch_free frees a batch that is not in a queue. */
+void batch_free(batch_t *b);
+
+#endif

@@ -1,0 +1,165 @@
+/* ingress.c - owns the producers' ROUTER socket. */
+#include "ingress.h"
+
+#include "clock.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+/* ROUTER identities are at most 255 bytes; REQ adds one empty delimiter and
+ * proxies add more hops. More than this is not a client we know. */
+#define INGRESS_MAX_ENVELOPE 1024
+#define INGRESS_REPLY_MAX 4096
+
+struct ingress {
+    void *socket;
+    ingress_stats_t stats;
+};
+
+ingress_t *ingress_new(void *ctx, const char *endpoint, int max_message_bytes)
+{
+    ingress_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->socket = zmq_socket(ctx, ZMQ_ROUTER);
+    if (!self->socket)
+        goto fail;
+    int64_t max_size = max_message_bytes;
+    int hwm = 200000;
+    int linger = 0;
+    if (zmq_setsockopt(self->socket, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size) != 0 ||
+        zmq_setsockopt(self->socket, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(self->socket, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(self->socket, ZMQ_LINGER, &linger, sizeof linger) != 0)
+        goto fail;
+    if (zmq_bind(self->socket, endpoint) != 0) {
+        log_error("failed to bind ingress %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    return self;
+fail:
+    if (self->socket)
+        zmq_close(self->socket);
+    free(self);
+    return NULL;
+}
+
+void ingress_destroy(ingress_t **self)
+{
+    if (!self || !*self)
+        return;
+    zmq_close((*self)->socket);
+    free(*self);
+    *self = NULL;
+}
+
+void *ingress_socket(ingress_t *self)
+{
+    return self->socket;
+}
+
+const ingress_stats_t *ingress_stats(const ingress_t *self)
+{
+    return &self->stats;
+}
+
+void ingress_set_linger(ingress_t *self, int linger_ms)
+{
+    (void)zmq_setsockopt(self->socket, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
+}
+
+/* s_discard_rest drops the remaining frames of a message we refuse. */
+static void s_discard_rest(void *socket)
+{
+    int more = 1;
+    size_t len = sizeof more;
+    while (zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &len) == 0 && more) {
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        (void)zmq_msg_recv(&part, socket, 0);
+        zmq_msg_close(&part);
+    }
+}
+
+bool ingress_recv(ingress_t *self, ingress_ticket_t **ticket_out, Sluice__V1__Request **request_out)
+{
+    uint8_t envelope[INGRESS_MAX_ENVELOPE];
+    size_t envelope_len = 0;
+    zmq_msg_t frame;
+
+    for (;;) {
+        zmq_msg_init(&frame);
+        if (zmq_msg_recv(&frame, self->socket, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&frame);
+            if (zmq_errno() != EAGAIN)
+                log_warning("failed to receive on ingress: %s", zmq_strerror(zmq_errno()));
+            return false;
+        }
+        if (!zmq_msg_more(&frame))
+            break;  /* the body */
+        size_t n = zmq_msg_size(&frame);
+        if (n > 255 || envelope_len + 1 + n > sizeof envelope) {
+            log_warning("dropped an ingress message with an oversized routing envelope");
+            zmq_msg_close(&frame);
+            s_discard_rest(self->socket);
+            return false;
+        }
+        envelope[envelope_len++] = (uint8_t)n;
+        memcpy(envelope + envelope_len, zmq_msg_data(&frame), n);
+        envelope_len += n;
+        zmq_msg_close(&frame);
+    }
+
+    self->stats.received++;
+    ingress_ticket_t *ticket = malloc(sizeof *ticket + envelope_len);
+    if (!ticket) {
+        zmq_msg_close(&frame);
+        log_error("failed to allocate an ingress ticket: out of memory");
+        return false;
+    }
+    memset(ticket, 0, sizeof *ticket);
+    ticket->received_us = clock_mono_us();
+    ticket->envelope_len = (uint16_t)envelope_len;
+    memcpy(ticket->envelope, envelope, envelope_len);
+
+    Sluice__V1__Request *request = sluice__v1__request__unpack(
+        NULL, zmq_msg_size(&frame), zmq_msg_data(&frame));
+    zmq_msg_close(&frame);
+    if (!request)
+        self->stats.undecodable++;
+    else
+        ticket->request_id = request->request_id;
+    *ticket_out = ticket;
+    *request_out = request;
+    return true;
+}
+
+void ingress_reply(ingress_t *self, const ingress_ticket_t *ticket, const Sluice__V1__Reply *reply)
+{
+    uint8_t body[INGRESS_REPLY_MAX];
+    size_t body_len = sluice__v1__reply__get_packed_size(reply);
+    if (body_len > sizeof body) {
+        log_error("failed to send reply %llu: %zu bytes is over the %d byte limit",
+                  (unsigned long long)ticket->request_id, body_len, INGRESS_REPLY_MAX);
+        return;
+    }
+    sluice__v1__reply__pack(reply, body);
+
+    for (size_t at = 0; at < ticket->envelope_len;) {
+        size_t n = ticket->envelope[at++];
+        if (zmq_send(self->socket, ticket->envelope + at, n, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+            goto dropped;
+        at += n;
+    }
+    if (zmq_send(self->socket, body, body_len, ZMQ_DONTWAIT) < 0)
+        goto dropped;
+    self->stats.replies++;
+    return;
+dropped:
+    /* ROUTER drops a message to an unknown peer silently; a full queue to a
+     * slow peer fails with EAGAIN. Either way the client will ask again. */
+    self->stats.replies_dropped++;
+}
