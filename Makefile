@@ -39,6 +39,7 @@ INTEG_SRCS := $(wildcard tests/integration/test_*.c)
 INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 INTEG_HELPER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(INTEG_SRCS),$(wildcard tests/integration/*.c)))
 
+.SECONDARY:
 .PHONY: all check unit integration asan asan-check bench demo install clean help format
 all: $(BINS) $(UNIT_BINS) $(INTEG_BINS)
 

@@ -1,0 +1,102 @@
+#!/bin/sh
+# bench.sh - `make bench`: in one run on this machine, measures
+#   1. the raw durable insert limit: sluice-rawbench writes the same rows with
+#      the same statement and batch size straight through libpq;
+#   2. sluiced: accepted-and-acked orders/s at saturation (open throttle), and
+#      ack latency at half of that rate;
+# and prints them side by side. Needs build/ binaries (make bench builds them).
+set -eu
+BUILD=${BUILD:-build}
+DURATION=${BENCH_SECONDS:-10}
+CONNECTIONS=${BENCH_CONNECTIONS:-8}
+WINDOW=${BENCH_WINDOW:-512}
+dir=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
+chmod 755 "$dir"
+daemon_pid=
+cleanup() {
+    [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
+    sh tools/pgtmp.sh destroy "$dir/pg" >/dev/null 2>&1 || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT INT TERM
+
+dsn=$(sh tools/pgtmp.sh start "$dir/pg")
+port=$((17400 + $$ % 1000))
+
+# 100 stores with room for everything: this measures the intake path.
+{
+    cat <<CONF
+daemon = {
+  database = "$dsn";
+  ingress = "tcp://127.0.0.1:$port";
+  events = "tcp://127.0.0.1:$((port + 1))";
+  control = "ipc://$dir/control.sock";
+  http = "127.0.0.1:$((port + 2))";
+  max_pending_orders = 200000;
+};
+brands = ( { name = "bench"; orders_per_second = 1000000; } );
+platforms = ( { name = "sim"; adapter = "zmq"; endpoint = "tcp://127.0.0.1:$((port + 3))"; } );
+stores = (
+CONF
+    i=1001
+    while [ $i -le 1100 ]; do
+        sep=","; [ $i -eq 1100 ] && sep=""
+        echo "  { id = $i; brand = \"bench\"; location = [30.27, 120.03]; prep_slots = 1000;"
+        echo "    item_seconds = 1; max_wait_minutes = 1440; max_queue = 100000; }$sep"
+        i=$((i + 1))
+    done
+    echo ");"
+} >"$dir/bench.conf"
+
+"$BUILD/sluiced" -c "$dir/bench.conf" --migrate 2>/dev/null
+
+result() { sed -n "s/.*RESULT .*$1=\([0-9.]*\).*/\1/p" | tail -1; }
+
+echo "== raw PostgreSQL limit (same rows, same statement, sequential commits)"
+raw_best=0; raw_batch=0
+for b in 200 1000 2000; do
+    out=$("$BUILD/sluice-rawbench" --dsn "$dsn" --batch $b --count $((b * 150)))
+    echo "$out" | head -1
+    r=$(echo "$out" | result rows_per_s)
+    if [ "${r%.*}" -gt "${raw_best%.*}" ]; then raw_best=$r; raw_batch=$b; fi
+done
+psql -q "$dsn" -c "TRUNCATE order_events, orders" >/dev/null
+
+"$BUILD/sluiced" -c "$dir/bench.conf" >"$dir/sluiced.log" 2>&1 &
+daemon_pid=$!
+i=0
+until grep -q ready "$dir/sluiced.log"; do
+    i=$((i + 1)); [ $i -gt 200 ] && { cat "$dir/sluiced.log"; exit 1; }
+    sleep 0.05
+done
+
+echo "== sluiced at saturation ($CONNECTIONS DEALERs x window $WINDOW, ${DURATION}s)"
+sat=$("$BUILD/sluice-load" --endpoint "tcp://127.0.0.1:$port" --connections "$CONNECTIONS" \
+      --window "$WINDOW" --duration "$DURATION" --stores 1001-1100 --prefix "sat-$$")
+echo "$sat" | grep -v '^RESULT' | sed 's/^/  /'
+sat_rate=$(echo "$sat" | result accepted_per_s)
+sat_p50=$(echo "$sat" | result p50_ms); sat_p99=$(echo "$sat" | result p99_ms)
+
+half=$(awk "BEGIN { printf \"%d\", $sat_rate / 2 }")
+echo "== sluiced at half of saturation ($half orders/s offered, ${DURATION}s)"
+hl=$("$BUILD/sluice-load" --endpoint "tcp://127.0.0.1:$port" --connections "$CONNECTIONS" \
+     --window "$WINDOW" --duration "$DURATION" --rate "$half" --stores 1001-1100 --prefix "half-$$")
+echo "$hl" | grep -v '^RESULT' | sed 's/^/  /'
+half_rate=$(echo "$hl" | result accepted_per_s)
+half_p50=$(echo "$hl" | result p50_ms); half_p99=$(echo "$hl" | result p99_ms)
+
+kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=
+stats=$(grep "stopped:" "$dir/sluiced.log" | sed 's/^<[0-9]>//')
+
+ratio=$(awk "BEGIN { printf \"%.2f\", $sat_rate / $raw_best }")
+cat <<TABLE
+
+| measure (same run, $(nproc) cores) | orders/s | ack p50 ms | ack p99 ms |
+| --- | ---: | ---: | ---: |
+| raw PostgreSQL insert limit (batch $raw_batch) | ${raw_best%.*} | | |
+| sluiced at saturation | ${sat_rate%.*} | $sat_p50 | $sat_p99 |
+| sluiced at half of saturation | ${half_rate%.*} | $half_p50 | $half_p99 |
+
+sluiced / raw limit: $ratio
+sluiced: $stats
+TABLE

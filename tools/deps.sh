@@ -1,0 +1,31 @@
+#!/bin/sh
+# deps.sh - installs the Debian 12 packages Sluice builds, tests and runs
+# with, when any is missing (apt-get as root, else through sudo).
+set -eu
+
+PACKAGES="gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-dev
+libpq-dev libconfig-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev
+postgresql-15 postgresql-client-15 procps util-linux"
+
+missing=""
+for p in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing:$missing" >&2
+if [ "$(id -u)" = 0 ]; then
+    SUDO=
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO=sudo
+else
+    echo "deps: need root or sudo to install:$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q >/dev/null
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing >/dev/null
+# Debian's postgresql package starts a cluster of its own; ours are throwaway
+# ones in temp dirs, so leave the system one alone but out of our way.
