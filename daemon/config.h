@@ -26,6 +26,7 @@ typedef struct config_daemon {
     int max_message_bytes;   /* ZMQ_MAXMSGSIZE on ingress */
     config_limits_t limits;
     int commit_batch_max;    /* most orders written by one commit */
+    int db_connections;      /* connections committing batches concurrently */
     int max_pending_orders;  /* orders waiting for a commit, past it OVERLOADED */
     int overloaded_retry_ms; /* retry_after_ms sent with OVERLOADED */
     int unavailable_retry_ms;/* retry_after_ms sent with UNAVAILABLE */
@@ -112,8 +113,11 @@ typedef struct config {
 config_t *config_load(const char *path, char **errors)
     __attribute__((warn_unused_result));
 
-/* config_destroy frees SELF (NULL is fine) and clears the caller's pointer. */
-void config_destroy(config_t **self);
+/* config_destroy frees SELF (NULL is fine) and clears the caller's pointer.
+ * libconfig exports a function of the same name (and a type named config_t),
+ * so ours is linked as sluice_config_destroy; only config.c (and its unit
+ * test) include <libconfig.h>, renaming libconfig's names as they do. */
+void config_destroy(config_t **self) __asm__("sluice_config_destroy");
 
 /* config_print_keys writes the key table (key, type, default, range, meaning)
  * as Markdown, used for the README and `sluiced --config-keys`. */
