@@ -12,9 +12,10 @@
 enum { COL_ID, COL_STORE, COL_ITEMS, COL_LAT, COL_LNG, COL_VOUCHER, COL_CUSTOMER,
        COL_CREATED, COL_FINGERPRINT, COL_READY, COL_DELIVERY };
 
-/* Arrays in, one row per order out, in input order. The outer join reads the
- * snapshot from before the insert, so it shows only orders that already
- * existed: the ones ON CONFLICT skipped. */
+/* Arrays in; out come the ids this statement inserted. An id that is not
+ * returned already existed (a retry after a restart): the caller looks those
+ * up by primary key. No join against orders here: at millions of rows the
+ * planner would hash the whole table for every batch. */
 const char batch_insert_sql[] =
     "WITH input AS ("
     " SELECT * FROM unnest($1::text[], $2::int8[], $3::jsonb[], $4::float8[], $5::float8[],"
@@ -29,20 +30,23 @@ const char batch_insert_sql[] =
     "        'epoch'::timestamptz + nullif(created_ms, 0) * interval '1 millisecond', fingerprint,"
     "        'epoch'::timestamptz + ready_ms * interval '1 millisecond',"
     "        'epoch'::timestamptz + delivery_ms * interval '1 millisecond'"
-    " FROM input ORDER BY n"
+    " FROM input ORDER BY n"  /* one lock order for every writer */
     " ON CONFLICT (order_id) DO NOTHING"
     " RETURNING order_id"
     "), events AS ("
     " INSERT INTO order_events (order_id, state) SELECT order_id, 'ACCEPTED' FROM inserted"
     ")"
-    " SELECT i.n, ins.order_id IS NOT NULL, o.fingerprint, o.store_id, o.state,"
-    "        (extract(epoch FROM o.promised_ready_at) * 1000)::int8,"
-    "        (extract(epoch FROM o.promised_delivery_at) * 1000)::int8,"
-    "        (extract(epoch FROM o.updated_at) * 1000)::int8"
-    " FROM input i"
-    " LEFT JOIN inserted ins ON ins.order_id = i.order_id"
-    " LEFT JOIN orders o ON o.order_id = i.order_id"
-    " ORDER BY i.n";
+    " SELECT order_id FROM inserted";
+
+/* Orders by primary key, for GetOrder misses and for ids a batch found
+ * already stored. */
+const char batch_lookup_sql[] =
+    "SELECT order_id, store_id, state,"
+    "       (extract(epoch FROM promised_ready_at) * 1000)::int8,"
+    "       (extract(epoch FROM promised_delivery_at) * 1000)::int8,"
+    "       (extract(epoch FROM updated_at) * 1000)::int8,"
+    "       fingerprint"
+    "  FROM orders WHERE order_id = ANY($1::text[])";
 
 static bool s_reserve(batch_column_t *c, size_t more)
 {
@@ -241,23 +245,20 @@ static uint64_t s_u64(const PGresult *res, int row, int col)
     return (uint64_t)strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-bool batch_outcome_read(const PGresult *res, int row, batch_outcome_t *out)
+bool batch_lookup_read(const PGresult *res, int row, batch_stored_t *out)
 {
     memset(out, 0, sizeof *out);
-    if (PQnfields(res) != 8 || row >= PQntuples(res))
+    if (PQnfields(res) != 7 || row >= PQntuples(res))
         return false;
-    out->inserted = PQgetvalue(res, row, 1)[0] == 't';
-    out->existing = !PQgetisnull(res, row, 2);
-    if (!out->existing)
-        return true;
-    out->fingerprint = s_u64(res, row, 2);
-    out->store_id = (uint32_t)s_u64(res, row, 3);
-    if (!order_state_parse(PQgetvalue(res, row, 4), &out->state)) {
-        log_error("failed to read order state '%s' from the database", PQgetvalue(res, row, 4));
+    out->order_id = PQgetvalue(res, row, 0);
+    out->store_id = (uint32_t)s_u64(res, row, 1);
+    if (!order_state_parse(PQgetvalue(res, row, 2), &out->state)) {
+        log_error("failed to read order state '%s' from the database", PQgetvalue(res, row, 2));
         return false;
     }
-    out->promised_ready_at_ms = s_u64(res, row, 5);
-    out->promised_delivery_at_ms = s_u64(res, row, 6);
-    out->updated_at_ms = s_u64(res, row, 7);
+    out->promised_ready_at_ms = s_u64(res, row, 3);
+    out->promised_delivery_at_ms = s_u64(res, row, 4);
+    out->updated_at_ms = s_u64(res, row, 5);
+    out->fingerprint = s_u64(res, row, 6);
     return true;
 }

@@ -1,7 +1,7 @@
 /* batch.h - owns group commit: accepted orders queue up in batches of at most
  * commit_batch_max; each batch is written by ONE statement (one transaction)
- * that inserts the orders and their first events, and reports per order
- * whether it was new or already in the database (idempotency after restart). */
+ * that inserts the orders and their first events, and reports which ids it
+ * inserted; the others were already stored (idempotency after a restart). */
 #ifndef SLUICE_BATCH_H
 #define SLUICE_BATCH_H
 
@@ -36,19 +36,21 @@ typedef struct batch_queue {
     size_t batch_max;
 } batch_queue_t;
 
-/* What the database said about one row of a committed batch. */
-typedef struct batch_outcome {
-    bool inserted;          /* new: this commit made it durable */
-    bool existing;          /* was already there (content in the fields below) */
+/* An order as stored, read by batch_lookup_sql. */
+typedef struct batch_stored {
+    const char *order_id;   /* points into the PGresult */
     uint64_t fingerprint;
     uint32_t store_id;
     order_state_t state;
     uint64_t promised_ready_at_ms;
     uint64_t promised_delivery_at_ms;
     uint64_t updated_at_ms;
-} batch_outcome_t;
+} batch_stored_t;
 
+/* batch_insert_sql: BATCH_COLUMNS array parameters; returns the order_ids it
+ * inserted. batch_lookup_sql: one text[] of order_ids; returns stored orders. */
 extern const char batch_insert_sql[];
+extern const char batch_lookup_sql[];
 
 void batch_queue_init(batch_queue_t *q, size_t batch_max);
 /* batch_queue_clear frees every batch (not the entries they point at). */
@@ -68,8 +70,8 @@ void batch_queue_release(batch_queue_t *q, batch_t *b);
  * batch_insert_sql. */
 void batch_params(batch_t *b, const char *values[BATCH_COLUMNS]);
 
-/* batch_outcome_read parses row ROW of the statement's result. */
-bool batch_outcome_read(const PGresult *res, int row, batch_outcome_t *out);
+/* batch_lookup_read parses row ROW of a batch_lookup_sql result. */
+bool batch_lookup_read(const PGresult *res, int row, batch_stored_t *out);
 
 /* batch_free frees a batch that is not in a queue. */
 void batch_free(batch_t *b);

@@ -14,6 +14,9 @@
 struct db {
     char *conninfo;
     int schema_version;
+    const db_statement_t *statements;
+    size_t statement_count;
+    size_t prepared;                         /* DB_CHECKING: statements prepared so far */
     int reconnect_min_ms, reconnect_max_ms;
     PGconn *conn;
     db_state_t state;
@@ -30,7 +33,8 @@ struct db {
     bool checking;                           /* the in-flight statement is the schema check */
 };
 
-db_t *db_new(const char *conninfo, int schema_version, int reconnect_min_ms, int reconnect_max_ms)
+db_t *db_new(const char *conninfo, int schema_version, const db_statement_t *statements, size_t n,
+             int reconnect_min_ms, int reconnect_max_ms)
 {
     db_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -41,6 +45,8 @@ db_t *db_new(const char *conninfo, int schema_version, int reconnect_min_ms, int
         return NULL;
     }
     self->schema_version = schema_version;
+    self->statements = statements;
+    self->statement_count = n;
     self->reconnect_min_ms = reconnect_min_ms > 0 ? reconnect_min_ms : 100;
     self->reconnect_max_ms = reconnect_max_ms > self->reconnect_min_ms ? reconnect_max_ms
                                                                        : self->reconnect_min_ms;
@@ -138,12 +144,16 @@ static void s_start_connect(db_t *self, uint64_t now_ms)
 static bool s_send_check(db_t *self)
 {
     /* Acks promise durability: insist on synchronous commit for this session
-     * whatever the server's default is. */
+     * whatever the server's default is. Our statements are short and take
+     * arrays of any length: one generic plan, no JIT. */
     if (!PQsendQuery(self->conn,
                      "SET synchronous_commit TO on;"
+                     "SET plan_cache_mode TO force_generic_plan;"
+                     "SET jit TO off;"
                      "SELECT coalesce(max(version), 0) FROM schema_migrations"))
         return false;
     self->checking = true;
+    self->prepared = 0;
     self->state = DB_CHECKING;
     int rc = PQflush(self->conn);
     self->flush_pending = rc == 1;
@@ -180,36 +190,71 @@ static bool s_connection_lost_state(const char *sqlstate)
            strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0;
 }
 
-/* s_finish_check decides whether a fresh connection may be used. */
+/* s_prepare_next sends the next PREPARE of a fresh connection. Returns
+ * false when every statement is prepared. */
+static bool s_prepare_next(db_t *self, uint64_t now_ms)
+{
+    if (self->prepared >= self->statement_count)
+        return false;
+    const db_statement_t *st = &self->statements[self->prepared++];
+    if (!PQsendPrepare(self->conn, st->name, st->sql, st->nparams, NULL)) {
+        char buf[256];
+        s_lost(self, now_ms, s_message(self->conn, buf, sizeof buf));
+        return true;
+    }
+    int rc = PQflush(self->conn);
+    self->flush_pending = rc == 1;
+    self->state = DB_CHECKING;
+    return true;
+}
+
+/* s_check_version: false (connection dropped) when the schema is missing
+ * or older than this binary. */
+static bool s_check_version(db_t *self, const PGresult *res, uint64_t now_ms)
+{
+    int version = atoi(PQgetvalue(res, 0, 0));
+    if (version >= self->schema_version)
+        return true;
+    char why[160];
+    snprintf(why, sizeof why,
+             "database schema is at version %d, sluiced needs %d; run `sluiced -c FILE --migrate`",
+             version, self->schema_version);
+    s_lost(self, now_ms, why);
+    return false;
+}
+
+/* s_finish_check takes one result of bringing a connection up: the session
+ * settings and schema version first, then one PREPARE per statement. */
 static void s_finish_check(db_t *self, uint64_t now_ms)
 {
     PGresult *res = self->result;
     self->result = NULL;
-    self->checking = false;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+    ExecStatusType st = PQresultStatus(res);
+    bool version_step = self->prepared == 0;
+    if (st != (version_step ? PGRES_TUPLES_OK : PGRES_COMMAND_OK) ||
+        (version_step && PQntuples(res) != 1)) {
         char why[320];
-        snprintf(why, sizeof why, "schema check failed (%s); run `sluiced -c FILE --migrate`",
-                 PQresultErrorMessage(res));
-        why[strcspn(why, "\n")] = ' ';
+        snprintf(why, sizeof why, "%s failed (%s)%s",
+                 version_step ? "schema check" : self->statements[self->prepared - 1].name,
+                 PQresultErrorMessage(res),
+                 version_step ? "; run `sluiced -c FILE --migrate`" : "");
+        for (char *p = why; *p; p++)
+            if (*p == '\n')
+                *p = ' ';
         PQclear(res);
         s_lost(self, now_ms, why);
         return;
     }
-    int version = atoi(PQgetvalue(res, 0, 0));
+    bool ok = !version_step || s_check_version(self, res, now_ms);
     PQclear(res);
-    if (version < self->schema_version) {
-        char why[160];
-        snprintf(why, sizeof why,
-                 "database schema is at version %d, sluiced needs %d; run `sluiced -c FILE --migrate`",
-                 version, self->schema_version);
-        s_lost(self, now_ms, why);
+    if (!ok || s_prepare_next(self, now_ms))
         return;
-    }
+    self->checking = false;
     if (self->failures > 0)
         log_notice("database connection is back after %d failed attempt%s", self->failures,
                    self->failures == 1 ? "" : "s");
     else
-        log_notice("database connected (schema version %d)", version);
+        log_notice("database connected");
     self->failures = 0;
     self->was_up = true;
     self->state = DB_IDLE;
@@ -364,12 +409,12 @@ uint64_t db_retry_after_ms(const db_t *self, uint64_t now_ms)
     return wait + 500;  /* the attempt itself, and time to catch up */
 }
 
-bool db_send(db_t *self, const char *sql, int nparams, const char *const *values,
+bool db_send(db_t *self, const char *name, int nparams, const char *const *values,
              db_done_fn *done, void *arg)
 {
     if (self->state != DB_IDLE)
         return false;
-    if (!PQsendQueryParams(self->conn, sql, nparams, NULL, values, NULL, NULL, 0)) {
+    if (!PQsendQueryPrepared(self->conn, name, nparams, values, NULL, NULL, 0)) {
         char buf[256];
         s_lost(self, clock_mono_ms(), s_message(self->conn, buf, sizeof buf));
         return false;

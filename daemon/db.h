@@ -7,6 +7,7 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum db_state {
@@ -27,10 +28,19 @@ typedef struct db_error {
  * or ERR. */
 typedef void db_done_fn(void *arg, const PGresult *res, const db_error_t *err);
 
+/* A statement prepared on every new connection, run by name. */
+typedef struct db_statement {
+    const char *name;
+    const char *sql;
+    int nparams;
+} db_statement_t;
+
 typedef struct db db_t;
 
-db_t *db_new(const char *conninfo, int schema_version, int reconnect_min_ms, int reconnect_max_ms)
-    __attribute__((warn_unused_result));
+/* db_new: STATEMENTS (N of them, static storage) are prepared, with a generic
+ * plan, each time a connection comes up. */
+db_t *db_new(const char *conninfo, int schema_version, const db_statement_t *statements, size_t n,
+             int reconnect_min_ms, int reconnect_max_ms) __attribute__((warn_unused_result));
 void db_destroy(db_t **self);
 
 /* Event-loop hooks: the socket to poll (-1 for none) and the events wanted,
@@ -47,10 +57,11 @@ bool db_is_idle(const db_t *self);
 /* db_retry_after_ms: a fair retry_after for clients while the database is down. */
 uint64_t db_retry_after_ms(const db_t *self, uint64_t now_ms);
 
-/* db_send starts SQL with NPARAMS text parameters; DONE runs when it ends.
+/* db_send runs the prepared statement NAME with NPARAMS text parameters;
+ * DONE runs when it ends.
  * Only when db_is_idle. Returns false (and does not call DONE) if it could
  * not be sent, which also marks the connection lost. */
-bool db_send(db_t *self, const char *sql, int nparams, const char *const *values,
+bool db_send(db_t *self, const char *name, int nparams, const char *const *values,
              db_done_fn *done, void *arg) __attribute__((warn_unused_result));
 
 #endif

@@ -29,9 +29,15 @@
 #define SERVER_LOOKUP_BATCH 256
 #define SERVER_SHUTDOWN_GRACE_MS 30000
 #define SERVER_STATUS_EVERY_MS 5000
+#define SERVER_DB_CONNECTIONS_MAX 8
 
 enum { ERROR_BAD_REQUEST = 400, ERROR_NOT_FOUND = 404, ERROR_NOT_IMPLEMENTED = 501,
        ERROR_UNAVAILABLE = 503 };
+
+static const db_statement_t server_statements[] = {
+    {.name = "insert_batch", .sql = batch_insert_sql, .nparams = BATCH_COLUMNS},
+    {.name = "lookup_orders", .sql = batch_lookup_sql, .nparams = 1},
+};
 
 typedef struct lookup {
     ingress_ticket_t *ticket;
@@ -50,15 +56,26 @@ typedef struct server_stats {
     uint64_t commit_us_max;
 } server_stats_t;
 
+/* One PostgreSQL connection and the batch it is committing. Several let one
+ * batch execute while another waits for its WAL flush. */
+typedef struct server_conn {
+    server_t *server;
+    db_t *db;
+    batch_t *committing;
+} server_conn_t;
+
 struct server {
     config_t *cfg;
     store_table_t *stores;
     void *zmq;
     ingress_t *ingress;
-    db_t *db;
+    server_conn_t conns[SERVER_DB_CONNECTIONS_MAX];
+    size_t conn_count;          /* conns[0] also serves lookups */
     order_index_t *orders;
     batch_queue_t queue;
-    batch_t *committing;        /* the batch whose commit is in flight */
+    order_entry_t **resolving;  /* ids a batch found already stored: look them up */
+    size_t resolving_count;
+    bool resolve_in_flight;
     lookup_t *lookups;          /* FIFO of GetOrder misses */
     size_t lookup_head, lookup_count;
     size_t lookups_in_flight;   /* taken from the FIFO head by the statement in flight */
@@ -71,6 +88,29 @@ struct server {
     uint64_t status_next_ms;
     server_stats_t stats;
 };
+
+/* ---- connections ------------------------------------------------------ */
+
+static bool s_db_up(const server_t *s)
+{
+    for (size_t i = 0; i < s->conn_count; i++)
+        if (db_is_up(s->conns[i].db))
+            return true;
+    return false;
+}
+
+static size_t s_committing_orders(const server_t *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->conn_count; i++)
+        n += s->conns[i].committing ? s->conns[i].committing->count : 0;
+    return n;
+}
+
+static uint64_t s_retry_after_ms(const server_t *s)
+{
+    return db_retry_after_ms(s->conns[0].db, clock_mono_ms());
+}
 
 /* ---- replies ---------------------------------------------------------- */
 
@@ -192,7 +232,6 @@ static void s_handle_submit(server_t *s, ingress_ticket_t *t, const Sluice__V1__
         return;
     }
 
-    uint64_t now_mono = clock_mono_ms();
     const config_store_t *store = store_table_find(s->stores, o->store_id);
     if (!store) {
         snprintf(detail, sizeof detail, "store_id: no store %" PRIu32 " is configured", o->store_id);
@@ -200,13 +239,13 @@ static void s_handle_submit(server_t *s, ingress_ticket_t *t, const Sluice__V1__
         free(t);
         return;
     }
-    if (!db_is_up(s->db)) {
+    if (!s_db_up(s)) {
         s_reply_reject(s, t, order_id, SLUICE__V1__REASON__UNAVAILABLE,
-                       db_retry_after_ms(s->db, now_mono), "database: unreachable, retry later");
+                       s_retry_after_ms(s), "database: unreachable, retry later");
         free(t);
         return;
     }
-    size_t pending = s->queue.orders + (s->committing ? s->committing->count : 0);
+    size_t pending = s->queue.orders + s_committing_orders(s);
     if (pending >= (size_t)s->cfg->daemon.max_pending_orders) {
         s_reply_reject(s, t, order_id, SLUICE__V1__REASON__OVERLOADED,
                        (uint64_t)s->cfg->daemon.overloaded_retry_ms,
@@ -250,7 +289,7 @@ static void s_handle_submit(server_t *s, ingress_ticket_t *t, const Sluice__V1__
 
 static void s_batch_failed(server_t *s, batch_t *b, const char *why)
 {
-    uint64_t retry = db_retry_after_ms(s->db, clock_mono_ms());
+    uint64_t retry = s_retry_after_ms(s);
     for (size_t i = 0; i < b->count; i++) {
         order_entry_t *e = b->entries[i];
         s_fail_waiters(s, e, retry);
@@ -262,9 +301,10 @@ static void s_batch_failed(server_t *s, batch_t *b, const char *why)
 
 static void s_batch_done(void *arg, const PGresult *res, const db_error_t *err)
 {
-    server_t *s = arg;
-    batch_t *b = s->committing;
-    s->committing = NULL;
+    server_conn_t *conn = arg;
+    server_t *s = conn->server;
+    batch_t *b = conn->committing;
+    conn->committing = NULL;
     uint64_t took = clock_mono_us() - b->sent_us;
     s->stats.commit_us_total += took;
     if (took > s->stats.commit_us_max)
@@ -272,50 +312,114 @@ static void s_batch_done(void *arg, const PGresult *res, const db_error_t *err)
 
     if (err) {
         char why[300];
-        snprintf(why, sizeof why, "%s%s%s", err->sqlstate[0] ? err->sqlstate : "",
-                 err->sqlstate[0] ? " " : "", err->message);
+        snprintf(why, sizeof why, "%s%s%s", err->sqlstate, err->sqlstate[0] ? " " : "",
+                 err->message);
         s_batch_failed(s, b, why);
-        batch_queue_release(&s->queue, b);
-        return;
-    }
-    if (PQntuples(res) != (int)b->count) {
-        /* Should not happen; the commit may have stored rows, so say
-         * UNAVAILABLE: a retry will find them and answer duplicate. */
-        s_batch_failed(s, b, "result has the wrong number of rows");
         batch_queue_release(&s->queue, b);
         return;
     }
     uint64_t now_wall = clock_wall_ms();
     s->stats.batches++;
     s->stats.batch_rows += b->count;
-    for (size_t i = 0; i < b->count; i++) {
-        order_entry_t *e = b->entries[i];
-        batch_outcome_t out;
-        bool ok = batch_outcome_read(res, (int)i, &out);
+    /* Committed: every returned id is new and durable now. */
+    for (int row = 0; row < PQntuples(res); row++) {
+        order_entry_t *e = order_index_find(s->orders, PQgetvalue(res, row, 0));
+        if (!e || !e->pending)
+            continue;
         e->pending = false;
-        if (ok && out.inserted) {
-            e->updated_at_ms = now_wall;
-            s_release_waiters(s, e, true);
-        } else if (ok && out.existing) {
-            /* Stored before this process knew of it (restart): the database's
-             * first decision stands. */
-            e->fingerprint = out.fingerprint;
-            e->store_id = out.store_id;
-            e->state = (uint8_t)out.state;
-            e->promised_ready_at_ms = out.promised_ready_at_ms;
-            e->promised_delivery_at_ms = out.promised_delivery_at_ms;
-            e->updated_at_ms = out.updated_at_ms;
-            s_release_waiters(s, e, false);
-        } else {
-            /* Neither inserted nor visible: a concurrent writer holds the id. */
-            s_fail_waiters(s, e, (uint64_t)s->cfg->daemon.unavailable_retry_ms);
-            order_index_remove(s->orders, e);
-        }
+        e->updated_at_ms = now_wall;
+        s_release_waiters(s, e, true);
     }
+    /* The rest were stored before this process knew of them: their first
+     * decision is in the database. */
+    for (size_t i = 0; i < b->count; i++)
+        if (b->entries[i]->pending)
+            s->resolving[s->resolving_count++] = b->entries[i];
     batch_queue_release(&s->queue, b);
 }
 
-static bool s_send_batch(server_t *s)
+/* s_id_array writes the ids as a text[] literal; validated ids need no
+ * escaping. The caller frees it. */
+static char *s_id_array(size_t n, const char *(*id_at)(const server_t *, size_t), const server_t *s)
+{
+    char *ids = malloc(n * (ORDER_ID_MAX + 1) + 3);
+    if (!ids)
+        return NULL;
+    size_t len = 0;
+    ids[len++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        const char *id = id_at(s, i);
+        size_t k = strlen(id);
+        if (i)
+            ids[len++] = ',';
+        memcpy(ids + len, id, k);
+        len += k;
+    }
+    ids[len++] = '}';
+    ids[len] = '\0';
+    return ids;
+}
+
+static void s_settle_from_database(order_entry_t *e, const batch_stored_t *stored)
+{
+    e->pending = false;
+    e->fingerprint = stored->fingerprint;
+    e->store_id = stored->store_id;
+    e->state = (uint8_t)stored->state;
+    e->promised_ready_at_ms = stored->promised_ready_at_ms;
+    e->promised_delivery_at_ms = stored->promised_delivery_at_ms;
+    e->updated_at_ms = stored->updated_at_ms;
+}
+
+static void s_resolve_done(void *arg, const PGresult *res, const db_error_t *err)
+{
+    server_t *s = arg;
+    s->resolve_in_flight = false;
+    for (int row = 0; res && row < PQntuples(res); row++) {
+        batch_stored_t stored;
+        if (!batch_lookup_read(res, row, &stored))
+            continue;
+        order_entry_t *e = order_index_find(s->orders, stored.order_id);
+        if (!e || !e->pending)
+            continue;
+        s_settle_from_database(e, &stored);
+        s_release_waiters(s, e, false);
+    }
+    /* Not found: the id's holder was a concurrent writer that rolled back,
+     * or the lookup failed. Either way, nothing of this request is stored. */
+    uint64_t retry = err ? s_retry_after_ms(s)
+                         : (uint64_t)s->cfg->daemon.unavailable_retry_ms;
+    for (size_t i = 0; i < s->resolving_count; i++) {
+        order_entry_t *e = s->resolving[i];
+        if (!e->pending)
+            continue;
+        s_fail_waiters(s, e, retry);
+        order_index_remove(s->orders, e);
+    }
+    s->resolving_count = 0;
+}
+
+static const char *s_resolving_id(const server_t *s, size_t i)
+{
+    return s->resolving[i]->order_id;
+}
+
+static bool s_send_resolve(server_t *s)
+{
+    if (s->resolving_count == 0 || s->resolve_in_flight)
+        return false;
+    char *ids = s_id_array(s->resolving_count, s_resolving_id, s);
+    const char *values[1] = {ids};
+    s->resolve_in_flight = true;
+    if (!ids || !db_send(s->conns[0].db, "lookup_orders", 1, values, s_resolve_done, s)) {
+        db_error_t err = {.connection_lost = true};
+        s_resolve_done(s, NULL, &err);
+    }
+    free(ids);
+    return true;
+}
+
+static bool s_send_batch(server_t *s, server_conn_t *conn)
 {
     batch_t *b = batch_queue_pop(&s->queue);
     if (!b)
@@ -323,9 +427,9 @@ static bool s_send_batch(server_t *s)
     const char *values[BATCH_COLUMNS];
     batch_params(b, values);
     b->sent_us = clock_mono_us();
-    s->committing = b;
-    if (!db_send(s->db, batch_insert_sql, BATCH_COLUMNS, values, s_batch_done, s)) {
-        s->committing = NULL;
+    conn->committing = b;
+    if (!db_send(conn->db, "insert_batch", BATCH_COLUMNS, values, s_batch_done, conn)) {
+        conn->committing = NULL;
         s_batch_failed(s, b, "could not send the statement");
         batch_queue_release(&s->queue, b);
     }
@@ -367,7 +471,7 @@ static void s_handle_get(server_t *s, ingress_ticket_t *t, const Sluice__V1__Get
         free(t);
         return;
     }
-    if (!db_is_up(s->db) || s->lookup_count >= SERVER_LOOKUP_MAX) {
+    if (!db_is_up(s->conns[0].db) || s->lookup_count >= SERVER_LOOKUP_MAX) {
         s_reply_error(s, t, ERROR_UNAVAILABLE, "database: unreachable or busy, retry later");
         free(t);
         return;
@@ -378,13 +482,6 @@ static void s_handle_get(server_t *s, ingress_ticket_t *t, const Sluice__V1__Get
     s->lookup_count++;
 }
 
-static const char lookup_sql[] =
-    "SELECT order_id, store_id, state,"
-    "       (extract(epoch FROM promised_ready_at) * 1000)::int8,"
-    "       (extract(epoch FROM promised_delivery_at) * 1000)::int8,"
-    "       (extract(epoch FROM updated_at) * 1000)::int8"
-    "  FROM orders WHERE order_id = ANY($1::text[])";
-
 static void s_lookups_done(void *arg, const PGresult *res, const db_error_t *err)
 {
     server_t *s = arg;
@@ -394,24 +491,26 @@ static void s_lookups_done(void *arg, const PGresult *res, const db_error_t *err
         lookup_t *l = &s->lookups[s->lookup_head];
         s->lookup_head = (s->lookup_head + 1) % SERVER_LOOKUP_MAX;
         s->lookup_count--;
-        int row = -1;
-        for (int r = 0; res && r < PQntuples(res); r++)
-            if (strcmp(PQgetvalue(res, r, 0), l->order_id) == 0)
-                row = r;
+        batch_stored_t stored;
+        bool found = false;
+        for (int r = 0; res && !found && r < PQntuples(res); r++)
+            found = batch_lookup_read(res, r, &stored) && strcmp(stored.order_id, l->order_id) == 0;
         if (err)
             s_reply_error(s, l->ticket, ERROR_UNAVAILABLE, "database: lookup failed, retry later");
-        else if (row < 0)
+        else if (!found)
             s_reply_error(s, l->ticket, ERROR_NOT_FOUND, "order not found");
         else
-            s_reply_status(s, l->ticket, l->order_id,
-                           (uint32_t)strtoul(PQgetvalue(res, row, 1), NULL, 10),
-                           PQgetvalue(res, row, 2),
-                           strtoull(PQgetvalue(res, row, 3), NULL, 10),
-                           strtoull(PQgetvalue(res, row, 4), NULL, 10),
-                           strtoull(PQgetvalue(res, row, 5), NULL, 10));
+            s_reply_status(s, l->ticket, l->order_id, stored.store_id,
+                           order_state_name(stored.state), stored.promised_ready_at_ms,
+                           stored.promised_delivery_at_ms, stored.updated_at_ms);
         free(l->ticket);
         l->ticket = NULL;
     }
+}
+
+static const char *s_lookup_id(const server_t *s, size_t i)
+{
+    return s->lookups[(s->lookup_head + i) % SERVER_LOOKUP_MAX].order_id;
 }
 
 static bool s_send_lookups(server_t *s)
@@ -419,25 +518,10 @@ static bool s_send_lookups(server_t *s)
     if (s->lookup_count == 0)
         return false;
     size_t n = s->lookup_count < SERVER_LOOKUP_BATCH ? s->lookup_count : SERVER_LOOKUP_BATCH;
-    /* Validated ids need no escaping inside the array literal. */
-    char *ids = malloc(n * (ORDER_ID_MAX + 1) + 3);
-    if (!ids)
-        return false;
-    size_t len = 0;
-    ids[len++] = '{';
-    for (size_t i = 0; i < n; i++) {
-        const lookup_t *l = &s->lookups[(s->lookup_head + i) % SERVER_LOOKUP_MAX];
-        if (i)
-            ids[len++] = ',';
-        size_t k = strlen(l->order_id);
-        memcpy(ids + len, l->order_id, k);
-        len += k;
-    }
-    ids[len++] = '}';
-    ids[len] = '\0';
+    char *ids = s_id_array(n, s_lookup_id, s);
     const char *values[1] = {ids};
     s->lookups_in_flight = n;
-    if (!db_send(s->db, lookup_sql, 1, values, s_lookups_done, s)) {
+    if (!ids || !db_send(s->conns[0].db, "lookup_orders", 1, values, s_lookups_done, s)) {
         db_error_t err = {.connection_lost = true};
         s_lookups_done(s, NULL, &err);
     }
@@ -489,37 +573,46 @@ static void s_step_ingress(server_t *s)
     }
 }
 
-/* s_step_database_send keeps exactly one statement in flight: the next
- * batch (group commit: it holds everything that arrived meanwhile) or the
- * waiting lookups, alternating when both wait. */
+/* s_step_database_send gives every idle connection the next batch (group
+ * commit: it holds everything that arrived meanwhile). Connection 0 first
+ * serves ids a batch found already stored, then alternates GetOrder lookups
+ * and batches when both wait. */
 static void s_step_database_send(server_t *s)
 {
-    if (!db_is_idle(s->db))
-        return;
-    bool lookups_turn = s->lookup_count > 0 && (s->last_sent_batch || !s->queue.head);
-    if (lookups_turn && s_send_lookups(s)) {
-        s->last_sent_batch = false;
-        return;
+    server_conn_t *first = &s->conns[0];
+    if (db_is_idle(first->db) && !s_send_resolve(s)) {
+        bool lookups_turn = s->lookup_count > 0 && (s->last_sent_batch || !s->queue.head);
+        if (lookups_turn && s_send_lookups(s))
+            s->last_sent_batch = false;
+        else if (s_send_batch(s, first))
+            s->last_sent_batch = true;
     }
-    if (s_send_batch(s))
-        s->last_sent_batch = true;
+    for (size_t i = 1; i < s->conn_count; i++)
+        if (db_is_idle(s->conns[i].db))
+            (void)s_send_batch(s, &s->conns[i]);
 }
 
 /* s_step_database_down answers at once everything that waits for a
  * database that is not there, instead of holding clients hostage. */
 static void s_step_database_down(server_t *s)
 {
-    if (db_is_up(s->db) || s->committing)
+    if (!db_is_up(s->conns[0].db)) {
+        if (s->lookup_count > 0 && s->lookups_in_flight == 0) {
+            db_error_t err = {.connection_lost = true};
+            s->lookups_in_flight = s->lookup_count;
+            s_lookups_done(s, NULL, &err);
+        }
+        if (s->resolving_count > 0 && !s->resolve_in_flight) {
+            db_error_t err = {.connection_lost = true};
+            s_resolve_done(s, NULL, &err);
+        }
+    }
+    if (s_db_up(s))
         return;
     batch_t *b;
     while ((b = batch_queue_pop(&s->queue)) != NULL) {
         s_batch_failed(s, b, "database connection lost");
         batch_queue_release(&s->queue, b);
-    }
-    if (s->lookup_count > 0) {
-        db_error_t err = {.connection_lost = true};
-        s->lookups_in_flight = s->lookup_count;
-        s_lookups_done(s, NULL, &err);
     }
 }
 
@@ -527,13 +620,12 @@ static void s_format_status(server_t *s, char *buf, size_t len)
 {
     snprintf(buf, len, "accepted %" PRIu64 ", duplicates %" PRIu64 ", pending %zu, database %s",
              s->stats.accepted, s->stats.duplicates,
-             s->queue.orders + (s->committing ? s->committing->count : 0),
-             db_is_up(s->db) ? "up" : "down");
+             s->queue.orders + s_committing_orders(s), s_db_up(s) ? "up" : "down");
 }
 
 static void s_step_notify(server_t *s, uint64_t now)
 {
-    if (!s->ready_notified && db_is_up(s->db)) {
+    if (!s->ready_notified && s_db_up(s)) {
         s->ready_notified = true;
         char buf[256];
         snprintf(buf, sizeof buf, "ready: ingress %s, database connected",
@@ -565,7 +657,7 @@ static void s_step_signals(server_t *s, uint64_t now)
         if (!s->stopping) {
             log_notice("%s: no new requests; finishing %zu pending orders",
                        strsignal((int)si.ssi_signo),
-                       s->queue.orders + (s->committing ? s->committing->count : 0));
+                       s->queue.orders + s_committing_orders(s));
             notify_stopping();
             s->stopping = true;
             s->stop_deadline_ms = now + SERVER_SHUTDOWN_GRACE_MS;
@@ -575,22 +667,42 @@ static void s_step_signals(server_t *s, uint64_t now)
 
 static bool s_drained(const server_t *s)
 {
-    return !s->committing && !s->queue.head && s->lookup_count == 0;
+    return s_committing_orders(s) == 0 && !s->queue.head && s->lookup_count == 0 &&
+           s->resolving_count == 0;
+}
+
+/* zmq_poll has its own event bits; db speaks poll(2)'s. */
+static short s_zmq_events(short poll_events)
+{
+    return (short)(((poll_events & POLLIN) ? ZMQ_POLLIN : 0) |
+                   ((poll_events & POLLOUT) ? ZMQ_POLLOUT : 0));
+}
+
+static short s_poll_revents(short zmq_revents)
+{
+    return (short)(((zmq_revents & ZMQ_POLLIN) ? POLLIN : 0) |
+                   ((zmq_revents & ZMQ_POLLOUT) ? POLLOUT : 0) |
+                   ((zmq_revents & ZMQ_POLLERR) ? POLLERR : 0));
 }
 
 static int s_poll_timeout(server_t *s, uint64_t now)
 {
     int timeout = 1000;
-    int db_wait = db_timeout_ms(s->db, now);
-    if (db_wait >= 0 && db_wait < timeout)
-        timeout = db_wait;
+    for (size_t i = 0; i < s->conn_count; i++) {
+        int db_wait = db_timeout_ms(s->conns[i].db, now);
+        if (db_wait >= 0 && db_wait < timeout)
+            timeout = db_wait;
+    }
     if (s->watchdog_every_ms) {
         uint64_t w = s->watchdog_next_ms > now ? s->watchdog_next_ms - now : 0;
         if (w < (uint64_t)timeout)
             timeout = (int)w;
     }
     /* Work waiting for an idle connection: don't sleep. */
-    if (db_is_idle(s->db) && (s->queue.head || s->lookup_count))
+    for (size_t i = 0; i < s->conn_count; i++)
+        if (db_is_idle(s->conns[i].db) && s->queue.head)
+            timeout = 0;
+    if (db_is_idle(s->conns[0].db) && (s->lookup_count || s->resolving_count))
         timeout = 0;
     return timeout;
 }
@@ -604,12 +716,19 @@ int server_run(server_t *s)
                       SERVER_SHUTDOWN_GRACE_MS);
             break;
         }
-        zmq_pollitem_t items[3] = {
+        zmq_pollitem_t items[2 + SERVER_DB_CONNECTIONS_MAX] = {
             {.socket = ingress_socket(s->ingress), .events = s->stopping ? 0 : ZMQ_POLLIN},
             {.fd = s->signal_fd, .events = ZMQ_POLLIN},
-            {.fd = db_socket(s->db), .events = db_poll_events(s->db)},
         };
-        int nitems = db_socket(s->db) >= 0 ? 3 : 2;
+        int nitems = 2;
+        int db_item[SERVER_DB_CONNECTIONS_MAX];
+        for (size_t i = 0; i < s->conn_count; i++) {
+            int fd = db_socket(s->conns[i].db);
+            db_item[i] = fd >= 0 ? nitems : -1;
+            if (fd >= 0)
+                items[nitems++] = (zmq_pollitem_t){
+                    .fd = fd, .events = s_zmq_events(db_poll_events(s->conns[i].db))};
+        }
         if (zmq_poll(items, nitems, s_poll_timeout(s, now)) < 0 && zmq_errno() != EINTR) {
             log_error("failed to poll: %s", zmq_strerror(zmq_errno()));
             return 1;
@@ -617,7 +736,9 @@ int server_run(server_t *s)
         now = clock_mono_ms();
         /* The fixed list of steps of one pass. */
         s_step_signals(s, now);
-        db_step(s->db, nitems == 3 ? items[2].revents : 0, now);
+        for (size_t i = 0; i < s->conn_count; i++)
+            db_step(s->conns[i].db, db_item[i] >= 0 ? s_poll_revents(items[db_item[i]].revents) : 0,
+                    now);
         s_step_database_down(s);
         s_step_database_send(s);
         if (!s->stopping)
@@ -664,8 +785,9 @@ server_t *server_new(config_t *cfg)
     s->stores = store_table_new(cfg);
     s->orders = order_index_new(1u << 20);
     s->lookups = calloc(SERVER_LOOKUP_MAX, sizeof *s->lookups);
+    s->resolving = calloc((size_t)cfg->daemon.commit_batch_max, sizeof *s->resolving);
     s->zmq = zmq_ctx_new();
-    if (!s->stores || !s->orders || !s->lookups || !s->zmq) {
+    if (!s->stores || !s->orders || !s->lookups || !s->resolving || !s->zmq) {
         log_error("failed to start: out of memory");
         goto fail;
     }
@@ -677,10 +799,17 @@ server_t *server_new(config_t *cfg)
     s->ingress = ingress_new(s->zmq, cfg->daemon.ingress, cfg->daemon.max_message_bytes);
     if (!s->ingress)
         goto fail;
-    s->db = db_new(cfg->daemon.database, migrate_latest_version(), cfg->daemon.reconnect_min_ms,
-                   cfg->daemon.reconnect_max_ms);
-    if (!s->db)
-        goto fail;
+    s->conn_count = (size_t)cfg->daemon.db_connections;
+    if (s->conn_count < 1 || s->conn_count > SERVER_DB_CONNECTIONS_MAX)
+        s->conn_count = 1;
+    for (size_t i = 0; i < s->conn_count; i++) {
+        s->conns[i].server = s;
+        s->conns[i].db = db_new(cfg->daemon.database, migrate_latest_version(), server_statements,
+                                sizeof server_statements / sizeof server_statements[0],
+                                cfg->daemon.reconnect_min_ms, cfg->daemon.reconnect_max_ms);
+        if (!s->conns[i].db)
+            goto fail;
+    }
     s->watchdog_every_ms = notify_watchdog_interval_ms();
     log_notice("listening on %s; connecting to the database", cfg->daemon.ingress);
     return s;
@@ -694,15 +823,16 @@ void server_destroy(server_t **self)
     if (!self || !*self)
         return;
     server_t *s = *self;
-    db_destroy(&s->db);              /* may fail the statement in flight */
-    if (s->committing) {
-        batch_free(s->committing);   /* its entries go with the index */
-        s->committing = NULL;
+    for (size_t i = 0; i < s->conn_count; i++) {
+        db_destroy(&s->conns[i].db);           /* may fail the statement in flight */
+        batch_free(s->conns[i].committing);    /* its entries go with the index */
+        s->conns[i].committing = NULL;
     }
     batch_queue_clear(&s->queue);
     for (size_t i = 0; s->lookups && i < s->lookup_count; i++)
         free(s->lookups[(s->lookup_head + i) % SERVER_LOOKUP_MAX].ticket);
     free(s->lookups);
+    free(s->resolving);
     order_index_destroy(&s->orders);
     ingress_destroy(&s->ingress);
     if (s->zmq)

@@ -25,9 +25,11 @@ CREATE TABLE orders (
 CREATE INDEX orders_store_live ON orders (store_id)
     WHERE state NOT IN ('DELIVERED', 'CANCELLED', 'FAILED');
 
+-- No foreign key to orders: sluiced writes an order and its events in one
+-- statement, and the per-row FK trigger cost a tenth of the commit time.
 CREATE TABLE order_events (
     event_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    order_id   text NOT NULL REFERENCES orders (order_id),
+    order_id   text NOT NULL,
     state      order_state NOT NULL,
     at         timestamptz NOT NULL DEFAULT now(),
     detail     text

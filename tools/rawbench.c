@@ -55,6 +55,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "sluice-rawbench: failed to connect: %s", PQerrorMessage(conn));
         goto done;
     }
+    /* The session sluiced's db module sets up: same settings, same plan. */
+    PGresult *setup = PQexec(conn, "SET synchronous_commit TO on;"
+                                   "SET plan_cache_mode TO force_generic_plan; SET jit TO off");
+    ExecStatusType setup_status = PQresultStatus(setup);
+    PQclear(setup);
+    setup = PQprepare(conn, "insert_batch", batch_insert_sql, BATCH_COLUMNS, NULL);
+    if (setup_status != PGRES_COMMAND_OK || PQresultStatus(setup) != PGRES_COMMAND_OK) {
+        fprintf(stderr, "sluice-rawbench: failed to prepare: %s", PQerrorMessage(conn));
+        PQclear(setup);
+        goto done;
+    }
+    PQclear(setup);
 
     /* The same order shape as sluice-load sends. */
     Sluice__V1__Item item_storage[ORDER_ITEMS_MAX];
@@ -101,8 +113,7 @@ int main(int argc, char **argv)
         const char *values[BATCH_COLUMNS];
         batch_params(b, values);
         uint64_t t0 = clock_mono_us();
-        PGresult *res = PQexecParams(conn, batch_insert_sql, BATCH_COLUMNS, NULL, values,
-                                     NULL, NULL, 0);
+        PGresult *res = PQexecPrepared(conn, "insert_batch", BATCH_COLUMNS, values, NULL, NULL, 0);
         uint64_t took = clock_mono_us() - t0;
         if (took > commit_us_max)
             commit_us_max = took;
