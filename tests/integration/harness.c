@@ -1,0 +1,1112 @@
+/* harness.c - owns the integration tests' world: a fresh database, a config,
+ * the real sluiced as a child process, ZeroMQ clients and libpq checks. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <cmocka.h>
+#include <zmq.h>
+
+#define S_LOG_TAIL_BYTES (64 * 1024)
+
+static unsigned s_db_counter;
+
+/* ---- time ---- */
+
+uint64_t harness_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t harness_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void harness_nap_ms(int ms)
+{
+    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static const char *s_env(const char *name)
+{
+    const char *v = getenv(name);
+    if (v == NULL || v[0] == '\0')
+        fail_msg("environment variable %s is not set (run through tests/run-integration.sh)",
+                 name);
+    return v;
+}
+
+/* ---- PostgreSQL ---- */
+
+static PGconn *s_connect(const char *dbname)
+{
+    char dsn[1200];
+    snprintf(dsn, sizeof dsn, "%s dbname=%s connect_timeout=5", s_env("SLUICE_TEST_DSN_BASE"),
+             dbname);
+    PGconn *conn = PQconnectdb(dsn);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        fprintf(stderr, "harness: failed to connect to %s: %s", dsn, PQerrorMessage(conn));
+        PQfinish(conn);
+        return NULL;
+    }
+    PQsetNoticeProcessor(conn, NULL, NULL);
+    return conn;
+}
+
+PGconn *harness_db(harness_t *h)
+{
+    if (h->pg != NULL && PQstatus(h->pg) != CONNECTION_OK) {
+        PQfinish(h->pg);
+        h->pg = NULL;
+    }
+    if (h->pg == NULL)
+        h->pg = s_connect(h->dbname);
+    return h->pg;
+}
+
+/* s_query runs SQL once, retrying once on a fresh connection when the old one
+ * was lost (the server may have been restarted by the test). */
+static PGresult *s_query(harness_t *h, const char *sql, int nparams, const char *const *params)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        PGconn *conn = harness_db(h);
+        if (conn == NULL)
+            return NULL;
+        PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+            return res;
+        fprintf(stderr, "harness: query failed: %s: %s", sql, PQerrorMessage(conn));
+        PQclear(res);
+        if (PQstatus(conn) == CONNECTION_OK)
+            return NULL;
+        PQfinish(h->pg);
+        h->pg = NULL;
+    }
+    return NULL;
+}
+
+static char *s_value_v(harness_t *h, const char *sql, int nparams, va_list ap)
+{
+    const char *params[16];
+    assert_true(nparams >= 0 && nparams <= 16);
+    for (int i = 0; i < nparams; i++)
+        params[i] = va_arg(ap, const char *);
+    PGresult *res = s_query(h, sql, nparams, params);
+    if (res == NULL)
+        return NULL;
+    char *out = NULL;
+    if (PQntuples(res) > 0 && PQnfields(res) > 0 && !PQgetisnull(res, 0, 0))
+        out = strdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return out;
+}
+
+char *harness_db_value(harness_t *h, const char *sql, int nparams, ...)
+{
+    va_list ap;
+    va_start(ap, nparams);
+    char *v = s_value_v(h, sql, nparams, ap);
+    va_end(ap);
+    return v;
+}
+
+long harness_db_count(harness_t *h, const char *sql, int nparams, ...)
+{
+    va_list ap;
+    va_start(ap, nparams);
+    char *v = s_value_v(h, sql, nparams, ap);
+    va_end(ap);
+    if (v == NULL)
+        return -1;
+    long n = strtol(v, NULL, 10);
+    free(v);
+    return n;
+}
+
+long harness_db_missing(harness_t *h, char *const *ids, size_t n, char *first, size_t first_len)
+{
+    if (first != NULL && first_len > 0)
+        first[0] = '\0';
+    if (n == 0)
+        return 0;
+    size_t cap = 3;
+    for (size_t i = 0; i < n; i++)
+        cap += strlen(ids[i]) + 3;
+    char *arr = malloc(cap);
+    assert_non_null(arr);
+    size_t pos = 0;
+    arr[pos++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        /* ids are [A-Za-z0-9._:-]; quoting keeps any other text literal */
+        pos += (size_t)sprintf(arr + pos, "%s\"%s\"", i ? "," : "", ids[i]);
+    }
+    arr[pos++] = '}';
+    arr[pos] = '\0';
+    const char *params[1] = { arr };
+    PGresult *res = s_query(h,
+                            "SELECT x FROM unnest($1::text[]) AS x "
+                            "WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = x)",
+                            1, params);
+    free(arr);
+    if (res == NULL)
+        return -1;
+    long missing = PQntuples(res);
+    if (missing > 0 && first != NULL && first_len > 0)
+        snprintf(first, first_len, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return missing;
+}
+
+static void s_pgtmp(const char *cmd)
+{
+    char line[PATH_MAX * 2 + 64];
+    snprintf(line, sizeof line, "sh '%s/pgtmp.sh' %s '%s' >/dev/null", s_env("SLUICE_TOOLS"), cmd,
+             s_env("SLUICE_TEST_PGDIR"));
+    int rc = system(line);
+    if (rc != 0)
+        fprintf(stderr, "harness: `%s` exited with %d\n", line, rc);
+}
+
+void harness_pg_stop(harness_t *h)
+{
+    if (h->pg != NULL) {
+        PQfinish(h->pg);
+        h->pg = NULL;
+    }
+    h->pg_stopped = true;
+    s_pgtmp("stop");
+}
+
+pid_t harness_pg_stop_begin(harness_t *h)
+{
+    if (h->pg != NULL) {
+        PQfinish(h->pg);
+        h->pg = NULL;
+    }
+    h->pg_stopped = true;
+    char script[PATH_MAX];
+    snprintf(script, sizeof script, "%s/pgtmp.sh", s_env("SLUICE_TOOLS"));
+    const char *dir = s_env("SLUICE_TEST_PGDIR");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        fail_msg("failed to fork: %s", strerror(errno));
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDOUT_FILENO);
+        execlp("sh", "sh", script, "stop", dir, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+void harness_pg_start(harness_t *h)
+{
+    s_pgtmp("start");
+    /* poll until the server answers, so callers can rely on it */
+    char dsn[1200];
+    snprintf(dsn, sizeof dsn, "%s dbname=postgres connect_timeout=2", s_env("SLUICE_TEST_DSN_BASE"));
+    uint64_t deadline = harness_now_ms() + 30000;
+    while (PQping(dsn) != PQPING_OK) {
+        if (harness_now_ms() > deadline)
+            fail_msg("PostgreSQL did not come back after pgtmp.sh start");
+        harness_nap_ms(50);
+    }
+    h->pg_stopped = false;
+}
+
+static bool s_pg_running(void)
+{
+    char dsn[1200];
+    snprintf(dsn, sizeof dsn, "%s dbname=postgres connect_timeout=2", s_env("SLUICE_TEST_DSN_BASE"));
+    return PQping(dsn) == PQPING_OK;
+}
+
+/* ---- temp dir ---- */
+
+static int s_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void s_rmtree(const char *dir)
+{
+    if (dir[0] != '\0')
+        nftw(dir, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- fixtures ---- */
+
+int harness_setup(void **state)
+{
+    harness_t *h = calloc(1, sizeof *h);
+    assert_non_null(h);
+    *state = h;
+
+    const char *tmp = getenv("TMPDIR");
+    snprintf(h->tmpdir, sizeof h->tmpdir, "%s/sluice-it-XXXXXX",
+             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+    if (mkdtemp(h->tmpdir) == NULL)
+        fail_msg("failed to create temp dir %s: %s", h->tmpdir, strerror(errno));
+    snprintf(h->conf_path, sizeof h->conf_path, "%s/sluice.conf", h->tmpdir);
+    snprintf(h->log_path, sizeof h->log_path, "%s/sluiced.log", h->tmpdir);
+
+    if (!s_pg_running()) {
+        fprintf(stderr, "harness: PostgreSQL was down at setup; starting it\n");
+        harness_pg_start(h);
+    }
+    snprintf(h->dbname, sizeof h->dbname, "t_%ld_%u_%u", (long)getpid(), s_db_counter++,
+             (unsigned)(harness_wall_ms() % 100000u));
+    PGconn *admin = s_connect("postgres");
+    if (admin == NULL)
+        fail_msg("cannot reach the test PostgreSQL");
+    char sql[160];
+    snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", h->dbname);
+    PGresult *res = PQexec(admin, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", PQerrorMessage(admin));
+        PQclear(res);
+        PQfinish(admin);
+        fail_msg("failed to create database %s: %s", h->dbname, msg);
+    }
+    PQclear(res);
+    PQfinish(admin);
+    snprintf(h->dsn, sizeof h->dsn, "%s dbname=%s", s_env("SLUICE_TEST_DSN_BASE"), h->dbname);
+
+    h->zctx = zmq_ctx_new();
+    assert_non_null(h->zctx);
+    return 0;
+}
+
+void harness_pass(harness_t *h)
+{
+    h->passed = true;
+}
+
+int harness_teardown(void **state)
+{
+    harness_t *h = *state;
+    if (h == NULL)
+        return 0;
+    if (h->pid > 0) {
+        kill(h->pid, SIGKILL);
+        waitpid(h->pid, NULL, 0);
+        h->pid = 0;
+    }
+    if (h->pg_stopped || !s_pg_running()) {
+        fprintf(stderr, "harness: restarting PostgreSQL the test left stopped\n");
+        s_pgtmp("start");
+        h->pg_stopped = false;
+    }
+    if (!h->passed)
+        harness_dump_log(h);
+    if (h->pg != NULL)
+        PQfinish(h->pg);
+    /* a failed test jumped past its own cleanup: close what it left open,
+     * or zmq_ctx_term would wait for those sockets forever */
+    while (h->clients != NULL) {
+        harness_client_t *c = h->clients;
+        harness_client_destroy(&c);
+    }
+    if (h->zctx != NULL)
+        zmq_ctx_term(h->zctx);
+    if (getenv("SLUICE_TEST_KEEP") == NULL)
+        s_rmtree(h->tmpdir);
+    else
+        fprintf(stderr, "harness: kept %s\n", h->tmpdir);
+    free(h);
+    *state = NULL;
+    return 0;
+}
+
+/* ---- ports and config ---- */
+
+int harness_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = 0 };
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+    close(fd);
+    return ntohs(addr.sin_port);
+}
+
+void harness_write_config(harness_t *h, const char *extra)
+{
+    snprintf(h->ingress, sizeof h->ingress, "tcp://127.0.0.1:%d", harness_free_port());
+    snprintf(h->events, sizeof h->events, "tcp://127.0.0.1:%d", harness_free_port());
+    snprintf(h->control, sizeof h->control, "ipc://%s/control.sock", h->tmpdir);
+    snprintf(h->http, sizeof h->http, "127.0.0.1:%d", harness_free_port());
+    snprintf(h->platform_endpoint, sizeof h->platform_endpoint, "tcp://127.0.0.1:%d",
+             harness_free_port());
+    if (extra == NULL)
+        extra = "";
+
+    FILE *f = fopen(h->conf_path, "w");
+    if (f == NULL)
+        fail_msg("failed to write %s: %s", h->conf_path, strerror(errno));
+    fprintf(f,
+            "# written by tests/integration/harness.c\n"
+            "daemon = {\n"
+            "  database = \"%s\";\n"
+            "  ingress = \"%s\";\n"
+            "  events = \"%s\";\n"
+            "  control = \"%s\";\n"
+            "  http = \"%s\";\n",
+            h->dsn, h->ingress, h->events, h->control, h->http);
+    if (strstr(extra, "limits") == NULL)
+        fprintf(f, "  limits = { orders_per_second = 1000000; queue_delay_ms = 5000; "
+                   "commit_latency_ms = 10000; };\n");
+    fprintf(f,
+            "  %s\n"
+            "};\n"
+            "brands = ( { name = \"testbrand\"; orders_per_second = 1000000; } );\n"
+            "platforms = (\n"
+            "  { name = \"sim\"; adapter = \"zmq\"; endpoint = \"%s\"; }\n"
+            ");\n"
+            "stores = (\n",
+            extra, h->platform_endpoint);
+    for (int i = 0; i < HARNESS_STORE_COUNT; i++) {
+        fprintf(f,
+                "  { id = %d; brand = \"testbrand\"; name = \"Test store %d\";"
+                " location = [30.27, 120.03];\n"
+                "    prep_slots = 1000; item_seconds = 1; order_seconds = 1;"
+                " max_wait_minutes = 600; max_queue = 100000;\n"
+                "    hours = \"00:00-24:00\"; timezone = \"UTC\"; platforms = [\"sim\"]; }%s\n",
+                HARNESS_FIRST_STORE + i, i, i + 1 < HARNESS_STORE_COUNT ? "," : "");
+    }
+    fprintf(f, ");\n");
+    fclose(f);
+}
+
+/* ---- processes ---- */
+
+pid_t harness_spawn(harness_t *h, const char *out_path, const char *const *args)
+{
+    const char *bin = s_env("SLUICE_BIN");
+    const char *argv[32];
+    size_t n = 0;
+    argv[n++] = bin;
+    for (size_t i = 0; args[i] != NULL && n < 31; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+
+    int fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        fail_msg("failed to open %s: %s", out_path, strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        fail_msg("failed to fork: %s", strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);  /* never outlive a crashed test */
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDIN_FILENO);
+        execv(bin, (char *const *)argv);
+        dprintf(STDERR_FILENO, "harness: failed to exec %s: %s\n", bin, strerror(errno));
+        _exit(127);
+    }
+    (void)h;
+    close(fd);
+    return pid;
+}
+
+static int s_status_code(int status)
+{
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return -1;
+}
+
+/* harness_reap polls PID until it exits or the deadline passes (-1). */
+int harness_reap(pid_t pid, int timeout_ms)
+{
+    uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return s_status_code(status);
+        if (r < 0 && errno != EINTR)
+            return -2;
+        if (harness_now_ms() > deadline)
+            return -1;
+        harness_nap_ms(5);
+    }
+}
+
+int harness_run_capture(harness_t *h, int timeout_ms, const char *out_path,
+                        const char *const *args)
+{
+    pid_t pid = harness_spawn(h, out_path, args);
+    int rc = harness_reap(pid, timeout_ms);
+    if (rc == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    return rc;
+}
+
+int harness_run(harness_t *h, int timeout_ms, const char *const *args)
+{
+    return harness_run_capture(h, timeout_ms, h->log_path, args);
+}
+
+int harness_migrate(harness_t *h)
+{
+    const char *args[] = { "-c", h->conf_path, "--migrate", NULL };
+    return harness_run(h, 60000, args);
+}
+
+void harness_start(harness_t *h)
+{
+    assert_int_equal(h->pid, 0);
+    struct stat st;
+    h->log_mark = stat(h->log_path, &st) == 0 ? st.st_size : 0;
+    const char *args[] = { "-c", h->conf_path, NULL };
+    h->pid = harness_spawn(h, h->log_path, args);
+    h->starts++;
+}
+
+bool harness_daemon_alive(harness_t *h)
+{
+    if (h->pid <= 0)
+        return false;
+    int status;
+    pid_t r = waitpid(h->pid, &status, WNOHANG);
+    if (r == h->pid) {
+        fprintf(stderr, "harness: sluiced (pid %ld) exited with %d\n", (long)h->pid,
+                s_status_code(status));
+        h->pid = 0;
+        return false;
+    }
+    return true;
+}
+
+void harness_signal(harness_t *h, int sig)
+{
+    assert_true(h->pid > 0);
+    assert_int_equal(kill(h->pid, sig), 0);
+}
+
+int harness_wait_exit(harness_t *h, int timeout_ms)
+{
+    if (h->pid <= 0)
+        return -2;
+    int rc = harness_reap(h->pid, timeout_ms);
+    if (rc != -1)
+        h->pid = 0;
+    return rc;
+}
+
+int harness_stop(harness_t *h, int timeout_ms)
+{
+    if (h->pid <= 0)
+        return -2;
+    kill(h->pid, SIGTERM);
+    int rc = harness_wait_exit(h, timeout_ms);
+    if (rc == -1) {
+        fprintf(stderr, "harness: sluiced ignored SIGTERM for %d ms; killing it\n", timeout_ms);
+        kill(h->pid, SIGKILL);
+        waitpid(h->pid, NULL, 0);
+        h->pid = 0;
+    }
+    return rc;
+}
+
+/* s_read_log returns the log from byte FROM on, malloc'ed (never NULL). */
+static char *s_read_log(const char *path, off_t from, size_t *len_out)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        if (fseeko(f, from, SEEK_SET) == 0) {
+            size_t cap = 0;
+            char chunk[8192];
+            size_t got;
+            while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+                if (len + got + 1 > cap) {
+                    cap = (len + got + 1) * 2;
+                    buf = realloc(buf, cap);
+                    assert_non_null(buf);
+                }
+                memcpy(buf + len, chunk, got);
+                len += got;
+            }
+        }
+        fclose(f);
+    }
+    if (buf == NULL) {
+        buf = malloc(1);
+        assert_non_null(buf);
+    }
+    buf[len] = '\0';
+    if (len_out != NULL)
+        *len_out = len;
+    return buf;
+}
+
+bool harness_log_contains(harness_t *h, const char *needle, bool since_start)
+{
+    char *log = s_read_log(h->log_path, since_start ? h->log_mark : 0, NULL);
+    bool found = strstr(log, needle) != NULL;
+    free(log);
+    return found;
+}
+
+void harness_dump_log(harness_t *h)
+{
+    struct stat st;
+    if (stat(h->log_path, &st) != 0) {
+        fprintf(stderr, "---- no sluiced log (%s) ----\n", h->log_path);
+        return;
+    }
+    off_t from = st.st_size > S_LOG_TAIL_BYTES ? st.st_size - S_LOG_TAIL_BYTES : 0;
+    size_t len;
+    char *log = s_read_log(h->log_path, from, &len);
+    fprintf(stderr, "---- sluiced log %s (%s%lld bytes) ----\n", h->log_path,
+            from > 0 ? "last " : "", (long long)len);
+    fwrite(log, 1, len, stderr);
+    if (len > 0 && log[len - 1] != '\n')
+        fputc('\n', stderr);
+    fprintf(stderr, "---- end of sluiced log ----\n");
+    free(log);
+}
+
+bool harness_wait_ready(harness_t *h, int timeout_ms)
+{
+    uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    bool logged = false, answered = false, accepted = false;
+    char probe_id[128];
+    snprintf(probe_id, sizeof probe_id, "harness-probe-%u-%s", h->starts, h->dbname);
+    harness_order_t *probe = malloc(sizeof *probe);
+    assert_non_null(probe);
+    harness_order_fill(probe, probe_id, HARNESS_FIRST_STORE);
+
+    while (!(logged && answered && accepted)) {
+        if (harness_now_ms() > deadline)
+            break;
+        if (!harness_daemon_alive(h))
+            break;
+        if (!logged)
+            logged = harness_log_contains(h, "ready", true);
+        if (!answered) {
+            uint64_t id = harness_send_get(c, "harness-ping");
+            Sluice__V1__Reply *r = harness_recv_for(c, id, 200);
+            if (r != NULL)
+                answered = true;
+            harness_reply_free(&r);
+            continue;
+        }
+        if (!accepted) {
+            uint64_t id = harness_send_submit(c, probe);
+            Sluice__V1__Reply *r = harness_recv_for(c, id, 1000);
+            if (r != NULL && r->body_case == SLUICE__V1__REPLY__BODY_ACK &&
+                r->ack->decision == SLUICE__V1__DECISION__ACCEPTED)
+                accepted = true;
+            else if (r != NULL)
+                harness_nap_ms(50);  /* e.g. UNAVAILABLE while the database connects */
+            harness_reply_free(&r);
+            continue;
+        }
+        harness_nap_ms(20);
+    }
+    free(probe);
+    harness_client_destroy(&c);
+    if (!(logged && answered && accepted))
+        fprintf(stderr,
+                "harness: sluiced not ready after %d ms (log says ready: %s, GetOrder "
+                "answered: %s, probe accepted: %s)\n",
+                timeout_ms, logged ? "yes" : "no", answered ? "yes" : "no",
+                accepted ? "yes" : "no");
+    return logged && answered && accepted;
+}
+
+void harness_boot(harness_t *h, const char *extra)
+{
+    harness_write_config(h, extra);
+    int rc = harness_migrate(h);
+    if (rc != 0)
+        fail_msg("sluiced --migrate exited with %d", rc);
+    harness_start(h);
+    if (!harness_wait_ready(h, 30000))
+        fail_msg("sluiced did not become ready");
+}
+
+/* ---- clients ---- */
+
+harness_client_t *harness_client_new(harness_t *h, int type)
+{
+    harness_client_t *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->owner = h;
+    c->next = h->clients;
+    h->clients = c;
+    c->type = type;
+    c->delimiter = true;
+    c->next_request_id = 1;
+    c->sock = zmq_socket(h->zctx, type);
+    assert_non_null(c->sock);
+    int zero = 0, hwm = 200000, sndtimeo = 5000;
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(c->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(c->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(c->sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo);
+    if (zmq_connect(c->sock, h->ingress) != 0)
+        fail_msg("failed to connect to %s: %s", h->ingress, zmq_strerror(zmq_errno()));
+    return c;
+}
+
+void harness_client_destroy(harness_client_t **self)
+{
+    if (self == NULL || *self == NULL)
+        return;
+    harness_client_t *c = *self;
+    for (harness_client_t **p = &c->owner->clients; *p != NULL; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    }
+    int zero = 0;
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_close(c->sock);
+    free(*self);
+    *self = NULL;
+}
+
+/* s_send_frame sends DATA as the message body; a DEALER with `delimiter`
+ * first sends the empty frame a REQ socket would. Returns false on EAGAIN
+ * (only with FLAGS = ZMQ_DONTWAIT). */
+static bool s_send_frame(harness_client_t *c, const void *data, size_t len, int flags)
+{
+    if (c->type == ZMQ_DEALER && c->delimiter) {
+        if (zmq_send(c->sock, "", 0, ZMQ_SNDMORE | flags) < 0) {
+            if (zmq_errno() == EAGAIN && flags != 0)
+                return false;
+            fail_msg("failed to send delimiter: %s", zmq_strerror(zmq_errno()));
+        }
+    }
+    if (zmq_send(c->sock, data, len, flags) < 0)
+        fail_msg("failed to send %zu bytes: %s", len, zmq_strerror(zmq_errno()));
+    return true;
+}
+
+void harness_send_raw(harness_client_t *c, const void *data, size_t len)
+{
+    s_send_frame(c, data, len, 0);
+}
+
+static bool s_send_request(harness_client_t *c, Sluice__V1__Request *req, int flags)
+{
+    size_t len = sluice__v1__request__get_packed_size(req);
+    uint8_t stackbuf[4096];
+    uint8_t *buf = len <= sizeof stackbuf ? stackbuf : malloc(len);
+    assert_non_null(buf);
+    sluice__v1__request__pack(req, buf);
+    bool ok = s_send_frame(c, buf, len, flags);
+    if (buf != stackbuf)
+        free(buf);
+    return ok;
+}
+
+uint64_t harness_send_request(harness_client_t *c, Sluice__V1__Request *req)
+{
+    if (req->request_id == 0)
+        req->request_id = c->next_request_id++;
+    s_send_request(c, req, 0);
+    return req->request_id;
+}
+
+uint64_t harness_send_submit(harness_client_t *c, const harness_order_t *o)
+{
+    Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+    req.request_id = c->next_request_id++;
+    req.body_case = SLUICE__V1__REQUEST__BODY_SUBMIT;
+    req.submit = (Sluice__V1__SubmitOrder *)&o->msg;
+    s_send_request(c, &req, 0);
+    return req.request_id;
+}
+
+uint64_t harness_send_get(harness_client_t *c, const char *order_id)
+{
+    Sluice__V1__GetOrder get = SLUICE__V1__GET_ORDER__INIT;
+    get.order_id = (char *)order_id;
+    Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+    req.request_id = c->next_request_id++;
+    req.body_case = SLUICE__V1__REQUEST__BODY_GET;
+    req.get = &get;
+    s_send_request(c, &req, 0);
+    return req.request_id;
+}
+
+Sluice__V1__Reply *harness_recv(harness_client_t *c, int timeout_ms)
+{
+    zmq_pollitem_t item = { .socket = c->sock, .events = ZMQ_POLLIN };
+    uint64_t deadline = harness_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        uint64_t now = harness_now_ms();
+        long left = now >= deadline ? 0 : (long)(deadline - now);
+        int n = zmq_poll(&item, 1, left);
+        if (n < 0 && zmq_errno() == EINTR)
+            continue;
+        if (n <= 0)
+            return NULL;
+        break;
+    }
+    /* read every frame; the body is the last one, earlier ones are envelope */
+    zmq_msg_t msg, body;
+    zmq_msg_init(&body);
+    for (;;) {
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, c->sock, 0) < 0)
+            fail_msg("failed to receive: %s", zmq_strerror(zmq_errno()));
+        bool more = zmq_msg_more(&msg);
+        zmq_msg_close(&body);
+        zmq_msg_init(&body);
+        zmq_msg_move(&body, &msg);
+        zmq_msg_close(&msg);
+        if (!more)
+            break;
+    }
+    Sluice__V1__Reply *r =
+        sluice__v1__reply__unpack(NULL, zmq_msg_size(&body), zmq_msg_data(&body));
+    size_t size = zmq_msg_size(&body);
+    zmq_msg_close(&body);
+    if (r == NULL)
+        fail_msg("received %zu bytes that are not a Reply", size);
+    return r;
+}
+
+void harness_reply_free(Sluice__V1__Reply **reply)
+{
+    if (reply == NULL || *reply == NULL)
+        return;
+    sluice__v1__reply__free_unpacked(*reply, NULL);
+    *reply = NULL;
+}
+
+Sluice__V1__Reply *harness_recv_for(harness_client_t *c, uint64_t request_id, int timeout_ms)
+{
+    uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        uint64_t now = harness_now_ms();
+        int left = now >= deadline ? 0 : (int)(deadline - now);
+        Sluice__V1__Reply *r = harness_recv(c, left);
+        if (r == NULL)
+            return NULL;
+        if (r->request_id == request_id)
+            return r;
+        harness_reply_free(&r);
+        if (harness_now_ms() >= deadline)
+            return NULL;
+    }
+}
+
+Sluice__V1__Reply *harness_submit(harness_client_t *c, const harness_order_t *o, int timeout_ms)
+{
+    uint64_t id = harness_send_submit(c, o);
+    return harness_recv_for(c, id, timeout_ms);
+}
+
+Sluice__V1__Reply *harness_get(harness_client_t *c, const char *order_id, int timeout_ms)
+{
+    uint64_t id = harness_send_get(c, order_id);
+    return harness_recv_for(c, id, timeout_ms);
+}
+
+void harness_order_set_items(harness_order_t *o, size_t n)
+{
+    assert_true(n <= HARNESS_MAX_ITEMS);
+    for (size_t i = 0; i < n; i++) {
+        Sluice__V1__Item init = SLUICE__V1__ITEM__INIT;
+        o->item_storage[i] = init;
+        snprintf(o->skus[i], sizeof o->skus[i], "sku-%zu", i);
+        o->item_storage[i].sku = o->skus[i];
+        o->item_storage[i].quantity = 1;
+        o->items[i] = &o->item_storage[i];
+    }
+    o->msg.n_items = n;
+    o->msg.items = n > 0 ? o->items : NULL;
+}
+
+void harness_order_fill(harness_order_t *o, const char *order_id, uint32_t store_id)
+{
+    memset(o, 0, sizeof *o);
+    Sluice__V1__SubmitOrder init = SLUICE__V1__SUBMIT_ORDER__INIT;
+    Sluice__V1__Geo geo = SLUICE__V1__GEO__INIT;
+    o->msg = init;
+    o->dropoff = geo;
+    o->dropoff.lat = 30.28;
+    o->dropoff.lng = 120.05;
+    snprintf(o->order_id, sizeof o->order_id, "%s", order_id);
+    o->msg.order_id = o->order_id;
+    o->msg.store_id = store_id;
+    o->msg.dropoff = &o->dropoff;
+    o->msg.voucher_id = o->voucher_id;      /* empty: none */
+    o->msg.customer_ref = o->customer_ref;
+    snprintf(o->customer_ref, sizeof o->customer_ref, "cust-1");
+    o->msg.created_at_ms = harness_wall_ms();
+    harness_order_set_items(o, 2);
+    o->item_storage[0].quantity = 2;
+}
+
+const char *harness_decision_name(int decision)
+{
+    switch (decision) {
+    case SLUICE__V1__DECISION__ACCEPTED: return "ACCEPTED";
+    case SLUICE__V1__DECISION__REJECTED: return "REJECTED";
+    default: return "DECISION_UNSPECIFIED";
+    }
+}
+
+const char *harness_reason_name(int reason)
+{
+    static const char *const names[] = { "REASON_NONE", "STORE_BUSY", "STORE_PAUSED",
+                                         "STORE_CLOSED", "UNKNOWN_STORE", "INVALID",
+                                         "OVERLOADED", "CONFLICT", "UNAVAILABLE",
+                                         "NO_RIDERS" };
+    if (reason >= 0 && (size_t)reason < sizeof names / sizeof names[0])
+        return names[reason];
+    return "?";
+}
+
+const char *harness_reply_describe(const Sluice__V1__Reply *r, char *buf, size_t len)
+{
+    if (r == NULL) {
+        snprintf(buf, len, "(no reply)");
+        return buf;
+    }
+    switch (r->body_case) {
+    case SLUICE__V1__REPLY__BODY_ACK:
+        snprintf(buf, len,
+                 "ack{request_id=%llu order_id=%s %s %s retry_after=%llu ready=%llu "
+                 "delivery=%llu duplicate=%d detail=\"%s\"}",
+                 (unsigned long long)r->request_id, r->ack->order_id,
+                 harness_decision_name(r->ack->decision), harness_reason_name(r->ack->reason),
+                 (unsigned long long)r->ack->retry_after_ms,
+                 (unsigned long long)r->ack->promised_ready_at_ms,
+                 (unsigned long long)r->ack->promised_delivery_at_ms, r->ack->duplicate,
+                 r->ack->detail);
+        break;
+    case SLUICE__V1__REPLY__BODY_STATUS:
+        snprintf(buf, len, "status{request_id=%llu order_id=%s store=%u state=%s}",
+                 (unsigned long long)r->request_id, r->status->order_id, r->status->store_id,
+                 r->status->state);
+        break;
+    case SLUICE__V1__REPLY__BODY_ERROR:
+        snprintf(buf, len, "error{request_id=%llu code=%u message=\"%s\"}",
+                 (unsigned long long)r->request_id, r->error->code, r->error->message);
+        break;
+    default:
+        snprintf(buf, len, "reply{request_id=%llu, no body}", (unsigned long long)r->request_id);
+    }
+    return buf;
+}
+
+/* ---- streams ---- */
+
+harness_stream_t *harness_stream_new(harness_t *h, const char *prefix, size_t count,
+                                     size_t window)
+{
+    harness_stream_t *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    s->client = harness_client_new(h, ZMQ_DEALER);
+    snprintf(s->prefix, sizeof s->prefix, "%s", prefix);
+    s->count = count;
+    s->window = window;
+    s->outcome = calloc(count, 1);
+    s->reason = calloc(count, 1);
+    s->retry_after = calloc(count, sizeof *s->retry_after);
+    s->duplicate = calloc(count, sizeof *s->duplicate);
+    s->acked_ms = calloc(count, sizeof *s->acked_ms);
+    assert_true(s->outcome && s->reason && s->retry_after && s->duplicate && s->acked_ms);
+    return s;
+}
+
+void harness_stream_destroy(harness_stream_t **self)
+{
+    if (self == NULL || *self == NULL)
+        return;
+    harness_stream_t *s = *self;
+    harness_client_destroy(&s->client);
+    free(s->outcome);
+    free(s->reason);
+    free(s->retry_after);
+    free(s->duplicate);
+    free(s->acked_ms);
+    free(s);
+    *self = NULL;
+}
+
+void harness_stream_order_id(const harness_stream_t *s, size_t i, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s-%zu", s->prefix, i);
+}
+
+void harness_stream_fill_order(const harness_stream_t *s, size_t i, harness_order_t *o)
+{
+    char id[96];
+    harness_stream_order_id(s, i, id, sizeof id);
+    harness_order_fill(o, id, (uint32_t)(HARNESS_FIRST_STORE + i % HARNESS_STORE_COUNT));
+    harness_order_set_items(o, 1);
+    snprintf(o->skus[0], sizeof o->skus[0], "sku-%zu", i % 7);
+    o->item_storage[0].quantity = (uint32_t)(1 + i % 3);
+}
+
+static void s_stream_record(harness_stream_t *s, Sluice__V1__Reply *r)
+{
+    s->last_reply_ms = harness_now_ms();
+    if (r->request_id == 0 || r->request_id > s->sent ||
+        s->outcome[r->request_id - 1] != HARNESS_PENDING) {
+        char buf[512];
+        fprintf(stderr, "harness: stream %s: unexpected %s\n", s->prefix,
+                harness_reply_describe(r, buf, sizeof buf));
+        s->unexpected++;
+        return;
+    }
+    size_t i = (size_t)(r->request_id - 1);
+    s->replied++;
+    s->acked_ms[i] = s->last_reply_ms;
+    if (r->body_case != SLUICE__V1__REPLY__BODY_ACK) {
+        s->outcome[i] = HARNESS_ERROR;
+        s->errors++;
+        return;
+    }
+    s->retry_after[i] = r->ack->retry_after_ms;
+    s->duplicate[i] = r->ack->duplicate;
+    if (r->ack->duplicate)
+        s->duplicates++;
+    if (r->ack->decision == SLUICE__V1__DECISION__ACCEPTED) {
+        s->outcome[i] = HARNESS_ACCEPTED;
+        s->accepted++;
+        s->last_accepted_index = i;
+        s->any_accepted = true;
+    } else {
+        s->outcome[i] = HARNESS_REJECTED;
+        s->rejected++;
+        s->reason[i] = (uint8_t)r->ack->reason;
+        if (r->ack->reason >= 0 && r->ack->reason < 16)
+            s->by_reason[r->ack->reason]++;
+    }
+}
+
+size_t harness_stream_pump(harness_stream_t *s, int budget_ms)
+{
+    if (s->started_ms == 0)
+        s->started_ms = harness_now_ms();
+    uint64_t deadline = harness_now_ms() + (uint64_t)budget_ms;
+    size_t handled = 0;
+    harness_order_t *o = malloc(sizeof *o);
+    assert_non_null(o);
+    for (;;) {
+        /* send what the window and the rate allow */
+        while (s->sent < s->count && s->sent - s->replied < s->window) {
+            if (s->rate_per_sec > 0) {
+                uint64_t elapsed = harness_now_ms() - s->started_ms;
+                if (s->sent >= (size_t)((elapsed * (uint64_t)s->rate_per_sec) / 1000u) + 1)
+                    break;
+            }
+            harness_stream_fill_order(s, s->sent, o);
+            Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+            req.request_id = s->sent + 1;
+            req.body_case = SLUICE__V1__REQUEST__BODY_SUBMIT;
+            req.submit = &o->msg;
+            if (!s_send_request(s->client, &req, ZMQ_DONTWAIT))
+                break;
+            s->sent++;
+        }
+        uint64_t now = harness_now_ms();
+        if (now >= deadline)
+            break;
+        if (s->sent == s->count && s->replied == s->sent)
+            break;
+        int wait = (int)(deadline - now);
+        if (wait > 5)
+            wait = 5;
+        Sluice__V1__Reply *r = harness_recv(s->client, wait);
+        while (r != NULL) {
+            s_stream_record(s, r);
+            handled++;
+            harness_reply_free(&r);
+            r = harness_recv(s->client, 0);
+        }
+    }
+    free(o);
+    return handled;
+}
+
+bool harness_stream_drain(harness_stream_t *s, int timeout_ms)
+{
+    size_t saved = s->count;
+    s->count = s->sent;  /* no new sends */
+    uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+    while (s->replied < s->sent && harness_now_ms() < deadline)
+        harness_stream_pump(s, 50);
+    s->count = saved;
+    return s->replied == s->sent;
+}
+
+size_t harness_stream_check_accepted(harness_t *h, const harness_stream_t *s)
+{
+    size_t n = 0;
+    char **ids = calloc(s->accepted + 1, sizeof *ids);
+    assert_non_null(ids);
+    for (size_t i = 0; i < s->sent; i++) {
+        if (s->outcome[i] != HARNESS_ACCEPTED)
+            continue;
+        ids[n] = malloc(96);
+        assert_non_null(ids[n]);
+        harness_stream_order_id(s, i, ids[n], 96);
+        n++;
+    }
+    char first[128];
+    long missing = harness_db_missing(h, ids, n, first, sizeof first);
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    if (missing != 0)
+        fail_msg("stream %s: %ld of %zu ACCEPTED orders are not in the database (first: %s)",
+                 s->prefix, missing, n, missing > 0 ? first : "query failed");
+    return n;
+}

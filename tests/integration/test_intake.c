@@ -1,0 +1,876 @@
+/* test_intake.c - the way in, end to end: real PostgreSQL, real sluiced, real
+ * ZeroMQ. Admission answers, durability of every ACCEPTED, idempotency, bad
+ * input, back-pressure, crashes, database outages, shutdown and migrations. */
+#include <ctype.h>
+#include <glob.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <zmq.h>
+
+#include "harness.h"
+
+#define S_REPLY_MS 5000
+
+static harness_order_t *s_order_new(const char *id, uint32_t store)
+{
+    harness_order_t *o = malloc(sizeof *o);
+    assert_non_null(o);
+    harness_order_fill(o, id, store);
+    return o;
+}
+
+/* s_expect_ack fails unless R is an ack with DECISION and REASON. */
+static void s_expect_ack(const Sluice__V1__Reply *r, int decision, int reason, const char *what)
+{
+    char buf[768];
+    if (r == NULL)
+        fail_msg("%s: no reply within the deadline", what);
+    if (r->body_case != SLUICE__V1__REPLY__BODY_ACK || (int)r->ack->decision != decision ||
+        (int)r->ack->reason != reason)
+        fail_msg("%s: expected ack %s %s, got %s", what, harness_decision_name(decision),
+                 harness_reason_name(reason), harness_reply_describe(r, buf, sizeof buf));
+}
+
+/* s_still_serving: a fresh client on a fresh socket gets a good order ACCEPTED. */
+static void s_still_serving(harness_t *h, const char *after)
+{
+    static unsigned n;
+    char id[64], what[160];
+    snprintf(id, sizeof id, "alive-%u", n++);
+    snprintf(what, sizeof what, "good order after %s", after);
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    harness_order_t *o = s_order_new(id, HARNESS_FIRST_STORE + 3);
+    Sluice__V1__Reply *r = harness_submit(c, o, S_REPLY_MS);
+    s_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, what);
+    harness_reply_free(&r);
+    free(o);
+    harness_client_destroy(&c);
+    if (!harness_daemon_alive(h))
+        fail_msg("sluiced died after %s", after);
+}
+
+static long s_rows(harness_t *h, const char *order_id)
+{
+    return harness_db_count(h, "SELECT count(*) FROM orders WHERE order_id = $1", 1, order_id);
+}
+
+/* ---- tests ---- */
+
+static void test_accept_and_persist(void **state)
+{
+    harness_t *h = *state;
+    harness_boot(h, NULL);
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    harness_order_t *o = s_order_new("accept-1", HARNESS_FIRST_STORE + 1);
+    uint64_t sent_at = harness_wall_ms();
+    Sluice__V1__Reply *r = harness_submit(c, o, S_REPLY_MS);
+    s_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, "accept-1");
+    assert_string_equal(r->ack->order_id, "accept-1");
+    assert_false(r->ack->duplicate);
+    /* promises are wall-clock times from about now on (allowing clock slack) */
+    assert_true(r->ack->promised_ready_at_ms + 2000 >= sent_at);
+    assert_true(r->ack->promised_ready_at_ms < sent_at + 24ull * 3600 * 1000);
+    assert_true(r->ack->promised_delivery_at_ms >= r->ack->promised_ready_at_ms);
+    assert_true(r->ack->promised_delivery_at_ms + 2000 > sent_at);
+
+    /* ACCEPTED means committed: the row must be there right now, no polling */
+    assert_int_equal(harness_db_count(h,
+                                      "SELECT count(*) FROM orders WHERE order_id = $1 "
+                                      "AND state::text = 'ACCEPTED' AND store_id = $2",
+                                      2, "accept-1", "1002"),
+                     1);
+    long events = harness_db_count(h, "SELECT count(*) FROM order_events WHERE order_id = $1",
+                                   1, "accept-1");
+    assert_true(events >= 1);
+    harness_reply_free(&r);
+    free(o);
+    harness_client_destroy(&c);
+    harness_pass(h);
+}
+
+static void test_duplicate_and_conflict(void **state)
+{
+    harness_t *h = *state;
+    harness_boot(h, NULL);
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    harness_order_t *o = s_order_new("dup-1", HARNESS_FIRST_STORE);
+    Sluice__V1__Reply *first = harness_submit(c, o, S_REPLY_MS);
+    s_expect_ack(first, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
+                 "first submission");
+    assert_false(first->ack->duplicate);
+
+    /* same content, the producer's clock moved: the first decision again */
+    o->msg.created_at_ms += 12345;
+    Sluice__V1__Reply *again = harness_submit(c, o, S_REPLY_MS);
+    s_expect_ack(again, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
+                 "same content again");
+    assert_true(again->ack->duplicate);
+    assert_int_equal(again->ack->promised_ready_at_ms, first->ack->promised_ready_at_ms);
+    assert_int_equal(again->ack->promised_delivery_at_ms, first->ack->promised_delivery_at_ms);
+
+    /* and from another socket too */
+    harness_client_t *c2 = harness_client_new(h, ZMQ_REQ);
+    Sluice__V1__Reply *other = harness_submit(c2, o, S_REPLY_MS);
+    s_expect_ack(other, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
+                 "same content from another socket");
+    assert_true(other->ack->duplicate);
+
+    /* same id, different content */
+    o->item_storage[0].quantity += 1;
+    Sluice__V1__Reply *conflict = harness_submit(c, o, S_REPLY_MS);
+    s_expect_ack(conflict, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__CONFLICT,
+                 "different quantity");
+    o->item_storage[0].quantity -= 1;
+    o->dropoff.lat += 0.01;
+    Sluice__V1__Reply *conflict2 = harness_submit(c, o, S_REPLY_MS);
+    s_expect_ack(conflict2, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__CONFLICT,
+                 "different dropoff");
+
+    assert_int_equal(s_rows(h, "dup-1"), 1);
+    harness_reply_free(&first);
+    harness_reply_free(&again);
+    harness_reply_free(&other);
+    harness_reply_free(&conflict);
+    harness_reply_free(&conflict2);
+    free(o);
+    harness_client_destroy(&c);
+    harness_client_destroy(&c2);
+    harness_pass(h);
+}
+
+static void test_unknown_store(void **state)
+{
+    harness_t *h = *state;
+    harness_boot(h, NULL);
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    harness_order_t *o = s_order_new("nostore-1", 999999);
+    Sluice__V1__Reply *r = harness_submit(c, o, S_REPLY_MS);
+    s_expect_ack(r, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__UNKNOWN_STORE,
+                 "store 999999");
+    assert_int_equal(s_rows(h, "nostore-1"), 0);
+    harness_reply_free(&r);
+    free(o);
+    harness_client_destroy(&c);
+    harness_pass(h);
+}
+
+/* s_expect_invalid submits O and wants REJECTED INVALID naming FIELD. */
+static void s_expect_invalid(harness_t *h, harness_client_t *c, harness_order_t *o,
+                             const char *what, const char *field)
+{
+    Sluice__V1__Reply *r = harness_submit(c, o, S_REPLY_MS);
+    s_expect_ack(r, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__INVALID, what);
+    if (r->ack->detail == NULL || r->ack->detail[0] == '\0' ||
+        strstr(r->ack->detail, field) == NULL)
+        fail_msg("%s: detail \"%s\" does not name \"%s\"", what,
+                 r->ack->detail ? r->ack->detail : "", field);
+    harness_reply_free(&r);
+    s_still_serving(h, what);
+}
+
+static void test_bad_input(void **state)
+{
+    harness_t *h = *state;
+    harness_boot(h, "max_message_bytes = 4096;");
+    char buf[768];
+
+    /* not protobuf at all */
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    harness_send_raw(c, "\xff\xff\xff\xff", 4);
+    Sluice__V1__Reply *r = harness_recv(c, S_REPLY_MS);
+    if (r == NULL || r->body_case != SLUICE__V1__REPLY__BODY_ERROR)
+        fail_msg("garbage frame: expected an Error reply, got %s",
+                 harness_reply_describe(r, buf, sizeof buf));
+    assert_int_equal(r->request_id, 0);
+    assert_int_equal(r->error->code, 400);
+    harness_reply_free(&r);
+    s_still_serving(h, "a garbage frame");
+
+    /* valid protobuf of another message type: an Item, then an OrderAck */
+    Sluice__V1__Item item = SLUICE__V1__ITEM__INIT;
+    item.sku = "tea";
+    item.quantity = 3;
+    uint8_t packed[256];
+    size_t len = sluice__v1__item__pack(&item, packed);
+    harness_send_raw(c, packed, len);
+    r = harness_recv(c, S_REPLY_MS);
+    if (r == NULL ||
+        !(r->body_case == SLUICE__V1__REPLY__BODY_ERROR ||
+          (r->body_case == SLUICE__V1__REPLY__BODY_ACK &&
+           r->ack->reason == SLUICE__V1__REASON__INVALID)))
+        fail_msg("packed Item: expected Error or REJECTED INVALID, got %s",
+                 harness_reply_describe(r, buf, sizeof buf));
+    harness_reply_free(&r);
+    s_still_serving(h, "a packed Item");
+
+    Sluice__V1__OrderAck ack = SLUICE__V1__ORDER_ACK__INIT;
+    ack.order_id = "x-1";
+    ack.decision = SLUICE__V1__DECISION__ACCEPTED;
+    ack.promised_ready_at_ms = 123456789;
+    len = sluice__v1__order_ack__pack(&ack, packed);
+    harness_send_raw(c, packed, len);
+    r = harness_recv(c, S_REPLY_MS);
+    if (r == NULL ||
+        !(r->body_case == SLUICE__V1__REPLY__BODY_ERROR ||
+          (r->body_case == SLUICE__V1__REPLY__BODY_ACK &&
+           r->ack->reason == SLUICE__V1__REASON__INVALID)))
+        fail_msg("packed OrderAck: expected Error or REJECTED INVALID, got %s",
+                 harness_reply_describe(r, buf, sizeof buf));
+    harness_reply_free(&r);
+    s_still_serving(h, "a packed OrderAck");
+
+    /* a Request without a body */
+    Sluice__V1__Request empty = SLUICE__V1__REQUEST__INIT;
+    empty.request_id = 77;
+    uint64_t id = harness_send_request(c, &empty);
+    r = harness_recv(c, S_REPLY_MS);
+    if (r == NULL || r->body_case != SLUICE__V1__REPLY__BODY_ERROR)
+        fail_msg("Request without body: expected an Error, got %s",
+                 harness_reply_describe(r, buf, sizeof buf));
+    assert_int_equal(r->request_id, id);
+    harness_reply_free(&r);
+    s_still_serving(h, "a Request without body");
+
+    /* field bounds */
+    harness_order_t *o = malloc(sizeof *o);
+    assert_non_null(o);
+    char long_text[80];
+    memset(long_text, 'a', 65);
+    long_text[65] = '\0';
+
+    harness_order_fill(o, "", HARNESS_FIRST_STORE);
+    s_expect_invalid(h, c, o, "empty order_id", "order_id");
+    harness_order_fill(o, long_text, HARNESS_FIRST_STORE);
+    s_expect_invalid(h, c, o, "65-char order_id", "order_id");
+    harness_order_fill(o, "has space", HARNESS_FIRST_STORE);
+    s_expect_invalid(h, c, o, "order_id with a space", "order_id");
+
+    harness_order_fill(o, "bad-items-0", HARNESS_FIRST_STORE);
+    harness_order_set_items(o, 0);
+    s_expect_invalid(h, c, o, "zero items", "items");
+    harness_order_fill(o, "bad-items-51", HARNESS_FIRST_STORE);
+    harness_order_set_items(o, 51);
+    s_expect_invalid(h, c, o, "51 items", "items");
+
+    harness_order_fill(o, "bad-qty-0", HARNESS_FIRST_STORE);
+    o->item_storage[1].quantity = 0;
+    s_expect_invalid(h, c, o, "quantity 0", "quantity");
+    harness_order_fill(o, "bad-qty-100", HARNESS_FIRST_STORE);
+    o->item_storage[0].quantity = 100;
+    s_expect_invalid(h, c, o, "quantity 100", "quantity");
+
+    harness_order_fill(o, "bad-sku", HARNESS_FIRST_STORE);
+    snprintf(o->skus[0], sizeof o->skus[0], "%s", long_text);
+    s_expect_invalid(h, c, o, "65-char sku", "sku");
+
+    harness_order_fill(o, "bad-lat", HARNESS_FIRST_STORE);
+    o->dropoff.lat = 91.0;
+    s_expect_invalid(h, c, o, "dropoff latitude 91", "lat");
+
+    const char *bad_ids[] = { "", "has space", "bad-items-0", "bad-items-51", "bad-qty-0",
+                              "bad-qty-100", "bad-sku", "bad-lat" };
+    for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++)
+        if (s_rows(h, bad_ids[i]) != 0)
+            fail_msg("rejected order \"%s\" is in the database", bad_ids[i]);
+    free(o);
+
+    /* a frame over max_message_bytes: ZeroMQ drops it (and the peer) */
+    harness_client_t *big = harness_client_new(h, ZMQ_DEALER);
+    char *huge = malloc(10001);
+    assert_non_null(huge);
+    memset(huge, 'z', 10000);
+    huge[10000] = '\0';
+    harness_send_get(big, huge);  /* ~10 kB: a valid Request that would be answered */
+    r = harness_recv(big, 1000);
+    if (r != NULL)
+        fail_msg("a 10000-byte frame was answered: %s",
+                 harness_reply_describe(r, buf, sizeof buf));
+    free(huge);
+    harness_client_destroy(&big);
+    s_still_serving(h, "an oversized frame");
+
+    harness_client_destroy(&c);
+    harness_pass(h);
+}
+
+/* s_check_round_trip submits one good order on C and wants it ACCEPTED. */
+static void s_check_round_trip(harness_client_t *c, const char *id, const char *what)
+{
+    harness_order_t *o = s_order_new(id, HARNESS_FIRST_STORE + 2);
+    Sluice__V1__Reply *r = harness_submit(c, o, S_REPLY_MS);
+    s_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, what);
+    assert_string_equal(r->ack->order_id, id);
+    harness_reply_free(&r);
+    free(o);
+}
+
+static void test_req_and_dealer_together(void **state)
+{
+    harness_t *h = *state;
+    harness_boot(h, NULL);
+    harness_client_t *req = harness_client_new(h, ZMQ_REQ);
+    harness_client_t *dealer = harness_client_new(h, ZMQ_DEALER);
+    harness_order_t *o = malloc(sizeof *o);
+    assert_non_null(o);
+    enum { ROUNDS = 10, PIPELINE = 20 };
+    uint64_t ids[ROUNDS][PIPELINE];
+    char id[64], buf[768];
+
+    for (int round = 0; round < ROUNDS; round++) {
+        /* the DEALER pipelines, the REQ does one strict round trip meanwhile */
+        for (int k = 0; k < PIPELINE; k++) {
+            snprintf(id, sizeof id, "dealer-%d-%d", round, k);
+            harness_order_fill(o, id, (uint32_t)(HARNESS_FIRST_STORE + k % HARNESS_STORE_COUNT));
+            ids[round][k] = harness_send_submit(dealer, o);
+        }
+        snprintf(id, sizeof id, "req-%d", round);
+        harness_order_fill(o, id, HARNESS_FIRST_STORE + 4);
+        uint64_t rid = harness_send_submit(req, o);
+        Sluice__V1__Reply *r = harness_recv(req, S_REPLY_MS);
+        s_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
+                     "REQ submission");
+        assert_int_equal(r->request_id, rid);
+        assert_string_equal(r->ack->order_id, id);
+        harness_reply_free(&r);
+
+        bool seen[PIPELINE] = { false };
+        for (int k = 0; k < PIPELINE; k++) {
+            r = harness_recv(dealer, S_REPLY_MS);
+            s_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
+                         "DEALER submission");
+            int64_t idx = (int64_t)r->request_id - (int64_t)ids[round][0];
+            if (idx < 0 || idx >= PIPELINE || seen[idx])
+                fail_msg("DEALER got an unexpected reply %s",
+                         harness_reply_describe(r, buf, sizeof buf));
+            seen[idx] = true;
+            snprintf(id, sizeof id, "dealer-%d-%d", round, (int)idx);
+            assert_string_equal(r->ack->order_id, id);
+            harness_reply_free(&r);
+        }
+    }
+    assert_int_equal(harness_db_count(h,
+                                      "SELECT count(*) FROM orders WHERE order_id LIKE 'dealer-%' "
+                                      "OR order_id LIKE 'req-%'",
+                                      0),
+                     ROUNDS * (PIPELINE + 1));
+    free(o);
+    harness_client_destroy(&req);
+    harness_client_destroy(&dealer);
+    harness_pass(h);
+}
+
+/* A DEALER that sends the bare Request frame (no empty delimiter). */
+static void test_dealer_without_delimiter(void **state)
+{
+    harness_t *h = *state;
+    harness_boot(h, NULL);
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    c->delimiter = false;
+    s_check_round_trip(c, "bare-dealer-1", "DEALER without delimiter");
+    harness_client_destroy(&c);
+    harness_pass(h);
+}
+
+static void test_client_disconnects_before_ack(void **state)
+{
+    harness_t *h = *state;
+    harness_boot(h, NULL);
+    enum { N = 200 };
+    harness_stream_t *s = harness_stream_new(h, "gone", N, N);
+    /* connect first, so the burst really reaches the daemon */
+    Sluice__V1__Reply *hello = harness_get(s->client, "hello", S_REPLY_MS);
+    assert_non_null(hello);
+    harness_reply_free(&hello);
+    while (s->sent < N)
+        harness_stream_pump(s, 0);
+    /* vanish as soon as the daemon has started answering */
+    Sluice__V1__Reply *first = harness_recv(s->client, S_REPLY_MS);
+    assert_non_null(first);
+    harness_reply_free(&first);
+    harness_stream_destroy(&s);  /* linger 0, the rest of the replies never read */
+
+    /* a new client is served */
+    s_still_serving(h, "a client vanished with 200 requests in flight");
+
+    /* whatever the daemon committed settles; then every id resubmitted must be
+     * ACCEPTED (fresh, or duplicate when it was committed), never CONFLICT */
+    long before = -1, now;
+    uint64_t deadline = harness_now_ms() + 10000;
+    while ((now = harness_db_count(h, "SELECT count(*) FROM orders WHERE order_id LIKE 'gone-%'",
+                                   0)) != before) {
+        if (harness_now_ms() > deadline)
+            break;
+        before = now;
+        harness_nap_ms(300);  /* poll interval for the count to stop moving */
+    }
+    fprintf(stderr, "# %ld of %d orders of the vanished client were committed\n", now, N);
+
+    harness_stream_t *again = harness_stream_new(h, "gone", N, 50);
+    harness_order_t *o = malloc(sizeof *o);
+    assert_non_null(o);
+    size_t committed_before = 0;
+    for (size_t i = 0; i < N; i++) {
+        char id[64];
+        harness_stream_order_id(again, i, id, sizeof id);
+        bool was_there = s_rows(h, id) == 1;
+        committed_before += was_there;
+        harness_stream_fill_order(again, i, o);
+        Sluice__V1__Reply *r = harness_submit(again->client, o, S_REPLY_MS);
+        s_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
+                     "resubmitting an order of the vanished client");
+        if (was_there && !r->ack->duplicate)
+            fail_msg("%s was committed but its resubmission is not duplicate=true", id);
+        harness_reply_free(&r);
+    }
+    assert_int_equal(harness_db_count(h,
+                                      "SELECT count(*) FROM orders WHERE order_id LIKE 'gone-%'",
+                                      0),
+                     N);
+    free(o);
+    harness_stream_destroy(&again);
+    assert_true(harness_daemon_alive(h));
+    harness_pass(h);
+}
+
+static void test_bounded_queue(void **state)
+{
+    harness_t *h = *state;
+    harness_boot(h, "max_pending_orders = 5; commit_batch_max = 1;");
+    enum { N = 500 };
+    harness_stream_t *s = harness_stream_new(h, "bq", N, N);
+    uint64_t deadline = harness_now_ms() + 60000;
+    while (s->replied < N && harness_now_ms() < deadline)
+        harness_stream_pump(s, 100);
+    fprintf(stderr, "# bounded queue: %zu accepted, %zu overloaded, %zu other rejections\n",
+            s->accepted, s->by_reason[SLUICE__V1__REASON__OVERLOADED],
+            s->rejected - s->by_reason[SLUICE__V1__REASON__OVERLOADED]);
+    if (s->replied != N)
+        fail_msg("only %zu of %d pipelined requests got a reply", s->replied, N);
+    assert_int_equal(s->unexpected, 0);
+    assert_int_equal(s->errors, 0);
+    assert_true(s->accepted > 0);
+    if (s->by_reason[SLUICE__V1__REASON__OVERLOADED] == 0)
+        fail_msg("500 pipelined orders with max_pending_orders = 5: no OVERLOADED");
+    for (size_t i = 0; i < N; i++) {
+        if (s->outcome[i] == HARNESS_REJECTED) {
+            if (s->reason[i] != SLUICE__V1__REASON__OVERLOADED)
+                fail_msg("order %zu rejected with %s, expected only OVERLOADED", i,
+                         harness_reason_name(s->reason[i]));
+            if (s->retry_after[i] == 0)
+                fail_msg("order %zu OVERLOADED without retry_after_ms", i);
+        }
+    }
+    harness_stream_check_accepted(h, s);
+    harness_stream_destroy(&s);
+    s_still_serving(h, "the overload");
+    harness_pass(h);
+}
+
+static void test_kill9_during_stream(void **state)
+{
+    harness_t *h = *state;
+    harness_boot(h, NULL);
+    harness_stream_t *s = harness_stream_new(h, "k9", 20000, 500);
+    uint64_t start = harness_now_ms();
+    /* stream until a good share is acked (or a few seconds passed) */
+    while (s->sent < s->count) {
+        harness_stream_pump(s, 20);
+        uint64_t elapsed = harness_now_ms() - start;
+        if (s->accepted >= 4000 || (elapsed > 3000 && s->accepted > 0))
+            break;
+        if (elapsed > 30000)
+            fail_msg("stream made no progress: %zu sent, %zu replied, %zu accepted", s->sent,
+                     s->replied, s->accepted);
+    }
+    assert_true(s->sent < s->count);  /* the kill lands mid-stream */
+    harness_signal(h, SIGKILL);
+    assert_int_equal(harness_wait_exit(h, 5000), 128 + SIGKILL);
+    /* acks already on their way to us count too */
+    harness_stream_pump(s, 300);
+    fprintf(stderr, "# kill -9 after %zu sent, %zu acked ACCEPTED, %zu rejected\n", s->sent,
+            s->accepted, s->rejected);
+    size_t checked = harness_stream_check_accepted(h, s);
+    assert_true(checked > 0);
+    harness_client_destroy(&s->client);  /* nothing queued may reach the next daemon */
+
+    harness_start(h);
+    if (!harness_wait_ready(h, 30000))
+        fail_msg("sluiced did not come back after kill -9");
+
+    /* resubmit a sample of acked ids plus the last 50 acked */
+    size_t *acked = malloc(s->accepted * sizeof *acked);
+    assert_non_null(acked);
+    size_t n = 0;
+    for (size_t i = 0; i < s->sent; i++)
+        if (s->outcome[i] == HARNESS_ACCEPTED)
+            acked[n++] = i;
+    /* order by ack time so "last acked" means last */
+    for (size_t i = 1; i < n; i++) {
+        size_t v = acked[i], j = i;
+        while (j > 0 && s->acked_ms[acked[j - 1]] > s->acked_ms[v]) {
+            acked[j] = acked[j - 1];
+            j--;
+        }
+        acked[j] = v;
+    }
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    harness_order_t *o = malloc(sizeof *o);
+    assert_non_null(o);
+    size_t step = n > 200 ? n / 200 : 1;
+    size_t resubmitted = 0;
+    char buf[768];
+    for (size_t k = 0; k < n; k++) {
+        if (k % step != 0 && k + 50 < n)
+            continue;
+        harness_stream_fill_order(s, acked[k], o);
+        Sluice__V1__Reply *r = harness_submit(c, o, S_REPLY_MS);
+        if (r == NULL || r->body_case != SLUICE__V1__REPLY__BODY_ACK ||
+            r->ack->decision != SLUICE__V1__DECISION__ACCEPTED || !r->ack->duplicate)
+            fail_msg("resubmitting acked %s after restart: expected ACCEPTED duplicate, got %s",
+                     o->order_id, harness_reply_describe(r, buf, sizeof buf));
+        harness_reply_free(&r);
+        resubmitted++;
+    }
+    fprintf(stderr, "# resubmitted %zu acked orders after restart: all duplicates\n",
+            resubmitted);
+    free(o);
+    free(acked);
+    harness_client_destroy(&c);
+    harness_stream_destroy(&s);
+    harness_pass(h);
+}
+
+static void test_postgres_restart_during_stream(void **state)
+{
+    harness_t *h = *state;
+    harness_boot(h, "reconnect_min_ms = 50; reconnect_max_ms = 1000;");
+    harness_stream_t *s = harness_stream_new(h, "pg", 200000, 50);
+    s->rate_per_sec = 400;
+    uint64_t deadline = harness_now_ms() + 20000;
+    while (s->accepted < 200) {
+        if (harness_now_ms() > deadline)
+            fail_msg("stream before the outage: only %zu accepted", s->accepted);
+        harness_stream_pump(s, 20);
+    }
+
+    /* stop the server while orders are in flight: keep streaming during it */
+    s->rate_per_sec = 1500;
+    size_t accepted_at_stop = s->accepted;
+    pid_t stopper = harness_pg_stop_begin(h);
+    int stop_rc = -1;
+    deadline = harness_now_ms() + 30000;
+    while (stop_rc == -1 && harness_now_ms() < deadline) {
+        harness_stream_pump(s, 10);
+        stop_rc = harness_reap(stopper, 0);
+    }
+    if (stop_rc != 0)
+        fail_msg("pgtmp.sh stop exited with %d", stop_rc);
+    s->rate_per_sec = 400;
+    s->started_ms = harness_now_ms() - (uint64_t)s->sent * 1000u / 400u;
+    deadline = harness_now_ms() + 20000;
+    while (s->by_reason[SLUICE__V1__REASON__UNAVAILABLE] == 0) {
+        if (harness_now_ms() > deadline)
+            fail_msg("PostgreSQL down for 20 s: no UNAVAILABLE (%zu sent, %zu replied, %zu "
+                     "accepted, %zu rejected, %zu errors)",
+                     s->sent, s->replied, s->accepted, s->rejected, s->errors);
+        harness_stream_pump(s, 20);
+    }
+    /* a little more traffic while it is down */
+    size_t sent_mark = s->sent;
+    while (s->sent < sent_mark + 200 && harness_now_ms() < deadline)
+        harness_stream_pump(s, 20);
+    fprintf(stderr, "# during the outage: %zu accepted before, %zu UNAVAILABLE so far\n",
+            accepted_at_stop, s->by_reason[SLUICE__V1__REASON__UNAVAILABLE]);
+    if (!harness_daemon_alive(h))
+        fail_msg("sluiced died while PostgreSQL was down");
+
+    harness_pg_start(h);
+    size_t first_after = s->sent;
+    bool recovered = false;
+    deadline = harness_now_ms() + 30000;
+    while (!recovered && harness_now_ms() < deadline) {
+        harness_stream_pump(s, 20);
+        recovered = s->any_accepted && s->last_accepted_index >= first_after;
+    }
+    if (!recovered)
+        fail_msg("no ACCEPTED within 30 s of PostgreSQL coming back (%zu replied, %zu "
+                 "UNAVAILABLE)",
+                 s->replied, s->by_reason[SLUICE__V1__REASON__UNAVAILABLE]);
+    /* some more traffic after recovery, then collect every reply */
+    sent_mark = s->sent;
+    while (s->sent < sent_mark + 200)
+        harness_stream_pump(s, 20);
+    if (!harness_stream_drain(s, 15000))
+        fail_msg("%zu requests never answered", s->sent - s->replied);
+
+    for (size_t i = 0; i < s->sent; i++)
+        if (s->outcome[i] == HARNESS_REJECTED && s->reason[i] == SLUICE__V1__REASON__UNAVAILABLE &&
+            s->retry_after[i] == 0)
+            fail_msg("order %zu: UNAVAILABLE without retry_after_ms", i);
+    fprintf(stderr, "# outage stream: %zu sent, %zu accepted, %zu UNAVAILABLE, %zu other\n",
+            s->sent, s->accepted, s->by_reason[SLUICE__V1__REASON__UNAVAILABLE],
+            s->rejected - s->by_reason[SLUICE__V1__REASON__UNAVAILABLE] + s->errors);
+    harness_stream_check_accepted(h, s);
+    harness_stream_destroy(&s);
+    harness_pass(h);
+}
+
+static void test_sigterm_during_stream(void **state)
+{
+    harness_t *h = *state;
+    harness_boot(h, NULL);
+    harness_stream_t *s = harness_stream_new(h, "term", 5000, 100);
+    uint64_t deadline = harness_now_ms() + 20000;
+    while (s->accepted < 300) {
+        if (harness_now_ms() > deadline)
+            fail_msg("stream before SIGTERM: only %zu accepted", s->accepted);
+        harness_stream_pump(s, 10);
+    }
+    harness_signal(h, SIGTERM);
+    int rc = -1;
+    deadline = harness_now_ms() + 15000;
+    while (harness_now_ms() < deadline) {
+        harness_stream_pump(s, 10);  /* keep streaming while it shuts down */
+        rc = harness_wait_exit(h, 0);
+        if (rc != -1)
+            break;
+    }
+    if (rc == -1)
+        fail_msg("sluiced still running 15 s after SIGTERM");
+    assert_int_equal(rc, 0);
+    harness_stream_pump(s, 200);  /* replies already sent before the exit */
+    fprintf(stderr, "# SIGTERM: %zu sent, %zu accepted, %zu rejected, %zu unanswered\n", s->sent,
+            s->accepted, s->rejected, s->sent - s->replied);
+    harness_stream_check_accepted(h, s);
+    harness_stream_destroy(&s);
+    harness_pass(h);
+}
+
+static void test_get_order(void **state)
+{
+    harness_t *h = *state;
+    harness_boot(h, NULL);
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    harness_order_t *o = s_order_new("get-1", HARNESS_FIRST_STORE + 5);
+    Sluice__V1__Reply *ack = harness_submit(c, o, S_REPLY_MS);
+    s_expect_ack(ack, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, "get-1");
+
+    char buf[768];
+    Sluice__V1__Reply *r = harness_get(c, "get-1", S_REPLY_MS);
+    if (r == NULL || r->body_case != SLUICE__V1__REPLY__BODY_STATUS)
+        fail_msg("GetOrder get-1: expected a status, got %s",
+                 harness_reply_describe(r, buf, sizeof buf));
+    assert_string_equal(r->status->order_id, "get-1");
+    assert_string_equal(r->status->state, "ACCEPTED");
+    assert_int_equal(r->status->store_id, HARNESS_FIRST_STORE + 5);
+    assert_int_equal(r->status->promised_ready_at_ms, ack->ack->promised_ready_at_ms);
+    assert_int_equal(r->status->promised_delivery_at_ms, ack->ack->promised_delivery_at_ms);
+    harness_reply_free(&r);
+
+    r = harness_get(c, "no-such-order", S_REPLY_MS);
+    if (r == NULL || r->body_case != SLUICE__V1__REPLY__BODY_ERROR)
+        fail_msg("GetOrder for an unknown id: expected an Error, got %s",
+                 harness_reply_describe(r, buf, sizeof buf));
+    assert_int_equal(r->error->code, 404);
+    harness_reply_free(&r);
+
+    /* also answered from a REQ socket */
+    harness_client_t *req = harness_client_new(h, ZMQ_REQ);
+    r = harness_get(req, "get-1", S_REPLY_MS);
+    if (r == NULL || r->body_case != SLUICE__V1__REPLY__BODY_STATUS)
+        fail_msg("GetOrder over REQ: expected a status, got %s",
+                 harness_reply_describe(r, buf, sizeof buf));
+    harness_reply_free(&r);
+    harness_reply_free(&ack);
+    free(o);
+    harness_client_destroy(&req);
+    harness_client_destroy(&c);
+    harness_pass(h);
+}
+
+static size_t s_migration_files(void)
+{
+    char pattern[PATH_MAX];
+    snprintf(pattern, sizeof pattern, "%s/../migrations/*.sql", getenv("SLUICE_TOOLS"));
+    glob_t g;
+    size_t n = 0;
+    if (glob(pattern, 0, NULL, &g) == 0)
+        n = g.gl_pathc;
+    globfree(&g);
+    return n;
+}
+
+static void s_check_schema_migrations(harness_t *h, const char *when)
+{
+    long rows = harness_db_count(h, "SELECT count(*) FROM schema_migrations", 0);
+    long distinct = harness_db_count(h, "SELECT count(DISTINCT version) FROM schema_migrations", 0);
+    size_t files = s_migration_files();
+    if (rows < 1 || rows != distinct)
+        fail_msg("%s: schema_migrations has %ld rows for %ld versions", when, rows, distinct);
+    if (files > 0 && (size_t)rows != files)
+        fail_msg("%s: schema_migrations has %ld versions, migrations/ has %zu files", when, rows,
+                 files);
+}
+
+static void test_migrations(void **state)
+{
+    harness_t *h = *state;
+    harness_write_config(h, NULL);
+    const char *args[] = { "-c", h->conf_path, "--migrate", NULL };
+
+    /* two at the same time on a fresh database */
+    pid_t a = harness_spawn(h, h->log_path, args);
+    pid_t b = harness_spawn(h, h->log_path, args);
+    int rc_a = harness_reap(a, 60000), rc_b = harness_reap(b, 60000);
+    if (rc_a != 0 || rc_b != 0)
+        fail_msg("two concurrent --migrate exited with %d and %d", rc_a, rc_b);
+    s_check_schema_migrations(h, "after two concurrent runs");
+
+    /* twice in a row: nothing to do, still exit 0 */
+    assert_int_equal(harness_migrate(h), 0);
+    assert_int_equal(harness_migrate(h), 0);
+    s_check_schema_migrations(h, "after two more runs");
+    assert_int_equal(harness_db_count(h, "SELECT count(*) FROM orders", 0), 0);
+    harness_pass(h);
+}
+
+/* s_file_line: does OUT contain "PATH:<digits>"? */
+static bool s_mentions_file_line(const char *out_path, const char *path)
+{
+    FILE *f = fopen(out_path, "r");
+    if (f == NULL)
+        return false;
+    char line[4096];
+    bool found = false;
+    size_t plen = strlen(path);
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        for (char *p = strstr(line, path); p != NULL; p = strstr(p + 1, path))
+            if (p[plen] == ':' && isdigit((unsigned char)p[plen + 1]))
+                found = true;
+    }
+    fclose(f);
+    return found;
+}
+
+static void s_cat(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    char line[4096];
+    while (fgets(line, sizeof line, f) != NULL)
+        fprintf(stderr, "  | %s", line);
+    fclose(f);
+}
+
+static void test_check_config(void **state)
+{
+    harness_t *h = *state;
+    harness_write_config(h, NULL);
+    char out[PATH_MAX + 16], bad[PATH_MAX + 16];
+    snprintf(out, sizeof out, "%s/check-good.out", h->tmpdir);
+    const char *good_args[] = { "--check-config", h->conf_path, NULL };
+    int rc = harness_run_capture(h, 20000, out, good_args);
+    if (rc != 0) {
+        s_cat(out);
+        fail_msg("--check-config on the harness's config exited with %d", rc);
+    }
+
+    /* a syntax error on a known line */
+    snprintf(bad, sizeof bad, "%s/bad-syntax.conf", h->tmpdir);
+    FILE *in = fopen(h->conf_path, "r"), *f = fopen(bad, "w");
+    assert_non_null(in);
+    assert_non_null(f);
+    char line[4096];
+    int lines = 0;
+    while (fgets(line, sizeof line, in) != NULL) {
+        fputs(line, f);
+        lines++;
+    }
+    fclose(in);
+    fprintf(f, "dispatch = { margin_seconds = ; };\n");
+    fclose(f);
+    snprintf(out, sizeof out, "%s/check-bad.out", h->tmpdir);
+    const char *bad_args[] = { "--check-config", bad, NULL };
+    rc = harness_run_capture(h, 20000, out, bad_args);
+    if (rc <= 0 || rc >= 128) {
+        s_cat(out);
+        fail_msg("--check-config on a file with a syntax error exited with %d", rc);
+    }
+    if (!s_mentions_file_line(out, bad)) {
+        s_cat(out);
+        fail_msg("--check-config output does not say %s:LINE", bad);
+    }
+    char exact[PATH_MAX + 32];
+    snprintf(exact, sizeof exact, "%s:%d", bad, lines + 1);
+    FILE *o = fopen(out, "r");
+    bool exact_line = false;
+    while (o != NULL && fgets(line, sizeof line, o) != NULL)
+        exact_line = exact_line || strstr(line, exact) != NULL;
+    if (o != NULL)
+        fclose(o);
+    if (!exact_line)
+        fprintf(stderr, "# note: --check-config did not name line %d exactly\n", lines + 1);
+    harness_pass(h);
+}
+
+/* an out-of-range value is named with its file and line too */
+static void test_check_config_bad_value(void **state)
+{
+    harness_t *h = *state;
+    harness_write_config(h, "commit_batch_max = -3;");
+    char out[PATH_MAX + 16];
+    snprintf(out, sizeof out, "%s/check-value.out", h->tmpdir);
+    const char *args[] = { "--check-config", h->conf_path, NULL };
+    int rc = harness_run_capture(h, 20000, out, args);
+    if (rc <= 0 || rc >= 128) {
+        s_cat(out);
+        fail_msg("--check-config with commit_batch_max = -3 exited with %d", rc);
+    }
+    if (!s_mentions_file_line(out, h->conf_path)) {
+        s_cat(out);
+        fail_msg("--check-config output does not say %s:LINE", h->conf_path);
+    }
+    harness_pass(h);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    /* SLUICE_TEST_FILTER=test_bad_input (a glob) runs only matching tests */
+    if (getenv("SLUICE_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("SLUICE_TEST_FILTER"));
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrations, harness_setup, harness_teardown),
+        cmocka_unit_test_setup_teardown(test_check_config, harness_setup, harness_teardown),
+        cmocka_unit_test_setup_teardown(test_check_config_bad_value, harness_setup,
+                                        harness_teardown),
+        cmocka_unit_test_setup_teardown(test_accept_and_persist, harness_setup, harness_teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_and_conflict, harness_setup,
+                                        harness_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_store, harness_setup, harness_teardown),
+        cmocka_unit_test_setup_teardown(test_get_order, harness_setup, harness_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_input, harness_setup, harness_teardown),
+        cmocka_unit_test_setup_teardown(test_req_and_dealer_together, harness_setup,
+                                        harness_teardown),
+        cmocka_unit_test_setup_teardown(test_dealer_without_delimiter, harness_setup,
+                                        harness_teardown),
+        cmocka_unit_test_setup_teardown(test_client_disconnects_before_ack, harness_setup,
+                                        harness_teardown),
+        cmocka_unit_test_setup_teardown(test_bounded_queue, harness_setup, harness_teardown),
+        cmocka_unit_test_setup_teardown(test_kill9_during_stream, harness_setup,
+                                        harness_teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_during_stream, harness_setup,
+                                        harness_teardown),
+        cmocka_unit_test_setup_teardown(test_postgres_restart_during_stream, harness_setup,
+                                        harness_teardown),
+    };
+    return cmocka_run_group_tests_name("intake", tests, NULL, NULL);
+}
