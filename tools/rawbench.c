@@ -71,7 +71,7 @@ int main(int argc, char **argv)
     /* The same order shape as sluice-load sends. */
     Sluice__V1__Item item_storage[ORDER_ITEMS_MAX];
     Sluice__V1__Item *items[ORDER_ITEMS_MAX];
-    char skus[ORDER_ITEMS_MAX][16];
+    char skus[ORDER_ITEMS_MAX][32];
     for (long i = 0; i < items_per_order; i++) {
         sluice__v1__item__init(&item_storage[i]);
         snprintf(skus[i], sizeof skus[i], "sku-%ld", i);
