@@ -2,6 +2,8 @@
  * the real sluiced as a child process, ZeroMQ clients and libpq checks. */
 #include "harness.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -29,18 +31,15 @@ static unsigned s_db_counter;
 
 /* ---- time ---- */
 
+/* The daemon's own clocks (daemon/clock.c), so tests and daemon agree. */
 uint64_t harness_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return clock_mono_ms();
 }
 
 uint64_t harness_wall_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return clock_wall_ms();
 }
 
 void harness_nap_ms(int ms)
