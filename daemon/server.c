@@ -360,6 +360,20 @@ static char *s_id_array(size_t n, const char *(*id_at)(const server_t *, size_t)
     return ids;
 }
 
+/* s_send_id_lookup runs lookup_orders for N ids on connection 0; DONE gets
+ * the rows, or a connection-lost error when the statement could not go out. */
+static void s_send_id_lookup(server_t *s, size_t n, const char *(*id_at)(const server_t *, size_t),
+                             db_done_fn *done)
+{
+    char *ids = s_id_array(n, id_at, s);
+    const char *values[1] = {ids};
+    if (!ids || !db_send(s->conns[0].db, "lookup_orders", 1, values, done, s)) {
+        db_error_t err = {.connection_lost = true};
+        done(s, NULL, &err);
+    }
+    free(ids);
+}
+
 static void s_settle_from_database(order_entry_t *e, const batch_stored_t *stored)
 {
     e->pending = false;
@@ -408,14 +422,8 @@ static bool s_send_resolve(server_t *s)
 {
     if (s->resolving_count == 0 || s->resolve_in_flight)
         return false;
-    char *ids = s_id_array(s->resolving_count, s_resolving_id, s);
-    const char *values[1] = {ids};
     s->resolve_in_flight = true;
-    if (!ids || !db_send(s->conns[0].db, "lookup_orders", 1, values, s_resolve_done, s)) {
-        db_error_t err = {.connection_lost = true};
-        s_resolve_done(s, NULL, &err);
-    }
-    free(ids);
+    s_send_id_lookup(s, s->resolving_count, s_resolving_id, s_resolve_done);
     return true;
 }
 
@@ -518,14 +526,8 @@ static bool s_send_lookups(server_t *s)
     if (s->lookup_count == 0)
         return false;
     size_t n = s->lookup_count < SERVER_LOOKUP_BATCH ? s->lookup_count : SERVER_LOOKUP_BATCH;
-    char *ids = s_id_array(n, s_lookup_id, s);
-    const char *values[1] = {ids};
     s->lookups_in_flight = n;
-    if (!ids || !db_send(s->conns[0].db, "lookup_orders", 1, values, s_lookups_done, s)) {
-        db_error_t err = {.connection_lost = true};
-        s_lookups_done(s, NULL, &err);
-    }
-    free(ids);
+    s_send_id_lookup(s, n, s_lookup_id, s_lookups_done);
     return true;
 }
 
