@@ -1,24 +1,228 @@
 /* admit.c - owns admission decisions. */
 #include "admit.h"
 
+#include "tz.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-bool admit_order(const config_t *cfg, const config_store_t *store, unsigned drinks,
-                 uint64_t now_ms, admit_result_t *out)
+#define MINUTE_MS 60000u
+#define EARTH_RADIUS_KM 6371.0
+
+struct admit {
+    const config_t *cfg;
+    shed_t shed;
+    bucket_t global;
+    bucket_t *brands;       /* parallel to cfg->brands */
+};
+
+admit_t *admit_new(const config_t *cfg, uint64_t now_us)
+{
+    admit_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    bucket_init(&self->global, cfg->daemon.limits.orders_per_second, now_us);
+    if (!admit_configure(self, cfg, now_us)) {
+        admit_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void admit_destroy(admit_t **self)
+{
+    if (!self || !*self)
+        return;
+    free((*self)->brands);
+    free(*self);
+    *self = NULL;
+}
+
+bool admit_configure(admit_t *self, const config_t *cfg, uint64_t now_us)
+{
+    bucket_t *brands = calloc(cfg->brand_count ? cfg->brand_count : 1, sizeof *brands);
+    if (!brands)
+        return false;
+    for (size_t i = 0; i < cfg->brand_count; i++) {
+        const config_brand_t *b = &cfg->brands[i];
+        bucket_init(&brands[i], b->orders_per_second, now_us);
+        for (size_t j = 0; self->cfg && j < self->cfg->brand_count; j++)
+            if (strcmp(self->cfg->brands[j].name, b->name) == 0) {
+                brands[i] = self->brands[j];
+                bucket_set_rate(&brands[i], b->orders_per_second, now_us);
+                break;
+            }
+    }
+    free(self->brands);
+    self->brands = brands;
+    bucket_set_rate(&self->global, cfg->daemon.limits.orders_per_second, now_us);
+    shed_configure(&self->shed, (size_t)cfg->daemon.max_pending_orders,
+                   (size_t)cfg->daemon.commit_batch_max, cfg->daemon.limits.queue_delay_ms,
+                   cfg->daemon.limits.commit_latency_ms);
+    self->cfg = cfg;
+    return true;
+}
+
+shed_t *admit_shed(admit_t *self)
+{
+    return &self->shed;
+}
+
+uint64_t admit_delivery_ms(const config_t *cfg, const config_store_t *store, uint64_t ready_ms,
+                           double lat, double lng)
+{
+    /* Haversine: straight line; riders do worse, the dispatch quotes refine it. */
+    double rad = M_PI / 180.0;
+    double dlat = (lat - store->lat) * rad, dlng = (lng - store->lng) * rad;
+    double a = sin(dlat / 2) * sin(dlat / 2) +
+               cos(store->lat * rad) * cos(lat * rad) * sin(dlng / 2) * sin(dlng / 2);
+    double km = 2.0 * EARTH_RADIUS_KM * asin(sqrt(a < 1.0 ? a : 1.0));
+    double travel_ms = km / cfg->dispatch.rider_kmh * 3600000.0;
+    return ready_ms + (uint64_t)cfg->dispatch.handoff_seconds * 1000u + (uint64_t)llround(travel_ms);
+}
+
+static bool s_reject(admit_result_t *out, Sluice__V1__Reason reason, uint64_t retry_ms,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static bool s_reject(admit_result_t *out, Sluice__V1__Reason reason, uint64_t retry_ms,
+                     const char *fmt, ...)
+{
+    out->reason = reason;
+    out->retry_after_ms = retry_ms;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->detail, sizeof out->detail, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+static bool s_is_open(const config_store_t *c, int minute)
+{
+    if (c->open_minute <= c->close_minute)
+        return minute >= c->open_minute && minute < c->close_minute;
+    return minute >= c->open_minute || minute < c->close_minute;
+}
+
+static bool s_always_open(const config_store_t *c)
+{
+    return c->open_minute == 0 && c->close_minute == TZ_MINUTES_PER_DAY;
+}
+
+/* s_until_minute: ms from local time LOCAL_MS to the next local MINUTE of
+ * the day (a full day when it is now). */
+static uint64_t s_until_minute(uint64_t local_ms, int minute)
+{
+    uint64_t day_ms = (uint64_t)TZ_MINUTES_PER_DAY * MINUTE_MS;
+    uint64_t into_day = local_ms % day_ms;
+    uint64_t target = (uint64_t)(minute % TZ_MINUTES_PER_DAY) * MINUTE_MS;
+    return target > into_day ? target - into_day : target + day_ms - into_day;
+}
+
+static void s_clock_text(int minute, char *buf, size_t len)
+{
+    snprintf(buf, len, "%02d:%02d", minute / 60 % 24, minute % 60);
+}
+
+/* s_store_decides runs the store level: paused, hours, queue, wait. */
+static bool s_store_decides(admit_t *self, const store_table_t *stores, store_t *store,
+                            const admit_order_in_t *in, admit_result_t *out)
+{
+    const config_store_t *c = store->cfg;
+    char at[8];
+    if (c->paused)
+        return s_reject(out, SLUICE__V1__REASON__STORE_PAUSED,
+                        (uint64_t)self->cfg->daemon.paused_retry_ms,
+                        "store %u: paused by the merchant", c->id);
+    int64_t offset = tz_offset_ms(c->timezone, in->now_ms);
+    uint64_t local_ms = (uint64_t)((int64_t)in->now_ms + offset);
+    int minute = (int)(local_ms / MINUTE_MS % TZ_MINUTES_PER_DAY);
+    if (!s_always_open(c) && !s_is_open(c, minute)) {
+        s_clock_text(c->open_minute, at, sizeof at);
+        return s_reject(out, SLUICE__V1__REASON__STORE_CLOSED,
+                        s_until_minute(local_ms, c->open_minute),
+                        "store %u: closed, opens at %s %s", c->id, at, c->timezone);
+    }
+    kitchen_t *k = store_kitchen(stores, store);
+    if (!k)
+        return s_reject(out, SLUICE__V1__REASON__OVERLOADED,
+                        (uint64_t)self->cfg->daemon.overloaded_retry_ms,
+                        "daemon: out of memory for store %u's schedule", c->id);
+    uint64_t prep_ms = ((uint64_t)c->order_seconds + (uint64_t)in->drinks * (uint64_t)c->item_seconds) * 1000u;
+    kitchen_plan_t plan;
+    if (!kitchen_plan(k, c, prep_ms, in->now_ms, offset, &plan))
+        return s_reject(out, SLUICE__V1__REASON__STORE_BUSY, MINUTE_MS,
+                        "store %u: no prep slot is staffed", c->id);
+    if (k->waiting >= (uint32_t)c->max_queue) {
+        /* Roughly one order's prep time lets the queue move by one. */
+        uint64_t retry = prep_ms / (uint64_t)(k->slots ? k->slots : 1);
+        return s_reject(out, SLUICE__V1__REASON__STORE_BUSY, retry < 1000 ? 1000 : retry,
+                        "store %u: %u orders already waiting (max_queue)", c->id, k->waiting);
+    }
+    uint64_t max_wait_ms = (uint64_t)c->max_wait_minutes * MINUTE_MS;
+    if (plan.ready_ms - in->now_ms > max_wait_ms) {
+        /* The booked slots do not move, so the earliest start stays where it
+         * is; the order fits once now + max_wait reaches start + prep. */
+        return s_reject(out, SLUICE__V1__REASON__STORE_BUSY,
+                        plan.ready_ms - max_wait_ms - in->now_ms,
+                        "store %u: ready in %" PRIu64 " min, over max_wait_minutes %d", c->id,
+                        (plan.ready_ms - in->now_ms + MINUTE_MS - 1) / MINUTE_MS,
+                        c->max_wait_minutes);
+    }
+    if (!s_always_open(c)) {
+        uint64_t close_in = s_until_minute(local_ms, c->close_minute);
+        if (plan.ready_ms > in->now_ms + close_in) {
+            s_clock_text(c->close_minute, at, sizeof at);
+            return s_reject(out, SLUICE__V1__REASON__STORE_CLOSED,
+                            s_until_minute(local_ms, c->open_minute),
+                            "store %u: closes at %s %s, before the order could be ready", c->id,
+                            at, c->timezone);
+        }
+    }
+    out->plan = plan;
+    return true;
+}
+
+bool admit_order(admit_t *self, const store_table_t *stores, store_t *store,
+                 const admit_order_in_t *in, admit_result_t *out)
 {
     memset(out, 0, sizeof *out);
-    if (store->paused) {
-        out->reason = SLUICE__V1__REASON__STORE_PAUSED;
-        out->retry_after_ms = 60000;
-        out->detail = "store: paused by the merchant";
+    if (!store->cfg)
+        return s_reject(out, SLUICE__V1__REASON__UNKNOWN_STORE, 0,
+                        "store %u: removed from the configuration; takes no new orders",
+                        store->id);
+    if (!shed_allows(&self->shed, in->pending))
+        return s_reject(out, SLUICE__V1__REASON__OVERLOADED,
+                        (uint64_t)self->cfg->daemon.overloaded_retry_ms,
+                        "daemon: adaptive limit of %.0f pending orders (commit %" PRIu64
+                        " ms, queue delay %" PRIu64 " ms)",
+                        self->shed.limit, self->shed.commit_us / 1000u,
+                        self->shed.queue_delay_us / 1000u);
+    uint64_t retry = 0;
+    if (!bucket_has(&self->global, in->now_us, &retry))
+        return s_reject(out, SLUICE__V1__REASON__OVERLOADED, retry,
+                        "daemon: limits.orders_per_second %d reached",
+                        self->cfg->daemon.limits.orders_per_second);
+    bucket_t *brand = store->cfg->brand >= 0 ? &self->brands[store->cfg->brand] : NULL;
+    if (brand && !bucket_has(brand, in->now_us, &retry))
+        return s_reject(out, SLUICE__V1__REASON__OVERLOADED, retry,
+                        "brand %s: orders_per_second %d reached",
+                        self->cfg->brands[store->cfg->brand].name,
+                        self->cfg->brands[store->cfg->brand].orders_per_second);
+    if (!s_store_decides(self, stores, store, in, out))
         return false;
-    }
-    /* No queue model yet: the promise is the order's own prep time. */
-    uint64_t prep_ms = ((uint64_t)store->order_seconds +
-                        (uint64_t)drinks * (uint64_t)store->item_seconds) * 1000u;
+    bucket_take(&self->global);
+    if (brand)
+        bucket_take(brand);
+    kitchen_t *k = store_kitchen(stores, store);
+    kitchen_book(k, &out->plan);
+    if (out->plan.start_ms > in->now_ms)
+        k->waiting++;
     out->reason = SLUICE__V1__REASON__REASON_NONE;
-    out->promised_ready_at_ms = now_ms + prep_ms;
-    out->promised_delivery_at_ms = out->promised_ready_at_ms +
-                                   (uint64_t)cfg->daemon.delivery_minutes * 60000u;
+    out->promised_delivery_at_ms = admit_delivery_ms(self->cfg, store->cfg, out->plan.ready_ms,
+                                                     in->dropoff_lat, in->dropoff_lng);
     return true;
 }

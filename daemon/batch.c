@@ -1,6 +1,7 @@
 /* batch.c - owns the group-commit batches and the statement that writes them. */
 #include "batch.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <inttypes.h>
@@ -10,7 +11,7 @@
 #include <string.h>
 
 enum { COL_ID, COL_STORE, COL_ITEMS, COL_LAT, COL_LNG, COL_VOUCHER, COL_CUSTOMER,
-       COL_CREATED, COL_FINGERPRINT, COL_READY, COL_DELIVERY };
+       COL_CREATED, COL_FINGERPRINT, COL_READY, COL_DELIVERY, COL_SLOT, COL_START };
 
 /* Arrays in; out come the ids this statement inserted. An id that is not
  * returned already existed (a retry after a restart): the caller looks those
@@ -19,17 +20,19 @@ enum { COL_ID, COL_STORE, COL_ITEMS, COL_LAT, COL_LNG, COL_VOUCHER, COL_CUSTOMER
 const char batch_insert_sql[] =
     "WITH input AS ("
     " SELECT * FROM unnest($1::text[], $2::int8[], $3::jsonb[], $4::float8[], $5::float8[],"
-    "                      $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[])"
+    "                      $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[],"
+    "                      $12::int2[], $13::int8[])"
     "  WITH ORDINALITY AS t(order_id, store_id, items, lat, lng, voucher_id, customer_ref,"
-    "                       created_ms, fingerprint, ready_ms, delivery_ms, n)"
+    "                       created_ms, fingerprint, ready_ms, delivery_ms, slot, start_ms, n)"
     "), inserted AS ("
     " INSERT INTO orders (order_id, store_id, state, items, dropoff_lat, dropoff_lng, voucher_id,"
     "                     customer_ref, producer_created_at, fingerprint, promised_ready_at,"
-    "                     promised_delivery_at)"
+    "                     promised_delivery_at, prep_slot, prep_start_at)"
     " SELECT order_id, store_id, 'ACCEPTED', items, lat, lng, voucher_id, customer_ref,"
     "        'epoch'::timestamptz + nullif(created_ms, 0) * interval '1 millisecond', fingerprint,"
     "        'epoch'::timestamptz + ready_ms * interval '1 millisecond',"
-    "        'epoch'::timestamptz + delivery_ms * interval '1 millisecond'"
+    "        'epoch'::timestamptz + delivery_ms * interval '1 millisecond', slot,"
+    "        'epoch'::timestamptz + start_ms * interval '1 millisecond'"
     " FROM input ORDER BY n"  /* one lock order for every writer */
     " ON CONFLICT (order_id) DO NOTHING"
     " RETURNING order_id"
@@ -38,75 +41,24 @@ const char batch_insert_sql[] =
     ")"
     " SELECT order_id FROM inserted";
 
+/* An order as stored; batch_stored_read parses a row. */
+#define BATCH_STORED_SELECT \
+    "SELECT order_id, store_id, state," \
+    "       (extract(epoch FROM promised_ready_at) * 1000)::int8," \
+    "       (extract(epoch FROM promised_delivery_at) * 1000)::int8," \
+    "       (extract(epoch FROM updated_at) * 1000)::int8," \
+    "       fingerprint, coalesce(prep_slot, 0)," \
+    "       (extract(epoch FROM coalesce(prep_start_at, promised_ready_at)) * 1000)::int8" \
+    "  FROM orders"
+
 /* Orders by primary key, for GetOrder misses and for ids a batch found
  * already stored. */
-const char batch_lookup_sql[] =
-    "SELECT order_id, store_id, state,"
-    "       (extract(epoch FROM promised_ready_at) * 1000)::int8,"
-    "       (extract(epoch FROM promised_delivery_at) * 1000)::int8,"
-    "       (extract(epoch FROM updated_at) * 1000)::int8,"
-    "       fingerprint"
-    "  FROM orders WHERE order_id = ANY($1::text[])";
+const char batch_lookup_sql[] = BATCH_STORED_SELECT " WHERE order_id = ANY($1::text[])";
 
-static bool s_reserve(batch_column_t *c, size_t more)
-{
-    if (c->len + more + 2 <= c->cap)  /* room for the closing "}\0" too */
-        return true;
-    size_t cap = c->cap ? c->cap : 4096;
-    while (cap < c->len + more + 2)
-        cap *= 2;
-    char *data = realloc(c->data, cap);
-    if (!data)
-        return false;
-    c->data = data;
-    c->cap = cap;
-    return true;
-}
-
-/* s_put appends one array element: the separator, then TEXT raw. */
-static bool s_put_raw(batch_column_t *c, const char *text, size_t n)
-{
-    if (!s_reserve(c, n + 1))
-        return false;
-    char sep = c->len == 0 ? '{' : ',';
-    c->data[c->len++] = sep;
-    memcpy(c->data + c->len, text, n);
-    c->len += n;
-    return true;
-}
-
-/* s_put_text appends TEXT as a quoted array element ("" escapes \ and "),
- * or NULL when TEXT is empty and NULLABLE. */
-static bool s_put_text(batch_column_t *c, const char *text, bool nullable)
-{
-    if (nullable && (!text || !text[0]))
-        return s_put_raw(c, "NULL", 4);
-    size_t n = strlen(text);
-    if (!s_reserve(c, 2 * n + 3))
-        return false;
-    char sep = c->len == 0 ? '{' : ',';
-    c->data[c->len++] = sep;
-    c->data[c->len++] = '"';
-    for (size_t i = 0; i < n; i++) {
-        if (text[i] == '"' || text[i] == '\\')
-            c->data[c->len++] = '\\';
-        c->data[c->len++] = text[i];
-    }
-    c->data[c->len++] = '"';
-    return true;
-}
-
-static bool s_put_fmt(batch_column_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static bool s_put_fmt(batch_column_t *c, const char *fmt, ...)
-{
-    char buf[64];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    return n > 0 && (size_t)n < sizeof buf && s_put_raw(c, buf, (size_t)n);
-}
+/* Every live order, read once at start to rebuild the prep schedules (the
+ * orders_store_live index covers exactly these rows). */
+const char batch_live_sql[] =
+    BATCH_STORED_SELECT " WHERE state NOT IN ('DELIVERED', 'CANCELLED', 'FAILED')";
 
 static batch_t *s_batch_new(size_t cap)
 {
@@ -127,7 +79,7 @@ void batch_free(batch_t *b)
     if (!b)
         return;
     for (int i = 0; i < BATCH_COLUMNS; i++)
-        free(b->col[i].data);
+        pgarray_free(&b->col[i]);
     free(b->entries);
     free(b);
 }
@@ -178,22 +130,26 @@ bool batch_queue_add(batch_queue_t *q, order_entry_t *entry, const Sluice__V1__S
     size_t mark[BATCH_COLUMNS];
     for (int i = 0; i < BATCH_COLUMNS; i++)
         mark[i] = b->col[i].len;
-    bool ok = s_put_text(&b->col[COL_ID], entry->order_id, false) &&
-              s_put_fmt(&b->col[COL_STORE], "%" PRIu32, o->store_id) &&
-              s_put_text(&b->col[COL_ITEMS], items, false) &&
-              s_put_fmt(&b->col[COL_LAT], "%.17g", o->dropoff->lat) &&
-              s_put_fmt(&b->col[COL_LNG], "%.17g", o->dropoff->lng) &&
-              s_put_text(&b->col[COL_VOUCHER], o->voucher_id, true) &&
-              s_put_text(&b->col[COL_CUSTOMER], o->customer_ref, true) &&
-              s_put_fmt(&b->col[COL_CREATED], "%" PRId64, (int64_t)o->created_at_ms) &&
-              s_put_fmt(&b->col[COL_FINGERPRINT], "%" PRId64, (int64_t)entry->fingerprint) &&
-              s_put_fmt(&b->col[COL_READY], "%" PRIu64, entry->promised_ready_at_ms) &&
-              s_put_fmt(&b->col[COL_DELIVERY], "%" PRIu64, entry->promised_delivery_at_ms);
+    bool ok = pgarray_put_text(&b->col[COL_ID], entry->order_id, false) &&
+              pgarray_put_fmt(&b->col[COL_STORE], "%" PRIu32, o->store_id) &&
+              pgarray_put_text(&b->col[COL_ITEMS], items, false) &&
+              pgarray_put_fmt(&b->col[COL_LAT], "%.17g", o->dropoff->lat) &&
+              pgarray_put_fmt(&b->col[COL_LNG], "%.17g", o->dropoff->lng) &&
+              pgarray_put_text(&b->col[COL_VOUCHER], o->voucher_id, true) &&
+              pgarray_put_text(&b->col[COL_CUSTOMER], o->customer_ref, true) &&
+              pgarray_put_fmt(&b->col[COL_CREATED], "%" PRId64, (int64_t)o->created_at_ms) &&
+              pgarray_put_fmt(&b->col[COL_FINGERPRINT], "%" PRId64, (int64_t)entry->fingerprint) &&
+              pgarray_put_fmt(&b->col[COL_READY], "%" PRIu64, entry->promised_ready_at_ms) &&
+              pgarray_put_fmt(&b->col[COL_DELIVERY], "%" PRIu64, entry->promised_delivery_at_ms) &&
+              pgarray_put_fmt(&b->col[COL_SLOT], "%u", (unsigned)entry->prep_slot) &&
+              pgarray_put_fmt(&b->col[COL_START], "%" PRIu64, entry->prep_start_at_ms);
     if (!ok) {
         for (int i = 0; i < BATCH_COLUMNS; i++)
             b->col[i].len = mark[i];
         return false;
     }
+    if (b->count == 0)
+        b->opened_us = clock_mono_us();
     b->entries[b->count++] = entry;
     q->orders++;
     return true;
@@ -223,21 +179,16 @@ void batch_queue_release(batch_queue_t *q, batch_t *b)
     b->count = 0;
     b->sent_us = 0;
     for (int i = 0; i < BATCH_COLUMNS; i++)
-        b->col[i].len = 0;
+        pgarray_reset(&b->col[i]);
     q->spare = b;
 }
 
-void batch_params(batch_t *b, const char *values[BATCH_COLUMNS])
+bool batch_params(batch_t *b, const char *values[BATCH_COLUMNS])
 {
-    for (int i = 0; i < BATCH_COLUMNS; i++) {
-        batch_column_t *c = &b->col[i];
-        /* s_reserve always left room for these two bytes. */
-        if (c->len == 0 && s_reserve(c, 0))
-            c->data[c->len++] = '{';
-        c->data[c->len] = '}';
-        c->data[c->len + 1] = '\0';
-        values[i] = c->data;
-    }
+    for (int i = 0; i < BATCH_COLUMNS; i++)
+        if (!(values[i] = pgarray_finish(&b->col[i])))
+            return false;
+    return true;
 }
 
 static uint64_t s_u64(const PGresult *res, int row, int col)
@@ -245,10 +196,10 @@ static uint64_t s_u64(const PGresult *res, int row, int col)
     return (uint64_t)strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-bool batch_lookup_read(const PGresult *res, int row, batch_stored_t *out)
+bool batch_stored_read(const PGresult *res, int row, batch_stored_t *out)
 {
     memset(out, 0, sizeof *out);
-    if (PQnfields(res) != 7 || row >= PQntuples(res))
+    if (PQnfields(res) != 9 || row >= PQntuples(res))
         return false;
     out->order_id = PQgetvalue(res, row, 0);
     out->store_id = (uint32_t)s_u64(res, row, 1);
@@ -260,5 +211,7 @@ bool batch_lookup_read(const PGresult *res, int row, batch_stored_t *out)
     out->promised_delivery_at_ms = s_u64(res, row, 4);
     out->updated_at_ms = s_u64(res, row, 5);
     out->fingerprint = s_u64(res, row, 6);
+    out->prep_slot = (uint16_t)s_u64(res, row, 7);
+    out->prep_start_at_ms = s_u64(res, row, 8);
     return true;
 }

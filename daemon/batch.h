@@ -6,6 +6,7 @@
 #define SLUICE_BATCH_H
 
 #include "order_index.h"
+#include "pgarray.h"
 #include "proto/sluice.pb-c.h"
 
 #include <libpq-fe.h>
@@ -13,19 +14,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BATCH_COLUMNS 11
-
-typedef struct batch_column {
-    char *data;       /* a PostgreSQL array literal being built: {a,b,...} */
-    size_t len, cap;
-} batch_column_t;
+#define BATCH_COLUMNS 13
 
 typedef struct batch {
     struct batch *next;
     size_t count;
     size_t cap;
     order_entry_t **entries;           /* the index entries, in row order */
-    batch_column_t col[BATCH_COLUMNS];
+    pgarray_t col[BATCH_COLUMNS];        /* one array literal per column */
+    uint64_t opened_us;                /* monotonic, when its first order came */
     uint64_t sent_us;                  /* monotonic, when the commit was sent */
 } batch_t;
 
@@ -45,12 +42,16 @@ typedef struct batch_stored {
     uint64_t promised_ready_at_ms;
     uint64_t promised_delivery_at_ms;
     uint64_t updated_at_ms;
+    uint64_t prep_start_at_ms;
+    uint16_t prep_slot;
 } batch_stored_t;
 
 /* batch_insert_sql: BATCH_COLUMNS array parameters; returns the order_ids it
- * inserted. batch_lookup_sql: one text[] of order_ids; returns stored orders. */
+ * inserted. batch_lookup_sql: one text[] of order_ids; returns stored orders.
+ * batch_live_sql: no parameters; returns every order not yet terminal. */
 extern const char batch_insert_sql[];
 extern const char batch_lookup_sql[];
+extern const char batch_live_sql[];
 
 void batch_queue_init(batch_queue_t *q, size_t batch_max);
 /* batch_queue_clear frees every batch (not the entries they point at). */
@@ -67,11 +68,12 @@ batch_t *batch_queue_pop(batch_queue_t *q);
 void batch_queue_release(batch_queue_t *q, batch_t *b);
 
 /* batch_params finishes the array literals and fills VALUES for
- * batch_insert_sql. */
-void batch_params(batch_t *b, const char *values[BATCH_COLUMNS]);
+ * batch_insert_sql; false when out of memory. */
+bool batch_params(batch_t *b, const char *values[BATCH_COLUMNS]);
 
-/* batch_lookup_read parses row ROW of a batch_lookup_sql result. */
-bool batch_lookup_read(const PGresult *res, int row, batch_stored_t *out);
+/* batch_stored_read parses row ROW of a batch_lookup_sql or batch_live_sql
+ * result. */
+bool batch_stored_read(const PGresult *res, int row, batch_stored_t *out);
 
 /* batch_free frees a batch that is not in a queue. */
 void batch_free(batch_t *b);

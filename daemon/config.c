@@ -98,8 +98,8 @@ static const struct key_row s_daemon_rows[] = {
       "first database reconnect delay" },
     { "daemon.reconnect_max_ms", K_INT, DM(reconnect_max_ms), "5000", 1, 600000,
       "cap of the exponential reconnect backoff; at least reconnect_min_ms" },
-    { "daemon.delivery_minutes", K_INT, DM(delivery_minutes), "25", 0, 1440,
-      "travel allowance added to promises until dispatch quotes land" },
+    { "daemon.paused_retry_ms", K_INT, DM(paused_retry_ms), "60000", 1, 86400000,
+      "retry_after_ms sent with STORE_PAUSED (a pause has no announced end)" },
 };
 
 #define DI(f) offsetof(config_dispatch_t, f)
@@ -110,6 +110,10 @@ static const struct key_row s_dispatch_rows[] = {
       "an attempt without an assigned rider after this long is cancelled and retried elsewhere" },
     { "dispatch.max_hold_minutes", K_INT, DI(max_hold_minutes), "15", 0, 1440,
       "no rider by ready_at + max_hold_minutes: the order FAILS and is flagged for refund" },
+    { "dispatch.handoff_seconds", K_INT, DI(handoff_seconds), "300", 0, 7200,
+      "promised delivery = ready + handoff_seconds + travel from store to drop-off" },
+    { "dispatch.rider_kmh", K_DOUBLE, DI(rider_kmh), "15", 1, 200,
+      "rider speed that turns the straight-line distance into a travel estimate" },
 };
 
 #define BR(f) offsetof(config_brand_t, f)

@@ -32,13 +32,15 @@ typedef struct config_daemon {
     int unavailable_retry_ms;/* retry_after_ms sent with UNAVAILABLE */
     int reconnect_min_ms;    /* first database reconnect delay */
     int reconnect_max_ms;    /* cap of the exponential reconnect backoff */
-    int delivery_minutes;    /* placeholder travel allowance until dispatch lands */
+    int paused_retry_ms;     /* retry_after_ms sent with STORE_PAUSED */
 } config_daemon_t;
 
 typedef struct config_dispatch {
     int margin_seconds;
     int assign_timeout_seconds;
     int max_hold_minutes;
+    int handoff_seconds;     /* from ready to a rider leaving with it */
+    double rider_kmh;        /* travel estimate speed, straight line */
 } config_dispatch_t;
 
 typedef struct config_brand {

@@ -17,9 +17,15 @@ typedef struct order_entry {
     uint64_t promised_ready_at_ms;
     uint64_t promised_delivery_at_ms;
     uint64_t updated_at_ms;
+    uint64_t prep_start_at_ms;    /* when its prep slot starts it */
+    uint64_t due_ms;              /* the next thing to do for it (deadline.h) */
+    uint32_t due_pos;             /* position in the deadline heap + 1; 0: none */
     uint32_t store_id;
+    uint16_t prep_slot;           /* which of the store's prep slots makes it */
     uint8_t state;                /* order_state_t */
     bool pending;                 /* in a batch whose commit has not returned */
+    bool waiting;                 /* counted in its kitchen's waiting orders */
+    bool changing;                /* a state change is being committed */
     ingress_ticket_t *waiters;    /* pending only: the submitter first, then repeats */
     char order_id[ORDER_ID_MAX + 1];
 } order_entry_t;

@@ -3,8 +3,10 @@
 
 #include "admit.h"
 #include "batch.h"
+#include "change.h"
 #include "clock.h"
 #include "db.h"
+#include "deadline.h"
 #include "ingress.h"
 #include "log.h"
 #include "migrate.h"
@@ -12,6 +14,7 @@
 #include "order.h"
 #include "order_index.h"
 #include "store.h"
+#include "tz.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -30,22 +33,33 @@
 #define SERVER_SHUTDOWN_GRACE_MS 30000
 #define SERVER_STATUS_EVERY_MS 5000
 #define SERVER_DB_CONNECTIONS_MAX 8
+#define SERVER_CHANGES_MAX 10000      /* state changes waiting for a commit */
+#define SERVER_CHANGE_BATCH 256
 
-enum { ERROR_BAD_REQUEST = 400, ERROR_NOT_FOUND = 404, ERROR_NOT_IMPLEMENTED = 501,
+enum { ERROR_BAD_REQUEST = 400, ERROR_NOT_FOUND = 404, ERROR_CONFLICT = 409,
        ERROR_UNAVAILABLE = 503 };
 
 static const db_statement_t server_statements[] = {
     {.name = "insert_batch", .sql = batch_insert_sql, .nparams = BATCH_COLUMNS},
     {.name = "lookup_orders", .sql = batch_lookup_sql, .nparams = 1},
+    {.name = "live_orders", .sql = batch_live_sql, .nparams = 0},
+    {.name = "change_orders", .sql = change_sql, .nparams = CHANGE_PARAMS},
 };
+
+/* What a request that missed the in-memory index wanted from the database. */
+typedef enum lookup_kind { LOOKUP_GET, LOOKUP_READY, LOOKUP_CANCEL } lookup_kind_t;
 
 typedef struct lookup {
     ingress_ticket_t *ticket;
+    lookup_kind_t kind;
     char order_id[ORDER_ID_MAX + 1];
 } lookup_t;
 
 typedef struct server_stats {
     uint64_t submitted;
+    uint64_t changes;
+    uint64_t reloads;
+    uint64_t reloads_refused;
     uint64_t accepted;
     uint64_t duplicates;
     uint64_t rejected[SLUICE__V1__REASON__NO_RIDERS + 1];
@@ -67,6 +81,9 @@ typedef struct server_conn {
 struct server {
     config_t *cfg;
     store_table_t *stores;
+    admit_t *admit;
+    deadline_heap_t deadlines;  /* orders waiting for their prep to start */
+    change_queue_t changes;     /* MarkReady / CancelOrder waiting for a commit */
     void *zmq;
     ingress_t *ingress;
     server_conn_t conns[SERVER_DB_CONNECTIONS_MAX];
@@ -80,6 +97,9 @@ struct server {
     size_t lookup_head, lookup_count;
     size_t lookups_in_flight;   /* taken from the FIFO head by the statement in flight */
     bool last_sent_batch;       /* alternate batches and lookups for fairness */
+    bool restored;              /* live orders read back into the schedules */
+    bool restore_in_flight;
+    bool fatal;                 /* cannot go on (out of memory restoring) */
     int signal_fd;
     bool stopping;
     uint64_t stop_deadline_ms;
@@ -88,6 +108,8 @@ struct server {
     uint64_t status_next_ms;
     server_stats_t stats;
 };
+
+static void s_fail_changes(server_t *s, const char *why);
 
 /* ---- connections ------------------------------------------------------ */
 
@@ -201,6 +223,45 @@ static void s_fail_waiters(server_t *s, order_entry_t *e, uint64_t retry_after_m
     }
 }
 
+/* ---- prep schedule ---------------------------------------------------- */
+
+/* s_kitchen_of: the schedule of the store order E was booked in, or NULL. */
+static kitchen_t *s_kitchen_of(server_t *s, const order_entry_t *e)
+{
+    store_t *store = store_table_find(s->stores, e->store_id);
+    return store ? store_kitchen(s->stores, store) : NULL;
+}
+
+/* s_prep_started: E's slot has started it, so it no longer waits in line. */
+static void s_prep_started(server_t *s, order_entry_t *e)
+{
+    deadline_clear(&s->deadlines, e);
+    if (!e->waiting)
+        return;
+    e->waiting = false;
+    kitchen_t *k = s_kitchen_of(s, e);
+    if (k && k->waiting)
+        k->waiting--;
+}
+
+/* s_release_booking gives back the slot time of an order that will not be
+ * made: its commit failed, or it was cancelled before it was ready. */
+static void s_release_booking(server_t *s, order_entry_t *e, uint64_t now_ms)
+{
+    s_prep_started(s, e);
+    kitchen_t *k = s_kitchen_of(s, e);
+    if (k)
+        kitchen_cancel(k, e->prep_slot, e->prep_start_at_ms, e->promised_ready_at_ms, now_ms);
+}
+
+static void s_step_deadlines(server_t *s)
+{
+    uint64_t now = clock_wall_ms();
+    order_entry_t *e;
+    while ((e = deadline_pop_due(&s->deadlines, now)) != NULL)
+        s_prep_started(s, e);
+}
+
 /* ---- submit ----------------------------------------------------------- */
 
 static void s_handle_submit(server_t *s, ingress_ticket_t *t, const Sluice__V1__SubmitOrder *o)
@@ -232,7 +293,7 @@ static void s_handle_submit(server_t *s, ingress_ticket_t *t, const Sluice__V1__
         return;
     }
 
-    const config_store_t *store = store_table_find(s->stores, o->store_id);
+    store_t *store = store_table_find(s->stores, o->store_id);
     if (!store) {
         snprintf(detail, sizeof detail, "store_id: no store %" PRIu32 " is configured", o->store_id);
         s_reply_reject(s, t, order_id, SLUICE__V1__REASON__UNKNOWN_STORE, 0, detail);
@@ -245,16 +306,16 @@ static void s_handle_submit(server_t *s, ingress_ticket_t *t, const Sluice__V1__
         free(t);
         return;
     }
-    size_t pending = s->queue.orders + s_committing_orders(s);
-    if (pending >= (size_t)s->cfg->daemon.max_pending_orders) {
-        s_reply_reject(s, t, order_id, SLUICE__V1__REASON__OVERLOADED,
-                       (uint64_t)s->cfg->daemon.overloaded_retry_ms,
-                       "daemon: commit queue is full");
-        free(t);
-        return;
-    }
+    admit_order_in_t in = {
+        .drinks = order_drink_count(o),
+        .dropoff_lat = o->dropoff->lat,
+        .dropoff_lng = o->dropoff->lng,
+        .pending = s->queue.orders + s_committing_orders(s),
+        .now_ms = clock_wall_ms(),
+        .now_us = clock_mono_us(),
+    };
     admit_result_t admit;
-    if (!admit_order(s->cfg, store, order_drink_count(o), clock_wall_ms(), &admit)) {
+    if (!admit_order(s->admit, s->stores, store, &in, &admit)) {
         s_reply_reject(s, t, order_id, admit.reason, admit.retry_after_ms, admit.detail);
         free(t);
         return;
@@ -262,6 +323,12 @@ static void s_handle_submit(server_t *s, ingress_ticket_t *t, const Sluice__V1__
 
     e = order_index_add(s->orders, order_id);
     if (!e) {
+        order_entry_t booked = {
+            .store_id = o->store_id, .prep_slot = admit.plan.slot,
+            .prep_start_at_ms = admit.plan.start_ms, .promised_ready_at_ms = admit.plan.ready_ms,
+            .waiting = admit.plan.start_ms > in.now_ms,
+        };
+        s_release_booking(s, &booked, in.now_ms);
         s_reply_reject(s, t, order_id, SLUICE__V1__REASON__OVERLOADED,
                        (uint64_t)s->cfg->daemon.overloaded_retry_ms, "daemon: out of memory");
         free(t);
@@ -271,13 +338,18 @@ static void s_handle_submit(server_t *s, ingress_ticket_t *t, const Sluice__V1__
     e->store_id = o->store_id;
     e->state = ORDER_ACCEPTED;
     e->pending = true;
-    e->promised_ready_at_ms = admit.promised_ready_at_ms;
+    e->prep_slot = admit.plan.slot;
+    e->prep_start_at_ms = admit.plan.start_ms;
+    e->promised_ready_at_ms = admit.plan.ready_ms;
     e->promised_delivery_at_ms = admit.promised_delivery_at_ms;
+    e->waiting = admit.plan.start_ms > in.now_ms;
     t->next = NULL;
     e->waiters = t;
-    if (!batch_queue_add(&s->queue, e, o)) {
+    bool timed = !e->waiting || deadline_set(&s->deadlines, e, e->prep_start_at_ms);
+    if (!timed || !batch_queue_add(&s->queue, e, o)) {
         log_error("failed to queue order %s for commit: out of memory", order_id);
         e->waiters = NULL;
+        s_release_booking(s, e, in.now_ms);
         order_index_remove(s->orders, e);
         s_reply_reject(s, t, order_id, SLUICE__V1__REASON__OVERLOADED,
                        (uint64_t)s->cfg->daemon.overloaded_retry_ms, "daemon: out of memory");
@@ -290,8 +362,11 @@ static void s_handle_submit(server_t *s, ingress_ticket_t *t, const Sluice__V1__
 static void s_batch_failed(server_t *s, batch_t *b, const char *why)
 {
     uint64_t retry = s_retry_after_ms(s);
-    for (size_t i = 0; i < b->count; i++) {
+    uint64_t now = clock_wall_ms();
+    /* Newest first: each release then finds its order last on its slot. */
+    for (size_t i = b->count; i-- > 0;) {
         order_entry_t *e = b->entries[i];
+        s_release_booking(s, e, now);
         s_fail_waiters(s, e, retry);
         order_index_remove(s->orders, e);
     }
@@ -305,7 +380,10 @@ static void s_batch_done(void *arg, const PGresult *res, const db_error_t *err)
     server_t *s = conn->server;
     batch_t *b = conn->committing;
     conn->committing = NULL;
-    uint64_t took = clock_mono_us() - b->sent_us;
+    uint64_t now_us = clock_mono_us();
+    uint64_t took = now_us - b->sent_us;
+    shed_observe(admit_shed(s->admit), b->sent_us - b->opened_us, took, b->count,
+                 s->queue.orders + s_committing_orders(s), now_us);
     s->stats.commit_us_total += took;
     if (took > s->stats.commit_us_max)
         s->stats.commit_us_max = took;
@@ -332,9 +410,11 @@ static void s_batch_done(void *arg, const PGresult *res, const db_error_t *err)
     }
     /* The rest were stored before this process knew of them: their first
      * decision is in the database. */
-    for (size_t i = 0; i < b->count; i++)
-        if (b->entries[i]->pending)
+    for (size_t i = b->count; i-- > 0;)
+        if (b->entries[i]->pending) {
+            s_release_booking(s, b->entries[i], now_wall);
             s->resolving[s->resolving_count++] = b->entries[i];
+        }
     batch_queue_release(&s->queue, b);
 }
 
@@ -383,6 +463,8 @@ static void s_settle_from_database(order_entry_t *e, const batch_stored_t *store
     e->promised_ready_at_ms = stored->promised_ready_at_ms;
     e->promised_delivery_at_ms = stored->promised_delivery_at_ms;
     e->updated_at_ms = stored->updated_at_ms;
+    e->prep_slot = stored->prep_slot;
+    e->prep_start_at_ms = stored->prep_start_at_ms;
 }
 
 static void s_resolve_done(void *arg, const PGresult *res, const db_error_t *err)
@@ -391,7 +473,7 @@ static void s_resolve_done(void *arg, const PGresult *res, const db_error_t *err
     s->resolve_in_flight = false;
     for (int row = 0; res && row < PQntuples(res); row++) {
         batch_stored_t stored;
-        if (!batch_lookup_read(res, row, &stored))
+        if (!batch_stored_read(res, row, &stored))
             continue;
         order_entry_t *e = order_index_find(s->orders, stored.order_id);
         if (!e || !e->pending)
@@ -433,10 +515,9 @@ static bool s_send_batch(server_t *s, server_conn_t *conn)
     if (!b)
         return false;
     const char *values[BATCH_COLUMNS];
-    batch_params(b, values);
     b->sent_us = clock_mono_us();
     conn->committing = b;
-    if (!db_send(conn->db, "insert_batch", BATCH_COLUMNS, values, s_batch_done, conn)) {
+    if (!batch_params(b, values) || !db_send(conn->db, "insert_batch", BATCH_COLUMNS, values, s_batch_done, conn)) {
         conn->committing = NULL;
         s_batch_failed(s, b, "could not send the statement");
         batch_queue_release(&s->queue, b);
@@ -463,6 +544,22 @@ static void s_reply_status(server_t *s, ingress_ticket_t *t, const char *order_i
     ingress_reply(s->ingress, t, &reply);
 }
 
+/* s_lookup_later asks the database about an order the index does not hold:
+ * it was never seen, or it ended before this process started. */
+static void s_lookup_later(server_t *s, ingress_ticket_t *t, lookup_kind_t kind, const char *order_id)
+{
+    if (!db_is_up(s->conns[0].db) || s->lookup_count >= SERVER_LOOKUP_MAX) {
+        s_reply_error(s, t, ERROR_UNAVAILABLE, "database: unreachable or busy, retry later");
+        free(t);
+        return;
+    }
+    size_t at = (s->lookup_head + s->lookup_count) % SERVER_LOOKUP_MAX;
+    s->lookups[at].ticket = t;
+    s->lookups[at].kind = kind;
+    snprintf(s->lookups[at].order_id, sizeof s->lookups[at].order_id, "%s", order_id);
+    s->lookup_count++;
+}
+
 static void s_handle_get(server_t *s, ingress_ticket_t *t, const Sluice__V1__GetOrder *g)
 {
     const char *order_id = g->order_id ? g->order_id : "";
@@ -479,15 +576,7 @@ static void s_handle_get(server_t *s, ingress_ticket_t *t, const Sluice__V1__Get
         free(t);
         return;
     }
-    if (!db_is_up(s->conns[0].db) || s->lookup_count >= SERVER_LOOKUP_MAX) {
-        s_reply_error(s, t, ERROR_UNAVAILABLE, "database: unreachable or busy, retry later");
-        free(t);
-        return;
-    }
-    size_t at = (s->lookup_head + s->lookup_count) % SERVER_LOOKUP_MAX;
-    s->lookups[at].ticket = t;
-    snprintf(s->lookups[at].order_id, sizeof s->lookups[at].order_id, "%s", order_id);
-    s->lookup_count++;
+    s_lookup_later(s, t, LOOKUP_GET, order_id);
 }
 
 static void s_lookups_done(void *arg, const PGresult *res, const db_error_t *err)
@@ -502,12 +591,19 @@ static void s_lookups_done(void *arg, const PGresult *res, const db_error_t *err
         batch_stored_t stored;
         bool found = false;
         for (int r = 0; res && !found && r < PQntuples(res); r++)
-            found = batch_lookup_read(res, r, &stored) && strcmp(stored.order_id, l->order_id) == 0;
+            found = batch_stored_read(res, r, &stored) && strcmp(stored.order_id, l->order_id) == 0;
+        char why[ORDER_DETAIL_MAX + 64];
         if (err)
             s_reply_error(s, l->ticket, ERROR_UNAVAILABLE, "database: lookup failed, retry later");
         else if (!found)
             s_reply_error(s, l->ticket, ERROR_NOT_FOUND, "order not found");
-        else
+        else if (l->kind != LOOKUP_GET) {
+            /* Every live order is in memory, so a stored one found here has ended. */
+            snprintf(why, sizeof why, "order %s is %s; it cannot be %s", l->order_id,
+                     order_state_name(stored.state),
+                     l->kind == LOOKUP_READY ? "marked ready" : "cancelled");
+            s_reply_error(s, l->ticket, ERROR_CONFLICT, why);
+        } else
             s_reply_status(s, l->ticket, l->order_id, stored.store_id,
                            order_state_name(stored.state), stored.promised_ready_at_ms,
                            stored.promised_delivery_at_ms, stored.updated_at_ms);
@@ -531,6 +627,151 @@ static bool s_send_lookups(server_t *s)
     return true;
 }
 
+/* ---- MarkReady and CancelOrder ---------------------------------------- */
+
+static bool s_is_terminal(order_state_t st)
+{
+    return st == ORDER_DELIVERED || st == ORDER_CANCELLED || st == ORDER_FAILED;
+}
+
+static bool s_change_allowed(order_state_t from, order_state_t to)
+{
+    if (to == ORDER_READY)
+        return from == ORDER_ACCEPTED || from == ORDER_PREPARING;
+    if (to == ORDER_CANCELLED)
+        return !s_is_terminal(from);
+    return false;
+}
+
+static void s_reply_entry_status(server_t *s, ingress_ticket_t *t, const order_entry_t *e)
+{
+    s_reply_status(s, t, e->order_id, e->store_id,
+                   e->pending ? "RECEIVED" : order_state_name((order_state_t)e->state),
+                   e->promised_ready_at_ms, e->promised_delivery_at_ms, e->updated_at_ms);
+}
+
+static void s_handle_change(server_t *s, ingress_ticket_t *t, const char *field,
+                            const char *order_id, order_state_t to, const char *reason)
+{
+    char why[ORDER_DETAIL_MAX + 64];
+    if (!order_id_valid(order_id)) {
+        snprintf(why, sizeof why, "%s: 1..64 chars of [A-Za-z0-9._:-]", field);
+        s_reply_error(s, t, ERROR_BAD_REQUEST, why);
+        free(t);
+        return;
+    }
+    order_entry_t *e = order_index_find(s->orders, order_id);
+    if (!e) {
+        s_lookup_later(s, t, to == ORDER_READY ? LOOKUP_READY : LOOKUP_CANCEL, order_id);
+        return;
+    }
+    if (e->pending || e->changing) {
+        snprintf(why, sizeof why, "order %s: %s is still being committed; retry shortly", order_id,
+                 e->pending ? "its acceptance" : "another change");
+        s_reply_error(s, t, ERROR_CONFLICT, why);
+        free(t);
+        return;
+    }
+    order_state_t from = (order_state_t)e->state;
+    if (from == to) {  /* a repeat: the POS or the app retried */
+        s_reply_entry_status(s, t, e);
+        free(t);
+        return;
+    }
+    if (!s_change_allowed(from, to)) {
+        snprintf(why, sizeof why, "order %s is %s; it cannot be %s", order_id,
+                 order_state_name(from), to == ORDER_READY ? "marked ready" : "cancelled");
+        s_reply_error(s, t, ERROR_CONFLICT, why);
+        free(t);
+        return;
+    }
+    change_t c = {.entry = e, .ticket = t, .to = to, .at_ms = clock_wall_ms()};
+    if (to == ORDER_READY)
+        snprintf(c.detail, sizeof c.detail, "marked ready by the store");
+    else
+        snprintf(c.detail, sizeof c.detail, "cancelled: %.120s", reason && *reason ? reason : "no reason given");
+    if (!s_db_up(s) || !change_queue_push(&s->changes, &c)) {
+        s_reply_error(s, t, ERROR_UNAVAILABLE, "database: unreachable or busy, retry later");
+        free(t);
+        return;
+    }
+    e->changing = true;
+}
+
+/* s_apply_change: committed; now the schedule follows. */
+static void s_apply_change(server_t *s, const change_t *c, uint64_t updated_ms)
+{
+    order_entry_t *e = c->entry;
+    order_state_t from = (order_state_t)e->state;
+    e->state = (uint8_t)c->to;
+    e->updated_at_ms = updated_ms;
+    s->stats.changes++;
+    kitchen_t *k = s_kitchen_of(s, e);
+    if (c->to == ORDER_READY) {
+        s_prep_started(s, e);
+        if (k)
+            kitchen_ready(k, e->prep_slot, e->promised_ready_at_ms, c->at_ms);
+    } else if (from == ORDER_ACCEPTED || from == ORDER_PREPARING) {
+        s_release_booking(s, e, c->at_ms);
+    }
+}
+
+static void s_changes_done(void *arg, const PGresult *res, const db_error_t *err)
+{
+    server_t *s = arg;
+    int rows = res ? PQntuples(res) : 0;
+    for (size_t i = 0; i < s->changes.in_flight; i++) {
+        change_t *c = change_queue_in_flight(&s->changes, i);
+        order_entry_t *e = c->entry;
+        e->changing = false;
+        int row = -1;
+        for (int r = 0; !err && r < rows && row < 0; r++)
+            if (strcmp(PQgetvalue(res, r, 0), e->order_id) == 0)
+                row = r;
+        if (row >= 0)
+            s_apply_change(s, c, (uint64_t)strtoll(PQgetvalue(res, row, 1), NULL, 10));
+        if (!c->ticket)
+            continue;
+        if (row >= 0)
+            s_reply_entry_status(s, c->ticket, e);
+        else
+            s_reply_error(s, c->ticket, ERROR_UNAVAILABLE,
+                          "database: the change was not recorded, retry");
+        free(c->ticket);
+        c->ticket = NULL;
+    }
+    if (err)
+        log_warning("failed to record %zu order changes: %s", s->changes.in_flight, err->message);
+    change_queue_pop_in_flight(&s->changes);
+}
+
+static bool s_send_changes(server_t *s)
+{
+    if (s->changes.count == 0 || s->changes.in_flight)
+        return false;
+    const char *values[CHANGE_PARAMS];
+    if (change_queue_params(&s->changes, SERVER_CHANGE_BATCH, values) == 0 ||
+        !db_send(s->conns[0].db, "change_orders", CHANGE_PARAMS, values, s_changes_done, s)) {
+        db_error_t err = {.connection_lost = true};
+        if (s->changes.in_flight == 0)
+            s->changes.in_flight = s->changes.count < SERVER_CHANGE_BATCH ? s->changes.count
+                                                                          : SERVER_CHANGE_BATCH;
+        s_changes_done(s, NULL, &err);
+    }
+    return true;
+}
+
+/* s_fail_changes answers the changes still queued when the database went away. */
+static void s_fail_changes(server_t *s, const char *why)
+{
+    if (s->changes.in_flight || s->changes.count == 0)
+        return;
+    db_error_t err = {.connection_lost = true};
+    snprintf(err.message, sizeof err.message, "%s", why);
+    s->changes.in_flight = s->changes.count;
+    s_changes_done(s, NULL, &err);
+}
+
 /* ---- dispatching requests --------------------------------------------- */
 
 static void s_handle_request(server_t *s, ingress_ticket_t *t, Sluice__V1__Request *req)
@@ -548,9 +789,12 @@ static void s_handle_request(server_t *s, ingress_ticket_t *t, Sluice__V1__Reque
         s_handle_get(s, t, req->get);
         break;
     case SLUICE__V1__REQUEST__BODY_CANCEL:
+        s_handle_change(s, t, "cancel.order_id", req->cancel->order_id ? req->cancel->order_id : "",
+                        ORDER_CANCELLED, req->cancel->reason);
+        break;
     case SLUICE__V1__REQUEST__BODY_READY:
-        s_reply_error(s, t, ERROR_NOT_IMPLEMENTED, "request: cancel and ready are not served yet");
-        free(t);
+        s_handle_change(s, t, "ready.order_id", req->ready->order_id ? req->ready->order_id : "",
+                        ORDER_READY, NULL);
         break;
     default:
         s_reply_error(s, t, ERROR_BAD_REQUEST,
@@ -558,6 +802,147 @@ static void s_handle_request(server_t *s, ingress_ticket_t *t, Sluice__V1__Reque
         free(t);
         break;
     }
+}
+
+/* ---- restart: the live orders come back ------------------------------ */
+
+/* s_restore_order puts one live order read at start back into the index and
+ * its store's schedule, so promises made before a crash hold. */
+static bool s_restore_order(server_t *s, const batch_stored_t *st, uint64_t now)
+{
+    if (order_index_find(s->orders, st->order_id))
+        return true;
+    order_entry_t *e = order_index_add(s->orders, st->order_id);
+    if (!e)
+        return false;
+    s_settle_from_database(e, st);
+    if (st->state != ORDER_ACCEPTED && st->state != ORDER_PREPARING)
+        return true;
+    kitchen_t *k = s_kitchen_of(s, e);
+    if (!k)
+        return true;  /* the store left the config: its orders finish unscheduled */
+    kitchen_restore(k, e->prep_slot, e->promised_ready_at_ms);
+    if (e->prep_start_at_ms > now) {
+        if (!deadline_set(&s->deadlines, e, e->prep_start_at_ms))
+            return false;
+        e->waiting = true;
+        k->waiting++;
+    }
+    return true;
+}
+
+static void s_restore_done(void *arg, const PGresult *res, const db_error_t *err)
+{
+    server_t *s = arg;
+    s->restore_in_flight = false;
+    if (err) {
+        log_warning("failed to read the live orders back: %s; trying again", err->message);
+        return;
+    }
+    uint64_t now = clock_wall_ms();
+    int rows = PQntuples(res);
+    for (int row = 0; row < rows; row++) {
+        batch_stored_t st;
+        if (!batch_stored_read(res, row, &st))
+            continue;
+        if (!s_restore_order(s, &st, now)) {
+            log_error("failed to restore the live orders: out of memory after %d of %d", row, rows);
+            s->fatal = true;
+            return;
+        }
+    }
+    s->restored = true;
+    log_notice("restored %d live orders into the prep schedules", rows);
+}
+
+static void s_send_restore(server_t *s)
+{
+    if (s->restore_in_flight || !db_is_idle(s->conns[0].db))
+        return;
+    s->restore_in_flight = true;
+    if (!db_send(s->conns[0].db, "live_orders", 0, NULL, s_restore_done, s)) {
+        db_error_t err = {.connection_lost = true};
+        snprintf(err.message, sizeof err.message, "could not send the query");
+        s_restore_done(s, NULL, &err);
+    }
+}
+
+/* ---- reload ------------------------------------------------------------ */
+
+/* Keys that the running process has bound or connected with; a reload that
+ * changes them is refused so the operator knows a restart is needed. */
+static const char *s_fixed_key_changed(const config_t *old, const config_t *next)
+{
+    const config_daemon_t *a = &old->daemon, *b = &next->daemon;
+    if (strcmp(a->database, b->database) != 0)
+        return "daemon.database";
+    if (strcmp(a->ingress, b->ingress) != 0)
+        return "daemon.ingress";
+    if (strcmp(a->events, b->events) != 0)
+        return "daemon.events";
+    if (strcmp(a->control, b->control) != 0)
+        return "daemon.control";
+    if (strcmp(a->http, b->http) != 0)
+        return "daemon.http";
+    if (a->max_message_bytes != b->max_message_bytes)
+        return "daemon.max_message_bytes";
+    if (a->db_connections != b->db_connections)
+        return "daemon.db_connections";
+    if (a->commit_batch_max != b->commit_batch_max)
+        return "daemon.commit_batch_max";
+    return NULL;
+}
+
+static void s_reload_refused(server_t *s, const char *why)
+{
+    s->stats.reloads_refused++;
+    log_error("reload of %s refused; the running configuration stays:\n%s", s->cfg->path, why);
+    char status[256];
+    snprintf(status, sizeof status, "reload refused (see the log); running the previous configuration");
+    notify_ready(status);
+}
+
+static void s_reload(server_t *s)
+{
+    notify_reloading();
+    uint64_t started = clock_mono_ms();
+    char *errors = NULL;
+    config_t *next = config_load(s->cfg->path, &errors);
+    if (!next) {
+        s_reload_refused(s, errors ? errors : "out of memory");
+        free(errors);
+        return;
+    }
+    const char *fixed = s_fixed_key_changed(s->cfg, next);
+    if (fixed) {
+        char why[256];
+        snprintf(why, sizeof why, "%s: %s cannot change on reload; restart sluiced to apply it",
+                 next->path, fixed);
+        s_reload_refused(s, why);
+        config_destroy(&next);
+        return;
+    }
+    if (!admit_configure(s->admit, next, clock_mono_us())) {
+        s_reload_refused(s, "out of memory");
+        config_destroy(&next);
+        return;
+    }
+    if (!store_table_apply(s->stores, next)) {
+        if (!admit_configure(s->admit, s->cfg, clock_mono_us()))
+            log_error("reload: out of memory restoring the previous limits");
+        s_reload_refused(s, "out of memory");
+        config_destroy(&next);
+        return;
+    }
+    size_t before = s->cfg->store_count;
+    config_destroy(&s->cfg);
+    s->cfg = next;
+    s->stats.reloads++;
+    char status[256];
+    snprintf(status, sizeof status, "reloaded %s: %zu stores (was %zu), %zu brands, in %" PRIu64 " ms",
+             next->path, next->store_count, before, next->brand_count, clock_mono_ms() - started);
+    log_notice("%s", status);
+    notify_ready(status);
 }
 
 /* ---- loop steps ------------------------------------------------------- */
@@ -582,7 +967,11 @@ static void s_step_ingress(server_t *s)
 static void s_step_database_send(server_t *s)
 {
     server_conn_t *first = &s->conns[0];
-    if (db_is_idle(first->db) && !s_send_resolve(s)) {
+    if (!s->restored) {
+        s_send_restore(s);
+        return;
+    }
+    if (db_is_idle(first->db) && !s_send_resolve(s) && !s_send_changes(s)) {
         bool lookups_turn = s->lookup_count > 0 && (s->last_sent_batch || !s->queue.head);
         if (lookups_turn && s_send_lookups(s))
             s->last_sent_batch = false;
@@ -608,11 +997,19 @@ static void s_step_database_down(server_t *s)
             db_error_t err = {.connection_lost = true};
             s_resolve_done(s, NULL, &err);
         }
+        s_fail_changes(s, "database connection lost");
     }
     if (s_db_up(s))
         return;
-    batch_t *b;
+    /* Newest batch first, so that every booking is given back. */
+    batch_t *failed = NULL, *b;
     while ((b = batch_queue_pop(&s->queue)) != NULL) {
+        b->next = failed;
+        failed = b;
+    }
+    while ((b = failed) != NULL) {
+        failed = b->next;
+        b->next = NULL;
         s_batch_failed(s, b, "database connection lost");
         batch_queue_release(&s->queue, b);
     }
@@ -627,7 +1024,7 @@ static void s_format_status(server_t *s, char *buf, size_t len)
 
 static void s_step_notify(server_t *s, uint64_t now)
 {
-    if (!s->ready_notified && s_db_up(s)) {
+    if (!s->ready_notified && s->restored && s_db_up(s)) {
         s->ready_notified = true;
         char buf[256];
         snprintf(buf, sizeof buf, "ready: ingress %s, database connected",
@@ -652,8 +1049,8 @@ static void s_step_signals(server_t *s, uint64_t now)
     struct signalfd_siginfo si;
     while (read(s->signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGHUP) {
-            log_warning("SIGHUP: configuration reload is not implemented yet; "
-                        "the running configuration stays");
+            if (!s->stopping)
+                s_reload(s);
             continue;
         }
         if (!s->stopping) {
@@ -670,7 +1067,7 @@ static void s_step_signals(server_t *s, uint64_t now)
 static bool s_drained(const server_t *s)
 {
     return s_committing_orders(s) == 0 && !s->queue.head && s->lookup_count == 0 &&
-           s->resolving_count == 0;
+           s->resolving_count == 0 && s->changes.count == 0;
 }
 
 /* zmq_poll has its own event bits; db speaks poll(2)'s. */
@@ -704,14 +1101,18 @@ static int s_poll_timeout(server_t *s, uint64_t now)
     for (size_t i = 0; i < s->conn_count; i++)
         if (db_is_idle(s->conns[i].db) && s->queue.head)
             timeout = 0;
-    if (db_is_idle(s->conns[0].db) && (s->lookup_count || s->resolving_count))
+    if (db_is_idle(s->conns[0].db) &&
+        (s->lookup_count || s->resolving_count || s->changes.count || !s->restored))
         timeout = 0;
+    uint64_t due = deadline_next(&s->deadlines), wall = clock_wall_ms();
+    if (due != UINT64_MAX && (due <= wall || due - wall < (uint64_t)timeout))
+        timeout = due <= wall ? 0 : (int)(due - wall);
     return timeout;
 }
 
 int server_run(server_t *s)
 {
-    while (!(s->stopping && s_drained(s))) {
+    while (!(s->stopping && s_drained(s)) && !s->fatal) {
         uint64_t now = clock_mono_ms();
         if (s->stopping && now >= s->stop_deadline_ms) {
             log_error("shutdown grace of %d ms passed with orders still uncommitted",
@@ -719,7 +1120,8 @@ int server_run(server_t *s)
             break;
         }
         zmq_pollitem_t items[2 + SERVER_DB_CONNECTIONS_MAX] = {
-            {.socket = ingress_socket(s->ingress), .events = s->stopping ? 0 : ZMQ_POLLIN},
+            {.socket = ingress_socket(s->ingress),
+             .events = s->stopping || !s->restored ? 0 : ZMQ_POLLIN},
             {.fd = s->signal_fd, .events = ZMQ_POLLIN},
         };
         int nitems = 2;
@@ -742,8 +1144,9 @@ int server_run(server_t *s)
             db_step(s->conns[i].db, db_item[i] >= 0 ? s_poll_revents(items[db_item[i]].revents) : 0,
                     now);
         s_step_database_down(s);
+        s_step_deadlines(s);
         s_step_database_send(s);
-        if (!s->stopping)
+        if (!s->stopping && s->restored)
             s_step_ingress(s);
         s_step_database_send(s);
         s_step_notify(s, now);
@@ -759,7 +1162,7 @@ int server_run(server_t *s)
                ingress_stats(s->ingress)->replies_dropped);
     /* Give the last acks a moment to leave the socket. */
     ingress_set_linger(s->ingress, 2000);
-    return s_drained(s) ? 0 : 1;
+    return s_drained(s) && !s->fatal ? 0 : 1;
 }
 
 static int s_signal_fd(void)
@@ -784,12 +1187,14 @@ server_t *server_new(config_t *cfg)
     s->cfg = cfg;
     s->signal_fd = -1;
     batch_queue_init(&s->queue, (size_t)cfg->daemon.commit_batch_max);
-    s->stores = store_table_new(cfg);
+    s->stores = store_table_new();
+    s->admit = admit_new(cfg, clock_mono_us());
     s->orders = order_index_new(1u << 20);
     s->lookups = calloc(SERVER_LOOKUP_MAX, sizeof *s->lookups);
     s->resolving = calloc((size_t)cfg->daemon.commit_batch_max, sizeof *s->resolving);
     s->zmq = zmq_ctx_new();
-    if (!s->stores || !s->orders || !s->lookups || !s->resolving || !s->zmq) {
+    if (!s->stores || !s->admit || !s->orders || !s->lookups || !s->resolving || !s->zmq ||
+        !store_table_apply(s->stores, cfg) || !change_queue_init(&s->changes, SERVER_CHANGES_MAX)) {
         log_error("failed to start: out of memory");
         goto fail;
     }
@@ -835,6 +1240,10 @@ void server_destroy(server_t **self)
         free(s->lookups[(s->lookup_head + i) % SERVER_LOOKUP_MAX].ticket);
     free(s->lookups);
     free(s->resolving);
+    for (size_t i = 0; i < s->changes.count; i++)
+        free(change_queue_in_flight(&s->changes, i)->ticket);
+    change_queue_free(&s->changes);
+    deadline_free(&s->deadlines);
     order_index_destroy(&s->orders);
     ingress_destroy(&s->ingress);
     if (s->zmq)
@@ -842,6 +1251,8 @@ void server_destroy(server_t **self)
     if (s->signal_fd >= 0)
         close(s->signal_fd);
     store_table_destroy(&s->stores);
+    admit_destroy(&s->admit);
+    tz_reset();
     config_destroy(&s->cfg);
     free(s);
     *self = NULL;

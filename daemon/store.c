@@ -1,12 +1,15 @@
-/* store.c - owns the store-id lookup table. */
+/* store.c - owns the table of stores and their schedules. */
 #include "store.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct store_table {
-    const config_t *cfg;
-    uint32_t *slots;        /* store index + 1; 0 marks an empty slot */
+    store_t *stores;
+    size_t count, cap;
+    uint32_t *index;        /* open addressing: store position + 1; 0 is empty */
     size_t mask;
+    uint32_t generation;    /* bumped by every apply */
 };
 
 static size_t s_hash(uint32_t id)
@@ -19,27 +22,17 @@ static size_t s_hash(uint32_t id)
     return h;
 }
 
-store_table_t *store_table_new(const config_t *cfg)
+store_table_t *store_table_new(void)
 {
     store_table_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    size_t size = 16;
-    while (size < cfg->store_count * 2)
-        size *= 2;
-    self->slots = calloc(size, sizeof *self->slots);
-    if (!self->slots) {
+    self->index = calloc(16, sizeof *self->index);
+    if (!self->index) {
         free(self);
         return NULL;
     }
-    self->cfg = cfg;
-    self->mask = size - 1;
-    for (size_t i = 0; i < cfg->store_count; i++) {
-        size_t at = s_hash(cfg->stores[i].id) & self->mask;
-        while (self->slots[at])
-            at = (at + 1) & self->mask;
-        self->slots[at] = (uint32_t)i + 1;
-    }
+    self->mask = 15;
     return self;
 }
 
@@ -47,17 +40,99 @@ void store_table_destroy(store_table_t **self)
 {
     if (!self || !*self)
         return;
-    free((*self)->slots);
-    free(*self);
+    store_table_t *t = *self;
+    for (size_t i = 0; i < t->count; i++)
+        kitchen_free(&t->stores[i].kitchen);
+    free(t->stores);
+    free(t->index);
+    free(t);
     *self = NULL;
 }
 
-const config_store_t *store_table_find(const store_table_t *self, uint32_t id)
+static size_t s_slot_of(const store_table_t *t, uint32_t id)
 {
-    for (size_t at = s_hash(id) & self->mask; self->slots[at]; at = (at + 1) & self->mask) {
-        const config_store_t *store = &self->cfg->stores[self->slots[at] - 1];
-        if (store->id == id)
-            return store;
+    size_t at = s_hash(id) & t->mask;
+    while (t->index[at] && t->stores[t->index[at] - 1].id != id)
+        at = (at + 1) & t->mask;
+    return at;
+}
+
+store_t *store_table_find(const store_table_t *self, uint32_t id)
+{
+    uint32_t pos = self->index[s_slot_of(self, id)];
+    return pos ? &self->stores[pos - 1] : NULL;
+}
+
+/* s_reserve makes room for COUNT stores (array and a half-full index), so
+ * that applying a config cannot fail half-way. */
+static bool s_reserve(store_table_t *t, size_t count)
+{
+    if (count > t->cap) {
+        store_t *stores = realloc(t->stores, count * sizeof *stores);
+        if (!stores)
+            return false;
+        t->stores = stores;
+        t->cap = count;
     }
-    return NULL;
+    size_t size = t->mask + 1;
+    if (count * 2 <= size)
+        return true;
+    while (size < count * 2)
+        size *= 2;
+    uint32_t *index = calloc(size, sizeof *index);
+    if (!index)
+        return false;
+    free(t->index);
+    t->index = index;
+    t->mask = size - 1;
+    for (size_t i = 0; i < t->count; i++)
+        t->index[s_slot_of(t, t->stores[i].id)] = (uint32_t)i + 1;
+    return true;
+}
+
+bool store_table_apply(store_table_t *self, const config_t *cfg)
+{
+    if (!s_reserve(self, self->count + cfg->store_count))
+        return false;
+    self->generation++;
+    for (size_t i = 0; i < self->count; i++)
+        self->stores[i].cfg = NULL;
+    for (size_t i = 0; i < cfg->store_count; i++) {
+        const config_store_t *c = &cfg->stores[i];
+        size_t at = s_slot_of(self, c->id);
+        if (!self->index[at]) {
+            store_t *s = &self->stores[self->count];
+            memset(s, 0, sizeof *s);
+            s->id = c->id;
+            self->index[at] = (uint32_t)++self->count;
+        }
+        self->stores[self->index[at] - 1].cfg = c;
+    }
+    return true;
+}
+
+kitchen_t *store_kitchen(const store_table_t *self, store_t *store)
+{
+    if (store->configured == self->generation)
+        return &store->kitchen;
+    if (!store->cfg)  /* detached: keep the schedule it had */
+        return store->kitchen.cap ? &store->kitchen : NULL;
+    if (!kitchen_configure(&store->kitchen, store->cfg))
+        return NULL;
+    store->configured = self->generation;
+    return &store->kitchen;
+}
+
+size_t store_table_count(const store_table_t *self)
+{
+    return self->count;
+}
+
+size_t store_table_memory_bytes(const store_table_t *self)
+{
+    size_t bytes = sizeof *self + self->cap * sizeof *self->stores +
+                   (self->mask + 1) * sizeof *self->index;
+    for (size_t i = 0; i < self->count; i++)
+        bytes += kitchen_memory_bytes(&self->stores[i].kitchen);
+    return bytes;
 }

@@ -1,17 +1,49 @@
-/* store.h - owns finding a store by id among the configured ones (300,000
- * stores: an open-addressing hash of indexes into config_t.stores). */
+/* store.h - owns the stores the daemon serves: for each store id, its current
+ * configuration and its live prep schedule. The schedule outlives reloads:
+ * a reload only points the store at its new configuration, and a store that
+ * left the configuration keeps its schedule for the orders it still has.
+ *
+ * Memory per store: sizeof(store_t) plus 8 bytes of hash table, plus its
+ * config_store_t and name; the prep schedule (12 bytes per slot) is
+ * allocated on the store's first order. */
 #ifndef SLUICE_STORE_H
 #define SLUICE_STORE_H
 
 #include "config.h"
+#include "kitchen.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store {
+    uint32_t id;
+    uint32_t configured;            /* table generation the kitchen is sized for */
+    const config_store_t *cfg;      /* NULL: removed from the config, no new orders */
+    kitchen_t kitchen;
+} store_t;
 
 typedef struct store_table store_table_t;
 
-/* store_table_new indexes CFG's stores; CFG must outlive the table. */
-store_table_t *store_table_new(const config_t *cfg) __attribute__((warn_unused_result));
+store_table_t *store_table_new(void) __attribute__((warn_unused_result));
 void store_table_destroy(store_table_t **self);
 
-/* store_table_find returns the store with ID, or NULL. */
-const config_store_t *store_table_find(const store_table_t *self, uint32_t id);
+/* store_table_apply points every store at its entry in CFG, adds new ones
+ * and detaches those CFG no longer has. All or nothing: false when out of
+ * memory, and the table still describes the previous config. CFG must stay
+ * alive until the next apply. store_t pointers are valid until then too. */
+bool store_table_apply(store_table_t *self, const config_t *cfg)
+    __attribute__((warn_unused_result));
+
+/* store_table_find returns the store with ID (also a detached one), or NULL. */
+store_t *store_table_find(const store_table_t *self, uint32_t id);
+
+/* store_kitchen returns STORE's schedule sized for its current config, or
+ * NULL when out of memory or when the store is detached and never had one. */
+kitchen_t *store_kitchen(const store_table_t *self, store_t *store);
+
+size_t store_table_count(const store_table_t *self);
+/* store_table_memory_bytes: the table, the stores and their schedules. */
+size_t store_table_memory_bytes(const store_table_t *self);
 
 #endif

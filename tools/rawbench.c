@@ -111,7 +111,11 @@ int main(int argc, char **argv)
         }
         batch_t *b = batch_queue_pop(&queue);
         const char *values[BATCH_COLUMNS];
-        batch_params(b, values);
+        if (!batch_params(b, values)) {
+            fprintf(stderr, "sluice-rawbench: out of memory\n");
+            batch_queue_release(&queue, b);
+            goto done;
+        }
         uint64_t t0 = clock_mono_us();
         PGresult *res = PQexecPrepared(conn, "insert_batch", BATCH_COLUMNS, values, NULL, NULL, 0);
         uint64_t took = clock_mono_us() - t0;

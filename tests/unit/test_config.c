@@ -287,7 +287,7 @@ static void test_defaults(void **state)
     assert_int_equal(d->unavailable_retry_ms, 1000);
     assert_int_equal(d->reconnect_min_ms, 100);
     assert_int_equal(d->reconnect_max_ms, 5000);
-    assert_int_equal(d->delivery_minutes, 25);
+    assert_int_equal(d->paused_retry_ms, 60000);
     assert_int_equal(cfg->dispatch.margin_seconds, 60);
     assert_int_equal(cfg->dispatch.assign_timeout_seconds, 120);
     assert_int_equal(cfg->dispatch.max_hold_minutes, 15);
