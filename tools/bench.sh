@@ -23,8 +23,8 @@ trap cleanup EXIT INT TERM
 dsn=$(sh tools/pgtmp.sh start "$dir/pg")
 port=$((17400 + $$ % 1000))
 
-# 100 stores with room for everything: this measures the intake path.
-{
+# daemon_conf LIMITS: the daemon block every run shares, with LIMITS inside.
+daemon_conf() {
     cat <<CONF
 daemon = {
   database = "$dsn";
@@ -33,24 +33,36 @@ daemon = {
   control = "ipc://$dir/control.sock";
   http = "127.0.0.1:$((port + 2))";
   max_pending_orders = 200000;
+  limits = { $1 };
 };
 brands = ( { name = "bench"; orders_per_second = 1000000; } );
 platforms = ( { name = "sim"; adapter = "zmq"; endpoint = "tcp://127.0.0.1:$((port + 3))"; } );
-stores = (
 CONF
-    i=1001
-    while [ $i -le 1100 ]; do
-        sep=","; [ $i -eq 1100 ] && sep=""
-        echo "  { id = $i; brand = \"bench\"; location = [30.27, 120.03]; prep_slots = 1000;"
-        echo "    item_seconds = 1; max_wait_minutes = 1440; max_queue = 100000; }$sep"
-        i=$((i + 1))
-    done
+}
+
+# Intake: 100 stores with room for everything and limits out of the way, so
+# this measures the intake path (admission still runs for every order).
+{
+    daemon_conf "orders_per_second = 10000000; queue_delay_ms = 60000; commit_latency_ms = 60000;"
+    echo "stores = ("
+    awk 'BEGIN { for (i = 1001; i <= 1100; i++)
+        printf "  { id = %d; brand = \"bench\"; location = [30.27, 120.03]; prep_slots = 1000;\n    item_seconds = 1; max_wait_minutes = 1440; max_queue = 100000; }%s\n", i, i < 1100 ? "," : "" }'
     echo ");"
 } >"$dir/bench.conf"
 
+# Capacity: 10,000 real-sized kitchens (2 slots, 60 s a drink, 30 s an
+# order, 10 minutes' longest promise) and the default limits and shedding.
+{
+    daemon_conf "orders_per_second = 50000; queue_delay_ms = 50; commit_latency_ms = 250;"
+    echo "stores = ("
+    awk 'BEGIN { for (i = 20001; i <= 30000; i++)
+        printf "  { id = %d; brand = \"bench\"; location = [30.27, 120.03]; prep_slots = 2;\n    item_seconds = 60; order_seconds = 30; max_wait_minutes = 10; max_queue = 200; }%s\n", i, i < 30000 ? "," : "" }'
+    echo ");"
+} >"$dir/capacity.conf"
+
 "$BUILD/sluiced" -c "$dir/bench.conf" --migrate 2>/dev/null
 
-result() { sed -n "s/.*RESULT .*$1=\([0-9.]*\).*/\1/p" | tail -1; }
+result() { sed -n "s/.*RESULT .* $1=\([0-9.]*\).*/\1/p" | tail -1; }
 
 echo "== raw PostgreSQL limit (same rows, same statement, sequential commits)"
 raw_best=0; raw_batch=0
@@ -62,13 +74,17 @@ for b in 200 1000 2000; do
 done
 psql -q "$dsn" -c "TRUNCATE order_events, orders" >/dev/null
 
-"$BUILD/sluiced" -c "$dir/bench.conf" >"$dir/sluiced.log" 2>&1 &
-daemon_pid=$!
-i=0
-until grep -q ready "$dir/sluiced.log"; do
-    i=$((i + 1)); [ $i -gt 200 ] && { cat "$dir/sluiced.log"; exit 1; }
-    sleep 0.05
-done
+# start_daemon CONF: sluiced in the background, back when it says ready.
+start_daemon() {
+    "$BUILD/sluiced" -c "$1" >"$dir/sluiced.log" 2>&1 &
+    daemon_pid=$!
+    i=0
+    until grep -q ready "$dir/sluiced.log"; do
+        i=$((i + 1)); [ $i -gt 600 ] && { cat "$dir/sluiced.log"; exit 1; }
+        sleep 0.05
+    done
+}
+start_daemon "$dir/bench.conf"
 
 echo "== sluiced at saturation ($CONNECTIONS DEALERs x window $WINDOW, ${DURATION}s)"
 sat=$("$BUILD/sluice-load" --endpoint "tcp://127.0.0.1:$port" --connections "$CONNECTIONS" \
@@ -88,6 +104,31 @@ half_p50=$(echo "$hl" | result p50_ms); half_p99=$(echo "$hl" | result p99_ms)
 kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=
 stats=$(grep "stopped:" "$dir/sluiced.log" | sed 's/^<[0-9]>//')
 
+psql -q "$dsn" -c "TRUNCATE order_events, orders" >/dev/null
+start_daemon "$dir/capacity.conf"
+echo "== capacity on: 10,000 stores of 2 slots, offered flat out for ${DURATION}s"
+cap=$("$BUILD/sluice-load" --endpoint "tcp://127.0.0.1:$port" --connections "$CONNECTIONS" \
+      --window "$WINDOW" --duration "$DURATION" --stores 20001-30000 --prefix "cap-$$")
+echo "$cap" | grep -v '^RESULT' | sed 's/^/  /'
+cap_rate=$(echo "$cap" | result replies_per_s)
+cap_accepted=$(echo "$cap" | result accepted)
+cap_busy=$(echo "$cap" | result busy)
+cap_rej_p50=$(echo "$cap" | result rejected_p50_ms); cap_rej_p99=$(echo "$cap" | result rejected_p99_ms)
+cap_acc_p99=$(echo "$cap" | result p99_ms)
+# The kitchens are full now: offer 20,000 orders/s (150 times what they make)
+# at a steady pace, so the figure is the daemon's answer time, not a queue
+# the load generator built itself.
+echo "== capacity on: full kitchens, 20,000 orders/s offered for ${DURATION}s"
+over=$("$BUILD/sluice-load" --endpoint "tcp://127.0.0.1:$port" --connections "$CONNECTIONS" \
+      --window "$WINDOW" --duration "$DURATION" --rate 20000 --stores 20001-30000 --prefix "over-$$")
+echo "$over" | grep -v '^RESULT' | sed 's/^/  /'
+over_busy=$(echo "$over" | result busy)
+over_rej_p50=$(echo "$over" | result rejected_p50_ms); over_rej_p99=$(echo "$over" | result rejected_p99_ms)
+over_accepted=$(echo "$over" | result accepted)
+kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=
+# Each kitchen can promise 2 slots x 10 min / 150 s = 8 two-drink orders.
+cap_fit=$(psql -At "$dsn" -c "SELECT count(*) FROM orders o WHERE promised_ready_at - accepted_at > interval '10 minutes 1 second'")
+
 ratio=$(awk "BEGIN { printf \"%.2f\", $sat_rate / $raw_best }")
 cat <<TABLE
 
@@ -99,4 +140,15 @@ cat <<TABLE
 
 sluiced / raw limit: $ratio
 sluiced: $stats
+
+| capacity on, same run | value |
+| --- | ---: |
+| orders accepted (10,000 kitchens, room for 8 each = 80,000) | $cap_accepted |
+| decisions/s flat out (accepted + rejected) | ${cap_rate%.*} |
+| STORE_BUSY rejections, flat out | $cap_busy |
+| reply latency p99 ms, flat out (includes the generator's own queue) | $cap_acc_p99 |
+| rejection latency p50 / p99 ms, flat out | $cap_rej_p50 / $cap_rej_p99 |
+| full kitchens at 20,000/s: accepted / STORE_BUSY | $over_accepted / $over_busy |
+| full kitchens at 20,000/s: rejection latency p50 / p99 ms | $over_rej_p50 / $over_rej_p99 |
+| orders promised past max_wait (must be 0) | $cap_fit |
 TABLE

@@ -128,7 +128,7 @@ typedef struct {
     ProtobufCAllocator alloc;
     zmq_msg_t msg;
     tally_t t;
-    hist_t all, acc;
+    hist_t all, acc, rej;      /* every reply; accepted only; rejected only */
     bool fatal;
 } gen_t;
 
@@ -804,6 +804,7 @@ static void s_count_ack(gen_t *g, const Sluice__V1__OrderAck *ack, uint64_t late
         s_hist_record(&g->acc, latency);
     } else if (ack->decision == SLUICE__V1__DECISION__REJECTED) {
         g->t.rejected++;
+        s_hist_record(&g->rej, latency);
         if ((unsigned)ack->reason < REASON_SLOTS)
             g->t.reasons[ack->reason]++;
         else
@@ -1028,7 +1029,7 @@ static uint64_t s_offered(const gen_t *g)
 typedef struct {
     uint64_t lost, unsent, reason_busy;
     double elapsed_s, reply_span_s, replies_per_s, accepted_per_s, offered_per_s;
-    double p50, p90, p99, p999, max, mean, acc_p50, acc_p99;
+    double p50, p90, p99, p999, max, mean, acc_p50, acc_p99, rej_p50, rej_p99;
 } summary_t;
 
 static double s_ms(uint64_t us)
@@ -1057,6 +1058,8 @@ static void s_summarise(const gen_t *g, summary_t *s)
     s->mean = g->all.n > 0 ? g->all.sum / (double)g->all.n / 1000.0 : 0;
     s->acc_p50 = s_ms(s_hist_percentile(&g->acc, 0.50));
     s->acc_p99 = s_ms(s_hist_percentile(&g->acc, 0.99));
+    s->rej_p50 = s_ms(s_hist_percentile(&g->rej, 0.50));
+    s->rej_p99 = s_ms(s_hist_percentile(&g->rej, 0.99));
 }
 
 static const char *s_reason_name(unsigned r)
@@ -1106,6 +1109,7 @@ static void s_print_text(const gen_t *g, const summary_t *s)
     printf("  latency ms  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f\n",
            s->p50, s->p90, s->p99, s->p999, s->max, s->mean);
     printf("  accepted ms p50 %.3f  p99 %.3f\n", s->acc_p50, s->acc_p99);
+    printf("  rejected ms p50 %.3f  p99 %.3f\n", s->rej_p50, s->rej_p99);
 }
 
 static void s_json_string(const char *str)
@@ -1176,6 +1180,9 @@ static void s_print_json(const gen_t *g, const summary_t *s)
     printf("},\"accepted_latency_ms\":{");
     s_json_ms("p50", s->acc_p50, g->acc.n, ",");
     s_json_ms("p99", s->acc_p99, g->acc.n, "");
+    printf("},\"rejected_latency_ms\":{");
+    s_json_ms("p50", s->rej_p50, g->rej.n, ",");
+    s_json_ms("p99", s->rej_p99, g->rej.n, "");
     printf("}}\n");
 }
 
@@ -1186,11 +1193,12 @@ static void s_print_result(const gen_t *g, const summary_t *s)
     printf("RESULT sent=%" PRIu64 " replies=%" PRIu64 " accepted=%" PRIu64 " rejected=%" PRIu64
            " overloaded=%" PRIu64 " unavailable=%" PRIu64 " lost=%" PRIu64
            " accepted_per_s=%.1f replies_per_s=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f"
-           " p999_ms=%.3f max_ms=%.3f elapsed_s=%.3f\n",
+           " p999_ms=%.3f max_ms=%.3f elapsed_s=%.3f rejected_p50_ms=%.3f rejected_p99_ms=%.3f"
+           " busy=%" PRIu64 "\n",
            t->sent, t->replies, t->accepted, t->rejected,
            t->reasons[SLUICE__V1__REASON__OVERLOADED], t->reasons[SLUICE__V1__REASON__UNAVAILABLE],
            s->lost, s->accepted_per_s, s->replies_per_s, s->p50, s->p90, s->p99, s->p999, s->max,
-           s->elapsed_s);
+           s->elapsed_s, s->rej_p50, s->rej_p99, t->reasons[SLUICE__V1__REASON__STORE_BUSY]);
 }
 
 /* ---- setup and main ---- */
