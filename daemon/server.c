@@ -736,7 +736,7 @@ static void s_changes_done(void *arg, const PGresult *res, const db_error_t *err
             s_reply_entry_status(s, c->ticket, e);
         else
             s_reply_error(s, c->ticket, ERROR_UNAVAILABLE,
-                          "database: the change was not recorded, retry");
+                          "database: the change may not have been recorded; retry (a repeat is safe)");
         free(c->ticket);
         c->ticket = NULL;
     }
