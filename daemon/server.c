@@ -597,8 +597,11 @@ static void s_lookups_done(void *arg, const PGresult *res, const db_error_t *err
             s_reply_error(s, l->ticket, ERROR_UNAVAILABLE, "database: lookup failed, retry later");
         else if (!found)
             s_reply_error(s, l->ticket, ERROR_NOT_FOUND, "order not found");
-        else if (l->kind != LOOKUP_GET) {
-            /* Every live order is in memory, so a stored one found here has ended. */
+        else if (l->kind != LOOKUP_GET &&
+                 stored.state != (l->kind == LOOKUP_READY ? ORDER_READY : ORDER_CANCELLED)) {
+            /* Every live order is in memory, so a stored one found here has
+             * ended; one already in the asked-for state is a repeat and gets
+             * its status, as it would from memory. */
             snprintf(why, sizeof why, "order %s is %s; it cannot be %s", l->order_id,
                      order_state_name(stored.state),
                      l->kind == LOOKUP_READY ? "marked ready" : "cancelled");
