@@ -363,7 +363,7 @@ int harness_free_port(void)
     return ntohs(addr.sin_port);
 }
 
-void harness_write_config(harness_t *h, const char *extra)
+static void s_choose_endpoints(harness_t *h)
 {
     snprintf(h->ingress, sizeof h->ingress, "tcp://127.0.0.1:%d", harness_free_port());
     snprintf(h->events, sizeof h->events, "tcp://127.0.0.1:%d", harness_free_port());
@@ -371,12 +371,21 @@ void harness_write_config(harness_t *h, const char *extra)
     snprintf(h->http, sizeof h->http, "127.0.0.1:%d", harness_free_port());
     snprintf(h->platform_endpoint, sizeof h->platform_endpoint, "tcp://127.0.0.1:%d",
              harness_free_port());
+}
+
+static FILE *s_config_open(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        fail_msg("failed to write %s: %s", path, strerror(errno));
+    return f;
+}
+
+/* s_write_daemon writes the daemon section with EXTRA inside it. */
+static void s_write_daemon(harness_t *h, FILE *f, const char *extra)
+{
     if (extra == NULL)
         extra = "";
-
-    FILE *f = fopen(h->conf_path, "w");
-    if (f == NULL)
-        fail_msg("failed to write %s: %s", h->conf_path, strerror(errno));
     fprintf(f,
             "# written by tests/integration/harness.c\n"
             "daemon = {\n"
@@ -389,15 +398,21 @@ void harness_write_config(harness_t *h, const char *extra)
     if (strstr(extra, "limits") == NULL)
         fprintf(f, "  limits = { orders_per_second = 1000000; queue_delay_ms = 5000; "
                    "commit_latency_ms = 10000; };\n");
+    fprintf(f, "  %s\n};\n", extra);
+}
+
+void harness_write_config(harness_t *h, const char *extra)
+{
+    s_choose_endpoints(h);
+    FILE *f = s_config_open(h->conf_path);
+    s_write_daemon(h, f, extra);
     fprintf(f,
-            "  %s\n"
-            "};\n"
             "brands = ( { name = \"testbrand\"; orders_per_second = 1000000; } );\n"
             "platforms = (\n"
             "  { name = \"sim\"; adapter = \"zmq\"; endpoint = \"%s\"; }\n"
             ");\n"
             "stores = (\n",
-            extra, h->platform_endpoint);
+            h->platform_endpoint);
     for (int i = 0; i < HARNESS_STORE_COUNT; i++) {
         fprintf(f,
                 "  { id = %d; brand = \"testbrand\"; name = \"Test store %d\";"
@@ -408,6 +423,22 @@ void harness_write_config(harness_t *h, const char *extra)
                 HARNESS_FIRST_STORE + i, i, i + 1 < HARNESS_STORE_COUNT ? "," : "");
     }
     fprintf(f, ");\n");
+    fclose(f);
+}
+
+void harness_write_config_text(harness_t *h, const char *path, const char *daemon_extra,
+                               const char *body)
+{
+    if (h->ingress[0] == '\0')
+        s_choose_endpoints(h);
+    FILE *f = s_config_open(path != NULL ? path : h->conf_path);
+    s_write_daemon(h, f, daemon_extra);
+    fprintf(f,
+            "platforms = (\n"
+            "  { name = \"sim\"; adapter = \"zmq\"; endpoint = \"%s\"; }\n"
+            ");\n"
+            "%s",
+            h->platform_endpoint, body != NULL ? body : "");
     fclose(f);
 }
 
@@ -592,6 +623,56 @@ bool harness_log_contains(harness_t *h, const char *needle, bool since_start)
     return found;
 }
 
+off_t harness_log_size(harness_t *h)
+{
+    struct stat st;
+    return stat(h->log_path, &st) == 0 ? st.st_size : 0;
+}
+
+char *harness_log_read_from(harness_t *h, off_t from)
+{
+    return s_read_log(h->log_path, from, NULL);
+}
+
+bool harness_log_contains_from(harness_t *h, off_t from, const char *needle)
+{
+    char *log = s_read_log(h->log_path, from, NULL);
+    bool found = strstr(log, needle) != NULL;
+    free(log);
+    return found;
+}
+
+bool harness_wait_log(harness_t *h, off_t from, const char *needle, int timeout_ms)
+{
+    uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        if (harness_log_contains_from(h, from, needle))
+            return true;
+        if (harness_now_ms() > deadline)
+            return false;
+        harness_nap_ms(10);
+    }
+}
+
+long harness_daemon_rss_kb(harness_t *h)
+{
+    if (h->pid <= 0)
+        return -1;
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)h->pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    long kb = -1;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kb = strtol(line + 6, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb;
+}
+
 void harness_dump_log(harness_t *h)
 {
     struct stat st;
@@ -664,6 +745,17 @@ bool harness_wait_ready(harness_t *h, int timeout_ms)
 void harness_boot(harness_t *h, const char *extra)
 {
     harness_write_config(h, extra);
+    int rc = harness_migrate(h);
+    if (rc != 0)
+        fail_msg("sluiced --migrate exited with %d", rc);
+    harness_start(h);
+    if (!harness_wait_ready(h, 30000))
+        fail_msg("sluiced did not become ready");
+}
+
+void harness_boot_text(harness_t *h, const char *daemon_extra, const char *body)
+{
+    harness_write_config_text(h, NULL, daemon_extra, body);
     int rc = harness_migrate(h);
     if (rc != 0)
         fail_msg("sluiced --migrate exited with %d", rc);
@@ -779,6 +871,31 @@ uint64_t harness_send_get(harness_client_t *c, const char *order_id)
     return req.request_id;
 }
 
+uint64_t harness_send_cancel(harness_client_t *c, const char *order_id, const char *reason)
+{
+    Sluice__V1__CancelOrder cancel = SLUICE__V1__CANCEL_ORDER__INIT;
+    cancel.order_id = (char *)order_id;
+    cancel.reason = (char *)(reason != NULL ? reason : "");
+    Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+    req.request_id = c->next_request_id++;
+    req.body_case = SLUICE__V1__REQUEST__BODY_CANCEL;
+    req.cancel = &cancel;
+    s_send_request(c, &req, 0);
+    return req.request_id;
+}
+
+uint64_t harness_send_ready(harness_client_t *c, const char *order_id)
+{
+    Sluice__V1__MarkReady ready = SLUICE__V1__MARK_READY__INIT;
+    ready.order_id = (char *)order_id;
+    Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+    req.request_id = c->next_request_id++;
+    req.body_case = SLUICE__V1__REQUEST__BODY_READY;
+    req.ready = &ready;
+    s_send_request(c, &req, 0);
+    return req.request_id;
+}
+
 Sluice__V1__Reply *harness_recv(harness_client_t *c, int timeout_ms)
 {
     zmq_pollitem_t item = { .socket = c->sock, .events = ZMQ_POLLIN };
@@ -851,6 +968,19 @@ Sluice__V1__Reply *harness_submit(harness_client_t *c, const harness_order_t *o,
 Sluice__V1__Reply *harness_get(harness_client_t *c, const char *order_id, int timeout_ms)
 {
     uint64_t id = harness_send_get(c, order_id);
+    return harness_recv_for(c, id, timeout_ms);
+}
+
+Sluice__V1__Reply *harness_cancel(harness_client_t *c, const char *order_id, const char *reason,
+                                  int timeout_ms)
+{
+    uint64_t id = harness_send_cancel(c, order_id, reason);
+    return harness_recv_for(c, id, timeout_ms);
+}
+
+Sluice__V1__Reply *harness_mark_ready(harness_client_t *c, const char *order_id, int timeout_ms)
+{
+    uint64_t id = harness_send_ready(c, order_id);
     return harness_recv_for(c, id, timeout_ms);
 }
 
@@ -959,7 +1089,10 @@ harness_stream_t *harness_stream_new(harness_t *h, const char *prefix, size_t co
     s->retry_after = calloc(count, sizeof *s->retry_after);
     s->duplicate = calloc(count, sizeof *s->duplicate);
     s->acked_ms = calloc(count, sizeof *s->acked_ms);
-    assert_true(s->outcome && s->reason && s->retry_after && s->duplicate && s->acked_ms);
+    s->sent_us = calloc(count, sizeof *s->sent_us);
+    s->replied_us = calloc(count, sizeof *s->replied_us);
+    assert_true(s->outcome && s->reason && s->retry_after && s->duplicate && s->acked_ms &&
+                s->sent_us && s->replied_us);
     return s;
 }
 
@@ -974,6 +1107,8 @@ void harness_stream_destroy(harness_stream_t **self)
     free(s->retry_after);
     free(s->duplicate);
     free(s->acked_ms);
+    free(s->sent_us);
+    free(s->replied_us);
     free(s);
     *self = NULL;
 }
@@ -987,10 +1122,13 @@ void harness_stream_fill_order(const harness_stream_t *s, size_t i, harness_orde
 {
     char id[96];
     harness_stream_order_id(s, i, id, sizeof id);
-    harness_order_fill(o, id, (uint32_t)(HARNESS_FIRST_STORE + i % HARNESS_STORE_COUNT));
+    uint32_t store = s->store_count > 0
+                         ? s->stores[i % s->store_count]
+                         : (uint32_t)(HARNESS_FIRST_STORE + i % HARNESS_STORE_COUNT);
+    harness_order_fill(o, id, store);
     harness_order_set_items(o, 1);
     snprintf(o->skus[0], sizeof o->skus[0], "sku-%zu", i % 7);
-    o->item_storage[0].quantity = (uint32_t)(1 + i % 3);
+    o->item_storage[0].quantity = s->drinks > 0 ? s->drinks : (uint32_t)(1 + i % 3);
 }
 
 static void s_stream_record(harness_stream_t *s, Sluice__V1__Reply *r)
@@ -1007,6 +1145,7 @@ static void s_stream_record(harness_stream_t *s, Sluice__V1__Reply *r)
     size_t i = (size_t)(r->request_id - 1);
     s->replied++;
     s->acked_ms[i] = s->last_reply_ms;
+    s->replied_us[i] = clock_mono_us();
     if (r->body_case != SLUICE__V1__REPLY__BODY_ACK) {
         s->outcome[i] = HARNESS_ERROR;
         s->errors++;
@@ -1051,6 +1190,7 @@ size_t harness_stream_pump(harness_stream_t *s, int budget_ms)
             req.request_id = s->sent + 1;
             req.body_case = SLUICE__V1__REQUEST__BODY_SUBMIT;
             req.submit = &o->msg;
+            s->sent_us[s->sent] = clock_mono_us();
             if (!s_send_request(s->client, &req, ZMQ_DONTWAIT))
                 break;
             s->sent++;

@@ -70,6 +70,17 @@ int harness_free_port(void);
  * NULL), e.g. "max_pending_orders = 5; commit_batch_max = 1;". */
 void harness_write_config(harness_t *h, const char *extra);
 
+/* harness_write_config_text writes PATH (NULL: conf_path): the same daemon
+ * section with DAEMON_EXTRA inside (may be NULL), platform "sim", then BODY
+ * verbatim (brands, stores; anything after the daemon section, also text
+ * that is meant to be invalid). Endpoints chosen by an earlier call are
+ * kept, so the file can be rewritten and reloaded with SIGHUP. BODY needs
+ * store HARNESS_FIRST_STORE for harness_wait_ready's probe. */
+void harness_write_config_text(harness_t *h, const char *path, const char *daemon_extra,
+                               const char *body);
+/* harness_boot_text = harness_write_config_text, migrate, start, wait ready. */
+void harness_boot_text(harness_t *h, const char *daemon_extra, const char *body);
+
 /* harness_run runs sluiced with ARGS (NULL-terminated, not counting argv[0]),
  * output appended to the log, and returns its exit status (128+sig when
  * killed, -1 on timeout). */
@@ -104,6 +115,17 @@ int harness_stop(harness_t *h, int timeout_ms);
 
 void harness_dump_log(harness_t *h);
 bool harness_log_contains(harness_t *h, const char *needle, bool since_start);
+/* harness_log_size is the log's length now: a mark for the _from calls.
+ * harness_log_read_from returns the log from byte FROM on (malloc'ed, never
+ * NULL). */
+off_t harness_log_size(harness_t *h);
+char *harness_log_read_from(harness_t *h, off_t from);
+bool harness_log_contains_from(harness_t *h, off_t from, const char *needle);
+/* harness_wait_log polls until the log from FROM on contains NEEDLE. */
+bool harness_wait_log(harness_t *h, off_t from, const char *needle, int timeout_ms);
+
+/* harness_daemon_rss_kb: VmRSS of the running daemon (/proc), -1 if unknown. */
+long harness_daemon_rss_kb(harness_t *h);
 
 /* Time. */
 uint64_t harness_now_ms(void);       /* monotonic */
@@ -147,6 +169,8 @@ void harness_order_set_items(harness_order_t *o, size_t n);
 uint64_t harness_send_request(harness_client_t *c, Sluice__V1__Request *req);
 uint64_t harness_send_submit(harness_client_t *c, const harness_order_t *o);
 uint64_t harness_send_get(harness_client_t *c, const char *order_id);
+uint64_t harness_send_cancel(harness_client_t *c, const char *order_id, const char *reason);
+uint64_t harness_send_ready(harness_client_t *c, const char *order_id);
 void harness_send_raw(harness_client_t *c, const void *data, size_t len);
 
 /* harness_recv returns the next Reply or NULL on timeout; an undecodable
@@ -158,6 +182,9 @@ Sluice__V1__Reply *harness_recv_for(harness_client_t *c, uint64_t request_id, in
 /* Round trips: send and wait for the matching reply (NULL on timeout). */
 Sluice__V1__Reply *harness_submit(harness_client_t *c, const harness_order_t *o, int timeout_ms);
 Sluice__V1__Reply *harness_get(harness_client_t *c, const char *order_id, int timeout_ms);
+Sluice__V1__Reply *harness_cancel(harness_client_t *c, const char *order_id, const char *reason,
+                                  int timeout_ms);
+Sluice__V1__Reply *harness_mark_ready(harness_client_t *c, const char *order_id, int timeout_ms);
 
 const char *harness_decision_name(int decision);
 const char *harness_reason_name(int reason);
@@ -166,7 +193,9 @@ const char *harness_reply_describe(const Sluice__V1__Reply *r, char *buf, size_t
 
 /* ---- pipelined streams ----
  * A stream sends COUNT orders named PREFIX-<i> over one DEALER with at most
- * WINDOW unanswered, spread over the stores, and records each reply. */
+ * WINDOW unanswered, spread over the stores, and records each reply.
+ * Create and destroy streams on the test's thread; pumping may happen on
+ * another thread, one thread per stream. */
 
 enum harness_outcome { HARNESS_PENDING = 0, HARNESS_ACCEPTED, HARNESS_REJECTED, HARNESS_ERROR };
 
@@ -186,6 +215,14 @@ typedef struct harness_stream {
     uint64_t last_reply_ms;
     size_t last_accepted_index;   /* most recent index answered ACCEPTED */
     bool any_accepted;
+    uint64_t *sent_us;            /* when each was sent (monotonic us) */
+    uint64_t *replied_us;         /* when its reply came (monotonic us) */
+    /* Optional, set before the first pump: orders go to stores[i % store_count]
+     * instead of the harness's stores; DRINKS > 0 is the quantity of the
+     * order's one item (otherwise 1..3 by index). */
+    uint32_t stores[16];
+    size_t store_count;
+    unsigned drinks;
 } harness_stream_t;
 
 harness_stream_t *harness_stream_new(harness_t *h, const char *prefix, size_t count,
