@@ -163,6 +163,11 @@ static bool s_store_decides(admit_t *self, const store_table_t *stores, store_t 
                         "store %u: %u orders already waiting (max_queue)", c->id, k->waiting);
     }
     uint64_t max_wait_ms = (uint64_t)c->max_wait_minutes * MINUTE_MS;
+    if (prep_ms > max_wait_ms)  /* no retry helps: say so instead of a retry time */
+        return s_reject(out, SLUICE__V1__REASON__STORE_BUSY, 0,
+                        "store %u: %u drinks take %" PRIu64 " min to make, over max_wait_minutes %d",
+                        c->id, in->drinks, (prep_ms + MINUTE_MS - 1) / MINUTE_MS,
+                        c->max_wait_minutes);
     if (plan.ready_ms - in->now_ms > max_wait_ms) {
         /* The booked slots do not move, so the earliest start stays where it
          * is; the order fits once now + max_wait reaches start + prep. */

@@ -669,9 +669,10 @@ static void s_handle_change(server_t *s, ingress_ticket_t *t, const char *field,
         return;
     }
     if (e->pending || e->changing) {
+        /* Temporary, unlike the 409 below: a retry in a moment succeeds. */
         snprintf(why, sizeof why, "order %s: %s is still being committed; retry shortly", order_id,
                  e->pending ? "its acceptance" : "another change");
-        s_reply_error(s, t, ERROR_CONFLICT, why);
+        s_reply_error(s, t, ERROR_UNAVAILABLE, why);
         free(t);
         return;
     }

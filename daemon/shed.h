@@ -5,7 +5,7 @@
  * waited in the queue before the batch went out (queue delay) and how long
  * the commit took. When either passes its target, the limit is cut by a
  * tenth, at most once per commit round trip; while both are under target and
- * the limit is actually in use, it grows by a tenth of the batch. Orders
+ * the limit is actually in use, it grows by a tenth of the batch plus one. Orders
  * past the limit are answered OVERLOADED at once, so latency and memory stay
  * bounded when PostgreSQL slows down, and the limit recovers by itself.
  *

@@ -238,6 +238,24 @@ static void test_max_wait_admits_five_then_busy_with_exact_retry(void **state)
     s_rejected(&r, R_BUSY, 2 * MIN, "store 1:", "ready in 7 min");
 }
 
+static void test_order_that_never_fits_gets_no_retry_time(void **state)
+{
+    env_t *e = *state;
+    s_start(e,
+            "stores = ( { id = 1; location = [31.23, 121.47]; prep_slots = 1;\n"
+            "             item_seconds = 60; order_seconds = 0; max_wait_minutes = 5; } );\n",
+            US0);
+    uint64_t now = s_utc(0, 10, 0);
+    admit_result_t r;
+    /* Six drinks take 6 minutes even in an idle kitchen: retrying never helps. */
+    assert_false(s_order(e, 1, 6, now, US0, 0, &r));
+    s_rejected(&r, R_BUSY, 0, "store 1:", "6 drinks take 6 min");
+    assert_int_equal(s_kitchen(e, 1)->free_at[0], 0);
+    /* Five fit exactly. */
+    assert_true(s_order(e, 1, 5, now, US0, 0, &r));
+    assert_int_equal(r.plan.ready_ms, now + 5 * MIN);
+}
+
 static void test_max_queue_counts_waiting_orders(void **state)
 {
     env_t *e = *state;
@@ -583,6 +601,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_max_wait_admits_five_then_busy_with_exact_retry,
                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_order_that_never_fits_gets_no_retry_time, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_max_queue_counts_waiting_orders, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_paused_store, s_setup, s_teardown),
