@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "unit_time.h"
 #include "admit.h"
 #include "config.h"
 #include "store.h"
@@ -33,21 +34,11 @@
 #define R_UNKNOWN SLUICE__V1__REASON__UNKNOWN_STORE
 #define R_OVERLOADED SLUICE__V1__REASON__OVERLOADED
 
-/* s_days_from_civil: days from 1970-01-01 to Y-M-D (proleptic Gregorian). */
-static int64_t s_days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
 
 /* D: 2026-01-15 00:00 UTC. */
 static uint64_t s_day(void)
 {
-    return (uint64_t)s_days_from_civil(2026, 1, 15) * DAY;
+    return (uint64_t)unit_days_from_civil(2026, 1, 15) * DAY;
 }
 
 /* s_utc: wall ms at HH:MM UTC on 2026-01-15 (+DAYS). */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "unit_time.h"
 #include "deadline.h"
 
 #include <stdlib.h>
@@ -16,11 +17,7 @@ static uint64_t s_rand_state;
 
 static uint64_t s_rand(void)
 {
-    /* splitmix64: fixed seed, same sequence everywhere */
-    uint64_t z = (s_rand_state += 0x9E3779B97F4A7C15u);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
+    return unit_splitmix64(&s_rand_state);
 }
 
 /* s_check: the heap holds exactly the scheduled entries, each knows its

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "unit_time.h"
 #include "kitchen.h"
 
 #include <stdio.h>
@@ -18,21 +19,11 @@
 #define HOUR (60u * MIN)
 #define DAY (24u * HOUR)
 
-/* s_days_from_civil: days from 1970-01-01 to Y-M-D (proleptic Gregorian). */
-static int64_t s_days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
 
 /* 2026-01-15 00:00 UTC, a Thursday in winter. */
 static uint64_t s_day(void)
 {
-    return (uint64_t)s_days_from_civil(2026, 1, 15) * DAY;
+    return (uint64_t)unit_days_from_civil(2026, 1, 15) * DAY;
 }
 
 /* s_local: the wall ms at which a zone OFFSET_MS from UTC reads HH:MM on the
@@ -590,11 +581,7 @@ static uint64_t s_rand_state;
 
 static uint64_t s_rand(void)
 {
-    /* splitmix64: fixed seed, same sequence on every platform */
-    uint64_t z = (s_rand_state += 0x9E3779B97F4A7C15u);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
+    return unit_splitmix64(&s_rand_state);
 }
 
 static unsigned s_below(unsigned n)

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "unit_time.h"
 #include "tz.h"
 
 #include <stdio.h>
@@ -18,21 +19,11 @@
 #define HOUR (60 * MIN)
 #define DAY (24 * HOUR)
 
-/* s_days_from_civil: days from 1970-01-01 to Y-M-D (proleptic Gregorian). */
-static int64_t s_days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
 
 /* s_utc: unix ms of Y-M-D HH:MM UTC. */
 static uint64_t s_utc(int y, int m, int d, int hh, int mm)
 {
-    return (uint64_t)(s_days_from_civil(y, m, d) * DAY + hh * HOUR + mm * MIN);
+    return (uint64_t)(unit_days_from_civil(y, m, d) * DAY + hh * HOUR + mm * MIN);
 }
 
 static int s_setup(void **state)
