@@ -1020,6 +1020,17 @@ void harness_order_fill(harness_order_t *o, const char *order_id, uint32_t store
     o->item_storage[0].quantity = 2;
 }
 
+void harness_expect_ack(const Sluice__V1__Reply *r, int decision, int reason, const char *what)
+{
+    char buf[768];
+    if (r == NULL)
+        fail_msg("%s: no reply within the deadline", what);
+    if (r->body_case != SLUICE__V1__REPLY__BODY_ACK || (int)r->ack->decision != decision ||
+        (int)r->ack->reason != reason)
+        fail_msg("%s: expected ack %s %s, got %s", what, harness_decision_name(decision),
+                 harness_reason_name(reason), harness_reply_describe(r, buf, sizeof buf));
+}
+
 const char *harness_decision_name(int decision)
 {
     switch (decision) {

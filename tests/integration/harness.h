@@ -186,6 +186,10 @@ Sluice__V1__Reply *harness_cancel(harness_client_t *c, const char *order_id, con
                                   int timeout_ms);
 Sluice__V1__Reply *harness_mark_ready(harness_client_t *c, const char *order_id, int timeout_ms);
 
+/* harness_expect_ack fails the test unless R is an ack with DECISION and
+ * REASON; WHAT names the step in the message. */
+void harness_expect_ack(const Sluice__V1__Reply *r, int decision, int reason, const char *what);
+
 const char *harness_decision_name(int decision);
 const char *harness_reason_name(int reason);
 /* harness_reply_describe formats a reply for failure messages. */

@@ -163,17 +163,6 @@ static const char *s_hhmm(int minute, char *buf, size_t len)
 
 /* ---- replies ---------------------------------------------------------- */
 
-static void s_expect_ack(const Sluice__V1__Reply *r, int decision, int reason, const char *what)
-{
-    char buf[768];
-    if (r == NULL)
-        fail_msg("%s: no reply within the deadline", what);
-    if (r->body_case != SLUICE__V1__REPLY__BODY_ACK || (int)r->ack->decision != decision ||
-        (int)r->ack->reason != reason)
-        fail_msg("%s: expected ack %s %s, got %s", what, harness_decision_name(decision),
-                 harness_reason_name(reason), harness_reply_describe(r, buf, sizeof buf));
-}
-
 static void s_expect_status(const Sluice__V1__Reply *r, const char *order_id, const char *state,
                             const char *what)
 {
@@ -227,7 +216,7 @@ static uint64_t s_accept(harness_client_t *c, const char *id, uint32_t store, ti
     char what[160];
     timed_t t = s_submit(c, id, store, 1);
     snprintf(what, sizeof what, "order %s to store %u", id, store);
-    s_expect_ack(t.r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, what);
+    harness_expect_ack(t.r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, what);
     assert_false(t.r->ack->duplicate);
     if (t.r->ack->promised_delivery_at_ms < t.r->ack->promised_ready_at_ms)
         fail_msg("%s: delivery %llu promised before ready %llu", what,
@@ -247,7 +236,7 @@ static timed_t s_reject(harness_client_t *c, const char *id, uint32_t store, int
     char what[160];
     timed_t t = s_submit(c, id, store, 1);
     snprintf(what, sizeof what, "order %s to store %u", id, store);
-    s_expect_ack(t.r, SLUICE__V1__DECISION__REJECTED, reason, what);
+    harness_expect_ack(t.r, SLUICE__V1__DECISION__REJECTED, reason, what);
     return t;
 }
 

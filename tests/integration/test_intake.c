@@ -26,18 +26,6 @@ static harness_order_t *s_order_new(const char *id, uint32_t store)
     return o;
 }
 
-/* s_expect_ack fails unless R is an ack with DECISION and REASON. */
-static void s_expect_ack(const Sluice__V1__Reply *r, int decision, int reason, const char *what)
-{
-    char buf[768];
-    if (r == NULL)
-        fail_msg("%s: no reply within the deadline", what);
-    if (r->body_case != SLUICE__V1__REPLY__BODY_ACK || (int)r->ack->decision != decision ||
-        (int)r->ack->reason != reason)
-        fail_msg("%s: expected ack %s %s, got %s", what, harness_decision_name(decision),
-                 harness_reason_name(reason), harness_reply_describe(r, buf, sizeof buf));
-}
-
 /* s_still_serving: a fresh client on a fresh socket gets a good order ACCEPTED. */
 static void s_still_serving(harness_t *h, const char *after)
 {
@@ -48,7 +36,7 @@ static void s_still_serving(harness_t *h, const char *after)
     harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
     harness_order_t *o = s_order_new(id, HARNESS_FIRST_STORE + 3);
     Sluice__V1__Reply *r = harness_submit(c, o, S_REPLY_MS);
-    s_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, what);
+    harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, what);
     harness_reply_free(&r);
     free(o);
     harness_client_destroy(&c);
@@ -71,7 +59,7 @@ static void test_accept_and_persist(void **state)
     harness_order_t *o = s_order_new("accept-1", HARNESS_FIRST_STORE + 1);
     uint64_t sent_at = harness_wall_ms();
     Sluice__V1__Reply *r = harness_submit(c, o, S_REPLY_MS);
-    s_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, "accept-1");
+    harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, "accept-1");
     assert_string_equal(r->ack->order_id, "accept-1");
     assert_false(r->ack->duplicate);
     /* promises are wall-clock times from about now on (allowing clock slack) */
@@ -102,14 +90,14 @@ static void test_duplicate_and_conflict(void **state)
     harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
     harness_order_t *o = s_order_new("dup-1", HARNESS_FIRST_STORE);
     Sluice__V1__Reply *first = harness_submit(c, o, S_REPLY_MS);
-    s_expect_ack(first, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
+    harness_expect_ack(first, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
                  "first submission");
     assert_false(first->ack->duplicate);
 
     /* same content, the producer's clock moved: the first decision again */
     o->msg.created_at_ms += 12345;
     Sluice__V1__Reply *again = harness_submit(c, o, S_REPLY_MS);
-    s_expect_ack(again, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
+    harness_expect_ack(again, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
                  "same content again");
     assert_true(again->ack->duplicate);
     assert_int_equal(again->ack->promised_ready_at_ms, first->ack->promised_ready_at_ms);
@@ -118,19 +106,19 @@ static void test_duplicate_and_conflict(void **state)
     /* and from another socket too */
     harness_client_t *c2 = harness_client_new(h, ZMQ_REQ);
     Sluice__V1__Reply *other = harness_submit(c2, o, S_REPLY_MS);
-    s_expect_ack(other, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
+    harness_expect_ack(other, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
                  "same content from another socket");
     assert_true(other->ack->duplicate);
 
     /* same id, different content */
     o->item_storage[0].quantity += 1;
     Sluice__V1__Reply *conflict = harness_submit(c, o, S_REPLY_MS);
-    s_expect_ack(conflict, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__CONFLICT,
+    harness_expect_ack(conflict, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__CONFLICT,
                  "different quantity");
     o->item_storage[0].quantity -= 1;
     o->dropoff.lat += 0.01;
     Sluice__V1__Reply *conflict2 = harness_submit(c, o, S_REPLY_MS);
-    s_expect_ack(conflict2, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__CONFLICT,
+    harness_expect_ack(conflict2, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__CONFLICT,
                  "different dropoff");
 
     assert_int_equal(s_rows(h, "dup-1"), 1);
@@ -152,7 +140,7 @@ static void test_unknown_store(void **state)
     harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
     harness_order_t *o = s_order_new("nostore-1", 999999);
     Sluice__V1__Reply *r = harness_submit(c, o, S_REPLY_MS);
-    s_expect_ack(r, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__UNKNOWN_STORE,
+    harness_expect_ack(r, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__UNKNOWN_STORE,
                  "store 999999");
     assert_int_equal(s_rows(h, "nostore-1"), 0);
     harness_reply_free(&r);
@@ -166,7 +154,7 @@ static void s_expect_invalid(harness_t *h, harness_client_t *c, harness_order_t 
                              const char *what, const char *field)
 {
     Sluice__V1__Reply *r = harness_submit(c, o, S_REPLY_MS);
-    s_expect_ack(r, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__INVALID, what);
+    harness_expect_ack(r, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__INVALID, what);
     if (r->ack->detail == NULL || r->ack->detail[0] == '\0' ||
         strstr(r->ack->detail, field) == NULL)
         fail_msg("%s: detail \"%s\" does not name \"%s\"", what,
@@ -305,7 +293,7 @@ static void s_check_round_trip(harness_client_t *c, const char *id, const char *
 {
     harness_order_t *o = s_order_new(id, HARNESS_FIRST_STORE + 2);
     Sluice__V1__Reply *r = harness_submit(c, o, S_REPLY_MS);
-    s_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, what);
+    harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, what);
     assert_string_equal(r->ack->order_id, id);
     harness_reply_free(&r);
     free(o);
@@ -334,7 +322,7 @@ static void test_req_and_dealer_together(void **state)
         harness_order_fill(o, id, HARNESS_FIRST_STORE + 4);
         uint64_t rid = harness_send_submit(req, o);
         Sluice__V1__Reply *r = harness_recv(req, S_REPLY_MS);
-        s_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
+        harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
                      "REQ submission");
         assert_int_equal(r->request_id, rid);
         assert_string_equal(r->ack->order_id, id);
@@ -343,7 +331,7 @@ static void test_req_and_dealer_together(void **state)
         bool seen[PIPELINE] = { false };
         for (int k = 0; k < PIPELINE; k++) {
             r = harness_recv(dealer, S_REPLY_MS);
-            s_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
+            harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
                          "DEALER submission");
             int64_t idx = (int64_t)r->request_id - (int64_t)ids[round][0];
             if (idx < 0 || idx >= PIPELINE || seen[idx])
@@ -423,7 +411,7 @@ static void test_client_disconnects_before_ack(void **state)
         committed_before += was_there;
         harness_stream_fill_order(again, i, o);
         Sluice__V1__Reply *r = harness_submit(again->client, o, S_REPLY_MS);
-        s_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
+        harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
                      "resubmitting an order of the vanished client");
         if (was_there && !r->ack->duplicate)
             fail_msg("%s was committed but its resubmission is not duplicate=true", id);
@@ -660,7 +648,7 @@ static void test_get_order(void **state)
     harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
     harness_order_t *o = s_order_new("get-1", HARNESS_FIRST_STORE + 5);
     Sluice__V1__Reply *ack = harness_submit(c, o, S_REPLY_MS);
-    s_expect_ack(ack, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, "get-1");
+    harness_expect_ack(ack, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, "get-1");
 
     char buf[768];
     Sluice__V1__Reply *r = harness_get(c, "get-1", S_REPLY_MS);
