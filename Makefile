@@ -14,7 +14,7 @@ OPT     ?= -O2
 endif
 
 CC      ?= cc
-PKGS    := libzmq libpq libprotobuf-c libconfig libsystemd
+PKGS    := libzmq libpq libprotobuf-c libconfig libsystemd libmicrohttpd
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -MMD -MP \
            -Idaemon -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))

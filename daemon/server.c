@@ -7,8 +7,10 @@
 #include "clock.h"
 #include "db.h"
 #include "deadline.h"
+#include "http.h"
 #include "ingress.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "notify.h"
 #include "order.h"
@@ -68,6 +70,8 @@ typedef struct server_stats {
     uint64_t batch_failures;
     uint64_t commit_us_total;
     uint64_t commit_us_max;
+    metrics_histogram_t ack_latency[2];   /* [0] accepted, [1] rejected */
+    metrics_histogram_t commit_latency;
 } server_stats_t;
 
 /* One PostgreSQL connection and the batch it is committing. Several let one
@@ -86,6 +90,7 @@ struct server {
     change_queue_t changes;     /* MarkReady / CancelOrder waiting for a commit */
     void *zmq;
     ingress_t *ingress;
+    http_t *http;
     server_conn_t conns[SERVER_DB_CONNECTIONS_MAX];
     size_t conn_count;          /* conns[0] also serves lookups */
     order_index_t *orders;
@@ -150,6 +155,8 @@ static void s_reply_error(server_t *s, ingress_ticket_t *t, uint32_t code, const
 
 static void s_reply_ack(server_t *s, ingress_ticket_t *t, Sluice__V1__OrderAck *ack)
 {
+    metrics_observe_us(&s->stats.ack_latency[ack->decision == SLUICE__V1__DECISION__ACCEPTED ? 0 : 1],
+                       clock_mono_us() - t->received_us);
     Sluice__V1__Reply reply = SLUICE__V1__REPLY__INIT;
     reply.request_id = t->request_id;
     reply.body_case = SLUICE__V1__REPLY__BODY_ACK;
@@ -385,6 +392,7 @@ static void s_batch_done(void *arg, const PGresult *res, const db_error_t *err)
     shed_observe(admit_shed(s->admit), b->sent_us - b->opened_us, took, b->count,
                  s->queue.orders + s_committing_orders(s), now_us);
     s->stats.commit_us_total += took;
+    metrics_observe_us(&s->stats.commit_latency, took);
     if (took > s->stats.commit_us_max)
         s->stats.commit_us_max = took;
 
@@ -949,6 +957,105 @@ static void s_reload(server_t *s)
     notify_ready(status);
 }
 
+/* ---- HTTP: /metrics /healthz /readyz ---------------------------------- */
+
+static void s_metrics_page(server_t *s, metrics_page_t *p)
+{
+    const server_stats_t *st = &s->stats;
+    const ingress_stats_t *in = ingress_stats(s->ingress);
+    const shed_t *shed = admit_shed(s->admit);
+    metrics_counter(p, "sluice_ingress_messages_total", "Frames read from the ingress socket",
+                    (double)in->received);
+    metrics_counter(p, "sluice_ingress_undecodable_total", "Frames that were not a Request",
+                    (double)in->undecodable);
+    metrics_counter(p, "sluice_replies_dropped_total", "Replies to peers that were gone or full",
+                    (double)in->replies_dropped);
+    metrics_counter(p, "sluice_orders_submitted_total", "SubmitOrder requests",
+                    (double)st->submitted);
+    metrics_counter(p, "sluice_orders_accepted_total", "Orders accepted and committed",
+                    (double)st->accepted);
+    metrics_counter(p, "sluice_orders_duplicate_total", "Repeats answered with the first decision",
+                    (double)st->duplicates);
+    metrics_family(p, "sluice_orders_rejected_total", "counter", "Orders rejected, by reason");
+    for (int r = 1; r <= SLUICE__V1__REASON__NO_RIDERS; r++) {
+        const ProtobufCEnumValue *v =
+            protobuf_c_enum_descriptor_get_value(&sluice__v1__reason__descriptor, r);
+        char label[64];
+        snprintf(label, sizeof label, "reason=\"%s\"", v ? v->name : "OTHER");
+        metrics_sample(p, "sluice_orders_rejected_total", label, (double)st->rejected[r]);
+    }
+    metrics_counter(p, "sluice_order_changes_total", "MarkReady and CancelOrder changes committed",
+                    (double)st->changes);
+    metrics_counter(p, "sluice_commit_batches_total", "Group commits that succeeded",
+                    (double)st->batches);
+    metrics_counter(p, "sluice_commit_rows_total", "Orders written by group commits",
+                    (double)st->batch_rows);
+    metrics_counter(p, "sluice_commit_failures_total", "Group commits that failed",
+                    (double)st->batch_failures);
+    metrics_family(p, "sluice_config_reloads_total", "counter", "Configuration reloads, by result");
+    metrics_sample(p, "sluice_config_reloads_total", "result=\"applied\"", (double)st->reloads);
+    metrics_sample(p, "sluice_config_reloads_total", "result=\"refused\"",
+                   (double)st->reloads_refused);
+    size_t pending = s->queue.orders + s_committing_orders(s);
+    uint64_t now_us = clock_mono_us();
+    uint64_t oldest = s->queue.head ? now_us - s->queue.head->opened_us : 0;
+    for (size_t i = 0; i < s->conn_count; i++)
+        if (s->conns[i].committing && now_us - s->conns[i].committing->opened_us > oldest)
+            oldest = now_us - s->conns[i].committing->opened_us;
+    metrics_gauge(p, "sluice_pending_orders", "Orders admitted and not yet committed",
+                  (double)pending);
+    metrics_gauge(p, "sluice_oldest_pending_order_age_seconds",
+                  "Age of the oldest order waiting for its commit", (double)oldest / 1e6);
+    metrics_gauge(p, "sluice_queue_delay_seconds",
+                  "Queue delay of the last committed batch's oldest order",
+                  (double)shed->queue_delay_us / 1e6);
+    metrics_gauge(p, "sluice_shed_limit_orders", "Adaptive limit on pending orders (AIMD)",
+                  shed->limit);
+    metrics_gauge(p, "sluice_database_up", "1 when a database connection is up",
+                  s_db_up(s) ? 1 : 0);
+    metrics_gauge(p, "sluice_stores", "Stores in the running configuration",
+                  (double)s->cfg->store_count);
+    metrics_gauge(p, "sluice_orders_in_memory", "Orders in the in-memory index",
+                  (double)order_index_count(s->orders));
+    metrics_family(p, "sluice_ack_latency_seconds", "histogram",
+                   "From reading a SubmitOrder to sending its ack, by decision");
+    metrics_histogram(p, "sluice_ack_latency_seconds", "decision=\"accepted\"",
+                      &st->ack_latency[0]);
+    metrics_histogram(p, "sluice_ack_latency_seconds", "decision=\"rejected\"",
+                      &st->ack_latency[1]);
+    metrics_family(p, "sluice_commit_latency_seconds", "histogram",
+                   "Group commit statement round trips");
+    metrics_histogram(p, "sluice_commit_latency_seconds", NULL, &st->commit_latency);
+}
+
+static int s_http_answer(void *arg, const char *path, http_answer_t *out)
+{
+    server_t *s = arg;
+    out->status = 200;
+    out->content_type = "text/plain; charset=utf-8";
+    if (strcmp(path, "/metrics") == 0) {
+        metrics_page_t page = {0};
+        s_metrics_page(s, &page);
+        out->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        out->body = metrics_page_take(&page, &out->len);
+        return out->body != NULL;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        out->body = strdup("alive\n");
+    } else if (strcmp(path, "/readyz") == 0) {
+        const char *why = s->stopping ? "not ready: shutting down\n"
+                        : !s_db_up(s) ? "not ready: database unreachable\n"
+                        : !s->restored ? "not ready: reading live orders back\n"
+                        : NULL;
+        out->status = why ? 503 : 200;
+        out->body = strdup(why ? why : "ready\n");
+    } else {
+        out->status = 404;
+        out->body = strdup("not found: try /metrics, /healthz or /readyz\n");
+    }
+    return out->body != NULL;
+}
+
 /* ---- loop steps ------------------------------------------------------- */
 
 static void s_step_ingress(server_t *s)
@@ -1108,6 +1215,9 @@ static int s_poll_timeout(server_t *s, uint64_t now)
     if (db_is_idle(s->conns[0].db) &&
         (s->lookup_count || s->resolving_count || s->changes.count || !s->restored))
         timeout = 0;
+    int http_wait = http_timeout_ms(s->http);
+    if (http_wait >= 0 && http_wait < timeout)
+        timeout = http_wait;
     uint64_t due = deadline_next(&s->deadlines), wall = clock_wall_ms();
     if (due != UINT64_MAX && (due <= wall || due - wall < (uint64_t)timeout))
         timeout = due <= wall ? 0 : (int)(due - wall);
@@ -1123,12 +1233,17 @@ int server_run(server_t *s)
                       SERVER_SHUTDOWN_GRACE_MS);
             break;
         }
-        zmq_pollitem_t items[2 + SERVER_DB_CONNECTIONS_MAX] = {
+        zmq_pollitem_t items[3 + SERVER_DB_CONNECTIONS_MAX] = {
             {.socket = ingress_socket(s->ingress),
              .events = s->stopping || !s->restored ? 0 : ZMQ_POLLIN},
             {.fd = s->signal_fd, .events = ZMQ_POLLIN},
         };
         int nitems = 2;
+        int http_item = -1;
+        if (http_fd(s->http) >= 0) {
+            http_item = nitems;
+            items[nitems++] = (zmq_pollitem_t){.fd = http_fd(s->http), .events = ZMQ_POLLIN};
+        }
         int db_item[SERVER_DB_CONNECTIONS_MAX];
         for (size_t i = 0; i < s->conn_count; i++) {
             int fd = db_socket(s->conns[i].db);
@@ -1153,6 +1268,8 @@ int server_run(server_t *s)
         if (!s->stopping && s->restored)
             s_step_ingress(s);
         s_step_database_send(s);
+        if ((http_item >= 0 && items[http_item].revents) || http_timeout_ms(s->http) == 0)
+            http_step(s->http);
         s_step_notify(s, now);
     }
     double avg = s->stats.batches ? (double)s->stats.batch_rows / (double)s->stats.batches : 0.0;
@@ -1210,6 +1327,9 @@ server_t *server_new(config_t *cfg)
     s->ingress = ingress_new(s->zmq, cfg->daemon.ingress, cfg->daemon.max_message_bytes);
     if (!s->ingress)
         goto fail;
+    s->http = http_new(cfg->daemon.http, s_http_answer, s);
+    if (!s->http)
+        goto fail;
     s->conn_count = (size_t)cfg->daemon.db_connections;
     if (s->conn_count < 1 || s->conn_count > SERVER_DB_CONNECTIONS_MAX)
         s->conn_count = 1;
@@ -1250,6 +1370,7 @@ void server_destroy(server_t **self)
     deadline_free(&s->deadlines);
     order_index_destroy(&s->orders);
     ingress_destroy(&s->ingress);
+    http_destroy(&s->http);
     if (s->zmq)
         zmq_ctx_term(s->zmq);
     if (s->signal_fd >= 0)

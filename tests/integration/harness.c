@@ -190,6 +190,40 @@ static void s_pgtmp(const char *cmd)
         fprintf(stderr, "harness: `%s` exited with %d\n", line, rc);
 }
 
+int harness_http_get(harness_t *h, const char *path, char *body, size_t len)
+{
+    const char *colon = strrchr(h->http, ':');
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char req[512];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n", path);
+    static char buf[1 << 20];
+    size_t got = 0;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf + got, sizeof buf - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[got] = '\0';
+    int status = -1;
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+        return -1;
+    const char *start = strstr(buf, "\r\n\r\n");
+    snprintf(body, len, "%s", start ? start + 4 : "");
+    return status;
+}
+
 void harness_pg_stop(harness_t *h)
 {
     if (h->pg != NULL) {

@@ -242,6 +242,13 @@ void harness_stream_order_id(const harness_stream_t *s, size_t i, char *buf, siz
 /* harness_stream_fill_order builds the order for index I (same content every time). */
 void harness_stream_fill_order(const harness_stream_t *s, size_t i, harness_order_t *o);
 
+/* ---- HTTP ---- */
+
+/* harness_http_get GETs PATH from the daemon's http endpoint (HTTP/1.0, one
+ * connection per call) and returns the status code, or -1 when it could not
+ * connect or read. The body, NUL-terminated, goes to BODY (truncated to LEN). */
+int harness_http_get(harness_t *h, const char *path, char *body, size_t len);
+
 /* ---- PostgreSQL ---- */
 
 /* harness_db returns the connection to the test database (reopened when it
