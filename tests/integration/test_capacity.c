@@ -1211,7 +1211,7 @@ static void test_overload(void **state)
 {
     harness_t *h = *state;
     const char *env = getenv("SLUICE_TEST_OVERLOAD_SECONDS");
-    int seconds = env != NULL && atoi(env) > 0 ? atoi(env) : 10;
+    int seconds = env != NULL && atoi(env) > 0 ? atoi(env) : 30;
     cfg_t c;
     cfg_begin(&c, NULL);
     for (int i = 0; i < OVER_STORES; i++)
