@@ -1,11 +1,22 @@
 # Sluice build. Plain GNU make; `make help` lists the targets.
 # SAN=1 builds everything with AddressSanitizer + UBSan into build-asan/.
+# FUZZ=1 builds the daemon objects with clang for libFuzzer into build-fuzz/
+# (`make fuzz` does that and links tests/fuzz/fuzz_*.c).
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
 SAN     ?= 0
+FUZZ    ?= 0
 
-ifeq ($(SAN),1)
+ifeq ($(FUZZ),1)
+# Our objects get coverage hooks (fuzzer-no-link); only the fuzz targets
+# link libFuzzer's main. libconfig and protobuf-c are the system's, not
+# instrumented: their bugs show only where our code touches their output.
+CC      := $(or $(FUZZ_CC),clang)
+BUILD   ?= build-fuzz
+OPT     ?= -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+           -fno-sanitize-recover=all
+else ifeq ($(SAN),1)
 BUILD   ?= build-asan
 OPT     ?= -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 else
@@ -38,15 +49,22 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 INTEG_SRCS := $(wildcard tests/integration/test_*.c)
 INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 INTEG_HELPER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(INTEG_SRCS),$(wildcard tests/integration/*.c)))
+# One libFuzzer target per thing that parses bytes from outside. The
+# delivery-network protocol decoder gets its target (fuzz_network.c) with
+# proto/network.proto (issue 4).
+FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 
 .SECONDARY:
-.PHONY: all check unit integration asan asan-check bench demo install clean help format
+.PHONY: all check unit integration asan asan-check fuzz fuzz-bins fuzz-run bench demo install clean help format
 all: $(BINS) $(UNIT_BINS) $(INTEG_BINS)
 
 help:
 	@echo "make            build sluiced, tools and tests into $(BUILD)/"
 	@echo "make check      unit tests, then integration tests against a throwaway PostgreSQL"
 	@echo "make asan-check the same suite built with ASan+UBSan (build-asan/)"
+	@echo "make fuzz       libFuzzer targets (clang, ASan+UBSan) into build-fuzz/tests/fuzz/"
+	@echo "make fuzz-run   make fuzz, then each target for FUZZ_SECONDS (tests/fuzz/run.sh)"
 	@echo "make bench      raw PostgreSQL insert limit vs sluiced, same run"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
 
@@ -84,6 +102,12 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
 $(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(INTEG_HELPER_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
+$(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIB)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/fuzz/seeds: $(BUILD)/tests/fuzz/seeds.o $(PROTO_O)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
@@ -94,6 +118,16 @@ check: unit integration
 
 asan asan-check:
 	$(MAKE) SAN=1 check
+
+fuzz:
+	$(MAKE) FUZZ=1 fuzz-bins
+
+# The seed corpora are assembled anew in $(BUILD)/corpus/ (tests/fuzz/seeds.sh).
+fuzz-bins: $(FUZZ_BINS) $(BUILD)/tests/fuzz/seeds
+	sh tests/fuzz/seeds.sh $(BUILD)
+
+fuzz-run:
+	sh tests/fuzz/run.sh
 
 bench: $(BINS)
 	BUILD=$(BUILD) sh tools/bench.sh
@@ -107,6 +141,6 @@ format:
 	clang-format -i daemon/*.c daemon/*.h tools/*.c tests/*/*.c
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,127 @@
+/* seeds.c - writes the generated part of fuzz_ingress's seed corpus into a
+ * directory: requests at the bounds of every field (50 items of 64-character
+ * skus, 64-character ids, one past each), and strings that protoc's text
+ * format refuses to encode (invalid UTF-8 of several kinds).
+ * The hand-written seeds are the .txtpb files in tests/fuzz/corpus/ingress.
+ * Usage: seeds DIR */
+#include "proto/sluice.pb-c.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *s_dir;
+static int s_failed;
+
+/* s_write packs REQ into DIR/NAME. */
+static void s_write(const char *name, const Sluice__V1__Request *req)
+{
+    size_t n = sluice__v1__request__get_packed_size(req);
+    uint8_t *buf = malloc(n ? n : 1);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", s_dir, name);
+    FILE *f = buf ? fopen(path, "wb") : NULL;
+    if (!f || sluice__v1__request__pack(req, buf) != n || fwrite(buf, 1, n, f) != n ||
+        fclose(f) != 0) {
+        fprintf(stderr, "seeds: failed to write %s: %s\n", path, strerror(errno));
+        s_failed = 1;
+    }
+    free(buf);
+}
+
+/* One order, rebuilt for each seed by s_order. */
+static Sluice__V1__SubmitOrder s_o;
+static Sluice__V1__Item s_item[51];
+static Sluice__V1__Item *s_items[51];
+static char s_sku[51][80];
+static Sluice__V1__Geo s_geo;
+
+static Sluice__V1__Request *s_order(const char *id, size_t items, size_t sku_len)
+{
+    static Sluice__V1__Request req;
+    sluice__v1__request__init(&req);
+    sluice__v1__submit_order__init(&s_o);
+    sluice__v1__geo__init(&s_geo);
+    for (size_t i = 0; i < items; i++) {
+        sluice__v1__item__init(&s_item[i]);
+        memset(s_sku[i], 'a' + (int)(i % 26), sku_len);
+        s_sku[i][sku_len] = '\0';
+        s_item[i].sku = s_sku[i];
+        s_item[i].quantity = 1 + (uint32_t)(i % 99);
+        s_items[i] = &s_item[i];
+    }
+    s_o.order_id = (char *)id;
+    s_o.store_id = 1001;
+    s_o.n_items = items;
+    s_o.items = s_items;
+    s_geo.lat = 30.27;
+    s_geo.lng = 120.03;
+    s_o.dropoff = &s_geo;
+    s_o.created_at_ms = 1767225600000ull;
+    req.request_id = 100;
+    req.body_case = SLUICE__V1__REQUEST__BODY_SUBMIT;
+    req.submit = &s_o;
+    return &req;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: seeds DIR\n");
+        return 2;
+    }
+    s_dir = argv[1];
+    char id64[65], id65[66];
+    memset(id64, 'z', 64);
+    id64[64] = '\0';
+    memset(id65, 'z', 65);
+    id65[65] = '\0';
+
+    /* The largest valid order, and one past each bound. */
+    s_write("gen_submit_max", s_order(id64, 50, 64));
+    s_write("gen_submit_51_items", s_order("o51", 51, 4));
+    s_write("gen_submit_sku_65", s_order("sku65", 1, 65));
+    s_write("gen_submit_id_65", s_order(id65, 1, 4));
+    s_write("gen_submit_no_items", s_order("none", 0, 0));
+
+    /* Text no text-format file can hold. */
+    static const struct { const char *name, *text; } bad[] = {
+        { "gen_sku_overlong", "\xc0\xaf" },          /* overlong '/' */
+        { "gen_sku_surrogate", "\xed\xa0\x80" },     /* U+D800 */
+        { "gen_sku_past_max", "\xf4\x90\x80\x80" },  /* U+110000 */
+        { "gen_sku_cut", "tea\xe6\x8a" },            /* cut 3-byte char */
+        { "gen_sku_control", "tea\x1b[0m" },         /* escape sequence */
+        { "gen_sku_del", "tea\x7f" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        Sluice__V1__Request *req = s_order("bad-text", 1, 3);
+        s_item[0].sku = (char *)bad[i].text;
+        s_write(bad[i].name, req);
+    }
+    Sluice__V1__Request *req = s_order("bad-voucher", 1, 3);
+    s_o.voucher_id = "\xff\xfe";
+    s_o.customer_ref = "ok";
+    s_write("gen_voucher_invalid", req);
+
+    /* Cancel, ready and get with the ids one past the bound and non-ASCII. */
+    Sluice__V1__CancelOrder cancel = SLUICE__V1__CANCEL_ORDER__INIT;
+    Sluice__V1__MarkReady ready = SLUICE__V1__MARK_READY__INIT;
+    Sluice__V1__GetOrder get = SLUICE__V1__GET_ORDER__INIT;
+    Sluice__V1__Request r = SLUICE__V1__REQUEST__INIT;
+    r.request_id = 200;
+    r.body_case = SLUICE__V1__REQUEST__BODY_CANCEL;
+    r.cancel = &cancel;
+    cancel.order_id = id64;
+    cancel.reason = "\xe5\x8f\x96\xe6\xb6\x88 \xff cut\xe6\x8a";
+    s_write("gen_cancel_reason_invalid", &r);
+    r.body_case = SLUICE__V1__REQUEST__BODY_READY;
+    r.ready = &ready;
+    ready.order_id = id65;
+    s_write("gen_ready_id_65", &r);
+    r.body_case = SLUICE__V1__REQUEST__BODY_GET;
+    r.get = &get;
+    get.order_id = "caf\xc3\xa9";
+    s_write("gen_get_id_utf8", &r);
+    return s_failed;
+}
