@@ -1214,6 +1214,60 @@ static char *s_dirname(const char *path)
     return dir;
 }
 
+/* s_includes_ok is false, after reporting it, when FILE or a file it
+ * includes says @include of a directory: libconfig 1.5 opens one without
+ * complaint, then its scanner fails to read it and calls exit(2), which on
+ * SIGHUP would end the running daemon. Lines are matched the way libconfig's
+ * scanner matches them (^[ \t]*@include[ \t]+"name", name relative to the
+ * include directory), but also inside comments and strings: there such a
+ * line can only make a file refused, never end the process. CHAIN holds the
+ * files being read, outermost first: libconfig stops at a cycle, so do we. */
+static bool s_includes_ok(struct parser *p, const char *file, const char *shown,
+                          struct stat chain[10], int depth)
+{
+    FILE *f = depth < 10 ? fopen(file, "r") : NULL; /* libconfig reports the rest */
+    bool stop = !f || fstat(fileno(f), &chain[depth]) != 0;
+    for (int i = 0; i < depth && !stop; i++)
+        stop = chain[i].st_dev == chain[depth].st_dev && chain[i].st_ino == chain[depth].st_ino;
+    if (stop) {
+        if (f)
+            fclose(f);
+        return true;
+    }
+    char *line = NULL, path[PATH_MAX], buf[PATH_MAX];
+    size_t cap = 0;
+    unsigned lineno = 0;
+    bool ok = true;
+    while (ok && getline(&line, &cap, f) > 0) {
+        lineno++;
+        char *s = line + strspn(line, " \t"), *name, *end;
+        if (strncmp(s, "@include", 8) != 0 || (s[8] != ' ' && s[8] != '\t'))
+            continue;
+        name = s + 8 + strspn(s + 8, " \t");
+        if (*name++ != '"')
+            continue;
+        for (end = name; *end && *end != '"'; end++)
+            if (end[0] == '\\' && end[1])
+                memmove(end, end + 1, strlen(end)); /* \\ and \" */
+        *end = '\0';
+        struct stat st;
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", p->dir, name) >= sizeof path ||
+            stat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            s_text_add(&p->errors, "%s:%u: @include \"%s\": is a directory, not a file\n", shown,
+                       lineno, name);
+            p->error_count++;
+            ok = false;
+        } else if (S_ISREG(st.st_mode)) {
+            ok = s_includes_ok(p, path, s_file_name(p, name, buf, sizeof buf), chain, depth + 1);
+        }
+    }
+    free(line);
+    fclose(f);
+    return ok;
+}
+
 static char *s_errors_take(struct parser *p)
 {
     if (p->error_count > ERRORS_MAX)
@@ -1255,6 +1309,9 @@ config_t *config_load(const char *path, char **errors)
         goto fail;
     }
     if (!s_defaults_init(&p))
+        goto fail;
+    struct stat chain[10];
+    if (!s_includes_ok(&p, path, path, chain, 0))
         goto fail;
     config_init(&lc);
     lc_live = true;

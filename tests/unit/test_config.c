@@ -631,6 +631,26 @@ static void test_include(void **state)
     free(errors);
 }
 
+/* An @include of a directory is refused with FILE:LINE. libconfig 1.5 opened
+ * it and its scanner then called exit(2): on SIGHUP, the end of the daemon.
+ * "" and "." both name the include directory itself. */
+static void test_include_directory(void **state)
+{
+    struct fixture *f = *state;
+    char path[512], inc[512];
+    s_write(f, "main.conf", "stores = (\n  @include \"\"\n);\n", path, sizeof path);
+    char *errors = s_load_fail(path);
+    s_expect(errors, "%s:2: @include \"\": is a directory, not a file\n", path);
+    free(errors);
+
+    /* from an included file, and after a cycle that libconfig would stop at */
+    s_write(f, "inner.conf", "@include \"inner.conf\"\n\t@include\t\".\"\n", inc, sizeof inc);
+    s_write(f, "main.conf", "stores = (\n@include \"inner.conf\"\n);\n", path, sizeof path);
+    errors = s_load_fail(path);
+    s_expect(errors, "%s:2: @include \".\": is a directory, not a file\n", inc);
+    free(errors);
+}
+
 /* ------------------------------------------------------------ 300,000 stores */
 
 static void test_300k_stores(void **state)
@@ -721,6 +741,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_all_errors_reported, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_errors_are_capped, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_include, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_include_directory, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_300k_stores, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
