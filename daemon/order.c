@@ -50,6 +50,36 @@ bool order_id_valid(const char *id)
     return n > 0;
 }
 
+/* s_utf8_char is the length (1..4) of the UTF-8 character that P starts, or
+ * 0 when P starts none: a NUL, a stray or cut sequence, an overlong form, a
+ * surrogate, or a code point past U+10FFFF. */
+static size_t s_utf8_char(const unsigned char *p)
+{
+    unsigned char c = *p;
+    size_t extra;
+    uint32_t cp;
+    if (c < 0x80)
+        return c ? 1 : 0;
+    if ((c & 0xe0) == 0xc0) {
+        extra = 1; cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+        extra = 2; cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+        extra = 3; cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i <= extra; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    static const uint32_t min_cp[4] = {0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return extra + 1;
+}
+
 /* s_text_chars validates UTF-8 without control characters (PostgreSQL refuses
  * invalid UTF-8, and one such string would fail a whole commit batch) and
  * counts code points. Returns -1 when the text is not acceptable. */
@@ -58,34 +88,30 @@ static long s_text_chars(const char *s)
     const unsigned char *p = (const unsigned char *)s;
     long chars = 0;
     while (*p) {
-        unsigned char c = *p;
-        int extra;
-        uint32_t cp;
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f)
-                return -1;
-            extra = 0; cp = c;
-        } else if ((c & 0xe0) == 0xc0) {
-            extra = 1; cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            extra = 2; cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            extra = 3; cp = c & 0x07;
-        } else {
+        size_t n = *p < 0x20 || *p == 0x7f ? 0 : s_utf8_char(p);
+        if (n == 0)
             return -1;
-        }
-        p++;
-        for (int i = 0; i < extra; i++, p++) {
-            if ((*p & 0xc0) != 0x80)
-                return -1;
-            cp = (cp << 6) | (*p & 0x3f);
-        }
-        static const uint32_t min_cp[4] = {0, 0x80, 0x800, 0x10000};
-        if (cp < min_cp[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return -1;
+        p += n;
         chars++;
     }
     return chars;
+}
+
+bool order_cancel_detail(const char *reason, char *detail, size_t len)
+{
+    if (!reason || !reason[0]) {
+        snprintf(detail, len, "cancelled: no reason given");
+        return true;
+    }
+    size_t at = 0, keep = 0, n;
+    for (; reason[at]; at += n) {
+        if ((n = s_utf8_char((const unsigned char *)reason + at)) == 0)
+            return false;
+        if (at + n <= ORDER_REASON_MAX)
+            keep = at + n;
+    }
+    snprintf(detail, len, "cancelled: %.*s", (int)keep, reason);
+    return true;
 }
 
 static bool s_fail(char *detail, size_t len, const char *fmt, ...)

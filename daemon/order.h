@@ -15,6 +15,7 @@
 #define ORDER_QUANTITY_MAX 99
 #define ORDER_TEXT_MAX 64      /* voucher_id, customer_ref */
 #define ORDER_DETAIL_MAX 160
+#define ORDER_REASON_MAX 120   /* bytes of a cancel reason kept in its event */
 
 /* Lifecycle of an order. The names are the ones in the database enum. */
 typedef enum order_state {
@@ -34,6 +35,14 @@ bool order_id_valid(const char *id);
 /* order_validate checks every field's bounds. On failure it writes a detail
  * that names the field ("items[2].quantity: must be 1..99 (got 100)"). */
 bool order_validate(const Sluice__V1__SubmitOrder *o, char *detail, size_t detail_len);
+
+/* order_cancel_detail writes the event detail of a CancelOrder into DETAIL:
+ * "cancelled: " and REASON, cut to ORDER_REASON_MAX bytes at a character
+ * boundary ("no reason given" when empty). False, writing nothing, when REASON
+ * is not UTF-8: PostgreSQL would refuse it, and with it every change that is
+ * committed in the same statement. */
+bool order_cancel_detail(const char *reason, char *detail, size_t detail_len)
+    __attribute__((warn_unused_result));
 
 /* order_fingerprint hashes the content the design compares for duplicates:
  * store_id, items, dropoff, voucher_id and customer_ref (not created_at_ms). */

@@ -664,10 +664,17 @@ static void s_reply_entry_status(server_t *s, ingress_ticket_t *t, const order_e
 static void s_handle_change(server_t *s, ingress_ticket_t *t, const char *field,
                             const char *order_id, order_state_t to, const char *reason)
 {
-    char why[ORDER_DETAIL_MAX + 64];
+    char why[ORDER_DETAIL_MAX + 64], detail[ORDER_DETAIL_MAX];
     if (!order_id_valid(order_id)) {
         snprintf(why, sizeof why, "%s: 1..64 chars of [A-Za-z0-9._:-]", field);
         s_reply_error(s, t, ERROR_BAD_REQUEST, why);
+        free(t);
+        return;
+    }
+    if (to == ORDER_READY) {
+        snprintf(detail, sizeof detail, "marked ready by the store");
+    } else if (!order_cancel_detail(reason, detail, sizeof detail)) {
+        s_reply_error(s, t, ERROR_BAD_REQUEST, "cancel.reason: must be UTF-8 text");
         free(t);
         return;
     }
@@ -698,10 +705,7 @@ static void s_handle_change(server_t *s, ingress_ticket_t *t, const char *field,
         return;
     }
     change_t c = {.entry = e, .ticket = t, .to = to, .at_ms = clock_wall_ms()};
-    if (to == ORDER_READY)
-        snprintf(c.detail, sizeof c.detail, "marked ready by the store");
-    else
-        snprintf(c.detail, sizeof c.detail, "cancelled: %.120s", reason && *reason ? reason : "no reason given");
+    memcpy(c.detail, detail, sizeof c.detail);
     if (!s_db_up(s) || !change_queue_push(&s->changes, &c)) {
         s_reply_error(s, t, ERROR_UNAVAILABLE, "database: unreachable or busy, retry later");
         free(t);

@@ -2,7 +2,8 @@
  * frame before anything touches a socket or the database: decode it as a
  * sluice.v1.Request, then validate it the way server.c s_handle_request does
  * (SubmitOrder: order_validate, then order_fingerprint and order_items_json
- * as batch.c writes the row; Get/Cancel/Ready: order_id_valid), and free it
+ * as batch.c writes the row; Get/Cancel/Ready: order_id_valid; Cancel: the
+ * event detail made of its reason), and free it
  * as s_step_ingress does. A crash, a leak, a sanitizer report or a broken
  * invariant below is a bug. */
 #include "order.h"
@@ -24,22 +25,28 @@ static void s_fail(const char *what, const char *text)
     abort();
 }
 
-/* s_utf8 is true when TEXT is valid UTF-8 without control characters: what
- * a detail must be to go back in a Reply or into the database. */
-static int s_utf8(const char *text)
+/* s_utf8 is true when TEXT is valid UTF-8 (CONTROLS: control characters
+ * allowed): what a detail must be to go back in a Reply or into the database.
+ * Overlong forms and surrogates are left to order.c's own checks. */
+static int s_utf8_text(const char *text, int controls)
 {
     const unsigned char *p = (const unsigned char *)text;
     while (*p) {
         unsigned char c = *p++;
         int extra = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2
                   : (c & 0xf8) == 0xf0 ? 3 : -1;
-        if (extra < 0 || (extra == 0 && (c < 0x20 || c == 0x7f)))
+        if (extra < 0 || (extra == 0 && !controls && (c < 0x20 || c == 0x7f)))
             return 0;
         for (int i = 0; i < extra; i++)
             if ((*p++ & 0xc0) != 0x80)
                 return 0;
     }
     return 1;
+}
+
+static int s_utf8(const char *text)
+{
+    return s_utf8_text(text, 0);
 }
 
 static void s_submit(const Sluice__V1__SubmitOrder *o)
@@ -79,6 +86,18 @@ static void s_order_id(const char *id)
         s_fail("order_id_valid accepted an id out of bounds", id);
 }
 
+/* s_cancel_reason: what server.c puts in the change's order_events row. */
+static void s_cancel_reason(const char *reason)
+{
+    char detail[ORDER_DETAIL_MAX];
+    if (!order_cancel_detail(reason, detail, sizeof detail))
+        return;  /* answered 400 cancel.reason */
+    if (!s_utf8_text(detail, 1))
+        s_fail("cancel detail is not UTF-8 (PostgreSQL refuses the whole change batch)", detail);
+    if (strlen(detail) > strlen("cancelled: ") + ORDER_REASON_MAX)
+        s_fail("cancel detail longer than the reason's bound", detail);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     Sluice__V1__Request *req = sluice__v1__request__unpack(NULL, size, data);
@@ -93,6 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case SLUICE__V1__REQUEST__BODY_CANCEL:
         s_order_id(req->cancel->order_id);
+        s_cancel_reason(req->cancel->reason);
         break;
     case SLUICE__V1__REQUEST__BODY_READY:
         s_order_id(req->ready->order_id);

@@ -698,10 +698,26 @@ static void test_cancel_and_ready(void **state)
     r = harness_mark_ready(cl, "c-nosuch", S_REPLY_MS);
     s_expect_error(r, 404, "MarkReady of an unknown id");
     harness_reply_free(&r);
+    /* a reason that is not UTF-8 is refused, naming the field: PostgreSQL
+     * would refuse it, and every change committed in the same statement */
+    r = harness_cancel(cl, "c-b", "changed \xff mind", S_REPLY_MS);
+    s_expect_error(r, 400, "CancelOrder with a reason that is not UTF-8");
+    assert_non_null(strstr(r->error->message, "cancel.reason"));
+    harness_reply_free(&r);
+    /* a long reason is cut at a character boundary, never inside one */
+    char reason[1 + 50 * 3 + 1] = "a", kept[64 + 39 * 3] = "cancelled: a";
+    for (int i = 0; i < 50; i++)
+        strcat(reason, "\xe5\x8f\x96"); /* U+53D6 */
+    /* 118 bytes of the reason are kept: 120 would cut the 40th character */
+    memcpy(kept + strlen("cancelled: a"), reason + 1, 39 * 3);
+    kept[strlen("cancelled: a") + 39 * 3] = '\0';
     /* cancelling one in the middle keeps the promises behind it */
-    r = harness_cancel(cl, "c-b", NULL, S_REPLY_MS);
+    r = harness_cancel(cl, "c-b", reason, S_REPLY_MS);
     s_expect_status(r, "c-b", "CANCELLED", "CancelOrder c-b");
     harness_reply_free(&r);
+    assert_int_equal(harness_db_count(h, "SELECT count(*) FROM order_events WHERE order_id = "
+                                         "'c-b' AND state = 'CANCELLED' AND detail = $1", 1, kept),
+                     1);
     uint64_t pe = s_accept(cl, "c-e", CANCEL_STORE, NULL);
     fprintf(stderr, "# cancelled c-b (ready %llu) in the middle; c-e promised %llu\n",
             (unsigned long long)pb, (unsigned long long)pe);

@@ -189,6 +189,35 @@ static void test_items_json_escapes(void **state)
     assert_int_equal(order_drink_count(&f.o), 4);
 }
 
+/* The detail of a cancel goes into order_events in one statement with other
+ * changes: it must be UTF-8, and a long reason is cut between characters. */
+static void test_cancel_detail(void **state)
+{
+    (void)state;
+    char detail[ORDER_DETAIL_MAX], reason[1 + 50 * 3 + 1] = "a";
+    assert_true(order_cancel_detail(NULL, detail, sizeof detail));
+    assert_string_equal(detail, "cancelled: no reason given");
+    assert_true(order_cancel_detail("", detail, sizeof detail));
+    assert_string_equal(detail, "cancelled: no reason given");
+    assert_true(order_cancel_detail("late\tagain", detail, sizeof detail));
+    assert_string_equal(detail, "cancelled: late\tagain");
+    for (int i = 0; i < 50; i++)
+        strcat(reason, "\xe5\x8f\x96"); /* 3 bytes each: byte 120 is inside one */
+    assert_true(order_cancel_detail(reason, detail, sizeof detail));
+    assert_int_equal(strlen(detail), strlen("cancelled: ") + 1 + 39 * 3);
+    assert_memory_equal(detail + strlen("cancelled: "), reason, 1 + 39 * 3);
+    static const char *const bad[] = { "\xff", "ok\xc0\xaf", "\xed\xa0\x80", "cut\xe5\x8f",
+                                       "\xf4\x90\x80\x80" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        strcpy(detail, "untouched");
+        assert_false(order_cancel_detail(bad[i], detail, sizeof detail));
+        assert_string_equal(detail, "untouched");
+    }
+    /* invalid past the part that is kept is still refused */
+    reason[sizeof reason - 2] = '\xff';
+    assert_false(order_cancel_detail(reason, detail, sizeof detail));
+}
+
 static void test_state_names_round_trip(void **state)
 {
     (void)state;
@@ -210,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_dropoff_and_text_bounds),
         cmocka_unit_test(test_fingerprint_compares_content_not_clock),
         cmocka_unit_test(test_items_json_escapes),
+        cmocka_unit_test(test_cancel_detail),
         cmocka_unit_test(test_state_names_round_trip),
     };
     return cmocka_run_group_tests_name("order", tests, NULL, NULL);
