@@ -1,11 +1,14 @@
 #!/bin/sh
 # deps.sh - installs the Debian 12 packages Sluice builds, tests and runs
-# with, when any is missing (apt-get as root, else through sudo).
+# with, when any is missing (apt-get as root, else through sudo). clang
+# (14), its compiler-rt (libFuzzer, ASan and UBSan runtimes) and llvm-14
+# (llvm-symbolizer for stack traces) are for `make fuzz`.
 set -eu
 
 PACKAGES="gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-dev
 libpq-dev libconfig-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev
-postgresql-15 postgresql-client-15 procps util-linux"
+postgresql-15 postgresql-client-15 procps util-linux
+clang libclang-rt-14-dev llvm-14"
 
 missing=""
 for p in $PACKAGES; do
