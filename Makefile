@@ -123,6 +123,11 @@ fuzz:
 	$(MAKE) FUZZ=1 fuzz-bins
 
 # The seed corpora are assembled anew in $(BUILD)/corpus/ (tests/fuzz/seeds.sh).
+ifneq ($(filter fuzz-bins,$(MAKECMDGOALS)),)
+ifneq ($(FUZZ),1)
+$(error fuzz-bins is built by `make fuzz` (FUZZ=1, clang))
+endif
+endif
 fuzz-bins: $(FUZZ_BINS) $(BUILD)/tests/fuzz/seeds
 	sh tests/fuzz/seeds.sh $(BUILD)
 
