@@ -1,6 +1,9 @@
 # Sluice build. Plain GNU make; `make help` lists the targets.
 # SAN=1 builds everything with AddressSanitizer + UBSan into build-asan/.
 
+# The one place the version is set: sluiced --version prints it.
+VERSION := 0.1.0
+
 PREFIX  ?= /usr/local
 DESTDIR ?=
 SAN     ?= 0
@@ -65,6 +68,10 @@ $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 $(BUILD)/%.o: %.c | $(BUILD)/gen/proto/sluice.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Only main.c sees the version; it depends on the Makefile so a bump rebuilds it.
+$(BUILD)/daemon/main.o: CFLAGS += -DSLUICE_VERSION='"$(VERSION)"'
+$(BUILD)/daemon/main.o: Makefile
 
 $(LIB): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
