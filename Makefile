@@ -6,6 +6,10 @@ VERSION := 0.1.0
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
+BINDIR  ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+DATADIR ?= $(PREFIX)/share
+MANDIR  ?= $(DATADIR)/man
 SAN     ?= 0
 
 ifeq ($(SAN),1)
@@ -43,7 +47,7 @@ INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 INTEG_HELPER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(INTEG_SRCS),$(wildcard tests/integration/*.c)))
 
 .SECONDARY:
-.PHONY: all check unit integration asan asan-check bench demo install clean help format
+.PHONY: all programs check unit integration asan asan-check bench demo install clean help format
 all: $(BINS) $(UNIT_BINS) $(INTEG_BINS)
 
 help:
@@ -51,7 +55,7 @@ help:
 	@echo "make check      unit tests, then integration tests against a throwaway PostgreSQL"
 	@echo "make asan-check the same suite built with ASan+UBSan (build-asan/)"
 	@echo "make bench      raw PostgreSQL insert limit vs sluiced, same run"
-	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
+	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) (sluiced in SBINDIR=$(SBINDIR))"
 
 $(BUILD)/gen/proto/sluice.pb-c.c $(BUILD)/gen/proto/sluice.pb-c.h: proto/sluice.proto
 	@mkdir -p $(BUILD)/gen
@@ -105,10 +109,30 @@ asan asan-check:
 bench: $(BINS)
 	BUILD=$(BUILD) sh tools/bench.sh
 
-install: $(BUILD)/sluiced $(BUILD)/sluice-load
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/sluice
-	install -m 0755 $(BUILD)/sluiced $(BUILD)/sluice-load $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 packaging/sluice.conf $(DESTDIR)$(PREFIX)/share/sluice/sluice.conf.example
+# sluice.conf(5) lists every key from the daemon's own table (--config-keys),
+# so the man page cannot drift from the code; the prose around it is static.
+$(BUILD)/man/sluice.conf.5: packaging/sluice.conf.5.in packaging/config-keys-man.awk $(BUILD)/sluiced
+	@mkdir -p $(dir $@)
+	{ sed '/^@CONFIG_KEYS@$$/,$$d' packaging/sluice.conf.5.in && \
+	  $(BUILD)/sluiced --config-keys | awk -f packaging/config-keys-man.awk && \
+	  sed '1,/^@CONFIG_KEYS@$$/d' packaging/sluice.conf.5.in; } > $@.tmp && mv $@.tmp $@
+
+# What `make install` copies; debian/rules builds exactly this.
+programs: $(BUILD)/sluiced $(BUILD)/sluice-load $(BUILD)/man/sluice.conf.5
+
+# Program files only. The systemd unit, the sysusers file and /etc/sluice are
+# Debian's business (packaging/debian/rules), because the unit names fixed
+# paths (/usr/sbin, /etc) that a PREFIX install would not match.
+install: programs
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DATADIR)/sluice/migrations \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(BUILD)/sluiced $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(BUILD)/sluice-load $(DESTDIR)$(BINDIR)/
+	install -m 0644 packaging/sluice.conf $(DESTDIR)$(DATADIR)/sluice/sluice.conf.example
+	install -m 0644 $(sort $(wildcard migrations/*.sql)) $(DESTDIR)$(DATADIR)/sluice/migrations/
+	install -m 0644 packaging/sluice-load.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(BUILD)/man/sluice.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 packaging/sluiced.8 $(DESTDIR)$(MANDIR)/man8/
 
 format:
 	clang-format -i daemon/*.c daemon/*.h tools/*.c tests/*/*.c
