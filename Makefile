@@ -1,7 +1,8 @@
 # Sluice build. Plain GNU make; `make help` lists the targets.
 # SAN=1 builds everything with AddressSanitizer + UBSan into build-asan/.
 
-# The one place the version is set: sluiced --version prints it.
+# The one place the version is set: sluiced --version prints it, and
+# `make deb` refuses to build when packaging/debian/changelog disagrees.
 VERSION := 0.1.0
 
 PREFIX  ?= /usr/local
@@ -47,7 +48,7 @@ INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 INTEG_HELPER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(INTEG_SRCS),$(wildcard tests/integration/*.c)))
 
 .SECONDARY:
-.PHONY: all programs check unit integration asan asan-check bench demo install clean help format
+.PHONY: all programs check unit integration asan asan-check bench demo install deb clean help format
 all: $(BINS) $(UNIT_BINS) $(INTEG_BINS)
 
 help:
@@ -56,6 +57,7 @@ help:
 	@echo "make asan-check the same suite built with ASan+UBSan (build-asan/)"
 	@echo "make bench      raw PostgreSQL insert limit vs sluiced, same run"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) (sluiced in SBINDIR=$(SBINDIR))"
+	@echo "make deb        Debian package from packaging/debian into build-deb/"
 
 $(BUILD)/gen/proto/sluice.pb-c.c $(BUILD)/gen/proto/sluice.pb-c.h: proto/sluice.proto
 	@mkdir -p $(BUILD)/gen
@@ -66,12 +68,13 @@ $(MIGR_C): $(sort $(wildcard migrations/*.sql)) tools/embed-migrations.sh
 	@mkdir -p $(dir $@)
 	sh tools/embed-migrations.sh $(sort $(wildcard migrations/*.sql)) > $@.tmp && mv $@.tmp $@
 
+# CPPFLAGS is empty here; dpkg-buildflags fills it (_FORTIFY_SOURCE) in `make deb`.
 $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
-	$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
 
 $(BUILD)/%.o: %.c | $(BUILD)/gen/proto/sluice.pb-c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 # Only main.c sees the version; it depends on the Makefile so a bump rebuilds it.
 $(BUILD)/daemon/main.o: CFLAGS += -DSLUICE_VERSION='"$(VERSION)"'
@@ -134,10 +137,31 @@ install: programs
 	install -m 0644 $(BUILD)/man/sluice.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 packaging/sluiced.8 $(DESTDIR)$(MANDIR)/man8/
 
+# deb: dpkg-buildpackage on a copy of the tree in build-deb/sluice-VERSION/,
+# with packaging/debian as its debian/. The copy keeps our build/ out of the
+# source package, and the .deb/.changes files (which dpkg-buildpackage writes
+# next to the tree it builds) inside build-deb/. It is not under build/ so
+# the copy's own build/*.d files are never included here. MAKEFLAGS is
+# dropped so our make's variables and jobserver do not leak into
+# debian/rules; -J sets DEB_BUILD_OPTIONS=parallel=N.
+DEB_DIR := build-deb
+DEB_SRC := $(DEB_DIR)/sluice-$(VERSION)
+deb:
+	@v=$$(dpkg-parsechangelog -l packaging/debian/changelog -S Version); \
+	if [ "$$v" != "$(VERSION)" ]; then \
+	    echo "deb: packaging/debian/changelog says $$v, Makefile VERSION is $(VERSION)" >&2; exit 1; fi
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_SRC)
+	tar -cf - --exclude-vcs --exclude=./build --exclude=./build-asan --exclude=./build-deb --exclude=./tmp \
+	    --exclude=./packaging/debian . | tar -xf - -C $(DEB_SRC)
+	cp -a packaging/debian $(DEB_SRC)/debian
+	cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage --build=full -us -uc -J$$(nproc 2>/dev/null || echo 2)
+	@ls -1 $(DEB_DIR)/*.deb $(DEB_DIR)/*.changes
+
 format:
 	clang-format -i daemon/*.c daemon/*.h tools/*.c tests/*/*.c
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-deb
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
