@@ -48,7 +48,7 @@ INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 INTEG_HELPER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(INTEG_SRCS),$(wildcard tests/integration/*.c)))
 
 .SECONDARY:
-.PHONY: all programs check unit integration asan asan-check bench demo install deb clean help format
+.PHONY: all programs check unit integration asan asan-check bench demo install deb deb-check clean help format
 all: $(BINS) $(UNIT_BINS) $(INTEG_BINS)
 
 help:
@@ -58,6 +58,7 @@ help:
 	@echo "make bench      raw PostgreSQL insert limit vs sluiced, same run"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) (sluiced in SBINDIR=$(SBINDIR))"
 	@echo "make deb        Debian package from packaging/debian into build-deb/"
+	@echo "make deb-check  make deb, lintian; as root also install, run under systemd, purge"
 
 $(BUILD)/gen/proto/sluice.pb-c.c $(BUILD)/gen/proto/sluice.pb-c.h: proto/sluice.proto
 	@mkdir -p $(BUILD)/gen
@@ -157,6 +158,9 @@ deb:
 	cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
 	    dpkg-buildpackage --build=full -us -uc -J$$(nproc 2>/dev/null || echo 2)
 	@ls -1 $(DEB_DIR)/*.deb $(DEB_DIR)/*.changes
+
+deb-check:
+	sh tests/package/run.sh
 
 format:
 	clang-format -i daemon/*.c daemon/*.h tools/*.c tests/*/*.c
