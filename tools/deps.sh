@@ -3,13 +3,14 @@
 # with, when any is missing (apt-get as root, else through sudo). The last
 # line is for `make deb` and tests/package: dpkg-buildpackage checks
 # build-essential, debhelper 13 has dh_installsysusers, and systemd brings
-# systemd-analyze and the manager tests/package/boot-check.sh runs.
+# systemd-analyze and the manager tests/package/boot-check.sh runs (curl
+# asks the daemon's HTTP endpoint there).
 set -eu
 
 PACKAGES="gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-dev
 libpq-dev libconfig-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev
 postgresql-15 postgresql-client-15 procps util-linux
-build-essential dpkg-dev debhelper lintian systemd"
+build-essential dpkg-dev debhelper lintian systemd curl"
 
 missing=""
 for p in $PACKAGES; do

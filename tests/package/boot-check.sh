@@ -10,8 +10,9 @@
 # DefaultDependencies=no (the rest of sysinit.target is not booted) and
 # sends sluiced's stderr to a file; every other line of the unit is the
 # installed one. It then checks: READY=1 arrives, the sandbox holds (user,
-# seccomp, no capabilities, watchdog armed), orders get answered, a reload
-# and a refused reload leave it running, and stop exits 0.
+# seccomp, no capabilities, watchdog armed), orders get answered, /readyz
+# and /metrics answer, a reload and a refused reload leave it running, and
+# stop exits 0.
 #
 # Exit status: 0 passed, 1 failed, 77 this machine cannot run systemd this
 # way (not root, no unshare, or systemd never answered): a skip.
@@ -138,6 +139,15 @@ if out=$(in_ns /usr/bin/sluice-load --count 500 --rate 1000 --stores 1001-1003 \
 else
     echo "$out" | tail -3
     bad "sluice-load against the unit"
+fi
+
+# /readyz is 200 only with the database connected; /metrics must answer
+# from inside the sandbox too.
+if in_ns curl -fsS -o /dev/null http://127.0.0.1:9464/readyz &&
+   in_ns curl -fsS http://127.0.0.1:9464/metrics | grep -q '^sluice_'; then
+    ok "HTTP /readyz 200 and /metrics under the unit"
+else
+    bad "HTTP /readyz and /metrics under the unit"
 fi
 
 wait_log() { # wait_log PATTERN: poll the daemon's log, 10 s deadline
