@@ -3,8 +3,16 @@
 # FUZZ=1 builds the daemon objects with clang for libFuzzer into build-fuzz/
 # (`make fuzz` does that and links tests/fuzz/fuzz_*.c).
 
+# The one place the version is set: sluiced --version prints it, and
+# `make deb` refuses to build when packaging/debian/changelog disagrees.
+VERSION := 0.1.0
+
 PREFIX  ?= /usr/local
 DESTDIR ?=
+BINDIR  ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+DATADIR ?= $(PREFIX)/share
+MANDIR  ?= $(DATADIR)/man
 SAN     ?= 0
 FUZZ    ?= 0
 
@@ -56,7 +64,7 @@ FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 
 .SECONDARY:
-.PHONY: all check unit integration asan asan-check fuzz fuzz-bins fuzz-run bench demo install clean help format
+.PHONY: all programs check unit integration asan asan-check fuzz fuzz-bins fuzz-run bench demo install deb deb-check clean help format
 all: $(BINS) $(UNIT_BINS) $(INTEG_BINS)
 
 help:
@@ -66,7 +74,9 @@ help:
 	@echo "make fuzz       libFuzzer targets (clang, ASan+UBSan) into build-fuzz/tests/fuzz/"
 	@echo "make fuzz-run   make fuzz, then each target for FUZZ_SECONDS (tests/fuzz/run.sh)"
 	@echo "make bench      raw PostgreSQL insert limit vs sluiced, same run"
-	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
+	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) (sluiced in SBINDIR=$(SBINDIR))"
+	@echo "make deb        Debian package from packaging/debian into build-deb/"
+	@echo "make deb-check  make deb, lintian; as root also install, run under systemd, purge"
 
 $(BUILD)/gen/proto/sluice.pb-c.c $(BUILD)/gen/proto/sluice.pb-c.h: proto/sluice.proto
 	@mkdir -p $(BUILD)/gen
@@ -77,12 +87,17 @@ $(MIGR_C): $(sort $(wildcard migrations/*.sql)) tools/embed-migrations.sh
 	@mkdir -p $(dir $@)
 	sh tools/embed-migrations.sh $(sort $(wildcard migrations/*.sql)) > $@.tmp && mv $@.tmp $@
 
+# CPPFLAGS is empty here; dpkg-buildflags fills it (_FORTIFY_SOURCE) in `make deb`.
 $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
-	$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
 
 $(BUILD)/%.o: %.c | $(BUILD)/gen/proto/sluice.pb-c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# Only main.c sees the version; it depends on the Makefile so a bump rebuilds it.
+$(BUILD)/daemon/main.o: CFLAGS += -DSLUICE_VERSION='"$(VERSION)"'
+$(BUILD)/daemon/main.o: Makefile
 
 $(LIB): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
@@ -137,15 +152,59 @@ fuzz-run:
 bench: $(BINS)
 	BUILD=$(BUILD) sh tools/bench.sh
 
-install: $(BUILD)/sluiced $(BUILD)/sluice-load
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/sluice
-	install -m 0755 $(BUILD)/sluiced $(BUILD)/sluice-load $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 packaging/sluice.conf $(DESTDIR)$(PREFIX)/share/sluice/sluice.conf.example
+# sluice.conf(5) lists every key from the daemon's own table (--config-keys),
+# so the man page cannot drift from the code; the prose around it is static.
+$(BUILD)/man/sluice.conf.5: packaging/sluice.conf.5.in packaging/config-keys-man.awk $(BUILD)/sluiced
+	@mkdir -p $(dir $@)
+	{ sed '/^@CONFIG_KEYS@$$/,$$d' packaging/sluice.conf.5.in && \
+	  $(BUILD)/sluiced --config-keys | awk -f packaging/config-keys-man.awk && \
+	  sed '1,/^@CONFIG_KEYS@$$/d' packaging/sluice.conf.5.in; } > $@.tmp && mv $@.tmp $@
+
+# What `make install` copies; debian/rules builds exactly this.
+programs: $(BUILD)/sluiced $(BUILD)/sluice-load $(BUILD)/man/sluice.conf.5
+
+# Program files only. The systemd unit, the sysusers file and /etc/sluice are
+# Debian's business (packaging/debian/rules), because the unit names fixed
+# paths (/usr/sbin, /etc) that a PREFIX install would not match.
+install: programs
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DATADIR)/sluice/migrations \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(BUILD)/sluiced $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(BUILD)/sluice-load $(DESTDIR)$(BINDIR)/
+	install -m 0644 packaging/sluice.conf $(DESTDIR)$(DATADIR)/sluice/sluice.conf.example
+	install -m 0644 $(sort $(wildcard migrations/*.sql)) $(DESTDIR)$(DATADIR)/sluice/migrations/
+	install -m 0644 packaging/sluice-load.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(BUILD)/man/sluice.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 packaging/sluiced.8 $(DESTDIR)$(MANDIR)/man8/
+
+# deb: dpkg-buildpackage on a copy of the tree in build-deb/sluice-VERSION/,
+# with packaging/debian as its debian/. The copy keeps our build/ out of the
+# source package, and the .deb/.changes files (which dpkg-buildpackage writes
+# next to the tree it builds) inside build-deb/. It is not under build/ so
+# the copy's own build/*.d files are never included here. MAKEFLAGS is
+# dropped so our make's variables and jobserver do not leak into
+# debian/rules; -J sets DEB_BUILD_OPTIONS=parallel=N.
+DEB_DIR := build-deb
+DEB_SRC := $(DEB_DIR)/sluice-$(VERSION)
+deb:
+	@v=$$(dpkg-parsechangelog -l packaging/debian/changelog -S Version); \
+	if [ "$$v" != "$(VERSION)" ]; then \
+	    echo "deb: packaging/debian/changelog says $$v, Makefile VERSION is $(VERSION)" >&2; exit 1; fi
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_SRC)
+	tar -cf - --exclude-vcs --exclude=./build --exclude=./build-asan --exclude=./build-deb --exclude=./tmp \
+	    --exclude=./packaging/debian . | tar -xf - -C $(DEB_SRC)
+	cp -a packaging/debian $(DEB_SRC)/debian
+	cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage --build=full -us -uc -J$$(nproc 2>/dev/null || echo 2)
+	@ls -1 $(DEB_DIR)/*.deb $(DEB_DIR)/*.changes
+
+deb-check:
+	sh tests/package/run.sh
 
 format:
 	clang-format -i daemon/*.c daemon/*.h tools/*.c tests/*/*.c
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-deb
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

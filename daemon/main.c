@@ -9,7 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SLUICED_VERSION "0.1.0"
+/* The version lives in one place, the Makefile (VERSION), which passes it
+ * here; debian/changelog must carry the same one (`make deb` checks). */
+#ifndef SLUICE_VERSION
+#error "SLUICE_VERSION is set by the Makefile: -DSLUICE_VERSION=\"x.y.z\""
+#endif
 
 static void s_usage(FILE *out)
 {
@@ -58,7 +62,7 @@ int main(int argc, char **argv)
         case 'k': check_path = optarg; break;
         case 'K': config_print_keys(stdout); return 0;
         case 'v': log_set_level(LOG_LEVEL_DEBUG); break;
-        case 'V': printf("sluiced %s\n", SLUICED_VERSION); return 0;
+        case 'V': printf("sluiced %s\n", SLUICE_VERSION); return 0;
         case 'h': s_usage(stdout); return 0;
         default: s_usage(stderr); return 2;
         }
@@ -84,7 +88,7 @@ int main(int argc, char **argv)
         config_destroy(&cfg);
         return ok ? 0 : 1;
     }
-    log_notice("sluiced %s starting with %s (%zu stores)", SLUICED_VERSION, path, cfg->store_count);
+    log_notice("sluiced %s starting with %s (%zu stores)", SLUICE_VERSION, path, cfg->store_count);
     server_t *server = server_new(cfg);  /* owns cfg now */
     if (!server)
         return 1;

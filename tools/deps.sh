@@ -2,13 +2,18 @@
 # deps.sh - installs the Debian 12 packages Sluice builds, tests and runs
 # with, when any is missing (apt-get as root, else through sudo). clang
 # (14), its compiler-rt (libFuzzer, ASan and UBSan runtimes) and llvm-14
-# (llvm-symbolizer for stack traces) are for `make fuzz`.
+# (llvm-symbolizer for stack traces) are for `make fuzz`. The last line is
+# for `make deb` and tests/package: dpkg-buildpackage checks
+# build-essential, debhelper 13 has dh_installsysusers, and systemd brings
+# systemd-analyze and the manager tests/package/boot-check.sh runs (curl
+# asks the daemon's HTTP endpoint there).
 set -eu
 
 PACKAGES="gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-dev
 libpq-dev libconfig-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev
 postgresql-15 postgresql-client-15 procps util-linux
-clang libclang-rt-14-dev llvm-14"
+clang libclang-rt-14-dev llvm-14
+build-essential dpkg-dev debhelper lintian systemd curl"
 
 missing=""
 for p in $PACKAGES; do
