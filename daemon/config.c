@@ -2279,7 +2279,8 @@ static enum attempt s_attempt(const char *path, const config_load_options_t *opt
         goto done;
     }
     if (ld.top.error_count == 0) {
-        s_sources_keep(&ld);
+        if (ld.source_count)
+            s_sources_keep(&ld);
         ld.cfg->timezones = ld.top.tz;
         ld.cfg->timezone_count = ld.top.tz_count;
         ld.top.tz = NULL;
