@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern void lc_destroy(lc_config_t *lc) __asm__("config_destroy");
@@ -138,6 +139,106 @@ static config_t *s_load(const char *path, const config_load_options_t *opts)
     return cfg;
 }
 
+struct job {
+    const char *path, *dir;
+    const config_load_options_t *opts;
+    int per_file, changed, run;
+};
+
+struct result {
+    double ms[3];
+    size_t bytes_per_store;
+};
+
+typedef int s_job_fn(const struct job *job, struct result *res);
+
+/* s_run_ours: a load, what it holds in memory, then a reload after one
+ * file of many changed (one store's prep_slots). */
+static int s_run_ours(const struct job *job, struct result *res)
+{
+    size_t rss0 = s_rss();
+    double t0 = s_now_ms();
+    config_t *cfg = s_load(job->path, job->opts);
+    res->ms[0] = s_now_ms() - t0;
+    if (!cfg)
+        return 1;
+    res->ms[2] = (double)s_rss() - (double)rss0;
+    size_t strings = 0;
+    for (size_t i = 0; i < cfg->store_count; i++)
+        strings += cfg->stores[i].name ? strlen(cfg->stores[i].name) + 1 : 0;
+    res->bytes_per_store = sizeof(config_store_t) + strings / (cfg->store_count ? cfg->store_count : 1);
+    int prep = 5 + job->run % 2;
+    if (s_write_stores(job->dir, job->changed, job->per_file, prep) != 0)
+        return 1;
+    sync();
+    config_load_options_t ro = *job->opts;
+    ro.previous = cfg;
+    t0 = s_now_ms();
+    config_t *next = s_load(job->path, &ro);
+    res->ms[1] = s_now_ms() - t0;
+    bool right = next && next->store_count == cfg->store_count &&
+                 next->stores[(size_t)job->changed * (size_t)job->per_file].prep_slots == prep;
+    config_destroy(&cfg);
+    config_destroy(&next);
+    if (!right)
+        fprintf(stderr, "sluice-configbench: the reload did not see the change\n");
+    return right ? 0 : 1;
+}
+
+/* s_run_libconfig: libconfig's own config_read_file of the same files. */
+static int s_run_libconfig(const struct job *job, struct result *res)
+{
+    lc_config_t lc;
+    config_init(&lc);
+    config_set_include_dir(&lc, job->dir);
+    double t0 = s_now_ms();
+    int ok = config_read_file(&lc, job->path);
+    res->ms[0] = s_now_ms() - t0;
+    lc_destroy(&lc);
+    return ok ? 0 : 1;
+}
+
+/* s_run_whole: the load as config_load did it before (one libconfig tree). */
+static int s_run_whole(const struct job *job, struct result *res)
+{
+    config_load_options_t wo = *job->opts;
+    wo.whole = true;
+    double t0 = s_now_ms();
+    config_t *cfg = s_load(job->path, &wo);
+    res->ms[0] = s_now_ms() - t0;
+    bool ok = cfg != NULL;
+    config_destroy(&cfg);
+    return ok ? 0 : 1;
+}
+
+/* s_child runs FN in a child process and brings its result back. */
+static int s_child(s_job_fn *fn, const struct job *job, struct result *res)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        close(fds[0]);
+        struct result out = { { 0 }, 0 };
+        int rc = fn(job, &out);
+        if (rc == 0 && write(fds[1], &out, sizeof out) != (ssize_t)sizeof out)
+            rc = 1;
+        _exit(rc);
+    }
+    close(fds[1]);
+    ssize_t got = read(fds[0], res, sizeof *res);
+    close(fds[0]);
+    int status;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+        got != (ssize_t)sizeof *res)
+        return -1;
+    return 0;
+}
+
 static void s_usage(FILE *out)
 {
     fprintf(out, "usage: sluice-configbench [--stores N] [--files N] [--runs N] [--threads N]\n"
@@ -181,71 +282,42 @@ int main(int argc, char **argv)
     }
     snprintf(path, sizeof path, "%s/main.cfg", dir);
     int rc = 1, per_file = stores / files, changed = files / 2;
+    if (keep)
+        fprintf(stderr, "sluice-configbench: config in %s\n", dir);
     if (s_generate(dir, stores, files) != 0) {
         perror("sluice-configbench: cannot write the config");
         goto done;
     }
+    sync(); /* no writeback of the new files while the loads are timed */
 
     struct series load = { "load_ms", { 0 }, 0 }, reload = { "reload_one_file_changed_ms", { 0 }, 0 },
                   base = { "baseline_libconfig_read_ms", { 0 }, 0 },
-                  old = { "whole_load_ms", { 0 }, 0 }, rss = { "rss_bytes_per_store (1st)", { 0 }, 0 };
+                  old = { "whole_load_ms", { 0 }, 0 }, rss = { "rss_bytes_per_store", { 0 }, 0 };
     size_t bytes_per_store = 0;
     config_load_options_t o = { .threads = threads };
+    /* Each run measures in child processes, so that every load starts in a
+     * fresh heap as sluiced does (in a heap that an earlier big load grew,
+     * libconfig alone runs three times faster; see README). */
     for (int r = 0; r < runs; r++) {
-        /* ours first, in a heap libconfig's big tree has not grown yet */
-        size_t rss0 = s_rss();
-        double t0 = s_now_ms();
-        config_t *cfg = s_load(path, &o);
-        load.v[load.n++] = s_now_ms() - t0;
-        if (!cfg || cfg->store_count != (size_t)stores)
+        struct result res;
+        if (s_child(s_run_ours, &(struct job){ path, dir, &o, per_file, changed, r }, &res) != 0)
             goto done;
-        if (r == 0) { /* a fresh process: what holding the config costs, with the heap kept */
-            rss.v[rss.n++] = ((double)s_rss() - (double)rss0) / stores;
-            size_t strings = 0;
-            for (size_t i = 0; i < cfg->store_count; i++)
-                strings += cfg->stores[i].name ? strlen(cfg->stores[i].name) + 1 : 0;
-            bytes_per_store = sizeof(config_store_t) + strings / cfg->store_count;
-        }
-
-        /* one file of many changes: a different prep_slots in one store */
-        if (s_write_stores(dir, changed, per_file, 5 + r % 2) != 0)
+        load.v[load.n++] = res.ms[0];
+        reload.v[reload.n++] = res.ms[1];
+        rss.v[rss.n++] = res.ms[2] / stores;
+        bytes_per_store = res.bytes_per_store;
+        if (s_child(s_run_libconfig, &(struct job){ path, dir, &o, per_file, changed, r }, &res) != 0)
             goto done;
-        config_load_options_t ro = o;
-        ro.previous = cfg;
-        t0 = s_now_ms();
-        config_t *next = s_load(path, &ro);
-        reload.v[reload.n++] = s_now_ms() - t0;
-        bool right = next && next->store_count == (size_t)stores &&
-                     next->stores[changed * per_file].prep_slots == 5 + r % 2;
-        config_destroy(&cfg);
-        config_destroy(&next);
-        if (!right) {
-            fprintf(stderr, "sluice-configbench: the reload did not see the change\n");
-            goto done;
-        }
-
-        lc_config_t lc;
-        config_init(&lc);
-        config_set_include_dir(&lc, dir);
-        t0 = s_now_ms();
-        int ok = config_read_file(&lc, path);
-        base.v[base.n++] = s_now_ms() - t0;
-        lc_destroy(&lc);
-        if (!ok)
-            goto done;
-
+        base.v[base.n++] = res.ms[0];
         if (whole) {
-            config_load_options_t wo = o;
-            wo.whole = true;
-            t0 = s_now_ms();
-            cfg = s_load(path, &wo);
-            old.v[old.n++] = s_now_ms() - t0;
-            config_destroy(&cfg);
+            if (s_child(s_run_whole, &(struct job){ path, dir, &o, per_file, changed, r }, &res) != 0)
+                goto done;
+            old.v[old.n++] = res.ms[0];
         }
     }
     struct series *all[] = { &load, &reload, &base, &old, &rss };
-    printf("%d stores in %d files of %d (%s), %d runs, threads %u (0: one per CPU)\n", stores, files,
-           per_file, dir, runs, threads);
+    printf("%d stores in %d files of %d, %d runs, each in fresh processes, threads %u (0: one per CPU)\n",
+           stores, files, per_file, runs, threads);
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i]->n)
             printf("  %-28s min %9.1f  median %9.1f\n", all[i]->name, s_min(all[i]), s_median(all[i]));
@@ -260,9 +332,7 @@ int main(int argc, char **argv)
     printf("\n");
     rc = 0;
 done:
-    if (keep) {
-        fprintf(stderr, "sluice-configbench: config left in %s\n", dir);
-    } else {
+    if (!keep) {
         for (int f = 0; f < files; f++) {
             snprintf(path, sizeof path, "%s/stores-%03d.cfg", dir, f);
             unlink(path);
