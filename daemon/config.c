@@ -309,6 +309,7 @@ struct part {
     config_store_t *stores;
     size_t count;
     struct origin *origins;   /* one per store */
+    bool slab;                /* stores and origins are in the load's slabs */
 };
 
 /* A source is an @include'd file of the stores list that sluice reads
@@ -376,6 +377,8 @@ struct load {
     bool failed;              /* libconfig refused a piece: read the whole file instead */
     struct { char *buf; size_t cap; } spare[16]; /* see s_buffer_take */
     size_t spare_count;
+    struct { char *base; size_t size, used; } slabs[64]; /* see s_slab_alloc */
+    size_t slab_count;
 };
 
 typedef void s_set_fn(struct parser *p, const struct slot *sl, const setting_t *s);
@@ -1326,8 +1329,10 @@ static void s_walk_stores(struct part *pt, const setting_t *list, unsigned from,
 {
     struct parser *p = &pt->p;
     const char *key = s_scopes[S_STORE].key;
-    pt->stores = s_calloc_big(count, sizeof *pt->stores);
-    pt->origins = calloc(count, sizeof *pt->origins);
+    if (!pt->slab) {
+        pt->stores = s_calloc_big(count, sizeof *pt->stores);
+        pt->origins = calloc(count, sizeof *pt->origins);
+    }
     if (!pt->stores || !pt->origins) {
         s_report(p, list, NULL, key, "out of memory for %zu entries", count);
         return;
@@ -1380,8 +1385,37 @@ static void s_part_free(struct part *pt)
     if (pt->stores)
         for (size_t i = 0; i < pt->count; i++)
             s_free_strings(S_STORE, &pt->stores[i]);
-    free(pt->stores);
-    free(pt->origins);
+    if (!pt->slab) {
+        free(pt->stores);
+        free(pt->origins);
+    }
+}
+
+/* s_slab_alloc returns SIZE zeroed bytes for a piece's stores or origins
+ * (lock held), from slabs of 32 MB in transparent huge pages that the load
+ * frees at its end; NULL: use calloc. Pieces' arrays add up to as much as
+ * the config's own (65 MB for 300,000 stores): in 4 KB pages that was 16,000
+ * page faults, most of the load's. */
+static void *s_slab_alloc(struct load *ld, size_t size)
+{
+    const size_t huge = (size_t)2 << 20, slab = (size_t)32 << 20;
+    size = (size + 63) & ~(size_t)63;
+    if (size > slab / 4)
+        return NULL;
+    if (ld->slab_count && ld->slabs[ld->slab_count - 1].size - ld->slabs[ld->slab_count - 1].used >= size) {
+        void *at = ld->slabs[ld->slab_count - 1].base + ld->slabs[ld->slab_count - 1].used;
+        ld->slabs[ld->slab_count - 1].used += size;
+        return at;
+    }
+    void *base;
+    if (ld->slab_count == sizeof ld->slabs / sizeof ld->slabs[0] || posix_memalign(&base, huge, slab) != 0)
+        return NULL;
+    (void)madvise(base, slab, MADV_HUGEPAGE); /* a hint; fine if refused */
+    memset(base, 0, slab);
+    ld->slabs[ld->slab_count].base = base;
+    ld->slabs[ld->slab_count].size = slab;
+    ld->slabs[ld->slab_count++].used = size;
+    return base;
 }
 
 /* ---------------------------------------------------------- the sources */
@@ -1676,6 +1710,14 @@ static void *s_work(void *arg)
     while (!ld->failed) {
         if (ld->queue_head < ld->queue_len) {
             struct part *pt = ld->queue[ld->queue_head++];
+            size_t n = pt->piece.elements;
+            if (n) {
+                pt->stores = s_slab_alloc(ld, n * sizeof *pt->stores);
+                pt->origins = pt->stores ? s_slab_alloc(ld, n * sizeof *pt->origins) : NULL;
+                pt->slab = pt->origins != NULL;
+                if (!pt->slab)
+                    pt->stores = NULL;
+            }
             pthread_mutex_unlock(&ld->lock);
             bool ok = s_piece_walk(ld, stdio, sizeof stdio, pt);
             pthread_mutex_lock(&ld->lock);
@@ -1905,7 +1947,7 @@ static void s_merge_part(struct load *ld, struct ids *ids, struct part *pt, size
     if (pt->stores && cfg->stores != pt->stores)
         memcpy(cfg->stores + base, pt->stores, pt->count * sizeof *pt->stores);
     if (pt->stores) {
-        if (cfg->stores != pt->stores)
+        if (cfg->stores != pt->stores && !pt->slab)
             free(pt->stores);
         pt->stores = NULL; /* the config owns them and their strings now */
     }
@@ -1975,7 +2017,7 @@ static void s_merge(struct load *ld)
         spans += sg->run || sg->source->reuse ? 1 : sg->source->piece_count;
         only = sg->run ? sg->run : sg->source->piece_count == 1 ? sg->source->pieces : NULL;
     }
-    if (ld->segment_count != 1 || (only && !only->stores))
+    if (ld->segment_count != 1 || (only && (!only->stores || only->slab)))
         only = NULL;
     struct ids ids = { 0 };
     size_t slots = 16;
@@ -2300,6 +2342,8 @@ static void s_load_free(struct load *ld)
     free(ld->queue);
     for (size_t i = 0; i < ld->spare_count; i++)
         free(ld->spare[i].buf);
+    for (size_t i = 0; i < ld->slab_count; i++)
+        free(ld->slabs[i].base);
     free(ld->dir);
 }
 
