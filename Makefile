@@ -15,10 +15,11 @@ endif
 
 CC      ?= cc
 PKGS    := libzmq libpq libprotobuf-c libconfig libsystemd
-CFLAGS  += -std=c11 -D_GNU_SOURCE -pthread -g $(OPT) -Wall -Wextra -Werror -Wshadow \
+CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -MMD -MP \
            -Idaemon -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
 LDFLAGS += $(filter -fsanitize%,$(OPT)) -pthread
+CFLAGS  += -pthread # config.c reads store files on several threads
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
 CMOCKA  := $(shell pkg-config --libs cmocka)
 
