@@ -377,7 +377,7 @@ struct load {
     bool failed;              /* libconfig refused a piece: read the whole file instead */
     struct { char *buf; size_t cap; } spare[16]; /* see s_buffer_take */
     size_t spare_count;
-    struct { char *base; size_t size, used; } slabs[64]; /* see s_slab_alloc */
+    struct { char *map, *base; size_t size, used; } slabs[64]; /* see s_slab_alloc */
     size_t slab_count;
 };
 
@@ -1155,20 +1155,26 @@ static void s_parse_section(struct parser *p, enum scope_id sid, const setting_t
         sc->check(p, grp, &ctx, base, 0);
 }
 
-/* s_calloc_big is calloc that asks for transparent huge pages when the
- * array is large: 300,000 stores take 67 MB, otherwise 16,000 page faults. */
-static void *s_calloc_big(size_t n, size_t size)
+/* s_alloc_big is malloc that asks for transparent huge pages when the
+ * array is large: 300,000 stores take 67 MB, otherwise 16,000 page faults.
+ * ZERO: clear it (not needed when every byte is written next). */
+static void *s_alloc_big(size_t n, size_t size, bool zero)
 {
     const size_t huge = (size_t)2 << 20;
     void *array;
     if (size && n > SIZE_MAX / size)
         return NULL;
     if (n * size < 2 * huge)
-        return calloc(n, size);
+        return zero ? calloc(n, size) : malloc(n * size + 1);
     if (posix_memalign(&array, huge, n * size) != 0)
         return NULL;
     (void)madvise(array, n * size, MADV_HUGEPAGE); /* a hint; fine if refused */
-    return memset(array, 0, n * size);
+    return zero ? memset(array, 0, n * size) : array;
+}
+
+static void *s_calloc_big(size_t n, size_t size)
+{
+    return s_alloc_big(n, size, true);
 }
 
 /* s_parse_list returns a new array of *COUNT structs from the list at the
@@ -1393,9 +1399,10 @@ static void s_part_free(struct part *pt)
 
 /* s_slab_alloc returns SIZE zeroed bytes for a piece's stores or origins
  * (lock held), from slabs of 32 MB in transparent huge pages that the load
- * frees at its end; NULL: use calloc. Pieces' arrays add up to as much as
+ * unmaps at its end; NULL: use calloc. Pieces' arrays add up to as much as
  * the config's own (65 MB for 300,000 stores): in 4 KB pages that was 16,000
- * page faults, most of the load's. */
+ * page faults, most of the load's. A new mapping reads as zeros and is
+ * faulted in by the thread that writes it, outside the lock. */
 static void *s_slab_alloc(struct load *ld, size_t size)
 {
     const size_t huge = (size_t)2 << 20, slab = (size_t)32 << 20;
@@ -1407,11 +1414,15 @@ static void *s_slab_alloc(struct load *ld, size_t size)
         ld->slabs[ld->slab_count - 1].used += size;
         return at;
     }
-    void *base;
-    if (ld->slab_count == sizeof ld->slabs / sizeof ld->slabs[0] || posix_memalign(&base, huge, slab) != 0)
+    if (ld->slab_count == sizeof ld->slabs / sizeof ld->slabs[0])
         return NULL;
+    /* map a huge page more, to start the slab on a huge page boundary */
+    char *map = mmap(NULL, slab + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED)
+        return NULL;
+    char *base = (char *)(((uintptr_t)map + huge - 1) & ~(uintptr_t)(huge - 1));
     (void)madvise(base, slab, MADV_HUGEPAGE); /* a hint; fine if refused */
-    memset(base, 0, slab);
+    ld->slabs[ld->slab_count].map = map;
     ld->slabs[ld->slab_count].base = base;
     ld->slabs[ld->slab_count].size = slab;
     ld->slabs[ld->slab_count++].used = size;
@@ -1473,7 +1484,7 @@ static bool s_read_file(const char *path, char **buf, size_t *cap, size_t *len)
     for (size_t want = (size_t)st.st_size + 1;; want = 2 * *cap) { /* larger: it grew */
         if (want > *cap) {
             /* a big file in huge pages: 93 MB are 23,000 page faults in small ones */
-            char *more = want >= ((size_t)4 << 20) ? s_calloc_big(want, 1) : malloc(want);
+            char *more = want >= ((size_t)4 << 20) ? s_alloc_big(want, 1, false) : malloc(want);
             if (!more)
                 goto fail;
             memcpy(more, *buf ? *buf : "", n);
@@ -2029,7 +2040,8 @@ static void s_merge(struct load *ld)
     ids.mask = slots - 1;
     ids.slots = s_calloc_big(slots, sizeof *ids.slots);
     ids.spans = calloc(spans + 1, sizeof *ids.spans);
-    cfg->stores = only ? only->stores : total ? s_calloc_big(total, sizeof *cfg->stores) : NULL;
+    /* every store is copied in below, so the array needs no clearing */
+    cfg->stores = only ? only->stores : total ? s_alloc_big(total, sizeof *cfg->stores, false) : NULL;
     if (!ids.slots || !ids.spans || (total && !cfg->stores)) {
         s_report(&ld->top, NULL, NULL, s_scopes[S_STORE].key, "out of memory for %zu entries", total);
         if (!only)
@@ -2346,7 +2358,7 @@ static void s_load_free(struct load *ld)
     for (size_t i = 0; i < ld->spare_count; i++)
         free(ld->spare[i].buf);
     for (size_t i = 0; i < ld->slab_count; i++)
-        free(ld->slabs[i].base);
+        munmap(ld->slabs[i].map, ld->slabs[i].size + ((size_t)2 << 20));
     free(ld->dir);
 }
 
