@@ -1341,6 +1341,7 @@ static void s_walk_stores(struct part *pt, const setting_t *list, unsigned from,
     }
     if (!pt->stores || !pt->origins) {
         s_report(p, list, NULL, key, "out of memory for %zu entries", count);
+        pt->count = 0; /* a run of the main tree came with its count */
         return;
     }
     pt->count = count;
