@@ -37,7 +37,8 @@ PKGS    := libzmq libpq libprotobuf-c libconfig libsystemd libmicrohttpd
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -MMD -MP \
            -Idaemon -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
-LDFLAGS += $(filter -fsanitize%,$(OPT))
+LDFLAGS += $(filter -fsanitize%,$(OPT)) -pthread
+CFLAGS  += -pthread # config.c reads store files on several threads
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
 CMOCKA  := $(shell pkg-config --libs cmocka)
 
@@ -50,7 +51,7 @@ LIB_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(PROTO_O) $(MIGR_O)
 LIB      := $(BUILD)/libsluice.a
 
-BINS := $(BUILD)/sluiced $(BUILD)/sluice-load $(BUILD)/sluice-rawbench
+BINS := $(BUILD)/sluiced $(BUILD)/sluice-load $(BUILD)/sluice-rawbench $(BUILD)/sluice-configbench
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -109,6 +110,9 @@ $(BUILD)/sluice-load: $(BUILD)/tools/load.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/sluice-rawbench: $(BUILD)/tools/rawbench.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/sluice-configbench: $(BUILD)/tools/configbench.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)

@@ -11,16 +11,21 @@
 #undef config_t
 
 #include "config.h"
+#include "config_scan.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 extern void lc_destroy(lc_config_t *lc) __asm__("config_destroy");
 
@@ -194,7 +199,7 @@ struct parser;
 struct ctx;
 typedef void s_check_fn(struct parser *p, const setting_t *grp, const struct ctx *ctx,
                         void *array, size_t index);
-static s_check_fn s_check_daemon, s_check_brand, s_check_platform, s_check_store;
+static s_check_fn s_check_daemon, s_check_brand, s_check_platform;
 
 struct scope {
     const char *key;          /* top-level key; NULL for staffing */
@@ -219,7 +224,7 @@ static const struct scope s_scopes[S_COUNT] = {
     [S_PLATFORM] = { "platforms", true, PREFIX("platforms.[]."), ROWS(s_platform_rows),
                      sizeof(config_platform_t), s_check_platform },
     [S_STORE] = { "stores", true, PREFIX("stores.[]."), ROWS(s_store_rows),
-                  sizeof(config_store_t), s_check_store },
+                  sizeof(config_store_t), NULL }, /* stores: s_walk_stores, s_ids_check */
     [S_STAFFING] = { NULL, true, PREFIX("stores.[].staffing.[]."), ROWS(s_staffing_rows),
                      sizeof(config_staffing_t), NULL },
 };
@@ -256,21 +261,128 @@ struct slot {                 /* what one row sets, and where, for one value */
     void *field;              /* base + row->offset */
 };
 
+/* One problem found. A message about an element of a top-level list leaves
+ * out the element's index: a piece of the stores list is walked before the
+ * pieces before it are counted, so the index is added when pieces merge. */
+struct msg {
+    char *text;
+    size_t split;             /* where the index goes */
+    long index;               /* -1: none */
+};
+
+struct load;
+
+/* A parser is the state of one walk over libconfig settings: the top level
+ * of the file, or one piece of the stores list. Pieces are walked in
+ * parallel, so each has its own messages and interned timezones, and reads
+ * only what the load shares (brands, platforms, defaults). */
 struct parser {
+    const struct load *load;
+    const char *file;         /* shown for settings libconfig read from a string */
+    unsigned line_offset;     /* added to their lines: a piece starting mid-file */
+    struct msg *msgs;
+    size_t msg_count, msg_cap;
+    size_t error_count;       /* messages past ERRORS_MAX are only counted */
+    bool oom;                 /* a message was lost for want of memory */
+    char **tz;                /* interned timezone names */
+    bool *tz_ok;              /* per tz entry: its zoneinfo file exists */
+    size_t tz_count, tz_cap, tz_last;
+    size_t brand_last, platform_last;
+    char **names;             /* file names shown by this walk's origins */
+    size_t name_count;
+    const char *name_raw;     /* libconfig's name of names[name_last] */
+    size_t name_last;
+};
+
+/* Where a store's id was written, as messages show it (for "first at");
+ * line 0: the store had problems and takes no part in the id check. */
+struct origin {
+    unsigned line;
+    const char *file;
+};
+
+struct source;
+
+/* A part is a run of the stores list walked on its own: consecutive
+ * elements of the main file's tree, or a piece of an @include'd file. */
+struct part {
+    struct parser p;
+    struct source *source;    /* NULL: the main tree's elements [from, from + count) */
+    config_scan_piece_t piece;/* of source->text */
+    unsigned from;
+    config_store_t *stores;
+    size_t count;
+    struct origin *origins;   /* one per store */
+    bool slab;                /* stores and origins are in the load's slabs */
+};
+
+/* A source is an @include'd file of the stores list that sluice reads
+ * itself, in pieces, in parallel, instead of letting libconfig splice it
+ * into one big tree (see config_load_with in config.h). */
+struct source {
+    unsigned line;            /* of the @include in the main file */
+    char *path;               /* include directory + name, as libconfig opens it */
+    char *shown;              /* as messages name it */
+    char *text;               /* its bytes, while its pieces are walked */
+    size_t len, cap;
+    uint64_t hash;
+    bool cacheable;           /* holds no @include: its bytes are all it depends on */
+    const struct config_source *reuse; /* unchanged since the previous config */
+    struct part *pieces;
+    size_t piece_count, pieces_left;
+};
+
+/* The stores list is a sequence of segments: a run of the main tree's
+ * elements, or the elements of one source. */
+struct segment {
+    struct part *run;
+    struct source *source;
+};
+
+/* A previous config remembers, per source it read, what a later load needs
+ * to reuse the source's stores without parsing it again. */
+struct config_source {
+    char *path, *shown;
+    uint64_t hash;
+    size_t len;
+    size_t first, count;      /* its stores in config_t.stores */
+    unsigned *id_lines;       /* per store: the line of its id */
+};
+
+struct config_sources {
+    struct config_source *v;
+    size_t count;
+};
+
+/* A load is one config_load_with call. The top parser walks the top level
+ * and collects every message when the parts merge. */
+struct load {
     const char *path;         /* main file, as given */
     char *dir;                /* its directory: the @include directory */
     config_t *cfg;            /* being built; owned until handed over */
-    struct text errors;
-    size_t error_count;
+    const config_t *previous;
+    bool reuse;               /* previous's sources may be reused (same brands, ...) */
     lc_config_t defaults;     /* every row's default, parsed once per load */
     bool defaults_live;
     const setting_t *def[S_COUNT][ROWS_MAX];
-    bool *tz_ok;              /* per cfg->timezones entry: the zoneinfo file exists */
-    size_t tz_cap, tz_last;
-    size_t brand_last, platform_last;
-    uint64_t *ids;            /* open-addressing set of id << 32 | store index + 1 */
-    size_t ids_mask;
-    const setting_t *stores;  /* the stores list, for "first at" */
+    struct parser top;
+    struct source *sources;   /* per @include of the stores list read by sluice */
+    size_t source_count;
+    struct segment *segments;
+    size_t segment_count;
+    unsigned threads;
+    /* workers: lock guards everything below */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    size_t next_source;       /* sources not yet taken */
+    size_t loading;           /* sources being read now */
+    struct part **queue;      /* pieces ready to walk, [queue_head, queue_len) */
+    size_t queue_head, queue_len, queue_cap;
+    bool failed;              /* libconfig refused a piece: read the whole file instead */
+    struct { char *buf; size_t cap; } spare[16]; /* see s_buffer_take */
+    size_t spare_count;
+    struct { char *map, *base; size_t size, used; } slabs[64]; /* see s_slab_alloc */
+    size_t slab_count;
 };
 
 typedef void s_set_fn(struct parser *p, const struct slot *sl, const setting_t *s);
@@ -315,55 +427,109 @@ static void s_text_add(struct text *t, const char *fmt, ...)
     va_end(ap);
 }
 
-static void s_text_ctx(struct text *t, const struct ctx *ctx)
+/* s_text_ctx writes CTX as "stores[].staffing[1]", leaving the top-level
+ * index out: *SPLIT gets where it goes and *INDEX the index (see struct msg). */
+static void s_text_ctx(struct text *t, const struct ctx *ctx, size_t *split, long *index)
 {
     if (!ctx)
         return;
     if (ctx->parent) {
-        s_text_ctx(t, ctx->parent);
+        s_text_ctx(t, ctx->parent, split, index);
         s_text_add(t, ".");
     }
     s_text_add(t, "%s", ctx->name);
-    if (ctx->index >= 0)
+    if (ctx->index >= 0 && !ctx->parent) {
+        s_text_add(t, "[");
+        *split = t->len;
+        *index = ctx->index;
+        s_text_add(t, "]");
+    } else if (ctx->index >= 0) {
         s_text_add(t, "[%ld]", ctx->index);
+    }
+}
+
+/* s_msg_add takes T's text as a message of P. */
+static void s_msg_add(struct parser *p, struct text *t, size_t split, long index)
+{
+    if (t->oom || (p->msg_count == p->msg_cap && p->msg_count == SIZE_MAX / sizeof *p->msgs)) {
+        free(t->buf);
+        p->oom = true;
+        return;
+    }
+    if (p->msg_count == p->msg_cap) {
+        size_t cap = p->msg_cap ? 2 * p->msg_cap : 16;
+        struct msg *msgs = realloc(p->msgs, cap * sizeof *msgs);
+        if (!msgs) {
+            free(t->buf);
+            p->oom = true;
+            return;
+        }
+        p->msgs = msgs;
+        p->msg_cap = cap;
+    }
+    p->msgs[p->msg_count++] = (struct msg){ t->buf, split, index };
 }
 
 /* s_file_name: libconfig records an @include'd file by the name written in
- * the @include, which is relative to the include directory. */
-static const char *s_file_name(const struct parser *p, const char *file, char *buf, size_t size)
+ * the @include, which is relative to the include directory; text it read
+ * from a string (FILE NULL) is P's file. */
+static const char *s_file_name(const struct parser *p, const char *file, char *buf, size_t size);
+
+/* s_line is AT's line in its file. */
+static unsigned s_line(const struct parser *p, const setting_t *at)
 {
-    if (!file || strcmp(file, p->path) == 0)
-        return p->path;
-    if (file[0] == '/' || strcmp(p->dir, ".") == 0)
-        return file;
-    snprintf(buf, size, "%s/%s", p->dir, file);
-    return buf;
+    unsigned line = config_setting_source_line(at);
+    if (line > 0 && !config_setting_source_file(at))
+        line += p->line_offset;
+    return line;
 }
 
-/* s_report adds "FILE:LINE: CTX.KEY: MESSAGE" for the setting AT (NULL: the
- * file itself). */
+/* s_vreport adds "FILE:LINE: CTX.KEY: MESSAGE" (LINE 0: "FILE: ..."). */
+__attribute__((format(printf, 6, 0)))
+static void s_vreport(struct parser *p, const char *file, unsigned line, const struct ctx *ctx,
+                      const char *key, const char *fmt, va_list ap)
+{
+    if (++p->error_count > ERRORS_MAX)
+        return;
+    struct text t = { 0 };
+    size_t split = 0;
+    long index = -1;
+    if (line > 0)
+        s_text_add(&t, "%s:%u: ", file, line);
+    else
+        s_text_add(&t, "%s: ", file);
+    s_text_ctx(&t, ctx, &split, &index);
+    if (key)
+        s_text_add(&t, "%s%s", ctx ? "." : "", key);
+    if (ctx || key)
+        s_text_add(&t, ": ");
+    s_text_vadd(&t, fmt, ap);
+    s_text_add(&t, "\n");
+    s_msg_add(p, &t, split, index);
+}
+
+/* s_report reports a problem at the setting AT (NULL: the file itself). */
 __attribute__((format(printf, 5, 6)))
 static void s_report(struct parser *p, const setting_t *at, const struct ctx *ctx,
                      const char *key, const char *fmt, ...)
 {
-    if (++p->error_count > ERRORS_MAX)
-        return;
     char name[PATH_MAX];
     const char *file = s_file_name(p, at ? config_setting_source_file(at) : NULL, name, sizeof name);
-    if (at && config_setting_source_line(at) > 0)
-        s_text_add(&p->errors, "%s:%u: ", file, config_setting_source_line(at));
-    else
-        s_text_add(&p->errors, "%s: ", file);
-    s_text_ctx(&p->errors, ctx);
-    if (key)
-        s_text_add(&p->errors, "%s%s", ctx ? "." : "", key);
-    if (ctx || key)
-        s_text_add(&p->errors, ": ");
     va_list ap;
     va_start(ap, fmt);
-    s_text_vadd(&p->errors, fmt, ap);
+    s_vreport(p, file, at ? s_line(p, at) : 0, ctx, key, fmt, ap);
     va_end(ap);
-    s_text_add(&p->errors, "\n");
+}
+
+/* s_report_at reports a problem at FILE (as shown) and LINE. */
+__attribute__((format(printf, 6, 7)))
+static void s_report_at(struct parser *p, const char *file, unsigned line, const struct ctx *ctx,
+                        const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_vreport(p, file, line, ctx, key, fmt, ap);
+    va_end(ap);
 }
 
 /* s_show writes S as it would appear in the file, for "(got ...)". */
@@ -641,7 +807,7 @@ static void s_set_brand(struct parser *p, const struct slot *sl, const setting_t
         return;
     int i = -1;
     if (v[0]) {
-        i = s_find_name(p->cfg->brands, p->cfg->brand_count, sizeof(config_brand_t),
+        i = s_find_name(p->load->cfg->brands, p->load->cfg->brand_count, sizeof(config_brand_t),
                         offsetof(config_brand_t, name), &p->brand_last, v);
         if (i < 0) {
             s_bad(p, sl, s, "unknown brand: not in brands");
@@ -717,22 +883,21 @@ static bool s_zone_exists(const char *name)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* s_tz_intern returns NAME's index in cfg->timezones, adding it (and checking
- * its zoneinfo file, once) when new; -1 when out of memory. */
+/* s_tz_intern returns NAME's index in p->tz, adding it (and checking its
+ * zoneinfo file, once) when new; -1 when out of memory. */
 static long s_tz_intern(struct parser *p, const char *name)
 {
-    config_t *cfg = p->cfg;
-    if (p->tz_last < cfg->timezone_count && strcmp(cfg->timezones[p->tz_last], name) == 0)
+    if (p->tz_last < p->tz_count && strcmp(p->tz[p->tz_last], name) == 0)
         return (long)p->tz_last;
-    for (size_t i = 0; i < cfg->timezone_count; i++)
-        if (strcmp(cfg->timezones[i], name) == 0)
+    for (size_t i = 0; i < p->tz_count; i++)
+        if (strcmp(p->tz[i], name) == 0)
             return (long)(p->tz_last = i);
-    if (cfg->timezone_count == p->tz_cap) {
+    if (p->tz_count == p->tz_cap) {
         size_t cap = p->tz_cap ? p->tz_cap * 2 : 16;
-        char **names = realloc(cfg->timezones, cap * sizeof *names);
+        char **names = realloc(p->tz, cap * sizeof *names);
         if (!names)
             return -1;
-        cfg->timezones = names;
+        p->tz = names;
         bool *ok = realloc(p->tz_ok, cap * sizeof *ok);
         if (!ok)
             return -1;
@@ -742,9 +907,9 @@ static long s_tz_intern(struct parser *p, const char *name)
     char *copy = strdup(name);
     if (!copy)
         return -1;
-    p->tz_ok[cfg->timezone_count] = s_zone_exists(name);
-    cfg->timezones[cfg->timezone_count] = copy;
-    return (long)(p->tz_last = cfg->timezone_count++);
+    p->tz_ok[p->tz_count] = s_zone_exists(name);
+    p->tz[p->tz_count] = copy;
+    return (long)(p->tz_last = p->tz_count++);
 }
 
 static void s_set_timezone(struct parser *p, const struct slot *sl, const setting_t *s)
@@ -762,7 +927,7 @@ static void s_set_timezone(struct parser *p, const struct slot *sl, const settin
     else if (!p->tz_ok[i])
         s_bad(p, sl, s, "unknown timezone: no file " ZONEINFO_DIR "%s", v);
     else
-        *(const char **)sl->field = p->cfg->timezones[i];
+        *(const char **)sl->field = p->tz[i];
 }
 
 static void s_set_platforms(struct parser *p, const struct slot *sl, const setting_t *s)
@@ -787,7 +952,8 @@ static void s_set_platforms(struct parser *p, const struct slot *sl, const setti
         const char *v = s_string(p, &esl, e);
         if (!v)
             continue;
-        int at = s_find_name(p->cfg->platforms, p->cfg->platform_count, sizeof(config_platform_t),
+        int at = s_find_name(p->load->cfg->platforms, p->load->cfg->platform_count,
+                             sizeof(config_platform_t),
                              offsetof(config_platform_t, name), &p->platform_last, v);
         if (at < 0) {
             s_bad(p, &esl, e, "unknown platform: not in platforms");
@@ -971,7 +1137,7 @@ static void s_parse_group(struct parser *p, enum scope_id sid, const setting_t *
             continue;
         const struct key_row *row = &sc->rows[i];
         if (row->def)
-            s_set(p, sc, row, p->def[sid][i], base, ctx);
+            s_set(p, sc, row, p->load->def[sid][i], base, ctx);
         else
             s_report(p, grp, ctx, row->path + sc->prefix_len, "required key missing");
     }
@@ -993,20 +1159,26 @@ static void s_parse_section(struct parser *p, enum scope_id sid, const setting_t
         sc->check(p, grp, &ctx, base, 0);
 }
 
-/* s_calloc_big is calloc that asks for transparent huge pages when the
- * array is large: 300,000 stores take 67 MB, otherwise 16,000 page faults. */
-static void *s_calloc_big(size_t n, size_t size)
+/* s_alloc_big is malloc that asks for transparent huge pages when the
+ * array is large: 300,000 stores take 67 MB, otherwise 16,000 page faults.
+ * ZERO: clear it (not needed when every byte is written next). */
+static void *s_alloc_big(size_t n, size_t size, bool zero)
 {
     const size_t huge = (size_t)2 << 20;
     void *array;
     if (size && n > SIZE_MAX / size)
         return NULL;
     if (n * size < 2 * huge)
-        return calloc(n, size);
+        return zero ? calloc(n, size) : malloc(n * size + 1);
     if (posix_memalign(&array, huge, n * size) != 0)
         return NULL;
     (void)madvise(array, n * size, MADV_HUGEPAGE); /* a hint; fine if refused */
-    return memset(array, 0, n * size);
+    return zero ? memset(array, 0, n * size) : array;
+}
+
+static void *s_calloc_big(size_t n, size_t size)
+{
+    return s_alloc_big(n, size, true);
 }
 
 /* s_parse_list returns a new array of *COUNT structs from the list at the
@@ -1057,6 +1229,19 @@ static const setting_t *s_member_or(const setting_t *grp, const char *name)
     return s ? s : grp;
 }
 
+static const char *s_file_name(const struct parser *p, const char *file, char *buf, size_t size)
+{
+    const struct load *ld = p->load;
+    if (!file)
+        return p->file;
+    if (strcmp(file, ld->path) == 0)
+        return ld->path;
+    if (file[0] == '/' || strcmp(ld->dir, ".") == 0)
+        return file;
+    snprintf(buf, size, "%s/%s", ld->dir, file);
+    return buf;
+}
+
 /* s_duplicate reports AT, the KEY of a group, as a duplicate of WHAT, first
  * seen in the group FIRST. */
 static void s_duplicate(struct parser *p, const setting_t *at, const struct ctx *ctx,
@@ -1068,11 +1253,9 @@ static void s_duplicate(struct parser *p, const setting_t *at, const struct ctx 
     char here_buf[PATH_MAX];
     const char *here = s_file_name(p, config_setting_source_file(at), here_buf, sizeof here_buf);
     if (strcmp(file, here) == 0)
-        s_report(p, at, ctx, key, "duplicate %s (first at line %u)", what,
-                 config_setting_source_line(first));
+        s_report(p, at, ctx, key, "duplicate %s (first at line %u)", what, s_line(p, first));
     else
-        s_report(p, at, ctx, key, "duplicate %s (first at %s:%u)", what, file,
-                 config_setting_source_line(first));
+        s_report(p, at, ctx, key, "duplicate %s (first at %s:%u)", what, file, s_line(p, first));
 }
 
 static void s_check_daemon(struct parser *p, const setting_t *grp, const struct ctx *ctx,
@@ -1091,7 +1274,7 @@ static void s_check_brand(struct parser *p, const setting_t *grp, const struct c
 {
     config_brand_t *brands = array, *b = &brands[index];
     const setting_t *list = config_setting_parent(grp);
-    b->line = (int)config_setting_source_line(grp);
+    b->line = (int)s_line(p, grp);
     for (size_t j = 0; j < index; j++)
         if (brands[j].name && strcmp(brands[j].name, b->name) == 0) {
             char what[128];
@@ -1107,7 +1290,7 @@ static void s_check_platform(struct parser *p, const setting_t *grp, const struc
 {
     config_platform_t *platforms = array, *pl = &platforms[index];
     const setting_t *list = config_setting_parent(grp);
-    pl->line = (int)config_setting_source_line(grp);
+    pl->line = (int)s_line(p, grp);
     for (size_t j = 0; j < index; j++)
         if (platforms[j].name && strcmp(platforms[j].name, pl->name) == 0) {
             char what[128];
@@ -1118,35 +1301,865 @@ static void s_check_platform(struct parser *p, const setting_t *grp, const struc
         }
 }
 
-/* s_check_store: store ids are unique, checked with a hash set that holds
- * the ids themselves, so a probe touches no store (300,000 stores). Only
- * stores that parsed cleanly get here, so id != 0. */
-static void s_check_store(struct parser *p, const setting_t *grp, const struct ctx *ctx,
-                          void *array, size_t index)
+/* ------------------------------------------------------------ the stores */
+
+/* s_origin_file is the file AT came from, as messages show it, in storage
+ * that lasts as long as P (a piece's libconfig tree does not). NULL when out
+ * of memory. */
+static const char *s_origin_file(struct parser *p, const setting_t *at)
 {
-    config_store_t *st = (config_store_t *)array + index;
-    st->line = (int)config_setting_source_line(grp);
-    if (!p->ids)
-        return; /* out of memory, reported */
-    size_t h = (size_t)((st->id * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & p->ids_mask;
-    for (; p->ids[h]; h = (h + 1) & p->ids_mask) {
-        if (p->ids[h] >> 32 == st->id) {
-            size_t first = (p->ids[h] & UINT32_MAX) - 1;
-            char what[64];
-            snprintf(what, sizeof what, "store id %" PRIu32, st->id);
-            s_duplicate(p, s_member_or(grp, "id"), ctx, "id", what,
-                        config_setting_get_elem(p->stores, (unsigned)first));
-            return;
+    const char *raw = config_setting_source_file(at);
+    if (!raw)
+        return p->file;
+    if (p->name_count && raw == p->name_raw)
+        return p->names[p->name_last];
+    char buf[PATH_MAX];
+    const char *shown = s_file_name(p, raw, buf, sizeof buf);
+    size_t i = 0;
+    while (i < p->name_count && strcmp(p->names[i], shown) != 0)
+        i++;
+    if (i == p->name_count) {
+        char **names = realloc(p->names, (p->name_count + 1) * sizeof *names);
+        if (!names)
+            return NULL;
+        p->names = names;
+        if (!(names[i] = strdup(shown)))
+            return NULL;
+        p->name_count++;
+    }
+    p->name_raw = raw;
+    p->name_last = i;
+    return p->names[i];
+}
+
+/* s_walk_stores parses COUNT elements of LIST, from FROM on, into PT. A
+ * store without problems gets its line and origin; ids are checked across
+ * all parts when they merge. */
+static void s_walk_stores(struct part *pt, const setting_t *list, unsigned from, size_t count)
+{
+    struct parser *p = &pt->p;
+    const char *key = s_scopes[S_STORE].key;
+    if (!pt->slab) {
+        pt->stores = s_calloc_big(count, sizeof *pt->stores);
+        pt->origins = calloc(count, sizeof *pt->origins);
+    }
+    if (!pt->stores || !pt->origins) {
+        s_report(p, list, NULL, key, "out of memory for %zu entries", count);
+        pt->count = 0; /* a run of the main tree came with its count */
+        return;
+    }
+    pt->count = count;
+    for (size_t k = 0; k < count; k++) {
+        const setting_t *e = config_setting_get_elem(list, from + (unsigned)k);
+        struct ctx ctx = { NULL, key, (long)k };
+        if (!config_setting_is_group(e)) {
+            char got[SHOW_MAX];
+            s_report(p, e, &ctx, NULL, "must be a group { ... } (got %s)", s_show(e, got, sizeof got));
+            continue;
+        }
+        size_t before = p->error_count;
+        s_parse_group(p, S_STORE, e, &pt->stores[k], &ctx);
+        if (p->error_count != before)
+            continue;
+        const setting_t *id = s_member_or(e, "id");
+        const char *file = s_origin_file(p, id);
+        if (!file) {
+            s_report(p, e, &ctx, NULL, "out of memory");
+            continue;
+        }
+        pt->stores[k].line = (int)s_line(p, e);
+        pt->origins[k] = (struct origin){ s_line(p, id), file };
+    }
+}
+
+static void s_free_strings(enum scope_id sid, void *base);
+
+static void s_parser_free(struct parser *p)
+{
+    for (size_t i = 0; i < p->msg_count; i++)
+        free(p->msgs[i].text);
+    free(p->msgs);
+    for (size_t i = 0; i < p->tz_count; i++)
+        free(p->tz[i]);
+    free(p->tz);
+    free(p->tz_ok);
+    for (size_t i = 0; i < p->name_count; i++)
+        free(p->names[i]);
+    free(p->names);
+    *p = (struct parser){ 0 };
+}
+
+/* s_part_free frees PT's contents; stores it still holds own their strings. */
+static void s_part_free(struct part *pt)
+{
+    s_parser_free(&pt->p);
+    if (pt->stores)
+        for (size_t i = 0; i < pt->count; i++)
+            s_free_strings(S_STORE, &pt->stores[i]);
+    if (!pt->slab) {
+        free(pt->stores);
+        free(pt->origins);
+    }
+}
+
+/* s_slab_alloc returns SIZE zeroed bytes for a piece's stores or origins
+ * (lock held), from slabs of 32 MB in transparent huge pages that the load
+ * unmaps at its end; NULL: use calloc. Pieces' arrays add up to as much as
+ * the config's own (65 MB for 300,000 stores): in 4 KB pages that was 16,000
+ * page faults, most of the load's. A new mapping reads as zeros and is
+ * faulted in by the thread that writes it, outside the lock. */
+static void *s_slab_alloc(struct load *ld, size_t size)
+{
+    const size_t huge = (size_t)2 << 20, slab = (size_t)32 << 20;
+    size = (size + 63) & ~(size_t)63;
+    if (size > slab / 4)
+        return NULL;
+    if (ld->slab_count && ld->slabs[ld->slab_count - 1].size - ld->slabs[ld->slab_count - 1].used >= size) {
+        void *at = ld->slabs[ld->slab_count - 1].base + ld->slabs[ld->slab_count - 1].used;
+        ld->slabs[ld->slab_count - 1].used += size;
+        return at;
+    }
+    if (ld->slab_count == sizeof ld->slabs / sizeof ld->slabs[0])
+        return NULL;
+    /* map a huge page more, to start the slab on a huge page boundary */
+    char *map = mmap(NULL, slab + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED)
+        return NULL;
+    char *base = (char *)(((uintptr_t)map + huge - 1) & ~(uintptr_t)(huge - 1));
+    (void)madvise(base, slab, MADV_HUGEPAGE); /* a hint; fine if refused */
+    ld->slabs[ld->slab_count].map = map;
+    ld->slabs[ld->slab_count].base = base;
+    ld->slabs[ld->slab_count].size = slab;
+    ld->slabs[ld->slab_count++].used = size;
+    return base;
+}
+
+/* ---------------------------------------------------------- the sources */
+
+/* PIECE_BYTES: a source is cut into pieces of about this size, so that
+ * threads share even one big file and finish together, and each piece's
+ * libconfig tree (about ten times the text) is freed and its memory reused
+ * before the next. 32 KB to 512 KB measured the same within the noise. */
+#define PIECE_BYTES ((size_t)128 << 10)
+
+/* The placeholder that stands in the main file for an @include sluice reads
+ * itself; \x01 keeps it from meaning anything a person would write. */
+#define PLACEHOLDER "\001sluice-include "
+
+/* s_hash is a 64-bit hash of a source's bytes: a reload reuses a source's
+ * stores only when its length and hash are unchanged. Not cryptographic:
+ * it guards against edits, not against an attacker who can write the file. */
+static uint64_t s_hash(const char *text, size_t len)
+{
+    const uint64_t k1 = UINT64_C(0x9E3779B97F4A7C15), k2 = UINT64_C(0xC2B2AE3D27D4EB4F);
+    uint64_t a = len ^ k1, b = ~len;
+    size_t i = 0;
+    for (; i + 16 <= len; i += 16) { /* two lanes: a chain of multiplies is the limit */
+        uint64_t x, y;
+        memcpy(&x, text + i, 8);
+        memcpy(&y, text + i + 8, 8);
+        a = ((a ^ x) * k1);
+        a ^= a >> 29;
+        b = ((b ^ y) * k2);
+        b ^= b >> 31;
+    }
+    uint64_t tail[2] = { 0, 0 };
+    memcpy(tail, text + i, len - i);
+    a = (a ^ tail[0]) * k1;
+    b = (b ^ tail[1]) * k2;
+    uint64_t h = a ^ (b << 23 | b >> 41);
+    h ^= h >> 33;
+    h *= UINT64_C(0xFF51AFD7ED558CCD);
+    h ^= h >> 33;
+    h *= UINT64_C(0xC4CEB9FE1A85EC53);
+    return h ^ (h >> 33);
+}
+
+/* s_read_file reads the regular file PATH into *BUF (of *CAP bytes, grown
+ * as needed), NUL-terminated, its length in *LEN. */
+static bool s_read_file(const char *path, char **buf, size_t *cap, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    size_t n = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uintmax_t)st.st_size >= SIZE_MAX / 4)
+        goto fail;
+    for (size_t want = (size_t)st.st_size + 1;; want = 2 * *cap) { /* larger: it grew */
+        if (want > *cap) {
+            /* a big file in huge pages: 93 MB are 23,000 page faults in small ones */
+            char *more = want >= ((size_t)4 << 20) ? s_alloc_big(want, 1, false) : malloc(want);
+            if (!more)
+                goto fail;
+            memcpy(more, *buf ? *buf : "", n);
+            free(*buf);
+            *buf = more;
+            *cap = want;
+        }
+        ssize_t got;
+        while ((got = read(fd, *buf + n, *cap - 1 - n)) > 0 || (got < 0 && errno == EINTR))
+            n += got > 0 ? (size_t)got : 0;
+        if (got < 0)
+            goto fail;
+        if (n < *cap - 1)
+            break; /* end of file before the buffer's end */
+        char probe;
+        if ((got = read(fd, &probe, 1)) == 0)
+            break;
+        if (got < 0)
+            goto fail;
+        (*buf)[n++] = probe;
+    }
+    close(fd);
+    (*buf)[n] = '\0';
+    *len = n;
+    return true;
+fail:
+    close(fd);
+    return false;
+}
+
+/* s_buffer_take / s_buffer_give: the texts of sources come from a pool kept
+ * for the whole load, so a freed 1 MB buffer is not handed back to the
+ * kernel and faulted in again for the next file (lock held). */
+static void s_buffer_take(struct load *ld, char **buf, size_t *cap)
+{
+    *buf = NULL;
+    *cap = 0;
+    if (ld->spare_count) {
+        ld->spare_count--;
+        *buf = ld->spare[ld->spare_count].buf;
+        *cap = ld->spare[ld->spare_count].cap;
+    }
+}
+
+static void s_buffer_give(struct load *ld, char *buf, size_t cap)
+{
+    if (!buf)
+        return;
+    if (ld->spare_count == sizeof ld->spare / sizeof ld->spare[0]) {
+        free(buf);
+        return;
+    }
+    ld->spare[ld->spare_count].buf = buf;
+    ld->spare[ld->spare_count++].cap = cap;
+}
+
+struct pieces {
+    config_scan_piece_t *v;
+    size_t count, cap;
+};
+
+static bool s_on_piece(void *arg, const config_scan_piece_t *piece)
+{
+    struct pieces *ps = arg;
+    if (ps->count == ps->cap) {
+        size_t cap = ps->cap ? 2 * ps->cap : 8;
+        config_scan_piece_t *v = realloc(ps->v, cap * sizeof *v);
+        if (!v)
+            return false;
+        ps->v = v;
+        ps->cap = cap;
+    }
+    ps->v[ps->count++] = *piece;
+    return true;
+}
+
+/* s_source_load reads SRC, then either finds it unchanged in the previous
+ * config or cuts it into pieces. False: read it with libconfig instead (it
+ * cannot be read, or holds a NUL byte, which libconfig's string reader
+ * would take for the end). */
+static bool s_source_load(struct load *ld, struct source *src)
+{
+    if (!s_read_file(src->path, &src->text, &src->cap, &src->len) ||
+        memchr(src->text, '\0', src->len))
+        return false;
+    src->hash = s_hash(src->text, src->len);
+    const struct config_sources *prev = ld->reuse ? ld->previous->sources : NULL;
+    for (size_t i = 0; prev && i < prev->count; i++) {
+        const struct config_source *cs = &prev->v[i];
+        if (cs->len == src->len && cs->hash == src->hash && strcmp(cs->path, src->path) == 0 &&
+            strcmp(cs->shown, src->shown) == 0) {
+            src->reuse = cs;
+            return true; /* its text goes back to the pool */
         }
     }
-    p->ids[h] = (uint64_t)st->id << 32 | (index + 1);
+    struct pieces ps = { 0 };
+    src->cacheable = config_scan_list(src->text, src->len, PIECE_BYTES, s_on_piece, &ps);
+    if (!src->cacheable) {
+        /* One piece, its elements uncounted: libconfig reads the @include
+         * inside it, or refuses the text (then the whole file is read). */
+        ps.count = 0;
+        if (!s_on_piece(&ps, &(config_scan_piece_t){ 0, src->len, 1, 0 })) {
+            free(ps.v);
+            return false;
+        }
+    }
+    src->pieces = calloc(ps.count, sizeof *src->pieces);
+    if (!src->pieces) {
+        free(ps.v);
+        return false;
+    }
+    for (size_t i = 0; i < ps.count; i++) {
+        struct part *pt = &src->pieces[i];
+        pt->p.load = ld;
+        pt->p.file = src->shown;
+        pt->p.line_offset = ps.v[i].line - 1;
+        pt->source = src;
+        pt->piece = ps.v[i];
+    }
+    src->piece_count = src->pieces_left = ps.count;
+    free(ps.v);
+    return true;
+}
+
+/* s_text_mem appends LEN bytes of MEM to T. */
+static void s_text_mem(struct text *t, const char *mem, size_t len)
+{
+    if (t->oom)
+        return;
+    if (t->len + len + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 256;
+        while (cap < t->len + len + 1)
+            cap *= 2;
+        char *buf = realloc(t->buf, cap);
+        if (!buf) {
+            t->oom = true;
+            return;
+        }
+        t->buf = buf;
+        t->cap = cap;
+    }
+    memcpy(t->buf + t->len, mem, len);
+    t->len += len;
+    t->buf[t->len] = '\0';
+}
+
+/* A piece is fed to libconfig as "stores = ( PIECE );" through a stream
+ * that reads the three parts in turn: no copy of the piece, and no buffer
+ * as big as the piece (config_read_string takes the length of its text and
+ * copies it byte by byte into a new buffer: a tenth of the load's time). */
+struct piece_stream {
+    const char *part[3];
+    size_t len[3];
+    size_t at;                /* in part[0] + part[1] + part[2] */
+};
+
+static ssize_t s_piece_read(void *cookie, char *buf, size_t size)
+{
+    struct piece_stream *ps = cookie;
+    size_t done = 0, skip = ps->at;
+    for (int i = 0; i < 3 && done < size; i++) {
+        if (skip >= ps->len[i]) {
+            skip -= ps->len[i];
+            continue;
+        }
+        size_t n = ps->len[i] - skip < size - done ? ps->len[i] - skip : size - done;
+        memcpy(buf + done, ps->part[i] + skip, n);
+        done += n;
+        skip = 0;
+    }
+    ps->at += done;
+    return (ssize_t)done;
+}
+
+/* s_piece_walk parses one piece of a source with its own libconfig instance
+ * (libconfig 1.5 keeps no global state: a reentrant flex scanner and a pure
+ * bison parser) and walks it. STDIO is the calling thread's stream buffer
+ * (libconfig reads a stream with getc). The piece is wrapped on its first
+ * line, so its lines stay its own, plus line_offset; no newline before ");",
+ * so a "#" comment at the end of a file stays what libconfig makes of it.
+ * False when libconfig refuses the piece or reads other than the counted
+ * elements: then the load reads the whole file. */
+static bool s_piece_walk(struct load *ld, char *stdio, size_t stdio_size, struct part *pt)
+{
+    const char *key = s_scopes[S_STORE].key;
+    const config_scan_piece_t *pc = &pt->piece;
+    char open[32];
+    snprintf(open, sizeof open, "%s = (", key);
+    struct piece_stream ps = { { open, pt->source->text + pc->start, " );" },
+                               { strlen(open), pc->end - pc->start, 3 }, 0 };
+    FILE *in = fopencookie(&ps, "r", (cookie_io_functions_t){ .read = s_piece_read });
+    if (!in)
+        return false;
+    setvbuf(in, stdio, _IOFBF, stdio_size);
+    lc_config_t lc;
+    config_init(&lc);
+    config_set_include_dir(&lc, ld->dir);
+    bool ok = config_read(&lc, in) == CONFIG_TRUE;
+    fclose(in);
+    const setting_t *root = config_root_setting(&lc);
+    const setting_t *list = ok ? config_setting_get_member(root, key) : NULL;
+    int n = list ? config_setting_length(list) : 0;
+    ok = list && config_setting_length(root) == 1 && config_setting_is_list(list) && n > 0 &&
+         (pc->elements == 0 || (size_t)n == pc->elements);
+    if (ok)
+        s_walk_stores(pt, list, 0, (size_t)n);
+    lc_destroy(&lc);
+    return ok;
+}
+
+/* s_queue_pieces makes SRC's pieces available to the workers (lock held). */
+static bool s_queue_pieces(struct load *ld, struct source *src)
+{
+    if (ld->queue_len + src->piece_count > ld->queue_cap) {
+        size_t cap = ld->queue_cap ? ld->queue_cap : 64;
+        while (cap < ld->queue_len + src->piece_count)
+            cap *= 2;
+        struct part **q = realloc(ld->queue, cap * sizeof *q);
+        if (!q)
+            return false;
+        ld->queue = q;
+        ld->queue_cap = cap;
+    }
+    for (size_t i = 0; i < src->piece_count; i++)
+        ld->queue[ld->queue_len++] = &src->pieces[i];
+    return true;
+}
+
+/* s_work is one worker: it walks queued pieces first (so few sources are
+ * held in memory at once), else reads the next source, until all are done
+ * or one failed. Every thread of the load runs it, the caller's too. */
+static void *s_work(void *arg)
+{
+    struct load *ld = arg;
+    char stdio[64 << 10]; /* on the stack: each thread its own */
+    pthread_mutex_lock(&ld->lock);
+    while (!ld->failed) {
+        if (ld->queue_head < ld->queue_len) {
+            struct part *pt = ld->queue[ld->queue_head++];
+            size_t n = pt->piece.elements;
+            if (n) {
+                pt->stores = s_slab_alloc(ld, n * sizeof *pt->stores);
+                pt->origins = pt->stores ? s_slab_alloc(ld, n * sizeof *pt->origins) : NULL;
+                pt->slab = pt->origins != NULL;
+                if (!pt->slab)
+                    pt->stores = NULL;
+            }
+            pthread_mutex_unlock(&ld->lock);
+            bool ok = s_piece_walk(ld, stdio, sizeof stdio, pt);
+            pthread_mutex_lock(&ld->lock);
+            ld->failed |= !ok;
+            struct source *src = pt->source;
+            if (--src->pieces_left == 0) {
+                s_buffer_give(ld, src->text, src->cap);
+                src->text = NULL;
+            }
+        } else if (ld->next_source < ld->source_count) {
+            struct source *src = &ld->sources[ld->next_source++];
+            ld->loading++;
+            s_buffer_take(ld, &src->text, &src->cap);
+            pthread_mutex_unlock(&ld->lock);
+            bool ok = s_source_load(ld, src);
+            pthread_mutex_lock(&ld->lock);
+            ld->loading--;
+            if (!ok || (!src->reuse && !s_queue_pieces(ld, src)))
+                ld->failed = true;
+            if (src->reuse) {
+                s_buffer_give(ld, src->text, src->cap);
+                src->text = NULL;
+            }
+            pthread_cond_broadcast(&ld->wake);
+        } else if (ld->loading > 0) {
+            pthread_cond_wait(&ld->wake, &ld->lock);
+        } else {
+            break;
+        }
+    }
+    pthread_cond_broadcast(&ld->wake);
+    pthread_mutex_unlock(&ld->lock);
+    return NULL;
+}
+
+/* s_run walks the main tree's runs of stores and, on LD->threads threads
+ * (this one included), the sources. Worker threads block every signal: the
+ * daemon takes its signals through a signalfd in the main thread. A thread
+ * that cannot be started only means fewer workers. */
+static void s_run(struct load *ld, const setting_t *list)
+{
+    pthread_t threads[15];
+    size_t started = 0, want = ld->threads > 1 ? ld->threads - 1 : 0;
+    if (want > sizeof threads / sizeof threads[0])
+        want = sizeof threads / sizeof threads[0];
+    if (ld->source_count == 0)
+        want = 0;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    while (started < want && pthread_create(&threads[started], NULL, s_work, ld) == 0)
+        started++;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    for (size_t i = 0; i < ld->segment_count; i++) {
+        struct part *run = ld->segments[i].run;
+        if (run)
+            s_walk_stores(run, list, run->from, run->count);
+    }
+    s_work(ld);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+}
+
+/* s_placeholder: 1 when E stands for source *K, 0 when it is an element of
+ * the main file, -1 when it looks like a placeholder that is not one. */
+static int s_placeholder(const struct load *ld, const setting_t *e, size_t *k)
+{
+    if (ld->source_count == 0 || config_setting_type(e) != CONFIG_TYPE_STRING)
+        return 0;
+    const char *v = config_setting_get_string(e);
+    if (strncmp(v, PLACEHOLDER, sizeof PLACEHOLDER - 1) != 0)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v + sizeof PLACEHOLDER - 1, &end, 10);
+    /* (its line is not checked: libconfig gives a string the line of the
+     * token after it, which it reads to see whether another string follows) */
+    if (errno || *end || n >= ld->source_count || config_setting_source_file(e))
+        return -1;
+    *k = (size_t)n;
+    return 1;
+}
+
+static bool s_segment_add(struct load *ld, struct part *run, struct source *src)
+{
+    struct segment *v = realloc(ld->segments, (ld->segment_count + 1) * sizeof *v);
+    if (!v)
+        return false;
+    ld->segments = v;
+    v[ld->segment_count++] = (struct segment){ run, src };
+    return true;
+}
+
+static bool s_run_add(struct load *ld, unsigned from, unsigned to)
+{
+    struct part *run = calloc(1, sizeof *run);
+    if (!run)
+        return false;
+    run->p.load = ld;
+    run->p.file = ld->top.file;
+    run->from = from;
+    run->count = to - from;
+    if (s_segment_add(ld, run, NULL))
+        return true;
+    free(run);
+    return false;
+}
+
+/* s_stores_segments splits the stores LIST into runs of the main tree and
+ * sources. False when the placeholders are not each found once, as elements
+ * of this list: then the @include was elsewhere, and the whole file is read. */
+static bool s_stores_segments(struct load *ld, const setting_t *list)
+{
+    unsigned n = (unsigned)config_setting_length(list), from = 0;
+    bool *seen = calloc(ld->source_count + 1, sizeof *seen), ok = seen != NULL;
+    for (unsigned i = 0; ok && i < n; i++) {
+        size_t k;
+        int is = s_placeholder(ld, config_setting_get_elem(list, i), &k);
+        if (is == 0)
+            continue;
+        ok = is > 0 && !seen[k];
+        if (ok && i > from)
+            ok = s_run_add(ld, from, i);
+        if (ok) {
+            seen[k] = true;
+            ok = s_segment_add(ld, NULL, &ld->sources[k]);
+            from = i + 1;
+        }
+    }
+    if (ok && n > from)
+        ok = s_run_add(ld, from, n);
+    for (size_t k = 0; ok && k < ld->source_count; k++)
+        ok = seen[k];
+    free(seen);
+    return ok;
+}
+
+/* ---------------------------------------------------------------- merging */
+
+/* s_msgs_take moves PT's messages to the top parser, after adding BASE to
+ * their stores index. */
+static void s_msgs_take(struct load *ld, struct parser *from, size_t base)
+{
+    struct parser *top = &ld->top;
+    for (size_t i = 0; i < from->msg_count; i++) {
+        struct msg m = from->msgs[i];
+        from->msgs[i].text = NULL;
+        if (m.index >= 0)
+            m.index += (long)base;
+        if (++top->error_count > ERRORS_MAX) {
+            free(m.text);
+            continue;
+        }
+        struct text t = { .buf = m.text };
+        s_msg_add(top, &t, m.split, m.index);
+    }
+    top->error_count += from->error_count - from->msg_count;
+    top->oom |= from->oom;
+}
+
+/* Stores' ids are checked in one pass over all parts, in order, with an
+ * open-addressing set of id << 32 | index + 1; "first at" comes from the
+ * spans, the origins of each part in the stores array. */
+struct span {
+    size_t base, count;
+    const struct origin *origins;  /* a fresh part's, or: */
+    const unsigned *id_lines;      /* a reused source's, all in */
+    const char *shown;
+};
+
+struct ids {
+    uint64_t *slots;
+    size_t mask;
+    struct span *spans;
+    size_t span_count;
+};
+
+static struct origin s_origin_of(const struct ids *ids, size_t g)
+{
+    size_t lo = 0, hi = ids->span_count;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (ids->spans[mid].base <= g)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    const struct span *sp = &ids->spans[lo];
+    if (sp->origins)
+        return sp->origins[g - sp->base];
+    return (struct origin){ sp->id_lines[g - sp->base], sp->shown };
+}
+
+static void s_ids_check(struct load *ld, struct ids *ids, size_t g, struct origin at)
+{
+    uint32_t id = ld->cfg->stores[g].id;
+    size_t h = (size_t)((id * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & ids->mask;
+    for (; ids->slots[h]; h = (h + 1) & ids->mask) {
+        if (ids->slots[h] >> 32 != id)
+            continue;
+        struct origin first = s_origin_of(ids, (ids->slots[h] & UINT32_MAX) - 1);
+        struct ctx ctx = { NULL, s_scopes[S_STORE].key, (long)g };
+        if (strcmp(first.file, at.file) == 0)
+            s_report_at(&ld->top, at.file, at.line, &ctx, "id",
+                        "duplicate store id %" PRIu32 " (first at line %u)", id, first.line);
+        else
+            s_report_at(&ld->top, at.file, at.line, &ctx, "id",
+                        "duplicate store id %" PRIu32 " (first at %s:%u)", id, first.file, first.line);
+        return;
+    }
+    ids->slots[h] = (uint64_t)id << 32 | (g + 1);
+}
+
+/* s_tz_take returns the top parser's interning of P's timezone TZ. */
+static const char *s_tz_take(struct load *ld, const char *tz)
+{
+    long i = s_tz_intern(&ld->top, tz);
+    return i < 0 ? NULL : ld->top.tz[i];
+}
+
+/* s_merge_part moves PT's stores to the config at BASE (unless the config
+ * adopted PT's array) and its messages to the top parser, then checks ids. */
+static void s_merge_part(struct load *ld, struct ids *ids, struct part *pt, size_t base)
+{
+    config_t *cfg = ld->cfg;
+    s_msgs_take(ld, &pt->p, base);
+    if (pt->stores && cfg->stores != pt->stores)
+        memcpy(cfg->stores + base, pt->stores, pt->count * sizeof *pt->stores);
+    if (pt->stores) {
+        if (cfg->stores != pt->stores && !pt->slab)
+            free(pt->stores);
+        pt->stores = NULL; /* the config owns them and their strings now */
+    }
+    const char *from = NULL, *to = NULL;
+    for (size_t k = 0; k < pt->count; k++) {
+        config_store_t *st = &cfg->stores[base + k];
+        if (st->timezone && st->timezone != from) {
+            from = st->timezone;
+            if (!(to = s_tz_take(ld, from)))
+                s_report(&ld->top, NULL, NULL, NULL, "out of memory");
+        }
+        if (st->timezone)
+            st->timezone = to;
+    }
+    ids->spans[ids->span_count++] = (struct span){ base, pt->count, pt->origins, NULL, NULL };
+    for (size_t k = 0; k < pt->count; k++)
+        if (pt->origins[k].line)
+            s_ids_check(ld, ids, base + k, pt->origins[k]);
+}
+
+/* s_merge_reused copies the stores of source CS of the previous config. */
+static void s_merge_reused(struct load *ld, struct ids *ids, const struct config_source *cs,
+                           size_t base)
+{
+    config_t *cfg = ld->cfg;
+    const config_store_t *old = ld->previous->stores + cs->first;
+    memcpy(cfg->stores + base, old, cs->count * sizeof *old);
+    const char *from = NULL, *to = NULL;
+    for (size_t k = 0; k < cs->count; k++) {
+        config_store_t *st = &cfg->stores[base + k];
+        if (st->name && !(st->name = strdup(st->name)))
+            s_report(&ld->top, NULL, NULL, NULL, "out of memory");
+        if (st->timezone && st->timezone != from) {
+            from = st->timezone;
+            if (!(to = s_tz_take(ld, from)))
+                s_report(&ld->top, NULL, NULL, NULL, "out of memory");
+        }
+        if (st->timezone)
+            st->timezone = to;
+    }
+    ids->spans[ids->span_count++] = (struct span){ base, cs->count, NULL, cs->id_lines, cs->shown };
+    for (size_t k = 0; k < cs->count; k++)
+        s_ids_check(ld, ids, base + k, (struct origin){ cs->id_lines[k], cs->shown });
+}
+
+static size_t s_source_count(const struct source *src)
+{
+    if (src->reuse)
+        return src->reuse->count;
+    size_t n = 0;
+    for (size_t i = 0; i < src->piece_count; i++)
+        n += src->pieces[i].count;
+    return n;
+}
+
+/* s_merge puts the parts' stores into one array in list order and checks
+ * store ids across them. One fresh part (a config without sources) hands
+ * over its array as it is. */
+static void s_merge(struct load *ld)
+{
+    config_t *cfg = ld->cfg;
+    size_t total = 0, spans = 0;
+    struct part *only = NULL;
+    for (size_t i = 0; i < ld->segment_count; i++) {
+        const struct segment *sg = &ld->segments[i];
+        total += sg->run ? sg->run->count : s_source_count(sg->source);
+        spans += sg->run || sg->source->reuse ? 1 : sg->source->piece_count;
+        only = sg->run ? sg->run : sg->source->piece_count == 1 ? sg->source->pieces : NULL;
+    }
+    if (ld->segment_count != 1 || (only && (!only->stores || only->slab)))
+        only = NULL;
+    struct ids ids = { 0 };
+    size_t slots = 16;
+    while (slots < 2 * total)
+        slots *= 2;
+    ids.mask = slots - 1;
+    ids.slots = s_calloc_big(slots, sizeof *ids.slots);
+    ids.spans = calloc(spans + 1, sizeof *ids.spans);
+    /* every store is copied in below, so the array needs no clearing */
+    cfg->stores = only ? only->stores : total ? s_alloc_big(total, sizeof *cfg->stores, false) : NULL;
+    if (!ids.slots || !ids.spans || (total && !cfg->stores)) {
+        s_report(&ld->top, NULL, NULL, s_scopes[S_STORE].key, "out of memory for %zu entries", total);
+        if (!only)
+            free(cfg->stores);
+        cfg->stores = NULL;
+        goto done;
+    }
+    cfg->store_count = total;
+    size_t base = 0;
+    for (size_t i = 0; i < ld->segment_count; i++) {
+        struct segment *sg = &ld->segments[i];
+        if (sg->run) {
+            s_merge_part(ld, &ids, sg->run, base);
+            base += sg->run->count;
+        } else if (sg->source->reuse) {
+            s_merge_reused(ld, &ids, sg->source->reuse, base);
+            base += sg->source->reuse->count;
+        } else {
+            for (size_t j = 0; j < sg->source->piece_count; j++) {
+                s_merge_part(ld, &ids, &sg->source->pieces[j], base);
+                base += sg->source->pieces[j].count;
+            }
+        }
+    }
+done:
+    free(ids.slots);
+    free(ids.spans);
+}
+
+static void s_sources_free(struct config_sources *cs)
+{
+    if (!cs)
+        return;
+    for (size_t i = 0; i < cs->count; i++) {
+        free(cs->v[i].path);
+        free(cs->v[i].shown);
+        free(cs->v[i].id_lines);
+    }
+    free(cs->v);
+    free(cs);
+}
+
+/* s_sources_keep records in the new config what a later load needs to
+ * reuse its sources (those without an @include inside). Only a help: when
+ * out of memory the config just records none. */
+static void s_sources_keep(struct load *ld)
+{
+    struct config_sources *cs = calloc(1, sizeof *cs);
+    if (!cs || !(cs->v = calloc(ld->source_count + 1, sizeof *cs->v)))
+        goto fail;
+    size_t base = 0;
+    for (size_t i = 0; i < ld->segment_count; i++) {
+        const struct segment *sg = &ld->segments[i];
+        if (sg->run) {
+            base += sg->run->count;
+            continue;
+        }
+        const struct source *src = sg->source;
+        size_t count = s_source_count(src);
+        if (src->reuse || src->cacheable) {
+            struct config_source *c = &cs->v[cs->count++];
+            *c = (struct config_source){ strdup(src->path), strdup(src->shown), src->hash, src->len,
+                                         base, count, malloc((count + 1) * sizeof *c->id_lines) };
+            if (!c->path || !c->shown || !c->id_lines)
+                goto fail;
+            if (src->reuse) {
+                memcpy(c->id_lines, src->reuse->id_lines, count * sizeof *c->id_lines);
+            } else {
+                size_t k = 0;
+                for (size_t j = 0; j < src->piece_count; j++)
+                    for (size_t m = 0; m < src->pieces[j].count; m++)
+                        c->id_lines[k++] = src->pieces[j].origins[m].line;
+            }
+        }
+        base += count;
+    }
+    ld->cfg->sources = cs;
+    return;
+fail:
+    s_sources_free(cs);
+}
+
+/* s_reuse_init: the previous config's sources may be reused when it read
+ * them against the same brands and platforms (stores hold their indexes)
+ * and every timezone it knew still exists. */
+static bool s_reuse_init(const struct load *ld)
+{
+    const config_t *old = ld->previous, *cfg = ld->cfg;
+    if (!old || !old->sources || old->brand_count != cfg->brand_count ||
+        old->platform_count != cfg->platform_count)
+        return false;
+    for (size_t i = 0; i < cfg->brand_count; i++)
+        if (!old->brands[i].name || !cfg->brands[i].name ||
+            strcmp(old->brands[i].name, cfg->brands[i].name) != 0)
+            return false;
+    for (size_t i = 0; i < cfg->platform_count; i++)
+        if (!old->platforms[i].name || !cfg->platforms[i].name ||
+            strcmp(old->platforms[i].name, cfg->platforms[i].name) != 0)
+            return false;
+    for (size_t i = 0; i < old->timezone_count; i++)
+        if (!s_zone_exists(old->timezones[i]))
+            return false;
+    return true;
 }
 
 /* ---------------------------------------------------------------- loading */
 
-static void s_load_tree(struct parser *p, const setting_t *root)
+/* s_load_tree walks the top level. False: a placeholder was not where it
+ * belongs, so this attempt must be given up for a whole read. */
+static bool s_load_tree(struct load *ld, const setting_t *root)
 {
-    config_t *cfg = p->cfg;
+    struct parser *p = &ld->top;
+    config_t *cfg = ld->cfg;
     int n = config_setting_length(root);
     for (int i = 0; i < n; i++) {
         const setting_t *s = config_setting_get_elem(root, (unsigned)i);
@@ -1162,39 +2175,50 @@ static void s_load_tree(struct parser *p, const setting_t *root)
     cfg->brands = s_parse_list(p, S_BRAND, root, &cfg->brand_count);
     cfg->platforms = s_parse_list(p, S_PLATFORM, root, &cfg->platform_count);
 
-    p->stores = config_setting_get_member(root, s_scopes[S_STORE].key);
-    size_t slots = 16, want = p->stores ? 2 * (size_t)config_setting_length(p->stores) : 0;
-    while (slots < want)
-        slots *= 2;
-    p->ids = s_calloc_big(slots, sizeof *p->ids);
-    p->ids_mask = slots - 1;
-    if (!p->ids)
-        s_report(p, p->stores, NULL, s_scopes[S_STORE].key, "out of memory");
-    cfg->stores = s_parse_list(p, S_STORE, root, &cfg->store_count);
+    const char *key = s_scopes[S_STORE].key;
+    const setting_t *list = config_setting_get_member(root, key);
+    int count = list ? config_setting_length(list) : 0;
+    if (ld->source_count && (!list || !config_setting_is_list(list)))
+        return false;
+    if (list && !config_setting_is_list(list) && !(config_setting_is_array(list) && count == 0)) {
+        char got[SHOW_MAX];
+        s_report(p, list, NULL, key, "must be a list ( { ... }, { ... } ) (got %s)",
+                 s_show(list, got, sizeof got));
+        return true;
+    }
+    if ((count > 0 || ld->source_count) && !s_stores_segments(ld, list))
+        return false;
+    ld->reuse = s_reuse_init(ld);
+    s_run(ld, list);
+    if (ld->failed)
+        return false;
+    s_merge(ld);
+    return true;
 }
 
 /* s_defaults_init parses every row's default once, so defaults go through
  * the same setters (and checks) as values from the file. */
-static bool s_defaults_init(struct parser *p)
+static bool s_defaults_init(struct load *ld)
 {
     struct text t = { 0 };
     for (size_t sid = 0; sid < S_COUNT; sid++)
         for (size_t i = 0; i < s_scopes[sid].row_count; i++)
             if (s_scopes[sid].rows[i].def)
                 s_text_add(&t, "d%zu_%zu = %s;\n", sid, i, s_scopes[sid].rows[i].def);
-    config_init(&p->defaults);
-    p->defaults_live = true;
-    bool ok = !t.oom && config_read_string(&p->defaults, t.buf);
+    config_init(&ld->defaults);
+    ld->defaults_live = true;
+    bool ok = !t.oom && config_read_string(&ld->defaults, t.buf);
     for (size_t sid = 0; ok && sid < S_COUNT; sid++)
         for (size_t i = 0; i < s_scopes[sid].row_count; i++) {
             char name[32];
             snprintf(name, sizeof name, "d%zu_%zu", sid, i);
-            p->def[sid][i] = config_lookup(&p->defaults, name);
+            ld->def[sid][i] = config_lookup(&ld->defaults, name);
         }
     if (!ok)
-        s_report(p, NULL, NULL, NULL, "internal error: cannot parse the built-in defaults: %s line %d",
-                 t.oom ? "out of memory" : config_error_text(&p->defaults),
-                 config_error_line(&p->defaults));
+        s_report(&ld->top, NULL, NULL, NULL,
+                 "internal error: cannot parse the built-in defaults: %s line %d",
+                 t.oom ? "out of memory" : config_error_text(&ld->defaults),
+                 config_error_line(&ld->defaults));
     free(t.buf);
     return ok;
 }
@@ -1222,7 +2246,7 @@ static char *s_dirname(const char *path)
  * include directory), but also inside comments and strings: there such a
  * line can only make a file refused, never end the process. CHAIN holds the
  * files being read, outermost first: libconfig stops at a cycle, so do we. */
-static bool s_includes_ok(struct parser *p, const char *file, const char *shown,
+static bool s_includes_ok(struct load *ld, const char *file, const char *shown,
                           struct stat chain[10], int depth)
 {
     FILE *f = depth < 10 ? fopen(file, "r") : NULL; /* libconfig reports the rest */
@@ -1251,16 +2275,15 @@ static bool s_includes_ok(struct parser *p, const char *file, const char *shown,
                 memmove(end, end + 1, strlen(end)); /* \\ and \" */
         *end = '\0';
         struct stat st;
-        if ((size_t)snprintf(path, sizeof path, "%s/%s", p->dir, name) >= sizeof path ||
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", ld->dir, name) >= sizeof path ||
             stat(path, &st) != 0)
             continue;
         if (S_ISDIR(st.st_mode)) {
-            s_text_add(&p->errors, "%s:%u: @include \"%s\": is a directory, not a file\n", shown,
-                       lineno, name);
-            p->error_count++;
+            s_report_at(&ld->top, shown, lineno, NULL, NULL,
+                        "@include \"%s\": is a directory, not a file", name);
             ok = false;
         } else if (S_ISREG(st.st_mode)) {
-            ok = s_includes_ok(p, path, s_file_name(p, name, buf, sizeof buf), chain, depth + 1);
+            ok = s_includes_ok(ld, path, s_file_name(&ld->top, name, buf, sizeof buf), chain, depth + 1);
         }
     }
     free(line);
@@ -1268,79 +2291,221 @@ static bool s_includes_ok(struct parser *p, const char *file, const char *shown,
     return ok;
 }
 
+/* s_errors_take writes the top parser's messages, each with its index. */
 static char *s_errors_take(struct parser *p)
 {
+    struct text t = { 0 };
+    for (size_t i = 0; i < p->msg_count; i++) {
+        const struct msg *m = &p->msgs[i];
+        if (m->index < 0) {
+            s_text_add(&t, "%s", m->text);
+            continue;
+        }
+        s_text_mem(&t, m->text, m->split);
+        s_text_add(&t, "%ld%s", m->index, m->text + m->split);
+    }
     if (p->error_count > ERRORS_MAX)
-        s_text_add(&p->errors, "... and %zu more problems\n", p->error_count - ERRORS_MAX);
-    if (p->errors.oom) {
-        free(p->errors.buf);
-        p->errors = (struct text){ 0 };
+        s_text_add(&t, "... and %zu more problems\n", p->error_count - ERRORS_MAX);
+    if (t.oom || p->oom) {
+        free(t.buf);
         return strdup("out of memory while reporting configuration problems\n");
     }
-    char *text = p->errors.buf;
-    p->errors = (struct text){ 0 };
-    return text;
+    return t.buf ? t.buf : strdup("");
 }
 
-static void s_parser_cleanup(struct parser *p)
+struct include_walk {
+    struct load *ld;
+    struct text *out;         /* the main file, placeholders for its sources */
+    const char *text;
+    size_t copied;            /* of text, to out */
+};
+
+/* s_on_include makes an @include directly inside the stores list a source,
+ * and leaves any other for libconfig to splice in. */
+static bool s_on_include(void *arg, const config_scan_include_t *inc)
 {
-    config_destroy(&p->cfg);
-    if (p->defaults_live)
-        lc_destroy(&p->defaults);
-    free(p->dir);
-    free(p->errors.buf);
-    free(p->tz_ok);
-    free(p->ids);
+    struct include_walk *iw = arg;
+    struct load *ld = iw->ld;
+    if (!inc->name || strcmp(inc->key, s_scopes[S_STORE].key) != 0)
+        return true;
+    char name[PATH_MAX], buf[PATH_MAX];
+    if (inc->name_len >= sizeof name)
+        return true;
+    memcpy(name, inc->name, inc->name_len);
+    name[inc->name_len] = '\0';
+    struct source *v = realloc(ld->sources, (ld->source_count + 1) * sizeof *v);
+    if (!v)
+        return false;
+    ld->sources = v;
+    struct source *src = &v[ld->source_count];
+    /* libconfig 1.5 opens include_dir + "/" + name, even for a name from / */
+    size_t size = strlen(ld->dir) + inc->name_len + 2;
+    *src = (struct source){ .line = inc->line, .path = malloc(size),
+                            .shown = strdup(s_file_name(&ld->top, name, buf, sizeof buf)) };
+    if (!src->path || !src->shown) {
+        free(src->path);
+        free(src->shown);
+        return false;
+    }
+    snprintf(src->path, size, "%s/%s", ld->dir, name);
+    ld->source_count++;
+    s_text_mem(iw->out, iw->text + iw->copied, inc->start - iw->copied);
+    s_text_add(iw->out, "\"\\x01sluice-include %zu\"", ld->source_count - 1);
+    iw->copied = inc->end;
+    return true;
+}
+
+/* s_read_main reads the main file with libconfig into LC. With SPLIT, the
+ * @include lines of the stores list become placeholders for sources that
+ * s_run reads; false then means "read it whole instead". */
+static bool s_read_main(struct load *ld, lc_config_t *lc, bool split)
+{
+    config_set_include_dir(lc, ld->dir);
+    if (split) {
+        size_t len, cap = 0;
+        char *text = NULL;
+        struct text out = { 0 };
+        bool ok = s_read_file(ld->path, &text, &cap, &len) && !memchr(text, '\0', len);
+        struct include_walk iw = { ld, &out, text, 0 };
+        if (ok)
+            ok = config_scan_includes(text, len, s_on_include, &iw) && ld->source_count > 0;
+        if (ok) {
+            s_text_mem(&out, text + iw.copied, len - iw.copied);
+            ok = !out.oom && config_read_string(lc, out.buf) == CONFIG_TRUE;
+        }
+        free(text);
+        free(out.buf);
+        return ok;
+    }
+    if (config_read_file(lc, ld->path))
+        return true;
+    int err = errno;
+    char name[PATH_MAX];
+    if (config_error_type(lc) == CONFIG_ERR_FILE_IO) {
+        s_report(&ld->top, NULL, NULL, NULL, "cannot read: %s", strerror(err));
+    } else {
+        s_report_at(&ld->top, s_file_name(&ld->top, config_error_file(lc), name, sizeof name),
+                    (unsigned)config_error_line(lc), NULL, NULL, "%s", config_error_text(lc));
+    }
+    return true;
+}
+
+static void s_load_free(struct load *ld)
+{
+    config_destroy(&ld->cfg);
+    if (ld->defaults_live)
+        lc_destroy(&ld->defaults);
+    s_parser_free(&ld->top);
+    for (size_t i = 0; i < ld->segment_count; i++)
+        if (ld->segments[i].run) {
+            s_part_free(ld->segments[i].run);
+            free(ld->segments[i].run);
+        }
+    free(ld->segments);
+    for (size_t i = 0; i < ld->source_count; i++) {
+        struct source *src = &ld->sources[i];
+        for (size_t j = 0; j < src->piece_count; j++)
+            s_part_free(&src->pieces[j]);
+        free(src->pieces);
+        free(src->text);
+        free(src->path);
+        free(src->shown);
+    }
+    free(ld->sources);
+    free(ld->queue);
+    for (size_t i = 0; i < ld->spare_count; i++)
+        free(ld->spare[i].buf);
+    for (size_t i = 0; i < ld->slab_count; i++)
+        munmap(ld->slabs[i].map, ld->slabs[i].size + ((size_t)2 << 20));
+    free(ld->dir);
+}
+
+enum attempt { A_DONE, A_WHOLE };
+
+/* s_attempt loads PATH once: with SPLIT its sources apart (A_WHOLE: give
+ * that up and read the file whole), else whole. */
+static enum attempt s_attempt(const char *path, const config_load_options_t *opts, bool split,
+                              config_t **result, char **errors)
+{
+    struct load ld = { .path = path, .previous = opts->previous, .threads = opts->threads };
+    enum attempt a = A_DONE;
+    lc_config_t lc;
+    bool lc_live = false, sync_live = false;
+
+    ld.top.load = &ld;
+    ld.top.file = path;
+    ld.cfg = calloc(1, sizeof *ld.cfg);
+    ld.dir = s_dirname(path);
+    if (!ld.cfg || !ld.dir || !(ld.cfg->path = strdup(path))) {
+        s_report(&ld.top, NULL, NULL, NULL, "out of memory");
+        goto done;
+    }
+    if (pthread_mutex_init(&ld.lock, NULL) != 0) {
+        s_report(&ld.top, NULL, NULL, NULL, "failed to create a mutex");
+        goto done;
+    }
+    if (pthread_cond_init(&ld.wake, NULL) != 0) {
+        s_report(&ld.top, NULL, NULL, NULL, "failed to create a condition variable");
+        pthread_mutex_destroy(&ld.lock);
+        goto done;
+    }
+    sync_live = true;
+    if (!s_defaults_init(&ld))
+        goto done;
+    struct stat chain[10];
+    if (!s_includes_ok(&ld, path, path, chain, 0))
+        goto done;
+    config_init(&lc);
+    lc_live = true;
+    if (!s_read_main(&ld, &lc, split)) {
+        a = A_WHOLE;
+        goto done;
+    }
+    if (ld.top.error_count == 0 && !s_load_tree(&ld, config_root_setting(&lc))) {
+        a = A_WHOLE;
+        goto done;
+    }
+    if (ld.top.error_count == 0) {
+        if (ld.source_count)
+            s_sources_keep(&ld);
+        ld.cfg->timezones = ld.top.tz;
+        ld.cfg->timezone_count = ld.top.tz_count;
+        ld.top.tz = NULL;
+        ld.top.tz_count = 0;
+        *result = ld.cfg;
+        ld.cfg = NULL;
+    }
+done:
+    if (lc_live)
+        lc_destroy(&lc);
+    if (sync_live) {
+        pthread_cond_destroy(&ld.wake);
+        pthread_mutex_destroy(&ld.lock);
+    }
+    if (a == A_DONE && !*result && errors)
+        *errors = s_errors_take(&ld.top);
+    s_load_free(&ld);
+    return a;
+}
+
+config_t *config_load_with(const char *path, const config_load_options_t *opts, char **errors)
+{
+    config_load_options_t o = opts ? *opts : (config_load_options_t){ 0 };
+    config_t *result = NULL;
+    if (errors)
+        *errors = NULL;
+    if (o.threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        o.threads = n > 0 ? (unsigned)n : 1;
+    }
+    if (o.whole || s_attempt(path, &o, true, &result, errors) == A_WHOLE)
+        s_attempt(path, &o, false, &result, errors);
+    return result;
 }
 
 config_t *config_load(const char *path, char **errors)
 {
-    struct parser p = { .path = path };
-    lc_config_t lc;
-    bool lc_live = false;
-    config_t *result = NULL;
-
-    if (errors)
-        *errors = NULL;
-    p.cfg = calloc(1, sizeof *p.cfg);
-    p.dir = s_dirname(path);
-    if (!p.cfg || !p.dir || !(p.cfg->path = strdup(path))) {
-        s_report(&p, NULL, NULL, NULL, "out of memory");
-        goto fail;
-    }
-    if (!s_defaults_init(&p))
-        goto fail;
-    struct stat chain[10];
-    if (!s_includes_ok(&p, path, path, chain, 0))
-        goto fail;
-    config_init(&lc);
-    lc_live = true;
-    config_set_include_dir(&lc, p.dir);
-    if (!config_read_file(&lc, path)) {
-        int err = errno;
-        char name[PATH_MAX];
-        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
-            s_report(&p, NULL, NULL, NULL, "cannot read: %s", strerror(err));
-        } else {
-            s_text_add(&p.errors, "%s:%d: %s\n",
-                       s_file_name(&p, config_error_file(&lc), name, sizeof name),
-                       config_error_line(&lc), config_error_text(&lc));
-            p.error_count++;
-        }
-        goto fail;
-    }
-    s_load_tree(&p, config_root_setting(&lc));
-    if (p.error_count == 0) {
-        result = p.cfg;
-        p.cfg = NULL;
-    }
-fail:
-    if (lc_live)
-        lc_destroy(&lc);
-    if (!result && errors)
-        *errors = s_errors_take(&p);
-    s_parser_cleanup(&p);
-    return result;
+    return config_load_with(path, NULL, errors);
 }
 
 /* s_free_strings frees the strings that the rows of SID own in BASE. */
@@ -1369,6 +2534,7 @@ void config_destroy(config_t **self)
         s_free_strings(S_STORE, &cfg->stores[i]);
     for (size_t i = 0; i < cfg->timezone_count; i++)
         free(cfg->timezones[i]);
+    s_sources_free(cfg->sources);
     free(cfg->brands);
     free(cfg->platforms);
     free(cfg->stores);

@@ -94,6 +94,8 @@ typedef struct config_store {
     int line;
 } config_store_t;
 
+struct config_sources;        /* private to config.c */
+
 typedef struct config {
     char *path;
     config_daemon_t daemon;
@@ -106,6 +108,8 @@ typedef struct config {
     size_t store_count;
     char **timezones;        /* interned timezone names */
     size_t timezone_count;
+    struct config_sources *sources; /* the @include'd store files read, for reuse
+                                     * by config_load_with; private to config.c */
 } config_t;
 
 /* config_load parses and validates FILE. On success returns a new config the
@@ -113,6 +117,37 @@ typedef struct config {
  * *errors to a malloc'ed text, one "file:line: key: problem" per line, listing
  * every problem found; the caller frees it. Never applies a file half-way. */
 config_t *config_load(const char *path, char **errors)
+    __attribute__((warn_unused_result));
+
+typedef struct config_load_options {
+    /* A config loaded before (say, the one running when SIGHUP asks for a
+     * reload). A file @include'd in the stores list whose path, length and
+     * content hash are unchanged since PREVIOUS read it has its stores copied
+     * from PREVIOUS instead of parsed again, provided brands and platforms
+     * are the same names in the same order. PREVIOUS is only read; it must
+     * stay alive during the call. NULL: parse everything. */
+    const config_t *previous;
+    /* Threads that parse (the caller's included); 0: one per online CPU. */
+    unsigned threads;
+    /* Let libconfig read the file and its @includes as one tree, the way
+     * config_load did before it read store files in parallel: for
+     * comparisons in tests and benchmarks. */
+    bool whole;
+} config_load_options_t;
+
+/* config_load_with is config_load with OPTS (NULL: the defaults above).
+ *
+ * How a big config loads fast: each @include written directly inside the
+ * top-level stores list ("stores = ( @include \"a.cfg\", ... );") is read by
+ * sluice, cut at the commas between stores into pieces of about 256 KB, and
+ * each piece is parsed by its own libconfig instance on a pool of threads,
+ * its tree freed before the next (libconfig's tree of a 300,000-store file
+ * takes about 1 GB and most of the time is spent growing it). Results and
+ * messages (FILE:LINE of the included file) are the same as reading the file
+ * whole; whenever libconfig refuses a piece, the file is read whole again so
+ * that its message is libconfig's own. Other @includes are read by
+ * libconfig as before. */
+config_t *config_load_with(const char *path, const config_load_options_t *opts, char **errors)
     __attribute__((warn_unused_result));
 
 /* config_destroy frees SELF (NULL is fine) and clears the caller's pointer.

@@ -923,7 +923,9 @@ static void s_reload(server_t *s)
     notify_reloading();
     uint64_t started = clock_mono_ms();
     char *errors = NULL;
-    config_t *next = config_load(s->cfg->path, &errors);
+    /* Store files unchanged since the running config was read are reused. */
+    config_load_options_t opts = {.previous = s->cfg};
+    config_t *next = config_load_with(s->cfg->path, &opts, &errors);
     if (!next) {
         s_reload_refused(s, errors ? errors : "out of memory");
         free(errors);

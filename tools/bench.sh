@@ -4,12 +4,34 @@
 #      the same statement and batch size straight through libpq;
 #   2. sluiced: accepted-and-acked orders/s at saturation (open throttle), and
 #      ack latency at half of that rate;
-# and prints them side by side. Needs build/ binaries (make bench builds them).
+# and prints them side by side. First it times loading a 300,000-store config
+# (sluice-configbench). Needs build/ binaries (make bench builds them).
 set -eu
 BUILD=${BUILD:-build}
 DURATION=${BENCH_SECONDS:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-8}
 WINDOW=${BENCH_WINDOW:-512}
+CONFIG_RUNS=${BENCH_CONFIG_RUNS:-5}
+
+# Config load: 300,000 stores in 100 @include'd files of 3,000, every key
+# set; load, reload with one file changed, and libconfig's own
+# config_read_file of the same files, each in a fresh process.
+echo "== config: 300,000 stores in 100 files, $CONFIG_RUNS runs"
+cfg=$("$BUILD/sluice-configbench" --runs "$CONFIG_RUNS")
+echo "$cfg" | grep -v '^RESULT' | sed 's/^/  /'
+cfg_field() { echo "$cfg" | sed -n "s/^RESULT.* $1=\([0-9.]*\).*/\1/p"; }
+cat <<TABLE
+
+| config of 300,000 stores (median of $CONFIG_RUNS, $(nproc) cores) | ms |
+| --- | ---: |
+| sluiced load (config_load) | $(cfg_field load_ms) |
+| sluiced reload, one file of 100 changed | $(cfg_field reload_one_file_changed_ms) |
+| libconfig's config_read_file alone, same files | $(cfg_field baseline_libconfig_read_ms) |
+
+memory per store: $(cfg_field bytes_per_store) bytes (config_store_t + name), $(cfg_field rss_bytes_per_store) bytes of process RSS after the load
+
+TABLE
+
 dir=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
 chmod 755 "$dir"
 daemon_pid=

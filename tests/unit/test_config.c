@@ -17,6 +17,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -651,6 +652,340 @@ static void test_include_directory(void **state)
     free(errors);
 }
 
+/* ------------------------------------------- @include'd files in pieces */
+
+/* s_store_text writes store I in one of several layouts: comments with
+ * commas and braces between stores, strings holding them, stores over
+ * several lines, keys left to their defaults. */
+static int s_store_text(char *buf, size_t size, int i, int prep)
+{
+    static const char *const zones[] = { "Asia/Shanghai", "UTC", "Europe/Paris" };
+    const char *sep = i % 11 == 3 ? "\n    " : " ";
+    int n = 0;
+    if (i % 13 == 5)
+        n += snprintf(buf + n, size - (size_t)n, "# store %d, {closed} (for now)\n", i);
+    if (i % 17 == 2)
+        n += snprintf(buf + n, size - (size_t)n, "/* a block, with ( and }\n   over lines */ ");
+    n += snprintf(buf + n, size - (size_t)n,
+                  "{ id = %d;%sbrand = \"%s\"; name = \"Shop %d, {east} (\\\"%d\\\")\";%s"
+                  "location = [%.4f, %.4f]; prep_slots = %d; item_seconds = 60;%s"
+                  "max_wait_minutes = 40; timezone = \"%s\";",
+                  i, sep, i % 3 ? "heytea" : "", i, i, sep, 20 + (i % 500) / 100.0,
+                  100 + (i % 700) / 100.0, prep, sep, zones[i % 3]);
+    if (i % 2)
+        n += snprintf(buf + n, size - (size_t)n, " platforms = [\"jd\", \"meituan\"];%s"
+                      "staffing = ( { from = \"22:00\"; to = \"02:00\"; prep_slots = 9; } );", sep);
+    if (i % 5 == 1)
+        n += snprintf(buf + n, size - (size_t)n, " paused = true; hours = \"10:00-01:30\"; // late\n");
+    n += snprintf(buf + n, size - (size_t)n, " }");
+    return n;
+}
+
+/* s_write_part writes stores FIRST .. FIRST + COUNT - 1 to DIR/NAME; EXTRA
+ * (or NULL) is put in the place of store BAD. */
+static void s_write_part(const struct fixture *f, const char *name, int first, int count, int bad,
+                         const char *extra, int prep)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", f->dir, name);
+    FILE *out = fopen(path, "w");
+    assert_non_null(out);
+    for (int i = first; i < first + count; i++) {
+        char store[1024];
+        if (i == bad && extra)
+            snprintf(store, sizeof store, "%s", extra);
+        else
+            s_store_text(store, sizeof store, i, i == first ? prep : 1 + i % 7);
+        fprintf(out, "%s%s\n", store, i < first + count - 1 ? "," : "");
+    }
+    assert_int_equal(fclose(out), 0);
+}
+
+#define PART_STORES 1500 /* about 380 KB: two pieces */
+
+/* s_write_split writes main.conf, whose stores list has a store of its
+ * own, then @includes part1..3.conf, with stores before and after. */
+static void s_write_split(const struct fixture *f, char *path, size_t size)
+{
+    const char *text = PRELUDE
+                       "stores = (\n"
+                       "  { id = 1; " STORE_REQUIRED " },\n"
+                       "  @include \"part1.conf\"\n"
+                       "  ,\n"
+                       "@include \"part2.conf\"\n"
+                       ", { id = 2; " STORE_REQUIRED " }, # between\n"
+                       "  @include \"part3.conf\"\n"
+                       ");\n";
+    s_write(f, "main.conf", text, path, size);
+    for (int k = 0; k < 3; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "part%d.conf", k + 1);
+        s_write_part(f, name, 1000 + k * PART_STORES, PART_STORES, -1, NULL, 4);
+    }
+}
+
+/* s_file_line is the line of PATH on which MARKER first appears. */
+static int s_file_line(const char *path, const char *marker)
+{
+    FILE *in = fopen(path, "r");
+    assert_non_null(in);
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof text - 1, in);
+    fclose(in);
+    text[n] = '\0';
+    return s_line_of(text, marker);
+}
+
+static config_t *s_load_opts(const char *path, const config_load_options_t *opts, char **errors)
+{
+    *errors = NULL;
+    return config_load_with(path, opts, errors);
+}
+
+static void s_same_text(const char *a, const char *b)
+{
+    if ((a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0)) {
+        print_error("\"%s\" != \"%s\"\n", a ? a : "(null)", b ? b : "(null)");
+        fail();
+    }
+}
+
+/* s_same_config: everything A holds, B holds the same. */
+static void s_same_config(const config_t *a, const config_t *b)
+{
+    s_same_text(a->daemon.database, b->daemon.database);
+    assert_int_equal(a->brand_count, b->brand_count);
+    assert_int_equal(a->platform_count, b->platform_count);
+    assert_int_equal(a->store_count, b->store_count);
+    for (size_t i = 0; i < a->store_count; i++) {
+        const config_store_t *x = &a->stores[i], *y = &b->stores[i];
+        if (x->id != y->id || x->brand != y->brand || x->lat != y->lat || x->lng != y->lng ||
+            x->prep_slots != y->prep_slots || x->item_seconds != y->item_seconds ||
+            x->order_seconds != y->order_seconds || x->max_wait_minutes != y->max_wait_minutes ||
+            x->max_queue != y->max_queue || x->open_minute != y->open_minute ||
+            x->close_minute != y->close_minute || x->paused != y->paused ||
+            x->platform_count != y->platform_count || x->staffing_count != y->staffing_count ||
+            x->line != y->line ||
+            memcmp(x->platforms, y->platforms, sizeof x->platforms) != 0 ||
+            memcmp(x->staffing, y->staffing, sizeof x->staffing) != 0) {
+            print_error("store %zu differs: id %u/%u line %d/%d\n", i, x->id, y->id, x->line, y->line);
+            fail();
+        }
+        s_same_text(x->name, y->name);
+        s_same_text(x->timezone, y->timezone);
+    }
+}
+
+/* s_sorted_lines sorts TEXT's lines in place (messages of different parts
+ * may come in another order). */
+static int s_cmp_lines(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void s_same_lines(const char *a, const char *b)
+{
+    char *ca = strdup(a), *cb = strdup(b), *la[4096], *lb[4096];
+    size_t na = 0, nb = 0;
+    for (char *s = strtok(ca, "\n"); s && na < 4096; s = strtok(NULL, "\n"))
+        la[na++] = s;
+    for (char *s = strtok(cb, "\n"); s && nb < 4096; s = strtok(NULL, "\n"))
+        lb[nb++] = s;
+    qsort(la, na, sizeof *la, s_cmp_lines);
+    qsort(lb, nb, sizeof *lb, s_cmp_lines);
+    bool same = na == nb;
+    for (size_t i = 0; same && i < na; i++)
+        same = strcmp(la[i], lb[i]) == 0;
+    if (!same)
+        print_error("messages differ:\n%s\n---- and ----\n%s\n", a, b);
+    free(ca);
+    free(cb);
+    assert_true(same);
+}
+
+static const config_load_options_t s_whole = { .whole = true };
+static const config_load_options_t s_two = { .threads = 2 };
+
+static void test_split_same_as_whole(void **state)
+{
+    char path[512], *errors;
+    s_write_split(*state, path, sizeof path);
+    config_t *whole = s_load_opts(path, &s_whole, &errors);
+    if (!whole)
+        print_error("%s", errors);
+    assert_non_null(whole);
+    assert_int_equal(whole->store_count, 2 + 3 * PART_STORES);
+    assert_null(whole->sources);
+    static const unsigned threads[] = { 1, 2, 5 };
+    for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++) {
+        config_load_options_t o = { .threads = threads[t] };
+        config_t *split = s_load_opts(path, &o, &errors);
+        if (!split)
+            print_error("%s", errors);
+        assert_non_null(split);
+        assert_non_null(split->sources); /* it did read the files itself */
+        s_same_config(whole, split);
+        config_destroy(&split);
+    }
+    config_destroy(&whole);
+}
+
+static void test_split_errors_same_as_whole(void **state)
+{
+    struct fixture *f = *state;
+    char path[512], *errors, *split_errors;
+    s_write_split(f, path, sizeof path);
+    /* in part2's second piece: a bad value, an unknown key, a store id
+     * from part1 and one from the main file */
+    s_write_part(f, "part2.conf", 1000 + PART_STORES, PART_STORES, 1000 + PART_STORES + 1400,
+                 "{ id = 3;\n  location = [1.0, 2.0]; item_seconds = 60; max_wait_minutes = 40;\n"
+                 "  prep_slots = 0; colour = \"red\"; }, { id = 1020; " STORE_REQUIRED " },"
+                 " { id = 2; " STORE_REQUIRED " }",
+                 4);
+    config_t *cfg = s_load_opts(path, &s_whole, &errors);
+    assert_null(cfg);
+    cfg = s_load_opts(path, &s_two, &split_errors);
+    assert_null(cfg);
+    s_same_lines(errors, split_errors);
+    char inc[600], first[600];
+    snprintf(inc, sizeof inc, "%s/part2.conf", f->dir);
+    snprintf(first, sizeof first, "%s/part1.conf", f->dir);
+    int line = s_file_line(inc, "prep_slots = 0"), at = 1 + PART_STORES + 1400;
+    s_expect(split_errors, "%s:%d: stores[%d].prep_slots: must be between 1 and 1000 (got 0)\n", inc,
+             line, at);
+    s_expect(split_errors, "%s:%d: stores[%d].id: duplicate store id 1020 (first at %s:%d)\n", inc,
+             line, at + 1, first, s_file_line(first, "{ id = 1020;"));
+    s_expect(split_errors, "%s:11: stores[%d].id: duplicate store id 2 (first at %s:%d)\n", path,
+             3 + 2 * PART_STORES, inc, line);
+    free(errors);
+    free(split_errors);
+
+    /* libconfig refuses a piece: the whole file is read, for libconfig's message */
+    s_write_part(f, "part3.conf", 1000 + 2 * PART_STORES, PART_STORES, 1000 + 2 * PART_STORES + 1200,
+                 "{ id = 5; location = [1.0, 2.0];\n prep_slots = ; }", 4);
+    cfg = s_load_opts(path, &s_whole, &errors);
+    assert_null(cfg);
+    cfg = s_load_opts(path, &s_two, &split_errors);
+    assert_null(cfg);
+    assert_string_equal(errors, split_errors);
+    snprintf(inc, sizeof inc, "%s/part3.conf", f->dir);
+    s_expect(split_errors, "%s:%d: syntax error\n", inc, s_file_line(inc, "prep_slots = ;"));
+    free(errors);
+    free(split_errors);
+}
+
+/* Files the pieces cannot stand for alone are read by libconfig: results
+ * and messages stay those of a whole read. */
+static void test_split_falls_back(void **state)
+{
+    struct fixture *f = *state;
+    static const struct {
+        const char *main, *inc;
+    } cases[] = {
+        /* an empty file: "(1, )" is a syntax error */
+        { "stores = (\n  { id = 1; " STORE_REQUIRED " },\n  @include \"inc.conf\"\n);\n", "# nothing\n" },
+        { "stores = (\n  @include \"inc.conf\"\n);\n", "" },
+        /* a file that closes the list and opens another */
+        { "stores = (\n  @include \"inc.conf\"\n);\n", "{ id = 7; " STORE_REQUIRED " } ); more = (1" },
+        /* a comment without a newline at the end, which libconfig refuses */
+        { "stores = (\n  @include \"inc.conf\"\n);\n", "{ id = 7; " STORE_REQUIRED " } # end" },
+        /* a missing file */
+        { "stores = (\n  @include \"nope.conf\"\n);\n", "" },
+        /* an @include inside the included file */
+        { "stores = (\n  @include \"inc.conf\"\n);\n", "{ id = 7; " STORE_REQUIRED " },\n@include \"two.conf\"\n" },
+        /* @include of brands: libconfig splices it, the stores file is read apart */
+        { "brands = (\n@include \"two.conf\"\n);\nstores = (\n  @include \"inc.conf\"\n);\n",
+          "{ id = 7; " STORE_REQUIRED " brand = \"b2\"; }" },
+    };
+    char two[512];
+    s_write(f, "two.conf", "{ name = \"b2\"; orders_per_second = 3; }", two, sizeof two);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[512], inc[512], *errors, *split_errors;
+        s_write(f, "main.conf", cases[i].main, path, sizeof path);
+        s_write(f, "inc.conf", cases[i].inc, inc, sizeof inc);
+        if (i == 5)
+            s_write(f, "two.conf", "{ id = 8; " STORE_REQUIRED " }", two, sizeof two);
+        if (i == 6)
+            s_write(f, "two.conf", "{ name = \"b2\"; orders_per_second = 3; }", two, sizeof two);
+        config_t *whole = s_load_opts(path, &s_whole, &errors);
+        config_t *split = s_load_opts(path, &s_two, &split_errors);
+        if ((whole == NULL) != (split == NULL)) {
+            print_error("case %zu: whole %s, split %s\n%s\n%s\n", i, whole ? "loads" : "fails",
+                        split ? "loads" : "fails", errors ? errors : "", split_errors ? split_errors : "");
+            fail();
+        }
+        if (whole)
+            s_same_config(whole, split);
+        else
+            assert_string_equal(errors, split_errors);
+        config_destroy(&whole);
+        config_destroy(&split);
+        free(errors);
+        free(split_errors);
+    }
+}
+
+static void test_reload_reuses_unchanged_files(void **state)
+{
+    struct fixture *f = *state;
+    char path[512], *errors;
+    s_write_split(f, path, sizeof path);
+    config_t *first = s_load_opts(path, &s_two, &errors);
+    assert_non_null(first);
+
+    /* one value in one file changes: the reload sees it, and the rest is as
+     * a fresh load of the changed files */
+    s_write_part(f, "part2.conf", 1000 + PART_STORES, PART_STORES, -1, NULL, 77);
+    config_load_options_t o = { .previous = first, .threads = 2 };
+    config_t *next = s_load_opts(path, &o, &errors);
+    assert_non_null(next);
+    size_t at = 1 + PART_STORES;
+    assert_int_equal(next->stores[at].id, 1000 + PART_STORES);
+    assert_int_equal(next->stores[at].prep_slots, 77);
+    assert_int_equal(first->stores[at].prep_slots, 4);
+    config_t *fresh = s_load_opts(path, &s_whole, &errors);
+    assert_non_null(fresh);
+    s_same_config(fresh, next);
+    config_destroy(&first);
+
+    /* reloading from a reload, with brands in another order: nothing can be
+     * reused (stores hold brand indexes), the result is still right */
+    s_write(f, "main.conf",
+            "brands = ( { name = \"other\"; orders_per_second = 1; },\n"
+            "  { name = \"heytea\"; orders_per_second = 5000; } );\n"
+            "platforms = (\n"
+            "  { name = \"meituan\"; adapter = \"zmq\"; endpoint = \"tcp://127.0.0.1:7601\"; },\n"
+            "  { name = \"jd\"; adapter = \"zmq\"; endpoint = \"tcp://127.0.0.1:7602\"; }\n"
+            ");\nstores = (\n@include \"part1.conf\"\n,\n@include \"part2.conf\"\n);\n",
+            path, sizeof path);
+    o.previous = next;
+    config_t *third = s_load_opts(path, &o, &errors);
+    assert_non_null(third);
+    assert_int_equal(third->stores[1].brand, 1);
+    config_destroy(&fresh);
+    fresh = s_load_opts(path, &s_whole, &errors);
+    assert_non_null(fresh);
+    s_same_config(fresh, third);
+    config_destroy(&fresh);
+
+    /* a changed file repeats an id of a reused one: "first at" names it */
+    o.previous = third;
+    s_write_part(f, "part2.conf", 1000 + PART_STORES, PART_STORES, 1000 + PART_STORES + 5,
+                 "{ id = 1003; " STORE_REQUIRED " }", 4);
+    config_t *bad = s_load_opts(path, &o, &errors);
+    assert_null(bad);
+    char *whole_errors;
+    bad = s_load_opts(path, &s_whole, &whole_errors);
+    assert_null(bad);
+    assert_string_equal(errors, whole_errors);
+    s_expect(errors, "stores[%d].id: duplicate store id 1003 (first at %s/part1.conf:", PART_STORES + 5,
+             f->dir);
+    free(errors);
+    free(whole_errors);
+    config_destroy(&next);
+    config_destroy(&third);
+}
+
 /* ------------------------------------------------------------ 300,000 stores */
 
 static void test_300k_stores(void **state)
@@ -742,6 +1077,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors_are_capped, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_include, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_include_directory, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_split_same_as_whole, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_split_errors_same_as_whole, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_split_falls_back, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_reload_reuses_unchanged_files, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_300k_stores, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
