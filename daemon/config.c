@@ -11,6 +11,7 @@
 #undef config_t
 
 #include "config.h"
+#include "curve.h"
 #include "config_scan.h"
 
 #include <errno.h>
@@ -103,6 +104,10 @@ static const struct key_row s_daemon_rows[] = {
       "first database reconnect delay" },
     { "daemon.reconnect_max_ms", K_INT, DM(reconnect_max_ms), "5000", 1, 600000,
       "cap of the exponential reconnect backoff; at least reconnect_min_ms" },
+    { "daemon.curve.secret_key_file", K_STRING, DM(curve_secret_key_file), "\"\"", 0, 4096,
+      "file with the ingress's CURVE secret key (Z85); \"\" = no CURVE, allowed only when ingress is loopback or ipc://" },
+    { "daemon.curve.client_keys_file", K_STRING, DM(curve_client_keys_file), "\"\"", 0, 4096,
+      "file with the producers' CURVE public keys (Z85), one per line; others cannot connect" },
     { "daemon.paused_retry_ms", K_INT, DM(paused_retry_ms), "60000", 1, 86400000,
       "retry_after_ms sent with STORE_PAUSED (a pause has no announced end)" },
 };
@@ -1258,6 +1263,73 @@ static void s_duplicate(struct parser *p, const setting_t *at, const struct ctx 
         s_report(p, at, ctx, key, "duplicate %s (first at %s:%u)", what, file, s_line(p, first));
 }
 
+/* s_ingress_is_local: ipc://, inproc:// or tcp:// on a loopback address,
+ * where only this machine's users can reach the ingress. */
+static bool s_ingress_is_local(const char *endpoint)
+{
+    if (strncmp(endpoint, "ipc://", 6) == 0 || strncmp(endpoint, "inproc://", 9) == 0)
+        return true;
+    const char *host = strncmp(endpoint, "tcp://", 6) == 0 ? endpoint + 6 : NULL;
+    return host && (strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost:", 10) == 0 ||
+                    strncmp(host, "[::1]:", 6) == 0);
+}
+
+/* s_check_curve: a network-facing ingress needs CURVE, and its key files
+ * must read cleanly now, so that --check-config catches what a start would. */
+static void s_check_curve(struct parser *p, const setting_t *grp, const struct ctx *ctx,
+                          const config_daemon_t *d)
+{
+    bool secret = d->curve_secret_key_file && d->curve_secret_key_file[0];
+    bool clients = d->curve_client_keys_file && d->curve_client_keys_file[0];
+    const setting_t *curve = grp ? config_setting_get_member(grp, "curve") : NULL;
+    if (secret != clients) {
+        s_report(p, curve ? curve : grp, ctx, "curve",
+                 "set both secret_key_file and client_keys_file, or neither");
+        return;
+    }
+    if (!secret) {
+        if (!s_ingress_is_local(d->ingress))
+            s_report(p, s_member_or(grp, "ingress"), ctx, "ingress",
+                     "%s is reachable from the network: set curve.secret_key_file and "
+                     "curve.client_keys_file, or bind to 127.0.0.1 or ipc://", d->ingress);
+        return;
+    }
+    char key[CURVE_KEY_TEXT + 1], why[600];
+    uint8_t (*keys)[32] = NULL;
+    size_t count = 0;
+    if (!curve_read_secret(d->curve_secret_key_file, key, why, sizeof why))
+        s_report(p, curve, ctx, "curve.secret_key_file", "%s", why);
+    if (!curve_read_clients(d->curve_client_keys_file, &keys, &count, why, sizeof why))
+        s_report(p, curve, ctx, "curve.client_keys_file", "%s", why);
+    free(keys);
+    memset(key, 0, sizeof key);
+}
+
+/* s_check_password: a password in the connection string is only allowed in
+ * a file other users cannot read (libpq's service file or PGPASSFILE are
+ * the better places). */
+static void s_check_password(struct parser *p, const setting_t *grp, const struct ctx *ctx,
+                             const config_daemon_t *d)
+{
+    const char *db = d->database ? d->database : "";
+    bool uri = strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0;
+    const char *at = uri ? strchr(db, '@') : NULL;
+    const char *userinfo = uri ? strchr(db, ':') + 1 : NULL;  /* after the scheme's ':' */
+    bool has = strstr(db, "password=") != NULL ||
+               (at && memchr(userinfo, ':', (size_t)(at - userinfo)) != NULL);
+    if (!has)
+        return;
+    const setting_t *member = s_member_or(grp, "database");
+    char name[PATH_MAX];
+    const char *file = s_file_name(p, member ? config_setting_source_file(member) : NULL, name,
+                                   sizeof name);
+    struct stat st;
+    if (stat(file, &st) == 0 && (st.st_mode & S_IROTH))
+        s_report(p, member, ctx, "database",
+                 "holds a password but %s is readable by every user; chmod o-r %s, or move "
+                 "the password to PGPASSFILE or a libpq service file", file, file);
+}
+
 static void s_check_daemon(struct parser *p, const setting_t *grp, const struct ctx *ctx,
                            void *array, size_t index)
 {
@@ -1267,6 +1339,8 @@ static void s_check_daemon(struct parser *p, const setting_t *grp, const struct 
         s_report(p, s_member_or(grp, "reconnect_min_ms"), ctx, "reconnect_min_ms",
                  "must not exceed reconnect_max_ms %d (got %d)", d->reconnect_max_ms,
                  d->reconnect_min_ms);
+    s_check_curve(p, grp, ctx, d);
+    s_check_password(p, grp, ctx, d);
 }
 
 static void s_check_brand(struct parser *p, const setting_t *grp, const struct ctx *ctx,

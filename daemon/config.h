@@ -33,6 +33,8 @@ typedef struct config_daemon {
     int reconnect_min_ms;    /* first database reconnect delay */
     int reconnect_max_ms;    /* cap of the exponential reconnect backoff */
     int paused_retry_ms;     /* retry_after_ms sent with STORE_PAUSED */
+    char *curve_secret_key_file;  /* "" = no CURVE (loopback or ipc:// ingress only) */
+    char *curve_client_keys_file; /* allowed producer public keys, one per line */
 } config_daemon_t;
 
 typedef struct config_dispatch {

@@ -19,7 +19,8 @@ struct ingress {
     ingress_stats_t stats;
 };
 
-ingress_t *ingress_new(void *ctx, const char *endpoint, int max_message_bytes)
+ingress_t *ingress_new(void *ctx, const char *endpoint, int max_message_bytes,
+                       const char *curve_secret)
 {
     ingress_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -35,6 +36,13 @@ ingress_t *ingress_new(void *ctx, const char *endpoint, int max_message_bytes)
         zmq_setsockopt(self->socket, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
         zmq_setsockopt(self->socket, ZMQ_LINGER, &linger, sizeof linger) != 0)
         goto fail;
+    int on = 1;
+    if (curve_secret && (zmq_setsockopt(self->socket, ZMQ_CURVE_SERVER, &on, sizeof on) != 0 ||
+                         zmq_setsockopt(self->socket, ZMQ_CURVE_SECRETKEY, curve_secret, 40) != 0 ||
+                         zmq_setsockopt(self->socket, ZMQ_ZAP_DOMAIN, "sluice", 6) != 0)) {
+        log_error("failed to set up CURVE on ingress: %s", zmq_strerror(zmq_errno()));
+        goto fail;
+    }
     if (zmq_bind(self->socket, endpoint) != 0) {
         log_error("failed to bind ingress %s: %s", endpoint, zmq_strerror(zmq_errno()));
         goto fail;

@@ -29,8 +29,11 @@ typedef struct ingress_stats {
     uint64_t replies_dropped;     /* peer gone or its queue full */
 } ingress_stats_t;
 
-/* ingress_new binds a ROUTER at ENDPOINT on CTX with ZMQ_MAXMSGSIZE. */
-ingress_t *ingress_new(void *ctx, const char *endpoint, int max_message_bytes)
+/* ingress_new binds a ROUTER at ENDPOINT on CTX with ZMQ_MAXMSGSIZE. With
+ * CURVE_SECRET (Z85 text, NULL for none) it is a CURVE server whose
+ * handshakes the ZAP handler (curve.h) must approve. */
+ingress_t *ingress_new(void *ctx, const char *endpoint, int max_message_bytes,
+                       const char *curve_secret)
     __attribute__((warn_unused_result));
 void ingress_destroy(ingress_t **self);
 

@@ -5,6 +5,7 @@
 #include "batch.h"
 #include "change.h"
 #include "clock.h"
+#include "curve.h"
 #include "db.h"
 #include "deadline.h"
 #include "http.h"
@@ -90,6 +91,7 @@ struct server {
     change_queue_t changes;     /* MarkReady / CancelOrder waiting for a commit */
     void *zmq;
     ingress_t *ingress;
+    curve_zap_t *zap;           /* NULL when the ingress is plain (loopback, ipc) */
     http_t *http;
     server_conn_t conns[SERVER_DB_CONNECTIONS_MAX];
     size_t conn_count;          /* conns[0] also serves lookups */
@@ -906,6 +908,8 @@ static const char *s_fixed_key_changed(const config_t *old, const config_t *next
         return "daemon.db_connections";
     if (a->commit_batch_max != b->commit_batch_max)
         return "daemon.commit_batch_max";
+    if (strcmp(a->curve_secret_key_file, b->curve_secret_key_file) != 0)
+        return "daemon.curve.secret_key_file";
     return NULL;
 }
 
@@ -937,6 +941,11 @@ static void s_reload(server_t *s)
         snprintf(why, sizeof why, "%s: %s cannot change on reload; restart sluiced to apply it",
                  next->path, fixed);
         s_reload_refused(s, why);
+        config_destroy(&next);
+        return;
+    }
+    if (s->zap && !curve_zap_reload(s->zap, next->daemon.curve_client_keys_file)) {
+        s_reload_refused(s, "daemon.curve.client_keys_file: cannot be read (see above)");
         config_destroy(&next);
         return;
     }
@@ -976,6 +985,12 @@ static void s_metrics_page(server_t *s, metrics_page_t *p)
                     (double)in->undecodable);
     metrics_counter(p, "sluice_replies_dropped_total", "Replies to peers that were gone or full",
                     (double)in->replies_dropped);
+    metrics_family(p, "sluice_curve_handshakes_total", "counter",
+                   "CURVE handshakes on the ingress, by result");
+    metrics_sample(p, "sluice_curve_handshakes_total", "result=\"allowed\"",
+                   s->zap ? (double)curve_zap_allowed(s->zap) : 0);
+    metrics_sample(p, "sluice_curve_handshakes_total", "result=\"denied\"",
+                   s->zap ? (double)curve_zap_denied(s->zap) : 0);
     metrics_counter(p, "sluice_orders_submitted_total", "SubmitOrder requests",
                     (double)st->submitted);
     metrics_counter(p, "sluice_orders_accepted_total", "Orders accepted and committed",
@@ -1239,12 +1254,17 @@ int server_run(server_t *s)
                       SERVER_SHUTDOWN_GRACE_MS);
             break;
         }
-        zmq_pollitem_t items[3 + SERVER_DB_CONNECTIONS_MAX] = {
+        zmq_pollitem_t items[4 + SERVER_DB_CONNECTIONS_MAX] = {
             {.socket = ingress_socket(s->ingress),
              .events = s->stopping || !s->restored ? 0 : ZMQ_POLLIN},
             {.fd = s->signal_fd, .events = ZMQ_POLLIN},
         };
         int nitems = 2;
+        int zap_item = -1;
+        if (s->zap) {
+            zap_item = nitems;
+            items[nitems++] = (zmq_pollitem_t){.socket = curve_zap_socket(s->zap), .events = ZMQ_POLLIN};
+        }
         int http_item = -1;
         if (http_fd(s->http) >= 0) {
             http_item = nitems;
@@ -1265,6 +1285,8 @@ int server_run(server_t *s)
         now = clock_mono_ms();
         /* The fixed list of steps of one pass. */
         s_step_signals(s, now);
+        if (zap_item >= 0 && items[zap_item].revents)
+            curve_zap_step(s->zap);
         for (size_t i = 0; i < s->conn_count; i++)
             db_step(s->conns[i].db, db_item[i] >= 0 ? s_poll_revents(items[db_item[i]].revents) : 0,
                     now);
@@ -1330,7 +1352,21 @@ server_t *server_new(config_t *cfg)
         log_error("failed to set up signal handling: %s", strerror(errno));
         goto fail;
     }
-    s->ingress = ingress_new(s->zmq, cfg->daemon.ingress, cfg->daemon.max_message_bytes);
+    char secret[CURVE_KEY_TEXT + 1] = "";
+    if (cfg->daemon.curve_secret_key_file[0]) {
+        char why[600];
+        /* The ZAP handler must be bound before the first handshake. */
+        if (!curve_read_secret(cfg->daemon.curve_secret_key_file, secret, why, sizeof why)) {
+            log_error("daemon.curve.secret_key_file: %s", why);
+            goto fail;
+        }
+        s->zap = curve_zap_new(s->zmq, cfg->daemon.curve_client_keys_file);
+        if (!s->zap)
+            goto fail;
+    }
+    s->ingress = ingress_new(s->zmq, cfg->daemon.ingress, cfg->daemon.max_message_bytes,
+                             secret[0] ? secret : NULL);
+    memset(secret, 0, sizeof secret);
     if (!s->ingress)
         goto fail;
     s->http = http_new(cfg->daemon.http, s_http_answer, s);
@@ -1376,6 +1412,7 @@ void server_destroy(server_t **self)
     deadline_free(&s->deadlines);
     order_index_destroy(&s->orders);
     ingress_destroy(&s->ingress);
+    curve_zap_destroy(&s->zap);
     http_destroy(&s->http);
     if (s->zmq)
         zmq_ctx_term(s->zmq);
