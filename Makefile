@@ -42,8 +42,12 @@ CFLAGS  += -pthread # config.c reads store files on several threads
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
 CMOCKA  := $(shell pkg-config --libs cmocka)
 
-PROTO_C := $(BUILD)/gen/proto/sluice.pb-c.c
-PROTO_O := $(BUILD)/gen/proto/sluice.pb-c.o
+# Every proto/*.proto is compiled by protoc-c into $(BUILD)/gen/proto/ and
+# linked into libsluice.a (sluice.proto: ingress; network.proto: platforms).
+PROTOS  := $(wildcard proto/*.proto)
+PROTO_C := $(PROTOS:%.proto=$(BUILD)/gen/%.pb-c.c)
+PROTO_H := $(PROTOS:%.proto=$(BUILD)/gen/%.pb-c.h)
+PROTO_O := $(PROTO_C:.c=.o)
 MIGR_C  := $(BUILD)/gen/migrations.c
 MIGR_O  := $(BUILD)/gen/migrations.o
 
@@ -79,7 +83,7 @@ help:
 	@echo "make deb        Debian package from packaging/debian into build-deb/"
 	@echo "make deb-check  make deb, lintian; as root also install, run under systemd, purge"
 
-$(BUILD)/gen/proto/sluice.pb-c.c $(BUILD)/gen/proto/sluice.pb-c.h: proto/sluice.proto
+$(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto
 	@mkdir -p $(BUILD)/gen
 	protoc-c --c_out=$(BUILD)/gen $<
 
@@ -92,7 +96,7 @@ $(MIGR_C): $(sort $(wildcard migrations/*.sql)) tools/embed-migrations.sh
 $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
 
-$(BUILD)/%.o: %.c | $(BUILD)/gen/proto/sluice.pb-c.h
+$(BUILD)/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
