@@ -648,7 +648,8 @@ static void s_dispatch_reply(sim_t *s, const peer_t *peer, uint64_t id, const si
 static void s_handle_dispatch(sim_t *s, const peer_t *peer, uint64_t id,
                               const Sluice__Net__V1__DispatchRequest *q)
 {
-    sim_order_t o = {.key = q->key, .store_id = q->store_id, .deliver_by_ms = q->deliver_by_ms};
+    sim_order_t o = {.key = q->key, .store_id = q->store_id, .deliver_by_ms = q->deliver_by_ms,
+                     .subscriber = s_peer_handle(s, peer)};
     const char *why = s_bad_id(q->key), *field = why ? "key" : NULL;
     if (!field)
         field = s_check_order(q->order_id, true, q->pickup, q->dropoff, q->ready_at_ms, q->items,
@@ -671,7 +672,6 @@ static void s_handle_dispatch(sim_t *s, const peer_t *peer, uint64_t id,
                       "out of memory");
         return;
     }
-    sim_world_subscribe(s->world, index, s_peer_handle(s, peer));
     s_dispatch_reply(s, peer, id, sim_world_record(s->world, index), result == SIM_DUPLICATE);
 }
 
@@ -686,13 +686,12 @@ static void s_handle_cancel(sim_t *s, const peer_t *peer, uint64_t id,
     }
     sim_state_t previous;
     uint32_t index;
-    if (sim_world_cancel(s->world, q->key, q->reason, clock_wall_ms(), &previous, &index) !=
-        SIM_OK) {
+    if (sim_world_cancel(s->world, q->key, q->reason, s_peer_handle(s, peer), clock_wall_ms(),
+                         &previous, &index) != SIM_OK) {
         s_reply_error(s, peer, id, SLUICE__NET__V1__ERROR_CODE__UNAVAILABLE, RETRY_AFTER_MS,
                       "out of memory");
         return;
     }
-    sim_world_subscribe(s->world, index, s_peer_handle(s, peer));
     const sim_dispatch_t *d = sim_world_record(s->world, index);
     char rider[48];
     sim_world_rider_ref(s->world, d->rider, rider, sizeof rider);

@@ -513,12 +513,16 @@ sim_result_t sim_world_dispatch(sim_world_t *w, const sim_order_t *o, uint64_t n
             return SIM_CONFLICT;
         }
         if (d->decided) {
+            if (o->subscriber)
+                w->records[*index].subscriber = o->subscriber;
             w->stats.duplicates++;
             return SIM_DUPLICATE;
         }
     } else if (!s_new_record(w, o->key, index)) {
         return SIM_NOMEM;
     }
+    if (o->subscriber)  /* before deciding: the ASSIGNED event goes to the asker */
+        w->records[*index].subscriber = o->subscriber;
     s_decide(w, *index, o, now);
     return SIM_OK;
 }
@@ -664,7 +668,8 @@ void sim_world_advance(sim_world_t *w, uint64_t now_ms)
 /* ---- cancel ---- */
 
 sim_result_t sim_world_cancel(sim_world_t *w, const char *key, const char *reason,
-                              uint64_t now_ms, sim_state_t *previous, uint32_t *index)
+                              uint32_t subscriber, uint64_t now_ms, sim_state_t *previous,
+                              uint32_t *index)
 {
     uint64_t now = s_now(w, now_ms);
     w->stats.cancels++;
@@ -676,6 +681,7 @@ sim_result_t sim_world_cancel(sim_world_t *w, const char *key, const char *reaso
         d->cancelled_by = SLUICE__NET__V1__CANCELLED_BY__CANCELLED_BY_CLIENT;
         d->cancelled_at_ms = d->updated_at_ms = now;
         s_copy(d->reason, sizeof d->reason, reason);
+        d->subscriber = subscriber;
         *previous = SLUICE__NET__V1__DISPATCH_STATE__UNKNOWN;
         w->stats.tombstones++;
         s_record(w, d, "tombstone", d->reason);
@@ -683,6 +689,8 @@ sim_result_t sim_world_cancel(sim_world_t *w, const char *key, const char *reaso
     }
     sim_state_t state = w->records[*index].state;
     *previous = state;
+    if (subscriber)
+        w->records[*index].subscriber = subscriber;
     if (s_stoppable(state))
         s_stop(w, *index, SLUICE__NET__V1__CANCELLED_BY__CANCELLED_BY_CLIENT, reason, now);
     else if (state == SLUICE__NET__V1__DISPATCH_STATE__PICKED_UP ||

@@ -74,6 +74,7 @@ typedef struct sim_order {
     sim_geo_t pickup, dropoff;
     uint64_t ready_at_ms;
     uint64_t deliver_by_ms;
+    uint32_t subscriber;       /* dispatch: who gets the key's events from now on (0: keep) */
 } sim_order_t;
 
 typedef struct sim_quote {
@@ -170,9 +171,12 @@ sim_result_t sim_world_dispatch(sim_world_t *w, const sim_order_t *o, uint64_t n
                                 uint32_t *index) __attribute__((warn_unused_result));
 
 /* sim_world_cancel cancels KEY for the client (idempotent; an unknown key
- * becomes a tombstone). *PREVIOUS is the state it found, *INDEX the record. */
+ * becomes a tombstone). SUBSCRIBER (0: keep) gets the key's events from now
+ * on, this cancel's included. *PREVIOUS is the state it found, *INDEX the
+ * record. */
 sim_result_t sim_world_cancel(sim_world_t *w, const char *key, const char *reason,
-                              uint64_t now_ms, sim_state_t *previous, uint32_t *index)
+                              uint32_t subscriber, uint64_t now_ms, sim_state_t *previous,
+                              uint32_t *index)
     __attribute__((warn_unused_result));
 
 /* sim_world_platform_cancel: the platform gives KEY up now (as if its rider

@@ -292,7 +292,7 @@ static void test_refusals_stand(void **state)
 static sim_state_t s_cancel(sim_world_t *w, const char *key, uint64_t now, uint32_t *index)
 {
     sim_state_t previous;
-    assert_int_equal(sim_world_cancel(w, key, "test", now, &previous, index), SIM_OK);
+    assert_int_equal(sim_world_cancel(w, key, "test", 0, now, &previous, index), SIM_OK);
     return previous;
 }
 
@@ -369,7 +369,7 @@ static void test_platform_cancels_before_pickup(void **state)
     sim_params_t p = s_params(4);
     p.cancel_ratio = 1;
     sim_world_t *w = s_world(&p, &h);
-    char key[4][8];
+    char key[4][16];
     for (int k = 0; k < 4; k++) {
         snprintf(key[k], sizeof key[k], "k%d", k);
         sim_order_t o = s_order(key[k], key[k], 2, 1, T0);
@@ -404,7 +404,7 @@ static void test_settlement_pages_and_skew(void **state)
     sim_world_t *w = s_world(&p, &h);
     uint64_t fees = 0;
     for (int k = 0; k < 5; k++) {
-        char key[8];
+        char key[16];
         snprintf(key, sizeof key, "k%d", k);
         sim_order_t o = s_order(key, key, 0, 1, T0 + (uint64_t)k * 1000);
         fees += s_dispatch(w, &o, T0 + (uint64_t)k * 1000, SIM_OK)->fee_cents;
