@@ -393,11 +393,10 @@ static void s_queue_free(queue_t *q)
  * while a request is handled, events wait until its reply is queued. */
 static void s_enqueue(sim_t *s, const peer_t *peer, Sluice__Net__V1__Reply *reply, bool event)
 {
-    uint64_t due = clock_mono_ms() + s->slow_ms;
-    if (due < s->last_due_ms)
-        due = s->last_due_ms;
+    uint64_t now = clock_mono_ms();
+    uint64_t due = now + s->slow_ms > s->last_due_ms ? now + s->slow_ms : s->last_due_ms;
     reply->version = PROTOCOL_VERSION;
-    reply->sent_at_ms = clock_wall_ms() + (due - clock_mono_ms());
+    reply->sent_at_ms = clock_wall_ms() + (due - now);  /* when it is meant to leave */
     size_t len = sluice__net__v1__reply__get_packed_size(reply);
     outgoing_t *m = malloc(sizeof *m + len);
     if (!m) {
@@ -503,7 +502,7 @@ static void s_on_event(void *ctx, const sim_world_t *w, const sim_dispatch_t *d)
 }
 
 static void s_on_record(void *ctx, const sim_world_t *w, const sim_dispatch_t *d,
-                        const char *what, const char *info)
+                        uint64_t at_ms, const char *what, const char *info)
 {
     sim_t *s = ctx;
     char rider[48];
@@ -512,7 +511,7 @@ static void s_on_record(void *ctx, const sim_world_t *w, const sim_dispatch_t *d
     if (!s->ledger)
         return;
     uint32_t fee = strcmp(what, "dispatch") == 0 ? d->fee_cents : d->charged_cents;
-    if (!sim_ledger_append(s->ledger, d->updated_at_ms, what, d->key, d->order_id, rider, fee,
+    if (!sim_ledger_append(s->ledger, at_ms, what, d->key, d->order_id, rider, fee,
                            info)) {
         /* Without its ledger the simulator cannot prove anything: stop. */
         s->stop = true;
@@ -580,16 +579,21 @@ static const char *s_check_order(const char *order_id, bool order_required,
                                  const Sluice__Net__V1__Geo *dropoff, uint64_t ready_at_ms,
                                  uint32_t items, sim_order_t *o, const char **why)
 {
-    if ((order_required || order_id[0]) && (*why = s_bad_id(order_id)))
+    *why = order_required || order_id[0] ? s_bad_id(order_id) : NULL;
+    if (*why)
         return "order_id";
     if ((*why = s_bad_geo(pickup, &o->pickup)))
         return "pickup";
     if ((*why = s_bad_geo(dropoff, &o->dropoff)))
         return "dropoff";
-    if (ready_at_ms == 0 && (*why = "is required"))
+    if (ready_at_ms == 0) {
+        *why = "is required";
         return "ready_at_ms";
-    if ((items < 1 || items > ITEMS_MAX) && (*why = "must be 1..1000"))
+    }
+    if (items < 1 || items > ITEMS_MAX) {
+        *why = "must be 1..1000";
         return "items";
+    }
     o->order_id = order_id;
     o->ready_at_ms = ready_at_ms;
     o->items = items;

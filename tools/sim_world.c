@@ -371,10 +371,11 @@ static bool s_end_listed(sim_world_t *w, uint32_t index)
     return true;
 }
 
-static void s_record(sim_world_t *w, const sim_dispatch_t *d, const char *what, const char *info)
+static void s_record(sim_world_t *w, const sim_dispatch_t *d, uint64_t at_ms, const char *what,
+                     const char *info)
 {
     if (w->sink.record)
-        w->sink.record(w->sink.ctx, w, d, what, info ? info : "");
+        w->sink.record(w->sink.ctx, w, d, at_ms, what, info ? info : "");
 }
 
 /* s_change moves record INDEX to STATE: one event, one ledger record. */
@@ -386,7 +387,7 @@ static void s_change(sim_world_t *w, uint32_t index, sim_state_t state, uint64_t
     d->updated_at_ms = now_ms;
     d->gen++;
     d->seq++;
-    s_record(w, d, what, info);
+    s_record(w, d, now_ms, what, info);
     if (w->sink.event)
         w->sink.event(w->sink.ctx, w, d);
 }
@@ -446,7 +447,7 @@ static void s_refuse(sim_world_t *w, uint32_t index, sim_refusal_t refusal, uint
         d->updated_at_ms = now;
     }
     w->stats.refused++;
-    s_record(w, d, "refused", s_refusal_name(refusal));
+    s_record(w, d, now, "refused", s_refusal_name(refusal));
 }
 
 /* s_assign sends RIDER to the store of record INDEX: it leaves now, its
@@ -684,7 +685,7 @@ sim_result_t sim_world_cancel(sim_world_t *w, const char *key, const char *reaso
         d->subscriber = subscriber;
         *previous = SLUICE__NET__V1__DISPATCH_STATE__UNKNOWN;
         w->stats.tombstones++;
-        s_record(w, d, "tombstone", d->reason);
+        s_record(w, d, now, "tombstone", d->reason);
         return SIM_OK;
     }
     sim_state_t state = w->records[*index].state;

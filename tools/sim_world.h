@@ -133,11 +133,12 @@ typedef struct sim_sink {
     void *ctx;
     /* event: D moved to a new state and D->seq grew by one. */
     void (*event)(void *ctx, const sim_world_t *w, const sim_dispatch_t *d);
-    /* record: one ledger record about D. WHAT is "dispatch" (accepted, rider
-     * assigned), "refused", "tombstone" (cancel of an unknown key), "arrived",
-     * "picked_up", "delivered" or "cancelled"; INFO is more, or "". */
-    void (*record)(void *ctx, const sim_world_t *w, const sim_dispatch_t *d, const char *what,
-                   const char *info);
+    /* record: one ledger record about D at AT_MS. WHAT is "dispatch"
+     * (accepted, rider assigned), "refused", "tombstone" (cancel of an unknown
+     * key), "arrived", "picked_up", "delivered" or "cancelled"; INFO is more,
+     * or "". */
+    void (*record)(void *ctx, const sim_world_t *w, const sim_dispatch_t *d, uint64_t at_ms,
+                   const char *what, const char *info);
 } sim_sink_t;
 
 typedef enum sim_result {

@@ -595,7 +595,8 @@ static reply_t *expect_event(client_t *c, const char *key, Sluice__Net__V1__Disp
 /* ==== tests =========================================================== */
 
 /* One rider at the centre, 36 km/h, time scale 100: a km takes one real
- * second. Store 1 km away, ready 1.5 s after dispatch, customer 1 km on. */
+ * second. The first test's store is 1 km away, the order ready 2.5 s after
+ * dispatch (slack for a slow machine), its customer 1 km on. */
 static const char *const s_one_rider[] = {"--riders", "1", "--radius-km", "0", "--speed-kmh", "36",
                                           "--time-scale", "100", NULL};
 
@@ -605,10 +606,10 @@ static void test_ride_events_in_order(void **state)
     sim_start(s, s_one_rider);
     client_t *c = client_new(s);
     uint64_t t0 = harness_wall_ms();
-    order_t o = s_order(1, 1, t0 + 1500);
+    order_t o = s_order(1, 1, t0 + 2500);
     reply_t *q = quote(c, &o);
     assert_true(q->quote->available);
-    assert_true(q->quote->pickup_at_ms >= t0 + 950 && q->quote->pickup_at_ms <= t0 + 1500);
+    assert_true(q->quote->pickup_at_ms >= t0 + 950 && q->quote->pickup_at_ms <= t0 + 2000);
     assert_int_equal(q->quote->fee_cents, 650);  /* 500 + 150 per km */
 
     reply_t *d = dispatch(c, "o1:1", "o1", &o);
@@ -619,7 +620,7 @@ static void test_ride_events_in_order(void **state)
     assert_string_equal(dr->rider_ref, "sim-r0");
     assert_int_equal(dr->state, SLUICE__NET__V1__DISPATCH_STATE__ASSIGNED);
     assert_true(dr->pickup_at_ms >= q->quote->pickup_at_ms);
-    assert_true(dr->pickup_at_ms <= q->quote->pickup_at_ms + 500);
+    assert_true(dr->pickup_at_ms <= q->quote->pickup_at_ms + 1000);
     assert_int_equal(dr->fee_cents, 650);
     assert_true(c->inbox_count == 0 || c->inbox[0]->body_case == SLUICE__NET__V1__REPLY__BODY_EVENT);
 
@@ -901,25 +902,27 @@ static void test_slow_replies_keep_order(void **state)
     sim_t *s = *state;
     sim_start(s, s_one_rider);
     client_t *c = client_new(s);
-    assert_string_equal(sim_ctl(s, "slow 400"), "ok slow 400");
+    assert_string_equal(sim_ctl(s, "slow 1000"), "ok slow 1000");
     uint64_t sent = harness_now_ms(), wall = harness_wall_ms();
-    order_t o = s_order(1, 1, harness_wall_ms() + 60000);
+    /* the store is 5 km away, so no later event of the key is queued behind
+     * the slow ones when the speed comes back (the queue keeps its order) */
+    order_t o = s_order(5, 1, harness_wall_ms() + 60000);
     uint64_t id = send_dispatch(c, "o1:1", "o1", &o);
-    /* nothing for ~400 ms, then the reply before its key's first event */
-    assert_true(s_receive(c, 3000));
+    /* nothing for ~1 s, then the reply before its key's first event */
+    assert_true(s_receive(c, 5000));
     uint64_t took = harness_now_ms() - sent;
-    if (took < 380 || took > 2500)
-        fail_msg("slow 400: first message after %" PRIu64 " ms", took);
+    if (took < 980 || took > 4000)
+        fail_msg("slow 1000: first message after %" PRIu64 " ms", took);
     while (c->inbox_count < 2)
         assert_true(s_receive(c, 3000));
     assert_int_equal(c->inbox[0]->request_id, id);
     assert_int_equal(c->inbox[0]->body_case, SLUICE__NET__V1__REPLY__BODY_DISPATCH);
-    assert_true(c->inbox[0]->sent_at_ms >= wall + 380);
+    assert_true(c->inbox[0]->sent_at_ms >= wall + 980);
     assert_int_equal(c->inbox[1]->body_case, SLUICE__NET__V1__REPLY__BODY_EVENT);
     assert_string_equal(sim_ctl(s, "slow 0"), "ok slow 0");
     sent = harness_now_ms();
     reply_t *st = status(c, "o1:1");
-    assert_true(harness_now_ms() - sent < 300);
+    assert_true(harness_now_ms() - sent < 500);
     reply_free(&st);
     client_destroy(&c);
     sim_stop(s);
@@ -989,7 +992,8 @@ static size_t s_settle(client_t *c, uint64_t first_ms, uint64_t last_ms, int off
                                      SLUICE__NET__V1__REPLY__BODY_SETTLEMENT, "settlement");
             Sluice__Net__V1__SettlementReply *sr = r->settlement;
             assert_string_equal(sr->day, days[d]);
-            assert_false(sr->final);  /* today is not over */
+            if (d == 1 || strcmp(days[0], days[1]) == 0)
+                assert_false(sr->final);  /* today is not over */
             assert_true(sr->n_lines <= max_lines);
             if (token[0] == '\0')
                 *total_fee += sr->total_fee_cents;

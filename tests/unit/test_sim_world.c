@@ -46,10 +46,11 @@ static void s_event(void *ctx, const sim_world_t *w, const sim_dispatch_t *d)
     e->at_ms = d->updated_at_ms;
 }
 
-static void s_record(void *ctx, const sim_world_t *w, const sim_dispatch_t *d, const char *what,
-                     const char *info)
+static void s_record(void *ctx, const sim_world_t *w, const sim_dispatch_t *d, uint64_t at_ms,
+                     const char *what, const char *info)
 {
     (void)w;
+    (void)at_ms;
     (void)info;
     heard_t *h = ctx;
     assert_true(h->n_records < MAX_SEEN);
