@@ -169,13 +169,13 @@ uint64_t sim_world_next_due(const sim_world_t *w)
 static void s_place_riders(sim_world_t *w)
 {
     const sim_params_t *p = &w->params;
-    double cos_lat = cos(p->center.lat * M_PI / 180.0);
+    double cos_lat = fmax(cos(p->center.lat * M_PI / 180.0), 1e-6);  /* the poles */
     for (uint32_t i = 0; i < p->riders; i++) {
         double r = p->radius_km * sqrt(s_uniform(&w->rng));
         double angle = 2 * M_PI * s_uniform(&w->rng);
         sim_geo_t at = {
             .lat = p->center.lat + r * sin(angle) / KM_PER_DEG_LAT,
-            .lng = p->center.lng + r * cos(angle) / (KM_PER_DEG_LAT * (cos_lat > 1e-6 ? cos_lat : 1e-6)),
+            .lng = p->center.lng + r * cos(angle) / (KM_PER_DEG_LAT * cos_lat),
         };
         double speed = p->speed_min_kmh + (p->speed_max_kmh - p->speed_min_kmh) * s_uniform(&w->rng);
         w->riders[i] = (sim_rider_t){.from = at, .to = at, .speed_kmh = speed,

@@ -155,7 +155,8 @@ static void test_quote_uses_nearest_idle_rider(void **state)
     sim_world_quote(w, &o, T0, &q);
     assert_true(q.available);
     assert_int_equal(q.pickup_at_ms, T0 + to_store);
-    assert_int_equal(q.delivery_at_ms, (T0 + to_store > o.ready_at_ms ? T0 + to_store : o.ready_at_ms) + ride);
+    uint64_t pickup = T0 + to_store > o.ready_at_ms ? T0 + to_store : o.ready_at_ms;
+    assert_int_equal(q.delivery_at_ms, pickup + ride);
     assert_int_equal(q.fee_cents, SIM_BASE_FEE_CENTS + 2 * SIM_KM_FEE_CENTS);
     /* a quote reserves nothing */
     assert_int_equal(sim_world_idle_riders(w), 200);
