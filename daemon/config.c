@@ -2031,6 +2031,23 @@ static const char *s_tz_take(struct load *ld, const char *tz)
     return i < 0 ? NULL : ld->top.tz[i];
 }
 
+/* s_tz_reintern points COUNT stores' timezones at this load's interned
+ * names (they came from a piece's parser or from the previous config). */
+static void s_tz_reintern(struct load *ld, config_store_t *stores, size_t count)
+{
+    const char *from = NULL, *to = NULL;
+    for (size_t k = 0; k < count; k++) {
+        config_store_t *st = &stores[k];
+        if (st->timezone && st->timezone != from) {
+            from = st->timezone;
+            if (!(to = s_tz_take(ld, from)))
+                s_report(&ld->top, NULL, NULL, NULL, "out of memory");
+        }
+        if (st->timezone)
+            st->timezone = to;
+    }
+}
+
 /* s_merge_part moves PT's stores to the config at BASE (unless the config
  * adopted PT's array) and its messages to the top parser, then checks ids. */
 static void s_merge_part(struct load *ld, struct ids *ids, struct part *pt, size_t base)
@@ -2044,17 +2061,7 @@ static void s_merge_part(struct load *ld, struct ids *ids, struct part *pt, size
             free(pt->stores);
         pt->stores = NULL; /* the config owns them and their strings now */
     }
-    const char *from = NULL, *to = NULL;
-    for (size_t k = 0; k < pt->count; k++) {
-        config_store_t *st = &cfg->stores[base + k];
-        if (st->timezone && st->timezone != from) {
-            from = st->timezone;
-            if (!(to = s_tz_take(ld, from)))
-                s_report(&ld->top, NULL, NULL, NULL, "out of memory");
-        }
-        if (st->timezone)
-            st->timezone = to;
-    }
+    s_tz_reintern(ld, cfg->stores + base, pt->count);
     ids->spans[ids->span_count++] = (struct span){ base, pt->count, pt->origins, NULL, NULL };
     for (size_t k = 0; k < pt->count; k++)
         if (pt->origins[k].line)
@@ -2068,19 +2075,12 @@ static void s_merge_reused(struct load *ld, struct ids *ids, const struct config
     config_t *cfg = ld->cfg;
     const config_store_t *old = ld->previous->stores + cs->first;
     memcpy(cfg->stores + base, old, cs->count * sizeof *old);
-    const char *from = NULL, *to = NULL;
     for (size_t k = 0; k < cs->count; k++) {
         config_store_t *st = &cfg->stores[base + k];
         if (st->name && !(st->name = strdup(st->name)))
             s_report(&ld->top, NULL, NULL, NULL, "out of memory");
-        if (st->timezone && st->timezone != from) {
-            from = st->timezone;
-            if (!(to = s_tz_take(ld, from)))
-                s_report(&ld->top, NULL, NULL, NULL, "out of memory");
-        }
-        if (st->timezone)
-            st->timezone = to;
     }
+    s_tz_reintern(ld, cfg->stores + base, cs->count);
     ids->spans[ids->span_count++] = (struct span){ base, cs->count, NULL, cs->id_lines, cs->shown };
     for (size_t k = 0; k < cs->count; k++)
         s_ids_check(ld, ids, base + k, (struct origin){ cs->id_lines[k], cs->shown });
