@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,6 +89,32 @@ static void s_check_exposition(const char *page)
     assert_true(samples > 20);
 }
 
+/* s_promtool_check runs Prometheus's own linter on PAGE (tools/promtool.sh
+ * fetches promtool from Debian when it is not installed). */
+static void s_promtool_check(harness_t *h, const char *page)
+{
+    char path[PATH_MAX], out[PATH_MAX], cmd[3 * PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/metrics.txt", h->tmpdir);
+    snprintf(out, sizeof out, "%s/promtool.out", h->tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(page, f);
+    fclose(f);
+    const char *tools = getenv("SLUICE_TOOLS");
+    snprintf(cmd, sizeof cmd, "sh %s/promtool.sh check metrics < %s > %s 2>&1",
+             tools ? tools : "tools", path, out);
+    int rc = system(cmd);
+    if (rc != 0) {
+        char text[4096] = "";
+        f = fopen(out, "r");
+        if (f) {
+            text[fread(text, 1, sizeof text - 1, f)] = '\0';
+            fclose(f);
+        }
+        fail_msg("promtool check metrics failed (%d):\n%s", rc, text);
+    }
+}
+
 static void test_metrics_health_ready(void **state)
 {
     harness_t *h = *state;
@@ -120,6 +147,7 @@ static void test_metrics_health_ready(void **state)
 
     assert_int_equal(harness_http_get(h, "/metrics", s_body, sizeof s_body), 200);
     s_check_exposition(s_body);
+    s_promtool_check(h, s_body);
     assert_true(s_metric(s_body, "sluice_orders_accepted_total") == accepted0 + 3);
     assert_true(s_metric(s_body, "sluice_orders_rejected_total{reason=\"UNKNOWN_STORE\"}") ==
                 unknown0 + 1);
