@@ -224,4 +224,4 @@ format:
 clean:
 	rm -rf build build-asan build-fuzz build-deb
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)

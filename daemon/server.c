@@ -8,6 +8,7 @@
 #include "curve.h"
 #include "db.h"
 #include "deadline.h"
+#include "events.h"
 #include "http.h"
 #include "ingress.h"
 #include "log.h"
@@ -92,6 +93,7 @@ struct server {
     void *zmq;
     ingress_t *ingress;
     curve_zap_t *zap;           /* NULL when the ingress is plain (loopback, ipc) */
+    events_t *events;           /* PUB of committed state changes */
     http_t *http;
     server_conn_t conns[SERVER_DB_CONNECTIONS_MAX];
     size_t conn_count;          /* conns[0] also serves lookups */
@@ -417,6 +419,7 @@ static void s_batch_done(void *arg, const PGresult *res, const db_error_t *err)
         e->pending = false;
         e->updated_at_ms = now_wall;
         s_release_waiters(s, e, true);
+        events_publish(s->events, e, NULL);
     }
     /* The rest were stored before this process knew of them: their first
      * decision is in the database. */
@@ -746,8 +749,10 @@ static void s_changes_done(void *arg, const PGresult *res, const db_error_t *err
         for (int r = 0; !err && r < rows && row < 0; r++)
             if (strcmp(PQgetvalue(res, r, 0), e->order_id) == 0)
                 row = r;
-        if (row >= 0)
+        if (row >= 0) {
             s_apply_change(s, c, (uint64_t)strtoll(PQgetvalue(res, row, 1), NULL, 10));
+            events_publish(s->events, e, c->detail);
+        }
         if (!c->ticket)
             continue;
         if (row >= 0)
@@ -1005,6 +1010,8 @@ static void s_metrics_page(server_t *s, metrics_page_t *p)
         snprintf(label, sizeof label, "reason=\"%s\"", v ? v->name : "OTHER");
         metrics_sample(p, "sluice_orders_rejected_total", label, (double)st->rejected[r]);
     }
+    metrics_counter(p, "sluice_events_published_total", "Order events sent on the PUB socket",
+                    (double)events_published(s->events));
     metrics_counter(p, "sluice_order_changes_total", "MarkReady and CancelOrder changes committed",
                     (double)st->changes);
     metrics_counter(p, "sluice_commit_batches_total", "Group commits that succeeded",
@@ -1369,6 +1376,9 @@ server_t *server_new(config_t *cfg)
     memset(secret, 0, sizeof secret);
     if (!s->ingress)
         goto fail;
+    s->events = events_new(s->zmq, cfg->daemon.events);
+    if (!s->events)
+        goto fail;
     s->http = http_new(cfg->daemon.http, s_http_answer, s);
     if (!s->http)
         goto fail;
@@ -1413,6 +1423,7 @@ void server_destroy(server_t **self)
     order_index_destroy(&s->orders);
     ingress_destroy(&s->ingress);
     curve_zap_destroy(&s->zap);
+    events_destroy(&s->events);
     http_destroy(&s->http);
     if (s->zmq)
         zmq_ctx_term(s->zmq);

@@ -1,0 +1,73 @@
+/* events.c - owns the order-event PUB socket. */
+#include "events.h"
+
+#include "log.h"
+#include "order.h"
+#include "proto/events.pb-c.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <zmq.h>
+
+#define EVENTS_HWM 100000   /* per subscriber, then ZeroMQ drops */
+
+struct events {
+    void *socket;
+    uint64_t published;
+};
+
+events_t *events_new(void *ctx, const char *endpoint)
+{
+    events_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    int hwm = EVENTS_HWM, linger = 0;
+    self->socket = zmq_socket(ctx, ZMQ_PUB);
+    if (!self->socket || zmq_setsockopt(self->socket, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(self->socket, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_bind(self->socket, endpoint) != 0) {
+        log_error("failed to bind events %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        events_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void events_destroy(events_t **self)
+{
+    if (!self || !*self)
+        return;
+    if ((*self)->socket)
+        zmq_close((*self)->socket);
+    free(*self);
+    *self = NULL;
+}
+
+void events_publish(events_t *self, const order_entry_t *e, const char *detail)
+{
+    Sluice__V1__OrderEvent ev = SLUICE__V1__ORDER_EVENT__INIT;
+    ev.order_id = (char *)e->order_id;
+    ev.store_id = e->store_id;
+    ev.state = (char *)order_state_name((order_state_t)e->state);
+    ev.at_ms = e->updated_at_ms;
+    ev.promised_ready_at_ms = e->promised_ready_at_ms;
+    ev.promised_delivery_at_ms = e->promised_delivery_at_ms;
+    ev.detail = (char *)(detail ? detail : "");
+    uint8_t buf[1024];
+    size_t len = sluice__v1__order_event__get_packed_size(&ev);
+    if (len > sizeof buf)
+        return;  /* cannot happen with validated fields; never block or allocate here */
+    sluice__v1__order_event__pack(&ev, buf);
+    char topic[32];
+    int n = snprintf(topic, sizeof topic, "store.%" PRIu32, e->store_id);
+    if (zmq_send(self->socket, topic, (size_t)n, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(self->socket, buf, len, ZMQ_DONTWAIT) < 0)
+        return;
+    self->published++;
+}
+
+uint64_t events_published(const events_t *self)
+{
+    return self->published;
+}

@@ -1,0 +1,22 @@
+/* events.h - owns the PUB socket of order events (config daemon.events):
+ * after each committed state change, a topic frame "store.<id>" and an
+ * OrderEvent (proto/events.proto). Never blocks: a subscriber that cannot
+ * keep up loses events, and PostgreSQL keeps the whole history. */
+#ifndef SLUICE_EVENTS_H
+#define SLUICE_EVENTS_H
+
+#include "order_index.h"
+
+#include <stdint.h>
+
+typedef struct events events_t;
+
+events_t *events_new(void *ctx, const char *endpoint) __attribute__((warn_unused_result));
+void events_destroy(events_t **self);
+
+/* events_publish sends E's current state; DETAIL may be NULL. */
+void events_publish(events_t *self, const order_entry_t *e, const char *detail);
+
+uint64_t events_published(const events_t *self);
+
+#endif
