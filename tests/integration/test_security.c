@@ -1,8 +1,10 @@
-/* test_curve.c - CURVE on the ingress against the real daemon: a producer
- * whose public key is listed can submit, one that is not listed (or speaks
- * no CURVE) gets nothing; SIGHUP re-reads the list; the config refuses a
- * network-facing ingress without CURVE, a secret key others can read, and a
- * database password in a file everyone can read. */
+/* test_security.c - who may talk to sluiced, and where its secrets live,
+ * against the real daemon: CURVE on the ingress (a producer whose public key
+ * is listed can submit, one that is not listed or speaks no CURVE gets
+ * nothing; SIGHUP re-reads the list); the config refuses a network-facing
+ * ingress without CURVE, a secret key others can read, and a database
+ * password in a file everyone can read; the database may be named by a
+ * libpq service file instead. */
 #include "harness.h"
 
 #include <setjmp.h>
@@ -218,11 +220,50 @@ static void test_config_refuses_unsafe_setups(void **state)
     harness_pass(h);
 }
 
+/* The connection string names a libpq service; PGSERVICEFILE (inherited
+ * from the unit's environment in production) holds the details. */
+static void test_database_from_libpq_service_file(void **state)
+{
+    harness_t *h = *state;
+    char service[PATH_MAX], text[2048];
+    snprintf(service, sizeof service, "%s/pg_service.conf", h->tmpdir);
+    /* h->dsn is "key=value key=value ...": one per line under [sluicetest] */
+    size_t n = (size_t)snprintf(text, sizeof text, "[sluicetest]\n");
+    for (const char *p = h->dsn; *p && n < sizeof text - 2;) {
+        size_t len = strcspn(p, " ");
+        n += (size_t)snprintf(text + n, sizeof text - n, "%.*s\n", (int)len, p);
+        p += len;
+        p += strspn(p, " ");
+    }
+    s_write_file(service, 0600, text);
+    harness_write_config(h, NULL);
+    char conf[64 * 1024], patched[sizeof conf];
+    FILE *f = fopen(h->conf_path, "r");
+    assert_non_null(f);
+    conf[fread(conf, 1, sizeof conf - 1, f)] = '\0';
+    fclose(f);
+    char *at = strstr(conf, h->dsn);
+    assert_non_null(at);
+    snprintf(patched, sizeof patched, "%.*sservice=sluicetest%s", (int)(at - conf), conf,
+             at + strlen(h->dsn));
+    s_write_file(h->conf_path, 0640, patched);
+    assert_int_equal(setenv("PGSERVICEFILE", service, 1), 0);
+    assert_int_equal(harness_migrate(h), 0);
+    harness_start(h);
+    bool ready = harness_wait_ready(h, 30000);
+    unsetenv("PGSERVICEFILE");
+    assert_true(ready);
+    assert_int_equal(harness_stop(h, 10000), 0);
+    harness_pass(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_curve_allow_list, harness_setup, harness_teardown),
         cmocka_unit_test_setup_teardown(test_config_refuses_unsafe_setups, harness_setup,
+                                        harness_teardown),
+        cmocka_unit_test_setup_teardown(test_database_from_libpq_service_file, harness_setup,
                                         harness_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
