@@ -36,7 +36,7 @@ CC      ?= cc
 PKGS    := libzmq libpq libprotobuf-c libconfig libsystemd libmicrohttpd
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -MMD -MP \
-           -Idaemon -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
+           -Idaemon -Iadapters -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
 LDFLAGS += $(filter -fsanitize%,$(OPT)) -pthread
 CFLAGS  += -pthread # config.c reads store files on several threads
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
@@ -51,7 +51,9 @@ PROTO_O := $(PROTO_C:.c=.o)
 MIGR_C  := $(BUILD)/gen/migrations.c
 MIGR_O  := $(BUILD)/gen/migrations.o
 
-LIB_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+# adapters/: the delivery-platform interface and registry (adapter.c), one
+# directory per transport (adapters/zmq/).
+LIB_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c)) $(wildcard adapters/*.c adapters/*/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(PROTO_O) $(MIGR_O)
 LIB      := $(BUILD)/libsluice.a
 
@@ -219,7 +221,7 @@ deb-check:
 	sh tests/package/run.sh
 
 format:
-	clang-format -i daemon/*.c daemon/*.h tools/*.c tests/*/*.c
+	clang-format -i daemon/*.c daemon/*.h adapters/*.[ch] adapters/*/*.[ch] tools/*.c tests/*/*.c
 
 clean:
 	rm -rf build build-asan build-fuzz build-deb
