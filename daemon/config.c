@@ -11,6 +11,7 @@
 #undef config_t
 
 #include "config.h"
+#include "adapter.h"
 #include "curve.h"
 #include "config_scan.h"
 
@@ -45,7 +46,7 @@ enum kind {
     K_DOUBLE,    /* double within [min, max] */
     K_BOOL,
     K_STRING,    /* malloc'ed char *, length within [min, max] */
-    K_ADAPTER,   /* string naming an entry of s_adapters */
+    K_ADAPTER,   /* string naming a registered adapter (adapter_find) */
     K_BRAND,     /* brand name -> index into config_t.brands, "" -> -1 */
     K_HOURS,     /* "HH:MM-HH:MM" -> open_minute, close_minute */
     K_CLOCK,     /* "HH:MM" -> minutes after midnight within [min, max] */
@@ -66,9 +67,6 @@ struct key_row {
 };
 
 enum scope_id { S_DAEMON, S_DISPATCH, S_BRAND, S_PLATFORM, S_STORE, S_STAFFING, S_COUNT };
-
-/* Adapter names sluiced knows; keep in step with the adapter registry. */
-static const char *const s_adapters[] = { "zmq" };
 
 #define DM(f) offsetof(config_daemon_t, f)
 static const struct key_row s_daemon_rows[] = {
@@ -771,20 +769,22 @@ static void s_set_string(struct parser *p, const struct slot *sl, const setting_
     *field = copy;
 }
 
+/* s_set_adapter: names come from the adapter registry (adapters/adapter.c,
+ * const data, safe on the parsing threads), so the config accepts exactly
+ * the transports that are built in. */
 static void s_set_adapter(struct parser *p, const struct slot *sl, const setting_t *s)
 {
     const char *v = s_string(p, sl, s);
     if (!v)
         return;
-    for (size_t i = 0; i < sizeof s_adapters / sizeof s_adapters[0]; i++)
-        if (strcmp(v, s_adapters[i]) == 0) {
-            s_set_string(p, sl, s);
-            return;
-        }
+    if (adapter_find(v)) {
+        s_set_string(p, sl, s);
+        return;
+    }
     char known[128] = "";
-    for (size_t i = 0; i < sizeof s_adapters / sizeof s_adapters[0]; i++)
+    for (size_t i = 0; i < adapter_count(); i++)
         snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "",
-                 s_adapters[i]);
+                 adapter_name(i));
     s_bad(p, sl, s, "unknown adapter, known: %s", known);
 }
 
@@ -2635,9 +2635,9 @@ static void s_range_text(const struct key_row *row, char *buf, size_t size)
         break;
     case K_ADAPTER:
         buf[0] = '\0';
-        for (size_t i = 0; i < sizeof s_adapters / sizeof s_adapters[0]; i++)
+        for (size_t i = 0; i < adapter_count(); i++)
             snprintf(buf + strlen(buf), size - strlen(buf), "%s`\"%s\"`", i ? ", " : "",
-                     s_adapters[i]);
+                     adapter_name(i));
         break;
     case K_BRAND:
         snprintf(buf, size, "a name in brands, or `\"\"`");
