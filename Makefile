@@ -67,9 +67,8 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 INTEG_SRCS := $(wildcard tests/integration/test_*.c)
 INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 INTEG_HELPER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(INTEG_SRCS),$(wildcard tests/integration/*.c)))
-# One libFuzzer target per thing that parses bytes from outside. The
-# delivery-network protocol decoder gets its target (fuzz_network.c) with
-# proto/network.proto (issue 4).
+# One libFuzzer target per thing that parses bytes from outside: ingress
+# frames, config files, a platform gateway's frames (fuzz_network.c).
 FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 

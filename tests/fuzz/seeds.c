@@ -1,9 +1,13 @@
 /* seeds.c - writes the generated part of fuzz_ingress's seed corpus into a
  * directory: requests at the bounds of every field (50 items of 64-character
  * skus, 64-character ids, one past each), and strings that protoc's text
- * format refuses to encode (invalid UTF-8 of several kinds).
- * The hand-written seeds are the .txtpb files in tests/fuzz/corpus/ingress.
- * Usage: seeds DIR */
+ * format refuses to encode (invalid UTF-8 of several kinds). With a second
+ * directory, fuzz_network's too: gateway replies at the bounds (a page of
+ * 256 settlement lines and one of 257, 64- and 65-character keys, a long
+ * page token), enum values no name stands for, and untidy text.
+ * The hand-written seeds are the .txtpb files in tests/fuzz/corpus/.
+ * Usage: seeds INGRESS_DIR [NETWORK_DIR] */
+#include "proto/network.pb-c.h"
 #include "proto/sluice.pb-c.h"
 
 #include <errno.h>
@@ -65,13 +69,128 @@ static Sluice__V1__Request *s_order(const char *id, size_t items, size_t sku_len
     return &req;
 }
 
+/* ==== gateway replies (fuzz_network) ================================== */
+
+static const char *s_net_dir;
+
+/* s_write_reply packs REPLY (version 1) into NETWORK_DIR/NAME. */
+static void s_write_reply(const char *name, Sluice__Net__V1__Reply *reply)
+{
+    reply->version = 1;
+    size_t n = sluice__net__v1__reply__get_packed_size(reply);
+    uint8_t *buf = malloc(n ? n : 1);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", s_net_dir, name);
+    FILE *f = buf ? fopen(path, "wb") : NULL;
+    if (!f || sluice__net__v1__reply__pack(reply, buf) != n || fwrite(buf, 1, n, f) != n ||
+        fclose(f) != 0) {
+        fprintf(stderr, "seeds: failed to write %s: %s\n", path, strerror(errno));
+        s_failed = 1;
+    }
+    free(buf);
+}
+
+/* s_settlement_seeds: a full page of 256 lines and one line too many. */
+static void s_settlement_seeds(void)
+{
+    enum { N = 257 };
+    static Sluice__Net__V1__SettlementLine lines[N];
+    static Sluice__Net__V1__SettlementLine *ptrs[N];
+    static char keys[N][24];
+    for (size_t i = 0; i < N; i++) {
+        sluice__net__v1__settlement_line__init(&lines[i]);
+        snprintf(keys[i], sizeof keys[i], "order-%zu:1", i);
+        lines[i].key = keys[i];
+        lines[i].order_id = keys[i];
+        lines[i].status = i % 5 ? SLUICE__NET__V1__DISPATCH_STATE__DELIVERED
+                                : SLUICE__NET__V1__DISPATCH_STATE__CANCELLED;
+        lines[i].at_ms = 1767225600000ull + i * 1000;
+        lines[i].fee_cents = 500 + (uint32_t)i;
+        lines[i].rider_ref = "sim-r1";
+        lines[i].store_id = 1001;
+        ptrs[i] = &lines[i];
+    }
+    char token[130];
+    memset(token, 't', 129);
+    token[129] = '\0';
+    Sluice__Net__V1__SettlementReply s = SLUICE__NET__V1__SETTLEMENT_REPLY__INIT;
+    s.day = "2026-11-23";
+    s.lines = ptrs;
+    s.n_lines = 256;
+    s.next_page_token = token + 1;  /* 128: the longest we keep */
+    s.total_lines = 1000;
+    s.total_fee_cents = 654321;
+    Sluice__Net__V1__Reply r = SLUICE__NET__V1__REPLY__INIT;
+    r.request_id = 300;
+    r.body_case = SLUICE__NET__V1__REPLY__BODY_SETTLEMENT;
+    r.settlement = &s;
+    s_write_reply("gen_settlement_256", &r);
+    s.n_lines = 257;
+    s_write_reply("gen_settlement_257", &r);
+    s.n_lines = 1;
+    s.next_page_token = token;
+    s_write_reply("gen_settlement_token_129", &r);
+}
+
+/* s_network_seeds: what protoc's text format cannot say (unknown enum
+ * values, invalid UTF-8), and ids at and past their bound. */
+static void s_network_seeds(const char *id64, const char *id65)
+{
+    Sluice__Net__V1__Reply r = SLUICE__NET__V1__REPLY__INIT;
+    Sluice__Net__V1__DispatchReply d = SLUICE__NET__V1__DISPATCH_REPLY__INIT;
+    r.request_id = 301;
+    r.body_case = SLUICE__NET__V1__REPLY__BODY_DISPATCH;
+    r.dispatch = &d;
+    d.key = (char *)id64;
+    d.accepted = 1;
+    d.state = SLUICE__NET__V1__DISPATCH_STATE__ASSIGNED;
+    d.rider_ref = "r\x1b[31m\xff\xc0\xaf\xed\xa0\x80\xc2\x85\xe6\x8a";
+    s_write_reply("gen_dispatch_key_64_untidy_rider", &r);
+    d.key = (char *)id65;
+    s_write_reply("gen_dispatch_key_65", &r);
+    d.key = "o1:1";
+    d.state = 42;
+    s_write_reply("gen_dispatch_state_42", &r);
+    d.accepted = 0;
+    d.state = SLUICE__NET__V1__DISPATCH_STATE__REFUSED;
+    d.refusal = 9;
+    s_write_reply("gen_dispatch_refusal_9", &r);
+
+    Sluice__Net__V1__RiderEvent e = SLUICE__NET__V1__RIDER_EVENT__INIT;
+    static char reason[300];
+    memset(reason, 'x', sizeof reason - 1);  /* the last byte stays NUL */
+    memcpy(reason + 198, "\xe6\xb6\x88", 3);  /* a character across the 200-byte cut */
+    e.key = "o1:1";
+    e.order_id = "o1";
+    e.seq = UINT32_MAX;
+    e.state = SLUICE__NET__V1__DISPATCH_STATE__CANCELLED;
+    e.cancelled_by = 7;
+    e.reason = reason;
+    Sluice__Net__V1__Reply ev = SLUICE__NET__V1__REPLY__INIT;
+    ev.body_case = SLUICE__NET__V1__REPLY__BODY_EVENT;
+    ev.event = &e;
+    s_write_reply("gen_event_long_reason", &ev);
+    e.state = SLUICE__NET__V1__DISPATCH_STATE__PENDING;
+    s_write_reply("gen_event_pending", &ev);
+
+    Sluice__Net__V1__Error err = SLUICE__NET__V1__ERROR__INIT;
+    err.code = 99;
+    err.message = "\xff\xfe not text";
+    err.retry_after_ms = UINT64_MAX;
+    r.body_case = SLUICE__NET__V1__REPLY__BODY_ERROR;
+    r.error = &err;
+    s_write_reply("gen_error_code_99", &r);
+    s_settlement_seeds();
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: seeds DIR\n");
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: seeds INGRESS_DIR [NETWORK_DIR]\n");
         return 2;
     }
     s_dir = argv[1];
+    s_net_dir = argc == 3 ? argv[2] : NULL;
     char id64[65], id65[66];
     memset(id64, 'z', 64);
     id64[64] = '\0';
@@ -123,5 +242,7 @@ int main(int argc, char **argv)
     r.get = &get;
     get.order_id = "caf\xc3\xa9";
     s_write("gen_get_id_utf8", &r);
+    if (s_net_dir)
+        s_network_seeds(id64, id65);
     return s_failed;
 }

@@ -8,27 +8,34 @@
 #   config:  files copied as they are; the input format is the main file,
 #            optionally followed by a line "#--- inc.conf" and the text of
 #            the file inc.conf beside it (see fuzz_config.c).
+#   network: *.txtpb are sluice.net.v1.Reply (a gateway's frames) in
+#            protobuf text format, encoded here; any other file is copied.
 set -eu
 build=$1
 out=$build/corpus
 rm -rf "$out"
-mkdir -p "$out/ingress" "$out/config"
+mkdir -p "$out/ingress" "$out/config" "$out/network"
 
-for f in tests/fuzz/corpus/ingress/*; do
-    name=$(basename "$f")
-    case $name in
-    *.txtpb)
-        if ! protoc-c -I. --encode=sluice.v1.Request proto/sluice.proto \
-                <"$f" >"$out/ingress/${name%.txtpb}" 2>"$out/protoc.err"; then
-            echo "seeds: cannot encode $f:" >&2
-            cat "$out/protoc.err" "$out/ingress/${name%.txtpb}" >&2
-            exit 1
-        fi ;;
-    *)  cp "$f" "$out/ingress/$name" ;;
-    esac
-done
-rm -f "$out/protoc.err"
-"$build/tests/fuzz/seeds" "$out/ingress"
+# encode TARGET MESSAGE PROTO: tests/fuzz/corpus/TARGET/* into $out/TARGET/.
+encode() {
+    for f in tests/fuzz/corpus/$1/*; do
+        name=$(basename "$f")
+        case $name in
+        *.txtpb)
+            if ! protoc-c -I. --encode="$2" "$3" \
+                    <"$f" >"$out/$1/${name%.txtpb}" 2>"$out/protoc.err"; then
+                echo "seeds: cannot encode $f:" >&2
+                cat "$out/protoc.err" "$out/$1/${name%.txtpb}" >&2
+                exit 1
+            fi ;;
+        *)  cp "$f" "$out/$1/$name" ;;
+        esac
+    done
+    rm -f "$out/protoc.err"
+}
+encode ingress sluice.v1.Request proto/sluice.proto
+encode network sluice.net.v1.Reply proto/network.proto
+"$build/tests/fuzz/seeds" "$out/ingress" "$out/network"
 
 cp tests/fuzz/corpus/config/* "$out/config/"
 cp packaging/sluice.conf "$out/config/sample.conf"
@@ -40,4 +47,5 @@ awk '
                             { print }
     END                     { printf "#--- inc.conf\n%s", stores }
 ' packaging/sluice.conf >"$out/config/sample_split.conf"
-echo "seeds: $(ls "$out/ingress" | wc -l) ingress, $(ls "$out/config" | wc -l) config in $out"
+echo "seeds: $(ls "$out/ingress" | wc -l) ingress, $(ls "$out/config" | wc -l) config," \
+     "$(ls "$out/network" | wc -l) network in $out"
