@@ -1134,10 +1134,13 @@ static void *s_bind(sim_t *s, int type, const char *option, const char *endpoint
                     size_t bound_len)
 {
     void *sock = zmq_socket(s->ctx, type);
-    int linger = 0, mandatory = 1;
+    /* A gateway must hold at least max_inflight replies per client (the
+     * adapter pipelines that many); ZeroMQ's default of 1,000 dropped some. */
+    int linger = 0, mandatory = 1, hwm = 100000;
     int64_t max = MAX_FRAME_BYTES;
     if (!sock || zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof max) != 0 ||
+        zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
         (type == ZMQ_ROUTER &&
          zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory) != 0) ||
         zmq_bind(sock, endpoint) != 0) {
