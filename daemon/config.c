@@ -1343,36 +1343,42 @@ static void s_check_daemon(struct parser *p, const setting_t *grp, const struct 
     s_check_password(p, grp, ctx, d);
 }
 
+/* s_check_unique_name reports element INDEX of a list of structs (STRIDE
+ * bytes each, a char *name at NAME_OFFSET) when an earlier one has its name. */
+static void s_check_unique_name(struct parser *p, const setting_t *grp, const struct ctx *ctx,
+                                const char *kind, const void *array, size_t stride,
+                                size_t name_offset, size_t index)
+{
+    const char *base = array;
+    const char *name = *(char *const *)(base + index * stride + name_offset);
+    for (size_t j = 0; j < index && name; j++) {
+        const char *other = *(char *const *)(base + j * stride + name_offset);
+        if (!other || strcmp(other, name) != 0)
+            continue;
+        char what[128];
+        snprintf(what, sizeof what, "%s \"%s\"", kind, name);
+        s_duplicate(p, s_member_or(grp, "name"), ctx, "name", what,
+                    config_setting_get_elem(config_setting_parent(grp), (unsigned)j));
+        return;
+    }
+}
+
 static void s_check_brand(struct parser *p, const setting_t *grp, const struct ctx *ctx,
                           void *array, size_t index)
 {
-    config_brand_t *brands = array, *b = &brands[index];
-    const setting_t *list = config_setting_parent(grp);
-    b->line = (int)s_line(p, grp);
-    for (size_t j = 0; j < index; j++)
-        if (brands[j].name && strcmp(brands[j].name, b->name) == 0) {
-            char what[128];
-            snprintf(what, sizeof what, "brand \"%s\"", b->name);
-            s_duplicate(p, s_member_or(grp, "name"), ctx, "name", what,
-                        config_setting_get_elem(list, (unsigned)j));
-            return;
-        }
+    config_brand_t *brands = array;
+    brands[index].line = (int)s_line(p, grp);
+    s_check_unique_name(p, grp, ctx, "brand", array, sizeof *brands,
+                        offsetof(config_brand_t, name), index);
 }
 
 static void s_check_platform(struct parser *p, const setting_t *grp, const struct ctx *ctx,
                              void *array, size_t index)
 {
-    config_platform_t *platforms = array, *pl = &platforms[index];
-    const setting_t *list = config_setting_parent(grp);
-    pl->line = (int)s_line(p, grp);
-    for (size_t j = 0; j < index; j++)
-        if (platforms[j].name && strcmp(platforms[j].name, pl->name) == 0) {
-            char what[128];
-            snprintf(what, sizeof what, "platform \"%s\"", pl->name);
-            s_duplicate(p, s_member_or(grp, "name"), ctx, "name", what,
-                        config_setting_get_elem(list, (unsigned)j));
-            return;
-        }
+    config_platform_t *platforms = array;
+    platforms[index].line = (int)s_line(p, grp);
+    s_check_unique_name(p, grp, ctx, "platform", array, sizeof *platforms,
+                        offsetof(config_platform_t, name), index);
 }
 
 /* ------------------------------------------------------------ the stores */
