@@ -275,7 +275,9 @@ int main(int argc, char **argv)
                 RUNS_MAX);
         return 2;
     }
-    char dir[] = "/tmp/sluice-configbench-XXXXXX", path[4096];
+    char dir[2048], path[4096];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/sluice-configbench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) {
         perror("sluice-configbench: mkdtemp");
         return 1;

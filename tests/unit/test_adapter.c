@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "unit_tmp.h"
 #include "adapter.h"
 #include "clock.h"
 #include "config.h"
@@ -46,7 +47,8 @@ static void test_registry(void **state)
  * the errors (malloc'ed) or NULL when it loaded. */
 static char *s_load_platform(const char *adapter)
 {
-    char path[] = "/tmp/sluice-test-adapter-XXXXXX";
+    char path[4096];
+    assert_true(unit_tmp_template(path, sizeof path, "sluice-test-adapter"));
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     FILE *f = fdopen(fd, "w");

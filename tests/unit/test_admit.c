@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "unit_tmp.h"
 #include "unit_time.h"
 #include "admit.h"
 #include "config.h"
@@ -68,8 +69,7 @@ static int s_setup(void **state)
     env_t *e = calloc(1, sizeof *e);
     if (!e)
         return -1;
-    snprintf(e->dir, sizeof e->dir, "/tmp/sluice-test-admit-XXXXXX");
-    if (!mkdtemp(e->dir)) {
+    if (!unit_tmp_template(e->dir, sizeof e->dir, "sluice-test-admit") || !mkdtemp(e->dir)) {
         free(e);
         return -1;
     }

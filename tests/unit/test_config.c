@@ -14,6 +14,7 @@
 #undef config_destroy
 #undef config_t
 
+#include "unit_tmp.h"
 #include "config.h"
 
 #include <dirent.h>
@@ -48,8 +49,7 @@ static int s_setup(void **state)
     struct fixture *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/sluice-test-config-XXXXXX");
-    if (!mkdtemp(f->dir)) {
+    if (!unit_tmp_template(f->dir, sizeof f->dir, "sluice-test-config") || !mkdtemp(f->dir)) {
         free(f);
         return -1;
     }
