@@ -148,6 +148,8 @@ static const struct key_row s_platform_rows[] = {
       "most dispatches outstanding at once; past it the pool counts as full" },
     { "platforms.[].breaker.failure_ratio", K_DOUBLE, PL(breaker.failure_ratio), "0.5", 0, 1,
       "the breaker opens when this share of recent requests failed or were slow" },
+    { "platforms.[].breaker.window_seconds", K_INT, PL(breaker.window_seconds), "10", 1,
+      CONFIG_MAX_BREAKER_WINDOW, "recent requests: those of the last window_seconds" },
     { "platforms.[].breaker.slow_ms", K_INT, PL(breaker.slow_ms), "1500", 1, 600000,
       "a reply slower than this counts as a failure" },
     { "platforms.[].breaker.min_requests", K_INT, PL(breaker.min_requests), "20", 1, 1000000,

@@ -10,6 +10,7 @@
 
 #define CONFIG_MAX_STORE_PLATFORMS 8
 #define CONFIG_MAX_STAFFING 8
+#define CONFIG_MAX_BREAKER_WINDOW 600 /* seconds; the breaker keeps a bucket per second */
 
 typedef struct config_limits {
     int orders_per_second;   /* global token bucket rate */
@@ -53,6 +54,7 @@ typedef struct config_brand {
 
 typedef struct config_breaker {
     double failure_ratio;
+    int window_seconds;      /* how far back "recent requests" reach */
     int slow_ms;
     int min_requests;
     int open_seconds;

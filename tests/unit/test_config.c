@@ -300,6 +300,7 @@ static void test_defaults(void **state)
     assert_int_equal(p->quote_deadline_ms, 150);
     assert_int_equal(p->max_inflight, 20000);
     assert_true(p->breaker.failure_ratio == 0.5);
+    assert_int_equal(p->breaker.window_seconds, 10);
     assert_int_equal(p->breaker.slow_ms, 1500);
     assert_int_equal(p->breaker.min_requests, 20);
     assert_int_equal(p->breaker.open_seconds, 10);
@@ -498,6 +499,9 @@ static const struct error_case s_cases[] = {
     { "platforms = ( { name = \"x\"; adapter = \"zmq\"; endpoint = \"x\";\n"
       "  breaker = { failure_ratio = 1.5; }; } );\n",
       "failure_ratio", "platforms[0].breaker.failure_ratio: must be between 0 and 1 (got 1.5)" },
+    { "platforms = ( { name = \"x\"; adapter = \"zmq\"; endpoint = \"x\";\n"
+      "  breaker = { window_seconds = 601; }; } );\n",
+      "window_seconds", "platforms[0].breaker.window_seconds: must be between 1 and 600 (got 601)" },
 };
 
 /* Each case is its own file, after PRELUDE unless it defines brands or
