@@ -114,8 +114,13 @@ static const struct key_row s_daemon_rows[] = {
 static const struct key_row s_dispatch_rows[] = {
     { "dispatch.margin_seconds", K_INT, DI(margin_seconds), "60", 0, 3600,
       "ask for riders at ready_at - pickup_eta - margin_seconds" },
+    { "dispatch.pickup_eta_seconds", K_INT, DI(pickup_eta_seconds), "300", 0, 7200,
+      "how long a rider takes to reach the store: the pickup_eta that times the first quote, "
+      "before any quote has given one" },
     { "dispatch.assign_timeout_seconds", K_INT, DI(assign_timeout_seconds), "120", 1, 3600,
       "an attempt without an assigned rider after this long is cancelled and retried elsewhere" },
+    { "dispatch.retry_seconds", K_INT, DI(retry_seconds), "30", 1, 3600,
+      "when no platform can take an order now (all refused, breakers open, pools full), ask again after this long" },
     { "dispatch.max_hold_minutes", K_INT, DI(max_hold_minutes), "15", 0, 1440,
       "no rider by ready_at + max_hold_minutes: the order FAILS and is flagged for refund" },
     { "dispatch.handoff_seconds", K_INT, DI(handoff_seconds), "300", 0, 7200,

@@ -40,7 +40,9 @@ typedef struct config_daemon {
 
 typedef struct config_dispatch {
     int margin_seconds;
+    int pickup_eta_seconds;  /* rider to store, until a quote says otherwise */
     int assign_timeout_seconds;
+    int retry_seconds;       /* no platform can take the order now: ask again after */
     int max_hold_minutes;
     int handoff_seconds;     /* from ready to a rider leaving with it */
     double rider_kmh;        /* travel estimate speed, straight line */

@@ -290,7 +290,9 @@ static void test_defaults(void **state)
     assert_int_equal(d->reconnect_max_ms, 5000);
     assert_int_equal(d->paused_retry_ms, 60000);
     assert_int_equal(cfg->dispatch.margin_seconds, 60);
+    assert_int_equal(cfg->dispatch.pickup_eta_seconds, 300);
     assert_int_equal(cfg->dispatch.assign_timeout_seconds, 120);
+    assert_int_equal(cfg->dispatch.retry_seconds, 30);
     assert_int_equal(cfg->dispatch.max_hold_minutes, 15);
     assert_int_equal(cfg->brand_count, 0);
     assert_null(cfg->brands);
@@ -484,6 +486,10 @@ static const struct error_case s_cases[] = {
     { "daemon = {\n  reconnect_min_ms = 9000;\n};\n", "reconnect_min_ms",
       "daemon.reconnect_min_ms: must not exceed reconnect_max_ms 5000 (got 9000)" },
     { "dispatch = 3;\n", "dispatch", "dispatch: must be a group { ... } (got 3)" },
+    { "dispatch = {\n  pickup_eta_seconds = 7201;\n};\n", "pickup_eta_seconds",
+      "dispatch.pickup_eta_seconds: must be between 0 and 7200 (got 7201)" },
+    { "dispatch = {\n  retry_seconds = 0;\n};\n", "retry_seconds",
+      "dispatch.retry_seconds: must be between 1 and 3600 (got 0)" },
     { "brands = ( { name = \"heytea\"; orders_per_second = 1; },\n"
       "  { name = \"heytea\"; orders_per_second = 2; } );\n",
       "orders_per_second = 2", "brands[1].name: duplicate brand \"heytea\" (first at line 1)" },
