@@ -156,9 +156,9 @@ static const struct key_row s_platform_rows[] = {
     { "platforms.[].breaker.window_seconds", K_INT, PL(breaker.window_seconds), "10", 1,
       CONFIG_MAX_BREAKER_WINDOW, "recent requests: those of the last window_seconds" },
     { "platforms.[].breaker.slow_ms", K_INT, PL(breaker.slow_ms), "1500", 1, 600000,
-      "a reply slower than this counts as a failure" },
+      "a reply that takes this long or longer counts as a failure" },
     { "platforms.[].breaker.min_requests", K_INT, PL(breaker.min_requests), "20", 1, 1000000,
-      "requests seen before the breaker may open" },
+      "requests in the window before the breaker may open" },
     { "platforms.[].breaker.open_seconds", K_INT, PL(breaker.open_seconds), "10", 1, 3600,
       "how long the breaker stays open before a half-open probe" },
 };
