@@ -43,22 +43,37 @@ const char batch_insert_sql[] =
 
 /* An order as stored; batch_stored_read parses a row. */
 #define BATCH_STORED_SELECT \
-    "SELECT order_id, store_id, state," \
-    "       (extract(epoch FROM promised_ready_at) * 1000)::int8," \
-    "       (extract(epoch FROM promised_delivery_at) * 1000)::int8," \
-    "       (extract(epoch FROM updated_at) * 1000)::int8," \
-    "       fingerprint, coalesce(prep_slot, 0)," \
-    "       (extract(epoch FROM coalesce(prep_start_at, promised_ready_at)) * 1000)::int8" \
-    "  FROM orders"
+    "SELECT o.order_id, o.store_id, o.state," \
+    "       (extract(epoch FROM o.promised_ready_at) * 1000)::int8," \
+    "       (extract(epoch FROM o.promised_delivery_at) * 1000)::int8," \
+    "       (extract(epoch FROM o.updated_at) * 1000)::int8," \
+    "       o.fingerprint, coalesce(o.prep_slot, 0)," \
+    "       (extract(epoch FROM coalesce(o.prep_start_at, o.promised_ready_at)) * 1000)::int8," \
+    "       o.dropoff_lat, o.dropoff_lng," \
+    "       (SELECT coalesce(sum((x->>'qty')::int), 0) FROM jsonb_array_elements(o.items) x)," \
+    "       (SELECT coalesce(max(a.attempt), 0) FROM dispatches a WHERE a.order_id = o.order_id)"
+
+#define BATCH_DISPATCH_LIVE "d.state NOT IN ('DELIVERED', 'CANCELLED', 'REFUSED', 'ERROR')"
+#define BATCH_DISPATCH_COLUMNS \
+    ", d.dispatch_key, d.attempt, d.platform, d.state, coalesce(d.rider_ref, '')," \
+    "  d.last_seq, coalesce(d.fee_cents, 0)"
 
 /* Orders by primary key, for GetOrder misses and for ids a batch found
  * already stored. */
-const char batch_lookup_sql[] = BATCH_STORED_SELECT " WHERE order_id = ANY($1::text[])";
+const char batch_lookup_sql[] = BATCH_STORED_SELECT " FROM orders o WHERE o.order_id = ANY($1::text[])";
 
-/* Every live order, read once at start to rebuild the prep schedules (the
- * orders_store_live index covers exactly these rows). */
+/* Every live order with its live dispatch attempt if any, read once at start
+ * to rebuild the prep schedules and the dispatch jobs (the orders_store_live
+ * and dispatches_live indexes cover these rows); then the finished orders
+ * whose last attempt a platform has not released yet. */
 const char batch_live_sql[] =
-    BATCH_STORED_SELECT " WHERE state NOT IN ('DELIVERED', 'CANCELLED', 'FAILED')";
+    BATCH_STORED_SELECT BATCH_DISPATCH_COLUMNS
+    "  FROM orders o LEFT JOIN dispatches d ON d.order_id = o.order_id AND " BATCH_DISPATCH_LIVE
+    " WHERE o.state NOT IN ('DELIVERED', 'CANCELLED', 'FAILED')"
+    " UNION ALL "
+    BATCH_STORED_SELECT BATCH_DISPATCH_COLUMNS
+    "  FROM dispatches d JOIN orders o ON o.order_id = d.order_id"
+    " WHERE " BATCH_DISPATCH_LIVE " AND o.state IN ('DELIVERED', 'CANCELLED', 'FAILED')";
 
 static batch_t *s_batch_new(size_t cap)
 {
@@ -199,7 +214,9 @@ static uint64_t s_u64(const PGresult *res, int row, int col)
 bool batch_stored_read(const PGresult *res, int row, batch_stored_t *out)
 {
     memset(out, 0, sizeof *out);
-    if (PQnfields(res) != 9 || row >= PQntuples(res))
+    int fields = PQnfields(res);
+    if ((fields != BATCH_STORED_FIELDS && fields != BATCH_STORED_FIELDS + 7) ||
+        row >= PQntuples(res))
         return false;
     out->order_id = PQgetvalue(res, row, 0);
     out->store_id = (uint32_t)s_u64(res, row, 1);
@@ -213,5 +230,20 @@ bool batch_stored_read(const PGresult *res, int row, batch_stored_t *out)
     out->fingerprint = s_u64(res, row, 6);
     out->prep_slot = (uint16_t)s_u64(res, row, 7);
     out->prep_start_at_ms = s_u64(res, row, 8);
+    out->dropoff_lat = strtod(PQgetvalue(res, row, 9), NULL);
+    out->dropoff_lng = strtod(PQgetvalue(res, row, 10), NULL);
+    out->drinks = (uint16_t)s_u64(res, row, 11);
+    out->attempts = (uint16_t)s_u64(res, row, 12);
+    int d = BATCH_STORED_FIELDS;
+    if (fields > d && !PQgetisnull(res, row, d)) {
+        out->has_dispatch = true;
+        out->dispatch.key = PQgetvalue(res, row, d);
+        out->dispatch.attempt = (uint16_t)s_u64(res, row, d + 1);
+        out->dispatch.platform = PQgetvalue(res, row, d + 2);
+        out->dispatch.state = PQgetvalue(res, row, d + 3);
+        out->dispatch.rider_ref = PQgetvalue(res, row, d + 4);
+        out->dispatch.seq = (uint32_t)s_u64(res, row, d + 5);
+        out->dispatch.fee_cents = (uint32_t)s_u64(res, row, d + 6);
+    }
     return true;
 }

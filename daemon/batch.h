@@ -5,6 +5,7 @@
 #ifndef SLUICE_BATCH_H
 #define SLUICE_BATCH_H
 
+#include "dispatch.h"
 #include "order_index.h"
 #include "pgarray.h"
 #include "proto/sluice.pb-c.h"
@@ -44,7 +45,14 @@ typedef struct batch_stored {
     uint64_t updated_at_ms;
     uint64_t prep_start_at_ms;
     uint16_t prep_slot;
+    uint16_t drinks;
+    uint16_t attempts;      /* dispatch attempts made (the highest number) */
+    double dropoff_lat, dropoff_lng;
+    bool has_dispatch;      /* batch_live_sql: the live attempt, strings in the PGresult */
+    dispatch_row_t dispatch;
 } batch_stored_t;
+
+#define BATCH_STORED_FIELDS 13
 
 /* batch_insert_sql: BATCH_COLUMNS array parameters; returns the order_ids it
  * inserted. batch_lookup_sql: one text[] of order_ids; returns stored orders.

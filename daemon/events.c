@@ -1,6 +1,7 @@
 /* events.c - owns the order-event PUB socket. */
 #include "events.h"
 
+#include "clock.h"
 #include "log.h"
 #include "order.h"
 #include "proto/events.pb-c.h"
@@ -61,6 +62,27 @@ void events_publish(events_t *self, const order_entry_t *e, const char *detail)
     sluice__v1__order_event__pack(&ev, buf);
     char topic[32];
     int n = snprintf(topic, sizeof topic, "store.%" PRIu32, e->store_id);
+    if (zmq_send(self->socket, topic, (size_t)n, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(self->socket, buf, len, ZMQ_DONTWAIT) < 0)
+        return;
+    self->published++;
+}
+
+void events_publish_platform(events_t *self, const char *platform, const char *breaker,
+                             const char *detail)
+{
+    Sluice__V1__PlatformEvent ev = SLUICE__V1__PLATFORM_EVENT__INIT;
+    ev.platform = (char *)platform;
+    ev.breaker = (char *)breaker;
+    ev.at_ms = clock_wall_ms();
+    ev.detail = (char *)(detail ? detail : "");
+    uint8_t buf[1024];
+    size_t len = sluice__v1__platform_event__get_packed_size(&ev);
+    char topic[96];
+    int n = snprintf(topic, sizeof topic, "platform.%s", platform);
+    if (len > sizeof buf || n < 0 || (size_t)n >= sizeof topic)
+        return;
+    sluice__v1__platform_event__pack(&ev, buf);
     if (zmq_send(self->socket, topic, (size_t)n, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_send(self->socket, buf, len, ZMQ_DONTWAIT) < 0)
         return;

@@ -1,6 +1,7 @@
 /* events.h - owns the PUB socket of order events (config daemon.events):
  * after each committed state change, a topic frame "store.<id>" and an
- * OrderEvent (proto/events.proto). Never blocks: a subscriber that cannot
+ * OrderEvent; when a platform's breaker changes, "platform.<name>" and a
+ * PlatformEvent (proto/events.proto). Never blocks: a subscriber that cannot
  * keep up loses events, and PostgreSQL keeps the whole history. */
 #ifndef SLUICE_EVENTS_H
 #define SLUICE_EVENTS_H
@@ -16,6 +17,11 @@ void events_destroy(events_t **self);
 
 /* events_publish sends E's current state; DETAIL may be NULL. */
 void events_publish(events_t *self, const order_entry_t *e, const char *detail);
+
+/* events_publish_platform sends a PlatformEvent: PLATFORM's breaker is now
+ * BREAKER ("closed", "open", "half-open"), with DETAIL. */
+void events_publish_platform(events_t *self, const char *platform, const char *breaker,
+                             const char *detail);
 
 uint64_t events_published(const events_t *self);
 

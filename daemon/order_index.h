@@ -19,13 +19,20 @@ typedef struct order_entry {
     uint64_t updated_at_ms;
     uint64_t prep_start_at_ms;    /* when its prep slot starts it */
     uint64_t due_ms;              /* the next thing to do for it (deadline.h) */
+    uint64_t dispatch_at_ms;      /* when to look for a rider (0: not to be dispatched) */
+    struct dispatch_job *job;     /* looking for or holding a rider (dispatch.h); NULL: not */
+    double dropoff_lat, dropoff_lng;
     uint32_t due_pos;             /* position in the deadline heap + 1; 0: none */
     uint32_t store_id;
     uint16_t prep_slot;           /* which of the store's prep slots makes it */
+    uint16_t drinks;              /* items to carry */
+    uint16_t attempts;            /* dispatch attempts so far (the last key's number) */
     uint8_t state;                /* order_state_t */
     bool pending;                 /* in a batch whose commit has not returned */
     bool waiting;                 /* counted in its kitchen's waiting orders */
-    bool changing;                /* a state change is being committed */
+    bool changing;                /* a requester's state change is being committed */
+    bool cancel_pending;          /* the requester's change committing is a cancel */
+    bool marked_ready;            /* the store said it is ready (MarkReady) */
     ingress_ticket_t *waiters;    /* pending only: the submitter first, then repeats */
     char order_id[ORDER_ID_MAX + 1];
 } order_entry_t;

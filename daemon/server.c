@@ -8,6 +8,7 @@
 #include "curve.h"
 #include "db.h"
 #include "deadline.h"
+#include "dispatch.h"
 #include "events.h"
 #include "http.h"
 #include "ingress.h"
@@ -37,8 +38,8 @@
 #define SERVER_SHUTDOWN_GRACE_MS 30000
 #define SERVER_STATUS_EVERY_MS 5000
 #define SERVER_DB_CONNECTIONS_MAX 8
-#define SERVER_CHANGES_MAX 10000      /* state changes waiting for a commit */
-#define SERVER_CHANGE_BATCH 256
+#define SERVER_CHANGES_MAX 10000      /* requesters' state changes waiting for a commit */
+#define SERVER_CHANGE_BATCH 1024
 
 enum { ERROR_BAD_REQUEST = 400, ERROR_NOT_FOUND = 404, ERROR_CONFLICT = 409,
        ERROR_UNAVAILABLE = 503 };
@@ -88,8 +89,9 @@ struct server {
     config_t *cfg;
     store_table_t *stores;
     admit_t *admit;
-    deadline_heap_t deadlines;  /* orders waiting for their prep to start */
-    change_queue_t changes;     /* MarkReady / CancelOrder waiting for a commit */
+    deadline_heap_t deadlines;  /* each order's next timer: prep start, dispatch step */
+    change_queue_t changes;     /* MarkReady, CancelOrder and dispatch steps to commit */
+    dispatch_t *dispatch;       /* rider pools and the orders looking for riders */
     void *zmq;
     ingress_t *ingress;
     curve_zap_t *zap;           /* NULL when the ingress is plain (loopback, ipc) */
@@ -243,16 +245,39 @@ static kitchen_t *s_kitchen_of(server_t *s, const order_entry_t *e)
     return store ? store_kitchen(s->stores, store) : NULL;
 }
 
+/* s_order_timer arms E's one timer at the earlier of its prep start (while
+ * it waits in line) and its next dispatch step; never at or before AFTER_MS,
+ * so a pass of the timers always ends. */
+static void s_order_timer_after(server_t *s, order_entry_t *e, uint64_t after_ms)
+{
+    uint64_t due = dispatch_due_ms(e);
+    if (e->waiting && e->prep_start_at_ms < due)
+        due = e->prep_start_at_ms;
+    if (due == UINT64_MAX) {
+        deadline_clear(&s->deadlines, e);
+        return;
+    }
+    if (due <= after_ms)
+        due = after_ms + 1;
+    if (!deadline_set(&s->deadlines, e, due))
+        log_error("order %s: failed to set its timer: out of memory", e->order_id);
+}
+
+static void s_order_timer(server_t *s, order_entry_t *e)
+{
+    s_order_timer_after(s, e, 0);
+}
+
 /* s_prep_started: E's slot has started it, so it no longer waits in line. */
 static void s_prep_started(server_t *s, order_entry_t *e)
 {
-    deadline_clear(&s->deadlines, e);
-    if (!e->waiting)
-        return;
-    e->waiting = false;
-    kitchen_t *k = s_kitchen_of(s, e);
-    if (k && k->waiting)
-        k->waiting--;
+    if (e->waiting) {
+        e->waiting = false;
+        kitchen_t *k = s_kitchen_of(s, e);
+        if (k && k->waiting)
+            k->waiting--;
+    }
+    s_order_timer(s, e);
 }
 
 /* s_release_booking gives back the slot time of an order that will not be
@@ -269,8 +294,13 @@ static void s_step_deadlines(server_t *s)
 {
     uint64_t now = clock_wall_ms();
     order_entry_t *e;
-    while ((e = deadline_pop_due(&s->deadlines, now)) != NULL)
-        s_prep_started(s, e);
+    while ((e = deadline_pop_due(&s->deadlines, now)) != NULL) {
+        if (e->waiting && e->prep_start_at_ms <= now)
+            s_prep_started(s, e);
+        if (dispatch_due_ms(e) <= now)
+            dispatch_run(s->dispatch, e, now);
+        s_order_timer_after(s, e, now);
+    }
 }
 
 /* ---- submit ----------------------------------------------------------- */
@@ -308,6 +338,13 @@ static void s_handle_submit(server_t *s, ingress_ticket_t *t, const Sluice__V1__
     if (!store) {
         snprintf(detail, sizeof detail, "store_id: no store %" PRIu32 " is configured", o->store_id);
         s_reply_reject(s, t, order_id, SLUICE__V1__REASON__UNKNOWN_STORE, 0, detail);
+        free(t);
+        return;
+    }
+    uint64_t riders_retry_ms = 0;
+    if (store->cfg && !dispatch_can_deliver(s->dispatch, store->cfg, &riders_retry_ms)) {
+        s_reply_reject(s, t, order_id, SLUICE__V1__REASON__NO_RIDERS, riders_retry_ms,
+                       "platforms: every platform of the store is unavailable or full");
         free(t);
         return;
     }
@@ -354,6 +391,9 @@ static void s_handle_submit(server_t *s, ingress_ticket_t *t, const Sluice__V1__
     e->promised_ready_at_ms = admit.plan.ready_ms;
     e->promised_delivery_at_ms = admit.promised_delivery_at_ms;
     e->waiting = admit.plan.start_ms > in.now_ms;
+    e->dropoff_lat = o->dropoff->lat;
+    e->dropoff_lng = o->dropoff->lng;
+    e->drinks = (uint16_t)in.drinks;
     t->next = NULL;
     e->waiters = t;
     bool timed = !e->waiting || deadline_set(&s->deadlines, e, e->prep_start_at_ms);
@@ -418,6 +458,8 @@ static void s_batch_done(void *arg, const PGresult *res, const db_error_t *err)
             continue;
         e->pending = false;
         e->updated_at_ms = now_wall;
+        dispatch_plan(s->dispatch, e);
+        s_order_timer(s, e);
         s_release_waiters(s, e, true);
         events_publish(s->events, e, NULL);
     }
@@ -478,6 +520,10 @@ static void s_settle_from_database(order_entry_t *e, const batch_stored_t *store
     e->updated_at_ms = stored->updated_at_ms;
     e->prep_slot = stored->prep_slot;
     e->prep_start_at_ms = stored->prep_start_at_ms;
+    e->dropoff_lat = stored->dropoff_lat;
+    e->dropoff_lng = stored->dropoff_lng;
+    e->drinks = stored->drinks;
+    e->attempts = stored->attempts;
 }
 
 static void s_resolve_done(void *arg, const PGresult *res, const db_error_t *err)
@@ -652,8 +698,9 @@ static bool s_is_terminal(order_state_t st)
 
 static bool s_change_allowed(order_state_t from, order_state_t to)
 {
-    if (to == ORDER_READY)
-        return from == ORDER_ACCEPTED || from == ORDER_PREPARING;
+    if (to == ORDER_READY)  /* a rider may be on the way already: READY is then an event */
+        return from == ORDER_ACCEPTED || from == ORDER_PREPARING || from == ORDER_DISPATCHING ||
+               from == ORDER_RIDER_ASSIGNED;
     if (to == ORDER_CANCELLED)
         return !s_is_terminal(from);
     return false;
@@ -697,7 +744,7 @@ static void s_handle_change(server_t *s, ingress_ticket_t *t, const char *field,
         return;
     }
     order_state_t from = (order_state_t)e->state;
-    if (from == to) {  /* a repeat: the POS or the app retried */
+    if (from == to || (to == ORDER_READY && e->marked_ready)) {  /* a repeat: the POS or the app retried */
         s_reply_entry_status(s, t, e);
         free(t);
         return;
@@ -709,7 +756,11 @@ static void s_handle_change(server_t *s, ingress_ticket_t *t, const char *field,
         free(t);
         return;
     }
-    change_t c = {.entry = e, .ticket = t, .to = to, .at_ms = clock_wall_ms()};
+    /* Once a rider is sought, READY is recorded as an event and the order
+     * keeps its delivery state. */
+    bool keep = to == ORDER_READY && from != ORDER_ACCEPTED && from != ORDER_PREPARING;
+    change_t c = {.entry = e, .ticket = t, .to = keep ? from : to, .asked = to,
+                  .keep_state = keep, .at_ms = clock_wall_ms()};
     memcpy(c.detail, detail, sizeof c.detail);
     if (!s_db_up(s) || !change_queue_push(&s->changes, &c)) {
         s_reply_error(s, t, ERROR_UNAVAILABLE, "database: unreachable or busy, retry later");
@@ -717,45 +768,59 @@ static void s_handle_change(server_t *s, ingress_ticket_t *t, const char *field,
         return;
     }
     e->changing = true;
+    e->cancel_pending = to == ORDER_CANCELLED;
 }
 
-/* s_apply_change: committed; now the schedule follows. */
+/* s_apply_change: a requester's change committed; now memory, the schedule
+ * and the dispatch follow. */
 static void s_apply_change(server_t *s, const change_t *c, uint64_t updated_ms)
 {
     order_entry_t *e = c->entry;
     order_state_t from = (order_state_t)e->state;
-    e->state = (uint8_t)c->to;
     e->updated_at_ms = updated_ms;
     s->stats.changes++;
     kitchen_t *k = s_kitchen_of(s, e);
-    if (c->to == ORDER_READY) {
+    if (c->asked == ORDER_READY) {
+        /* The dispatch engine may have moved the order on meanwhile. */
+        if (from == ORDER_ACCEPTED || from == ORDER_PREPARING)
+            e->state = ORDER_READY;
+        e->marked_ready = true;
         s_prep_started(s, e);
         if (k)
             kitchen_ready(k, e->prep_slot, e->promised_ready_at_ms, c->at_ms);
-    } else if (from == ORDER_ACCEPTED || from == ORDER_PREPARING) {
-        s_release_booking(s, e, c->at_ms);
+        dispatch_marked_ready(s->dispatch, e, c->at_ms);
+        return;
     }
+    e->state = ORDER_CANCELLED;
+    /* Still in the kitchen (a rider may be on the way already): give the
+     * prep time back. */
+    if (!e->marked_ready && from != ORDER_READY && from != ORDER_PICKED_UP)
+        s_release_booking(s, e, c->at_ms);
+    dispatch_cancelled(s->dispatch, e);
 }
 
-static void s_changes_done(void *arg, const PGresult *res, const db_error_t *err)
+/* s_change_settled: change C committed (at UPDATED_MS) or failed (ROW < 0). */
+static void s_change_settled(server_t *s, change_t *c, bool committed, uint64_t updated_ms)
 {
-    server_t *s = arg;
-    int rows = res ? PQntuples(res) : 0;
-    for (size_t i = 0; i < s->changes.in_flight; i++) {
-        change_t *c = change_queue_in_flight(&s->changes, i);
-        order_entry_t *e = c->entry;
-        e->changing = false;
-        int row = -1;
-        for (int r = 0; !err && r < rows && row < 0; r++)
-            if (strcmp(PQgetvalue(res, r, 0), e->order_id) == 0)
-                row = r;
-        if (row >= 0) {
-            s_apply_change(s, c, (uint64_t)strtoll(PQgetvalue(res, row, 1), NULL, 10));
+    order_entry_t *e = c->entry;
+    if (c->engine) {
+        if (committed) {
+            e->updated_at_ms = updated_ms;
             events_publish(s->events, e, c->detail);
+            dispatch_committed(s->dispatch, c);
         }
-        if (!c->ticket)
-            continue;
-        if (row >= 0)
+        return;
+    }
+    if (c->dropped)
+        return;
+    e->changing = false;
+    e->cancel_pending = false;
+    if (committed) {
+        s_apply_change(s, c, updated_ms);
+        events_publish(s->events, e, c->detail);
+    }
+    if (c->ticket) {
+        if (committed)
             s_reply_entry_status(s, c->ticket, e);
         else
             s_reply_error(s, c->ticket, ERROR_UNAVAILABLE,
@@ -763,8 +828,29 @@ static void s_changes_done(void *arg, const PGresult *res, const db_error_t *err
         free(c->ticket);
         c->ticket = NULL;
     }
-    if (err)
-        log_warning("failed to record %zu order changes: %s", s->changes.in_flight, err->message);
+    c->dropped = !committed;
+}
+
+static void s_changes_done(void *arg, const PGresult *res, const db_error_t *err)
+{
+    server_t *s = arg;
+    int rows = res && !err ? PQntuples(res) : 0;
+    for (size_t i = 0; i < s->changes.in_flight; i++) {
+        change_t *c = change_queue_in_flight(&s->changes, i);
+        int row = -1;
+        for (int r = 0; r < rows && row < 0; r++)
+            if (strcmp(PQgetvalue(res, r, 0), c->entry->order_id) == 0)
+                row = r;
+        uint64_t updated = row >= 0 ? (uint64_t)strtoll(PQgetvalue(res, row, 1), NULL, 10) : 0;
+        s_change_settled(s, c, row >= 0, updated);
+    }
+    if (err) {
+        /* Requesters have their answer; the engine's changes are sent again. */
+        log_warning("failed to record %zu order changes: %s; the dispatch steps among them will "
+                    "be sent again", s->changes.in_flight, err->message);
+        change_queue_keep_in_flight(&s->changes);
+        return;
+    }
     change_queue_pop_in_flight(&s->changes);
 }
 
@@ -773,26 +859,32 @@ static bool s_send_changes(server_t *s)
     if (s->changes.count == 0 || s->changes.in_flight)
         return false;
     const char *values[CHANGE_PARAMS];
-    if (change_queue_params(&s->changes, SERVER_CHANGE_BATCH, values) == 0 ||
-        !db_send(s->conns[0].db, "change_orders", CHANGE_PARAMS, values, s_changes_done, s)) {
-        db_error_t err = {.connection_lost = true};
-        if (s->changes.in_flight == 0)
-            s->changes.in_flight = s->changes.count < SERVER_CHANGE_BATCH ? s->changes.count
-                                                                          : SERVER_CHANGE_BATCH;
+    bool oom = false;
+    size_t rows = change_queue_params(&s->changes, SERVER_CHANGE_BATCH, values, &oom);
+    if (rows == 0 && !oom) {  /* only changes already answered */
+        change_queue_pop_in_flight(&s->changes);
+        return false;
+    }
+    if (oom || !db_send(s->conns[0].db, "change_orders", CHANGE_PARAMS, values, s_changes_done, s)) {
+        db_error_t err = {.connection_lost = !oom};
+        snprintf(err.message, sizeof err.message, "%s", oom ? "out of memory" : "could not send");
         s_changes_done(s, NULL, &err);
     }
     return true;
 }
 
-/* s_fail_changes answers the changes still queued when the database went away. */
+/* s_fail_changes answers the requesters' changes still queued when the
+ * database went away; the engine's wait for it. */
 static void s_fail_changes(server_t *s, const char *why)
 {
-    if (s->changes.in_flight || s->changes.count == 0)
+    (void)why;
+    if (s->changes.in_flight)
         return;
-    db_error_t err = {.connection_lost = true};
-    snprintf(err.message, sizeof err.message, "%s", why);
-    s->changes.in_flight = s->changes.count;
-    s_changes_done(s, NULL, &err);
+    for (size_t i = 0; i < s->changes.count; i++) {
+        change_t *c = change_queue_in_flight(&s->changes, i);
+        if (!c->engine)
+            s_change_settled(s, c, false, 0);
+    }
 }
 
 /* ---- dispatching requests --------------------------------------------- */
@@ -829,8 +921,27 @@ static void s_handle_request(server_t *s, ingress_ticket_t *t, Sluice__V1__Reque
 
 /* ---- restart: the live orders come back ------------------------------ */
 
-/* s_restore_order puts one live order read at start back into the index and
- * its store's schedule, so promises made before a crash hold. */
+/* s_restore_kitchen books a restored order's prep slot again while it may
+ * still be in the kitchen (a rider may be sought before it is ready). */
+static void s_restore_kitchen(server_t *s, order_entry_t *e, uint64_t now)
+{
+    order_state_t st = (order_state_t)e->state;
+    bool in_kitchen = st == ORDER_ACCEPTED || st == ORDER_PREPARING ||
+                      ((st == ORDER_DISPATCHING || st == ORDER_RIDER_ASSIGNED) &&
+                       e->promised_ready_at_ms > now);
+    kitchen_t *k = in_kitchen ? s_kitchen_of(s, e) : NULL;
+    if (!k)
+        return;  /* done cooking, or the store left the config: no schedule to keep */
+    kitchen_restore(k, e->prep_slot, e->promised_ready_at_ms);
+    if (e->prep_start_at_ms > now) {
+        e->waiting = true;
+        k->waiting++;
+    }
+}
+
+/* s_restore_order puts one order read at start back into the index, its
+ * store's schedule and the dispatch engine, so promises made before a crash
+ * hold and riders already asked for are followed, not asked for twice. */
 static bool s_restore_order(server_t *s, const batch_stored_t *st, uint64_t now)
 {
     if (order_index_find(s->orders, st->order_id))
@@ -839,18 +950,12 @@ static bool s_restore_order(server_t *s, const batch_stored_t *st, uint64_t now)
     if (!e)
         return false;
     s_settle_from_database(e, st);
-    if (st->state != ORDER_ACCEPTED && st->state != ORDER_PREPARING)
-        return true;
-    kitchen_t *k = s_kitchen_of(s, e);
-    if (!k)
-        return true;  /* the store left the config: its orders finish unscheduled */
-    kitchen_restore(k, e->prep_slot, e->promised_ready_at_ms);
-    if (e->prep_start_at_ms > now) {
-        if (!deadline_set(&s->deadlines, e, e->prep_start_at_ms))
-            return false;
-        e->waiting = true;
-        k->waiting++;
-    }
+    s_restore_kitchen(s, e, now);
+    if (st->has_dispatch && !dispatch_restore_attempt(s->dispatch, e, &st->dispatch))
+        return false;
+    if (!s_is_terminal((order_state_t)e->state) && !dispatch_restore_done(s->dispatch, e))
+        return false;
+    s_order_timer(s, e);
     return true;
 }
 
@@ -941,6 +1046,8 @@ static void s_reload(server_t *s)
         return;
     }
     const char *fixed = s_fixed_key_changed(s->cfg, next);
+    if (!fixed)
+        fixed = dispatch_platforms_changed(s->cfg, next);
     if (fixed) {
         char why[256];
         snprintf(why, sizeof why, "%s: %s cannot change on reload; restart sluiced to apply it",
@@ -967,6 +1074,7 @@ static void s_reload(server_t *s)
         return;
     }
     size_t before = s->cfg->store_count;
+    dispatch_configure(s->dispatch, next);
     config_destroy(&s->cfg);
     s->cfg = next;
     s->stats.reloads++;
@@ -1054,6 +1162,9 @@ static void s_metrics_page(server_t *s, metrics_page_t *p)
     metrics_family(p, "sluice_commit_latency_seconds", "histogram",
                    "Group commit statement round trips");
     metrics_histogram(p, "sluice_commit_latency_seconds", NULL, &st->commit_latency);
+    metrics_gauge(p, "sluice_order_changes_queued", "State changes waiting for their commit",
+                  (double)s->changes.count);
+    dispatch_metrics(s->dispatch, p, clock_mono_ms());
 }
 
 static int s_http_answer(void *arg, const char *path, http_answer_t *out)
@@ -1243,6 +1354,9 @@ static int s_poll_timeout(server_t *s, uint64_t now)
     if (db_is_idle(s->conns[0].db) &&
         (s->lookup_count || s->resolving_count || s->changes.count || !s->restored))
         timeout = 0;
+    int adapters_wait = dispatch_timeout_ms(s->dispatch, now);
+    if (adapters_wait >= 0 && adapters_wait < timeout)
+        timeout = adapters_wait;
     int http_wait = http_timeout_ms(s->http);
     if (http_wait >= 0 && http_wait < timeout)
         timeout = http_wait;
@@ -1261,7 +1375,8 @@ int server_run(server_t *s)
                       SERVER_SHUTDOWN_GRACE_MS);
             break;
         }
-        zmq_pollitem_t items[4 + SERVER_DB_CONNECTIONS_MAX] = {
+        zmq_pollitem_t items[4 + SERVER_DB_CONNECTIONS_MAX +
+                             DISPATCH_POOLS_MAX * ADAPTER_POLL_MAX] = {
             {.socket = ingress_socket(s->ingress),
              .events = s->stopping || !s->restored ? 0 : ZMQ_POLLIN},
             {.fd = s->signal_fd, .events = ZMQ_POLLIN},
@@ -1285,6 +1400,8 @@ int server_run(server_t *s)
                 items[nitems++] = (zmq_pollitem_t){
                     .fd = fd, .events = s_zmq_events(db_poll_events(s->conns[i].db))};
         }
+        nitems += (int)dispatch_poll(s->dispatch, items + nitems,
+                                     sizeof items / sizeof items[0] - (size_t)nitems);
         if (zmq_poll(items, nitems, s_poll_timeout(s, now)) < 0 && zmq_errno() != EINTR) {
             log_error("failed to poll: %s", zmq_strerror(zmq_errno()));
             return 1;
@@ -1298,6 +1415,7 @@ int server_run(server_t *s)
             db_step(s->conns[i].db, db_item[i] >= 0 ? s_poll_revents(items[db_item[i]].revents) : 0,
                     now);
         s_step_database_down(s);
+        dispatch_step(s->dispatch, now);
         s_step_deadlines(s);
         s_step_database_send(s);
         if (!s->stopping && s->restored)
@@ -1319,6 +1437,33 @@ int server_run(server_t *s)
     /* Give the last acks a moment to leave the socket. */
     ingress_set_linger(s->ingress, 2000);
     return s_drained(s) && !s->fatal ? 0 : 1;
+}
+
+/* ---- what the dispatch engine asks of the server ------------------------ */
+
+static bool s_queue_change(void *arg, const change_t *c)
+{
+    server_t *s = arg;
+    return change_queue_push(&s->changes, c);
+}
+
+static void s_timer_of(void *arg, order_entry_t *e)
+{
+    s_order_timer(arg, e);
+}
+
+static const config_store_t *s_store_config(void *arg, uint32_t id)
+{
+    server_t *s = arg;
+    store_t *store = store_table_find(s->stores, id);
+    return store ? store->cfg : NULL;
+}
+
+static void s_breaker_changed(void *arg, const char *platform, const char *state,
+                              const char *detail)
+{
+    server_t *s = arg;
+    events_publish_platform(s->events, platform, state, detail);
 }
 
 static int s_signal_fd(void)
@@ -1382,6 +1527,11 @@ server_t *server_new(config_t *cfg)
     s->http = http_new(cfg->daemon.http, s_http_answer, s);
     if (!s->http)
         goto fail;
+    dispatch_host_t host = {.orders = s->orders, .queue = s_queue_change, .timer = s_timer_of,
+                            .store = s_store_config, .breaker = s_breaker_changed, .arg = s};
+    s->dispatch = dispatch_new(cfg, s->zmq, &host);
+    if (!s->dispatch)
+        goto fail;
     s->conn_count = (size_t)cfg->daemon.db_connections;
     if (s->conn_count < 1 || s->conn_count > SERVER_DB_CONNECTIONS_MAX)
         s->conn_count = 1;
@@ -1418,6 +1568,7 @@ void server_destroy(server_t **self)
     free(s->resolving);
     for (size_t i = 0; i < s->changes.count; i++)
         free(change_queue_in_flight(&s->changes, i)->ticket);
+    dispatch_destroy(&s->dispatch);   /* before the orders its jobs point at */
     change_queue_free(&s->changes);
     deadline_free(&s->deadlines);
     order_index_destroy(&s->orders);
