@@ -14,6 +14,7 @@
 #define DISPATCH_RETRY_SOON_MS 1000   /* a cancel or re-send that could not leave */
 #define DISPATCH_EARLY_REQUOTES 3     /* times a too-early rider is asked for again later */
 #define DISPATCH_ETA_WEIGHT 8         /* the pickup estimate follows 1/8 of each quote */
+#define DISPATCH_CANCEL_WAIT_MAX_MS 60000  /* a cancel's deadline doubles up to this */
 
 /* The dispatches row's states, named as in migration 003. */
 typedef enum dstate {
@@ -66,6 +67,7 @@ struct dispatch_job {
     uint8_t dstate;                /* dstate_t of the current attempt */
     uint8_t quotes_out;
     uint8_t early_requotes;
+    uint8_t cancel_tries;          /* cancels sent for the current attempt */
     uint8_t end;                   /* order_state_t to end in (CANCELLED, FAILED); 0: none */
     int8_t pool;                   /* the current attempt's pool; -1: none */
     int8_t best;                   /* best quote's pool; -1: none */
@@ -742,13 +744,29 @@ static void s_cancel_done(void *arg, const adapter_done_t *done, const adapter_c
     s_job_apply(d, job, s_dstate_of(r->state), detail);
 }
 
+/* s_cancel_deadline: each cancel of one attempt waits twice as long as the
+ * one before, so a platform slower than timeout_ms still gets to answer one
+ * (until it does, the order may not go elsewhere). */
+static uint64_t s_cancel_deadline(const pool_t *p, dispatch_job_t *job)
+{
+    uint64_t wait = (uint64_t)p->cfg->timeout_ms;
+    for (unsigned i = 0; i < job->cancel_tries && wait < DISPATCH_CANCEL_WAIT_MAX_MS; i++)
+        wait *= 2;
+    if (wait > DISPATCH_CANCEL_WAIT_MAX_MS)
+        wait = DISPATCH_CANCEL_WAIT_MAX_MS;
+    if (job->cancel_tries < UINT8_MAX)
+        job->cancel_tries++;
+    return clock_mono_ms() + wait;
+}
+
 static void s_job_send_cancel(dispatch_t *d, dispatch_job_t *job, const char *reason)
 {
     pool_t *p = s_pool(d, job->pool);
     request_ctx_t *ctx = s_ctx(d, job, p->index, 0);
     if (ctx)
         (void)s_breaker_admit(p, ctx);
-    adapter_send_t rc = ctx ? adapter_cancel(p->adapter, job->key, reason, 0, s_cancel_done, ctx)
+    adapter_send_t rc = ctx ? adapter_cancel(p->adapter, job->key, reason,
+                                             s_cancel_deadline(p, job), s_cancel_done, ctx)
                             : ADAPTER_SEND_FAILED;
     if (rc == ADAPTER_SEND_OK) {
         job->outstanding++;
@@ -774,6 +792,7 @@ static void s_job_cancel(dispatch_t *d, dispatch_job_t *job, const char *reason)
     job->phase = JOB_CANCELLING;
     job->dstate = D_CANCELLING;
     job->wake_ms = UINT64_MAX;
+    job->cancel_tries = 0;
     s_change(d, job, (order_state_t)job->entry->state, true, CHANGE_AFTER_NOTHING, detail);
     s_job_send_cancel(d, job, reason);
     s_job_timer(d, job);
