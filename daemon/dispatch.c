@@ -62,6 +62,7 @@ struct dispatch_job {
     uint32_t quoted;               /* pools quoted this round */
     uint32_t seq;                  /* last rider event applied */
     uint32_t fee_cents, best_fee;
+    uint32_t told;                 /* hash of the last "no rider" told to the timeline */
     uint16_t outstanding;          /* requests whose callback has not run */
     uint8_t phase;                 /* job_phase_t */
     uint8_t dstate;                /* dstate_t of the current attempt */
@@ -588,11 +589,17 @@ static void s_job_choose(dispatch_t *d, dispatch_job_t *job, uint64_t now)
     if (job->best < 0) {
         /* Nobody this round: the pools that answered no are tried; when every
          * pool is, a new round starts after retry_seconds. */
-        s_text(detail, sizeof detail, "no rider available (%s); asking again in %d s",
+        s_text(detail, sizeof detail, "no rider available (%s); asking again every %d s",
                  job->why[0] ? job->why : "no platform", d->cfg->dispatch.retry_seconds);
         job->tried = 0;
         job->phase = JOB_WAITING;
-        s_change(d, job, (order_state_t)e->state, true, CHANGE_AFTER_NOTHING, detail);
+        /* The timeline hears it once, and again only when the reason changes. */
+        uint32_t told = 2166136261u;
+        for (const char *c = detail; *c; c++)
+            told = (told ^ (uint8_t)*c) * 16777619u;
+        if (told != job->told)
+            s_change(d, job, (order_state_t)e->state, true, CHANGE_AFTER_NOTHING, detail);
+        job->told = told;
         s_job_wake(d, job, now + (uint64_t)d->cfg->dispatch.retry_seconds * 1000u);
         return;
     }
