@@ -1091,8 +1091,11 @@ void dispatch_run(dispatch_t *self, order_entry_t *e, uint64_t now_ms)
         e->dispatch_at_ms = 0;
         if (e->pending || s_terminal((order_state_t)e->state) || !(job = s_job_new(self, e)))
             return;
-        s_job_quote(self, job, now_ms);
-        return;
+        if (now_ms < job->hold_until_ms) {
+            s_job_quote(self, job, now_ms);
+            return;
+        }
+        /* Too late already (the daemon was down past the hold): no quotes. */
     }
     if (job->phase == JOB_DONE)
         return;
