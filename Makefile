@@ -58,9 +58,11 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(PROTO_O) $(MIGR_O)
 LIB      := $(BUILD)/libsluice.a
 
 BINS := $(BUILD)/sluiced $(BUILD)/sluice-load $(BUILD)/sluice-rawbench $(BUILD)/sluice-configbench \
-        $(BUILD)/sluice-sim
+        $(BUILD)/sluice-sim $(BUILD)/sluice-drill
 # sluice-sim's model and ledger, also linked into their unit test.
 SIM_OBJS := $(BUILD)/tools/sim_world.o $(BUILD)/tools/sim_ledger.o $(BUILD)/tools/sim_map.o
+# sluice-drill's world (stores, demand, config) and its report.
+DRILL_OBJS := $(BUILD)/tools/drill_world.o $(BUILD)/tools/drill_report.o
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -124,6 +126,9 @@ $(BUILD)/sluice-configbench: $(BUILD)/tools/configbench.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/sluice-sim: $(BUILD)/tools/sim.o $(SIM_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/sluice-drill: $(BUILD)/tools/drill.o $(DRILL_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/test_sim_world: $(BUILD)/tests/unit/test_sim_world.o $(SIM_OBJS) $(LIB)
