@@ -6,14 +6,16 @@
 # for `make deb` and tests/package: dpkg-buildpackage checks
 # build-essential, debhelper 13 has dh_installsysusers, and systemd brings
 # systemd-analyze and the manager tests/package/boot-check.sh runs (curl
-# asks the daemon's HTTP endpoint there).
+# asks the daemon's HTTP endpoint there). chromium: tests/integration/
+# test_drill.c opens the drill's HTML report in it, headless.
 set -eu
 
 PACKAGES="gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-dev
 libpq-dev libconfig-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev
 postgresql-15 postgresql-client-15 procps util-linux
 clang libclang-rt-14-dev llvm-14
-build-essential dpkg-dev debhelper lintian systemd curl"
+build-essential dpkg-dev debhelper lintian systemd curl
+chromium"
 
 missing=""
 for p in $PACKAGES; do

@@ -710,7 +710,23 @@ static bool s_wait_ready(drill_t *d, double seconds)
     return false;
 }
 
-static bool s_start_sims(drill_t *d, uint16_t base)
+/* s_free_port returns a TCP port that was free on 127.0.0.1 a moment ago, or 0. */
+static unsigned s_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    unsigned port = 0;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+static bool s_start_sims(drill_t *d)
 {
     uint32_t riders = d->opt.riders;
     if (riders == 0) {
@@ -729,8 +745,8 @@ static bool s_start_sims(drill_t *d, uint16_t base)
         snprintf(scale_s, sizeof scale_s, "%.3f", d->opt.scale);
         snprintf(seed_s, sizeof seed_s, "%" PRIu64, d->opt.seed * 10 + (uint64_t)p);
         snprintf(d->ep.platform_endpoint[p], sizeof d->ep.platform_endpoint[p],
-                 "tcp://127.0.0.1:%u", base + 10 + p);
-        snprintf(d->sim_control[p], sizeof d->sim_control[p], "tcp://127.0.0.1:%u", base + 20 + p);
+                 "tcp://127.0.0.1:%u", s_free_port());
+        snprintf(d->sim_control[p], sizeof d->sim_control[p], "tcp://127.0.0.1:%u", s_free_port());
         char *argv[] = {bin, "--endpoint", d->ep.platform_endpoint[p], "--control",
                         d->sim_control[p], "--name", name, "--riders", riders_s,
                         "--center", "30.27,120.15", "--radius-km", "10", "--time-scale", scale_s,
@@ -762,16 +778,15 @@ static bool s_start_sims(drill_t *d, uint16_t base)
 /* s_setup starts PostgreSQL, the platforms and sluiced. */
 static bool s_setup(drill_t *d)
 {
-    uint16_t base = (uint16_t)(20000 + (getpid() % 400) * 30);   /* below the ephemeral ports */
     snprintf(d->pgdir, sizeof d->pgdir, "%s/pg", d->opt.out);
     if (!s_pgtmp(d, "start", d->ep.dsn, sizeof d->ep.dsn))
         return false;
     s_log(d, "PostgreSQL up: %s", d->ep.dsn);
-    snprintf(d->ep.ingress, sizeof d->ep.ingress, "tcp://127.0.0.1:%u", base);
-    snprintf(d->ep.events, sizeof d->ep.events, "tcp://127.0.0.1:%u", base + 1);
-    snprintf(d->ep.http, sizeof d->ep.http, "127.0.0.1:%u", base + 2);
+    snprintf(d->ep.ingress, sizeof d->ep.ingress, "tcp://127.0.0.1:%u", s_free_port());
+    snprintf(d->ep.events, sizeof d->ep.events, "tcp://127.0.0.1:%u", s_free_port());
+    snprintf(d->ep.http, sizeof d->ep.http, "127.0.0.1:%u", s_free_port());
     snprintf(d->ep.control, sizeof d->ep.control, "ipc://%.200s/control.sock", d->opt.out);
-    if (!s_start_sims(d, base))
+    if (!s_start_sims(d))
         return false;
     snprintf(d->conf_path, sizeof d->conf_path, "%s/sluice.conf", d->opt.out);
     if (!drill_world_write_config(d->world, &d->ep, d->conf_path))
