@@ -146,6 +146,7 @@ typedef struct {
     pid_t db_restart_pid;
     double db_restart_at;
     bool daemon_down;           /* killed by chaos, not yet answering /metrics */
+    uint64_t down_scrapes;      /* the monitor's scrape count when it was killed */
     double daemon_killed_at;
     int daemon_unexpected_exits;
     /* producers */
@@ -685,7 +686,7 @@ static bool s_sim_control(drill_t *d, int p, const char *cmd, char *answer, size
 
 static pid_t s_start_daemon(drill_t *d)
 {
-    char bin[PATH_MAX + 16], log[PATH_MAX + 16];
+    char bin[PATH_MAX + 64], log[PATH_MAX + 64];
     snprintf(bin, sizeof bin, "%s/sluiced", d->opt.bindir);
     snprintf(log, sizeof log, "%s/sluiced.log", d->opt.out);
     char *argv[] = {bin, "-c", d->conf_path, NULL};
@@ -735,7 +736,7 @@ static bool s_start_sims(drill_t *d)
         riders = (uint32_t)fmin(200000, fmax(200, busy / DRILL_PLATFORMS * 2));
     }
     for (int p = 0; p < DRILL_PLATFORMS; p++) {
-        char bin[PATH_MAX + 16], log[PATH_MAX + 16], ledger[PATH_MAX + 16], name[8],
+        char bin[PATH_MAX + 64], log[PATH_MAX + 64], ledger[PATH_MAX + 64], name[16],
             riders_s[16], scale_s[32], seed_s[32];
         snprintf(bin, sizeof bin, "%s/sluice-sim", d->opt.bindir);
         snprintf(log, sizeof log, "%s/p%d.log", d->opt.out, p + 1);
@@ -791,7 +792,7 @@ static bool s_setup(drill_t *d)
     snprintf(d->conf_path, sizeof d->conf_path, "%s/sluice.conf", d->opt.out);
     if (!drill_world_write_config(d->world, &d->ep, d->conf_path))
         return false;
-    char bin[PATH_MAX + 16], log[PATH_MAX + 16];
+    char bin[PATH_MAX + 64], log[PATH_MAX + 64];
     snprintf(bin, sizeof bin, "%s/sluiced", d->opt.bindir);
     snprintf(log, sizeof log, "%s/sluiced.log", d->opt.out);
     char *argv[] = {bin, "-c", d->conf_path, "--migrate", NULL};
@@ -1136,6 +1137,17 @@ static void s_fire_timers(drill_t *d, uint64_t now, bool offering)
 
 /* ---- chaos ---- */
 
+/* s_mark_down notes a daemon restart; it counts as answering again only
+ * after a scrape that began after the restart (a full one after the next). */
+static void s_mark_down(drill_t *d, double at)
+{
+    pthread_mutex_lock(&d->mon.mu);
+    d->down_scrapes = d->mon.scrapes;
+    pthread_mutex_unlock(&d->mon.mu);
+    d->daemon_down = true;
+    d->daemon_killed_at = at;
+}
+
 static void s_reload(drill_t *d, double at, const char *what)
 {
     if (!drill_world_write_config(d->world, &d->ep, d->conf_path)) {
@@ -1159,8 +1171,7 @@ static void s_chaos_run(drill_t *d, chaos_action_t *a, double at)
             waitpid(old, NULL, 0);
         }
         d->daemon_pid = s_start_daemon(d);
-        d->daemon_down = true;
-        d->daemon_killed_at = at;
+        s_mark_down(d, at);
         drill_report_chaos(d->report, at, "kill -9 sluiced (pid %d), restarted as pid %d",
                            (int)old, (int)d->daemon_pid);
         return;
@@ -1170,7 +1181,7 @@ static void s_chaos_run(drill_t *d, chaos_action_t *a, double at)
             drill_report_chaos(d->report, at, "restart-db skipped: a restart is still running");
             return;
         }
-        char script[4 * PATH_MAX + 128], log[PATH_MAX + 16];
+        char script[4 * PATH_MAX + 128], log[PATH_MAX + 64];
         snprintf(script, sizeof script, "sh '%s' stop '%s' && sleep 1 && sh '%s' start '%s'",
                  d->opt.pgtmp, d->pgdir, d->opt.pgtmp, d->pgdir);
         snprintf(log, sizeof log, "%s/pg-restart.log", d->opt.out);
@@ -1248,8 +1259,7 @@ static void s_watch_processes(drill_t *d, double at)
                            WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
         s_log(d, "sluiced exited on its own; see %s/sluiced.log", d->opt.out);
         d->daemon_pid = s_start_daemon(d);
-        d->daemon_down = true;
-        d->daemon_killed_at = at;
+        s_mark_down(d, at);
     }
 }
 
@@ -1266,7 +1276,7 @@ static void s_close_second(drill_t *d, size_t sec, double offering_s)
     pthread_mutex_lock(&d->mon.mu);
     e->delivered = d->mon.delivered;
     memcpy(e->breaker, d->mon.breaker, sizeof e->breaker);
-    bool up = d->mon.metrics_ok;
+    bool up = d->mon.metrics_ok && d->mon.scrapes >= d->down_scrapes + 2;
     pthread_mutex_unlock(&d->mon.mu);
     if (d->daemon_down && up) {
         d->daemon_down = false;
@@ -1378,7 +1388,7 @@ static float *s_read_waits(drill_t *d, size_t *n)
     float *v = malloc(cap * sizeof *v);
     *n = 0;
     for (int p = 0; p < DRILL_PLATFORMS && v != NULL; p++) {
-        char path[PATH_MAX + 16], line[1024];
+        char path[PATH_MAX + 64], line[1024];
         snprintf(path, sizeof path, "%s/p%d.tsv", d->opt.out, p + 1);
         FILE *f = fopen(path, "r");
         if (f == NULL)
@@ -1405,7 +1415,7 @@ static float *s_read_waits(drill_t *d, size_t *n)
 
 static void s_check_ledgers(drill_t *d)
 {
-    char bin[PATH_MAX + 16], out[PATH_MAX + 32], l[DRILL_PLATFORMS][PATH_MAX + 16];
+    char bin[PATH_MAX + 64], out[PATH_MAX + 32], l[DRILL_PLATFORMS][PATH_MAX + 64];
     snprintf(bin, sizeof bin, "%s/sluice-sim", d->opt.bindir);
     snprintf(out, sizeof out, "%s/ledger-check.txt", d->opt.out);
     for (int p = 0; p < DRILL_PLATFORMS; p++)
