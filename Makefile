@@ -131,6 +131,9 @@ $(BUILD)/sluice-sim: $(BUILD)/tools/sim.o $(SIM_OBJS) $(LIB)
 $(BUILD)/sluice-drill: $(BUILD)/tools/drill.o $(DRILL_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/tests/unit/test_drill_world: $(BUILD)/tests/unit/test_drill_world.o $(DRILL_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
+
 $(BUILD)/tests/unit/test_sim_world: $(BUILD)/tests/unit/test_sim_world.o $(SIM_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 

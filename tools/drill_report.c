@@ -446,7 +446,7 @@ void drill_report_print_text(const drill_report_t *r, FILE *f)
         s_pct_text(f, "accepted -> DELIVERED", &r->e2e_s, "s", r->scale);
         s_pct_text(f, "DELIVERED - promised (late > 0)", &r->delivery_late_s, "s", r->scale);
         fprintf(f, "  %-34s %.1f%%\n", "delivered after the promise", 100.0 * r->delivered_late_share);
-        s_pct_text(f, "picked up - promised ready", &r->ready_late_s, "s", r->scale);
+        s_pct_text(f, "order wait at handoff (pickup - promised ready)", &r->ready_late_s, "s", r->scale);
         s_pct_text(f, "rider wait at the counter (ledgers)", &r->rider_wait_s, "s", r->scale);
         fprintf(f, "  store utilisation (slots busy, first start to last ready) mean %.0f%%, max %.0f%% (store %u),"
                    " %u stores at 90%% or more\n",
