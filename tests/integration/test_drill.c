@@ -111,7 +111,7 @@ static void test_drill_with_every_chaos_action(void **state)
     snprintf(pgtmp, sizeof pgtmp, "%s/pgtmp.sh", tools != NULL ? tools : "tools");
     snprintf(out, sizeof out, "%s/out", s_dir);
 
-    char cmd[20000];
+    char cmd[32768];
     const char *args = getenv("SLUICE_DRILL_ARGS");
     snprintf(cmd, sizeof cmd,
              "'%s' --bin-dir '%s' --pgtmp '%s' --out '%s' %s --chaos '%s' > '%s/drill.out' 2>&1",
