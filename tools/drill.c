@@ -1328,6 +1328,7 @@ static void s_run_loop(drill_t *d)
             phase = PH_REPLIES;
             offering = false;
             d->report->offering_s = at;
+            d->report->interrupted = s_interrupts > 0;
             replies_end = now + REPLIES_WAIT_S * 1000000u;
             s_log(d, "offering ended: %" PRIu64 " orders, %zu awaiting a reply", d->report->orders,
                   d->inflight);

@@ -408,7 +408,8 @@ void drill_report_print_text(const drill_report_t *r, FILE *f)
                " peak %.0f orders/s\n",
             r->stores, r->seed, r->minutes, r->scale, r->peak_rate);
     fprintf(f, "  chaos: %s\n\n", r->chaos_spec[0] ? r->chaos_spec : "(none)");
-    fprintf(f, "producers (offering %.1f s, draining %.1f s)\n", r->offering_s, r->drain_s);
+    fprintf(f, "producers (offering %.1f s%s, draining %.1f s)\n", r->offering_s,
+            r->interrupted ? ", INTERRUPTED" : "", r->drain_s);
     fprintf(f, "  orders offered          %10" PRIu64 "\n", r->orders);
     fprintf(f, "  submissions (w/ retries)%10" PRIu64 "\n", r->submissions);
     fprintf(f, "  accepted (distinct)     %10" PRIu64 "   duplicate replies %" PRIu64 "\n",
@@ -497,6 +498,7 @@ static void s_write_json(const drill_report_t *r, FILE *f)
                "\"peak_rate\":%.1f,\"chaos_spec\":",
             r->stores, r->seed, r->minutes, r->scale, r->peak_rate);
     s_json_str(f, r->chaos_spec);
+    fprintf(f, ",\"interrupted\":%s", r->interrupted ? "true" : "false");
     fprintf(f, ",\"ok\":%s,\"offering_s\":%.3f,\"drain_s\":%.3f,\"totals\":{\"orders\":%" PRIu64
                ",\"submissions\":%" PRIu64 ",\"accepted\":%" PRIu64 ",\"duplicate_replies\":%" PRIu64
                ",\"rejected\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"gave_up\":%" PRIu64

@@ -67,6 +67,7 @@ typedef struct {
         unanswered, resent_after_timeout;
     uint64_t reasons[DRILL_REASONS];
     double offering_s, drain_s;
+    bool interrupted;           /* offering cut short by SIGINT/SIGTERM */
     /* chaos */
     drill_chaos_t chaos[DRILL_CHAOS_MAX];
     size_t chaos_count;
