@@ -42,6 +42,10 @@
 #define REPLIES_WAIT_S 20      /* after offering, wait this long for outstanding replies */
 #define READY_WAIT_S 60
 #define PACK_BYTES 2048
+#define POS_RETRY_MS 200       /* MarkReady answered 503 (order still committing): again after */
+#define POS_TRIES_MAX 20
+#define POS_BIT (1ull << 63)   /* request_id of a MarkReady: POS_BIT | order index */
+#define ERROR_UNAVAILABLE 503  /* Error.code: nothing happened, try again (sluiced's server.c) */
 
 /* ---- options ---- */
 
@@ -62,6 +66,7 @@ typedef struct {
     char pgtmp[PATH_MAX];
     bool keep;
     bool quiet;
+    bool no_pos;
 } options_t;
 
 /* ---- chaos schedule ---- */
@@ -107,12 +112,16 @@ typedef struct {
     uint8_t tries;              /* rejections so far */
     uint8_t resends;            /* sends after no reply */
     uint8_t state;
+    uint8_t pos_tries;          /* MarkReady requests sent */
 } order_rec_t;
+
+enum { TIMER_SUBMIT, TIMER_POS };
 
 typedef struct {
     uint64_t at_us;
     uint32_t idx;
-    uint32_t attempt;
+    uint32_t attempt;           /* TIMER_SUBMIT: the attempt it belongs to */
+    uint32_t kind;
 } timer_t_;
 
 typedef struct {
@@ -239,6 +248,9 @@ static void s_usage(FILE *f)
           "  --pgtmp PATH        tools/pgtmp.sh (default: BIN_DIR/../tools/pgtmp.sh)\n"
           "  --keep              keep the database directory (stopped) in DIR/pg\n"
           "  --quiet             no progress lines\n"
+          "  --no-pos            stores do not send MarkReady (by default each store's POS marks\n"
+          "                      an order ready at its promised time, give or take: -25%..+15%\n"
+          "                      of its prep time)\n"
           "\n"
           "Exit status: 0 every invariant held, 1 an invariant broke, 2 usage or setup error.\n",
           f);
@@ -396,7 +408,7 @@ static bool s_chaos_parse(drill_t *d)
 }
 
 enum { O_STORES = 256, O_MINUTES, O_SCALE, O_PEAK, O_SEED, O_CONNS, O_TRIES, O_RIDERS, O_DRAIN,
-       O_CHAOS, O_CHAOS_FILE, O_OUT, O_BINDIR, O_PGTMP, O_KEEP, O_QUIET, O_HELP };
+       O_CHAOS, O_CHAOS_FILE, O_OUT, O_BINDIR, O_PGTMP, O_KEEP, O_QUIET, O_NO_POS, O_HELP };
 
 static const struct option s_longopts[] = {
     {"stores", required_argument, NULL, O_STORES},
@@ -415,6 +427,7 @@ static const struct option s_longopts[] = {
     {"pgtmp", required_argument, NULL, O_PGTMP},
     {"keep", no_argument, NULL, O_KEEP},
     {"quiet", no_argument, NULL, O_QUIET},
+    {"no-pos", no_argument, NULL, O_NO_POS},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -464,6 +477,9 @@ static bool s_apply_option(options_t *o, int c, const char *arg)
         return true;
     case O_QUIET:
         o->quiet = true;
+        return true;
+    case O_NO_POS:
+        o->no_pos = true;
         return true;
     default:
         return false;
@@ -995,7 +1011,61 @@ static void s_send(drill_t *d, uint32_t idx, uint64_t now)
         d->inflight++;
     o->state = OS_INFLIGHT;
     /* an unsent request is treated like a lost one: sent again after the timeout */
-    s_heap_push(&d->timers, (timer_t_){now + REPLY_TIMEOUT_MS * 1000u, idx, o->attempt});
+    s_heap_push(&d->timers, (timer_t_){now + REPLY_TIMEOUT_MS * 1000u, idx, o->attempt, TIMER_SUBMIT});
+}
+
+/* s_send_ready: the store's POS says order IDX is made. */
+static void s_send_ready(drill_t *d, uint32_t idx)
+{
+    char id[48];
+    snprintf(id, sizeof id, "%s-%" PRIu32, d->prefix, idx);
+    Sluice__V1__MarkReady mr = SLUICE__V1__MARK_READY__INIT;
+    mr.order_id = id;
+    Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+    req.request_id = POS_BIT | idx;
+    req.body_case = SLUICE__V1__REQUEST__BODY_READY;
+    req.ready = &mr;
+    uint8_t buf[256];
+    size_t len = protobuf_c_message_pack(&req.base, buf);
+    void *sock = d->conns[d->rr++ % d->opt.connections];
+    if (zmq_send(sock, buf, len, ZMQ_DONTWAIT) == (int)len) {
+        d->orders[idx].pos_tries++;
+        d->report->ready_sent++;
+    }
+}
+
+/* s_schedule_ready: the kitchen finishes order IDX around its promised ready
+ * time, early or late by a share of its prep time, and the POS says so. */
+static void s_schedule_ready(drill_t *d, uint32_t idx, uint64_t promised_ready_ms, uint64_t now)
+{
+    if (d->opt.no_pos || promised_ready_ms == 0)
+        return;
+    const order_rec_t *o = &d->orders[idx];
+    const drill_store_t *st = &d->world->stores[o->store];
+    double prep_ms = 1000.0 * (st->cfg_order_seconds + o->items * st->cfg_item_seconds);
+    double jitter = prep_ms * (-0.25 + 0.40 * drill_world_uniform(&d->rng));
+    double delay_ms = (double)promised_ready_ms - (double)s_wall_ms() + jitter;
+    uint64_t at = now + (uint64_t)(delay_ms > 0 ? delay_ms * 1000.0 : 0);
+    s_heap_push(&d->timers, (timer_t_){at, idx, 0, TIMER_POS});
+}
+
+static void s_on_ready_reply(drill_t *d, const Sluice__V1__Reply *rep, uint64_t now)
+{
+    uint64_t idx = rep->request_id & ~POS_BIT;
+    if (idx >= d->order_count)
+        return;
+    if (rep->body_case == SLUICE__V1__REPLY__BODY_STATUS) {
+        d->report->ready_ok++;
+    } else if (rep->body_case == SLUICE__V1__REPLY__BODY_ERROR &&
+               rep->error->code == ERROR_UNAVAILABLE && d->orders[idx].pos_tries < POS_TRIES_MAX) {
+        s_heap_push(&d->timers,
+                    (timer_t_){now + POS_RETRY_MS * 1000u, (uint32_t)idx, 0, TIMER_POS});
+    } else {
+        d->report->ready_refused++;   /* e.g. already picked up: too late to matter */
+        if (d->report->ready_refused_example[0] == '\0' && rep->body_case == SLUICE__V1__REPLY__BODY_ERROR)
+            snprintf(d->report->ready_refused_example, sizeof d->report->ready_refused_example,
+                     "%u %s", rep->error->code, rep->error->message ? rep->error->message : "");
+    }
 }
 
 static bool s_new_order(drill_t *d, uint64_t now)
@@ -1043,6 +1113,10 @@ static void s_on_reply(drill_t *d, const uint8_t *data, size_t len, uint64_t now
     Sluice__V1__Reply *rep = sluice__v1__reply__unpack(NULL, len, data);
     if (rep == NULL)
         return;
+    if (rep->request_id & POS_BIT) {
+        s_on_ready_reply(d, rep, now);
+        goto done;
+    }
     uint64_t idx = rep->request_id >> 16;
     uint32_t attempt = (uint32_t)(rep->request_id & 0xffffu);
     if (idx >= d->order_count)
@@ -1060,6 +1134,7 @@ static void s_on_reply(drill_t *d, const uint8_t *data, size_t len, uint64_t now
             if (o->state != OS_ACCEPTED) {
                 d->report->accepted++;
                 s_finish(d, o, OS_ACCEPTED);
+                s_schedule_ready(d, (uint32_t)idx, ack->promised_ready_at_ms, now);
             }
             goto done;
         }
@@ -1080,7 +1155,7 @@ static void s_on_reply(drill_t *d, const uint8_t *data, size_t len, uint64_t now
             s_finish(d, o, OS_GAVE_UP);
         } else {
             s_finish(d, o, OS_WAIT);
-            s_heap_push(&d->timers, (timer_t_){at, (uint32_t)idx, o->attempt});
+            s_heap_push(&d->timers, (timer_t_){at, (uint32_t)idx, o->attempt, TIMER_SUBMIT});
         }
     } else if (current) {
         drill_report_reply(d->report, s_sec(d, now), (double)(now - o->sent_us) / 1000.0, 0, 0);
@@ -1113,6 +1188,10 @@ static void s_fire_timers(drill_t *d, uint64_t now, bool offering)
     while (d->timers.n > 0 && d->timers.v[0].at_us <= now) {
         timer_t_ t = s_heap_pop(&d->timers);
         order_rec_t *o = &d->orders[t.idx];
+        if (t.kind == TIMER_POS) {
+            s_send_ready(d, t.idx);   /* kitchens keep working after offering ends */
+            continue;
+        }
         if (o->attempt != t.attempt)
             continue;
         if (o->state == OS_WAIT) {

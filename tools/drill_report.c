@@ -353,10 +353,19 @@ bool drill_report_measure(drill_report_t *r, PGconn *c, const drill_world_t *w,
     (void)s_seconds(c, "SELECT extract(epoch FROM d.at - o.promised_delivery_at) FROM orders o"
                        " JOIN order_events d ON d.order_id = o.order_id AND d.state = 'DELIVERED'",
                     &r->delivery_late_s, &r->delivered_late_share);
+    /* MarkReady is an event with this detail whatever state the order is in */
     (void)s_seconds(c, "SELECT extract(epoch FROM min(e.at) - o.promised_ready_at) FROM orders o"
-                       " JOIN order_events e ON e.order_id = o.order_id AND e.state = 'PICKED_UP'"
+                       " JOIN order_events e ON e.order_id = o.order_id"
+                       " AND e.detail = 'marked ready by the store'"
                        " GROUP BY o.order_id, o.promised_ready_at",
                     &r->ready_late_s, NULL);
+    (void)s_seconds(c, "SELECT extract(epoch FROM p.at - coalesce(m.at, o.promised_ready_at))"
+                       " FROM orders o"
+                       " JOIN (SELECT order_id, min(at) AS at FROM order_events"
+                       "        WHERE state = 'PICKED_UP' GROUP BY 1) p USING (order_id)"
+                       " LEFT JOIN (SELECT order_id, min(at) AS at FROM order_events"
+                       "        WHERE detail = 'marked ready by the store' GROUP BY 1) m USING (order_id)",
+                    &r->handoff_s, NULL);
     if (n_wait > 0) {
         float *v = malloc(n_wait * sizeof *v);
         if (v != NULL) {
@@ -421,7 +430,11 @@ void drill_report_print_text(const drill_report_t *r, FILE *f)
     fprintf(f, "  errors                  %10" PRIu64 "\n", r->errors);
     fprintf(f, "  gave up after retries   %10" PRIu64 "\n", r->gave_up);
     fprintf(f, "  resent after no reply   %10" PRIu64 "\n", r->resent_after_timeout);
-    fprintf(f, "  never answered          %10" PRIu64 "\n\n", r->unanswered);
+    fprintf(f, "  never answered          %10" PRIu64 "\n", r->unanswered);
+    fprintf(f, "  MarkReady sent / ok / refused  %" PRIu64 " / %" PRIu64 " / %" PRIu64 "\n%s",
+            r->ready_sent, r->ready_ok, r->ready_refused, r->ready_refused_example[0] ? "" : "\n");
+    if (r->ready_refused_example[0])
+        fprintf(f, "    first refusal: %s\n\n", r->ready_refused_example);
 
     drill_pct_t p;
     float *tmp = malloc((r->n_all ? r->n_all : 1) * sizeof *tmp);
@@ -447,7 +460,8 @@ void drill_report_print_text(const drill_report_t *r, FILE *f)
         s_pct_text(f, "accepted -> DELIVERED", &r->e2e_s, "s", r->scale);
         s_pct_text(f, "DELIVERED - promised (late > 0)", &r->delivery_late_s, "s", r->scale);
         fprintf(f, "  %-34s %.1f%%\n", "delivered after the promise", 100.0 * r->delivered_late_share);
-        s_pct_text(f, "order wait at handoff (pickup - promised ready)", &r->ready_late_s, "s", r->scale);
+        s_pct_text(f, "marked ready - promised ready", &r->ready_late_s, "s", r->scale);
+        s_pct_text(f, "order wait at handoff (pickup - ready)", &r->handoff_s, "s", r->scale);
         s_pct_text(f, "rider wait at the counter (ledgers)", &r->rider_wait_s, "s", r->scale);
         fprintf(f, "  store utilisation (slots busy, first start to last ready) mean %.0f%%, max %.0f%% (store %u),"
                    " %u stores at 90%% or more\n",
@@ -502,10 +516,11 @@ static void s_write_json(const drill_report_t *r, FILE *f)
     fprintf(f, ",\"ok\":%s,\"offering_s\":%.3f,\"drain_s\":%.3f,\"totals\":{\"orders\":%" PRIu64
                ",\"submissions\":%" PRIu64 ",\"accepted\":%" PRIu64 ",\"duplicate_replies\":%" PRIu64
                ",\"rejected\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"gave_up\":%" PRIu64
-               ",\"resent_after_timeout\":%" PRIu64 ",\"unanswered\":%" PRIu64 ",\"rejected_by_reason\":{",
+               ",\"resent_after_timeout\":%" PRIu64 ",\"unanswered\":%" PRIu64 ",\"mark_ready\":{\"sent\":%" PRIu64
+               ",\"ok\":%" PRIu64 ",\"refused\":%" PRIu64 "},\"rejected_by_reason\":{",
             drill_report_ok(r) ? "true" : "false", r->offering_s, r->drain_s, r->orders,
             r->submissions, r->accepted, r->duplicates, r->rejected, r->errors, r->gave_up,
-            r->resent_after_timeout, r->unanswered);
+            r->resent_after_timeout, r->unanswered, r->ready_sent, r->ready_ok, r->ready_refused);
     for (unsigned k = 1; k < DRILL_REASONS; k++)
         fprintf(f, "%s\"%s\":%" PRIu64, k > 1 ? "," : "", s_reason_name(k), r->reasons[k]);
     fprintf(f, "}},\"ack_latency_ms\":{");
@@ -534,7 +549,9 @@ static void s_write_json(const drill_report_t *r, FILE *f)
     fputc(',', f);
     s_json_pct(f, "delivered_minus_promised_s", &r->delivery_late_s);
     fprintf(f, ",\"delivered_late_share\":%.4f,", r->delivered_late_share);
-    s_json_pct(f, "picked_up_minus_promised_ready_s", &r->ready_late_s);
+    s_json_pct(f, "marked_ready_minus_promised_ready_s", &r->ready_late_s);
+    fputc(',', f);
+    s_json_pct(f, "order_wait_at_handoff_s", &r->handoff_s);
     fputc(',', f);
     s_json_pct(f, "rider_wait_s", &r->rider_wait_s);
     fprintf(f, ",\"store_utilisation\":{\"mean\":%.4f,\"max\":%.4f,\"max_store\":%u,"

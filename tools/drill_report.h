@@ -68,6 +68,8 @@ typedef struct {
     uint64_t reasons[DRILL_REASONS];
     double offering_s, drain_s;
     bool interrupted;           /* offering cut short by SIGINT/SIGTERM */
+    uint64_t ready_sent, ready_ok, ready_refused;   /* the stores' MarkReady */
+    char ready_refused_example[160];
     /* chaos */
     drill_chaos_t chaos[DRILL_CHAOS_MAX];
     size_t chaos_count;
@@ -77,7 +79,8 @@ typedef struct {
     drill_pct_t e2e_s;          /* accepted -> DELIVERED, real seconds */
     drill_pct_t delivery_late_s;/* DELIVERED - promised_delivery_at, real seconds (< 0 early) */
     double delivered_late_share;
-    drill_pct_t ready_late_s;   /* first pickup - promised_ready_at (never before ready) */
+    drill_pct_t ready_late_s;   /* marked READY - promised_ready_at, where the POS said so */
+    drill_pct_t handoff_s;      /* first pickup - ready (marked, else promised): the order's wait */
     drill_pct_t rider_wait_s;   /* rider waiting at the counter, from the ledgers */
     double util_mean, util_max; /* store utilisation over the offering period */
     uint32_t util_max_store;
