@@ -15,6 +15,7 @@
 #define DISPATCH_EARLY_REQUOTES 3     /* times a too-early rider is asked for again later */
 #define DISPATCH_ETA_WEIGHT 8         /* the pickup estimate follows 1/8 of each quote */
 #define DISPATCH_CANCEL_WAIT_MAX_MS 60000  /* a cancel's deadline doubles up to this */
+#define DISPATCH_TELL_EVERY_MS 60000  /* "no rider" goes into the timeline at most this often */
 
 /* The dispatches row's states, named as in migration 003. */
 typedef enum dstate {
@@ -62,7 +63,7 @@ struct dispatch_job {
     uint32_t quoted;               /* pools quoted this round */
     uint32_t seq;                  /* last rider event applied */
     uint32_t fee_cents, best_fee;
-    uint32_t told;                 /* hash of the last "no rider" told to the timeline */
+    uint64_t told_at_ms;           /* when the timeline last heard "no rider" */
     uint16_t outstanding;          /* requests whose callback has not run */
     uint8_t phase;                 /* job_phase_t */
     uint8_t dstate;                /* dstate_t of the current attempt */
@@ -593,13 +594,11 @@ static void s_job_choose(dispatch_t *d, dispatch_job_t *job, uint64_t now)
                  job->why[0] ? job->why : "no platform", d->cfg->dispatch.retry_seconds);
         job->tried = 0;
         job->phase = JOB_WAITING;
-        /* The timeline hears it once, and again only when the reason changes. */
-        uint32_t told = 2166136261u;
-        for (const char *c = detail; *c; c++)
-            told = (told ^ (uint8_t)*c) * 16777619u;
-        if (told != job->told)
+        /* The timeline hears it at most once a minute, not every round. */
+        if (!job->told_at_ms || now >= job->told_at_ms + DISPATCH_TELL_EVERY_MS) {
             s_change(d, job, (order_state_t)e->state, true, CHANGE_AFTER_NOTHING, detail);
-        job->told = told;
+            job->told_at_ms = now;
+        }
         s_job_wake(d, job, now + (uint64_t)d->cfg->dispatch.retry_seconds * 1000u);
         return;
     }
