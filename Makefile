@@ -126,6 +126,9 @@ $(BUILD)/sluice-configbench: $(BUILD)/tools/configbench.o $(LIB)
 $(BUILD)/sluice-sim: $(BUILD)/tools/sim.o $(SIM_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/tests/unit/test_ctl_json: $(BUILD)/tests/unit/test_ctl_json.o $(BUILD)/tools/ctl_json.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
+
 $(BUILD)/tests/unit/test_sim_world: $(BUILD)/tests/unit/test_sim_world.o $(SIM_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
