@@ -58,9 +58,11 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(PROTO_O) $(MIGR_O)
 LIB      := $(BUILD)/libsluice.a
 
 BINS := $(BUILD)/sluiced $(BUILD)/sluice-load $(BUILD)/sluice-rawbench $(BUILD)/sluice-configbench \
-        $(BUILD)/sluice-sim
+        $(BUILD)/sluice-sim $(BUILD)/sluicectl
 # sluice-sim's model and ledger, also linked into their unit test.
 SIM_OBJS := $(BUILD)/tools/sim_world.o $(BUILD)/tools/sim_ledger.o $(BUILD)/tools/sim_map.o
+# sluicectl's reads of PostgreSQL and its JSON writer.
+CTL_OBJS := $(BUILD)/tools/ctl_db.o $(BUILD)/tools/ctl_json.o
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -104,9 +106,10 @@ $(BUILD)/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-# Only main.c sees the version; it depends on the Makefile so a bump rebuilds it.
-$(BUILD)/daemon/main.o: CFLAGS += -DSLUICE_VERSION='"$(VERSION)"'
-$(BUILD)/daemon/main.o: Makefile
+# Only main.c and sluicectl.c see the version; they depend on the Makefile so
+# a bump rebuilds them.
+$(BUILD)/daemon/main.o $(BUILD)/tools/sluicectl.o: CFLAGS += -DSLUICE_VERSION='"$(VERSION)"'
+$(BUILD)/daemon/main.o $(BUILD)/tools/sluicectl.o: Makefile
 
 $(LIB): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
@@ -124,6 +127,9 @@ $(BUILD)/sluice-configbench: $(BUILD)/tools/configbench.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/sluice-sim: $(BUILD)/tools/sim.o $(SIM_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/sluicectl: $(BUILD)/tools/sluicectl.o $(CTL_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/test_ctl_json: $(BUILD)/tests/unit/test_ctl_json.o $(BUILD)/tools/ctl_json.o $(LIB)
