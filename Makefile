@@ -58,10 +58,11 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(PROTO_O) $(MIGR_O)
 LIB      := $(BUILD)/libsluice.a
 
 BINS := $(BUILD)/sluiced $(BUILD)/sluice-load $(BUILD)/sluice-rawbench $(BUILD)/sluice-configbench \
-        $(BUILD)/sluice-sim $(BUILD)/sluicectl
+        $(BUILD)/sluice-sim $(BUILD)/sluicectl $(BUILD)/sluice-ctlbench
 # sluice-sim's model and ledger, also linked into their unit test.
 SIM_OBJS := $(BUILD)/tools/sim_world.o $(BUILD)/tools/sim_ledger.o $(BUILD)/tools/sim_map.o
-# sluicectl's reads of PostgreSQL and its JSON writer.
+# sluicectl's reads of PostgreSQL and its JSON writer, also linked into
+# sluice-ctlbench.
 CTL_OBJS := $(BUILD)/tools/ctl_db.o $(BUILD)/tools/ctl_json.o
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
@@ -75,7 +76,8 @@ FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 
 .SECONDARY:
-.PHONY: all programs check unit integration asan asan-check fuzz fuzz-bins fuzz-run bench demo install deb deb-check clean help format
+.PHONY: all programs check unit integration asan asan-check fuzz fuzz-bins fuzz-run bench bench-ctl \
+        demo install deb deb-check clean help format
 all: $(BINS) $(UNIT_BINS) $(INTEG_BINS)
 
 help:
@@ -84,7 +86,8 @@ help:
 	@echo "make asan-check the same suite built with ASan+UBSan (build-asan/)"
 	@echo "make fuzz       libFuzzer targets (clang, ASan+UBSan) into build-fuzz/tests/fuzz/"
 	@echo "make fuzz-run   make fuzz, then each target for FUZZ_SECONDS (tests/fuzz/run.sh)"
-	@echo "make bench      raw PostgreSQL insert limit vs sluiced, same run"
+	@echo "make bench      raw PostgreSQL insert limit vs sluiced, same run; then bench-ctl"
+	@echo "make bench-ctl  sluicectl order/store on 10 million orders (minutes; not in check)"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) (sluiced in SBINDIR=$(SBINDIR), sluicectl in BINDIR)"
 	@echo "make deb        Debian package from packaging/debian into build-deb/"
 	@echo "make deb-check  make deb, lintian; as root also install, run under systemd, purge"
@@ -130,6 +133,9 @@ $(BUILD)/sluice-sim: $(BUILD)/tools/sim.o $(SIM_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/sluicectl: $(BUILD)/tools/sluicectl.o $(CTL_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/sluice-ctlbench: $(BUILD)/tools/ctlbench.o $(CTL_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/test_ctl_json: $(BUILD)/tests/unit/test_ctl_json.o $(BUILD)/tools/ctl_json.o $(LIB)
@@ -178,6 +184,9 @@ fuzz-run:
 
 bench: $(BINS)
 	BUILD=$(BUILD) sh tools/bench.sh
+
+bench-ctl: $(BUILD)/sluiced $(BUILD)/sluicectl $(BUILD)/sluice-ctlbench
+	BUILD=$(BUILD) sh tools/bench.sh ctl
 
 # sluice.conf(5) lists every key from the daemon's own table (--config-keys),
 # so the man page cannot drift from the code; the prose around it is static.
