@@ -316,8 +316,11 @@ ctl_db_status_t ctl_db_order_read(ctl_db_t *self, const char *order_id, ctl_db_t
 {
     memset(out, 0, sizeof *out);
     ctl_db_status_t st = s_order_begin(self, order_id, zone_fn, zone_arg, &out->timezone);
-    if (st != CTL_DB_OK)
+    if (st != CTL_DB_OK) {
+        if (st != CTL_DB_NOT_FOUND) /* not found has ended its transaction */
+            s_rollback(self);
         return st;
+    }
     const char *params[2] = { order_id, s_formats[times] };
     if ((out->res[0] = s_query(self, "the order", s_order_sql, 2, params, &st)) == NULL ||
         (out->res[1] = s_query(self, "the dispatch attempts", s_dispatches_sql, 2, params, &st)) ==
