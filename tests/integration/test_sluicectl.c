@@ -26,13 +26,17 @@
 #include <zmq.h>
 
 #include "harness.h"
+#include "sim_proc.h"
 
 #define S_REPLY_MS 10000
 #define S_CTL_MS 30000
 #define SOURCE_LINE "source: PostgreSQL (daemon not asked)"
 
 /* Store 1002 keeps Asia/Shanghai time (UTC+8 all year), so that local times
- * and "today" are visibly not UTC; 1001 is the harness's probe store. */
+ * and "today" are visibly not UTC; 1001 is the harness's probe store. Only
+ * 1003, which gets no orders, lists a platform: the dispatch engine would
+ * otherwise look for riders at a gateway nobody runs, and write that into
+ * the timelines this test compares (the dispatches rows here are SQL's). */
 #define ZONE_STORE 1002
 static const char s_body[] =
     "brands = ( { name = \"testbrand\"; orders_per_second = 1000000; } );\n"
@@ -42,10 +46,9 @@ static const char s_body[] =
     "  { id = 1002; brand = \"testbrand\"; name = \"Tea Xixi\"; location = [30.27, 120.03];"
     " prep_slots = 4; item_seconds = 1; order_seconds = 1; max_wait_minutes = 600;"
     " max_queue = 1000; hours = \"00:00-24:00\"; timezone = \"Asia/Shanghai\";"
-    " platforms = [\"sim\"];"
     " staffing = ( { from = \"11:00\"; to = \"14:00\"; prep_slots = 6; } ); },\n"
     "  { id = 1003; name = \"quiet\"; location = [30.27, 120.03]; prep_slots = 2;"
-    " item_seconds = 60; max_wait_minutes = 30; max_queue = 10; }\n"
+    " item_seconds = 60; max_wait_minutes = 30; max_queue = 10; platforms = [\"sim\"]; }\n"
     ");\n";
 
 /* ---- running sluicectl ---- */
@@ -491,6 +494,115 @@ static void test_order_accepted_and_cancelled(void **state)
     harness_pass(h);
 }
 
+/* s_states: the "state" values of the JSON array after KEY, joined by ','. */
+static void s_json_states(const char *json, const char *key, char *out, size_t len)
+{
+    const char *p = strstr(json, key);
+    if (p == NULL)
+        fail_msg("no %s in:\n%s", key, json);
+    const char *end = strstr(p, "]");
+    out[0] = '\0';
+    for (p = strstr(p, "\"state\":\""); p != NULL && (end == NULL || p < end);
+         p = strstr(p, "\"state\":\"")) {
+        p += strlen("\"state\":\"");
+        size_t n = strcspn(p, "\"");
+        size_t at = strlen(out);
+        snprintf(out + at, len - at, "%s%.*s", at ? "," : "", (int)n, p);
+    }
+}
+
+/* An order the dispatch engine handed to a real simulated platform: its
+ * attempt, rider and every timeline entry the engine wrote are shown as
+ * PostgreSQL holds them, with the daemon running and stopped. */
+static void test_order_dispatched_by_the_engine(void **state)
+{
+    harness_t *h = *state;
+    static const char body[] =
+        "stores = (\n"
+        "  { id = 1001; name = \"probe\"; location = [30.27, 120.03]; prep_slots = 1000;"
+        " item_seconds = 1; max_wait_minutes = 600; max_queue = 100000; },\n"
+        "  { id = 1004; name = \"Tea Ride\"; location = [30.27, 120.03]; prep_slots = 4;"
+        " item_seconds = 1; order_seconds = 1; max_wait_minutes = 600; max_queue = 100;"
+        " timezone = \"Asia/Shanghai\"; platforms = [\"sim\"]; }\n"
+        ");\n";
+    /* the platform first, where the config says it is, so that the store has
+     * riders from its first order on */
+    harness_write_config_text(h, NULL, NULL, body);
+    static const char *const fast[] = { "--riders", "3", "--radius-km", "0.5", "--speed-kmh",
+                                        "36", "--time-scale", "100", NULL };
+    sim_proc_t sim = { 0 };
+    sim_proc_start(&sim, h->zctx, h->tmpdir, h->platform_endpoint, fast);
+    harness_boot_text(h, NULL, body);
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    s_submit(c, "ride-1", 1004);
+    harness_client_destroy(&c);
+
+    uint64_t deadline = harness_now_ms() + 60000;
+    char *st = NULL;
+    for (;;) {
+        free(st);
+        st = harness_db_value(h, "SELECT state::text FROM orders WHERE order_id = 'ride-1'", 0);
+        if (st != NULL && strcmp(st, "DELIVERED") == 0)
+            break;
+        if (harness_now_ms() > deadline) {
+            sim_proc_dump_log(&sim);
+            fail_msg("ride-1 not delivered within 60 s (state %s)", st ? st : "?");
+        }
+        harness_nap_ms(50);
+    }
+    free(st);
+
+    char *key = harness_db_value(h, "SELECT dispatch_key FROM dispatches WHERE order_id = "
+                                    "'ride-1' ORDER BY attempt DESC LIMIT 1", 0);
+    char *rider = harness_db_value(h, "SELECT rider_ref FROM dispatches WHERE order_id = "
+                                      "'ride-1' ORDER BY attempt DESC LIMIT 1", 0);
+    char *states = harness_db_value(h, "SELECT string_agg(state::text, ',' ORDER BY event_id)"
+                                       "  FROM order_events WHERE order_id = 'ride-1'", 0);
+    long attempts = harness_db_count(h, "SELECT count(*) FROM dispatches WHERE order_id = "
+                                        "'ride-1'", 0);
+    assert_non_null(key);
+    assert_non_null(rider);
+    assert_non_null(states);
+    assert_true(attempts >= 1);
+
+    ctl_run_t up = s_ctl(h, "-c", h->conf_path, "--json", "order", "ride-1", NULL);
+    s_expect_rc(&up, 0, "--json order ride-1");
+    s_expect_json(up.out, "--json order ride-1");
+    s_expect_has(up.out, "\"state\":\"DELIVERED\"", "--json order ride-1");
+    char want[256];
+    snprintf(want, sizeof want, "\"platform\":\"sim\",\"dispatch_key\":\"%s\","
+                                "\"state\":\"DELIVERED\",\"rider_ref\":\"%s\"", key, rider);
+    s_expect_has(up.out, want, "--json order ride-1: the last attempt");
+    char shown[512];
+    s_json_states(up.out, "\"timeline\":[", shown, sizeof shown);
+    if (strcmp(shown, states) != 0)
+        fail_msg("timeline states %s, PostgreSQL has %s:\n%s", shown, states, up.out);
+    s_expect_has(states, "DELIVERED", "the engine's timeline");
+
+    ctl_run_t text = s_ctl(h, "-c", h->conf_path, "order", "ride-1", NULL);
+    s_expect_rc(&text, 0, "order ride-1");
+    char *line = s_line_with(text.out, key);
+    s_expect_has(line, rider, "the attempt's line");
+    s_expect_has(line, "DELIVERED", "the attempt's line");
+    free(line);
+    snprintf(want, sizeof want, "\ndispatch attempts: %ld\n", attempts);
+    s_expect_has(text.out, want, "order ride-1");
+
+    /* stopped: the same answer */
+    assert_int_equal(harness_stop(h, 10000), 0);
+    ctl_run_t down = s_ctl(h, "-c", h->conf_path, "--json", "order", "ride-1", NULL);
+    s_expect_rc(&down, 0, "--json order ride-1, daemon stopped");
+    assert_string_equal(down.out, up.out);
+    assert_int_equal(sim_proc_stop(&sim), 0);
+    free(key);
+    free(rider);
+    free(states);
+    s_ctl_free(&up);
+    s_ctl_free(&text);
+    s_ctl_free(&down);
+    harness_pass(h);
+}
+
 /* s_json_int: the number after "KEY": in TEXT (the first one). */
 static long s_json_int(const char *text, const char *key)
 {
@@ -553,7 +665,7 @@ static void test_store_summary(void **state)
         "\"paused\":false,\"prep_slots\":4,\"prep_slots_now\":",
         "\"staffing\":[{\"from\":\"11:00\",\"to\":\"14:00\",\"prep_slots\":6}],"
         "\"item_seconds\":1,\"order_seconds\":1,\"max_wait_minutes\":600,\"max_queue\":1000,"
-        "\"platforms\":[\"sim\"]}",
+        "\"platforms\":[]}",
         "\"live\":{\"total\":3,\"by_state\":{\"ACCEPTED\":2,\"PREPARING\":1}}",
         "\"accepted\":6,\"delivered\":1,\"cancelled\":1,\"failed\":1,\"live\":3,"
         "\"rejected\":null,\"rejected_note\":\"not stored in PostgreSQL: only the running daemon "
@@ -574,7 +686,7 @@ static void test_store_summary(void **state)
                              strlen(SOURCE_LINE "; times in Asia/Shanghai\n")), 0);
     s_expect_field(r.out, "store", "1002 (Tea Xixi), brand testbrand");
     s_expect_field(r.out, "  paused", "no");
-    s_expect_field(r.out, "  platforms", "sim");
+    s_expect_field(r.out, "  platforms", "(none)");
     s_expect_field(r.out, "live orders", "3");
     s_expect_field(r.out, "  ACCEPTED", "2");
     s_expect_field(r.out, "  PREPARING", "1");
@@ -601,6 +713,8 @@ static void test_store_summary(void **state)
     /* a store of the config without orders; the probe store in UTC */
     r = s_ctl(h, "-c", h->conf_path, "store", "1003", NULL);
     s_expect_rc(&r, 0, "store 1003");
+    s_expect_field(r.out, "  platforms", "sim");
+    s_expect_field(r.out, "  max wait", "30 min");
     s_expect_field(r.out, "live orders", "0");
     s_expect_field(r.out, "promised wait now", "0 (no live orders)");
     s_expect_field(r.out, "  accepted", "0");
@@ -760,6 +874,8 @@ int main(void)
         cmocka_set_test_filter(getenv("SLUICE_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_order_accepted_and_cancelled, harness_setup,
+                                        harness_teardown),
+        cmocka_unit_test_setup_teardown(test_order_dispatched_by_the_engine, harness_setup,
                                         harness_teardown),
         cmocka_unit_test_setup_teardown(test_store_summary, harness_setup, harness_teardown),
         cmocka_unit_test_setup_teardown(test_not_found_and_usage, harness_setup,
