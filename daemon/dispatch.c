@@ -15,6 +15,7 @@
 #define DISPATCH_EARLY_REQUOTES 3     /* times a too-early rider is asked for again later */
 #define DISPATCH_ETA_WEIGHT 8         /* the pickup estimate follows 1/8 of each quote */
 #define DISPATCH_CANCEL_WAIT_MAX_MS 60000  /* a cancel's deadline doubles up to this */
+#define DISPATCH_TELL_EVERY_MS 60000  /* "no rider" goes into the timeline at most this often */
 
 /* The dispatches row's states, named as in migration 003. */
 typedef enum dstate {
@@ -62,6 +63,7 @@ struct dispatch_job {
     uint32_t quoted;               /* pools quoted this round */
     uint32_t seq;                  /* last rider event applied */
     uint32_t fee_cents, best_fee;
+    uint64_t told_at_ms;           /* when the timeline last heard "no rider" */
     uint16_t outstanding;          /* requests whose callback has not run */
     uint8_t phase;                 /* job_phase_t */
     uint8_t dstate;                /* dstate_t of the current attempt */
@@ -588,11 +590,15 @@ static void s_job_choose(dispatch_t *d, dispatch_job_t *job, uint64_t now)
     if (job->best < 0) {
         /* Nobody this round: the pools that answered no are tried; when every
          * pool is, a new round starts after retry_seconds. */
-        s_text(detail, sizeof detail, "no rider available (%s); asking again in %d s",
+        s_text(detail, sizeof detail, "no rider available (%s); asking again every %d s",
                  job->why[0] ? job->why : "no platform", d->cfg->dispatch.retry_seconds);
         job->tried = 0;
         job->phase = JOB_WAITING;
-        s_change(d, job, (order_state_t)e->state, true, CHANGE_AFTER_NOTHING, detail);
+        /* The timeline hears it at most once a minute, not every round. */
+        if (!job->told_at_ms || now >= job->told_at_ms + DISPATCH_TELL_EVERY_MS) {
+            s_change(d, job, (order_state_t)e->state, true, CHANGE_AFTER_NOTHING, detail);
+            job->told_at_ms = now;
+        }
         s_job_wake(d, job, now + (uint64_t)d->cfg->dispatch.retry_seconds * 1000u);
         return;
     }
@@ -1084,8 +1090,11 @@ void dispatch_run(dispatch_t *self, order_entry_t *e, uint64_t now_ms)
         e->dispatch_at_ms = 0;
         if (e->pending || s_terminal((order_state_t)e->state) || !(job = s_job_new(self, e)))
             return;
-        s_job_quote(self, job, now_ms);
-        return;
+        if (now_ms < job->hold_until_ms) {
+            s_job_quote(self, job, now_ms);
+            return;
+        }
+        /* Too late already (the daemon was down past the hold): no quotes. */
     }
     if (job->phase == JOB_DONE)
         return;

@@ -92,6 +92,7 @@ struct server {
     deadline_heap_t deadlines;  /* each order's next timer: prep start, dispatch step */
     change_queue_t changes;     /* MarkReady, CancelOrder and dispatch steps to commit */
     dispatch_t *dispatch;       /* rider pools and the orders looking for riders */
+    size_t changes_solo;        /* changes to send one per statement, to find one refused */
     void *zmq;
     ingress_t *ingress;
     curve_zap_t *zap;           /* NULL when the ingress is plain (loopback, ipc) */
@@ -844,10 +845,25 @@ static void s_changes_done(void *arg, const PGresult *res, const db_error_t *err
         uint64_t updated = row >= 0 ? (uint64_t)strtoll(PQgetvalue(res, row, 1), NULL, 10) : 0;
         s_change_settled(s, c, row >= 0, updated);
     }
+    if (s->changes_solo)
+        s->changes_solo--;
+    if (err && !err->connection_lost && s->changes.in_flight == 1) {
+        /* The database refuses this one change itself: keeping it would
+         * block every change behind it for good. */
+        change_t *c = change_queue_in_flight(&s->changes, 0);
+        log_error("order %s: the database refuses a change (%s%s%s); dropped: %s",
+                  c->entry->order_id, err->sqlstate, err->sqlstate[0] ? " " : "", err->message,
+                  c->detail);
+        change_queue_pop_in_flight(&s->changes);
+        return;
+    }
     if (err) {
-        /* Requesters have their answer; the engine's changes are sent again. */
+        /* Requesters have their answer; the engine's changes are sent again,
+         * one per statement if the database refused the run. */
         log_warning("failed to record %zu order changes: %s; the dispatch steps among them will "
                     "be sent again", s->changes.in_flight, err->message);
+        if (!err->connection_lost && !s->changes_solo)
+            s->changes_solo = s->changes.in_flight;
         change_queue_keep_in_flight(&s->changes);
         return;
     }
@@ -860,13 +876,14 @@ static bool s_send_changes(server_t *s)
         return false;
     const char *values[CHANGE_PARAMS];
     bool oom = false;
-    size_t rows = change_queue_params(&s->changes, SERVER_CHANGE_BATCH, values, &oom);
+    size_t rows = change_queue_params(&s->changes, s->changes_solo ? 1 : SERVER_CHANGE_BATCH,
+                                      values, &oom);
     if (rows == 0 && !oom) {  /* only changes already answered */
         change_queue_pop_in_flight(&s->changes);
         return false;
     }
     if (oom || !db_send(s->conns[0].db, "change_orders", CHANGE_PARAMS, values, s_changes_done, s)) {
-        db_error_t err = {.connection_lost = !oom};
+        db_error_t err = {.connection_lost = true};
         snprintf(err.message, sizeof err.message, "%s", oom ? "out of memory" : "could not send");
         s_changes_done(s, NULL, &err);
     }

@@ -5,7 +5,8 @@
 #   2. sluiced: accepted-and-acked orders/s at saturation (open throttle), and
 #      ack latency at half of that rate;
 # and prints them side by side. First it times loading a 300,000-store config
-# (sluice-configbench). Needs build/ binaries (make bench builds them).
+# (sluice-configbench); last, dispatch with 1,000 stores and three simulated
+# platforms (tools/bench-dispatch.sh). Needs build/ binaries (make bench builds them).
 set -eu
 BUILD=${BUILD:-build}
 DURATION=${BENCH_SECONDS:-10}
@@ -184,3 +185,6 @@ sluiced: $stats
 | 99% of rejections (both capacity runs) read, decided and sent within, ms (daemon's own histogram) | $over_inside |
 | orders promised past max_wait (must be 0) | $cap_fit |
 TABLE
+
+# Dispatch: 1,000 stores, three simulated platforms (tools/bench-dispatch.sh).
+BUILD="$BUILD" sh tools/bench-dispatch.sh
