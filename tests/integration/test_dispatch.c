@@ -91,12 +91,17 @@ static int s_teardown(void **state)
     return 0;
 }
 
-/* s_finish stops the simulators (exit 0: under SAN=1 that includes no
- * leaks) and marks the test passed. */
+/* s_finish stops the daemon and the simulators, each expected to exit 0
+ * (under SAN=1 that includes no leaks: the daemon may still hold dispatch
+ * jobs), and marks the test passed. */
 static void s_finish(fx_t *f)
 {
+    harness_client_destroy(&f->cl);
+    int rc = harness_stop(f->h, 15000);
+    if (rc != 0)
+        fail_msg("sluiced exited %d on SIGTERM", rc);
     for (size_t i = 0; i < f->nsims; i++) {
-        int rc = sim_proc_stop(&f->sims[i]);
+        rc = sim_proc_stop(&f->sims[i]);
         if (rc != 0)
             fail_msg("sluice-sim %s exited %d", f->names[i], rc);
     }
