@@ -1071,25 +1071,31 @@ static void test_platform_cancel_redispatch(void **state)
 
 /* ==== 6. NO_RIDERS at admission ========================================================= */
 
-/* Both platforms of a store go dark; the orders already accepted keep asking
- * them until both breakers open. Then a new order to that store is refused
- * NO_RIDERS with a retry_after_ms no later than the breakers' open time,
- * while a store without platforms still accepts. */
+/* Both platforms of store 2001 go dark; the orders already accepted keep
+ * asking them until both breakers open. Then a new order to that store is
+ * refused NO_RIDERS with a retry_after_ms no later than the breakers' open
+ * time, while a store without platforms still accepts. Store 2002's only
+ * platform pc takes one order at a time (max_inflight = 1): while it holds
+ * one, a new order there is refused NO_RIDERS too, and accepted again once
+ * that one is delivered. */
 static void test_no_riders(void **state)
 {
     fx_t *f = *state;
     sim_proc_t *pa = s_sim(f, "pa", NULL);
     sim_proc_t *pb = s_sim(f, "pb", NULL);
+    s_sim(f, "pc", NULL);
     plat_t p = s_plat_defaults();
     p.timeout_ms = 300;
     p.quote_deadline_ms = 300;
     p.min_requests = 3;
     p.open_seconds = 60;
     p.window_seconds = 10;
-    plat_t plats[2] = {p, p};
+    plat_t plats[3] = {p, p, s_plat_defaults()};
+    plats[2].max_inflight = 1;
     disp_t d = s_disp_defaults();
-    d.pickup_eta = 30;  /* the first quote at once */
-    const char *stores[] = {"2001:pa,pb", NULL};
+    d.item_seconds = 1;   /* ready in 3 s */
+    d.order_seconds = 0;
+    const char *stores[] = {"2001:pa,pb", "2002:pc", NULL};
     s_boot(f, plats, &d, stores);
 
     s_submit(f, "norid-0", STORE_A);  /* healthy: accepted */
@@ -1109,7 +1115,7 @@ static void test_no_riders(void **state)
                        "an order while every platform's breaker is open");
     uint64_t retry = r->ack->retry_after_ms;
     harness_reply_free(&r);
-    fprintf(stderr, "dispatch: NO_RIDERS, retry_after_ms %" PRIu64 "\n", retry);
+    fprintf(stderr, "dispatch: NO_RIDERS (breakers open), retry_after_ms %" PRIu64 "\n", retry);
     assert_true(retry > 0);
     assert_true(retry <= (uint64_t)p.open_seconds * 1000u);
     assert_int_equal(harness_db_count(f->h, "SELECT count(*) FROM orders WHERE order_id = $1", 1,
@@ -1120,6 +1126,31 @@ static void test_no_riders(void **state)
     r = harness_submit(f->cl, o, REPLY_MS);
     harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
                        "an order to a store without platforms");
+    harness_reply_free(&r);
+
+    /* A full pool: pc holds one order. */
+    s_submit(f, "full-0", STORE_B);
+    uint64_t deadline = harness_now_ms() + 20000;
+    while (harness_db_count(f->h,
+                            "SELECT count(*) FROM dispatches WHERE order_id = 'full-0' AND " LIVE_SQL,
+                            0) != 1) {
+        if (harness_now_ms() > deadline)
+            fail_msg("full-0 was never dispatched to pc");
+        harness_nap_ms(20);
+    }
+    harness_order_fill(o, "full-1", STORE_B);
+    r = harness_submit(f->cl, o, REPLY_MS);  /* full-0 rides for seconds yet */
+    harness_expect_ack(r, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__NO_RIDERS,
+                       "an order while the store's only platform is full");
+    fprintf(stderr, "dispatch: NO_RIDERS (pool full), retry_after_ms %" PRIu64 "\n",
+            r->ack->retry_after_ms);
+    assert_true(r->ack->retry_after_ms > 0);
+    harness_reply_free(&r);
+    s_wait_done(f, "full", 1, false, 30000);
+    harness_order_fill(o, "full-2", STORE_B);
+    r = harness_submit(f->cl, o, REPLY_MS);
+    harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
+                       "an order once the full platform delivered");
     harness_reply_free(&r);
     free(o);
     s_finish(f);
