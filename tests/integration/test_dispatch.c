@@ -629,8 +629,8 @@ static void test_flow_delivered(void **state)
             if (off > worst_late)
                 worst_late = off;
             if (off < -(margin_ms + SLACK_MS) || off > margin_ms + SLACK_MS)
-                fail_msg("order %s: rider %s the counter %" PRId64 " ms %s its ready time; the "
-                         "margin is %" PRId64 " ms",
+                fail_msg("order %s: the rider of %s reached the counter %" PRId64 " ms %s its "
+                         "ready time; the margin is %" PRId64 " ms",
                          recs[i].order_id, f->names[s], off < 0 ? -off : off,
                          off < 0 ? "before" : "after", margin_ms);
         }
