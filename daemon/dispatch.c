@@ -62,9 +62,11 @@ struct dispatch_job {
     uint64_t best_pickup_ms;
     uint32_t tried;                /* pools tried this round (bit per pool) */
     uint32_t quoted;               /* pools quoted this round */
+    uint64_t stuck_ms;             /* dispatch.stuck_minutes when the job began */
     uint32_t seq;                  /* last rider event applied */
     uint32_t fee_cents, best_fee;
     uint64_t told_at_ms;           /* when the timeline last heard "no rider" */
+    uint64_t news_ms;              /* the current attempt's last change of state */
     uint16_t outstanding;          /* requests whose callback has not run */
     uint8_t phase;                 /* job_phase_t */
     uint8_t dstate;                /* dstate_t of the current attempt */
@@ -77,6 +79,7 @@ struct dispatch_job {
     int8_t best_rank;              /* its place in the store's preference list */
     bool sync;                     /* ask the platform again when its link is up */
     bool maybe_sent;               /* the current key may have left this process */
+    bool sweeping;                 /* a Status out because the attempt seemed stuck */
     char key[CHANGE_KEY_MAX + 1];
     char rider_ref[ADAPTER_REF_MAX + 1];
     char why[120];                 /* what the last round of quotes said */
@@ -101,12 +104,13 @@ struct dispatch {
     dispatch_job_t *jobs;          /* list of every job */
     size_t job_count;
     bool closing;                  /* adapters closing: callbacks only clean up */
-    uint64_t decisions, delivered, failed, redispatches, stray_events;
+    uint64_t decisions, delivered, failed, redispatches, stray_events, sweeps, stuck;
 };
 
 static void s_job_quote(dispatch_t *d, dispatch_job_t *job, uint64_t now);
 static void s_job_cancel(dispatch_t *d, dispatch_job_t *job, const char *reason);
 static void s_job_send_dispatch(dispatch_t *d, dispatch_job_t *job);
+static void s_job_stuck(dispatch_t *d, dispatch_job_t *job);
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -287,6 +291,7 @@ static dispatch_job_t *s_job_new(dispatch_t *d, order_entry_t *e)
     job->hold_until_ms = e->promised_ready_at_ms +
                          (uint64_t)d->cfg->dispatch.max_hold_minutes * 60000u;
     job->pool = job->best = -1;
+    job->stuck_ms = (uint64_t)d->cfg->dispatch.stuck_minutes * 60000u;
     job->next = d->jobs;
     if (d->jobs)
         d->jobs->prev = job;
@@ -453,6 +458,7 @@ static void s_job_apply(dispatch_t *d, dispatch_job_t *job, dstate_t dstate, con
     else if (dstate == D_DELIVERED)
         to = ORDER_DELIVERED;
     job->dstate = (uint8_t)dstate;
+    job->news_ms = clock_wall_ms();
     s_change(d, job, to, false, CHANGE_AFTER_NOTHING, detail);
     if (dstate == D_DELIVERED) {
         p->live--;
@@ -820,6 +826,8 @@ static void s_status_done(void *arg, const adapter_done_t *done, const adapter_s
     s_breaker_record(p, ctx, done->outcome != ADAPTER_OK, done->latency_ms);
     if (!s_ctx_end(ctx, &job) || job->pool != p->index)
         return;
+    bool sweeping = job->sweeping;
+    job->sweeping = false;
     if (done->outcome != ADAPTER_OK || strcmp(r->key, job->key) != 0) {
         job->sync = true;
         s_job_wake(d, job, clock_wall_ms() + DISPATCH_RETRY_SOON_MS);
@@ -827,6 +835,10 @@ static void s_status_done(void *arg, const adapter_done_t *done, const adapter_s
     }
     if (job->phase != JOB_LIVE)
         return;
+    if (sweeping && s_dstate_of(r->state) == job->dstate) {
+        s_job_stuck(d, job);
+        return;
+    }
     char detail[ORDER_DETAIL_MAX];
     if (r->state == ADAPTER_STATE_UNKNOWN) {
         s_text(detail, sizeof detail, "%s has no record of attempt %u", p->cfg->name,
@@ -844,6 +856,31 @@ static void s_status_done(void *arg, const adapter_done_t *done, const adapter_s
     s_text(detail, sizeof detail, "%s reports the attempt %s", p->cfg->name,
              adapter_state_name(r->state));
     s_job_apply(d, job, s_dstate_of(r->state), detail);
+}
+
+/* s_job_stuck: the platform confirms no progress for stuck_minutes. A rider
+ * who has not picked up is replaced; an order on its way is escalated (a log
+ * line and a timeline entry) and looked at again after as long. */
+static void s_job_stuck(dispatch_t *d, dispatch_job_t *job)
+{
+    pool_t *p = s_pool(d, job->pool);
+    unsigned minutes = (unsigned)(job->stuck_ms / 60000u);
+    char why[ORDER_DETAIL_MAX];
+    d->stuck++;
+    job->news_ms = clock_wall_ms();
+    if (job->dstate == D_ASSIGNED || job->dstate == D_ARRIVED) {
+        s_text(why, sizeof why, "rider %s has not picked up in %u minutes", job->rider_ref,
+               minutes);
+        log_warning("order %s: %s at %s; replacing the rider", job->entry->order_id, why,
+                    p->cfg->name);
+        s_job_cancel(d, job, why);
+        return;
+    }
+    s_text(why, sizeof why, "stuck: no news from %s for %u minutes; it says %s (rider %s)",
+           p->cfg->name, minutes, dstate_names[job->dstate], job->rider_ref);
+    log_warning("order %s: %s; support should call the platform", job->entry->order_id, why);
+    s_change(d, job, (order_state_t)job->entry->state, true, CHANGE_AFTER_NOTHING, why);
+    s_job_timer(d, job);
 }
 
 static void s_job_send_status(dispatch_t *d, dispatch_job_t *job)
@@ -1097,6 +1134,9 @@ uint64_t dispatch_due_ms(const order_entry_t *e)
     uint64_t due = job->wake_ms;
     if (job->phase != JOB_DONE && !job->end && !s_has_rider(job) && job->hold_until_ms < due)
         due = job->hold_until_ms;
+    if (job->phase == JOB_LIVE && !job->end && !job->sweeping && job->news_ms &&
+        job->news_ms + job->stuck_ms < due)
+        due = job->news_ms + job->stuck_ms;
     return due;
 }
 
@@ -1123,6 +1163,17 @@ void dispatch_run(dispatch_t *self, order_entry_t *e, uint64_t now_ms)
                  self->cfg->dispatch.max_hold_minutes);
         s_job_fail(self, job, why);
         return;
+    }
+    if (job->phase == JOB_LIVE && !job->end && !job->sweeping && job->news_ms &&
+        now_ms >= job->news_ms + job->stuck_ms) {
+        /* No news for stuck_minutes: the platform's word first. */
+        job->sweeping = true;
+        self->sweeps++;
+        s_job_send_status(self, job);
+        if (!job->sync)
+            return;
+        job->sweeping = false;  /* not sent: the link-up asks, the sweep comes again */
+        job->news_ms = now_ms;
     }
     if (job->wake_ms > now_ms)
         return;
@@ -1255,7 +1306,7 @@ bool dispatch_restore_attempt(dispatch_t *self, order_entry_t *e, const dispatch
     job->seq = row->seq;
     job->fee_cents = row->fee_cents;
     job->sync = job->maybe_sent = true;
-    job->wake_ms = clock_wall_ms();  /* a first look, in case the link is up already */
+    job->wake_ms = job->news_ms = clock_wall_ms();  /* a first look, in case the link is up */
     job->phase = st == D_SENDING ? JOB_SENDING : st == D_CANCELLING ? JOB_CANCELLING : JOB_LIVE;
     p->live++;
     if (s_terminal((order_state_t)e->state)) {
@@ -1303,6 +1354,10 @@ void dispatch_metrics(const dispatch_t *self, metrics_page_t *p, uint64_t now_mo
                     (double)self->redispatches);
     metrics_gauge(p, "sluice_dispatch_jobs", "Orders looking for or holding a rider",
                   (double)self->job_count);
+    metrics_counter(p, "sluice_dispatch_sweeps_total",
+                    "Riders asked about after stuck_minutes without news", (double)self->sweeps);
+    metrics_counter(p, "sluice_dispatch_stuck_total",
+                    "Of those, confirmed stuck (rider replaced, or escalated)", (double)self->stuck);
     static const struct {
         const char *name, *type, *help;
     } families[] = {
