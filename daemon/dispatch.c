@@ -46,6 +46,7 @@ typedef struct pool {
     breaker_t breaker;
     breaker_state_t shown;     /* the state last logged */
     bool link_up;
+    bool resync;               /* the breaker closed after an outage: ask about every key */
     uint64_t eta_ms;           /* quoted time from asking to a rider at the store */
     size_t live;               /* attempts here not yet released */
     uint64_t quotes, dispatches, refusals, cancels, failures;
@@ -216,6 +217,12 @@ static void s_breaker_note(pool_t *p, uint64_t now_mono)
     breaker_state_t st = breaker_state(&p->breaker, now_mono);
     if (st == p->shown)
         return;
+    /* Back after an outage the link never saw (a gateway that stopped
+     * answering): the rider events it had for us are lost, so ask about every
+     * key in flight there, as a link-up does (dispatch_step, not here inside
+     * some request's callback). */
+    if (st == BREAKER_CLOSED)
+        p->resync = true;
     p->shown = st;
     char detail[160];
     s_text(detail, sizeof detail, "error ratio %.2f over the last %d s", 
@@ -972,6 +979,18 @@ static void s_event(void *arg, const adapter_event_t *ev)
         s_job_send_status(d, job);
 }
 
+/* s_pool_sync asks P about every key in flight there: outbox rows are sent
+ * again, cancels too, live attempts asked for their status. */
+static void s_pool_sync(dispatch_t *d, pool_t *p)
+{
+    for (dispatch_job_t *job = d->jobs, *next; job; job = next) {
+        next = job->next;
+        if (job->pool == p->index && job->phase >= JOB_SENDING && job->phase <= JOB_CANCELLING &&
+            (job->phase != JOB_SENDING || job->sync))
+            s_job_sync(d, job);
+    }
+}
+
 static void s_link(void *arg, bool up)
 {
     pool_t *p = arg;
@@ -983,12 +1002,7 @@ static void s_link(void *arg, bool up)
     }
     log_notice("platform %s: link to %s up", p->cfg->name, p->cfg->endpoint);
     /* Every up asks about every key in flight: it also routes their events here. */
-    for (dispatch_job_t *job = d->jobs, *next; job; job = next) {
-        next = job->next;
-        if (job->pool == p->index && job->phase >= JOB_SENDING && job->phase <= JOB_CANCELLING &&
-            (job->phase != JOB_SENDING || job->sync))
-            s_job_sync(d, job);
-    }
+    s_pool_sync(d, p);
 }
 
 /* ---- the engine ------------------------------------------------------------ */
@@ -1088,6 +1102,11 @@ void dispatch_step(dispatch_t *self, uint64_t now_mono_ms)
     for (size_t i = 0; i < self->pool_count; i++) {
         adapter_step(self->pools[i].adapter, now_mono_ms);
         s_breaker_note(&self->pools[i], now_mono_ms);  /* open -> half-open shows by itself */
+        if (self->pools[i].resync) {
+            self->pools[i].resync = false;
+            if (self->pools[i].link_up)
+                s_pool_sync(self, &self->pools[i]);
+        }
     }
 }
 
