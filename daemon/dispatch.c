@@ -112,6 +112,12 @@ static void s_job_cancel(dispatch_t *d, dispatch_job_t *job, const char *reason)
 static void s_job_send_dispatch(dispatch_t *d, dispatch_job_t *job);
 static void s_job_stuck(dispatch_t *d, dispatch_job_t *job);
 
+/* s_job_pending_untimed: accepted, no rider yet, and no timer to give up on it. */
+static bool s_job_pending_untimed(const dispatch_job_t *job)
+{
+    return job->phase == JOB_LIVE && job->dstate == D_PENDING && job->wake_ms == UINT64_MAX;
+}
+
 /* ---- small helpers ------------------------------------------------------ */
 
 void dispatch_key(const char *order_id, unsigned attempt, char out[CHANGE_KEY_MAX + 1])
@@ -855,7 +861,13 @@ static void s_status_done(void *arg, const adapter_done_t *done, const adapter_s
         job->fee_cents = r->fee_cents;
     s_text(detail, sizeof detail, "%s reports the attempt %s", p->cfg->name,
              adapter_state_name(r->state));
-    s_job_apply(d, job, s_dstate_of(r->state), detail);
+    dstate_t st = s_dstate_of(r->state);
+    s_job_apply(d, job, st, detail);  /* may end (and free) the job, unless PENDING */
+    /* Still no rider (say, restored while PENDING): the assign timeout runs
+     * from now, as for a fresh acceptance. */
+    if (st == D_PENDING && s_job_pending_untimed(job))
+        s_job_wake(d, job, clock_wall_ms() +
+                               (uint64_t)d->cfg->dispatch.assign_timeout_seconds * 1000u);
 }
 
 /* s_job_stuck: the platform confirms no progress for stuck_minutes. A rider
@@ -935,6 +947,8 @@ static void s_event(void *arg, const adapter_event_t *ev)
     if (order == ADAPTER_SEQ_STALE)
         return;
     job->seq = ev->seq;
+    bool replaced = ev->state == ADAPTER_STATE_ASSIGNED && job->dstate == D_ASSIGNED &&
+                    ev->rider_ref[0] && strcmp(ev->rider_ref, job->rider_ref) != 0;
     if (ev->rider_ref[0])
         snprintf(job->rider_ref, sizeof job->rider_ref, "%s", ev->rider_ref);
     if (ev->fee_cents)
@@ -973,6 +987,13 @@ static void s_event(void *arg, const adapter_event_t *ev)
         if (order == ADAPTER_SEQ_GAP)
             s_job_send_status(d, job);
         return;
+    }
+    if (replaced) {
+        /* The platform swapped riders: same state, so say it here. */
+        s_text(detail, sizeof detail, "%s: rider replaced by %s, at the store ~%s", p->cfg->name,
+               job->rider_ref, s_clock_text(job->pickup_at_ms, t));
+        job->news_ms = clock_wall_ms();
+        s_change(d, job, (order_state_t)e->state, true, CHANGE_AFTER_NOTHING, detail);
     }
     s_job_apply(d, job, s_dstate_of(ev->state), detail);
     if (order == ADAPTER_SEQ_GAP && e->job == job && job->phase == JOB_LIVE)
