@@ -32,6 +32,7 @@
 #include <zmq.h>
 
 #include "harness.h"
+#include "proto/events.pb-c.h"
 #include "sim_proc.h"
 
 #define SIMS_MAX 3
@@ -700,6 +701,36 @@ static void s_flow_for(flow_t *fl, int ms)
  * its second choice, and after "light" the breaker goes half-open and closes
  * again. Every order, also those pa held while dark, ends DELIVERED with one
  * delivered attempt, and no order ever had two riders. */
+/* s_platform_event_seen: a PlatformEvent for PLATFORM saying BREAKER arrives
+ * on SUB within TIMEOUT_MS (earlier events of other states are skipped). */
+static bool s_platform_event_seen(void *sub, const char *platform, const char *breaker,
+                                  int timeout_ms)
+{
+    uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+    while (harness_now_ms() < deadline) {
+        char topic[64];
+        uint8_t body[1024];
+        int t = zmq_recv(sub, topic, sizeof topic - 1, ZMQ_DONTWAIT);
+        if (t < 0) {
+            harness_nap_ms(20);
+            continue;
+        }
+        int n = zmq_recv(sub, body, sizeof body, 0);
+        if (n < 0 || n > (int)sizeof body)
+            continue;
+        Sluice__V1__PlatformEvent *ev =
+            sluice__v1__platform_event__unpack(NULL, (size_t)n, body);
+        if (!ev)
+            fail_msg("a platform event that is not a PlatformEvent");
+        bool match = strcmp(ev->platform, platform) == 0 && strcmp(ev->breaker, breaker) == 0 &&
+                     ev->at_ms > 0;
+        sluice__v1__platform_event__free_unpacked(ev, NULL);
+        if (match)
+            return true;
+    }
+    return false;
+}
+
 static void test_dark_platform_breaker(void **state)
 {
     fx_t *f = *state;
@@ -720,6 +751,15 @@ static void test_dark_platform_breaker(void **state)
     const char *stores[] = {"2001:pa,pb,pc", "2002:pb,pc,pa", "2003:pc,pa,pb", NULL};
     s_boot(f, plats, &d, stores);
     assert_int_equal(s_breaker_metric(f, "pa"), 0);
+    /* Breaker changes are published too (topic "platform.<name>"). Its own
+     * context: a failed assertion must not leave the harness's context
+     * waiting for this socket at teardown. */
+    void *sub_ctx = zmq_ctx_new();
+    void *sub = zmq_socket(sub_ctx, ZMQ_SUB);
+    int linger = 0;
+    zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "platform.pa", strlen("platform.pa"));
+    assert_int_equal(zmq_connect(sub, f->h->events), 0);
 
     const uint32_t ids[] = {STORE_A, STORE_B, STORE_C};
     flow_t fl = {.f = f, .prefix = "dark", .stores = ids, .nstores = 3, .interval_ms = 250};
@@ -745,6 +785,7 @@ static void test_dark_platform_breaker(void **state)
     fprintf(stderr, "dispatch: pa dark: breaker open after %" PRIu64 " ms (window %d s), on "
                     "/metrics %" PRIu64 " ms later\n",
             opened_ms, p.window_seconds, metric_ms);
+    assert_true(s_platform_event_seen(sub, "pa", "open", 5000));
     if (opened_ms > (uint64_t)p.window_seconds * 1000u + (uint64_t)p.quote_deadline_ms + 1000u)
         fail_msg("pa's breaker opened %" PRIu64 " ms after it went dark; its window is %d s",
                  opened_ms, p.window_seconds);
@@ -759,6 +800,9 @@ static void test_dark_platform_breaker(void **state)
     assert_string_equal(sim_proc_ctl(pa, "light"), "ok light");
     uint64_t closed_ms = s_flow_until_log(&fl, lit, "platform pa: breaker closed (", 20000);
     s_wait_breaker(f, "pa", 0, 5000);
+    assert_true(s_platform_event_seen(sub, "pa", "closed", 5000));
+    zmq_close(sub);
+    zmq_ctx_term(sub_ctx);
     fprintf(stderr, "dispatch: pa light: breaker closed after %" PRIu64 " ms (open %d s)\n",
             closed_ms, p.open_seconds);
     /* Closed by a half-open probe: the last change before "closed" is
