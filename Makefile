@@ -58,9 +58,12 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(PROTO_O) $(MIGR_O)
 LIB      := $(BUILD)/libsluice.a
 
 BINS := $(BUILD)/sluiced $(BUILD)/sluice-load $(BUILD)/sluice-rawbench $(BUILD)/sluice-configbench \
-        $(BUILD)/sluice-sim $(BUILD)/sluice-drill
+        $(BUILD)/sluice-sim $(BUILD)/sluicectl $(BUILD)/sluice-ctlbench $(BUILD)/sluice-drill
 # sluice-sim's model and ledger, also linked into their unit test.
 SIM_OBJS := $(BUILD)/tools/sim_world.o $(BUILD)/tools/sim_ledger.o $(BUILD)/tools/sim_map.o
+# sluicectl's reads of PostgreSQL and its JSON writer, also linked into
+# sluice-ctlbench.
+CTL_OBJS := $(BUILD)/tools/ctl_db.o $(BUILD)/tools/ctl_json.o
 # sluice-drill's world (stores, demand, config) and its report.
 DRILL_OBJS := $(BUILD)/tools/drill_world.o $(BUILD)/tools/drill_report.o
 
@@ -75,7 +78,8 @@ FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 
 .SECONDARY:
-.PHONY: all programs check unit integration asan asan-check fuzz fuzz-bins fuzz-run bench demo install deb deb-check clean help format
+.PHONY: all programs check unit integration asan asan-check fuzz fuzz-bins fuzz-run bench bench-ctl \
+        demo install deb deb-check clean help format
 all: $(BINS) $(UNIT_BINS) $(INTEG_BINS)
 
 help:
@@ -84,8 +88,9 @@ help:
 	@echo "make asan-check the same suite built with ASan+UBSan (build-asan/)"
 	@echo "make fuzz       libFuzzer targets (clang, ASan+UBSan) into build-fuzz/tests/fuzz/"
 	@echo "make fuzz-run   make fuzz, then each target for FUZZ_SECONDS (tests/fuzz/run.sh)"
-	@echo "make bench      raw PostgreSQL insert limit vs sluiced, same run"
-	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) (sluiced in SBINDIR=$(SBINDIR))"
+	@echo "make bench      raw PostgreSQL insert limit vs sluiced, same run; then bench-ctl"
+	@echo "make bench-ctl  sluicectl order/store on 10 million orders (minutes; not in check)"
+	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) (sluiced in SBINDIR=$(SBINDIR), sluicectl in BINDIR)"
 	@echo "make deb        Debian package from packaging/debian into build-deb/"
 	@echo "make deb-check  make deb, lintian; as root also install, run under systemd, purge"
 
@@ -106,9 +111,10 @@ $(BUILD)/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-# Only main.c sees the version; it depends on the Makefile so a bump rebuilds it.
-$(BUILD)/daemon/main.o: CFLAGS += -DSLUICE_VERSION='"$(VERSION)"'
-$(BUILD)/daemon/main.o: Makefile
+# Only main.c and sluicectl.c see the version; they depend on the Makefile so
+# a bump rebuilds them.
+$(BUILD)/daemon/main.o $(BUILD)/tools/sluicectl.o: CFLAGS += -DSLUICE_VERSION='"$(VERSION)"'
+$(BUILD)/daemon/main.o $(BUILD)/tools/sluicectl.o: Makefile
 
 $(LIB): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
@@ -128,10 +134,19 @@ $(BUILD)/sluice-configbench: $(BUILD)/tools/configbench.o $(LIB)
 $(BUILD)/sluice-sim: $(BUILD)/tools/sim.o $(SIM_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/sluicectl: $(BUILD)/tools/sluicectl.o $(CTL_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/sluice-ctlbench: $(BUILD)/tools/ctlbench.o $(CTL_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/sluice-drill: $(BUILD)/tools/drill.o $(DRILL_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/test_drill_world: $(BUILD)/tests/unit/test_drill_world.o $(DRILL_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
+
+$(BUILD)/tests/unit/test_ctl_json: $(BUILD)/tests/unit/test_ctl_json.o $(BUILD)/tools/ctl_json.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
 $(BUILD)/tests/unit/test_sim_world: $(BUILD)/tests/unit/test_sim_world.o $(SIM_OBJS) $(LIB)
@@ -178,6 +193,9 @@ fuzz-run:
 bench: $(BINS)
 	BUILD=$(BUILD) sh tools/bench.sh
 
+bench-ctl: $(BUILD)/sluiced $(BUILD)/sluicectl $(BUILD)/sluice-ctlbench
+	BUILD=$(BUILD) sh tools/bench.sh ctl
+
 # sluice.conf(5) lists every key from the daemon's own table (--config-keys),
 # so the man page cannot drift from the code; the prose around it is static.
 $(BUILD)/man/sluice.conf.5: packaging/sluice.conf.5.in packaging/config-keys-man.awk $(BUILD)/sluiced
@@ -187,7 +205,7 @@ $(BUILD)/man/sluice.conf.5: packaging/sluice.conf.5.in packaging/config-keys-man
 	  sed '1,/^@CONFIG_KEYS@$$/d' packaging/sluice.conf.5.in; } > $@.tmp && mv $@.tmp $@
 
 # What `make install` copies; debian/rules builds exactly this.
-programs: $(BUILD)/sluiced $(BUILD)/sluice-load $(BUILD)/man/sluice.conf.5
+programs: $(BUILD)/sluiced $(BUILD)/sluice-load $(BUILD)/sluicectl $(BUILD)/man/sluice.conf.5
 
 # Program files only. The systemd unit, the sysusers file and /etc/sluice are
 # Debian's business (packaging/debian/rules), because the unit names fixed
@@ -196,12 +214,12 @@ install: programs
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DATADIR)/sluice/migrations \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BUILD)/sluiced $(DESTDIR)$(SBINDIR)/
-	install -m 0755 $(BUILD)/sluice-load $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BUILD)/sluice-load $(BUILD)/sluicectl $(DESTDIR)$(BINDIR)/
 	install -m 0644 packaging/sluice.conf $(DESTDIR)$(DATADIR)/sluice/sluice.conf.example
 	install -m 0644 $(sort $(wildcard migrations/*.sql)) $(DESTDIR)$(DATADIR)/sluice/migrations/
 	install -m 0644 packaging/sluice-load.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(BUILD)/man/sluice.conf.5 $(DESTDIR)$(MANDIR)/man5/
-	install -m 0644 packaging/sluiced.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 packaging/sluiced.8 packaging/sluicectl.8 $(DESTDIR)$(MANDIR)/man8/
 
 # deb: dpkg-buildpackage on a copy of the tree in build-deb/sluice-VERSION/,
 # with packaging/debian as its debian/. The copy keeps our build/ out of the

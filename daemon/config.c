@@ -121,6 +121,9 @@ static const struct key_row s_dispatch_rows[] = {
       "an attempt without an assigned rider after this long is cancelled and retried elsewhere" },
     { "dispatch.retry_seconds", K_INT, DI(retry_seconds), "30", 1, 3600,
       "when no platform can take an order now (all refused, breakers open, pools full), ask again after this long" },
+    { "dispatch.stuck_minutes", K_INT, DI(stuck_minutes), "30", 1, 1440,
+      "a rider with no news for this long is asked about; one who has not picked up by then is "
+      "replaced, and a picked-up order still not delivered is logged and put in its timeline" },
     { "dispatch.max_hold_minutes", K_INT, DI(max_hold_minutes), "15", 0, 1440,
       "no rider by ready_at + max_hold_minutes: the order FAILS and is flagged for refund" },
     { "dispatch.handoff_seconds", K_INT, DI(handoff_seconds), "300", 0, 7200,

@@ -42,6 +42,7 @@ typedef struct config_dispatch {
     int margin_seconds;
     int pickup_eta_seconds;  /* rider to store, until a quote says otherwise */
     int assign_timeout_seconds;
+    int stuck_minutes;       /* no news of a rider for this long: ask, then replace or escalate */
     int retry_seconds;       /* no platform can take the order now: ask again after */
     int max_hold_minutes;
     int handoff_seconds;     /* from ready to a rider leaving with it */

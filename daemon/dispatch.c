@@ -15,6 +15,7 @@
 #define DISPATCH_EARLY_REQUOTES 3     /* times a too-early rider is asked for again later */
 #define DISPATCH_ETA_WEIGHT 8         /* the pickup estimate follows 1/8 of each quote */
 #define DISPATCH_CANCEL_WAIT_MAX_MS 60000  /* a cancel's deadline doubles up to this */
+#define DISPATCH_TELL_EVERY_MS 60000  /* "no rider" goes into the timeline at most this often */
 
 /* The dispatches row's states, named as in migration 003. */
 typedef enum dstate {
@@ -45,6 +46,7 @@ typedef struct pool {
     breaker_t breaker;
     breaker_state_t shown;     /* the state last logged */
     bool link_up;
+    bool resync;               /* the breaker closed after an outage: ask about every key */
     uint64_t eta_ms;           /* quoted time from asking to a rider at the store */
     size_t live;               /* attempts here not yet released */
     uint64_t quotes, dispatches, refusals, cancels, failures;
@@ -60,9 +62,11 @@ struct dispatch_job {
     uint64_t best_pickup_ms;
     uint32_t tried;                /* pools tried this round (bit per pool) */
     uint32_t quoted;               /* pools quoted this round */
+    uint64_t stuck_ms;             /* dispatch.stuck_minutes when the job began */
     uint32_t seq;                  /* last rider event applied */
     uint32_t fee_cents, best_fee;
-    uint32_t told;                 /* hash of the last "no rider" told to the timeline */
+    uint64_t told_at_ms;           /* when the timeline last heard "no rider" */
+    uint64_t news_ms;              /* the current attempt's last change of state */
     uint16_t outstanding;          /* requests whose callback has not run */
     uint8_t phase;                 /* job_phase_t */
     uint8_t dstate;                /* dstate_t of the current attempt */
@@ -75,6 +79,7 @@ struct dispatch_job {
     int8_t best_rank;              /* its place in the store's preference list */
     bool sync;                     /* ask the platform again when its link is up */
     bool maybe_sent;               /* the current key may have left this process */
+    bool sweeping;                 /* a Status out because the attempt seemed stuck */
     char key[CHANGE_KEY_MAX + 1];
     char rider_ref[ADAPTER_REF_MAX + 1];
     char why[120];                 /* what the last round of quotes said */
@@ -99,12 +104,19 @@ struct dispatch {
     dispatch_job_t *jobs;          /* list of every job */
     size_t job_count;
     bool closing;                  /* adapters closing: callbacks only clean up */
-    uint64_t decisions, delivered, failed, redispatches, stray_events;
+    uint64_t decisions, delivered, failed, redispatches, stray_events, sweeps, stuck;
 };
 
 static void s_job_quote(dispatch_t *d, dispatch_job_t *job, uint64_t now);
 static void s_job_cancel(dispatch_t *d, dispatch_job_t *job, const char *reason);
 static void s_job_send_dispatch(dispatch_t *d, dispatch_job_t *job);
+static void s_job_stuck(dispatch_t *d, dispatch_job_t *job);
+
+/* s_job_pending_untimed: accepted, no rider yet, and no timer to give up on it. */
+static bool s_job_pending_untimed(const dispatch_job_t *job)
+{
+    return job->phase == JOB_LIVE && job->dstate == D_PENDING && job->wake_ms == UINT64_MAX;
+}
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -211,6 +223,12 @@ static void s_breaker_note(pool_t *p, uint64_t now_mono)
     breaker_state_t st = breaker_state(&p->breaker, now_mono);
     if (st == p->shown)
         return;
+    /* Back after an outage the link never saw (a gateway that stopped
+     * answering): the rider events it had for us are lost, so ask about every
+     * key in flight there, as a link-up does (dispatch_step, not here inside
+     * some request's callback). */
+    if (st == BREAKER_CLOSED)
+        p->resync = true;
     p->shown = st;
     char detail[160];
     s_text(detail, sizeof detail, "error ratio %.2f over the last %d s", 
@@ -279,6 +297,7 @@ static dispatch_job_t *s_job_new(dispatch_t *d, order_entry_t *e)
     job->hold_until_ms = e->promised_ready_at_ms +
                          (uint64_t)d->cfg->dispatch.max_hold_minutes * 60000u;
     job->pool = job->best = -1;
+    job->stuck_ms = (uint64_t)d->cfg->dispatch.stuck_minutes * 60000u;
     job->next = d->jobs;
     if (d->jobs)
         d->jobs->prev = job;
@@ -445,6 +464,7 @@ static void s_job_apply(dispatch_t *d, dispatch_job_t *job, dstate_t dstate, con
     else if (dstate == D_DELIVERED)
         to = ORDER_DELIVERED;
     job->dstate = (uint8_t)dstate;
+    job->news_ms = clock_wall_ms();
     s_change(d, job, to, false, CHANGE_AFTER_NOTHING, detail);
     if (dstate == D_DELIVERED) {
         p->live--;
@@ -593,13 +613,11 @@ static void s_job_choose(dispatch_t *d, dispatch_job_t *job, uint64_t now)
                  job->why[0] ? job->why : "no platform", d->cfg->dispatch.retry_seconds);
         job->tried = 0;
         job->phase = JOB_WAITING;
-        /* The timeline hears it once, and again only when the reason changes. */
-        uint32_t told = 2166136261u;
-        for (const char *c = detail; *c; c++)
-            told = (told ^ (uint8_t)*c) * 16777619u;
-        if (told != job->told)
+        /* The timeline hears it at most once a minute, not every round. */
+        if (!job->told_at_ms || now >= job->told_at_ms + DISPATCH_TELL_EVERY_MS) {
             s_change(d, job, (order_state_t)e->state, true, CHANGE_AFTER_NOTHING, detail);
-        job->told = told;
+            job->told_at_ms = now;
+        }
         s_job_wake(d, job, now + (uint64_t)d->cfg->dispatch.retry_seconds * 1000u);
         return;
     }
@@ -814,6 +832,8 @@ static void s_status_done(void *arg, const adapter_done_t *done, const adapter_s
     s_breaker_record(p, ctx, done->outcome != ADAPTER_OK, done->latency_ms);
     if (!s_ctx_end(ctx, &job) || job->pool != p->index)
         return;
+    bool sweeping = job->sweeping;
+    job->sweeping = false;
     if (done->outcome != ADAPTER_OK || strcmp(r->key, job->key) != 0) {
         job->sync = true;
         s_job_wake(d, job, clock_wall_ms() + DISPATCH_RETRY_SOON_MS);
@@ -821,6 +841,10 @@ static void s_status_done(void *arg, const adapter_done_t *done, const adapter_s
     }
     if (job->phase != JOB_LIVE)
         return;
+    if (sweeping && s_dstate_of(r->state) == job->dstate) {
+        s_job_stuck(d, job);
+        return;
+    }
     char detail[ORDER_DETAIL_MAX];
     if (r->state == ADAPTER_STATE_UNKNOWN) {
         s_text(detail, sizeof detail, "%s has no record of attempt %u", p->cfg->name,
@@ -837,7 +861,38 @@ static void s_status_done(void *arg, const adapter_done_t *done, const adapter_s
         job->fee_cents = r->fee_cents;
     s_text(detail, sizeof detail, "%s reports the attempt %s", p->cfg->name,
              adapter_state_name(r->state));
-    s_job_apply(d, job, s_dstate_of(r->state), detail);
+    dstate_t st = s_dstate_of(r->state);
+    s_job_apply(d, job, st, detail);  /* may end (and free) the job, unless PENDING */
+    /* Still no rider (say, restored while PENDING): the assign timeout runs
+     * from now, as for a fresh acceptance. */
+    if (st == D_PENDING && s_job_pending_untimed(job))
+        s_job_wake(d, job, clock_wall_ms() +
+                               (uint64_t)d->cfg->dispatch.assign_timeout_seconds * 1000u);
+}
+
+/* s_job_stuck: the platform confirms no progress for stuck_minutes. A rider
+ * who has not picked up is replaced; an order on its way is escalated (a log
+ * line and a timeline entry) and looked at again after as long. */
+static void s_job_stuck(dispatch_t *d, dispatch_job_t *job)
+{
+    pool_t *p = s_pool(d, job->pool);
+    unsigned minutes = (unsigned)(job->stuck_ms / 60000u);
+    char why[ORDER_DETAIL_MAX];
+    d->stuck++;
+    job->news_ms = clock_wall_ms();
+    if (job->dstate == D_ASSIGNED || job->dstate == D_ARRIVED) {
+        s_text(why, sizeof why, "rider %s has not picked up in %u minutes", job->rider_ref,
+               minutes);
+        log_warning("order %s: %s at %s; replacing the rider", job->entry->order_id, why,
+                    p->cfg->name);
+        s_job_cancel(d, job, why);
+        return;
+    }
+    s_text(why, sizeof why, "stuck: no news from %s for %u minutes; it says %s (rider %s)",
+           p->cfg->name, minutes, dstate_names[job->dstate], job->rider_ref);
+    log_warning("order %s: %s; support should call the platform", job->entry->order_id, why);
+    s_change(d, job, (order_state_t)job->entry->state, true, CHANGE_AFTER_NOTHING, why);
+    s_job_timer(d, job);
 }
 
 static void s_job_send_status(dispatch_t *d, dispatch_job_t *job)
@@ -892,6 +947,8 @@ static void s_event(void *arg, const adapter_event_t *ev)
     if (order == ADAPTER_SEQ_STALE)
         return;
     job->seq = ev->seq;
+    bool replaced = ev->state == ADAPTER_STATE_ASSIGNED && job->dstate == D_ASSIGNED &&
+                    ev->rider_ref[0] && strcmp(ev->rider_ref, job->rider_ref) != 0;
     if (ev->rider_ref[0])
         snprintf(job->rider_ref, sizeof job->rider_ref, "%s", ev->rider_ref);
     if (ev->fee_cents)
@@ -931,9 +988,28 @@ static void s_event(void *arg, const adapter_event_t *ev)
             s_job_send_status(d, job);
         return;
     }
+    if (replaced) {
+        /* The platform swapped riders: same state, so say it here. */
+        s_text(detail, sizeof detail, "%s: rider replaced by %s, at the store ~%s", p->cfg->name,
+               job->rider_ref, s_clock_text(job->pickup_at_ms, t));
+        job->news_ms = clock_wall_ms();
+        s_change(d, job, (order_state_t)e->state, true, CHANGE_AFTER_NOTHING, detail);
+    }
     s_job_apply(d, job, s_dstate_of(ev->state), detail);
     if (order == ADAPTER_SEQ_GAP && e->job == job && job->phase == JOB_LIVE)
         s_job_send_status(d, job);
+}
+
+/* s_pool_sync asks P about every key in flight there: outbox rows are sent
+ * again, cancels too, live attempts asked for their status. */
+static void s_pool_sync(dispatch_t *d, pool_t *p)
+{
+    for (dispatch_job_t *job = d->jobs, *next; job; job = next) {
+        next = job->next;
+        if (job->pool == p->index && job->phase >= JOB_SENDING && job->phase <= JOB_CANCELLING &&
+            (job->phase != JOB_SENDING || job->sync))
+            s_job_sync(d, job);
+    }
 }
 
 static void s_link(void *arg, bool up)
@@ -947,12 +1023,7 @@ static void s_link(void *arg, bool up)
     }
     log_notice("platform %s: link to %s up", p->cfg->name, p->cfg->endpoint);
     /* Every up asks about every key in flight: it also routes their events here. */
-    for (dispatch_job_t *job = d->jobs, *next; job; job = next) {
-        next = job->next;
-        if (job->pool == p->index && job->phase >= JOB_SENDING && job->phase <= JOB_CANCELLING &&
-            (job->phase != JOB_SENDING || job->sync))
-            s_job_sync(d, job);
-    }
+    s_pool_sync(d, p);
 }
 
 /* ---- the engine ------------------------------------------------------------ */
@@ -1052,6 +1123,11 @@ void dispatch_step(dispatch_t *self, uint64_t now_mono_ms)
     for (size_t i = 0; i < self->pool_count; i++) {
         adapter_step(self->pools[i].adapter, now_mono_ms);
         s_breaker_note(&self->pools[i], now_mono_ms);  /* open -> half-open shows by itself */
+        if (self->pools[i].resync) {
+            self->pools[i].resync = false;
+            if (self->pools[i].link_up)
+                s_pool_sync(self, &self->pools[i]);
+        }
     }
 }
 
@@ -1079,6 +1155,9 @@ uint64_t dispatch_due_ms(const order_entry_t *e)
     uint64_t due = job->wake_ms;
     if (job->phase != JOB_DONE && !job->end && !s_has_rider(job) && job->hold_until_ms < due)
         due = job->hold_until_ms;
+    if (job->phase == JOB_LIVE && !job->end && !job->sweeping && job->news_ms &&
+        job->news_ms + job->stuck_ms < due)
+        due = job->news_ms + job->stuck_ms;
     return due;
 }
 
@@ -1105,6 +1184,17 @@ void dispatch_run(dispatch_t *self, order_entry_t *e, uint64_t now_ms)
                  self->cfg->dispatch.max_hold_minutes);
         s_job_fail(self, job, why);
         return;
+    }
+    if (job->phase == JOB_LIVE && !job->end && !job->sweeping && job->news_ms &&
+        now_ms >= job->news_ms + job->stuck_ms) {
+        /* No news for stuck_minutes: the platform's word first. */
+        job->sweeping = true;
+        self->sweeps++;
+        s_job_send_status(self, job);
+        if (!job->sync)
+            return;
+        job->sweeping = false;  /* not sent: the link-up asks, the sweep comes again */
+        job->news_ms = now_ms;
     }
     if (job->wake_ms > now_ms)
         return;
@@ -1237,7 +1327,7 @@ bool dispatch_restore_attempt(dispatch_t *self, order_entry_t *e, const dispatch
     job->seq = row->seq;
     job->fee_cents = row->fee_cents;
     job->sync = job->maybe_sent = true;
-    job->wake_ms = clock_wall_ms();  /* a first look, in case the link is up already */
+    job->wake_ms = job->news_ms = clock_wall_ms();  /* a first look, in case the link is up */
     job->phase = st == D_SENDING ? JOB_SENDING : st == D_CANCELLING ? JOB_CANCELLING : JOB_LIVE;
     p->live++;
     if (s_terminal((order_state_t)e->state)) {
@@ -1285,6 +1375,10 @@ void dispatch_metrics(const dispatch_t *self, metrics_page_t *p, uint64_t now_mo
                     (double)self->redispatches);
     metrics_gauge(p, "sluice_dispatch_jobs", "Orders looking for or holding a rider",
                   (double)self->job_count);
+    metrics_counter(p, "sluice_dispatch_sweeps_total",
+                    "Riders asked about after stuck_minutes without news", (double)self->sweeps);
+    metrics_counter(p, "sluice_dispatch_stuck_total",
+                    "Of those, confirmed stuck (rider replaced, or escalated)", (double)self->stuck);
     static const struct {
         const char *name, *type, *help;
     } families[] = {

@@ -20,7 +20,10 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench-dispatch.XXXXXX")
 chmod 755 "$dir"
 pids=
 cleanup() {
-    [ -n "${BENCH_KEEP:-}" ] && { echo "kept $dir"; for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done; return; }
+    if [ -n "${BENCH_KEEP:-}" ]; then  # for a look afterwards; pgtmp.sh destroy DIR/pg when done
+        for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
+        echo "kept $dir (PostgreSQL still running)"; return
+    fi
     for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
     for p in $pids; do wait "$p" 2>/dev/null || true; done
     sh tools/pgtmp.sh destroy "$dir/pg" >/dev/null 2>&1 || true

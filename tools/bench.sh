@@ -5,9 +5,19 @@
 #   2. sluiced: accepted-and-acked orders/s at saturation (open throttle), and
 #      ack latency at half of that rate;
 # and prints them side by side. First it times loading a 300,000-store config
-# (sluice-configbench); last, dispatch with 1,000 stores and three simulated
-# platforms (tools/bench-dispatch.sh). Needs build/ binaries (make bench builds them).
+# (sluice-configbench); then dispatch with 1,000 stores and three simulated
+# platforms (tools/bench-dispatch.sh); last, section "ctl": sluicectl's
+# support reads on 10 million orders (tools/bench-ctl.sh; BENCH_CTL_* there).
+# Needs build/ binaries (make bench builds them).
+#
+#   sh tools/bench.sh          every section
+#   sh tools/bench.sh ctl      section ctl alone (make bench-ctl)
 set -eu
+case "${1:-all}" in
+all) ;;
+ctl) exec sh tools/bench-ctl.sh ;;
+*) echo "usage: sh tools/bench.sh [ctl]" >&2; exit 2 ;;
+esac
 BUILD=${BUILD:-build}
 DURATION=${BENCH_SECONDS:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-8}
@@ -188,3 +198,9 @@ TABLE
 
 # Dispatch: 1,000 stores, three simulated platforms (tools/bench-dispatch.sh).
 BUILD="$BUILD" sh tools/bench-dispatch.sh
+
+# Section ctl, on a PostgreSQL of its own: this one goes first.
+cleanup
+trap - EXIT INT TERM
+echo
+BUILD="$BUILD" sh tools/bench-ctl.sh

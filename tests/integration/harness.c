@@ -466,16 +466,25 @@ void harness_write_config(harness_t *h, const char *extra)
 void harness_write_config_text(harness_t *h, const char *path, const char *daemon_extra,
                                const char *body)
 {
+    harness_write_config_platforms(h, path, daemon_extra, NULL, body);
+}
+
+void harness_write_config_platforms(harness_t *h, const char *path, const char *daemon_extra,
+                                    const char *platforms, const char *body)
+{
     if (h->ingress[0] == '\0')
         s_choose_endpoints(h);
     FILE *f = s_config_open(path != NULL ? path : h->conf_path);
     s_write_daemon(h, f, daemon_extra);
-    fprintf(f,
-            "platforms = (\n"
-            "  { name = \"sim\"; adapter = \"zmq\"; endpoint = \"%s\"; }\n"
-            ");\n"
-            "%s",
-            h->platform_endpoint, body != NULL ? body : "");
+    if (platforms != NULL)
+        fprintf(f, "platforms = (\n%s\n);\n", platforms);
+    else
+        fprintf(f,
+                "platforms = (\n"
+                "  { name = \"sim\"; adapter = \"zmq\"; endpoint = \"%s\"; }\n"
+                ");\n",
+                h->platform_endpoint);
+    fprintf(f, "%s", body != NULL ? body : "");
     fclose(f);
 }
 
@@ -792,7 +801,13 @@ void harness_boot(harness_t *h, const char *extra)
 
 void harness_boot_text(harness_t *h, const char *daemon_extra, const char *body)
 {
-    harness_write_config_text(h, NULL, daemon_extra, body);
+    harness_boot_platforms(h, daemon_extra, NULL, body);
+}
+
+void harness_boot_platforms(harness_t *h, const char *daemon_extra, const char *platforms,
+                            const char *body)
+{
+    harness_write_config_platforms(h, NULL, daemon_extra, platforms, body);
     int rc = harness_migrate(h);
     if (rc != 0)
         fail_msg("sluiced --migrate exited with %d", rc);

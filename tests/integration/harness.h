@@ -80,6 +80,13 @@ void harness_write_config_text(harness_t *h, const char *path, const char *daemo
                                const char *body);
 /* harness_boot_text = harness_write_config_text, migrate, start, wait ready. */
 void harness_boot_text(harness_t *h, const char *daemon_extra, const char *body);
+/* harness_write_config_platforms and harness_boot_platforms are the two
+ * above with PLATFORMS (the entries of the `platforms` list, verbatim)
+ * instead of the one platform "sim"; NULL: "sim" as above. */
+void harness_write_config_platforms(harness_t *h, const char *path, const char *daemon_extra,
+                                    const char *platforms, const char *body);
+void harness_boot_platforms(harness_t *h, const char *daemon_extra, const char *platforms,
+                            const char *body);
 
 /* harness_run runs sluiced with ARGS (NULL-terminated, not counting argv[0]),
  * output appended to the log, and returns its exit status (128+sig when

@@ -83,9 +83,10 @@ trap cleanup EXIT INT TERM
 echo "== install"
 check "dpkg -i $deb" dpkg -i "$deb"
 check "postinst created the sluice user (systemd-sysusers)" id sluice
-for f in /usr/sbin/sluiced /usr/bin/sluice-load /lib/systemd/system/sluice.service \
-         /usr/lib/sysusers.d/sluice.conf /etc/sluice/sluice.conf \
-         /usr/share/man/man8/sluiced.8.gz /usr/share/man/man5/sluice.conf.5.gz \
+for f in /usr/sbin/sluiced /usr/bin/sluice-load /usr/bin/sluicectl \
+         /lib/systemd/system/sluice.service /usr/lib/sysusers.d/sluice.conf /etc/sluice/sluice.conf \
+         /usr/share/man/man8/sluiced.8.gz /usr/share/man/man8/sluicectl.8.gz \
+         /usr/share/man/man5/sluice.conf.5.gz \
          /usr/share/man/man1/sluice-load.1.gz /usr/share/sluice/migrations/001_orders.sql; do
     check "installed $f" test -e "$f"
 done
@@ -94,6 +95,9 @@ check "/etc/sluice/sluice.conf is a conffile" \
     sh -c 'echo "$1" | grep -q "^ */etc/sluice/sluice.conf "' - "$conffiles"
 got=$(/usr/sbin/sluiced --version 2>&1 || true)
 check "/usr/sbin/sluiced --version says 'sluiced $version' (got '$got')" test "$got" = "sluiced $version"
+got=$(/usr/bin/sluicectl --version 2>&1 || true)
+check "/usr/bin/sluicectl --version says 'sluicectl $version' (got '$got')" \
+    test "$got" = "sluicectl $version"
 check "the shipped config passes --check-config" \
     /usr/sbin/sluiced --check-config /etc/sluice/sluice.conf
 check "sluice.conf(5) lists the keys from --config-keys" \

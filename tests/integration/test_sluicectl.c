@@ -1,0 +1,889 @@
+/* test_sluicectl.c - sluicectl's reads of PostgreSQL, end to end: real
+ * PostgreSQL, real sluiced (or none), the real sluicectl binary beside it.
+ * An accepted order and a cancelled one, as tables and as JSON, with
+ * dispatch attempts written by SQL; the store summary (live orders, promised
+ * wait, today's counts in the store's zone) against a running daemon and a
+ * stopped one; unknown order and store, usage errors, PostgreSQL down, a
+ * password never shown, a schema that was never migrated.
+ *
+ * Expected values come from the test's own SQL and clocks, never from an
+ * earlier answer of sluicectl. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <zmq.h>
+
+#include "harness.h"
+#include "sim_proc.h"
+
+#define S_REPLY_MS 10000
+#define S_CTL_MS 30000
+#define SOURCE_LINE "source: PostgreSQL (daemon not asked)"
+
+/* Store 1002 keeps Asia/Shanghai time (UTC+8 all year), so that local times
+ * and "today" are visibly not UTC; 1001 is the harness's probe store. Only
+ * 1003, which gets no orders, lists a platform: the dispatch engine would
+ * otherwise look for riders at a gateway nobody runs, and write that into
+ * the timelines this test compares (the dispatches rows here are SQL's). */
+#define ZONE_STORE 1002
+static const char s_body[] =
+    "brands = ( { name = \"testbrand\"; orders_per_second = 1000000; } );\n"
+    "stores = (\n"
+    "  { id = 1001; name = \"probe\"; location = [30.27, 120.03]; prep_slots = 1000;"
+    " item_seconds = 1; max_wait_minutes = 600; max_queue = 100000; },\n"
+    "  { id = 1002; brand = \"testbrand\"; name = \"Tea Xixi\"; location = [30.27, 120.03];"
+    " prep_slots = 4; item_seconds = 1; order_seconds = 1; max_wait_minutes = 600;"
+    " max_queue = 1000; hours = \"00:00-24:00\"; timezone = \"Asia/Shanghai\";"
+    " staffing = ( { from = \"11:00\"; to = \"14:00\"; prep_slots = 6; } ); },\n"
+    "  { id = 1003; name = \"quiet\"; location = [30.27, 120.03]; prep_slots = 2;"
+    " item_seconds = 60; max_wait_minutes = 30; max_queue = 10; platforms = [\"sim\"]; }\n"
+    ");\n";
+
+/* ---- running sluicectl ---- */
+
+typedef struct ctl_run {
+    int rc;
+    char *out, *err;
+} ctl_run_t;
+
+static char *s_slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        fail_msg("failed to read %s: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0, cap = 0, got;
+    char chunk[4096];
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + got + 1 > cap) {
+            cap = (len + got + 1) * 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+        memcpy(buf + len, chunk, got);
+        len += got;
+    }
+    fclose(f);
+    if (buf == NULL) {
+        buf = malloc(1);
+        assert_non_null(buf);
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+/* s_ctl runs sluicectl (beside SLUICE_BIN) with the NULL-terminated
+ * arguments, and returns its exit status and what it wrote. */
+static ctl_run_t s_ctl(harness_t *h, ...)
+{
+    static char bin[PATH_MAX];
+    const char *sluiced = getenv("SLUICE_BIN");
+    if (sluiced == NULL)
+        fail_msg("SLUICE_BIN is not set (run through tests/run-integration.sh)");
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", sluiced);
+    snprintf(bin, sizeof bin, "%s/sluicectl", dirname(dir));
+
+    const char *argv[24] = { bin };
+    size_t n = 1;
+    va_list ap;
+    va_start(ap, h);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 23;)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+
+    char out_path[PATH_MAX], err_path[PATH_MAX];
+    snprintf(out_path, sizeof out_path, "%s/ctl.out", h->tmpdir);
+    snprintf(err_path, sizeof err_path, "%s/ctl.err", h->tmpdir);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        fail_msg("failed to fork: %s", strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (out < 0 || err < 0)
+            _exit(126);
+        dup2(out, STDOUT_FILENO);
+        dup2(err, STDERR_FILENO);
+        execv(bin, (char *const *)argv);
+        dprintf(STDERR_FILENO, "failed to exec %s: %s\n", bin, strerror(errno));
+        _exit(127);
+    }
+    ctl_run_t r = { .rc = harness_reap(pid, S_CTL_MS) };
+    if (r.rc == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fail_msg("sluicectl %s %s did not finish in %d ms", argv[1], n > 2 ? argv[2] : "",
+                 S_CTL_MS);
+    }
+    r.out = s_slurp(out_path);
+    r.err = s_slurp(err_path);
+    return r;
+}
+
+static void s_ctl_free(ctl_run_t *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
+static void s_expect_rc(const ctl_run_t *r, int rc, const char *what)
+{
+    if (r->rc != rc)
+        fail_msg("%s: sluicectl exited %d, expected %d\n--- stdout:\n%s--- stderr:\n%s", what,
+                 r->rc, rc, r->out, r->err);
+}
+
+static void s_expect_has(const char *text, const char *needle, const char *what)
+{
+    if (strstr(text, needle) == NULL)
+        fail_msg("%s: \"%s\" not found in:\n%s", what, needle, text);
+}
+
+static void s_expect_lacks(const char *text, const char *needle, const char *what)
+{
+    if (strstr(text, needle) != NULL)
+        fail_msg("%s: \"%s\" should not be in:\n%s", what, needle, text);
+}
+
+/* s_line_with returns the line of TEXT holding NEEDLE (malloc'ed). */
+static char *s_line_with(const char *text, const char *needle)
+{
+    const char *p = strstr(text, needle);
+    if (p == NULL)
+        fail_msg("no line with \"%s\" in:\n%s", needle, text);
+    const char *start = p, *end = strchr(p, '\n');
+    while (start > text && start[-1] != '\n')
+        start--;
+    size_t len = end != NULL ? (size_t)(end - start) : strlen(start);
+    char *line = strndup(start, len);
+    assert_non_null(line);
+    return line;
+}
+
+/* s_expect_field: TEXT has a line "LABEL<spaces>VALUE" (a field of the
+ * human answer). */
+static void s_expect_field(const char *text, const char *label, const char *value)
+{
+    for (const char *p = text; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        size_t n = strlen(label);
+        if (strncmp(p, label, n) != 0 || p[n] != ' ')
+            continue;
+        const char *v = p + n;
+        while (*v == ' ')
+            v++;
+        size_t len = strcspn(v, "\n");
+        if (strlen(value) == len && strncmp(v, value, len) == 0)
+            return;
+        fail_msg("field \"%s\" is \"%.*s\", expected \"%s\" in:\n%s", label, (int)len, v, value,
+                 text);
+    }
+    fail_msg("no field \"%s\" in:\n%s", label, text);
+}
+
+/* ---- a minimal JSON checker: is the text one valid JSON value? ---- */
+
+static const char *s_json_value(const char *p, int depth);
+
+static const char *s_json_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+static const char *s_json_string(const char *p)
+{
+    if (*p++ != '"')
+        return NULL;
+    for (; *p != '"'; p++) {
+        if ((unsigned char)*p < 0x20)
+            return NULL;
+        if (*p == '\\') {
+            p++;
+            if (*p == 'u') {
+                for (int i = 1; i <= 4; i++)
+                    if (!strchr("0123456789abcdefABCDEF", p[i]) || p[i] == '\0')
+                        return NULL;
+                p += 4;
+            } else if (*p == '\0' || !strchr("\"\\/bfnrt", *p)) {
+                return NULL;
+            }
+        }
+    }
+    return p + 1;
+}
+
+static const char *s_json_number(const char *p)
+{
+    const char *start = p;
+    if (*p == '-')
+        p++;
+    if (*p < '0' || *p > '9')
+        return NULL;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return NULL;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (*p < '0' || *p > '9')
+            return NULL;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return p > start ? p : NULL;
+}
+
+static const char *s_json_value(const char *p, int depth)
+{
+    if (depth > 32)
+        return NULL;
+    p = s_json_ws(p);
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        p = s_json_ws(p + 1);
+        if (*p == close)
+            return p + 1;
+        for (;;) {
+            if (close == '}') {
+                if ((p = s_json_string(p)) == NULL)
+                    return NULL;
+                p = s_json_ws(p);
+                if (*p++ != ':')
+                    return NULL;
+            }
+            if ((p = s_json_value(p, depth + 1)) == NULL)
+                return NULL;
+            p = s_json_ws(p);
+            if (*p == close)
+                return p + 1;
+            if (*p++ != ',')
+                return NULL;
+            p = s_json_ws(p);
+        }
+    }
+    if (*p == '"')
+        return s_json_string(p);
+    if (strncmp(p, "true", 4) == 0)
+        return p + 4;
+    if (strncmp(p, "false", 5) == 0)
+        return p + 5;
+    if (strncmp(p, "null", 4) == 0)
+        return p + 4;
+    return s_json_number(p);
+}
+
+/* s_expect_json: OUT is exactly one JSON object on one line. */
+static void s_expect_json(const char *out, const char *what)
+{
+    const char *end = out[0] == '{' ? s_json_value(out, 0) : NULL;
+    if (end == NULL || strcmp(end, "\n") != 0)
+        fail_msg("%s: not one JSON object on one line:\n%s", what, out);
+}
+
+/* ---- orders ---- */
+
+static void s_submit(harness_client_t *c, const char *id, uint32_t store)
+{
+    harness_order_t *o = malloc(sizeof *o);
+    assert_non_null(o);
+    harness_order_fill(o, id, store);
+    Sluice__V1__Reply *r = harness_submit(c, o, S_REPLY_MS);
+    harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, id);
+    harness_reply_free(&r);
+    free(o);
+}
+
+static void s_cancel(harness_client_t *c, const char *id, const char *reason)
+{
+    Sluice__V1__Reply *r = harness_cancel(c, id, reason, S_REPLY_MS);
+    char buf[512];
+    if (r == NULL || r->body_case != SLUICE__V1__REPLY__BODY_STATUS ||
+        strcmp(r->status->state, "CANCELLED") != 0)
+        fail_msg("cancel %s: %s", id, harness_reply_describe(r, buf, sizeof buf));
+    harness_reply_free(&r);
+}
+
+static void s_sql(harness_t *h, const char *sql, int nparams, ...)
+{
+    const char *params[8];
+    va_list ap;
+    va_start(ap, nparams);
+    for (int i = 0; i < nparams; i++)
+        params[i] = va_arg(ap, const char *);
+    va_end(ap);
+    PGconn *conn = harness_db(h);
+    assert_non_null(conn);
+    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", PQerrorMessage(conn));
+        PQclear(res);
+        fail_msg("%s: %s", sql, msg);
+    }
+    PQclear(res);
+}
+
+/* s_local_time: a column of order ORDER_ID as sluicectl shows it in
+ * Asia/Shanghai, for people (ISO false) or in JSON. */
+static char *s_local_time(harness_t *h, const char *column, const char *order_id, bool iso)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT to_char(%s AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD%sHH24:MI:SS.MS')%s"
+             "  FROM orders WHERE order_id = $1",
+             column, iso ? "\"T\"" : " ", iso ? " || '+08:00'" : "");
+    char *v = harness_db_value(h, sql, 1, order_id);
+    assert_non_null(v);
+    return v;
+}
+
+/* ---- tests ---- */
+
+static void test_order_accepted_and_cancelled(void **state)
+{
+    harness_t *h = *state;
+    harness_boot_text(h, NULL, s_body);
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    s_submit(c, "ctl-a", ZONE_STORE);
+    s_submit(c, "ctl-c", ZONE_STORE);
+    s_cancel(c, "ctl-c", "customer changed her mind");
+    harness_client_destroy(&c);
+    /* two attempts for ctl-a, as the dispatch engine writes them: the
+     * first cancelled after a timeout, the second with a rider */
+    s_sql(h,
+          "INSERT INTO dispatches (dispatch_key, order_id, attempt, platform, state, rider_ref,"
+          "                        fee_cents, pickup_at)"
+          " VALUES ('ctl-a:1', 'ctl-a', 1, 'sim', 'CANCELLED', NULL, NULL, NULL),"
+          "        ('ctl-a:2', 'ctl-a', 2, 'sim', 'ASSIGNED', 'rider-7', 850,"
+          "         now() + interval '5 minutes')",
+          0);
+
+    /* people: the daemon is running, and is not asked */
+    ctl_run_t r = s_ctl(h, "-c", h->conf_path, "order", "ctl-a", NULL);
+    s_expect_rc(&r, 0, "order ctl-a");
+    assert_int_equal(strncmp(r.out, SOURCE_LINE "; times in Asia/Shanghai\n",
+                             strlen(SOURCE_LINE "; times in Asia/Shanghai\n")), 0);
+    s_expect_field(r.out, "order", "ctl-a");
+    s_expect_field(r.out, "store", "1002 (Tea Xixi)");
+    s_expect_field(r.out, "state", "ACCEPTED");
+    s_expect_field(r.out, "items", "2 x sku-0, 1 x sku-1"); /* harness_order_fill */
+    s_expect_field(r.out, "customer", "cust-1");
+    char *accepted = s_local_time(h, "accepted_at", "ctl-a", false);
+    char *ready = s_local_time(h, "promised_ready_at", "ctl-a", false);
+    char *delivery = s_local_time(h, "promised_delivery_at", "ctl-a", false);
+    s_expect_field(r.out, "accepted", accepted);
+    s_expect_field(r.out, "promised ready", ready);
+    s_expect_field(r.out, "promised delivery", delivery);
+    s_expect_field(r.out, "refund due", "no");
+    s_expect_has(r.out, "\ndispatch attempts: 2\n", "order ctl-a");
+    char *a1 = s_line_with(r.out, "ctl-a:1"), *a2 = s_line_with(r.out, "ctl-a:2");
+    s_expect_has(a1, "CANCELLED", "attempt 1");
+    s_expect_has(a2, "ASSIGNED", "attempt 2");
+    s_expect_has(a2, "rider-7", "attempt 2");
+    s_expect_has(a2, "850", "attempt 2");
+    assert_true(strstr(r.out, "ctl-a:1") < strstr(r.out, "ctl-a:2"));
+    s_expect_has(r.out, "\ntimeline: 1 event\n", "order ctl-a");
+    /* the event is written in the order's own statement: same now() */
+    char *ev = s_line_with(strstr(r.out, "\ntimeline:"), "  ACCEPTED");
+    s_expect_has(ev, accepted, "the ACCEPTED event's time");
+    free(a1);
+    free(a2);
+    free(ev);
+    free(ready);
+    free(delivery);
+    s_ctl_free(&r);
+
+    /* JSON: one valid object, exact fields */
+    r = s_ctl(h, "-c", h->conf_path, "--json", "order", "ctl-a", NULL);
+    s_expect_rc(&r, 0, "--json order ctl-a");
+    s_expect_json(r.out, "--json order ctl-a");
+    char *accepted_iso = s_local_time(h, "accepted_at", "ctl-a", true);
+    char want[256];
+    snprintf(want, sizeof want, "\"accepted_at\":\"%s\"", accepted_iso);
+    const char *const fields[] = {
+        "{\"source\":\"postgresql\",\"timezone\":\"Asia/Shanghai\",\"order\":{",
+        "\"order_id\":\"ctl-a\"", "\"store_id\":1002", "\"state\":\"ACCEPTED\"",
+        "\"items\":[{\"qty\": 2, \"sku\": \"sku-0\"}, {\"qty\": 1, \"sku\": \"sku-1\"}]",
+        "\"refund_due\":false", "\"voucher_id\":null,\"customer_ref\":\"cust-1\"",
+        "\"dispatches\":[{\"attempt\":1,\"platform\":\"sim\",\"dispatch_key\":\"ctl-a:1\","
+        "\"state\":\"CANCELLED\",\"rider_ref\":null,\"fee_cents\":null,\"pickup_at\":null,",
+        "{\"attempt\":2,\"platform\":\"sim\",\"dispatch_key\":\"ctl-a:2\",\"state\":\"ASSIGNED\","
+        "\"rider_ref\":\"rider-7\",\"fee_cents\":850,\"pickup_at\":\"",
+        "\"timeline\":[{\"event_id\":", want,
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        s_expect_has(r.out, fields[i], "--json order ctl-a");
+    snprintf(want, sizeof want, "\"at\":\"%s\",\"state\":\"ACCEPTED\",\"detail\":null}]}\n",
+             accepted_iso);
+    s_expect_has(r.out, want, "--json order ctl-a: timeline");
+    free(accepted_iso);
+    free(accepted);
+    s_ctl_free(&r);
+
+    /* the cancelled order: ACCEPTED, then CANCELLED with the reason */
+    ctl_run_t up = s_ctl(h, "-c", h->conf_path, "order", "ctl-c", NULL);
+    s_expect_rc(&up, 0, "order ctl-c");
+    s_expect_field(up.out, "state", "CANCELLED");
+    s_expect_has(up.out, "\ndispatch attempts: 0\n", "order ctl-c");
+    s_expect_has(up.out, "\ntimeline: 2 events\n", "order ctl-c");
+    const char *acc = strstr(up.out, "  ACCEPTED"), *can = strstr(up.out, "  CANCELLED  ");
+    assert_non_null(acc);
+    assert_non_null(can);
+    assert_true(acc < can);
+    char *line = s_line_with(can, "CANCELLED");
+    s_expect_has(line, "cancelled: customer changed her mind", "the CANCELLED event");
+    free(line);
+
+    ctl_run_t js = s_ctl(h, "-c", h->conf_path, "--json", "order", "ctl-c", NULL);
+    s_expect_rc(&js, 0, "--json order ctl-c");
+    s_expect_json(js.out, "--json order ctl-c");
+    const char *tl = strstr(js.out, "\"timeline\":[");
+    assert_non_null(tl);
+    const char *j1 = strstr(tl, "\"state\":\"ACCEPTED\",\"detail\":null}");
+    const char *j2 = strstr(tl, "\"state\":\"CANCELLED\","
+                                "\"detail\":\"cancelled: customer changed her mind\"}]}\n");
+    if (j1 == NULL || j2 == NULL || j1 > j2)
+        fail_msg("timeline of ctl-c is not ACCEPTED then CANCELLED with the reason:\n%s", js.out);
+    s_expect_has(js.out, "\"dispatches\":[]", "--json order ctl-c");
+
+    /* the daemon stopped: the same answers */
+    assert_int_equal(harness_stop(h, 10000), 0);
+    ctl_run_t down = s_ctl(h, "-c", h->conf_path, "order", "ctl-c", NULL);
+    s_expect_rc(&down, 0, "order ctl-c, daemon stopped");
+    assert_string_equal(down.out, up.out);
+    ctl_run_t jdown = s_ctl(h, "-c", h->conf_path, "--json", "order", "ctl-c", NULL);
+    s_expect_rc(&jdown, 0, "--json order ctl-c, daemon stopped");
+    assert_string_equal(jdown.out, js.out);
+    /* --database instead of the config: times in UTC, the same events */
+    ctl_run_t db = s_ctl(h, "--database", h->dsn, "order", "ctl-c", NULL);
+    s_expect_rc(&db, 0, "order ctl-c --database");
+    s_expect_has(db.out, SOURCE_LINE "; times in UTC\n", "order ctl-c --database");
+    s_expect_field(db.out, "store", "1002");
+    s_expect_has(db.out, "cancelled: customer changed her mind", "order ctl-c --database");
+    s_ctl_free(&up);
+    s_ctl_free(&js);
+    s_ctl_free(&down);
+    s_ctl_free(&jdown);
+    s_ctl_free(&db);
+    harness_pass(h);
+}
+
+/* s_states: the "state" values of the JSON array after KEY, joined by ','. */
+static void s_json_states(const char *json, const char *key, char *out, size_t len)
+{
+    const char *p = strstr(json, key);
+    if (p == NULL)
+        fail_msg("no %s in:\n%s", key, json);
+    const char *end = strstr(p, "]");
+    out[0] = '\0';
+    for (p = strstr(p, "\"state\":\""); p != NULL && (end == NULL || p < end);
+         p = strstr(p, "\"state\":\"")) {
+        p += strlen("\"state\":\"");
+        size_t n = strcspn(p, "\"");
+        size_t at = strlen(out);
+        snprintf(out + at, len - at, "%s%.*s", at ? "," : "", (int)n, p);
+    }
+}
+
+/* An order the dispatch engine handed to a real simulated platform: its
+ * attempt, rider and every timeline entry the engine wrote are shown as
+ * PostgreSQL holds them, with the daemon running and stopped. */
+static void test_order_dispatched_by_the_engine(void **state)
+{
+    harness_t *h = *state;
+    static const char body[] =
+        "stores = (\n"
+        "  { id = 1001; name = \"probe\"; location = [30.27, 120.03]; prep_slots = 1000;"
+        " item_seconds = 1; max_wait_minutes = 600; max_queue = 100000; },\n"
+        "  { id = 1004; name = \"Tea Ride\"; location = [30.27, 120.03]; prep_slots = 4;"
+        " item_seconds = 1; order_seconds = 1; max_wait_minutes = 600; max_queue = 100;"
+        " timezone = \"Asia/Shanghai\"; platforms = [\"sim\"]; }\n"
+        ");\n";
+    /* the platform first, where the config says it is, so that the store has
+     * riders from its first order on */
+    harness_write_config_text(h, NULL, NULL, body);
+    static const char *const fast[] = { "--riders", "3", "--radius-km", "0.5", "--speed-kmh",
+                                        "36", "--time-scale", "100", NULL };
+    sim_proc_t sim = { 0 };
+    sim_proc_start(&sim, h->zctx, h->tmpdir, h->platform_endpoint, fast);
+    harness_boot_text(h, NULL, body);
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    s_submit(c, "ride-1", 1004);
+    harness_client_destroy(&c);
+
+    uint64_t deadline = harness_now_ms() + 60000;
+    char *st = NULL;
+    for (;;) {
+        free(st);
+        st = harness_db_value(h, "SELECT state::text FROM orders WHERE order_id = 'ride-1'", 0);
+        if (st != NULL && strcmp(st, "DELIVERED") == 0)
+            break;
+        if (harness_now_ms() > deadline) {
+            sim_proc_dump_log(&sim);
+            fail_msg("ride-1 not delivered within 60 s (state %s)", st ? st : "?");
+        }
+        harness_nap_ms(50);
+    }
+    free(st);
+
+    char *key = harness_db_value(h, "SELECT dispatch_key FROM dispatches WHERE order_id = "
+                                    "'ride-1' ORDER BY attempt DESC LIMIT 1", 0);
+    char *rider = harness_db_value(h, "SELECT rider_ref FROM dispatches WHERE order_id = "
+                                      "'ride-1' ORDER BY attempt DESC LIMIT 1", 0);
+    char *states = harness_db_value(h, "SELECT string_agg(state::text, ',' ORDER BY event_id)"
+                                       "  FROM order_events WHERE order_id = 'ride-1'", 0);
+    long attempts = harness_db_count(h, "SELECT count(*) FROM dispatches WHERE order_id = "
+                                        "'ride-1'", 0);
+    assert_non_null(key);
+    assert_non_null(rider);
+    assert_non_null(states);
+    assert_true(attempts >= 1);
+
+    ctl_run_t up = s_ctl(h, "-c", h->conf_path, "--json", "order", "ride-1", NULL);
+    s_expect_rc(&up, 0, "--json order ride-1");
+    s_expect_json(up.out, "--json order ride-1");
+    s_expect_has(up.out, "\"state\":\"DELIVERED\"", "--json order ride-1");
+    char want[256];
+    snprintf(want, sizeof want, "\"platform\":\"sim\",\"dispatch_key\":\"%s\","
+                                "\"state\":\"DELIVERED\",\"rider_ref\":\"%s\"", key, rider);
+    s_expect_has(up.out, want, "--json order ride-1: the last attempt");
+    char shown[512];
+    s_json_states(up.out, "\"timeline\":[", shown, sizeof shown);
+    if (strcmp(shown, states) != 0)
+        fail_msg("timeline states %s, PostgreSQL has %s:\n%s", shown, states, up.out);
+    s_expect_has(states, "DELIVERED", "the engine's timeline");
+
+    ctl_run_t text = s_ctl(h, "-c", h->conf_path, "order", "ride-1", NULL);
+    s_expect_rc(&text, 0, "order ride-1");
+    char *line = s_line_with(text.out, key);
+    s_expect_has(line, rider, "the attempt's line");
+    s_expect_has(line, "DELIVERED", "the attempt's line");
+    free(line);
+    snprintf(want, sizeof want, "\ndispatch attempts: %ld\n", attempts);
+    s_expect_has(text.out, want, "order ride-1");
+
+    /* stopped: the same answer */
+    assert_int_equal(harness_stop(h, 10000), 0);
+    ctl_run_t down = s_ctl(h, "-c", h->conf_path, "--json", "order", "ride-1", NULL);
+    s_expect_rc(&down, 0, "--json order ride-1, daemon stopped");
+    assert_string_equal(down.out, up.out);
+    assert_int_equal(sim_proc_stop(&sim), 0);
+    free(key);
+    free(rider);
+    free(states);
+    s_ctl_free(&up);
+    s_ctl_free(&text);
+    s_ctl_free(&down);
+    harness_pass(h);
+}
+
+/* s_json_int: the number after "KEY": in TEXT (the first one). */
+static long s_json_int(const char *text, const char *key)
+{
+    char pat[96];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(text, pat);
+    if (p == NULL)
+        fail_msg("no \"%s\" in:\n%s", key, text);
+    return strtol(p + strlen(pat), NULL, 10);
+}
+
+/* "Today" is the day in Asia/Shanghai: a run across its midnight (16:00 UTC)
+ * would count some orders on the day before. */
+static void test_store_summary(void **state)
+{
+    harness_t *h = *state;
+    harness_boot_text(h, NULL, s_body);
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    static const char *const ids[] = { "st-1", "st-2", "st-3", "st-4", "st-5", "st-6" };
+    for (size_t i = 0; i < 6; i++)
+        s_submit(c, ids[i], ZONE_STORE);
+    s_cancel(c, "st-2", "closed early");
+    harness_client_destroy(&c);
+
+    /* running daemon: six accepted, one cancelled, five live */
+    ctl_run_t r = s_ctl(h, "-c", h->conf_path, "--json", "store", "1002", NULL);
+    s_expect_rc(&r, 0, "--json store 1002, daemon running");
+    s_expect_json(r.out, "--json store 1002");
+    s_expect_has(r.out, "\"today\":{\"date\":", "store 1002");
+    assert_int_equal(s_json_int(r.out, "accepted"), 6);
+    assert_int_equal(s_json_int(r.out, "cancelled"), 1);
+    assert_int_equal(s_json_int(r.out, "total"), 5);
+    s_ctl_free(&r);
+
+    /* Stopped, and moved on by SQL as the dispatch engine would: one
+     * delivered, one failed with a refund due, one promised 10 minutes out. */
+    assert_int_equal(harness_stop(h, 10000), 0);
+    s_sql(h, "UPDATE orders SET state = 'DELIVERED' WHERE order_id = 'st-3'", 0);
+    s_sql(h, "UPDATE orders SET state = 'FAILED', refund_due = true WHERE order_id = 'st-4'", 0);
+    s_sql(h, "UPDATE orders SET state = 'PREPARING' WHERE order_id = 'st-5'", 0);
+    s_sql(h,
+          "UPDATE orders SET promised_ready_at = now() + interval '10 minutes'"
+          " WHERE order_id = 'st-6'",
+          0);
+    s_sql(h,
+          "INSERT INTO order_events (order_id, state, detail) VALUES ('st-3', 'DELIVERED', NULL),"
+          " ('st-4', 'FAILED', 'no rider before ready_at + max_hold'),"
+          " ('st-5', 'PREPARING', NULL)",
+          0);
+
+    uint64_t before = harness_wall_ms();
+    r = s_ctl(h, "-c", h->conf_path, "--json", "store", "1002", NULL);
+    uint64_t after = harness_wall_ms();
+    s_expect_rc(&r, 0, "--json store 1002, daemon stopped");
+    s_expect_json(r.out, "--json store 1002");
+    static const char *const fields[] = {
+        "{\"source\":\"postgresql\",\"store_id\":1002,\"timezone\":\"Asia/Shanghai\",\"now\":\"",
+        "\"found\":true,\"name\":\"Tea Xixi\",\"brand\":\"testbrand\","
+        "\"timezone\":\"Asia/Shanghai\",\"hours\":\"00:00-24:00\",\"open_now\":true,"
+        "\"paused\":false,\"prep_slots\":4,\"prep_slots_now\":",
+        "\"staffing\":[{\"from\":\"11:00\",\"to\":\"14:00\",\"prep_slots\":6}],"
+        "\"item_seconds\":1,\"order_seconds\":1,\"max_wait_minutes\":600,\"max_queue\":1000,"
+        "\"platforms\":[]}",
+        "\"live\":{\"total\":3,\"by_state\":{\"ACCEPTED\":2,\"PREPARING\":1}}",
+        "\"accepted\":6,\"delivered\":1,\"cancelled\":1,\"failed\":1,\"live\":3,"
+        "\"rejected\":null,\"rejected_note\":\"not stored in PostgreSQL: only the running daemon "
+        "counts rejections\"}",
+        "+08:00\"",
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        s_expect_has(r.out, fields[i], "--json store 1002");
+    /* the wait: the promise 10 minutes out, seen some time within the run */
+    long wait = s_json_int(r.out, "promised_wait_seconds");
+    assert_true(wait <= 600);
+    assert_true(wait >= 600 - (long)((after - before) / 1000) - 2);
+    s_ctl_free(&r);
+
+    r = s_ctl(h, "-c", h->conf_path, "store", "1002", NULL);
+    s_expect_rc(&r, 0, "store 1002");
+    assert_int_equal(strncmp(r.out, SOURCE_LINE "; times in Asia/Shanghai\n",
+                             strlen(SOURCE_LINE "; times in Asia/Shanghai\n")), 0);
+    s_expect_field(r.out, "store", "1002 (Tea Xixi), brand testbrand");
+    s_expect_field(r.out, "  paused", "no");
+    s_expect_field(r.out, "  platforms", "(none)");
+    s_expect_field(r.out, "live orders", "3");
+    s_expect_field(r.out, "  ACCEPTED", "2");
+    s_expect_field(r.out, "  PREPARING", "1");
+    s_expect_field(r.out, "  accepted", "6");
+    s_expect_field(r.out, "  delivered", "1");
+    s_expect_field(r.out, "  cancelled", "1");
+    s_expect_field(r.out, "  failed", "1");
+    s_expect_field(r.out, "  still live", "3");
+    s_expect_field(r.out, "  rejected",
+                   "not stored in PostgreSQL: only the running daemon counts rejections");
+    char *wait_line = s_line_with(r.out, "promised wait now");
+    if (strstr(wait_line, " 10 min 00 s") == NULL && strstr(wait_line, " 9 min ") == NULL)
+        fail_msg("promised wait is not about 10 minutes: %s", wait_line);
+    free(wait_line);
+    s_ctl_free(&r);
+
+    /* the order that failed says so */
+    r = s_ctl(h, "-c", h->conf_path, "order", "st-4", NULL);
+    s_expect_rc(&r, 0, "order st-4");
+    s_expect_field(r.out, "refund due", "yes");
+    s_expect_has(r.out, "no rider before ready_at + max_hold", "order st-4");
+    s_ctl_free(&r);
+
+    /* a store of the config without orders; the probe store in UTC */
+    r = s_ctl(h, "-c", h->conf_path, "store", "1003", NULL);
+    s_expect_rc(&r, 0, "store 1003");
+    s_expect_field(r.out, "  platforms", "sim");
+    s_expect_field(r.out, "  max wait", "30 min");
+    s_expect_field(r.out, "live orders", "0");
+    s_expect_field(r.out, "promised wait now", "0 (no live orders)");
+    s_expect_field(r.out, "  accepted", "0");
+    s_expect_field(r.out, "last order accepted", "never");
+    s_ctl_free(&r);
+    r = s_ctl(h, "-c", h->conf_path, "store", "1001", NULL);
+    s_expect_rc(&r, 0, "store 1001");
+    s_expect_has(r.out, SOURCE_LINE "; times in UTC\n", "store 1001");
+    s_ctl_free(&r);
+
+    /* a store the config no longer has, with orders: said, and answered */
+    s_sql(h,
+          "INSERT INTO orders (order_id, store_id, state, items, dropoff_lat, dropoff_lng,"
+          "                    fingerprint, promised_ready_at, promised_delivery_at)"
+          " VALUES ('gone-1', 7777, 'DELIVERED', '[]', 30.2, 120.1, 1, now(), now())",
+          0);
+    r = s_ctl(h, "-c", h->conf_path, "store", "7777", NULL);
+    s_expect_rc(&r, 0, "store 7777");
+    s_expect_has(r.out, "store 7777 is not in", "store 7777");
+    s_expect_field(r.out, "  delivered", "1");
+    s_ctl_free(&r);
+    r = s_ctl(h, "-c", h->conf_path, "--json", "store", "7777", NULL);
+    s_expect_rc(&r, 0, "--json store 7777");
+    s_expect_json(r.out, "--json store 7777");
+    s_expect_has(r.out, "\"config\":{\"file\":", "--json store 7777");
+    s_expect_has(r.out, "\"read\":true,\"found\":false}", "--json store 7777");
+    s_ctl_free(&r);
+    harness_pass(h);
+}
+
+static void test_not_found_and_usage(void **state)
+{
+    harness_t *h = *state;
+    /* no daemon ever started: only the schema */
+    harness_write_config_text(h, NULL, NULL, s_body);
+    assert_int_equal(harness_migrate(h), 0);
+
+    ctl_run_t r = s_ctl(h, "-c", h->conf_path, "order", "no-such-order", NULL);
+    s_expect_rc(&r, 1, "unknown order");
+    assert_string_equal(r.out, "");
+    s_expect_has(r.err, "no order no-such-order in PostgreSQL", "unknown order");
+    s_ctl_free(&r);
+    r = s_ctl(h, "-c", h->conf_path, "--json", "order", "no-such-order", NULL);
+    s_expect_rc(&r, 1, "--json unknown order");
+    assert_string_equal(r.out, "");
+    s_ctl_free(&r);
+
+    r = s_ctl(h, "-c", h->conf_path, "store", "4242", NULL);
+    s_expect_rc(&r, 1, "unknown store");
+    assert_string_equal(r.out, "");
+    s_expect_has(r.err, "no store 4242 in", "unknown store");
+    s_ctl_free(&r);
+
+    static const char *const bad[][4] = {
+        { "order", NULL },                       /* no id */
+        { "order", "a b", NULL },                /* not an order id */
+        { "order", "x", "y", NULL },             /* too many */
+        { "store", "0", NULL },
+        { "store", "4294967296", NULL },
+        { "store", "12ab", NULL },
+        { "frobnicate", "1", NULL },
+        { "--no-such-option", "order", "x", NULL },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = s_ctl(h, "-c", h->conf_path, bad[i][0], bad[i][1], bad[i][2], bad[i][3], NULL);
+        char what[128];
+        snprintf(what, sizeof what, "usage error %zu (%s %s)", i, bad[i][0],
+                 bad[i][1] ? bad[i][1] : "");
+        s_expect_rc(&r, 2, what);
+        assert_string_equal(r.out, "");
+        s_ctl_free(&r);
+    }
+    r = s_ctl(h, NULL);
+    s_expect_rc(&r, 2, "no command");
+    s_expect_has(r.err, "usage: sluicectl", "no command");
+    s_ctl_free(&r);
+    r = s_ctl(h, "-c", h->conf_path, "pause", "1002", NULL);
+    s_expect_rc(&r, 2, "pause");
+    s_expect_has(r.err, "control socket", "pause");
+    s_ctl_free(&r);
+
+    /* a config that cannot be read, without --database */
+    char missing[PATH_MAX];
+    snprintf(missing, sizeof missing, "%s/missing.conf", h->tmpdir);
+    r = s_ctl(h, "-c", missing, "order", "x", NULL);
+    s_expect_rc(&r, 2, "missing config");
+    s_expect_has(r.err, "missing.conf", "missing config");
+    s_ctl_free(&r);
+    r = s_ctl(h, "--help", NULL);
+    s_expect_rc(&r, 0, "--help");
+    s_expect_has(r.out, "order ID", "--help");
+    s_ctl_free(&r);
+    harness_pass(h);
+}
+
+static void test_database_unreachable(void **state)
+{
+    harness_t *h = *state;
+    harness_write_config_text(h, NULL, NULL, s_body);
+    assert_int_equal(harness_migrate(h), 0);
+
+    /* nothing listens there; the password must not be shown */
+    char dsn[PATH_MAX + 128];
+    snprintf(dsn, sizeof dsn,
+             "host=%s/nowhere port=5999 dbname=sluice user=support password=hunter2", h->tmpdir);
+    ctl_run_t r = s_ctl(h, "--database", dsn, "order", "x", NULL);
+    s_expect_rc(&r, 3, "--database to nowhere");
+    assert_string_equal(r.out, "");
+    char target[PATH_MAX + 64];
+    snprintf(target, sizeof target, "PostgreSQL unreachable at host=%s/nowhere port=5999 "
+                                    "dbname=sluice user=support", h->tmpdir);
+    s_expect_has(r.err, target, "--database to nowhere");
+    s_expect_lacks(r.err, "hunter2", "--database to nowhere");
+    s_ctl_free(&r);
+    r = s_ctl(h, "--database", "postgresql://support:hunter2@127.0.0.1:1/sluice", "--json",
+              "store", "1002", NULL);
+    s_expect_rc(&r, 3, "URI to a closed port");
+    assert_string_equal(r.out, "");
+    s_expect_has(r.err, "host=127.0.0.1 port=1 dbname=sluice user=support", "URI");
+    s_expect_lacks(r.err, "hunter2", "URI");
+    s_ctl_free(&r);
+
+    /* the real server stopped: the config's database, named */
+    harness_pg_stop(h);
+    r = s_ctl(h, "-c", h->conf_path, "order", "x", NULL);
+    s_expect_rc(&r, 3, "PostgreSQL stopped");
+    snprintf(target, sizeof target, "PostgreSQL unreachable at host=%s/sock",
+             getenv("SLUICE_TEST_PGDIR"));
+    s_expect_has(r.err, target, "PostgreSQL stopped");
+    s_expect_has(r.err, h->dbname, "PostgreSQL stopped");
+    s_expect_has(r.err, "(from daemon.database)", "PostgreSQL stopped");
+    s_ctl_free(&r);
+    r = s_ctl(h, "-c", h->conf_path, "store", "1002", NULL);
+    s_expect_rc(&r, 3, "PostgreSQL stopped: store");
+    s_ctl_free(&r);
+    harness_pg_start(h);
+    harness_pass(h);
+}
+
+static void test_schema_not_migrated(void **state)
+{
+    harness_t *h = *state;
+    harness_write_config_text(h, NULL, NULL, s_body);
+    /* no --migrate: PostgreSQL refuses the query, which is not "not found" */
+    ctl_run_t r = s_ctl(h, "-c", h->conf_path, "order", "x", NULL);
+    s_expect_rc(&r, 4, "no schema");
+    s_expect_has(r.err, "relation \"orders\" does not exist", "no schema");
+    s_expect_has(r.err, "SQLSTATE 42P01", "no schema");
+    s_ctl_free(&r);
+    harness_pass(h);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (getenv("SLUICE_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("SLUICE_TEST_FILTER"));
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_order_accepted_and_cancelled, harness_setup,
+                                        harness_teardown),
+        cmocka_unit_test_setup_teardown(test_order_dispatched_by_the_engine, harness_setup,
+                                        harness_teardown),
+        cmocka_unit_test_setup_teardown(test_store_summary, harness_setup, harness_teardown),
+        cmocka_unit_test_setup_teardown(test_not_found_and_usage, harness_setup,
+                                        harness_teardown),
+        cmocka_unit_test_setup_teardown(test_database_unreachable, harness_setup,
+                                        harness_teardown),
+        cmocka_unit_test_setup_teardown(test_schema_not_migrated, harness_setup,
+                                        harness_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,129 @@
+/* ctl_db.h - owns sluicectl's reads of PostgreSQL: one blocking libpq
+ * connection and the queries behind `sluicectl order` and `sluicectl store`,
+ * for answers while the daemon is down (or without asking it).
+ *
+ * Every query is parameterized. One answer is read in one read-only
+ * REPEATABLE READ transaction, so it is one snapshot: an order's row, its
+ * dispatch attempts and its timeline agree with each other. Timestamps come
+ * back as text that PostgreSQL formatted in the zone the caller names.
+ * Results point into libpq results that the result struct owns; release
+ * them with ctl_db_order_clear / ctl_db_store_clear. A NULL text field is
+ * SQL NULL. */
+#ifndef SLUICE_CTL_DB_H
+#define SLUICE_CTL_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct pg_result;
+
+typedef enum ctl_db_status {
+    CTL_DB_OK = 0,
+    CTL_DB_NOT_FOUND,   /* no such order */
+    CTL_DB_UNREACHABLE, /* could not connect, or the connection was lost */
+    CTL_DB_FAILED,      /* PostgreSQL refused a query (ctl_db_error says why) */
+} ctl_db_status_t;
+
+/* How timestamps are formatted: for people, in the zone without its name
+ * ("2026-11-23 12:15:03.120"), or ISO 8601 with the offset
+ * ("2026-11-23T12:15:03.120+08:00"). */
+typedef enum ctl_db_times { CTL_DB_TIMES_TEXT, CTL_DB_TIMES_ISO } ctl_db_times_t;
+
+typedef struct ctl_db ctl_db_t;
+
+/* ctl_db_new keeps CONNINFO (a libpq connection string or URI; "" means
+ * libpq's defaults and PG* variables) for ctl_db_connect. NULL only when out
+ * of memory. ctl_db_destroy closes the connection; NULL is fine. */
+ctl_db_t *ctl_db_new(const char *conninfo) __attribute__((warn_unused_result));
+void ctl_db_destroy(ctl_db_t **self);
+
+/* ctl_db_connect connects (connect_timeout 5 s unless CONNINFO sets one).
+ * CTL_DB_OK or CTL_DB_UNREACHABLE. */
+ctl_db_status_t ctl_db_connect(ctl_db_t *self) __attribute__((warn_unused_result));
+
+/* ctl_db_target names where the connection goes, for messages: service,
+ * host, port, database and user as libpq resolved them, never a password. */
+const char *ctl_db_target(const ctl_db_t *self);
+/* ctl_db_error is the last failure, one line (libpq's or the server's message,
+ * with the SQLSTATE for a refused query). */
+const char *ctl_db_error(const ctl_db_t *self);
+
+/* ---- one order ---- */
+
+typedef struct ctl_db_order_row {
+    const char *order_id, *store_id, *state;
+    const char *items_json;   /* the items as stored: [{"sku":"...","qty":n},...] */
+    const char *items_text;   /* the same for people: "2 x sku-a, 1 x sku-b" */
+    const char *voucher_id, *customer_ref;
+    const char *accepted_at, *promised_ready_at, *promised_delivery_at, *updated_at;
+    bool refund_due;
+    const char *prep_slot, *prep_start_at;
+} ctl_db_order_row_t;
+
+typedef struct ctl_db_dispatch {
+    const char *attempt, *platform, *dispatch_key, *state, *rider_ref, *fee_cents;
+    const char *pickup_at, *created_at, *updated_at;
+} ctl_db_dispatch_t;
+
+typedef struct ctl_db_event {
+    const char *event_id, *at, *state, *detail;
+} ctl_db_event_t;
+
+typedef struct ctl_db_order {
+    const char *timezone;            /* the zone the times are in */
+    ctl_db_order_row_t row;
+    ctl_db_dispatch_t *dispatches;   /* by attempt */
+    size_t dispatch_count;
+    ctl_db_event_t *events;          /* the timeline, by event_id */
+    size_t event_count;
+    struct pg_result *res[3];        /* private: what the fields point into */
+} ctl_db_order_t;
+
+/* ctl_db_zone_fn names the zone to show the times of an order of STORE_ID in
+ * (the store's own timezone from the config, say); NULL means UTC. */
+typedef const char *ctl_db_zone_fn(uint32_t store_id, void *arg);
+
+/* ctl_db_order_read reads order ORDER_ID: its row, every dispatch attempt and
+ * the whole timeline. A zone PostgreSQL does not know falls back to UTC
+ * (out->timezone says which was used). CTL_DB_NOT_FOUND when there is no
+ * such order. OUT is cleared first; clear it again when done, whatever the
+ * result. */
+ctl_db_status_t ctl_db_order_read(ctl_db_t *self, const char *order_id, ctl_db_times_t times,
+                                  ctl_db_zone_fn *zone, void *zone_arg, ctl_db_order_t *out)
+    __attribute__((warn_unused_result));
+void ctl_db_order_clear(ctl_db_order_t *o);
+
+/* ---- one store ---- */
+
+typedef struct ctl_db_state_count {
+    const char *state;
+    long count;
+} ctl_db_state_count_t;
+
+typedef struct ctl_db_store {
+    const char *timezone;            /* the zone "today" and the times are in */
+    const char *now;                 /* now, formatted */
+    const char *today;               /* the local date, YYYY-MM-DD */
+    const char *day_start;           /* local midnight, formatted */
+    ctl_db_state_count_t *live;      /* live orders by state, in lifecycle order */
+    size_t live_states;
+    long live_total;
+    const char *latest_ready;        /* latest promised_ready_at of a live order; NULL: none */
+    long wait_seconds;               /* latest_ready - now, 0 when none or past */
+    /* orders accepted since local midnight, by the state they are in now */
+    long accepted_today, delivered_today, cancelled_today, failed_today, live_today;
+    const char *last_accepted;       /* the store's last order ever; NULL: none */
+    struct pg_result *res[3];        /* private */
+} ctl_db_store_t;
+
+/* ctl_db_store_read reads STORE_ID's live orders, promised wait and today's
+ * counts, "today" beginning at midnight in ZONE (NULL: UTC; unknown to
+ * PostgreSQL: UTC, and out->timezone says so). A store without orders is
+ * CTL_DB_OK with last_accepted NULL. */
+ctl_db_status_t ctl_db_store_read(ctl_db_t *self, uint32_t store_id, const char *zone,
+                                  ctl_db_times_t times, ctl_db_store_t *out)
+    __attribute__((warn_unused_result));
+void ctl_db_store_clear(ctl_db_store_t *s);
+
+#endif
