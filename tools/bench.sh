@@ -6,19 +6,33 @@
 #      ack latency at half of that rate;
 # and prints them side by side. First it times loading a 300,000-store config
 # (sluice-configbench); then dispatch with 1,000 stores and three simulated
-# platforms (tools/bench-dispatch.sh); last, section "ctl": sluicectl's
-# support reads on 10 million orders (tools/bench-ctl.sh; BENCH_CTL_* there).
-# Needs build/ binaries (make bench builds them).
+# platforms (tools/bench-dispatch.sh); then section "drill": the giveaway's
+# day at scale, 1,000 stores and about a million orders offered over ten
+# compressed minutes, with chaos (sluice-drill; BENCH_DRILL_* below); last,
+# section "ctl": sluicectl's support reads on 10 million orders
+# (tools/bench-ctl.sh; BENCH_CTL_* there). Needs build/ binaries (make bench
+# builds them).
 #
 #   sh tools/bench.sh          every section
+#   sh tools/bench.sh drill    section drill alone
 #   sh tools/bench.sh ctl      section ctl alone (make bench-ctl)
 set -eu
+BUILD=${BUILD:-build}
+# bench_drill: the flash-crowd drill at scale; exits with the drill's status
+# (1 when an invariant broke).
+bench_drill() {
+    out=${BENCH_DRILL_OUT:-tmp/bench-drill-$(date +%Y%m%d-%H%M%S)}
+    echo "== drill: ${BENCH_DRILL_STORES:-1000} stores, the day in ${BENCH_DRILL_MINUTES:-10} minutes, peak ${BENCH_DRILL_PEAK:-2500} orders/s, chaos"
+    "$BUILD/sluice-drill" --quiet --stores "${BENCH_DRILL_STORES:-1000}" \
+        --minutes "${BENCH_DRILL_MINUTES:-10}" --peak-rate "${BENCH_DRILL_PEAK:-2500}" --out "$out" \
+        --chaos "15%:dark p2,25%:light p2,35%:kill-daemon,50%:restart-db,60%:slow p3 3000,70%:slow p3 0,75%:pause-store,85%:halve-brand,90%:resume-store"
+}
 case "${1:-all}" in
 all) ;;
 ctl) exec sh tools/bench-ctl.sh ;;
-*) echo "usage: sh tools/bench.sh [ctl]" >&2; exit 2 ;;
+drill) bench_drill; exit $? ;;
+*) echo "usage: sh tools/bench.sh [drill|ctl]" >&2; exit 2 ;;
 esac
-BUILD=${BUILD:-build}
 DURATION=${BENCH_SECONDS:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-8}
 WINDOW=${BENCH_WINDOW:-512}
@@ -198,6 +212,10 @@ TABLE
 
 # Dispatch: 1,000 stores, three simulated platforms (tools/bench-dispatch.sh).
 BUILD="$BUILD" sh tools/bench-dispatch.sh
+
+# Section drill, with its own PostgreSQL, sims and daemon.
+echo
+bench_drill
 
 # Section ctl, on a PostgreSQL of its own: this one goes first.
 cleanup
