@@ -152,6 +152,9 @@ $(BUILD)/tests/unit/test_ctl_json: $(BUILD)/tests/unit/test_ctl_json.o $(BUILD)/
 $(BUILD)/tests/unit/test_sim_world: $(BUILD)/tests/unit/test_sim_world.o $(SIM_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
+$(BUILD)/tests/unit/test_sim_ledger: $(BUILD)/tests/unit/test_sim_ledger.o $(SIM_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
+
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 

@@ -22,9 +22,9 @@ BUILD=${BUILD:-build}
 # (1 when an invariant broke).
 bench_drill() {
     out=${BENCH_DRILL_OUT:-tmp/bench-drill-$(date +%Y%m%d-%H%M%S)}
-    echo "== drill: ${BENCH_DRILL_STORES:-1000} stores, the day in ${BENCH_DRILL_MINUTES:-10} minutes, peak ${BENCH_DRILL_PEAK:-3000} orders/s, chaos"
+    echo "== drill: ${BENCH_DRILL_STORES:-1000} stores, the day in ${BENCH_DRILL_MINUTES:-10} minutes, peak ${BENCH_DRILL_PEAK:-3200} orders/s, chaos"
     "$BUILD/sluice-drill" --quiet --stores "${BENCH_DRILL_STORES:-1000}" \
-        --minutes "${BENCH_DRILL_MINUTES:-10}" --peak-rate "${BENCH_DRILL_PEAK:-3000}" --out "$out" \
+        --minutes "${BENCH_DRILL_MINUTES:-10}" --peak-rate "${BENCH_DRILL_PEAK:-3200}" --out "$out" \
         --chaos "15%:dark p2,25%:light p2,35%:kill-daemon,42%:fail p1 1.0,47%:fail p1 0,50%:restart-db,60%:slow p3 3000,70%:slow p3 0,72%:cancel-ratio p2 0.2,75%:pause-store,78%:cancel-ratio p2 0,85%:halve-brand,90%:resume-store"
 }
 case "${1:-all}" in

@@ -109,16 +109,69 @@ typedef struct check {
     FILE *out;
 } check_t;
 
-static int s_entry_cmp(const void *pa, const void *pb)
+/* s_file_cmp orders one file's entries by time, keeping the file's own
+ * order at equal times (a dispatch and its cancel in the same millisecond). */
+static int s_file_cmp(const void *pa, const void *pb)
 {
     const entry_t *a = pa, *b = pb;
-    if (a->at_ms != b->at_ms)
-        return a->at_ms < b->at_ms ? -1 : 1;
-    if (a->kind != b->kind)
-        return a->kind < b->kind ? -1 : 1;
     if (a->file != b->file)
         return a->file < b->file ? -1 : 1;
+    if (a->at_ms != b->at_ms)
+        return a->at_ms < b->at_ms ? -1 : 1;
     return a->line < b->line ? -1 : a->line > b->line;
+}
+
+/* s_head_before: which of two files' next entries comes first. Across files
+ * at the same millisecond an end goes first: sluiced moves an order on only
+ * after one platform's answer, which that platform wrote before answering. */
+static bool s_head_before(const entry_t *a, const entry_t *b)
+{
+    if (a->at_ms != b->at_ms)
+        return a->at_ms < b->at_ms;
+    if (a->kind != b->kind)
+        return a->kind < b->kind;
+    return a->file < b->file;
+}
+
+/* s_merge puts the entries in replay order: each file in its own order,
+ * the files merged by time. False when out of memory. */
+static bool s_merge(check_t *c, uint32_t files)
+{
+    qsort(c->entries, c->count, sizeof *c->entries, s_file_cmp);
+    size_t *head = calloc(files + 1, sizeof *head);
+    entry_t *merged = malloc((c->count + 1) * sizeof *merged);
+    if (!head || !merged) {
+        free(head);
+        free(merged);
+        return false;
+    }
+    /* head[f]..head[f + 1]: file f's entries, then its next one. */
+    size_t *end = head + 1;
+    for (size_t i = 0; i < c->count; i++)
+        end[c->entries[i].file]++;
+    for (uint32_t f = 1; f < files; f++)
+        end[f] += end[f - 1];
+    size_t *next = calloc(files + 1, sizeof *next);
+    if (!next) {
+        free(head);
+        free(merged);
+        return false;
+    }
+    for (uint32_t f = 0; f < files; f++)
+        next[f] = f == 0 ? 0 : end[f - 1];
+    for (size_t out = 0; out < c->count; out++) {
+        int best = -1;
+        for (uint32_t f = 0; f < files; f++)
+            if (next[f] < end[f] &&
+                (best < 0 || s_head_before(&c->entries[next[f]], &c->entries[next[best]])))
+                best = (int)f;
+        merged[out] = c->entries[next[best]++];
+    }
+    free(next);
+    free(head);
+    free(c->entries);
+    c->entries = merged;
+    return true;
 }
 
 static enum entry_kind s_kind(const char *event)
@@ -274,7 +327,10 @@ long sim_ledger_check(const char *const *paths, size_t n, FILE *out)
     for (uint32_t f = 0; f < n; f++)
         if (!s_read_file(&c, f))
             goto done;
-    qsort(c.entries, c.count, sizeof *c.entries, s_entry_cmp);
+    if (!s_merge(&c, (uint32_t)n)) {
+        fprintf(out, "out of memory\n");
+        goto done;
+    }
     bad = s_walk(&c);
 done:
     for (size_t i = 0; i < c.count; i++)
