@@ -38,7 +38,7 @@ typedef enum change_after {
 typedef struct change_dispatch {
     uint16_t attempt;
     const char *state;             /* a dispatch_state name (static storage) */
-    const char *platform;          /* lives as long as the daemon */
+    const char *platform;          /* the pool's own copy: outlives reloads (dispatch.c) */
     uint32_t seq;                  /* last rider event applied */
     uint32_t fee_cents;            /* 0: not known (kept) */
     uint64_t pickup_at_ms;         /* 0: not known (kept) */

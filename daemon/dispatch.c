@@ -41,6 +41,9 @@ typedef enum job_phase {
 typedef struct pool {
     dispatch_t *d;
     int index;
+    /* The name, copied: changes waiting for their commit point at it, and a
+     * reload frees the config it came from (platform names cannot change). */
+    char name[65];
     const config_platform_t *cfg;
     adapter_t *adapter;
     breaker_t breaker;
@@ -207,7 +210,7 @@ static pool_t *s_pool(dispatch_t *d, int index)
 static pool_t *s_pool_named(dispatch_t *d, const char *name)
 {
     for (size_t i = 0; i < d->pool_count; i++)
-        if (strcmp(d->pools[i].cfg->name, name) == 0)
+        if (strcmp(d->pools[i].name, name) == 0)
             return &d->pools[i];
     return NULL;
 }
@@ -235,11 +238,11 @@ static void s_breaker_note(pool_t *p, uint64_t now_mono)
              breaker_error_ratio(&p->breaker, now_mono), p->cfg->breaker.window_seconds);
     if (st == BREAKER_OPEN)
         log_warning("platform %s: breaker open (%s); its orders go to other platforms for %d s",
-                    p->cfg->name, detail, p->cfg->breaker.open_seconds);
+                    p->name, detail, p->cfg->breaker.open_seconds);
     else
-        log_notice("platform %s: breaker %s (%s)", p->cfg->name, breaker_state_name(st), detail);
+        log_notice("platform %s: breaker %s (%s)", p->name, breaker_state_name(st), detail);
     if (p->d->host.breaker)
-        p->d->host.breaker(p->d->host.arg, p->cfg->name, breaker_state_name(st), detail);
+        p->d->host.breaker(p->d->host.arg, p->name, breaker_state_name(st), detail);
 }
 
 /* s_breaker_admit asks P's breaker to count the request of CTX; false when
@@ -384,7 +387,7 @@ static void s_change(dispatch_t *d, dispatch_job_t *job, order_state_t to, bool 
         change_dispatch_t *r = &c.dispatch;
         r->attempt = e->attempts;
         r->state = dstate_names[job->dstate];
-        r->platform = p->cfg->name;
+        r->platform = p->name;
         r->seq = job->seq;
         r->fee_cents = job->fee_cents;
         r->pickup_at_ms = job->pickup_at_ms;
@@ -503,11 +506,11 @@ static void s_quote_done(void *arg, const adapter_done_t *done, const adapter_qu
     size_t used = strlen(job->why);
     const char *sep = used ? ", " : "";
     if (done->outcome != ADAPTER_OK) {
-        s_text(job->why + used, sizeof job->why - used, "%s%s %s", sep, p->cfg->name,
+        s_text(job->why + used, sizeof job->why - used, "%s%s %s", sep, p->name,
                  done->outcome == ADAPTER_ERROR ? adapter_error_name(done->error.code)
                                                 : adapter_outcome_name(done->outcome));
     } else if (!q->available) {
-        s_text(job->why + used, sizeof job->why - used, "%s%s %s", sep, p->cfg->name,
+        s_text(job->why + used, sizeof job->why - used, "%s%s %s", sep, p->name,
                  adapter_refusal_name(q->refusal));
     } else {
         if (q->pickup_at_ms > now)
@@ -570,7 +573,7 @@ static void s_job_quote(dispatch_t *d, dispatch_job_t *job, uint64_t now)
             free(ctx);
             size_t used = strlen(job->why);
             s_text(job->why + used, sizeof job->why - used, "%s%s %s", used ? ", " : "",
-                     p->cfg->name, skip);
+                     p->name, skip);
             continue;
         }
         adapter_send_t rc = adapter_quote(p->adapter, &req, 0, s_quote_done, ctx);
@@ -579,7 +582,7 @@ static void s_job_quote(dispatch_t *d, dispatch_job_t *job, uint64_t now)
             free(ctx);
             size_t used = strlen(job->why);
             s_text(job->why + used, sizeof job->why - used, "%s%s %s", used ? ", " : "",
-                     p->cfg->name, adapter_send_name(rc));
+                     p->name, adapter_send_name(rc));
             continue;
         }
         p->quotes++;
@@ -643,7 +646,7 @@ static void s_job_choose(dispatch_t *d, dispatch_job_t *job, uint64_t now)
     p->live++;
     s_text(detail, sizeof detail,
              "dispatching to %s (attempt %u, key %s): rider at the store ~%s, fee %" PRIu32
-             " cents", p->cfg->name, (unsigned)e->attempts, job->key,
+             " cents", p->name, (unsigned)e->attempts, job->key,
              s_clock_text(job->pickup_at_ms, t), job->fee_cents);
     s_change(d, job, ORDER_DISPATCHING, false, CHANGE_AFTER_SEND_DISPATCH, detail);
 }
@@ -664,7 +667,7 @@ static void s_dispatch_done(void *arg, const adapter_done_t *done, const adapter
     char detail[ORDER_DETAIL_MAX];
     if (done->outcome == ADAPTER_ERROR) {
         s_text(detail, sizeof detail, "%s answered %s (%s); trying another platform",
-                 p->cfg->name, adapter_error_name(done->error.code), done->error.message);
+                 p->name, adapter_error_name(done->error.code), done->error.message);
         s_job_released(d, job, D_ERROR, detail);
         return;
     }
@@ -677,7 +680,7 @@ static void s_dispatch_done(void *arg, const adapter_done_t *done, const adapter
     }
     if (!r->accepted) {
         p->refusals++;
-        s_text(detail, sizeof detail, "%s refused: %s; trying another platform", p->cfg->name,
+        s_text(detail, sizeof detail, "%s refused: %s; trying another platform", p->name,
                  adapter_refusal_name(r->refusal));
         s_job_released(d, job, D_REFUSED, detail);
         return;
@@ -688,7 +691,7 @@ static void s_dispatch_done(void *arg, const adapter_done_t *done, const adapter
     if (r->pickup_at_ms)
         job->pickup_at_ms = r->pickup_at_ms;
     job->phase = JOB_LIVE;
-    s_text(detail, sizeof detail, "%s accepted%s%s%s", p->cfg->name,
+    s_text(detail, sizeof detail, "%s accepted%s%s%s", p->name,
              r->rider_ref[0] ? ": rider " : "", r->rider_ref, r->duplicate ? " (repeat)" : "");
     dstate_t st = s_dstate_of(r->state);
     s_job_apply(d, job, st == D_NONE ? D_PENDING : st, detail);
@@ -734,7 +737,7 @@ static void s_job_send_dispatch(dispatch_t *d, dispatch_job_t *job)
     }
     char detail[ORDER_DETAIL_MAX];
     s_text(detail, sizeof detail, "%s: dispatch not sent (%s); trying another platform",
-             p->cfg->name, adapter_send_name(rc));
+             p->name, adapter_send_name(rc));
     s_job_released(d, job, D_ERROR, detail);
 }
 
@@ -753,7 +756,7 @@ static void s_cancel_done(void *arg, const adapter_done_t *done, const adapter_c
     }
     char detail[ORDER_DETAIL_MAX];
     if (r->released) {
-        s_text(detail, sizeof detail, "%s released attempt %u%s", p->cfg->name,
+        s_text(detail, sizeof detail, "%s released attempt %u%s", p->name,
                  (unsigned)job->entry->attempts,
                  r->previous == ADAPTER_STATE_UNKNOWN ? " (it had never arrived)" : "");
         s_job_released(d, job, r->state == ADAPTER_STATE_REFUSED ? D_REFUSED : D_CANCELLED,
@@ -763,7 +766,7 @@ static void s_cancel_done(void *arg, const adapter_done_t *done, const adapter_c
     /* Too late to cancel: the rider has it. Follow it to the end. */
     if (r->rider_ref[0])
         snprintf(job->rider_ref, sizeof job->rider_ref, "%s", r->rider_ref);
-    s_text(detail, sizeof detail, "%s could not cancel: the order is %s", p->cfg->name,
+    s_text(detail, sizeof detail, "%s could not cancel: the order is %s", p->name,
              adapter_state_name(r->state));
     job->phase = JOB_LIVE;
     s_job_apply(d, job, s_dstate_of(r->state), detail);
@@ -813,7 +816,7 @@ static void s_job_cancel(dispatch_t *d, dispatch_job_t *job, const char *reason)
     pool_t *p = s_pool(d, job->pool);
     char detail[ORDER_DETAIL_MAX];
     s_text(detail, sizeof detail, "cancelling attempt %u at %s: %s",
-             (unsigned)job->entry->attempts, p->cfg->name, reason);
+             (unsigned)job->entry->attempts, p->name, reason);
     job->phase = JOB_CANCELLING;
     job->dstate = D_CANCELLING;
     job->wake_ms = UINT64_MAX;
@@ -847,7 +850,7 @@ static void s_status_done(void *arg, const adapter_done_t *done, const adapter_s
     }
     char detail[ORDER_DETAIL_MAX];
     if (r->state == ADAPTER_STATE_UNKNOWN) {
-        s_text(detail, sizeof detail, "%s has no record of attempt %u", p->cfg->name,
+        s_text(detail, sizeof detail, "%s has no record of attempt %u", p->name,
                  (unsigned)job->entry->attempts);
         s_job_released(d, job, D_CANCELLED, detail);
         return;
@@ -859,7 +862,7 @@ static void s_status_done(void *arg, const adapter_done_t *done, const adapter_s
         snprintf(job->rider_ref, sizeof job->rider_ref, "%s", r->rider_ref);
     if (r->fee_cents)
         job->fee_cents = r->fee_cents;
-    s_text(detail, sizeof detail, "%s reports the attempt %s", p->cfg->name,
+    s_text(detail, sizeof detail, "%s reports the attempt %s", p->name,
              adapter_state_name(r->state));
     dstate_t st = s_dstate_of(r->state);
     s_job_apply(d, job, st, detail);  /* may end (and free) the job, unless PENDING */
@@ -884,12 +887,12 @@ static void s_job_stuck(dispatch_t *d, dispatch_job_t *job)
         s_text(why, sizeof why, "rider %s has not picked up in %u minutes", job->rider_ref,
                minutes);
         log_warning("order %s: %s at %s; replacing the rider", job->entry->order_id, why,
-                    p->cfg->name);
+                    p->name);
         s_job_cancel(d, job, why);
         return;
     }
     s_text(why, sizeof why, "stuck: no news from %s for %u minutes; it says %s (rider %s)",
-           p->cfg->name, minutes, dstate_names[job->dstate], job->rider_ref);
+           p->name, minutes, dstate_names[job->dstate], job->rider_ref);
     log_warning("order %s: %s; support should call the platform", job->entry->order_id, why);
     s_change(d, job, (order_state_t)job->entry->state, true, CHANGE_AFTER_NOTHING, why);
     s_job_timer(d, job);
@@ -939,7 +942,7 @@ static void s_event(void *arg, const adapter_event_t *ev)
     if (!job || job->pool != p->index || strcmp(job->key, ev->key) != 0 ||
         job->phase == JOB_DONE) {
         d->stray_events++;
-        log_debug("platform %s: event for key %s that is not in flight here", p->cfg->name,
+        log_debug("platform %s: event for key %s that is not in flight here", p->name,
                   ev->key);
         return;
     }
@@ -958,28 +961,28 @@ static void s_event(void *arg, const adapter_event_t *ev)
     char detail[ORDER_DETAIL_MAX], t[16];
     switch (ev->state) {
     case ADAPTER_STATE_ASSIGNED:
-        s_text(detail, sizeof detail, "%s: rider %s assigned, at the store ~%s", p->cfg->name,
+        s_text(detail, sizeof detail, "%s: rider %s assigned, at the store ~%s", p->name,
                  job->rider_ref, s_clock_text(job->pickup_at_ms, t));
         break;
     case ADAPTER_STATE_ARRIVED:
-        s_text(detail, sizeof detail, "%s: rider %s at the store", p->cfg->name, job->rider_ref);
+        s_text(detail, sizeof detail, "%s: rider %s at the store", p->name, job->rider_ref);
         break;
     case ADAPTER_STATE_PICKED_UP:
         s_text(detail, sizeof detail, "%s: rider %s picked it up after waiting %" PRIu32 " s",
-                 p->cfg->name, job->rider_ref, ev->wait_ms / 1000);
+                 p->name, job->rider_ref, ev->wait_ms / 1000);
         break;
     case ADAPTER_STATE_DELIVERED:
         s_text(detail, sizeof detail, "%s: delivered by rider %s, fee %" PRIu32 " cents",
-                 p->cfg->name, job->rider_ref, job->fee_cents);
+                 p->name, job->rider_ref, job->fee_cents);
         break;
     case ADAPTER_STATE_CANCELLED:
-        s_text(detail, sizeof detail, "%s cancelled attempt %u (%s: %s)%s", p->cfg->name,
+        s_text(detail, sizeof detail, "%s cancelled attempt %u (%s: %s)%s", p->name,
                  (unsigned)job->entry->attempts,
                  ev->cancelled_by == ADAPTER_CANCELLED_BY_CLIENT ? "ours" : "theirs",
                  ev->reason[0] ? ev->reason : "no reason", job->end ? "" : "; trying again");
         break;
     default:
-        s_text(detail, sizeof detail, "%s: %s", p->cfg->name, adapter_state_name(ev->state));
+        s_text(detail, sizeof detail, "%s: %s", p->name, adapter_state_name(ev->state));
         break;
     }
     if (job->phase == JOB_CANCELLING && ev->state != ADAPTER_STATE_CANCELLED) {
@@ -990,7 +993,7 @@ static void s_event(void *arg, const adapter_event_t *ev)
     }
     if (replaced) {
         /* The platform swapped riders: same state, so say it here. */
-        s_text(detail, sizeof detail, "%s: rider replaced by %s, at the store ~%s", p->cfg->name,
+        s_text(detail, sizeof detail, "%s: rider replaced by %s, at the store ~%s", p->name,
                job->rider_ref, s_clock_text(job->pickup_at_ms, t));
         job->news_ms = clock_wall_ms();
         s_change(d, job, (order_state_t)e->state, true, CHANGE_AFTER_NOTHING, detail);
@@ -1018,10 +1021,10 @@ static void s_link(void *arg, bool up)
     dispatch_t *d = p->d;
     p->link_up = up;
     if (!up) {
-        log_warning("platform %s: link to %s down", p->cfg->name, p->cfg->endpoint);
+        log_warning("platform %s: link to %s down", p->name, p->cfg->endpoint);
         return;
     }
-    log_notice("platform %s: link to %s up", p->cfg->name, p->cfg->endpoint);
+    log_notice("platform %s: link to %s up", p->name, p->cfg->endpoint);
     /* Every up asks about every key in flight: it also routes their events here. */
     s_pool_sync(d, p);
 }
@@ -1044,6 +1047,7 @@ dispatch_t *dispatch_new(const config_t *cfg, void *zmq_ctx, const dispatch_host
         p->d = d;
         p->index = (int)i;
         p->cfg = &cfg->platforms[i];
+        snprintf(p->name, sizeof p->name, "%s", p->cfg->name);
         p->eta_ms = (uint64_t)cfg->dispatch.pickup_eta_seconds * 1000u;
         breaker_init(&p->breaker, &p->cfg->breaker);
         d->pool_count = i + 1;
@@ -1398,19 +1402,19 @@ void dispatch_metrics(const dispatch_t *self, metrics_page_t *p, uint64_t now_mo
             double v[] = {pl->link_up, breaker_state(&pl->breaker, now_mono_ms), (double)pl->live,
                           (double)pl->quotes, (double)pl->dispatches, (double)pl->refusals,
                           (double)pl->failures};
-            snprintf(label, sizeof label, "platform=\"%s\"", pl->cfg->name);
+            snprintf(label, sizeof label, "platform=\"%s\"", pl->name);
             metrics_sample(p, families[f].name, label, v[f]);
         }
     }
     metrics_family(p, "sluice_quote_latency_seconds", "histogram", "Quote round trips, by platform");
     for (size_t i = 0; i < self->pool_count; i++) {
-        snprintf(label, sizeof label, "platform=\"%s\"", self->pools[i].cfg->name);
+        snprintf(label, sizeof label, "platform=\"%s\"", self->pools[i].name);
         metrics_histogram(p, "sluice_quote_latency_seconds", label, &self->pools[i].quote_latency);
     }
     metrics_family(p, "sluice_dispatch_latency_seconds", "histogram",
                    "Dispatch request round trips, by platform");
     for (size_t i = 0; i < self->pool_count; i++) {
-        snprintf(label, sizeof label, "platform=\"%s\"", self->pools[i].cfg->name);
+        snprintf(label, sizeof label, "platform=\"%s\"", self->pools[i].name);
         metrics_histogram(p, "sluice_dispatch_latency_seconds", label,
                           &self->pools[i].dispatch_latency);
     }

@@ -1250,6 +1250,42 @@ static void test_failed_after_max_hold(void **state)
     s_finish(f);
 }
 
+/* test_reload_while_changes_wait: rider events keep coming while PostgreSQL
+ * is away, so dispatch steps queue up; a reload then replaces the config
+ * they were made under. Every step must still commit (a step once pointed at
+ * its platform's name inside the old config: freed memory, written as
+ * garbage that PostgreSQL refused, and under ASan a use after free). */
+static void test_reload_while_changes_wait(void **state)
+{
+    fx_t *f = *state;
+    enum { N = 12 };
+    s_sim(f, "pa", NULL);
+    plat_t plats[1] = {s_plat_defaults()};
+    disp_t d = s_disp_defaults();
+    const char *stores[] = {"2001:pa", NULL};
+    s_boot(f, plats, &d, stores);
+    const uint32_t ids[] = {STORE_A};
+    s_submit_many(f, "reload", N, ids, 1);
+    /* Riders assigned, not yet delivered: their next events will queue. */
+    uint64_t deadline = harness_now_ms() + 20000;
+    while (s_count_like(f, "SELECT count(*) FROM dispatches WHERE order_id LIKE $1 AND"
+                           " state IN ('ASSIGNED', 'ARRIVED', 'PICKED_UP')", "reload") < 1) {
+        if (harness_now_ms() > deadline)
+            fail_msg("no rider was assigned");
+        harness_nap_ms(20);
+    }
+    harness_pg_stop(f->h);
+    harness_nap_ms(1500);
+    off_t mark = harness_log_size(f->h);
+    harness_signal(f->h, SIGHUP);
+    assert_true(harness_wait_log(f->h, mark, "reloaded", 10000));
+    harness_nap_ms(500);
+    harness_pg_start(f->h);
+    s_wait_done(f, "reload", N, false, 60000);
+    assert_false(harness_log_contains(f->h, "refuses a change", true));
+    s_finish(f);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1264,6 +1300,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_platform_cancel_redispatch, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_no_riders, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_failed_after_max_hold, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_reload_while_changes_wait, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("dispatch", tests, NULL, NULL);
 }
