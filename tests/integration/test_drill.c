@@ -186,7 +186,7 @@ static int s_setup(void **state)
 {
     (void)state;
     const char *tmp = getenv("TMPDIR");
-    snprintf(s_dir, sizeof s_dir, "%s/drill-test.XXXXXX", tmp != NULL ? tmp : "/tmp");
+    snprintf(s_dir, sizeof s_dir, "%s/drill-test.XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
     /* as root, PostgreSQL runs as the postgres user and must reach DIR/out/pg */
     return mkdtemp(s_dir) != NULL && chmod(s_dir, 0755) == 0 ? 0 : -1;
 }

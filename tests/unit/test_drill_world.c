@@ -10,6 +10,7 @@
 
 #include "../../tools/drill_world.h"
 #include "config.h"
+#include "unit_tmp.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -127,7 +128,8 @@ static void test_config_is_valid_and_follows_chaos(void **state)
     for (int p = 0; p < DRILL_PLATFORMS; p++)
         snprintf(ep.platform_endpoint[p], sizeof ep.platform_endpoint[p], "tcp://127.0.0.1:%d",
                  7601 + p);
-    char path[] = "/tmp/test_drill_world.XXXXXX";
+    char path[512];
+    assert_true(unit_tmp_template(path, sizeof path, "test_drill_world"));
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     close(fd);
