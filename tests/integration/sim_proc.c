@@ -23,7 +23,7 @@
 #define CTL_MS 5000
 #define ARGS_MAX 48
 
-static const char *s_bin(void)
+const char *sim_proc_bin(void)
 {
     static char path[PATH_MAX];
     const char *env = getenv("SLUICE_SIM");
@@ -96,8 +96,8 @@ static pid_t s_spawn(const char *const *argv, const char *out)
         dup2(fd, 1);
         dup2(fd, 2);
         close(fd);
-        execv(s_bin(), (char *const *)argv);
-        fprintf(stderr, "exec %s: %s\n", s_bin(), strerror(errno));
+        execv(sim_proc_bin(), (char *const *)argv);
+        fprintf(stderr, "exec %s: %s\n", sim_proc_bin(), strerror(errno));
         _exit(127);
     }
     return pid;

@@ -36,6 +36,9 @@ uint64_t sim_proc_stat(sim_proc_t *s, const char *name);
 int sim_proc_stop(sim_proc_t *s);
 /* sim_proc_kill: SIGKILL and reap, for teardown; fine when not running. */
 void sim_proc_kill(sim_proc_t *s);
+/* sim_proc_bin: the sluice-sim to run (SLUICE_SIM, else next to SLUICE_BIN,
+ * else build/sluice-sim). */
+const char *sim_proc_bin(void);
 /* sim_proc_dump_log prints the log to stderr (for a failed test). */
 void sim_proc_dump_log(const sim_proc_t *s);
 

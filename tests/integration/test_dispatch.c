@@ -466,21 +466,6 @@ static size_t s_ledger_count(const sim_proc_t *s, const char *event, const char 
     return hits;
 }
 
-static const char *s_sim_bin(void)
-{
-    static char path[PATH_MAX];
-    const char *env = getenv("SLUICE_SIM");
-    if (env && *env)
-        return env;
-    const char *daemon = getenv("SLUICE_BIN");
-    if (daemon && strrchr(daemon, '/')) {
-        snprintf(path, sizeof path, "%.*s/sluice-sim", (int)(strrchr(daemon, '/') - daemon),
-                 daemon);
-        return path;
-    }
-    return "build/sluice-sim";
-}
-
 /* s_check_ledgers runs `sluice-sim --check-ledger` over every simulator's
  * ledger and fails the test unless it exits 0. */
 static void s_check_ledgers(fx_t *f)
@@ -502,7 +487,7 @@ static void s_check_ledgers(fx_t *f)
             _exit(126);
         dup2(fd, 1);
         dup2(fd, 2);
-        execv(s_sim_bin(), (char *const *)argv);
+        execv(sim_proc_bin(), (char *const *)argv);
         _exit(127);
     }
     int rc = harness_reap(pid, 20000);
