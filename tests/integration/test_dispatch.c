@@ -921,20 +921,26 @@ static void test_slow_platform_no_double(void **state)
 
 /* ==== 4. kill -9 in the middle of dispatching ===================================== */
 
-/* s_wait_attempts polls until the attempts of PREFIX in STATE number at
- * least MIN_STATE while those with a rider number at least MIN_RIDER,
- * checking for double live attempts on every poll. */
-static void s_wait_attempts(fx_t *f, const char *prefix, const char *state, long min_state,
-                            long min_rider, int timeout_ms)
+/* s_wait_attempts polls until the attempts of PREFIX at pa in STATE for at
+ * least MIN_AGE_MS number at least MIN_STATE while those with a rider number
+ * at least MIN_RIDER, checking for double live attempts on every poll. The
+ * age matters: a SENDING row is committed before its request leaves, so a
+ * kill in the first instant may come before pa ever saw the key. */
+static void s_wait_attempts(fx_t *f, const char *prefix, const char *state, int min_age_ms,
+                            long min_state, long min_rider, int timeout_ms)
 {
     uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM dispatches WHERE order_id LIKE $1 AND state = '%s'", state);
+    char like[80], age[32];
+    snprintf(like, sizeof like, "%s-%%", prefix);
+    snprintf(age, sizeof age, "%d milliseconds", min_age_ms);
+    const char *sql = "SELECT count(*) FROM dispatches WHERE order_id LIKE $1 AND platform = 'pa'"
+                      " AND state = $2::dispatch_state AND updated_at < now() - $3::interval";
     long in_state = 0, riding = 0;
     for (;;) {
         s_no_double_live(f, prefix, "before the kill");
-        in_state = s_count_like(f, sql, prefix);
+        in_state = harness_db_count(f->h, sql, 3, like, state, age);
+        if (in_state < 0)
+            fail_msg("query failed: %s", sql);
         riding = s_count_like(f,
                               "SELECT count(*) FROM dispatches WHERE order_id LIKE $1 AND"
                               " state IN ('ASSIGNED', 'ARRIVED', 'PICKED_UP')",
@@ -1000,7 +1006,7 @@ static void test_kill9_mid_dispatch(void **state)
 
     const uint32_t ids[] = {STORE_A, STORE_B};
     s_submit_many(f, "kill", N1, ids, 2);
-    s_wait_attempts(f, "kill", "SENDING", 1, 4, 40000);
+    s_wait_attempts(f, "kill", "SENDING", 150, 1, 4, 40000);
     s_kill9_restart(f, "kill");
 
     assert_string_equal(sim_proc_ctl(pa, "slow 1500"), "ok slow 1500");
@@ -1009,7 +1015,7 @@ static void test_kill9_mid_dispatch(void **state)
         s_order_id(id, sizeof id, "kill", i);
         s_submit(f, id, ids[i % 2]);
     }
-    s_wait_attempts(f, "kill", "CANCELLING", 1, 1, 40000);
+    s_wait_attempts(f, "kill", "CANCELLING", 0, 1, 1, 40000);
     s_kill9_restart(f, "kill");
 
     s_wait_done(f, "kill", N1 + N2, false, 90000);
