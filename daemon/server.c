@@ -639,6 +639,13 @@ static void s_handle_get(server_t *s, ingress_ticket_t *t, const Sluice__V1__Get
     s_lookup_later(s, t, LOOKUP_GET, order_id);
 }
 
+/* s_left_kitchen: a rider has the order, so it was ready. A MarkReady from
+ * a POS that taps late is then a repeat, answered with the status. */
+static bool s_left_kitchen(order_state_t st)
+{
+    return st == ORDER_PICKED_UP || st == ORDER_DELIVERED;
+}
+
 static void s_lookups_done(void *arg, const PGresult *res, const db_error_t *err)
 {
     server_t *s = arg;
@@ -658,10 +665,12 @@ static void s_lookups_done(void *arg, const PGresult *res, const db_error_t *err
         else if (!found)
             s_reply_error(s, l->ticket, ERROR_NOT_FOUND, "order not found");
         else if (l->kind != LOOKUP_GET &&
-                 stored.state != (l->kind == LOOKUP_READY ? ORDER_READY : ORDER_CANCELLED)) {
+                 stored.state != (l->kind == LOOKUP_READY ? ORDER_READY : ORDER_CANCELLED) &&
+                 !(l->kind == LOOKUP_READY && s_left_kitchen(stored.state))) {
             /* Every live order is in memory, so a stored one found here has
-             * ended; one already in the asked-for state is a repeat and gets
-             * its status, as it would from memory. */
+             * ended; one already in the asked-for state (or delivered, for a
+             * late MarkReady) is a repeat and gets its status, as it would
+             * from memory. */
             snprintf(why, sizeof why, "order %s is %s; it cannot be %s", l->order_id,
                      order_state_name(stored.state),
                      l->kind == LOOKUP_READY ? "marked ready" : "cancelled");
@@ -745,7 +754,8 @@ static void s_handle_change(server_t *s, ingress_ticket_t *t, const char *field,
         return;
     }
     order_state_t from = (order_state_t)e->state;
-    if (from == to || (to == ORDER_READY && e->marked_ready)) {  /* a repeat: the POS or the app retried */
+    if (from == to || (to == ORDER_READY && (e->marked_ready || s_left_kitchen(from)))) {
+        /* a repeat: the POS or the app retried, or the POS tapped late */
         s_reply_entry_status(s, t, e);
         free(t);
         return;

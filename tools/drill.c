@@ -1066,7 +1066,7 @@ static void s_on_ready_reply(drill_t *d, const Sluice__V1__Reply *rep, uint64_t 
         s_heap_push(&d->timers,
                     (timer_t_){now + POS_RETRY_MS * 1000u, (uint32_t)idx, 0, TIMER_POS});
     } else {
-        d->report->ready_refused++;   /* e.g. already picked up: too late to matter */
+        d->report->ready_refused++;   /* e.g. the order was cancelled or failed meanwhile */
         if (d->report->ready_refused_example[0] == '\0' && rep->body_case == SLUICE__V1__REPLY__BODY_ERROR)
             snprintf(d->report->ready_refused_example, sizeof d->report->ready_refused_example,
                      "%u %s", rep->error->code, rep->error->message ? rep->error->message : "");

@@ -1083,6 +1083,16 @@ void harness_expect_ack(const Sluice__V1__Reply *r, int decision, int reason, co
                  harness_reason_name(reason), harness_reply_describe(r, buf, sizeof buf));
 }
 
+void harness_expect_status(const Sluice__V1__Reply *r, const char *order_id, const char *state,
+                           const char *what)
+{
+    char buf[768];
+    if (r == NULL || r->body_case != SLUICE__V1__REPLY__BODY_STATUS ||
+        strcmp(r->status->order_id, order_id) != 0 || strcmp(r->status->state, state) != 0)
+        fail_msg("%s: expected status %s of %s, got %s", what, state, order_id,
+                 harness_reply_describe(r, buf, sizeof buf));
+}
+
 const char *harness_decision_name(int decision)
 {
     switch (decision) {

@@ -197,6 +197,11 @@ Sluice__V1__Reply *harness_mark_ready(harness_client_t *c, const char *order_id,
  * REASON; WHAT names the step in the message. */
 void harness_expect_ack(const Sluice__V1__Reply *r, int decision, int reason, const char *what);
 
+/* harness_expect_status fails the test unless R is the status of ORDER_ID
+ * in STATE. */
+void harness_expect_status(const Sluice__V1__Reply *r, const char *order_id, const char *state,
+                           const char *what);
+
 const char *harness_decision_name(int decision);
 const char *harness_reason_name(int reason);
 /* harness_reply_describe formats a reply for failure messages. */

@@ -163,16 +163,6 @@ static const char *s_hhmm(int minute, char *buf, size_t len)
 
 /* ---- replies ---------------------------------------------------------- */
 
-static void s_expect_status(const Sluice__V1__Reply *r, const char *order_id, const char *state,
-                            const char *what)
-{
-    char buf[768];
-    if (r == NULL || r->body_case != SLUICE__V1__REPLY__BODY_STATUS ||
-        strcmp(r->status->order_id, order_id) != 0 || strcmp(r->status->state, state) != 0)
-        fail_msg("%s: expected status %s of %s, got %s", what, state, order_id,
-                 harness_reply_describe(r, buf, sizeof buf));
-}
-
 static void s_expect_error(const Sluice__V1__Reply *r, uint32_t code, const char *what)
 {
     char buf[768];
@@ -662,7 +652,7 @@ static void test_cancel_and_ready(void **state)
 
     /* cancel the last one booked on the slot */
     Sluice__V1__Reply *r = harness_cancel(cl, "c-c", "customer changed her mind", S_REPLY_MS);
-    s_expect_status(r, "c-c", "CANCELLED", "CancelOrder c-c");
+    harness_expect_status(r, "c-c", "CANCELLED", "CancelOrder c-c");
     assert_int_equal(r->status->store_id, CANCEL_STORE);
     assert_int_equal(r->status->promised_ready_at_ms, pc);
     harness_reply_free(&r);
@@ -680,7 +670,7 @@ static void test_cancel_and_ready(void **state)
 
     /* cancelling again answers the same status, and records nothing new */
     r = harness_cancel(cl, "c-c", "again", S_REPLY_MS);
-    s_expect_status(r, "c-c", "CANCELLED", "second CancelOrder c-c");
+    harness_expect_status(r, "c-c", "CANCELLED", "second CancelOrder c-c");
     assert_int_equal(r->status->promised_ready_at_ms, pc);
     harness_reply_free(&r);
     assert_int_equal(harness_db_count(h, "SELECT count(*) FROM order_events WHERE order_id = "
@@ -713,7 +703,7 @@ static void test_cancel_and_ready(void **state)
     kept[strlen("cancelled: a") + 39 * 3] = '\0';
     /* cancelling one in the middle keeps the promises behind it */
     r = harness_cancel(cl, "c-b", reason, S_REPLY_MS);
-    s_expect_status(r, "c-b", "CANCELLED", "CancelOrder c-b");
+    harness_expect_status(r, "c-b", "CANCELLED", "CancelOrder c-b");
     harness_reply_free(&r);
     assert_int_equal(harness_db_count(h, "SELECT count(*) FROM order_events WHERE order_id = "
                                          "'c-b' AND state = 'CANCELLED' AND detail = $1", 1, kept),
@@ -722,7 +712,7 @@ static void test_cancel_and_ready(void **state)
     fprintf(stderr, "# cancelled c-b (ready %llu) in the middle; c-e promised %llu\n",
             (unsigned long long)pb, (unsigned long long)pe);
     r = harness_get(cl, "c-d", S_REPLY_MS);
-    s_expect_status(r, "c-d", "ACCEPTED", "GetOrder c-d");
+    harness_expect_status(r, "c-d", "ACCEPTED", "GetOrder c-d");
     assert_int_equal(r->status->promised_ready_at_ms, pd);
     harness_reply_free(&r);
     s_check_schedule(h, CANCEL_STORE, 1, prep, 5);
@@ -732,7 +722,7 @@ static void test_cancel_and_ready(void **state)
     uint64_t px = s_accept(cl, "r-x", READY_STORE, &tx);
     harness_reply_free(&tx.r);
     r = harness_mark_ready(cl, "r-x", S_REPLY_MS);
-    s_expect_status(r, "r-x", "READY", "MarkReady r-x");
+    harness_expect_status(r, "r-x", "READY", "MarkReady r-x");
     assert_int_equal(r->status->promised_ready_at_ms, px);
     harness_reply_free(&r);
     assert_int_equal(harness_db_count(h, "SELECT count(*) FROM orders WHERE order_id = 'r-x' "
@@ -748,7 +738,7 @@ static void test_cancel_and_ready(void **state)
     harness_reply_free(&ty.r);
     /* a repeat of MarkReady is answered with the same status */
     r = harness_mark_ready(cl, "r-x", S_REPLY_MS);
-    s_expect_status(r, "r-x", "READY", "second MarkReady r-x");
+    harness_expect_status(r, "r-x", "READY", "second MarkReady r-x");
     harness_reply_free(&r);
     assert_int_equal(harness_db_count(h, "SELECT count(*) FROM order_events WHERE order_id = "
                                          "'r-x' AND state = 'READY'", 0), 1);
@@ -1046,12 +1036,12 @@ static void test_reload(void **state)
     timed_t t = s_reject(cl, "after-removal", RELOAD_STORE, SLUICE__V1__REASON__UNKNOWN_STORE);
     harness_reply_free(&t.r);
     Sluice__V1__Reply *r = harness_get(cl, id, S_REPLY_MS);
-    s_expect_status(r, id, "ACCEPTED", "GetOrder of an order of the removed store");
+    harness_expect_status(r, id, "ACCEPTED", "GetOrder of an order of the removed store");
     assert_int_equal(r->status->store_id, RELOAD_STORE);
     assert_int_equal((long)r->status->promised_ready_at_ms, promised);
     harness_reply_free(&r);
     r = harness_cancel(cl, id, "store closed for good", S_REPLY_MS);
-    s_expect_status(r, id, "CANCELLED", "CancelOrder of an order of the removed store");
+    harness_expect_status(r, id, "CANCELLED", "CancelOrder of an order of the removed store");
     harness_reply_free(&r);
 
     /* back in the config: its schedule, and the promises in it, are intact */
@@ -1128,7 +1118,7 @@ static void test_kill9_keeps_promises(void **state)
     uint64_t kept = s_accept(cl, "keep-1", KEEP_STORE, NULL);
     s_accept(cl, "gone-1", KEEP_STORE, NULL);
     Sluice__V1__Reply *r = harness_cancel(cl, "gone-1", "before the crash", S_REPLY_MS);
-    s_expect_status(r, "gone-1", "CANCELLED", "CancelOrder before the crash");
+    harness_expect_status(r, "gone-1", "CANCELLED", "CancelOrder before the crash");
     harness_reply_free(&r);
     harness_client_destroy(&cl);
 
@@ -1173,14 +1163,14 @@ static void test_kill9_keeps_promises(void **state)
     /* promises read back unchanged; a cancelled order stays cancelled, and
      * cancelling it again is still answered with its status */
     r = harness_get(cl, "keep-1", S_REPLY_MS);
-    s_expect_status(r, "keep-1", "ACCEPTED", "GetOrder after restart");
+    harness_expect_status(r, "keep-1", "ACCEPTED", "GetOrder after restart");
     assert_int_equal(r->status->promised_ready_at_ms, kept);
     harness_reply_free(&r);
     r = harness_get(cl, "gone-1", S_REPLY_MS);
-    s_expect_status(r, "gone-1", "CANCELLED", "GetOrder of a cancelled order after restart");
+    harness_expect_status(r, "gone-1", "CANCELLED", "GetOrder of a cancelled order after restart");
     harness_reply_free(&r);
     r = harness_cancel(cl, "gone-1", "again", S_REPLY_MS);
-    s_expect_status(r, "gone-1", "CANCELLED", "cancelling a cancelled order again after restart");
+    harness_expect_status(r, "gone-1", "CANCELLED", "cancelling a cancelled order again after restart");
     harness_reply_free(&r);
 
     s_check_schedule(h, PART_STORE, 1, prep, 5);

@@ -586,6 +586,12 @@ static void test_flow_delivered(void **state)
         "flow");
     assert_int_equal(timelines, N);
 
+    /* A POS that taps "ready" after the rider took the order gets the
+     * status, not a conflict: the order was ready. */
+    Sluice__V1__Reply *late = harness_mark_ready(f->cl, "flow-0", REPLY_MS);
+    harness_expect_status(late, "flow-0", "DELIVERED", "MarkReady of a delivered order");
+    harness_reply_free(&late);
+
     /* On time: the simulators' "arrived" records against promised_ready_at. */
     PGresult *res = s_query(f,
                             "SELECT order_id, (extract(epoch FROM promised_ready_at) * 1000)::int8"
