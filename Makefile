@@ -60,7 +60,8 @@ LIB      := $(BUILD)/libsluice.a
 BINS := $(BUILD)/sluiced $(BUILD)/sluice-load $(BUILD)/sluice-rawbench $(BUILD)/sluice-configbench \
         $(BUILD)/sluice-sim $(BUILD)/sluicectl $(BUILD)/sluice-ctlbench $(BUILD)/sluice-drill
 # sluice-sim's model and ledger, also linked into their unit test.
-SIM_OBJS := $(BUILD)/tools/sim_world.o $(BUILD)/tools/sim_ledger.o $(BUILD)/tools/sim_map.o
+SIM_OBJS := $(BUILD)/tools/sim_world.o $(BUILD)/tools/sim_ledger.o $(BUILD)/tools/sim_map.o \
+            $(BUILD)/tools/sim_grid.o
 # sluicectl's reads of PostgreSQL and its JSON writer, also linked into
 # sluice-ctlbench.
 CTL_OBJS := $(BUILD)/tools/ctl_db.o $(BUILD)/tools/ctl_json.o
@@ -153,6 +154,9 @@ $(BUILD)/tests/unit/test_sim_world: $(BUILD)/tests/unit/test_sim_world.o $(SIM_O
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
 $(BUILD)/tests/unit/test_sim_ledger: $(BUILD)/tests/unit/test_sim_ledger.o $(SIM_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
+
+$(BUILD)/tests/unit/test_sim_grid: $(BUILD)/tests/unit/test_sim_grid.o $(SIM_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)

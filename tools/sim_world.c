@@ -2,6 +2,7 @@
 #include "sim_world.h"
 
 #include "log.h"
+#include "sim_grid.h"
 #include "sim_map.h"
 
 #include <math.h>
@@ -32,6 +33,7 @@ struct sim_world {
     uint64_t rng;              /* splitmix64 state: rider placement, speeds, cancellations */
     uint64_t now_ms;           /* the latest time seen; never goes back */
     sim_rider_t *riders;
+    sim_grid_t *idle;          /* the idle riders, by where they wait */
     sim_dispatch_t *records;
     size_t count, cap;
     sim_map_t by_key;          /* key -> record index */
@@ -180,6 +182,7 @@ static void s_place_riders(sim_world_t *w)
         double speed = p->speed_min_kmh + (p->speed_max_kmh - p->speed_min_kmh) * s_uniform(&w->rng);
         w->riders[i] = (sim_rider_t){.from = at, .to = at, .speed_kmh = speed,
                                      .state = SIM_RIDER_IDLE};
+        sim_grid_add(w->idle, i, at);
     }
 }
 
@@ -196,22 +199,10 @@ sim_geo_t sim_world_rider_position(const sim_world_t *w, size_t i, uint64_t now_
 }
 
 /* s_nearest_idle returns the idle rider closest to AT (lowest index on a
- * tie), or -1. A linear scan: thousands of riders cost microseconds. */
+ * tie), or -1. */
 static int32_t s_nearest_idle(const sim_world_t *w, sim_geo_t at, double *km)
 {
-    int32_t best = -1;
-    double best_km = INFINITY;
-    for (uint32_t i = 0; i < w->params.riders; i++) {
-        if (w->riders[i].state != SIM_RIDER_IDLE)
-            continue;
-        double d = sim_distance_km(w->riders[i].to, at);
-        if (d < best_km) {
-            best_km = d;
-            best = (int32_t)i;
-        }
-    }
-    *km = best_km;
-    return best;
+    return sim_grid_nearest(w->idle, at, km);
 }
 
 static void s_leg(sim_rider_t *r, sim_geo_t from, sim_geo_t to, uint64_t start, uint64_t end)
@@ -230,6 +221,7 @@ static void s_release(sim_world_t *w, int32_t rider, uint64_t now_ms)
     sim_geo_t here = sim_world_rider_position(w, (size_t)rider, now_ms);
     s_leg(r, here, here, now_ms, now_ms);
     r->state = SIM_RIDER_IDLE;
+    sim_grid_add(w->idle, (uint32_t)rider, here);
 }
 
 size_t sim_world_rider_count(const sim_world_t *w)
@@ -244,10 +236,7 @@ const sim_rider_t *sim_world_rider(const sim_world_t *w, size_t i)
 
 size_t sim_world_idle_riders(const sim_world_t *w)
 {
-    size_t n = 0;
-    for (uint32_t i = 0; i < w->params.riders; i++)
-        n += w->riders[i].state == SIM_RIDER_IDLE;
-    return n;
+    return sim_grid_count(w->idle);
 }
 
 size_t sim_world_live(const sim_world_t *w)
@@ -274,7 +263,10 @@ sim_world_t *sim_world_new(const sim_params_t *params, const sim_sink_t *sink)
     w->sink = *sink;
     w->rng = params->seed;
     w->riders = calloc(params->riders ? params->riders : 1, sizeof *w->riders);
-    if (!w->riders) {
+    w->idle = sim_grid_new(params->center, params->radius_km, params->riders);
+    if (!w->riders || !w->idle) {
+        sim_grid_free(&w->idle);
+        free(w->riders);
         free(w);
         return NULL;
     }
@@ -288,6 +280,7 @@ void sim_world_destroy(sim_world_t **self)
         return;
     sim_world_t *w = *self;
     sim_map_free(&w->by_key);
+    sim_grid_free(&w->idle);
     free(w->riders);
     free(w->records);
     free(w->ended);
@@ -462,6 +455,7 @@ static void s_assign(sim_world_t *w, uint32_t index, int32_t rider, double to_st
     uint64_t arrive = now + sim_world_travel_ms(w, to_store_km, r->speed_kmh);
     s_leg(r, r->to, d->pickup, now, arrive);
     r->state = SIM_RIDER_TO_STORE;
+    sim_grid_remove(w->idle, (uint32_t)rider);
     r->dispatch = index;
     d->rider = rider;
     d->decided = true;
