@@ -66,7 +66,8 @@ SIM_OBJS := $(BUILD)/tools/sim_world.o $(BUILD)/tools/sim_ledger.o $(BUILD)/tool
 CTL_OBJS := $(BUILD)/tools/ctl_db.o $(BUILD)/tools/ctl_json.o
 # sluicectl reconcile: the comparison (reconcile.o, also in its unit test),
 # fetching settlement reports, reading and storing in PostgreSQL, the command.
-RECONCILE_OBJS := $(BUILD)/tools/reconcile.o
+RECONCILE_OBJS := $(BUILD)/tools/reconcile.o $(BUILD)/tools/settlement.o \
+                  $(BUILD)/tools/reconcile_db.o $(BUILD)/tools/reconcile_cmd.o
 # sluice-drill's world (stores, demand, config) and its report.
 DRILL_OBJS := $(BUILD)/tools/drill_world.o $(BUILD)/tools/drill_report.o
 
