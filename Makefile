@@ -65,6 +65,10 @@ SIM_OBJS := $(BUILD)/tools/sim_world.o $(BUILD)/tools/sim_ledger.o $(BUILD)/tool
 # sluicectl's reads of PostgreSQL and its JSON writer, also linked into
 # sluice-ctlbench.
 CTL_OBJS := $(BUILD)/tools/ctl_db.o $(BUILD)/tools/ctl_json.o
+# sluicectl reconcile: the comparison (reconcile.o, also in its unit test),
+# fetching settlement reports, reading and storing in PostgreSQL, the command.
+RECONCILE_OBJS := $(BUILD)/tools/reconcile.o $(BUILD)/tools/settlement.o \
+                  $(BUILD)/tools/reconcile_db.o $(BUILD)/tools/reconcile_cmd.o
 # sluice-drill's world (stores, demand, config) and its report.
 DRILL_OBJS := $(BUILD)/tools/drill_world.o $(BUILD)/tools/drill_report.o
 
@@ -135,7 +139,7 @@ $(BUILD)/sluice-configbench: $(BUILD)/tools/configbench.o $(LIB)
 $(BUILD)/sluice-sim: $(BUILD)/tools/sim.o $(SIM_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sluicectl: $(BUILD)/tools/sluicectl.o $(CTL_OBJS) $(LIB)
+$(BUILD)/sluicectl: $(BUILD)/tools/sluicectl.o $(CTL_OBJS) $(RECONCILE_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/sluice-ctlbench: $(BUILD)/tools/ctlbench.o $(CTL_OBJS) $(LIB)
@@ -148,6 +152,9 @@ $(BUILD)/tests/unit/test_drill_world: $(BUILD)/tests/unit/test_drill_world.o $(D
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
 $(BUILD)/tests/unit/test_ctl_json: $(BUILD)/tests/unit/test_ctl_json.o $(BUILD)/tools/ctl_json.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
+
+$(BUILD)/tests/unit/test_reconcile: $(BUILD)/tests/unit/test_reconcile.o $(BUILD)/tools/reconcile.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
 $(BUILD)/tests/unit/test_sim_world: $(BUILD)/tests/unit/test_sim_world.o $(SIM_OBJS) $(LIB)

@@ -244,6 +244,22 @@ static void s_rollback(ctl_db_t *self)
         PQclear(PQexec(self->conn, "ROLLBACK"));
 }
 
+PGresult *ctl_db_exec(ctl_db_t *self, const char *what, const char *sql, int nparams,
+                      const char *const *params, ctl_db_status_t *status)
+{
+    return s_query(self, what, sql, nparams, params, status);
+}
+
+ctl_db_status_t ctl_db_command(ctl_db_t *self, const char *what, const char *sql)
+{
+    return s_command(self, what, sql);
+}
+
+void ctl_db_rollback(ctl_db_t *self)
+{
+    s_rollback(self);
+}
+
 /* s_set_zone sets the transaction's TimeZone. *UNKNOWN is set when
  * PostgreSQL does not know ZONE (SQLSTATE 22023): the transaction is then
  * aborted and the caller starts again in UTC. */

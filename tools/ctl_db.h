@@ -49,6 +49,20 @@ const char *ctl_db_target(const ctl_db_t *self);
  * with the SQLSTATE for a refused query). */
 const char *ctl_db_error(const ctl_db_t *self);
 
+/* ---- for sluicectl's other modules (reconcile_db.c) ---- */
+
+/* ctl_db_exec runs SQL with text PARAMS (a NULL entry is SQL NULL) and
+ * returns its result (the caller PQclears it); NULL on failure, with *STATUS
+ * and ctl_db_error set ("failed to read WHAT: ..."). */
+struct pg_result *ctl_db_exec(ctl_db_t *self, const char *what, const char *sql, int nparams,
+                              const char *const *params, ctl_db_status_t *status)
+    __attribute__((warn_unused_result));
+/* ctl_db_command runs fixed SQL without parameters (BEGIN, COMMIT). */
+ctl_db_status_t ctl_db_command(ctl_db_t *self, const char *what, const char *sql)
+    __attribute__((warn_unused_result));
+/* ctl_db_rollback ends a transaction; its own failure changes nothing. */
+void ctl_db_rollback(ctl_db_t *self);
+
 /* ---- one order ---- */
 
 typedef struct ctl_db_order_row {

@@ -133,6 +133,7 @@ static void s_usage(FILE *out)
         "\n"
         "control commands (one per REQ message, answered \"ok ...\" or \"error: ...\"):\n"
         "  slow MS | fail R | dark | light | cancel-ratio R | skew R |\n"
+        "  settle omit|overcharge|duplicate|phantom N (faults in each day's settlement report) |\n"
         "  platform-cancel KEY | stats | help\n");
 }
 
@@ -815,9 +816,28 @@ static bool s_parse_token(const char *text, size_t *start)
     return true;
 }
 
+/* s_phantom_line: a delivery never dispatched (settle phantom N); KEY holds
+ * its key and order id. */
+static void s_phantom_line(const sim_line_t *line, Sluice__Net__V1__SettlementLine *l, char *key,
+                           size_t key_len)
+{
+    snprintf(key, key_len, "phantom-%" PRIu32, line->phantom);
+    sluice__net__v1__settlement_line__init(l);
+    l->key = key;
+    l->order_id = key;
+    l->status = SLUICE__NET__V1__DISPATCH_STATE__DELIVERED;
+    l->at_ms = line->at_ms;
+    l->fee_cents = line->fee_cents;
+    l->store_id = line->store_id;
+}
+
 static void s_settlement_line(sim_t *s, const sim_line_t *line, Sluice__Net__V1__SettlementLine *l,
                               char *rider, size_t rider_len)
 {
+    if (line->phantom) {
+        s_phantom_line(line, l, rider, rider_len);
+        return;
+    }
     const sim_dispatch_t *d = sim_world_record(s->world, line->index);
     sim_world_rider_ref(s->world, d->rider, rider, rider_len);
     sluice__net__v1__settlement_line__init(l);
@@ -1042,6 +1062,31 @@ static bool s_ratio_arg(const char *arg, double *out)
     return arg && s_number(arg, out) && *out >= 0 && *out <= 1;
 }
 
+/* s_control_settle: `settle KIND N` sets how many lines of each day's
+ * settlement report get fault KIND (sim_settle_faults_t); 0 clears it. */
+static void s_control_settle(sim_t *s, const char *kind, const char *count, char *out, size_t len)
+{
+    sim_settle_faults_t f = sim_world_params(s->world)->settle;
+    uint32_t *field = NULL;
+    if (kind && strcmp(kind, "omit") == 0)
+        field = &f.omit;
+    else if (kind && strcmp(kind, "overcharge") == 0)
+        field = &f.overcharge;
+    else if (kind && strcmp(kind, "duplicate") == 0)
+        field = &f.duplicate;
+    else if (kind && strcmp(kind, "phantom") == 0)
+        field = &f.phantom;
+    char *end = NULL;
+    unsigned long n = count && isdigit((unsigned char)count[0]) ? strtoul(count, &end, 10) : 0;
+    if (field == NULL || !end || *end || n > 100000) {
+        snprintf(out, len, "error: settle needs omit|overcharge|duplicate|phantom and 0..100000");
+        return;
+    }
+    *field = (uint32_t)n;
+    sim_world_set_settle_faults(s->world, &f);
+    snprintf(out, len, "ok settle %s %lu", kind, n);
+}
+
 /* s_control runs one text command and writes the answer to OUT. */
 static void s_control(sim_t *s, char *cmd, char *out, size_t len)
 {
@@ -1083,11 +1128,14 @@ static void s_control(sim_t *s, char *cmd, char *out, size_t len)
                      arg ? arg : "(none)");
         else
             snprintf(out, len, "ok platform-cancel %s", arg);
+    } else if (strcmp(verb, "settle") == 0) {
+        s_control_settle(s, arg, strtok_r(NULL, " \t\r\n", &save), out, len);
     } else if (strcmp(verb, "stats") == 0) {
         s_stats(s, out, len);
     } else if (strcmp(verb, "help") == 0) {
         snprintf(out, len, "ok commands: slow MS | fail R | dark | light | cancel-ratio R | "
-                           "skew R | platform-cancel KEY | stats | help");
+                           "skew R | settle omit|overcharge|duplicate|phantom N | "
+                           "platform-cancel KEY | stats | help");
     } else {
         snprintf(out, len, "error: unknown command '%s' (try help)", verb);
     }

@@ -304,6 +304,11 @@ void sim_world_set_cancel_ratio(sim_world_t *w, double ratio)
     w->params.cancel_ratio = ratio;
 }
 
+void sim_world_set_settle_faults(sim_world_t *w, const sim_settle_faults_t *faults)
+{
+    w->params.settle = *faults;
+}
+
 void sim_world_set_settlement_skew(sim_world_t *w, double ratio)
 {
     w->params.settlement_skew = ratio;
@@ -742,24 +747,62 @@ static uint32_t s_reported_fee(const sim_world_t *w, const sim_dispatch_t *d)
     return d->charged_cents + (skewed ? SIM_SKEW_CENTS : 0);
 }
 
+/* The walk over a day's reported lines: positions start at the range's
+ * first real position, so without faults they are the ended list's. */
+typedef struct report_walk {
+    size_t pos, start, max;
+    sim_line_t *lines;
+    sim_page_t *page;
+} report_walk_t;
+
+static void s_emit(report_walk_t *r, sim_line_t line)
+{
+    r->page->total_lines++;
+    r->page->total_fee_cents += line.fee_cents;
+    if (r->pos >= r->start && r->page->count < r->max)
+        r->lines[r->page->count++] = line;
+    r->pos++;
+}
+
 bool sim_world_settlement(const sim_world_t *w, uint64_t from_ms, uint64_t to_ms, size_t start,
                           size_t max, sim_line_t *lines, sim_page_t *page)
 {
     size_t begin = s_lower_bound(w, from_ms), end = s_lower_bound(w, to_ms);
-    if (start == SIZE_MAX)
-        start = begin;
-    if (start < begin || start > end)
+    sim_settle_faults_t left = w->params.settle;
+    report_walk_t r = { .pos = begin, .start = start == SIZE_MAX ? begin : start, .max = max,
+                        .lines = lines, .page = page };
+    if (r.start < begin)
         return false;
-    *page = (sim_page_t){.total_lines = (uint32_t)(end - begin)};
+    *page = (sim_page_t){ 0 };
+    uint64_t last_at = from_ms;
+    uint32_t first_store = 0;
     for (size_t pos = begin; pos < end; pos++) {
         const sim_dispatch_t *d = &w->records[w->ended[pos]];
-        uint32_t fee = s_reported_fee(w, d);
-        page->total_fee_cents += fee;
-        if (pos >= start && page->count < max)
-            lines[page->count++] = (sim_line_t){.index = w->ended[pos],
-                                                .at_ms = s_ended_at(w, pos), .fee_cents = fee};
+        if (pos == begin)
+            first_store = d->store_id;
+        if (left.omit > 0 && d->state == SLUICE__NET__V1__DISPATCH_STATE__DELIVERED) {
+            left.omit--;
+            continue;
+        }
+        sim_line_t line = { .index = w->ended[pos], .at_ms = s_ended_at(w, pos),
+                            .fee_cents = s_reported_fee(w, d) };
+        if (left.overcharge > 0) {
+            left.overcharge--;
+            line.fee_cents += SIM_SKEW_CENTS;
+        }
+        last_at = line.at_ms;
+        s_emit(&r, line);
+        if (left.duplicate > 0) {
+            left.duplicate--;
+            s_emit(&r, line);
+        }
     }
-    page->next = start + page->count;
-    page->more = page->next < end;
+    for (uint32_t i = 1; i <= left.phantom; i++)
+        s_emit(&r, (sim_line_t){ .phantom = i, .store_id = first_store, .at_ms = last_at,
+                                 .fee_cents = SIM_BASE_FEE_CENTS });
+    if (r.start > r.pos)
+        return false;
+    page->next = r.start + page->count;
+    page->more = page->next < r.pos;
     return true;
 }

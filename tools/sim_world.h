@@ -35,6 +35,16 @@ typedef struct sim_geo {
     double lat, lng;
 } sim_geo_t;
 
+/* Faults injected into settlement reports, each counted from the start of
+ * the day asked for, so a test knows the exact number of each discrepancy.
+ * Applied in this order. */
+typedef struct sim_settle_faults {
+    uint32_t omit;             /* the day's first N DELIVERED lines are left out */
+    uint32_t overcharge;       /* the first N lines left report SIM_SKEW_CENTS more */
+    uint32_t duplicate;        /* the first N lines left are listed twice */
+    uint32_t phantom;          /* N DELIVERED lines of keys never dispatched end the day */
+} sim_settle_faults_t;
+
 typedef struct sim_params {
     char name[SIM_NAME_MAX + 1];
     uint32_t riders;
@@ -46,6 +56,7 @@ typedef struct sim_params {
     double cancel_ratio;       /* chance the platform cancels a dispatch before pickup */
     double max_km;             /* longest store -> drop-off ride taken (else OUT_OF_AREA) */
     double settlement_skew;    /* fraction of settlement lines reported SIM_SKEW_CENTS too high */
+    sim_settle_faults_t settle;
 } sim_params_t;
 
 typedef enum sim_rider_state {
@@ -160,6 +171,7 @@ const sim_stats_t *sim_world_stats(const sim_world_t *w);
  * later dispatches and reports. */
 void sim_world_set_cancel_ratio(sim_world_t *w, double ratio);
 void sim_world_set_settlement_skew(sim_world_t *w, double ratio);
+void sim_world_set_settle_faults(sim_world_t *w, const sim_settle_faults_t *faults);
 
 /* sim_world_quote says what a dispatch of O now would give; no effect. */
 void sim_world_quote(sim_world_t *w, const sim_order_t *o, uint64_t now_ms, sim_quote_t *out);
@@ -208,7 +220,9 @@ sim_geo_t sim_world_rider_position(const sim_world_t *w, size_t i, uint64_t now_
  * kept in the order they ended (the world's clock never goes back, so that is
  * by time). A page is a run of that list; positions are page tokens. */
 typedef struct sim_line {
-    uint32_t index;            /* the record */
+    uint32_t index;            /* the record; unused for a phantom */
+    uint32_t phantom;          /* 0: a real record; N: phantom line N ("phantom-N", no record) */
+    uint32_t store_id;         /* a phantom's store: the day's first line's (0: none) */
     uint64_t at_ms;            /* when it ended */
     uint32_t fee_cents;        /* as reported, skew included */
 } sim_line_t;
@@ -222,8 +236,9 @@ typedef struct sim_page {
 } sim_page_t;
 
 /* sim_world_settlement writes up to MAX lines of those that ended in
- * [FROM_MS, TO_MS) into LINES, starting at position START (SIZE_MAX: the
- * range's first). False when START is not a position inside the range. */
+ * [FROM_MS, TO_MS), as params.settle changes them, into LINES, starting at
+ * position START (SIZE_MAX: the range's first). False when START is not a
+ * position inside the range. */
 bool sim_world_settlement(const sim_world_t *w, uint64_t from_ms, uint64_t to_ms, size_t start,
                           size_t max, sim_line_t *lines, sim_page_t *page)
     __attribute__((warn_unused_result));

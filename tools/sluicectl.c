@@ -5,13 +5,15 @@
  * This version reads PostgreSQL directly (tools/ctl_db.c) and never asks the
  * daemon, so support staff get answers while sluiced is down; every answer
  * says so. Commands that need the daemon (platforms, stats, pause, resume,
- * reload, reconcile) come with its control socket. */
+ * reload) come with its control socket. `reconcile` asks the platforms and
+ * PostgreSQL itself (tools/reconcile_cmd.c). */
 #include "clock.h"
 #include "config.h"
 #include "ctl_db.h"
 #include "ctl_json.h"
 #include "kitchen.h"
 #include "order.h"
+#include "reconcile_cmd.h"
 #include "tz.h"
 
 #include <errno.h>
@@ -44,6 +46,7 @@ typedef struct ctl {
     bool config_explicit;     /* -c given */
     const char *database;     /* --database, NULL: daemon.database */
     bool json;
+    reconcile_cmd_opts_t reconcile;  /* --date, --utc-offset */
     config_t *cfg;            /* NULL when not read */
     char *config_errors;      /* why cfg is NULL, when reading was tried */
     ctl_db_t *db;
@@ -56,6 +59,10 @@ static void s_usage(FILE *out)
             "\n"
             "  order ID    an order: state, promises, dispatch attempts and its timeline\n"
             "  store ID    a store: configured capacity, live orders, promised wait, today\n"
+            "  reconcile [--date YYYY-MM-DD] [--utc-offset MINUTES]\n"
+            "              every platform's settlement report of a day (default yesterday, UTC)\n"
+            "              against PostgreSQL; stores and prints the discrepancies (exit 5 if any,\n"
+            "              6 if a platform could not be asked)\n"
             "\n"
             "  -c, --config FILE     config to read (default " S_DEFAULT_CONFIG ")\n"
             "  --database CONNINFO   libpq connection string, instead of daemon.database\n"
@@ -664,18 +671,32 @@ static int s_cmd_store(ctl_t *ctl, const char *arg)
     return rc;
 }
 
+/* ---- sluicectl reconcile ---- */
+
+static int s_cmd_reconcile(ctl_t *ctl)
+{
+    if (!s_load_config(ctl, true))
+        return CTL_EXIT_USAGE;
+    int rc = s_connect(ctl);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    ctl->reconcile.json = ctl->json;
+    return reconcile_cmd_run(ctl->cfg, ctl->db, &ctl->reconcile);
+}
+
 /* ---- main ---- */
 
 /* Commands of the issue that need the daemon's control socket. */
 static const char *const s_daemon_commands[] = { "platforms", "stats", "pause", "resume",
-                                                 "reload", "reconcile" };
+                                                 "reload" };
 
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
         { "config", required_argument, NULL, 'c' }, { "database", required_argument, NULL, 'd' },
         { "json", no_argument, NULL, 'j' },         { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },      { NULL, 0, NULL, 0 },
+        { "version", no_argument, NULL, 'V' },      { "date", required_argument, NULL, 'D' },
+        { "utc-offset", required_argument, NULL, 'U' }, { NULL, 0, NULL, 0 },
     };
     ctl_t ctl = { .config_path = S_DEFAULT_CONFIG };
     int opt;
@@ -686,6 +707,8 @@ int main(int argc, char **argv)
         case 'j': ctl.json = true; break;
         case 'h': s_usage(stdout); return CTL_EXIT_OK;
         case 'V': printf("sluicectl %s\n", SLUICE_VERSION); return CTL_EXIT_OK;
+        case 'D': ctl.reconcile.date = optarg; break;
+        case 'U': ctl.reconcile.utc_offset = optarg; break;
         default: s_usage(stderr); return CTL_EXIT_USAGE;
         }
     }
@@ -696,7 +719,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[optind];
     int args = argc - optind - 1;
     bool is_order = strcmp(cmd, "order") == 0, is_store = strcmp(cmd, "store") == 0;
-    if (!is_order && !is_store) {
+    bool is_reconcile = strcmp(cmd, "reconcile") == 0;
+    if (!is_order && !is_store && !is_reconcile) {
         for (size_t i = 0; i < sizeof s_daemon_commands / sizeof s_daemon_commands[0]; i++)
             if (strcmp(cmd, s_daemon_commands[i]) == 0) {
                 fprintf(stderr, "sluicectl: %s needs the daemon's control socket, which this "
@@ -707,7 +731,11 @@ int main(int argc, char **argv)
         s_usage(stderr);
         return CTL_EXIT_USAGE;
     }
-    if (args != 1) {
+    if (is_reconcile && args != 0) {
+        fprintf(stderr, "usage: sluicectl [options] reconcile [--date D] [--utc-offset M]\n");
+        return CTL_EXIT_USAGE;
+    }
+    if (!is_reconcile && args != 1) {
         fprintf(stderr, "usage: sluicectl [options] %s ID\n", cmd);
         return CTL_EXIT_USAGE;
     }
@@ -716,6 +744,10 @@ int main(int argc, char **argv)
      * -c names it, and for `store` (capacity, time zone). `order --database`
      * skips it: a 300,000-store config takes a second or more to read. */
     int rc = CTL_EXIT_USAGE;
+    if (is_reconcile) {
+        rc = s_cmd_reconcile(&ctl);
+        goto done;
+    }
     if (ctl.database == NULL || ctl.config_explicit || is_store) {
         if (!s_load_config(&ctl, ctl.database == NULL))
             goto done;

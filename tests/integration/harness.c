@@ -492,7 +492,12 @@ void harness_write_config_platforms(harness_t *h, const char *path, const char *
 
 pid_t harness_spawn(harness_t *h, const char *out_path, const char *const *args)
 {
-    const char *bin = s_env("SLUICE_BIN");
+    return harness_spawn_bin(h, s_env("SLUICE_BIN"), out_path, args);
+}
+
+pid_t harness_spawn_bin(harness_t *h, const char *bin, const char *out_path,
+                        const char *const *args)
+{
     const char *argv[32];
     size_t n = 0;
     argv[n++] = bin;

@@ -98,6 +98,9 @@ int harness_migrate(harness_t *h);   /* sluiced -c conf --migrate */
  * returns its pid; harness_reap polls it for TIMEOUT_MS and returns its exit
  * status (128+sig when killed), or -1 if it is still running. */
 pid_t harness_spawn(harness_t *h, const char *out_path, const char *const *args);
+/* harness_spawn_bin is harness_spawn running BIN (sluicectl, say) instead. */
+pid_t harness_spawn_bin(harness_t *h, const char *bin, const char *out_path,
+                        const char *const *args);
 int harness_reap(pid_t pid, int timeout_ms);
 
 /* harness_run_capture is harness_run writing output to OUT_PATH instead. */

@@ -397,13 +397,10 @@ static void test_platform_cancels_before_pickup(void **state)
     sim_world_destroy(&w);
 }
 
-/* Five deliveries one second apart, then pages of two over that range. */
-static void test_settlement_pages_and_skew(void **state)
+/* s_five_delivered: five deliveries one second apart, all ended by
+ * T0 + 100000; returns the sum of their fees. */
+static uint64_t s_five_delivered(sim_world_t *w)
 {
-    (void)state;
-    heard_t h;
-    sim_params_t p = s_params(5);
-    sim_world_t *w = s_world(&p, &h);
     uint64_t fees = 0;
     for (int k = 0; k < 5; k++) {
         char key[16];
@@ -413,6 +410,17 @@ static void test_settlement_pages_and_skew(void **state)
         sim_world_advance(w, T0 + (uint64_t)k * 1000 + 999);
     }
     sim_world_advance(w, T0 + 100000);
+    return fees;
+}
+
+/* Five deliveries, then pages of two over that range. */
+static void test_settlement_pages_and_skew(void **state)
+{
+    (void)state;
+    heard_t h;
+    sim_params_t p = s_params(5);
+    sim_world_t *w = s_world(&p, &h);
+    uint64_t fees = s_five_delivered(w);
     sim_line_t lines[8];
     sim_page_t page;
     assert_true(sim_world_settlement(w, T0, T0 + 100000, SIZE_MAX, 8, lines, &page));
@@ -446,6 +454,53 @@ static void test_settlement_pages_and_skew(void **state)
     sim_world_destroy(&w);
 }
 
+/* Each settlement fault, counted from the day's start: 1 omitted, 2
+ * overcharged, 1 duplicated, 2 phantoms; pages of two see the same report. */
+static void test_settlement_faults(void **state)
+{
+    (void)state;
+    heard_t h;
+    sim_params_t p = s_params(5);
+    sim_world_t *w = s_world(&p, &h);
+    uint64_t fees = s_five_delivered(w);
+    sim_line_t all[8];
+    sim_page_t page;
+    assert_true(sim_world_settlement(w, T0, T0 + 100000, SIZE_MAX, 8, all, &page));
+    uint32_t first_fee = all[0].fee_cents, first_store = sim_world_record(w, all[0].index)->store_id;
+
+    sim_settle_faults_t f = { .omit = 1, .overcharge = 2, .duplicate = 1, .phantom = 2 };
+    sim_world_set_settle_faults(w, &f);
+    sim_line_t lines[8];
+    assert_true(sim_world_settlement(w, T0, T0 + 100000, SIZE_MAX, 8, lines, &page));
+    assert_int_equal(page.count, 4 + 1 + 2);
+    assert_int_equal(page.total_lines, 7);
+    assert_int_equal(page.total_fee_cents, fees - first_fee + 2 * SIM_SKEW_CENTS +
+                                               lines[0].fee_cents + 2 * SIM_BASE_FEE_CENTS);
+    assert_int_equal(lines[0].index, all[1].index);           /* k0 omitted */
+    assert_int_equal(lines[0].fee_cents, all[1].fee_cents + SIM_SKEW_CENTS);
+    assert_int_equal(lines[1].index, all[1].index);           /* k1 listed twice */
+    assert_int_equal(lines[1].fee_cents, lines[0].fee_cents);
+    assert_int_equal(lines[2].fee_cents, all[2].fee_cents + SIM_SKEW_CENTS);
+    assert_int_equal(lines[4].fee_cents, all[4].fee_cents);
+    assert_int_equal(lines[5].phantom, 1);
+    assert_int_equal(lines[6].phantom, 2);
+    assert_int_equal(lines[6].store_id, first_store);
+    assert_true(lines[6].at_ms >= lines[4].at_ms);
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(lines[i].phantom, 0);
+
+    size_t start = SIZE_MAX, seen = 0;
+    do {
+        sim_line_t two[2];
+        assert_true(sim_world_settlement(w, T0, T0 + 100000, start, 2, two, &page));
+        for (size_t i = 0; i < page.count; i++, seen++)
+            assert_memory_equal(&two[i], &lines[seen], sizeof two[i]);
+        start = page.next;
+    } while (page.more);
+    assert_int_equal(seen, 7);
+    sim_world_destroy(&w);
+}
+
 static void test_time_scale_shortens_rides(void **state)
 {
     (void)state;
@@ -475,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_cancel_before_dispatch_leaves_tombstone),
         cmocka_unit_test(test_platform_cancels_before_pickup),
         cmocka_unit_test(test_settlement_pages_and_skew),
+        cmocka_unit_test(test_settlement_faults),
         cmocka_unit_test(test_time_scale_shortens_rides),
     };
     return cmocka_run_group_tests_name("sim_world", tests, NULL, NULL);

@@ -1,0 +1,315 @@
+/* test_reconcile.c - `sluicectl reconcile` end to end: the real sluiced
+ * delivers orders through two sluice-sim platforms (pa for store 2001, pb
+ * for 2002) into a real throwaway PostgreSQL; then the real sluicectl
+ * fetches both settlement reports of the day and compares them with
+ * `dispatches` and `orders`. A clean day reports nothing (exit 0); each fault
+ * the simulators inject into their reports (settle omit / overcharge /
+ * duplicate / phantom, skew) is found exactly, in the output and in
+ * reconcile_discrepancies (exit 5); a re-run replaces the day's rows; an
+ * unreachable platform is exit 6 with its earlier rows kept, and all of it
+ * works with the daemon stopped. Every wait polls against a deadline.
+ * Environment: as tests/integration/harness.h and sim_proc.h. */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <zmq.h>
+
+#include "harness.h"
+#include "sim_proc.h"
+
+#define REPLY_MS 10000
+#define DELIVER_MS 120000
+#define CTL_MS 60000
+#define STORE_A 2001          /* platform pa */
+#define STORE_B 2002          /* platform pb */
+#define N_A 6
+#define N_B 4
+
+typedef struct fx {
+    harness_t *h;
+    sim_proc_t pa, pb;
+    char day[16];             /* today, UTC */
+    char out[PATH_MAX];       /* sluicectl's last output */
+} fx_t;
+
+static int s_setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    void *hs = NULL;
+    harness_setup(&hs);
+    f->h = hs;
+    *state = f;
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    fx_t *f = *state;
+    sim_proc_t *sims[] = { &f->pa, &f->pb };
+    for (size_t i = 0; i < 2; i++) {
+        if (!f->h->passed && sims[i]->log[0])
+            sim_proc_dump_log(sims[i]);
+        sim_proc_kill(sims[i]);
+    }
+    void *hs = f->h;
+    harness_teardown(&hs);
+    free(f);
+    return 0;
+}
+
+static void s_sim(fx_t *f, sim_proc_t *s, const char *name, const char *seed)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", f->h->tmpdir, name);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        fail_msg("mkdir %s: %s", dir, strerror(errno));
+    const char *argv[] = { "--name", name, "--time-scale", "120", "--seed", seed, NULL };
+    sim_proc_start(s, f->h->zctx, dir, NULL, argv);
+}
+
+static void s_boot(fx_t *f)
+{
+    char plats[1024], body[2048];
+    snprintf(plats, sizeof plats,
+             "  { name = \"pa\"; adapter = \"zmq\"; endpoint = \"%s\"; timeout_ms = 2000;"
+             " quote_deadline_ms = 1000; },\n"
+             "  { name = \"pb\"; adapter = \"zmq\"; endpoint = \"%s\"; timeout_ms = 2000;"
+             " quote_deadline_ms = 1000; }",
+             f->pa.gateway, f->pb.gateway);
+#define STORE_FMT                                                                            \
+    "  { id = %d; name = \"s%d\"; location = [30.27, 120.03]; prep_slots = 100;"              \
+    " item_seconds = 1; order_seconds = 1; max_wait_minutes = 60;"                            \
+    " max_queue = 1000; platforms = [\"%s\"]; }"
+    char a[512], b[512];
+    snprintf(a, sizeof a, STORE_FMT, STORE_A, STORE_A, "pa");
+    snprintf(b, sizeof b, STORE_FMT, STORE_B, STORE_B, "pb");
+    snprintf(body, sizeof body,
+             "dispatch = { margin_seconds = 3; pickup_eta_seconds = 4; assign_timeout_seconds = 20;"
+             " retry_seconds = 1; max_hold_minutes = 5; handoff_seconds = 60; rider_kmh = 15.0; };\n"
+             "stores = (\n"
+             "  { id = %d; name = \"probe\"; location = [30.27, 120.03]; prep_slots = 1000;"
+             " item_seconds = 1; max_wait_minutes = 600; max_queue = 100000; },\n%s,\n%s\n);\n",
+             HARNESS_FIRST_STORE, a, b);
+    harness_boot_platforms(f->h, NULL, plats, body);
+}
+
+/* s_deliver submits N orders PREFIX-i to STORE and waits until all are
+ * DELIVERED. */
+static void s_deliver(harness_client_t *cl, const char *prefix, size_t n, uint32_t store)
+{
+    harness_order_t *o = malloc(sizeof *o);
+    assert_non_null(o);
+    for (size_t i = 0; i < n; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "%s-%zu", prefix, i);
+        harness_order_fill(o, id, store);
+        Sluice__V1__Reply *r = harness_submit(cl, o, REPLY_MS);
+        harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, id);
+        harness_reply_free(&r);
+    }
+    free(o);
+}
+
+static void s_wait_delivered(fx_t *f, long n)
+{
+    uint64_t deadline = harness_now_ms() + DELIVER_MS;
+    long got = 0;
+    while (harness_now_ms() < deadline) {
+        got = harness_db_count(f->h,
+                               "SELECT count(*) FROM dispatches d JOIN orders o USING (order_id)"
+                               " WHERE o.state = 'DELIVERED' AND d.state = 'DELIVERED'",
+                               0);
+        if (got == n)
+            return;
+        harness_nap_ms(200);
+    }
+    fail_msg("%ld of %ld orders DELIVERED after %d ms", got, n, DELIVER_MS);
+}
+
+/* s_ctl runs sluicectl (beside SLUICE_BIN) with the NULL-terminated
+ * arguments after "-c CONF"; returns its exit status, output in f->out. */
+static int s_ctl(fx_t *f, ...)
+{
+    char dir[PATH_MAX], bin[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", getenv("SLUICE_BIN"));
+    snprintf(bin, sizeof bin, "%s/sluicectl", dirname(dir));
+    const char *args[16] = { "-c", f->h->conf_path };
+    size_t n = 2;
+    va_list ap;
+    va_start(ap, f);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 15;)
+        args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    snprintf(f->out, sizeof f->out, "%s/ctl.out", f->h->tmpdir);
+    if (truncate(f->out, 0) != 0 && errno != ENOENT)
+        fail_msg("truncate %s: %s", f->out, strerror(errno));
+    int rc = harness_reap(harness_spawn_bin(f->h, bin, f->out, args), CTL_MS);
+    if (rc < 0)
+        fail_msg("sluicectl did not finish in %d ms", CTL_MS);
+    return rc;
+}
+
+/* s_output: sluicectl's last output (static). */
+static const char *s_output(fx_t *f)
+{
+    static char text[65536];
+    FILE *in = fopen(f->out, "r");
+    assert_non_null(in);
+    size_t len = fread(text, 1, sizeof text - 1, in);
+    fclose(in);
+    text[len] = '\0';
+    return text;
+}
+
+static void s_expect_out(fx_t *f, const char *needle)
+{
+    const char *text = s_output(f);
+    if (strstr(text, needle) == NULL)
+        fail_msg("\"%s\" not in sluicectl's output:\n%s", needle, text);
+}
+
+static void s_expect_rc(fx_t *f, int rc, int want, const char *what)
+{
+    if (rc != want)
+        fail_msg("%s: sluicectl exited %d, expected %d; output:\n%s", what, rc, want, s_output(f));
+}
+
+/* s_count: discrepancies of PLATFORM of KIND (NULL: any) for the day. */
+static long s_count(fx_t *f, const char *platform, const char *kind)
+{
+    if (kind == NULL)
+        return harness_db_count(f->h,
+                                "SELECT count(*) FROM reconcile_discrepancies"
+                                " WHERE day = $1::date AND platform = $2",
+                                2, f->day, platform);
+    return harness_db_count(f->h,
+                            "SELECT count(*) FROM reconcile_discrepancies"
+                            " WHERE day = $1::date AND platform = $2 AND kind = $3::reconcile_kind",
+                            3, f->day, platform, kind);
+}
+
+static void s_settle(sim_proc_t *s, const char *cmd)
+{
+    char want[64];
+    snprintf(want, sizeof want, "ok %s", cmd);
+    assert_string_equal(sim_proc_ctl(s, cmd), want);
+}
+
+static void test_reconcile_finds_each_kind(void **state)
+{
+    fx_t *f = *state;
+    s_sim(f, &f->pa, "pa", "21");
+    s_sim(f, &f->pb, "pb", "22");
+    s_boot(f);
+    harness_client_t *cl = harness_client_new(f->h, ZMQ_DEALER);
+    s_deliver(cl, "ra", N_A, STORE_A);
+    s_deliver(cl, "rb", N_B, STORE_B);
+    s_wait_delivered(f, N_A + N_B);
+    harness_client_destroy(&cl);
+    time_t now = (time_t)(harness_wall_ms() / 1000);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(f->day, sizeof f->day, "%Y-%m-%d", &tm);
+
+    /* a clean day */
+    int rc = s_ctl(f, "reconcile", "--date", f->day, NULL);
+    s_expect_rc(f, rc, 0, "clean day");
+    s_expect_out(f, "platform pa: CLEAN; 6 lines there");
+    s_expect_out(f, "platform pb: CLEAN; 4 lines there");
+    s_expect_out(f, "discrepancies: 0");
+    assert_int_equal(harness_db_count(f->h, "SELECT count(*) FROM reconcile_runs"
+                                            " WHERE status = 'CLEAN' AND lines_theirs = lines_ours",
+                                      0),
+                     2);
+    assert_int_equal(harness_db_count(f->h, "SELECT count(*) FROM reconcile_discrepancies", 0), 0);
+
+    /* pa leaves its first two deliveries out: MISSING_THERE */
+    s_settle(&f->pa, "settle omit 2");
+    rc = s_ctl(f, "reconcile", "--date", f->day, NULL);
+    s_expect_rc(f, rc, 5, "omitted lines");
+    s_expect_out(f, "MISSING_THERE");
+    assert_int_equal(s_count(f, "pa", "MISSING_THERE"), 2);
+    assert_int_equal(s_count(f, "pa", NULL), 2);
+    assert_int_equal(s_count(f, "pb", NULL), 0);
+
+    /* then overcharges one, lists one twice, invents three; pb skews all:
+     * the re-run replaces pa's MISSING_THERE rows */
+    s_settle(&f->pa, "settle omit 0");
+    s_settle(&f->pa, "settle overcharge 1");
+    s_settle(&f->pa, "settle duplicate 1");
+    s_settle(&f->pa, "settle phantom 3");
+    assert_string_equal(sim_proc_ctl(&f->pb, "skew 1"), "ok skew 1");
+    rc = s_ctl(f, "--json", "reconcile", "--date", f->day, NULL);
+    s_expect_rc(f, rc, 5, "every kind");
+    s_expect_out(f, "\"counts\":{\"MISSING_HERE\":3,\"MISSING_THERE\":0,\"FEE_MISMATCH\":1,"
+                    "\"DUPLICATE_CHARGE\":1}");
+    s_expect_out(f, "\"counts\":{\"MISSING_HERE\":0,\"MISSING_THERE\":0,\"FEE_MISMATCH\":4,"
+                    "\"DUPLICATE_CHARGE\":0}");
+    assert_int_equal(s_count(f, "pa", "MISSING_THERE"), 0);
+    assert_int_equal(s_count(f, "pa", "MISSING_HERE"), 3);
+    assert_int_equal(s_count(f, "pa", "FEE_MISMATCH"), 1);
+    assert_int_equal(s_count(f, "pa", "DUPLICATE_CHARGE"), 1);
+    assert_int_equal(s_count(f, "pb", "FEE_MISMATCH"), 4);
+    assert_int_equal(s_count(f, "pb", NULL), 4);
+    /* the fee rows carry both fees, 100 cents apart; phantoms are store 2001's */
+    assert_int_equal(harness_db_count(f->h, "SELECT count(*) FROM reconcile_discrepancies"
+                                            " WHERE kind = 'FEE_MISMATCH'"
+                                            "   AND their_fee_cents = our_fee_cents + 100",
+                                      0),
+                     5);
+    assert_int_equal(harness_db_count(f->h, "SELECT count(*) FROM reconcile_discrepancies"
+                                            " WHERE kind = 'MISSING_HERE' AND store_id = $1::int8"
+                                            "   AND dispatch_key LIKE 'phantom-%'",
+                                      1, "2001"),
+                     3);
+
+    /* daemon stopped, pb gone, pa clean again: pa's rows replaced by none,
+     * pb's kept beside a FAILED run; exit 6 */
+    assert_int_equal(harness_stop(f->h, 15000), 0);
+    assert_int_equal(sim_proc_stop(&f->pb), 0);
+    s_settle(&f->pa, "settle overcharge 0");
+    s_settle(&f->pa, "settle duplicate 0");
+    s_settle(&f->pa, "settle phantom 0");
+    rc = s_ctl(f, "reconcile", "--date", f->day, NULL);
+    s_expect_rc(f, rc, 6, "platform unreachable");
+    s_expect_out(f, "platform pb: FAILED: no connection");
+    s_expect_out(f, "platform pa: CLEAN");
+    assert_int_equal(s_count(f, "pa", NULL), 0);
+    assert_int_equal(s_count(f, "pb", NULL), 4);
+    assert_int_equal(harness_db_count(f->h, "SELECT count(*) FROM reconcile_runs"
+                                            " WHERE platform = 'pb' AND status = 'FAILED'"
+                                            "   AND error LIKE 'no connection%'",
+                                      0),
+                     1);
+
+    /* bad input and an unreachable PostgreSQL */
+    s_expect_rc(f, s_ctl(f, "reconcile", "--date", "2024-02-30", NULL), 2, "no such day");
+    s_expect_rc(f, s_ctl(f, "reconcile", "--utc-offset", "900", NULL), 2, "offset too far");
+    s_expect_rc(f, s_ctl(f, "--database", "host=/nonexistent connect_timeout=2", "reconcile", NULL),
+                3, "PostgreSQL unreachable");
+
+    assert_int_equal(sim_proc_stop(&f->pa), 0);
+    harness_pass(f->h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_reconcile_finds_each_kind, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
