@@ -32,7 +32,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define DRILL_RIDERS_MAX 8000      /* default riders per platform, at most */
+#define DRILL_RIDERS_MAX 60000     /* default riders per platform, at most */
+#define DRILL_RIDE_SIM_S 1800.0     /* a delivery: ~30 simulated minutes of a rider */
+#define DRILL_MEAN_ITEMS 1.5        /* of s_new_order's 1, 2 or 3 items */
 #define EXIT_BROKEN 1          /* an invariant broke */
 #define EXIT_SETUP 2           /* usage, or the system under test could not be started */
 
@@ -58,7 +60,7 @@ typedef struct {
     uint64_t seed;
     uint32_t connections;
     uint32_t max_tries;
-    uint32_t riders;            /* per platform; 0 = sized from the peak */
+    uint32_t riders;            /* per platform; 0 = sized from the kitchens */
     double drain_s;
     char chaos[1024];
     const char *chaos_file;
@@ -235,7 +237,7 @@ static void s_usage(FILE *f)
           "  --seed N            stores, demand and orders (default 1)\n"
           "  --connections N     producer DEALER sockets (default 4)\n"
           "  --max-tries N       submissions of a rejected order before giving up (default 4)\n"
-          "  --riders N          riders per platform (default: sized from the peak)\n"
+          "  --riders N          riders per platform (default: sized from the kitchens)\n"
           "  --drain-seconds S   after offering, wait at most S for orders to end (default 120)\n"
           "  --chaos SPEC        comma-separated TIME:ACTION, TIME as 30, 30s, 1m or 50%\n"
           "                      (of the offering time). Actions: kill-daemon, restart-db,\n"
@@ -748,13 +750,19 @@ static bool s_start_sims(drill_t *d)
 {
     uint32_t riders = d->opt.riders;
     if (riders == 0) {
-        /* a delivery takes ~30 simulated minutes; enough riders for the peak's.
-         * At most DRILL_RIDERS_MAX: a simulator scans every rider for each
-         * quote, and 66,000 riders each (peak 3,000/s) saturated a 2-core
-         * machine, timed quotes out and failed nearly every order. Only
-         * accepted orders need riders, a fraction of those offered. */
-        double busy = d->opt.peak_rate * 1800.0 / d->opt.scale;
-        riders = (uint32_t)fmin(DRILL_RIDERS_MAX, fmax(200, busy / DRILL_PLATFORMS * 2));
+        /* Enough riders for every kitchen working flat out: orders made per
+         * simulated second, times a ride, shared by the platforms with half
+         * again to spare for when one is dark. Not sized from the offered
+         * peak: only accepted orders need riders, and the kitchens bound
+         * those. The simulators find riders in a grid, so many are cheap. */
+        double made_per_s = 0;
+        for (size_t i = 0; i < d->world->store_count; i++) {
+            const drill_store_t *st = &d->world->stores[i];
+            made_per_s += st->prep_slots /
+                          (st->order_seconds + DRILL_MEAN_ITEMS * st->item_seconds);
+        }
+        double busy = made_per_s * DRILL_RIDE_SIM_S;
+        riders = (uint32_t)fmin(DRILL_RIDERS_MAX, fmax(200, busy / DRILL_PLATFORMS * 1.5));
     }
     for (int p = 0; p < DRILL_PLATFORMS; p++) {
         char bin[PATH_MAX + 64], log[PATH_MAX + 64], ledger[PATH_MAX + 64], name[16],
@@ -1091,7 +1099,7 @@ static bool s_new_order(drill_t *d, uint64_t now)
     o->store = (uint32_t)drill_world_pick_store(d->world, &d->rng);
     const drill_store_t *st = &d->world->stores[o->store];
     double u = drill_world_uniform(&d->rng);
-    o->items = u < 0.6 ? 1 : u < 0.9 ? 2 : 3;
+    o->items = u < 0.6 ? 1 : u < 0.9 ? 2 : 3;   /* DRILL_MEAN_ITEMS on average */
     /* drop-off within ~3 km of the store */
     double r = 3.0 * sqrt(drill_world_uniform(&d->rng)), a = 2 * M_PI * drill_world_uniform(&d->rng);
     o->lat = (float)(st->lat + r * sin(a) / 111.0);
