@@ -61,9 +61,11 @@ BINS := $(BUILD)/sluiced $(BUILD)/sluice-load $(BUILD)/sluice-rawbench $(BUILD)/
         $(BUILD)/sluice-sim $(BUILD)/sluicectl $(BUILD)/sluice-ctlbench $(BUILD)/sluice-drill
 # sluice-sim's model and ledger, also linked into their unit test.
 SIM_OBJS := $(BUILD)/tools/sim_world.o $(BUILD)/tools/sim_ledger.o $(BUILD)/tools/sim_map.o
-# sluicectl's reads of PostgreSQL and its JSON writer, also linked into
+# sluicectl's reads of PostgreSQL, its JSON writer, its control-socket client
+# and its text for the daemon's figures, also linked into
 # sluice-ctlbench.
-CTL_OBJS := $(BUILD)/tools/ctl_db.o $(BUILD)/tools/ctl_json.o
+CTL_OBJS := $(BUILD)/tools/ctl_db.o $(BUILD)/tools/ctl_json.o $(BUILD)/tools/ctl_control.o \
+            $(BUILD)/tools/ctl_format.o
 # sluice-drill's world (stores, demand, config) and its report.
 DRILL_OBJS := $(BUILD)/tools/drill_world.o $(BUILD)/tools/drill_report.o
 
@@ -147,6 +149,9 @@ $(BUILD)/tests/unit/test_drill_world: $(BUILD)/tests/unit/test_drill_world.o $(D
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
 $(BUILD)/tests/unit/test_ctl_json: $(BUILD)/tests/unit/test_ctl_json.o $(BUILD)/tools/ctl_json.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
+
+$(BUILD)/tests/unit/test_ctl_format: $(BUILD)/tests/unit/test_ctl_format.o $(BUILD)/tools/ctl_format.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
 $(BUILD)/tests/unit/test_sim_world: $(BUILD)/tests/unit/test_sim_world.o $(SIM_OBJS) $(LIB)
