@@ -120,3 +120,23 @@ void ctl_expect_lacks(const char *text, const char *needle, const char *what)
     if (strstr(text, needle) != NULL)
         fail_msg("%s: \"%s\" should not be in:\n%s", what, needle, text);
 }
+
+/* ctl_expect_field: TEXT has a line "LABEL<spaces>VALUE" (a field of the
+ * human answer). */
+void ctl_expect_field(const char *text, const char *label, const char *value)
+{
+    for (const char *p = text; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        size_t n = strlen(label);
+        if (strncmp(p, label, n) != 0 || p[n] != ' ')
+            continue;
+        const char *v = p + n;
+        while (*v == ' ')
+            v++;
+        size_t len = strcspn(v, "\n");
+        if (strlen(value) == len && strncmp(v, value, len) == 0)
+            return;
+        fail_msg("field \"%s\" is \"%.*s\", expected \"%s\" in:\n%s", label, (int)len, v, value,
+                 text);
+    }
+    fail_msg("no field \"%s\" in:\n%s", label, text);
+}

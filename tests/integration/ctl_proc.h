@@ -24,5 +24,8 @@ void ctl_run_free(ctl_run_t *r);
 void ctl_expect_rc(const ctl_run_t *r, int rc, const char *what);
 void ctl_expect_has(const char *text, const char *needle, const char *what);
 void ctl_expect_lacks(const char *text, const char *needle, const char *what);
+/* ctl_expect_field: TEXT has a line "LABEL<spaces>VALUE" (a field of the
+ * answer for people). */
+void ctl_expect_field(const char *text, const char *label, const char *value);
 
 #endif

@@ -70,25 +70,6 @@ static char *s_line_with(const char *text, const char *needle)
     return line;
 }
 
-/* s_expect_field: TEXT has a line "LABEL<spaces>VALUE" (a field of the
- * human answer). */
-static void s_expect_field(const char *text, const char *label, const char *value)
-{
-    for (const char *p = text; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        size_t n = strlen(label);
-        if (strncmp(p, label, n) != 0 || p[n] != ' ')
-            continue;
-        const char *v = p + n;
-        while (*v == ' ')
-            v++;
-        size_t len = strcspn(v, "\n");
-        if (strlen(value) == len && strncmp(v, value, len) == 0)
-            return;
-        fail_msg("field \"%s\" is \"%.*s\", expected \"%s\" in:\n%s", label, (int)len, v, value,
-                 text);
-    }
-    fail_msg("no field \"%s\" in:\n%s", label, text);
-}
 
 /* ---- a minimal JSON checker: is the text one valid JSON value? ---- */
 
@@ -282,18 +263,18 @@ static void test_order_accepted_and_cancelled(void **state)
     ctl_expect_rc(&r, 0, "order ctl-a");
     assert_int_equal(strncmp(r.out, SOURCE_LINE "; times in Asia/Shanghai\n",
                              strlen(SOURCE_LINE "; times in Asia/Shanghai\n")), 0);
-    s_expect_field(r.out, "order", "ctl-a");
-    s_expect_field(r.out, "store", "1002 (Tea Xixi)");
-    s_expect_field(r.out, "state", "ACCEPTED");
-    s_expect_field(r.out, "items", "2 x sku-0, 1 x sku-1"); /* harness_order_fill */
-    s_expect_field(r.out, "customer", "cust-1");
+    ctl_expect_field(r.out, "order", "ctl-a");
+    ctl_expect_field(r.out, "store", "1002 (Tea Xixi)");
+    ctl_expect_field(r.out, "state", "ACCEPTED");
+    ctl_expect_field(r.out, "items", "2 x sku-0, 1 x sku-1"); /* harness_order_fill */
+    ctl_expect_field(r.out, "customer", "cust-1");
     char *accepted = s_local_time(h, "accepted_at", "ctl-a", false);
     char *ready = s_local_time(h, "promised_ready_at", "ctl-a", false);
     char *delivery = s_local_time(h, "promised_delivery_at", "ctl-a", false);
-    s_expect_field(r.out, "accepted", accepted);
-    s_expect_field(r.out, "promised ready", ready);
-    s_expect_field(r.out, "promised delivery", delivery);
-    s_expect_field(r.out, "refund due", "no");
+    ctl_expect_field(r.out, "accepted", accepted);
+    ctl_expect_field(r.out, "promised ready", ready);
+    ctl_expect_field(r.out, "promised delivery", delivery);
+    ctl_expect_field(r.out, "refund due", "no");
     ctl_expect_has(r.out, "\ndispatch attempts: 2\n", "order ctl-a");
     char *a1 = s_line_with(r.out, "ctl-a:1"), *a2 = s_line_with(r.out, "ctl-a:2");
     ctl_expect_has(a1, "CANCELLED", "attempt 1");
@@ -342,7 +323,7 @@ static void test_order_accepted_and_cancelled(void **state)
     /* the cancelled order: ACCEPTED, then CANCELLED with the reason */
     ctl_run_t up = ctl_run(h, "-c", h->conf_path, "order", "ctl-c", NULL);
     ctl_expect_rc(&up, 0, "order ctl-c");
-    s_expect_field(up.out, "state", "CANCELLED");
+    ctl_expect_field(up.out, "state", "CANCELLED");
     ctl_expect_has(up.out, "\ndispatch attempts: 0\n", "order ctl-c");
     ctl_expect_has(up.out, "\ntimeline: 2 events\n", "order ctl-c");
     const char *acc = strstr(up.out, "  ACCEPTED"), *can = strstr(up.out, "  CANCELLED  ");
@@ -377,7 +358,7 @@ static void test_order_accepted_and_cancelled(void **state)
     ctl_run_t db = ctl_run(h, "--database", h->dsn, "order", "ctl-c", NULL);
     ctl_expect_rc(&db, 0, "order ctl-c --database");
     ctl_expect_has(db.out, SOURCE_LINE "; times in UTC\n", "order ctl-c --database");
-    s_expect_field(db.out, "store", "1002");
+    ctl_expect_field(db.out, "store", "1002");
     ctl_expect_has(db.out, "cancelled: customer changed her mind", "order ctl-c --database");
     ctl_run_free(&up);
     ctl_run_free(&js);
@@ -579,18 +560,18 @@ static void test_store_summary(void **state)
     char *first = s_line_with(r.out, STORE_DOWN_LINE);
     ctl_expect_has(first, "sluiced is not running there); times in Asia/Shanghai", "store 1002");
     free(first);
-    s_expect_field(r.out, "store", "1002 (Tea Xixi), brand testbrand");
-    s_expect_field(r.out, "  paused", "no");
-    s_expect_field(r.out, "  platforms", "(none)");
-    s_expect_field(r.out, "live orders", "3");
-    s_expect_field(r.out, "  ACCEPTED", "2");
-    s_expect_field(r.out, "  PREPARING", "1");
-    s_expect_field(r.out, "  accepted", "6");
-    s_expect_field(r.out, "  delivered", "1");
-    s_expect_field(r.out, "  cancelled", "1");
-    s_expect_field(r.out, "  failed", "1");
-    s_expect_field(r.out, "  still live", "3");
-    s_expect_field(r.out, "  rejected",
+    ctl_expect_field(r.out, "store", "1002 (Tea Xixi), brand testbrand");
+    ctl_expect_field(r.out, "  paused", "no");
+    ctl_expect_field(r.out, "  platforms", "(none)");
+    ctl_expect_field(r.out, "live orders", "3");
+    ctl_expect_field(r.out, "  ACCEPTED", "2");
+    ctl_expect_field(r.out, "  PREPARING", "1");
+    ctl_expect_field(r.out, "  accepted", "6");
+    ctl_expect_field(r.out, "  delivered", "1");
+    ctl_expect_field(r.out, "  cancelled", "1");
+    ctl_expect_field(r.out, "  failed", "1");
+    ctl_expect_field(r.out, "  still live", "3");
+    ctl_expect_field(r.out, "  rejected",
                    "not stored in PostgreSQL: only the running daemon counts rejections");
     char *wait_line = s_line_with(r.out, "promised wait now");
     if (strstr(wait_line, " 10 min 00 s") == NULL && strstr(wait_line, " 9 min ") == NULL)
@@ -601,19 +582,19 @@ static void test_store_summary(void **state)
     /* the order that failed says so */
     r = ctl_run(h, "-c", h->conf_path, "order", "st-4", NULL);
     ctl_expect_rc(&r, 0, "order st-4");
-    s_expect_field(r.out, "refund due", "yes");
+    ctl_expect_field(r.out, "refund due", "yes");
     ctl_expect_has(r.out, "no rider before ready_at + max_hold", "order st-4");
     ctl_run_free(&r);
 
     /* a store of the config without orders; the probe store in UTC */
     r = ctl_run(h, "-c", h->conf_path, "store", "1003", NULL);
     ctl_expect_rc(&r, 0, "store 1003");
-    s_expect_field(r.out, "  platforms", "sim");
-    s_expect_field(r.out, "  max wait", "30 min");
-    s_expect_field(r.out, "live orders", "0");
-    s_expect_field(r.out, "promised wait now", "0 (no live orders)");
-    s_expect_field(r.out, "  accepted", "0");
-    s_expect_field(r.out, "last order accepted", "never");
+    ctl_expect_field(r.out, "  platforms", "sim");
+    ctl_expect_field(r.out, "  max wait", "30 min");
+    ctl_expect_field(r.out, "live orders", "0");
+    ctl_expect_field(r.out, "promised wait now", "0 (no live orders)");
+    ctl_expect_field(r.out, "  accepted", "0");
+    ctl_expect_field(r.out, "last order accepted", "never");
     ctl_run_free(&r);
     r = ctl_run(h, "-c", h->conf_path, "store", "1001", NULL);
     ctl_expect_rc(&r, 0, "store 1001");
@@ -630,7 +611,7 @@ static void test_store_summary(void **state)
     r = ctl_run(h, "-c", h->conf_path, "store", "7777", NULL);
     ctl_expect_rc(&r, 0, "store 7777");
     ctl_expect_has(r.out, "store 7777 is not in", "store 7777");
-    s_expect_field(r.out, "  delivered", "1");
+    ctl_expect_field(r.out, "  delivered", "1");
     ctl_run_free(&r);
     r = ctl_run(h, "-c", h->conf_path, "--json", "store", "7777", NULL);
     ctl_expect_rc(&r, 0, "--json store 7777");
