@@ -277,22 +277,29 @@ static bool s_can_ask(const ctl_t *ctl)
 }
 
 /* s_ask sends REQ to the daemon. A READ command that the write socket
- * keeps out (file permissions) is sent to daemon.control_readonly instead,
- * unless --control named the endpoint. ctl->asked names the endpoint. */
+ * keeps out (file permissions) or that cannot connect there is sent to
+ * daemon.control_readonly instead, unless --control named the endpoint.
+ * ctl->asked names the endpoint that answered, or else the first one. */
 static ctl_control_status_t s_ask(ctl_t *ctl, ctl_request_t *req, bool read, ctl_reply_t **reply,
                                   char *why, size_t len)
 {
     const char *ep = s_endpoint(ctl);
     snprintf(ctl->asked, sizeof ctl->asked, "%s", ep);
     ctl_control_status_t st = ctl_control_ask(ep, ctl->timeout_ms, req, reply, why, len);
-    if (st != CTL_CONTROL_DENIED || !read || ctl->control != NULL)
+    bool refused = st == CTL_CONTROL_DENIED || st == CTL_CONTROL_UNREACHABLE;
+    if (!refused || !read || ctl->control != NULL)
         return st;
-    char ro[1100];
+    char ro[1100], ro_why[512];
     control_readonly_endpoint(&ctl->cfg->daemon, ro, sizeof ro);
     if (!ro[0])
         return st;
+    ctl_control_status_t ro_st = ctl_control_ask(ro, ctl->timeout_ms, req, reply, ro_why,
+                                                 sizeof ro_why);
+    if (ro_st == CTL_CONTROL_UNREACHABLE && st == CTL_CONTROL_UNREACHABLE)
+        return st;  /* no daemon: say so of the socket it would have answered on */
     snprintf(ctl->asked, sizeof ctl->asked, "%s", ro);
-    return ctl_control_ask(ro, ctl->timeout_ms, req, reply, why, len);
+    snprintf(why, len, "%s", ro_why);
+    return ro_st;
 }
 
 /* s_daemon_failure reports a request the daemon did not answer and returns

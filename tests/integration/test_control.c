@@ -262,6 +262,31 @@ static void test_readonly_socket(void **state)
     ctl_expect_rc(&r, 0, "platforms on the read-only socket");
     ctl_run_free(&r);
 
+    /* a config whose write socket cannot be reached: reads go to the
+     * read-only one by themselves, writes do not */
+    char alt[PATH_MAX], text[8192];
+    snprintf(alt, sizeof alt, "%s/alt.conf", h->tmpdir);
+    FILE *f = fopen(h->conf_path, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    char *at = strstr(text, "control = \"");
+    assert_non_null(at);
+    f = fopen(alt, "w");
+    assert_non_null(f);
+    fprintf(f, "%.*scontrol = \"ipc://%s/nobody.sock\"; control_readonly = \"%s\";\n%s",
+            (int)(at - text), text, h->tmpdir, ro, strchr(at, '\n') + 1);
+    fclose(f);
+    r = ctl_run(h, "-c", alt, "--json", "stats", NULL);
+    ctl_expect_rc(&r, 0, "stats, falling back to the read-only socket");
+    ctl_expect_has(r.out, "control-ro.sock", "stats, falling back to the read-only socket");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", alt, "pause", "1002", NULL);
+    ctl_expect_rc(&r, 5, "pause, write socket unreachable");
+    ctl_expect_has(r.err, "nobody.sock", "pause, write socket unreachable");
+    ctl_run_free(&r);
+
     assert_int_equal(harness_stop(h, 10000), 0);
     harness_pass(h);
 }
