@@ -75,7 +75,8 @@ INTEG_SRCS := $(wildcard tests/integration/test_*.c)
 INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 INTEG_HELPER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(INTEG_SRCS),$(wildcard tests/integration/*.c)))
 # One libFuzzer target per thing that parses bytes from outside: ingress
-# frames, config files, a platform gateway's frames (fuzz_network.c).
+# frames, config files, a platform gateway's frames (fuzz_network.c), control
+# frames (fuzz_control.c).
 FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 
