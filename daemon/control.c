@@ -281,7 +281,7 @@ void control_reply(control_t *self, const control_ticket_t *ticket, control_repl
 void control_reply_error(control_t *self, const control_ticket_t *ticket, control_code_t code,
                          const char *fmt, ...)
 {
-    char message[512];
+    char message[2048];  /* a refused reload lists every problem */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
