@@ -62,9 +62,11 @@ BINS := $(BUILD)/sluiced $(BUILD)/sluice-load $(BUILD)/sluice-rawbench $(BUILD)/
 # sluice-sim's model and ledger, also linked into their unit test.
 SIM_OBJS := $(BUILD)/tools/sim_world.o $(BUILD)/tools/sim_ledger.o $(BUILD)/tools/sim_map.o \
             $(BUILD)/tools/sim_grid.o
-# sluicectl's reads of PostgreSQL and its JSON writer, also linked into
+# sluicectl's reads of PostgreSQL, its JSON writer, its control-socket client
+# and its text for the daemon's figures, also linked into
 # sluice-ctlbench.
-CTL_OBJS := $(BUILD)/tools/ctl_db.o $(BUILD)/tools/ctl_json.o
+CTL_OBJS := $(BUILD)/tools/ctl_db.o $(BUILD)/tools/ctl_json.o $(BUILD)/tools/ctl_control.o \
+            $(BUILD)/tools/ctl_format.o
 # sluicectl reconcile: the comparison (reconcile.o, also in its unit test),
 # fetching settlement reports, reading and storing in PostgreSQL, the command.
 RECONCILE_OBJS := $(BUILD)/tools/reconcile.o $(BUILD)/tools/settlement.o \
@@ -78,7 +80,8 @@ INTEG_SRCS := $(wildcard tests/integration/test_*.c)
 INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 INTEG_HELPER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(INTEG_SRCS),$(wildcard tests/integration/*.c)))
 # One libFuzzer target per thing that parses bytes from outside: ingress
-# frames, config files, a platform gateway's frames (fuzz_network.c).
+# frames, config files, a platform gateway's frames (fuzz_network.c), control
+# frames (fuzz_control.c).
 FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 
@@ -155,6 +158,9 @@ $(BUILD)/tests/unit/test_ctl_json: $(BUILD)/tests/unit/test_ctl_json.o $(BUILD)/
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
 $(BUILD)/tests/unit/test_reconcile: $(BUILD)/tests/unit/test_reconcile.o $(BUILD)/tools/reconcile.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
+
+$(BUILD)/tests/unit/test_ctl_format: $(BUILD)/tests/unit/test_ctl_format.o $(BUILD)/tools/ctl_format.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
 $(BUILD)/tests/unit/test_sim_world: $(BUILD)/tests/unit/test_sim_world.o $(SIM_OBJS) $(LIB)

@@ -133,10 +133,11 @@ static bool s_store_decides(admit_t *self, const store_table_t *stores, store_t 
 {
     const config_store_t *c = store->cfg;
     char at[8];
-    if (c->paused)
+    if (store_paused(store))
         return s_reject(out, SLUICE__V1__REASON__STORE_PAUSED,
-                        (uint64_t)self->cfg->daemon.paused_retry_ms,
-                        "store %u: paused by the merchant", c->id);
+                        (uint64_t)self->cfg->daemon.paused_retry_ms, "store %u: paused %s", c->id,
+                        store->override == STORE_OVERRIDE_PAUSED ? "by an operator (sluicectl pause)"
+                                                                 : "by the merchant");
     int64_t offset = tz_offset_ms(c->timezone, in->now_ms);
     uint64_t local_ms = (uint64_t)((int64_t)in->now_ms + offset);
     int minute = (int)(local_ms / MINUTE_MS % TZ_MINUTES_PER_DAY);
@@ -189,6 +190,24 @@ static bool s_store_decides(admit_t *self, const store_table_t *stores, store_t 
     }
     out->plan = plan;
     return true;
+}
+
+void admit_store_view(const store_table_t *stores, store_t *store, uint64_t now_ms,
+                      admit_store_view_t *out)
+{
+    const config_store_t *c = store->cfg;
+    *out = (admit_store_view_t){.queue_length = store->kitchen.waiting};
+    int64_t offset = tz_offset_ms(c->timezone, now_ms);
+    int minute = (int)((uint64_t)((int64_t)now_ms + offset) / MINUTE_MS % TZ_MINUTES_PER_DAY);
+    out->open_now = s_always_open(c) || s_is_open(c, minute);
+    out->prep_slots_now = kitchen_slots_at(c, minute);
+    kitchen_t *k = store_kitchen(stores, store);
+    uint64_t prep_ms = ((uint64_t)c->order_seconds + (uint64_t)c->item_seconds) * 1000u;
+    kitchen_plan_t plan;
+    if (k && kitchen_plan(k, c, prep_ms, now_ms, offset, &plan)) {
+        out->promise_possible = true;
+        out->promised_wait_ms = plan.ready_ms > now_ms ? plan.ready_ms - now_ms : 0;
+    }
 }
 
 bool admit_order(admit_t *self, const store_table_t *stores, store_t *store,

@@ -57,6 +57,20 @@ bool admit_configure(admit_t *self, const config_t *cfg, uint64_t now_us)
 bool admit_order(admit_t *self, const store_table_t *stores, store_t *store,
                  const admit_order_in_t *in, admit_result_t *out);
 
+/* What admission would see of a store now, for `sluicectl store`. */
+typedef struct admit_store_view {
+    bool open_now;
+    int prep_slots_now;
+    uint32_t queue_length;         /* booked orders whose prep has not started */
+    bool promise_possible;         /* false: no slot staffed, or out of memory */
+    uint64_t promised_wait_ms;     /* a one-drink order now would be ready in */
+} admit_store_view_t;
+
+/* admit_store_view fills OUT for STORE (with a config) at NOW_MS, without
+ * booking anything. */
+void admit_store_view(const store_table_t *stores, store_t *store, uint64_t now_ms,
+                      admit_store_view_t *out);
+
 /* admit_shed gives the adaptive limit its measurements (see shed.h). */
 shed_t *admit_shed(admit_t *self);
 

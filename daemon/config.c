@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -77,7 +78,18 @@ static const struct key_row s_daemon_rows[] = {
     { "daemon.events", K_STRING, DM(events), "\"tcp://127.0.0.1:7401\"", 1, 1024,
       "ZeroMQ PUB endpoint publishing order events" },
     { "daemon.control", K_STRING, DM(control), "\"ipc:///run/sluice/control.sock\"", 1, 1024,
-      "ZeroMQ endpoint for sluicectl" },
+      "ZeroMQ endpoint for sluicectl, every command (pause, resume, reload too); ipc:// or "
+      "loopback only; an ipc:// socket file is made mode 0660: write access is membership of "
+      "its group" },
+    { "daemon.control_readonly", K_STRING, DM(control_readonly), "\"\"", 0, 1024,
+      "ZeroMQ endpoint for sluicectl's read commands only (platforms, stats, store); write "
+      "commands get PERMISSION_DENIED; ipc:// or loopback only; an ipc:// socket file is made "
+      "mode 0666. \"\" = control-ro.sock in daemon.control's directory "
+      "(ipc:///run/sluice/control-ro.sock by default; none when daemon.control is not ipc://); "
+      "\"none\" = no read-only socket" },
+    { "daemon.control_group", K_STRING, DM(control_group), "\"\"", 0, 64,
+      "group given the ipc:// socket file of daemon.control (the daemon must be a member); "
+      "\"\" = the daemon's own group" },
     { "daemon.http", K_STRING, DM(http), "\"127.0.0.1:9464\"", 1, 1024,
       "host:port serving /metrics /healthz /readyz" },
     { "daemon.max_message_bytes", K_INT, DM(max_message_bytes), "65536", 1024, 16777216,
@@ -1340,6 +1352,28 @@ static void s_check_password(struct parser *p, const setting_t *grp, const struc
                  "the password to PGPASSFILE or a libpq service file", file, file);
 }
 
+/* s_check_control: the control sockets have no CURVE, so they must stay
+ * on this machine, and the group named for the write socket must exist. */
+static void s_check_control(struct parser *p, const setting_t *grp, const struct ctx *ctx,
+                            const config_daemon_t *d)
+{
+    if (d->control && !s_ingress_is_local(d->control))
+        s_report(p, s_member_or(grp, "control"), ctx, "control",
+                 "%s is reachable from the network: use ipc:// or a loopback address", d->control);
+    const char *ro = d->control_readonly ? d->control_readonly : "";
+    if (ro[0] && strcmp(ro, "none") != 0) {
+        if (!s_ingress_is_local(ro))
+            s_report(p, s_member_or(grp, "control_readonly"), ctx, "control_readonly",
+                     "%s is reachable from the network: use ipc:// or a loopback address", ro);
+        else if (d->control && strcmp(ro, d->control) == 0)
+            s_report(p, s_member_or(grp, "control_readonly"), ctx, "control_readonly",
+                     "must differ from control (%s)", d->control);
+    }
+    if (d->control_group && d->control_group[0] && getgrnam(d->control_group) == NULL)
+        s_report(p, s_member_or(grp, "control_group"), ctx, "control_group",
+                 "no group \"%s\" on this machine", d->control_group);
+}
+
 static void s_check_daemon(struct parser *p, const setting_t *grp, const struct ctx *ctx,
                            void *array, size_t index)
 {
@@ -1351,6 +1385,7 @@ static void s_check_daemon(struct parser *p, const setting_t *grp, const struct 
                  d->reconnect_min_ms);
     s_check_curve(p, grp, ctx, d);
     s_check_password(p, grp, ctx, d);
+    s_check_control(p, grp, ctx, d);
 }
 
 /* s_check_unique_name reports element INDEX of a list of structs (STRIDE

@@ -22,7 +22,9 @@ typedef struct config_daemon {
     char *database;          /* libpq connection string */
     char *ingress;           /* ZeroMQ ROUTER endpoint */
     char *events;            /* ZeroMQ PUB endpoint */
-    char *control;           /* ZeroMQ control endpoint (sluicectl) */
+    char *control;           /* ZeroMQ control endpoint (sluicectl): every command */
+    char *control_readonly;  /* read commands only; "" next to control, "none" off */
+    char *control_group;     /* group of control's ipc socket file; "" the daemon's */
     char *http;              /* host:port for /metrics /healthz /readyz */
     int max_message_bytes;   /* ZMQ_MAXMSGSIZE on ingress */
     config_limits_t limits;

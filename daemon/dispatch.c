@@ -1365,6 +1365,33 @@ size_t dispatch_jobs(const dispatch_t *self)
     return self->job_count;
 }
 
+size_t dispatch_platform_count(const dispatch_t *self)
+{
+    return self->pool_count;
+}
+
+void dispatch_platform_read(const dispatch_t *self, size_t i, uint64_t now_mono_ms,
+                            dispatch_platform_t *out)
+{
+    const pool_t *pl = &self->pools[i];
+    *out = (dispatch_platform_t){
+        .name = pl->name,
+        .adapter = pl->cfg->adapter,
+        .link_up = pl->link_up,
+        .breaker = breaker_state_name(breaker_state(&pl->breaker, now_mono_ms)),
+        .inflight = pl->live,
+        .max_inflight = (uint64_t)pl->cfg->max_inflight,
+        .window_requests = pl->breaker.requests,
+        .window_failures = pl->breaker.failures,
+        .quote_p99_s = metrics_quantile_seconds(&pl->quote_latency, 0.99),
+        .dispatch_p99_s = metrics_quantile_seconds(&pl->dispatch_latency, 0.99),
+        .quotes = pl->quotes,
+        .dispatches = pl->dispatches,
+        .refusals = pl->refusals,
+        .failures = pl->failures,
+    };
+}
+
 void dispatch_metrics(const dispatch_t *self, metrics_page_t *p, uint64_t now_mono_ms)
 {
     char label[96];

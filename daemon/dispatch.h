@@ -115,6 +115,23 @@ bool dispatch_restore_done(dispatch_t *self, order_entry_t *e) __attribute__((wa
  * dot and a 64-bit hash of the whole id, then ":<n>". */
 void dispatch_key(const char *order_id, unsigned attempt, char out[CHANGE_KEY_MAX + 1]);
 
+/* What `sluicectl platforms` shows of one pool. */
+typedef struct dispatch_platform {
+    const char *name;
+    const char *adapter;
+    bool link_up;
+    const char *breaker;          /* breaker_state_name */
+    uint64_t inflight, max_inflight;
+    uint64_t window_requests, window_failures;   /* the breaker's window */
+    double quote_p99_s, dispatch_p99_s;           /* metrics_quantile_seconds */
+    uint64_t quotes, dispatches, refusals, failures;
+} dispatch_platform_t;
+
+size_t dispatch_platform_count(const dispatch_t *self);
+/* dispatch_platform_read fills OUT for pool I (< dispatch_platform_count). */
+void dispatch_platform_read(const dispatch_t *self, size_t i, uint64_t now_mono_ms,
+                            dispatch_platform_t *out);
+
 /* Figures for /metrics and the status line. */
 size_t dispatch_jobs(const dispatch_t *self);
 void dispatch_metrics(const dispatch_t *self, metrics_page_t *p, uint64_t now_mono_ms);

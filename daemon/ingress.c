@@ -2,6 +2,7 @@
 #include "ingress.h"
 
 #include "clock.h"
+#include "envelope.h"
 #include "log.h"
 
 #include <errno.h>
@@ -9,9 +10,6 @@
 #include <string.h>
 #include <zmq.h>
 
-/* ROUTER identities are at most 255 bytes; REQ adds one empty delimiter and
- * proxies add more hops. More than this is not a client we know. */
-#define INGRESS_MAX_ENVELOPE 1024
 #define INGRESS_REPLY_MAX 4096
 
 struct ingress {
@@ -79,47 +77,13 @@ void ingress_set_linger(ingress_t *self, int linger_ms)
     (void)zmq_setsockopt(self->socket, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
 }
 
-/* s_discard_rest drops the remaining frames of a message we refuse. */
-static void s_discard_rest(void *socket)
-{
-    int more = 1;
-    size_t len = sizeof more;
-    while (zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &len) == 0 && more) {
-        zmq_msg_t part;
-        zmq_msg_init(&part);
-        (void)zmq_msg_recv(&part, socket, 0);
-        zmq_msg_close(&part);
-    }
-}
-
 bool ingress_recv(ingress_t *self, ingress_ticket_t **ticket_out, Sluice__V1__Request **request_out)
 {
-    uint8_t envelope[INGRESS_MAX_ENVELOPE];
+    uint8_t envelope[ENVELOPE_MAX];
     size_t envelope_len = 0;
     zmq_msg_t frame;
-
-    for (;;) {
-        zmq_msg_init(&frame);
-        if (zmq_msg_recv(&frame, self->socket, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&frame);
-            if (zmq_errno() != EAGAIN)
-                log_warning("failed to receive on ingress: %s", zmq_strerror(zmq_errno()));
-            return false;
-        }
-        if (!zmq_msg_more(&frame))
-            break;  /* the body */
-        size_t n = zmq_msg_size(&frame);
-        if (n > 255 || envelope_len + 1 + n > sizeof envelope) {
-            log_warning("dropped an ingress message with an oversized routing envelope");
-            zmq_msg_close(&frame);
-            s_discard_rest(self->socket);
-            return false;
-        }
-        envelope[envelope_len++] = (uint8_t)n;
-        memcpy(envelope + envelope_len, zmq_msg_data(&frame), n);
-        envelope_len += n;
-        zmq_msg_close(&frame);
-    }
+    if (envelope_recv(self->socket, "ingress", envelope, &envelope_len, &frame) != ENVELOPE_OK)
+        return false;
 
     self->stats.received++;
     ingress_ticket_t *ticket = malloc(sizeof *ticket + envelope_len);
@@ -156,13 +120,7 @@ void ingress_reply(ingress_t *self, const ingress_ticket_t *ticket, const Sluice
     }
     sluice__v1__reply__pack(reply, body);
 
-    for (size_t at = 0; at < ticket->envelope_len;) {
-        size_t n = ticket->envelope[at++];
-        if (zmq_send(self->socket, ticket->envelope + at, n, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-            goto dropped;
-        at += n;
-    }
-    if (zmq_send(self->socket, body, body_len, ZMQ_DONTWAIT) < 0)
+    if (!envelope_send(self->socket, ticket->envelope, ticket->envelope_len, body, body_len))
         goto dropped;
     self->stats.replies++;
     return;

@@ -1,6 +1,7 @@
 /* metrics.c - owns Prometheus text exposition. */
 #include "metrics.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,26 @@ void metrics_observe_us(metrics_histogram_t *h, uint64_t us)
         }
     h->count++;
     h->sum_seconds += s;
+}
+
+double metrics_quantile_seconds(const metrics_histogram_t *h, double q)
+{
+    if (h->count == 0)
+        return 0;
+    /* the rank of the quantile, at least the first observation */
+    double rank = q * (double)h->count;
+    uint64_t seen = 0;
+    for (int i = 0; i < METRICS_BUCKETS; i++) {
+        seen += h->bucket[i];
+        if (seen > 0 && (double)seen >= rank)
+            return metrics_bucket_le[i];
+    }
+    return INFINITY;
+}
+
+double metrics_mean_seconds(const metrics_histogram_t *h)
+{
+    return h->count ? h->sum_seconds / (double)h->count : 0;
 }
 
 static void s_add(metrics_page_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -21,6 +21,14 @@ extern const double metrics_bucket_le[METRICS_BUCKETS];
 
 void metrics_observe_us(metrics_histogram_t *h, uint64_t us);
 
+/* metrics_quantile_seconds: the upper bound of the bucket holding quantile
+ * Q (0..1) of H's observations; 0 when H is empty, INFINITY when it lies
+ * past the last bucket. A bound, not an interpolation: "p99 <= this". */
+double metrics_quantile_seconds(const metrics_histogram_t *h, double q);
+
+/* metrics_mean_seconds: the mean of H's observations, 0 when empty. */
+double metrics_mean_seconds(const metrics_histogram_t *h);
+
 typedef struct metrics_page {
     char *text;
     size_t len, cap;

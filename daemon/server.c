@@ -5,6 +5,7 @@
 #include "batch.h"
 #include "change.h"
 #include "clock.h"
+#include "control.h"
 #include "curve.h"
 #include "db.h"
 #include "deadline.h"
@@ -18,11 +19,13 @@
 #include "notify.h"
 #include "order.h"
 #include "order_index.h"
+#include "override.h"
 #include "store.h"
 #include "tz.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,6 +43,9 @@
 #define SERVER_DB_CONNECTIONS_MAX 8
 #define SERVER_CHANGES_MAX 10000      /* requesters' state changes waiting for a commit */
 #define SERVER_CHANGE_BATCH 1024
+#define SERVER_CONTROL_PER_PASS 64    /* control requests read in one pass */
+#define SERVER_CONTROL_WRITES_MAX 256 /* pauses and resumes waiting for the database */
+#define SERVER_RATE_SAMPLES 11        /* one a second: the intake rate over 10 s */
 
 enum { ERROR_BAD_REQUEST = 400, ERROR_NOT_FOUND = 404, ERROR_CONFLICT = 409,
        ERROR_UNAVAILABLE = 503 };
@@ -49,7 +55,20 @@ static const db_statement_t server_statements[] = {
     {.name = "lookup_orders", .sql = batch_lookup_sql, .nparams = 1},
     {.name = "live_orders", .sql = batch_live_sql, .nparams = 0},
     {.name = "change_orders", .sql = change_sql, .nparams = CHANGE_PARAMS},
+    {.name = "load_overrides", .sql = override_load_sql, .nparams = 0},
+    {.name = "put_override", .sql = override_put_sql, .nparams = 3},
+    {.name = "delete_override", .sql = override_delete_sql, .nparams = 1},
 };
+
+/* A pause or resume in force in memory, waiting for its row to commit. */
+typedef struct control_write {
+    struct control_write *next;
+    control_ticket_t *ticket;
+    uint32_t store_id;
+    bool pause;
+    uint8_t previous;           /* store_t.override before, put back if the write fails */
+    char by[CONTROL_BY_MAX + 1];
+} control_write_t;
 
 /* What a request that missed the in-memory index wanted from the database. */
 typedef enum lookup_kind { LOOKUP_GET, LOOKUP_READY, LOOKUP_CANCEL } lookup_kind_t;
@@ -75,6 +94,10 @@ typedef struct server_stats {
     uint64_t commit_us_max;
     metrics_histogram_t ack_latency[2];   /* [0] accepted, [1] rejected */
     metrics_histogram_t commit_latency;
+    uint64_t started_ms;                            /* monotonic */
+    uint64_t rate_ms[SERVER_RATE_SAMPLES];          /* ring: when ... */
+    uint64_t rate_submitted[SERVER_RATE_SAMPLES];   /* ... submitted was this */
+    size_t rate_next, rate_count;
 } server_stats_t;
 
 /* One PostgreSQL connection and the batch it is committing. Several let one
@@ -98,6 +121,14 @@ struct server {
     curve_zap_t *zap;           /* NULL when the ingress is plain (loopback, ipc) */
     events_t *events;           /* PUB of committed state changes */
     http_t *http;
+    control_t *control;         /* sluicectl's sockets */
+    override_list_t overrides;  /* store_overrides, as last read or written */
+    bool overrides_loaded;      /* read at start, before the live orders */
+    bool overrides_in_flight;
+    control_write_t *writes;    /* FIFO of pauses and resumes to store */
+    control_write_t **writes_tail;
+    size_t write_count;
+    bool write_in_flight;       /* the head is being written */
     server_conn_t conns[SERVER_DB_CONNECTIONS_MAX];
     size_t conn_count;          /* conns[0] also serves lookups */
     order_index_t *orders;
@@ -1037,6 +1068,10 @@ static const char *s_fixed_key_changed(const config_t *old, const config_t *next
         return "daemon.events";
     if (strcmp(a->control, b->control) != 0)
         return "daemon.control";
+    if (strcmp(a->control_readonly, b->control_readonly) != 0)
+        return "daemon.control_readonly";
+    if (strcmp(a->control_group, b->control_group) != 0)
+        return "daemon.control_group";
     if (strcmp(a->http, b->http) != 0)
         return "daemon.http";
     if (a->max_message_bytes != b->max_message_bytes)
@@ -1050,16 +1085,21 @@ static const char *s_fixed_key_changed(const config_t *old, const config_t *next
     return NULL;
 }
 
-static void s_reload_refused(server_t *s, const char *why)
+/* s_reload_refused logs WHY, keeps it in OUT (LEN bytes) for a sluicectl
+ * that asked, and returns false. */
+static bool s_reload_refused(server_t *s, const char *why, char *out, size_t len)
 {
     s->stats.reloads_refused++;
     log_error("reload of %s refused; the running configuration stays:\n%s", s->cfg->path, why);
-    char status[256];
-    snprintf(status, sizeof status, "reload refused (see the log); running the previous configuration");
-    notify_ready(status);
+    snprintf(out, len, "reload of %s refused; the running configuration stays:\n%s", s->cfg->path,
+             why);
+    notify_ready("reload refused (see the log); running the previous configuration");
+    return false;
 }
 
-static void s_reload(server_t *s)
+/* s_reload re-reads the config (SIGHUP or sluicectl reload): all of it
+ * applies, or none. OUT (LEN bytes) gets the one-line result or why not. */
+static bool s_reload(server_t *s, char *out, size_t len)
 {
     notify_reloading();
     uint64_t started = clock_mono_ms();
@@ -1068,48 +1108,44 @@ static void s_reload(server_t *s)
     config_load_options_t opts = {.previous = s->cfg};
     config_t *next = config_load_with(s->cfg->path, &opts, &errors);
     if (!next) {
-        s_reload_refused(s, errors ? errors : "out of memory");
+        bool r = s_reload_refused(s, errors ? errors : "out of memory", out, len);
         free(errors);
-        return;
+        return r;
     }
     const char *fixed = s_fixed_key_changed(s->cfg, next);
     if (!fixed)
         fixed = dispatch_platforms_changed(s->cfg, next);
+    char why[256];
+    const char *refused = NULL;
     if (fixed) {
-        char why[256];
         snprintf(why, sizeof why, "%s: %s cannot change on reload; restart sluiced to apply it",
                  next->path, fixed);
-        s_reload_refused(s, why);
-        config_destroy(&next);
-        return;
-    }
-    if (s->zap && !curve_zap_reload(s->zap, next->daemon.curve_client_keys_file)) {
-        s_reload_refused(s, "daemon.curve.client_keys_file: cannot be read (see above)");
-        config_destroy(&next);
-        return;
-    }
-    if (!admit_configure(s->admit, next, clock_mono_us())) {
-        s_reload_refused(s, "out of memory");
-        config_destroy(&next);
-        return;
-    }
-    if (!store_table_apply(s->stores, next)) {
+        refused = why;
+    } else if (s->zap && !curve_zap_reload(s->zap, next->daemon.curve_client_keys_file)) {
+        refused = "daemon.curve.client_keys_file: cannot be read (see above)";
+    } else if (!admit_configure(s->admit, next, clock_mono_us())) {
+        refused = "out of memory";
+    } else if (!store_table_apply(s->stores, next)) {
         if (!admit_configure(s->admit, s->cfg, clock_mono_us()))
             log_error("reload: out of memory restoring the previous limits");
-        s_reload_refused(s, "out of memory");
+        refused = "out of memory";
+    }
+    if (refused) {
         config_destroy(&next);
-        return;
+        return s_reload_refused(s, refused, out, len);
     }
     size_t before = s->cfg->store_count;
     dispatch_configure(s->dispatch, next);
     config_destroy(&s->cfg);
     s->cfg = next;
     s->stats.reloads++;
-    char status[256];
-    snprintf(status, sizeof status, "reloaded %s: %zu stores (was %zu), %zu brands, in %" PRIu64 " ms",
+    /* Operators' pauses stand over whatever the file says now. */
+    override_apply(&s->overrides, s->stores, "reload");
+    snprintf(out, len, "reloaded %s: %zu stores (was %zu), %zu brands, in %" PRIu64 " ms",
              next->path, next->store_count, before, next->brand_count, clock_mono_ms() - started);
-    log_notice("%s", status);
-    notify_ready(status);
+    log_notice("%s", out);
+    notify_ready(out);
+    return true;
 }
 
 /* ---- HTTP: /metrics /healthz /readyz ---------------------------------- */
@@ -1222,6 +1258,371 @@ static int s_http_answer(void *arg, const char *path, http_answer_t *out)
     return out->body != NULL;
 }
 
+/* ---- control: sluicectl's requests ------------------------------------- */
+
+static double s_ms(double seconds)
+{
+    return isinf(seconds) ? seconds : seconds * 1000.0;
+}
+
+static void s_control_platforms(server_t *s, const control_ticket_t *t)
+{
+    size_t n = dispatch_platform_count(s->dispatch);
+    Sluice__Control__V1__Platform rows[DISPATCH_POOLS_MAX];
+    Sluice__Control__V1__Platform *ptrs[DISPATCH_POOLS_MAX];
+    uint64_t now = clock_mono_ms();
+    for (size_t i = 0; i < n && i < DISPATCH_POOLS_MAX; i++) {
+        dispatch_platform_t p;
+        dispatch_platform_read(s->dispatch, i, now, &p);
+        Sluice__Control__V1__Platform *r = &rows[i];
+        sluice__control__v1__platform__init(r);
+        r->name = (char *)p.name;
+        r->adapter = (char *)p.adapter;
+        r->link_up = p.link_up;
+        r->breaker = (char *)p.breaker;
+        r->inflight = p.inflight;
+        r->max_inflight = p.max_inflight;
+        r->window_requests = p.window_requests;
+        r->window_failures = p.window_failures;
+        r->error_ratio = p.window_requests ? (double)p.window_failures / (double)p.window_requests
+                                           : 0.0;
+        r->quote_p99_ms = s_ms(p.quote_p99_s);
+        r->dispatch_p99_ms = s_ms(p.dispatch_p99_s);
+        r->quotes = p.quotes;
+        r->dispatches = p.dispatches;
+        r->refusals = p.refusals;
+        r->failures = p.failures;
+        ptrs[i] = r;
+    }
+    Sluice__Control__V1__PlatformsReply body = SLUICE__CONTROL__V1__PLATFORMS_REPLY__INIT;
+    body.n_platforms = n < DISPATCH_POOLS_MAX ? n : DISPATCH_POOLS_MAX;
+    body.platforms = ptrs;
+    control_reply_t reply = SLUICE__CONTROL__V1__REPLY__INIT;
+    reply.body_case = SLUICE__CONTROL__V1__REPLY__BODY_PLATFORMS;
+    reply.platforms = &body;
+    control_reply(s->control, t, &reply);
+}
+
+/* s_step_rate samples the submitted counter once a second for the 10 s rate. */
+static void s_step_rate(server_t *s, uint64_t now)
+{
+    server_stats_t *st = &s->stats;
+    size_t last = (st->rate_next + SERVER_RATE_SAMPLES - 1) % SERVER_RATE_SAMPLES;
+    if (st->rate_count && now < st->rate_ms[last] + 1000)
+        return;
+    st->rate_ms[st->rate_next] = now;
+    st->rate_submitted[st->rate_next] = st->submitted;
+    st->rate_next = (st->rate_next + 1) % SERVER_RATE_SAMPLES;
+    if (st->rate_count < SERVER_RATE_SAMPLES)
+        st->rate_count++;
+}
+
+static double s_recent_rate(const server_stats_t *st, uint64_t now)
+{
+    if (st->rate_count == 0)
+        return 0;
+    size_t oldest = (st->rate_next + SERVER_RATE_SAMPLES - st->rate_count) % SERVER_RATE_SAMPLES;
+    uint64_t span = now - st->rate_ms[oldest];
+    return span ? (double)(st->submitted - st->rate_submitted[oldest]) * 1000.0 / (double)span : 0;
+}
+
+static void s_control_stats(server_t *s, const control_ticket_t *t)
+{
+    const server_stats_t *st = &s->stats;
+    uint64_t now = clock_mono_ms();
+    Sluice__Control__V1__ReasonCount counts[SLUICE__V1__REASON__NO_RIDERS];
+    Sluice__Control__V1__ReasonCount *ptrs[SLUICE__V1__REASON__NO_RIDERS];
+    size_t n = 0;
+    for (int r = 1; r <= SLUICE__V1__REASON__NO_RIDERS; r++, n++) {
+        const ProtobufCEnumValue *v =
+            protobuf_c_enum_descriptor_get_value(&sluice__v1__reason__descriptor, r);
+        sluice__control__v1__reason_count__init(&counts[n]);
+        counts[n].reason = (char *)(v ? v->name : "OTHER");
+        counts[n].count = st->rejected[r];
+        ptrs[n] = &counts[n];
+    }
+    Sluice__Control__V1__StatsReply body = SLUICE__CONTROL__V1__STATS_REPLY__INIT;
+    uint64_t uptime = now - st->started_ms;
+    body.uptime_ms = uptime;
+    body.submitted = st->submitted;
+    body.submitted_per_second = s_recent_rate(st, now);
+    body.submitted_per_second_mean = uptime ? (double)st->submitted * 1000.0 / (double)uptime : 0;
+    body.accepted = st->accepted;
+    body.duplicates = st->duplicates;
+    body.n_rejected = n;
+    body.rejected = ptrs;
+    body.queue_delay_ms = (double)admit_shed(s->admit)->queue_delay_us / 1000.0;
+    body.commit_p50_ms = s_ms(metrics_quantile_seconds(&st->commit_latency, 0.5));
+    body.commit_p99_ms = s_ms(metrics_quantile_seconds(&st->commit_latency, 0.99));
+    body.commit_mean_ms = s_ms(metrics_mean_seconds(&st->commit_latency));
+    body.batches = st->batches;
+    body.batch_size_mean = st->batches ? (double)st->batch_rows / (double)st->batches : 0;
+    body.pending = s->queue.orders + s_committing_orders(s);
+    body.database_up = s_db_up(s);
+    body.reloads = st->reloads;
+    body.reloads_refused = st->reloads_refused;
+    control_reply_t reply = SLUICE__CONTROL__V1__REPLY__INIT;
+    reply.body_case = SLUICE__CONTROL__V1__REPLY__BODY_STATS;
+    reply.stats = &body;
+    control_reply(s->control, t, &reply);
+}
+
+static void s_control_store(server_t *s, const control_ticket_t *t, uint32_t id)
+{
+    store_t *store = store_table_find(s->stores, id);
+    const override_t *o = override_find(&s->overrides, id);
+    if (!store && !o) {
+        control_reply_error(s->control, t, SLUICE__CONTROL__V1__ERROR__CODE__NOT_FOUND,
+                            "store %" PRIu32 ": not in the running configuration", id);
+        return;
+    }
+    Sluice__Control__V1__StoreReply body = SLUICE__CONTROL__V1__STORE_REPLY__INIT;
+    body.store_id = id;
+    body.override_set = o != NULL;
+    body.override_paused = o && o->paused;
+    body.override_by = (char *)(o ? o->by : "");
+    if (store && store->cfg) {
+        admit_store_view_t v;
+        admit_store_view(s->stores, store, clock_wall_ms(), &v);
+        body.configured = true;
+        body.name = store->cfg->name ? store->cfg->name : (char *)"";
+        body.open_now = v.open_now;
+        body.paused = store_paused(store);
+        body.config_paused = store->cfg->paused;
+        body.prep_slots_now = (uint32_t)v.prep_slots_now;
+        body.queue_length = v.queue_length;
+        body.promise_possible = v.promise_possible;
+        body.promised_wait_ms = v.promised_wait_ms;
+        body.max_wait_minutes = (uint32_t)store->cfg->max_wait_minutes;
+        body.max_queue = (uint32_t)store->cfg->max_queue;
+    }
+    control_reply_t reply = SLUICE__CONTROL__V1__REPLY__INIT;
+    reply.body_case = SLUICE__CONTROL__V1__REPLY__BODY_STORE;
+    reply.store = &body;
+    control_reply(s->control, t, &reply);
+}
+
+/* s_control_pause puts a pause (PAUSE) or a resume in force at once and
+ * queues its store_overrides row; the answer waits for the commit, and a
+ * failed commit takes it back. Takes T. */
+static void s_control_pause(server_t *s, control_ticket_t *t, uint32_t id, bool pause,
+                            const char *by)
+{
+    store_t *store = store_table_find(s->stores, id);
+    if (!store || !store->cfg) {
+        control_reply_error(s->control, t, SLUICE__CONTROL__V1__ERROR__CODE__NOT_FOUND,
+                            "store %" PRIu32 ": not in the running configuration; nothing changed",
+                            id);
+        free(t);
+        return;
+    }
+    control_write_t *w = s->write_count < SERVER_CONTROL_WRITES_MAX ? calloc(1, sizeof *w) : NULL;
+    if (!db_is_up(s->conns[0].db) || !w) {
+        control_reply_error(s->control, t, SLUICE__CONTROL__V1__ERROR__CODE__UNAVAILABLE,
+                            "database %s: the %s could not be stored, so it would not survive a "
+                            "restart; nothing changed, retry later",
+                            w ? "unreachable" : "busy", pause ? "pause" : "resume");
+        free(w);
+        free(t);
+        return;
+    }
+    w->ticket = t;
+    w->store_id = id;
+    w->pause = pause;
+    w->previous = store->override;
+    snprintf(w->by, sizeof w->by, "%s", by ? by : "");
+    /* A resume removes the override: the config decides again. */
+    store->override = pause ? STORE_OVERRIDE_PAUSED : STORE_OVERRIDE_NONE;
+    *s->writes_tail = w;
+    s->writes_tail = &w->next;
+    s->write_count++;
+}
+
+static control_write_t *s_write_pop(server_t *s)
+{
+    control_write_t *w = s->writes;
+    s->writes = w->next;
+    if (!s->writes)
+        s->writes_tail = &s->writes;
+    s->write_count--;
+    s->write_in_flight = false;
+    return w;
+}
+
+/* s_write_answer tells the requester of W how it went; frees W. */
+static void s_write_answer(server_t *s, control_write_t *w, const db_error_t *err)
+{
+    store_t *store = store_table_find(s->stores, w->store_id);
+    const char *what = w->pause ? "pause" : "resume";
+    if (err) {
+        if (store)
+            store->override = w->previous;
+        log_warning("store %" PRIu32 ": %s not stored (%s); taken back", w->store_id, what,
+                    err->message);
+        control_reply_error(s->control, w->ticket, SLUICE__CONTROL__V1__ERROR__CODE__UNAVAILABLE,
+                            "database: the %s could not be stored (%s); nothing changed, retry",
+                            what, err->message[0] ? err->message : "connection lost");
+    } else {
+        if (w->pause && !override_put(&s->overrides, w->store_id, true, w->by))
+            log_error("store %" PRIu32 ": failed to remember its override: out of memory",
+                      w->store_id);
+        if (!w->pause)
+            override_remove(&s->overrides, w->store_id);
+        bool config_paused = store && store->cfg && store->cfg->paused;
+        bool paused = store && store_paused(store);
+        char line[256];
+        if (w->pause)
+            snprintf(line, sizeof line, "store %" PRIu32 " paused by sluicectl override (config "
+                     "says paused = %s); new orders get STORE_PAUSED", w->store_id,
+                     config_paused ? "true" : "false");
+        else
+            snprintf(line, sizeof line, "store %" PRIu32 " override removed; %s", w->store_id,
+                     paused ? "the config says paused = true, so the store stays paused"
+                            : "the store takes orders (config says paused = false)");
+        log_notice("%s%s%s", line, w->by[0] ? "; by " : "", w->by);
+        Sluice__Control__V1__PauseReply body = SLUICE__CONTROL__V1__PAUSE_REPLY__INIT;
+        body.store_id = w->store_id;
+        body.paused = paused;
+        body.config_paused = config_paused;
+        body.message = line;
+        control_reply_t reply = SLUICE__CONTROL__V1__REPLY__INIT;
+        reply.body_case = SLUICE__CONTROL__V1__REPLY__BODY_PAUSE;
+        reply.pause = &body;
+        control_reply(s->control, w->ticket, &reply);
+    }
+    free(w->ticket);
+    free(w);
+}
+
+static void s_write_done(void *arg, const PGresult *res, const db_error_t *err)
+{
+    server_t *s = arg;
+    (void)res;
+    s_write_answer(s, s_write_pop(s), err);
+}
+
+static bool s_send_write(server_t *s)
+{
+    if (!s->writes || s->write_in_flight)
+        return false;
+    control_write_t *w = s->writes;
+    char id[16];
+    snprintf(id, sizeof id, "%" PRIu32, w->store_id);
+    const char *values[3] = {id, "true", w->by};
+    s->write_in_flight = true;
+    bool sent = w->pause ? db_send(s->conns[0].db, "put_override", 3, values, s_write_done, s)
+                         : db_send(s->conns[0].db, "delete_override", 1, values, s_write_done, s);
+    if (!sent) {
+        db_error_t err = {.connection_lost = true};
+        snprintf(err.message, sizeof err.message, "could not send the statement");
+        s_write_done(s, NULL, &err);
+    }
+    return true;
+}
+
+/* s_fail_writes answers the pauses and resumes still queued when the
+ * database went away. */
+static void s_fail_writes(server_t *s)
+{
+    db_error_t err = {.connection_lost = true};
+    snprintf(err.message, sizeof err.message, "database connection lost");
+    while (s->writes && !s->write_in_flight)
+        s_write_answer(s, s_write_pop(s), &err);
+}
+
+static void s_control_reload(server_t *s, const control_ticket_t *t)
+{
+    char result[2048];
+    if (s->stopping) {
+        control_reply_error(s->control, t, SLUICE__CONTROL__V1__ERROR__CODE__FAILED,
+                            "the daemon is shutting down; no reload");
+        return;
+    }
+    if (!s_reload(s, result, sizeof result)) {
+        control_reply_error(s->control, t, SLUICE__CONTROL__V1__ERROR__CODE__FAILED, "%s", result);
+        return;
+    }
+    Sluice__Control__V1__ReloadReply body = SLUICE__CONTROL__V1__RELOAD_REPLY__INIT;
+    body.message = result;
+    control_reply_t reply = SLUICE__CONTROL__V1__REPLY__INIT;
+    reply.body_case = SLUICE__CONTROL__V1__REPLY__BODY_RELOAD;
+    reply.reload = &body;
+    control_reply(s->control, t, &reply);
+}
+
+/* s_handle_control carries out one checked request; takes T. */
+static void s_handle_control(server_t *s, control_ticket_t *t, const control_request_t *req)
+{
+    switch (req->body_case) {
+    case SLUICE__CONTROL__V1__REQUEST__BODY_PLATFORMS:
+        s_control_platforms(s, t);
+        break;
+    case SLUICE__CONTROL__V1__REQUEST__BODY_STATS:
+        s_control_stats(s, t);
+        break;
+    case SLUICE__CONTROL__V1__REQUEST__BODY_STORE:
+        s_control_store(s, t, req->store->store_id);
+        break;
+    case SLUICE__CONTROL__V1__REQUEST__BODY_PAUSE:
+        s_control_pause(s, t, req->pause->store_id, true, req->pause->by);
+        return;
+    case SLUICE__CONTROL__V1__REQUEST__BODY_RESUME:
+        s_control_pause(s, t, req->resume->store_id, false, req->resume->by);
+        return;
+    case SLUICE__CONTROL__V1__REQUEST__BODY_RELOAD:
+        s_control_reload(s, t);
+        break;
+    default:  /* control_check let through only the cases above */
+        break;
+    }
+    free(t);
+}
+
+static void s_step_control(server_t *s)
+{
+    for (int i = 0; i < SERVER_CONTROL_PER_PASS; i++) {
+        control_ticket_t *t;
+        control_request_t *req;
+        if (!control_recv(s->control, &t, &req))
+            return;
+        if (t)
+            s_handle_control(s, t, req);
+        if (req)
+            sluice__control__v1__request__free_unpacked(req, NULL);
+    }
+}
+
+/* ---- start: the operators' overrides, then the live orders ------------- */
+
+static void s_overrides_done(void *arg, const PGresult *res, const db_error_t *err)
+{
+    server_t *s = arg;
+    s->overrides_in_flight = false;
+    if (err) {
+        log_warning("failed to read store_overrides: %s; trying again", err->message);
+        return;
+    }
+    if (!override_read(&s->overrides, res)) {
+        log_error("failed to read store_overrides: out of memory");
+        s->fatal = true;
+        return;
+    }
+    override_apply(&s->overrides, s->stores, "start");
+    s->overrides_loaded = true;
+}
+
+static void s_send_overrides(server_t *s)
+{
+    if (s->overrides_in_flight || !db_is_idle(s->conns[0].db))
+        return;
+    s->overrides_in_flight = true;
+    if (!db_send(s->conns[0].db, "load_overrides", 0, NULL, s_overrides_done, s)) {
+        db_error_t err = {.connection_lost = true};
+        snprintf(err.message, sizeof err.message, "could not send the query");
+        s_overrides_done(s, NULL, &err);
+    }
+}
+
 /* ---- loop steps ------------------------------------------------------- */
 
 static void s_step_ingress(server_t *s)
@@ -1244,11 +1645,15 @@ static void s_step_ingress(server_t *s)
 static void s_step_database_send(server_t *s)
 {
     server_conn_t *first = &s->conns[0];
+    if (!s->overrides_loaded) {
+        s_send_overrides(s);
+        return;
+    }
     if (!s->restored) {
         s_send_restore(s);
         return;
     }
-    if (db_is_idle(first->db) && !s_send_resolve(s) && !s_send_changes(s)) {
+    if (db_is_idle(first->db) && !s_send_write(s) && !s_send_resolve(s) && !s_send_changes(s)) {
         bool lookups_turn = s->lookup_count > 0 && (s->last_sent_batch || !s->queue.head);
         if (lookups_turn && s_send_lookups(s))
             s->last_sent_batch = false;
@@ -1275,6 +1680,7 @@ static void s_step_database_down(server_t *s)
             s_resolve_done(s, NULL, &err);
         }
         s_fail_changes(s, "database connection lost");
+        s_fail_writes(s);
     }
     if (s_db_up(s))
         return;
@@ -1326,8 +1732,9 @@ static void s_step_signals(server_t *s, uint64_t now)
     struct signalfd_siginfo si;
     while (read(s->signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGHUP) {
+            char result[2048];
             if (!s->stopping)
-                s_reload(s);
+                (void)s_reload(s, result, sizeof result);
             continue;
         }
         if (!s->stopping) {
@@ -1344,7 +1751,7 @@ static void s_step_signals(server_t *s, uint64_t now)
 static bool s_drained(const server_t *s)
 {
     return s_committing_orders(s) == 0 && !s->queue.head && s->lookup_count == 0 &&
-           s->resolving_count == 0 && s->changes.count == 0;
+           s->resolving_count == 0 && s->changes.count == 0 && !s->writes;
 }
 
 /* zmq_poll has its own event bits; db speaks poll(2)'s. */
@@ -1378,8 +1785,8 @@ static int s_poll_timeout(server_t *s, uint64_t now)
     for (size_t i = 0; i < s->conn_count; i++)
         if (db_is_idle(s->conns[i].db) && s->queue.head)
             timeout = 0;
-    if (db_is_idle(s->conns[0].db) &&
-        (s->lookup_count || s->resolving_count || s->changes.count || !s->restored))
+    if (db_is_idle(s->conns[0].db) && (s->lookup_count || s->resolving_count || s->changes.count ||
+                                       s->writes || !s->restored || !s->overrides_loaded))
         timeout = 0;
     int adapters_wait = dispatch_timeout_ms(s->dispatch, now);
     if (adapters_wait >= 0 && adapters_wait < timeout)
@@ -1402,7 +1809,7 @@ int server_run(server_t *s)
                       SERVER_SHUTDOWN_GRACE_MS);
             break;
         }
-        zmq_pollitem_t items[4 + SERVER_DB_CONNECTIONS_MAX +
+        zmq_pollitem_t items[4 + CONTROL_SOCKETS + SERVER_DB_CONNECTIONS_MAX +
                              DISPATCH_POOLS_MAX * ADAPTER_POLL_MAX] = {
             {.socket = ingress_socket(s->ingress),
              .events = s->stopping || !s->restored ? 0 : ZMQ_POLLIN},
@@ -1419,6 +1826,7 @@ int server_run(server_t *s)
             http_item = nitems;
             items[nitems++] = (zmq_pollitem_t){.fd = http_fd(s->http), .events = ZMQ_POLLIN};
         }
+        nitems += (int)control_poll(s->control, items + nitems, CONTROL_SOCKETS);
         int db_item[SERVER_DB_CONNECTIONS_MAX];
         for (size_t i = 0; i < s->conn_count; i++) {
             int fd = db_socket(s->conns[i].db);
@@ -1447,10 +1855,12 @@ int server_run(server_t *s)
         s_step_database_send(s);
         if (!s->stopping && s->restored)
             s_step_ingress(s);
+        s_step_control(s);
         s_step_database_send(s);
         if ((http_item >= 0 && items[http_item].revents) || http_timeout_ms(s->http) == 0)
             http_step(s->http);
         s_step_notify(s, now);
+        s_step_rate(s, now);
     }
     double avg = s->stats.batches ? (double)s->stats.batch_rows / (double)s->stats.batches : 0.0;
     double commit_ms = s->stats.batches ? (double)s->stats.commit_us_total / 1000.0 /
@@ -1514,6 +1924,8 @@ server_t *server_new(config_t *cfg)
     }
     s->cfg = cfg;
     s->signal_fd = -1;
+    s->writes_tail = &s->writes;
+    s->stats.started_ms = clock_mono_ms();
     batch_queue_init(&s->queue, (size_t)cfg->daemon.commit_batch_max);
     s->stores = store_table_new();
     s->admit = admit_new(cfg, clock_mono_us());
@@ -1553,6 +1965,9 @@ server_t *server_new(config_t *cfg)
         goto fail;
     s->http = http_new(cfg->daemon.http, s_http_answer, s);
     if (!s->http)
+        goto fail;
+    s->control = control_new(s->zmq, &cfg->daemon);
+    if (!s->control)
         goto fail;
     dispatch_host_t host = {.orders = s->orders, .queue = s_queue_change, .timer = s_timer_of,
                             .store = s_store_config, .breaker = s_breaker_changed, .arg = s};
@@ -1595,6 +2010,13 @@ void server_destroy(server_t **self)
     free(s->resolving);
     for (size_t i = 0; i < s->changes.count; i++)
         free(change_queue_in_flight(&s->changes, i)->ticket);
+    while (s->writes) {
+        control_write_t *w = s->writes;
+        s->writes = w->next;
+        free(w->ticket);
+        free(w);
+    }
+    override_list_free(&s->overrides);
     dispatch_destroy(&s->dispatch);   /* before the orders its jobs point at */
     change_queue_free(&s->changes);
     deadline_free(&s->deadlines);
@@ -1603,6 +2025,7 @@ void server_destroy(server_t **self)
     curve_zap_destroy(&s->zap);
     events_destroy(&s->events);
     http_destroy(&s->http);
+    control_destroy(&s->control);
     if (s->zmq)
         zmq_ctx_term(s->zmq);
     if (s->signal_fd >= 0)

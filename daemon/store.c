@@ -123,6 +123,13 @@ kitchen_t *store_kitchen(const store_table_t *self, store_t *store)
     return &store->kitchen;
 }
 
+bool store_paused(const store_t *store)
+{
+    if (store->override != STORE_OVERRIDE_NONE)
+        return store->override == STORE_OVERRIDE_PAUSED;
+    return store->cfg && store->cfg->paused;
+}
+
 size_t store_table_count(const store_table_t *self)
 {
     return self->count;

@@ -16,11 +16,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* An operator's pause or resume (sluicectl, table store_overrides) that
+ * stands over the config's `paused` across reloads and restarts. */
+typedef enum store_override {
+    STORE_OVERRIDE_NONE = 0,        /* the config decides */
+    STORE_OVERRIDE_PAUSED,
+    STORE_OVERRIDE_RESUMED,
+} store_override_t;
+
 typedef struct store {
     uint32_t id;
     uint32_t configured;            /* table generation the kitchen is sized for */
     const config_store_t *cfg;      /* NULL: removed from the config, no new orders */
     kitchen_t kitchen;
+    uint8_t override;               /* store_override_t; kept by every apply */
 } store_t;
 
 typedef struct store_table store_table_t;
@@ -41,6 +50,10 @@ store_t *store_table_find(const store_table_t *self, uint32_t id);
 /* store_kitchen returns STORE's schedule sized for its current config, or
  * NULL when out of memory or when the store is detached and never had one. */
 kitchen_t *store_kitchen(const store_table_t *self, store_t *store);
+
+/* store_paused: does admission refuse STORE's orders as paused now? The
+ * override when there is one, else the config's `paused`. */
+bool store_paused(const store_t *store);
 
 size_t store_table_count(const store_table_t *self);
 /* store_table_memory_bytes: the table, the stores and their schedules. */

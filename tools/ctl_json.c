@@ -1,6 +1,8 @@
 /* ctl_json.c - owns sluicectl's JSON output (see ctl_json.h). */
 #include "ctl_json.h"
 
+#include <math.h>
+
 void ctl_json_init(ctl_json_t *j, FILE *out)
 {
     *j = (ctl_json_t){ .out = out };
@@ -102,6 +104,16 @@ void ctl_json_int(ctl_json_t *j, long long v)
 {
     s_value_begin(j);
     fprintf(j->out, "%lld", v);
+}
+
+void ctl_json_double(ctl_json_t *j, double v)
+{
+    if (!isfinite(v)) {
+        ctl_json_null(j);
+        return;
+    }
+    s_value_begin(j);
+    fprintf(j->out, "%.6g", v);
 }
 
 void ctl_json_bool(ctl_json_t *j, bool v)

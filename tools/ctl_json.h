@@ -35,6 +35,9 @@ void ctl_json_key(ctl_json_t *j, const char *key);
 
 void ctl_json_string(ctl_json_t *j, const char *s);       /* NULL: null */
 void ctl_json_int(ctl_json_t *j, long long v);
+/* ctl_json_double writes V with 6 significant digits; NaN and infinities,
+ * which JSON has no word for, as null. */
+void ctl_json_double(ctl_json_t *j, double v);
 void ctl_json_bool(ctl_json_t *j, bool v);
 void ctl_json_null(ctl_json_t *j);
 /* ctl_json_raw writes JSON text as it is (a number PostgreSQL printed, a jsonb

@@ -17,8 +17,8 @@ enum reconcile_exit {
     RECONCILE_EXIT_USAGE = 2,         /* bad --date or --utc-offset */
     RECONCILE_EXIT_DB_UNREACHABLE = 3,
     RECONCILE_EXIT_DB_FAILED = 4,     /* PostgreSQL refused (schema not migrated, ...) */
-    RECONCILE_EXIT_DISCREPANCIES = 5, /* every report was compared; some disagree */
-    RECONCILE_EXIT_PLATFORM = 6,      /* a platform's report could not be fetched */
+    RECONCILE_EXIT_DISCREPANCIES = 8, /* every report was compared; some disagree */
+    RECONCILE_EXIT_PLATFORM = 9,      /* a platform's report could not be fetched */
 };
 
 typedef struct reconcile_cmd_opts {

@@ -2,14 +2,18 @@
  * commands and how their answers are shown (tables for people, one JSON
  * object with --json).
  *
- * This version reads PostgreSQL directly (tools/ctl_db.c) and never asks the
- * daemon, so support staff get answers while sluiced is down; every answer
- * says so. Commands that need the daemon (platforms, stats, pause, resume,
- * reload) come with its control socket. `reconcile` asks the platforms and
+ * `order` and `store` read PostgreSQL directly (tools/ctl_db.c), so support
+ * staff get answers while sluiced is down; `store` adds the daemon's live
+ * view when the daemon answers on its control socket (tools/ctl_control.c),
+ * and every answer says where it came from. platforms, stats, pause, resume
+ * and reload ask the daemon only. `reconcile` asks the platforms and
  * PostgreSQL itself (tools/reconcile_cmd.c). */
 #include "clock.h"
 #include "config.h"
+#include "control.h"
+#include "ctl_control.h"
 #include "ctl_db.h"
+#include "ctl_format.h"
 #include "ctl_json.h"
 #include "kitchen.h"
 #include "order.h"
@@ -19,10 +23,13 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "unknown"
@@ -39,12 +46,18 @@ enum ctl_exit {
     CTL_EXIT_USAGE = 2,       /* bad command line, or a config that cannot be read */
     CTL_EXIT_UNREACHABLE = 3, /* PostgreSQL cannot be reached */
     CTL_EXIT_FAILED = 4,      /* PostgreSQL refused a query (schema not migrated, ...) */
+    CTL_EXIT_DAEMON_UNREACHABLE = 5, /* no daemon answers at the control endpoint */
+    CTL_EXIT_DENIED = 6,      /* a write command without write permission */
+    CTL_EXIT_REFUSED = 7,     /* the daemon refused or could not carry out the command */
 };
 
 typedef struct ctl {
     const char *config_path;
     bool config_explicit;     /* -c given */
     const char *database;     /* --database, NULL: daemon.database */
+    const char *control;      /* --control, NULL: daemon.control */
+    int timeout_ms;           /* --timeout, for the daemon's answer */
+    char asked[1100];         /* the control endpoint that answered or was tried last */
     bool json;
     reconcile_cmd_opts_t reconcile;  /* --date, --utc-offset */
     config_t *cfg;            /* NULL when not read */
@@ -52,25 +65,31 @@ typedef struct ctl {
     ctl_db_t *db;
 } ctl_t;
 
+static void s_usage_commands(FILE *out);
+
 static void s_usage(FILE *out)
 {
     fprintf(out,
-            "usage: sluicectl [-c CONFIG] [--database CONNINFO] [--json] COMMAND ...\n"
-            "\n"
-            "  order ID    an order: state, promises, dispatch attempts and its timeline\n"
-            "  store ID    a store: configured capacity, live orders, promised wait, today\n"
-            "  reconcile [--date YYYY-MM-DD] [--utc-offset MINUTES]\n"
-            "              every platform's settlement report of a day (default yesterday, UTC)\n"
-            "              against PostgreSQL; stores and prints the discrepancies (exit 5 if any,\n"
-            "              6 if a platform could not be asked)\n"
+            "usage: sluicectl [-c CONFIG] [--database CONNINFO] [--control ENDPOINT] [--json]\n"
+            "                 COMMAND ...\n"
+            "\n");
+    s_usage_commands(out);
+    fprintf(out,
             "\n"
             "  -c, --config FILE     config to read (default " S_DEFAULT_CONFIG ")\n"
             "  --database CONNINFO   libpq connection string, instead of daemon.database\n"
-            "  --json                one JSON object instead of tables\n"
+            "  --control ENDPOINT    the daemon's control socket, instead of daemon.control\n"
+            "                        (read commands then try daemon.control_readonly)\n"
+            "  --timeout MS          how long to wait for the daemon (default 2000)\n"
+            "  --json                one JSON object instead of tables (read commands)\n"
             "\n"
-            "Answers are read from PostgreSQL directly; the daemon is not asked.\n"
+            "order reads PostgreSQL only; store reads PostgreSQL and, when the daemon\n"
+            "answers, adds its live view. reconcile asks the platforms and PostgreSQL.\n"
+            "The other commands ask the daemon.\n"
             "Exit status: 0 ok, 1 not found, 2 usage or config, 3 PostgreSQL unreachable,\n"
-            "4 PostgreSQL refused a query. See sluicectl(8).\n");
+            "4 PostgreSQL refused a query, 5 daemon not reachable, 6 permission denied,\n"
+            "7 the daemon refused the command, 8 reconcile found discrepancies, 9 reconcile\n"
+            "could not ask a platform. See sluicectl(8).\n");
 }
 
 /* ---- text for people ---- */
@@ -101,6 +120,21 @@ static size_t s_put(FILE *out, const char *s)
             cols++;
     }
     return cols;
+}
+
+/* s_put_lines writes S as s_put does, keeping its line breaks. */
+static void s_put_lines(FILE *out, const char *s)
+{
+    char line[512];
+    while (s != NULL) {
+        const char *nl = strchr(s, '\n');
+        size_t n = nl != NULL ? (size_t)(nl - s) : strlen(s);
+        snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line ? n : sizeof line - 1), s);
+        s_put(out, line);
+        if (nl != NULL)
+            fputc('\n', out);
+        s = nl != NULL ? nl + 1 : NULL;
+    }
 }
 
 /* s_field writes one "label   value" line. */
@@ -229,6 +263,409 @@ static int s_db_failure(ctl_t *ctl, ctl_db_status_t st)
     }
     fprintf(stderr, "sluicectl: %s (at %s)\n", ctl_db_error(ctl->db), ctl_db_target(ctl->db));
     return CTL_EXIT_FAILED;
+}
+
+/* ---- the daemon's control socket ---- */
+
+typedef Sluice__Control__V1__Request ctl_request_t;
+typedef Sluice__Control__V1__Reply ctl_reply_t;
+
+/* s_endpoint: the control endpoint to ask first. */
+static const char *s_endpoint(const ctl_t *ctl)
+{
+    return ctl->control != NULL ? ctl->control : ctl->cfg->daemon.control;
+}
+
+static bool s_can_ask(const ctl_t *ctl)
+{
+    return ctl->control != NULL || ctl->cfg != NULL;
+}
+
+/* s_ask sends REQ to the daemon. A READ command that the write socket
+ * keeps out (file permissions) or that cannot connect there is sent to
+ * daemon.control_readonly instead, unless --control named the endpoint.
+ * ctl->asked names the endpoint that answered, or else the first one. */
+static ctl_control_status_t s_ask(ctl_t *ctl, ctl_request_t *req, bool read, ctl_reply_t **reply,
+                                  char *why, size_t len)
+{
+    const char *ep = s_endpoint(ctl);
+    snprintf(ctl->asked, sizeof ctl->asked, "%s", ep);
+    ctl_control_status_t st = ctl_control_ask(ep, ctl->timeout_ms, req, reply, why, len);
+    bool refused = st == CTL_CONTROL_DENIED || st == CTL_CONTROL_UNREACHABLE;
+    if (!refused || !read || ctl->control != NULL)
+        return st;
+    char ro[1100], ro_why[512];
+    control_readonly_endpoint(&ctl->cfg->daemon, ro, sizeof ro);
+    if (!ro[0])
+        return st;
+    ctl_control_status_t ro_st = ctl_control_ask(ro, ctl->timeout_ms, req, reply, ro_why,
+                                                 sizeof ro_why);
+    if (ro_st == CTL_CONTROL_UNREACHABLE && st == CTL_CONTROL_UNREACHABLE)
+        return st;  /* no daemon: say so of the socket it would have answered on */
+    snprintf(ctl->asked, sizeof ctl->asked, "%s", ro);
+    snprintf(why, len, "%s", ro_why);
+    return ro_st;
+}
+
+/* s_daemon_failure reports a request the daemon did not answer and returns
+ * its exit code. */
+static int s_daemon_failure(const ctl_t *ctl, ctl_control_status_t st, const char *why)
+{
+    if (st == CTL_CONTROL_DENIED) {
+        fprintf(stderr, "sluicectl: %s: %s; see sluicectl(8), PERMISSIONS\n", ctl->asked, why);
+        return CTL_EXIT_DENIED;
+    }
+    if (st == CTL_CONTROL_UNREACHABLE) {
+        fprintf(stderr, "sluicectl: daemon not reachable at %s: %s\n", ctl->asked, why);
+        return CTL_EXIT_DAEMON_UNREACHABLE;
+    }
+    fprintf(stderr, "sluicectl: asking the daemon at %s failed: %s\n", ctl->asked, why);
+    return CTL_EXIT_REFUSED;
+}
+
+/* s_reply_error: exit code of an Error reply (reported here), or -1 when R
+ * is the body EXPECTED. */
+static int s_reply_error(const ctl_t *ctl, const ctl_reply_t *r, Sluice__Control__V1__Reply__BodyCase expected)
+{
+    if (r->body_case == expected)
+        return -1;
+    if (r->body_case != SLUICE__CONTROL__V1__REPLY__BODY_ERROR || r->error == NULL) {
+        fprintf(stderr, "sluicectl: the daemon at %s answered something unexpected\n", ctl->asked);
+        return CTL_EXIT_REFUSED;
+    }
+    fprintf(stderr, "sluicectl: the daemon at %s says %s: ", ctl->asked,
+            control_code_name(r->error->code));
+    s_put_lines(stderr, r->error->message);
+    fputc('\n', stderr);
+    switch (r->error->code) {
+    case SLUICE__CONTROL__V1__ERROR__CODE__PERMISSION_DENIED:
+        return CTL_EXIT_DENIED;
+    case SLUICE__CONTROL__V1__ERROR__CODE__NOT_FOUND:
+        return CTL_EXIT_NOT_FOUND;
+    default:
+        return CTL_EXIT_REFUSED;
+    }
+}
+
+/* s_call asks the daemon and checks the answer: CTL_EXIT_OK and *REPLY
+ * (the caller frees it), or the exit code with the reason reported. */
+static int s_call(ctl_t *ctl, ctl_request_t *req, bool read,
+                  Sluice__Control__V1__Reply__BodyCase expected, ctl_reply_t **reply)
+{
+    char why[512];
+    ctl_control_status_t st = s_ask(ctl, req, read, reply, why, sizeof why);
+    if (st != CTL_CONTROL_OK)
+        return s_daemon_failure(ctl, st, why);
+    int rc = s_reply_error(ctl, *reply, expected);
+    if (rc < 0)
+        return CTL_EXIT_OK;
+    sluice__control__v1__reply__free_unpacked(*reply, NULL);
+    *reply = NULL;
+    return rc;
+}
+
+static void s_source_daemon_text(const ctl_t *ctl)
+{
+    printf("source: daemon at ");
+    s_put(stdout, ctl->asked);
+    printf(" (live)\n");
+}
+
+/* ---- sluicectl platforms ---- */
+
+static void s_platforms_json(const ctl_t *ctl, const Sluice__Control__V1__PlatformsReply *p)
+{
+    ctl_json_t j;
+    ctl_json_init(&j, stdout);
+    ctl_json_begin_object(&j);
+    ctl_json_key(&j, "source");
+    ctl_json_string(&j, "daemon");
+    ctl_json_key(&j, "endpoint");
+    ctl_json_string(&j, ctl->asked);
+    ctl_json_key(&j, "platforms");
+    ctl_json_begin_array(&j);
+    for (size_t i = 0; i < p->n_platforms; i++) {
+        const Sluice__Control__V1__Platform *r = p->platforms[i];
+        ctl_json_begin_object(&j);
+        ctl_json_key(&j, "name");
+        ctl_json_string(&j, r->name);
+        ctl_json_key(&j, "adapter");
+        ctl_json_string(&j, r->adapter);
+        ctl_json_key(&j, "link_up");
+        ctl_json_bool(&j, r->link_up);
+        ctl_json_key(&j, "breaker");
+        ctl_json_string(&j, r->breaker);
+        ctl_json_key(&j, "inflight");
+        ctl_json_int(&j, (long long)r->inflight);
+        ctl_json_key(&j, "max_inflight");
+        ctl_json_int(&j, (long long)r->max_inflight);
+        ctl_json_key(&j, "window_requests");
+        ctl_json_int(&j, (long long)r->window_requests);
+        ctl_json_key(&j, "window_failures");
+        ctl_json_int(&j, (long long)r->window_failures);
+        ctl_json_key(&j, "error_ratio");
+        ctl_json_double(&j, r->error_ratio);
+        ctl_json_key(&j, "quote_p99_ms");
+        ctl_json_double(&j, r->quote_p99_ms);
+        ctl_json_key(&j, "dispatch_p99_ms");
+        ctl_json_double(&j, r->dispatch_p99_ms);
+        ctl_json_key(&j, "quotes");
+        ctl_json_int(&j, (long long)r->quotes);
+        ctl_json_key(&j, "dispatches");
+        ctl_json_int(&j, (long long)r->dispatches);
+        ctl_json_key(&j, "refusals");
+        ctl_json_int(&j, (long long)r->refusals);
+        ctl_json_key(&j, "failures");
+        ctl_json_int(&j, (long long)r->failures);
+        ctl_json_end_object(&j);
+    }
+    ctl_json_end_array(&j);
+    ctl_json_end_object(&j);
+}
+
+#define S_PLATFORM_COLS 9
+static void s_platforms_text(const ctl_t *ctl, const Sluice__Control__V1__PlatformsReply *p)
+{
+    s_source_daemon_text(ctl);
+    printf("platforms: %zu\n", p->n_platforms);
+    if (p->n_platforms == 0)
+        return;
+    static const char *const head[S_PLATFORM_COLS] = {
+        "PLATFORM", "ADAPTER", "LINK", "BREAKER", "IN FLIGHT", "ERRORS (WINDOW)",
+        "QUOTE P99", "DISPATCH P99", "SENT/REFUSED/FAILED"};
+    char *text = calloc(p->n_platforms * S_PLATFORM_COLS, 64);
+    const char **cells = calloc(p->n_platforms * S_PLATFORM_COLS, sizeof *cells);
+    if (text == NULL || cells == NULL) {
+        free(text);
+        free(cells);
+        fprintf(stderr, "sluicectl: out of memory\n");
+        return;
+    }
+    for (size_t i = 0; i < p->n_platforms; i++) {
+        const Sluice__Control__V1__Platform *r = p->platforms[i];
+        char *t = text + i * S_PLATFORM_COLS * 64;
+        const char **c = cells + i * S_PLATFORM_COLS;
+        c[0] = r->name;
+        c[1] = r->adapter;
+        c[2] = r->link_up ? "up" : "down";
+        c[3] = r->breaker;
+        snprintf(t + 4 * 64, 64, "%" PRIu64 " of %" PRIu64, r->inflight, r->max_inflight);
+        c[4] = t + 4 * 64;
+        c[5] = ctl_format_ratio(r->window_failures, r->window_requests, t + 5 * 64, 64);
+        c[6] = ctl_format_bound(r->quote_p99_ms, t + 6 * 64, 64);
+        c[7] = ctl_format_bound(r->dispatch_p99_ms, t + 7 * 64, 64);
+        snprintf(t + 8 * 64, 64, "%" PRIu64 "/%" PRIu64 "/%" PRIu64, r->dispatches, r->refusals,
+                 r->failures);
+        c[8] = t + 8 * 64;
+    }
+    s_table(S_PLATFORM_COLS, head, p->n_platforms, cells);
+    free(cells);
+    free(text);
+}
+
+static int s_cmd_platforms(ctl_t *ctl, char **argv)
+{
+    (void)argv;
+    Sluice__Control__V1__PlatformsRequest body = SLUICE__CONTROL__V1__PLATFORMS_REQUEST__INIT;
+    ctl_request_t req = SLUICE__CONTROL__V1__REQUEST__INIT;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_PLATFORMS;
+    req.platforms = &body;
+    ctl_reply_t *r = NULL;
+    int rc = s_call(ctl, &req, true, SLUICE__CONTROL__V1__REPLY__BODY_PLATFORMS, &r);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if (ctl->json)
+        s_platforms_json(ctl, r->platforms);
+    else
+        s_platforms_text(ctl, r->platforms);
+    sluice__control__v1__reply__free_unpacked(r, NULL);
+    return CTL_EXIT_OK;
+}
+
+/* ---- sluicectl stats ---- */
+
+static void s_stats_json(const ctl_t *ctl, const Sluice__Control__V1__StatsReply *st)
+{
+    ctl_json_t j;
+    ctl_json_init(&j, stdout);
+    ctl_json_begin_object(&j);
+    ctl_json_key(&j, "source");
+    ctl_json_string(&j, "daemon");
+    ctl_json_key(&j, "endpoint");
+    ctl_json_string(&j, ctl->asked);
+    ctl_json_key(&j, "uptime_ms");
+    ctl_json_int(&j, (long long)st->uptime_ms);
+    ctl_json_key(&j, "intake");
+    ctl_json_begin_object(&j);
+    ctl_json_key(&j, "submitted");
+    ctl_json_int(&j, (long long)st->submitted);
+    ctl_json_key(&j, "per_second_10s");
+    ctl_json_double(&j, st->submitted_per_second);
+    ctl_json_key(&j, "per_second_mean");
+    ctl_json_double(&j, st->submitted_per_second_mean);
+    ctl_json_end_object(&j);
+    ctl_json_key(&j, "decisions");
+    ctl_json_begin_object(&j);
+    ctl_json_key(&j, "ACCEPTED");
+    ctl_json_int(&j, (long long)st->accepted);
+    ctl_json_key(&j, "DUPLICATE");
+    ctl_json_int(&j, (long long)st->duplicates);
+    for (size_t i = 0; i < st->n_rejected; i++) {
+        ctl_json_key(&j, st->rejected[i]->reason);
+        ctl_json_int(&j, (long long)st->rejected[i]->count);
+    }
+    ctl_json_end_object(&j);
+    ctl_json_key(&j, "queue_delay_ms");
+    ctl_json_double(&j, st->queue_delay_ms);
+    ctl_json_key(&j, "commit");
+    ctl_json_begin_object(&j);
+    ctl_json_key(&j, "p50_ms");
+    ctl_json_double(&j, st->commit_p50_ms);
+    ctl_json_key(&j, "p99_ms");
+    ctl_json_double(&j, st->commit_p99_ms);
+    ctl_json_key(&j, "mean_ms");
+    ctl_json_double(&j, st->commit_mean_ms);
+    ctl_json_key(&j, "batches");
+    ctl_json_int(&j, (long long)st->batches);
+    ctl_json_key(&j, "batch_size_mean");
+    ctl_json_double(&j, st->batch_size_mean);
+    ctl_json_end_object(&j);
+    ctl_json_key(&j, "pending");
+    ctl_json_int(&j, (long long)st->pending);
+    ctl_json_key(&j, "database_up");
+    ctl_json_bool(&j, st->database_up);
+    ctl_json_key(&j, "reloads");
+    ctl_json_int(&j, (long long)st->reloads);
+    ctl_json_key(&j, "reloads_refused");
+    ctl_json_int(&j, (long long)st->reloads_refused);
+    ctl_json_end_object(&j);
+}
+
+static void s_stats_text(const ctl_t *ctl, const Sluice__Control__V1__StatsReply *st)
+{
+    char a[64], b[64];
+    s_source_daemon_text(ctl);
+    s_field("up for", ctl_format_wait(st->uptime_ms, a, sizeof a));
+    s_fieldf("intake", "%.1f orders/s over 10 s, %.1f/s since start, %" PRIu64 " in all",
+             st->submitted_per_second, st->submitted_per_second_mean, st->submitted);
+    s_fieldf("database", "%s, %" PRIu64 " orders waiting for their commit",
+             st->database_up ? "up" : "DOWN", st->pending);
+    s_fieldf("queue delay", "%.1f ms (last batch's oldest order)", st->queue_delay_ms);
+    s_fieldf("commit latency", "p50 %s, p99 %s, mean %.2f ms",
+             ctl_format_bound(st->commit_p50_ms, a, sizeof a),
+             ctl_format_bound(st->commit_p99_ms, b, sizeof b), st->commit_mean_ms);
+    s_fieldf("batches", "%" PRIu64 ", %.1f orders each on average", st->batches,
+             st->batch_size_mean);
+    s_fieldf("reloads", "%" PRIu64 " applied, %" PRIu64 " refused", st->reloads,
+             st->reloads_refused);
+    printf("decisions since start:\n");
+    s_fieldf("  ACCEPTED", "%" PRIu64, st->accepted);
+    s_fieldf("  DUPLICATE", "%" PRIu64 " (repeats answered with the first decision)",
+             st->duplicates);
+    for (size_t i = 0; i < st->n_rejected; i++) {
+        char label[64];
+        snprintf(label, sizeof label, "  %s", st->rejected[i]->reason);
+        s_fieldf(label, "%" PRIu64, st->rejected[i]->count);
+    }
+}
+
+static int s_cmd_stats(ctl_t *ctl, char **argv)
+{
+    (void)argv;
+    Sluice__Control__V1__StatsRequest body = SLUICE__CONTROL__V1__STATS_REQUEST__INIT;
+    ctl_request_t req = SLUICE__CONTROL__V1__REQUEST__INIT;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_STATS;
+    req.stats = &body;
+    ctl_reply_t *r = NULL;
+    int rc = s_call(ctl, &req, true, SLUICE__CONTROL__V1__REPLY__BODY_STATS, &r);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if (ctl->json)
+        s_stats_json(ctl, r->stats);
+    else
+        s_stats_text(ctl, r->stats);
+    sluice__control__v1__reply__free_unpacked(r, NULL);
+    return CTL_EXIT_OK;
+}
+
+/* ---- sluicectl pause / resume / reload ---- */
+
+static bool s_parse_store_id(const char *arg, uint32_t *id)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || v < 1 || v > UINT32_MAX) {
+        fprintf(stderr, "sluicectl: \"%s\" is not a store id (1..4294967295)\n", arg);
+        return false;
+    }
+    *id = (uint32_t)v;
+    return true;
+}
+
+/* s_who: "sluicectl USER", kept with the override (store_overrides.set_by). */
+static void s_who(char *out, size_t len)
+{
+    const struct passwd *pw = getpwuid(getuid());
+    snprintf(out, len, "sluicectl %.40s", pw != NULL ? pw->pw_name : "unknown");
+}
+
+static int s_pause_or_resume(ctl_t *ctl, char **argv, bool pause)
+{
+    uint32_t id;
+    if (!s_parse_store_id(argv[0], &id))
+        return CTL_EXIT_USAGE;
+    char by[CONTROL_BY_MAX + 1];
+    s_who(by, sizeof by);
+    Sluice__Control__V1__PauseRequest p = SLUICE__CONTROL__V1__PAUSE_REQUEST__INIT;
+    Sluice__Control__V1__ResumeRequest r = SLUICE__CONTROL__V1__RESUME_REQUEST__INIT;
+    ctl_request_t req = SLUICE__CONTROL__V1__REQUEST__INIT;
+    if (pause) {
+        p.store_id = id;
+        p.by = by;
+        req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_PAUSE;
+        req.pause = &p;
+    } else {
+        r.store_id = id;
+        r.by = by;
+        req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_RESUME;
+        req.resume = &r;
+    }
+    ctl_reply_t *reply = NULL;
+    int rc = s_call(ctl, &req, false, SLUICE__CONTROL__V1__REPLY__BODY_PAUSE, &reply);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    s_put(stdout, reply->pause->message);
+    fputc('\n', stdout);
+    sluice__control__v1__reply__free_unpacked(reply, NULL);
+    return CTL_EXIT_OK;
+}
+
+static int s_cmd_pause(ctl_t *ctl, char **argv)
+{
+    return s_pause_or_resume(ctl, argv, true);
+}
+
+static int s_cmd_resume(ctl_t *ctl, char **argv)
+{
+    return s_pause_or_resume(ctl, argv, false);
+}
+
+static int s_cmd_reload(ctl_t *ctl, char **argv)
+{
+    (void)argv;
+    Sluice__Control__V1__ReloadRequest body = SLUICE__CONTROL__V1__RELOAD_REQUEST__INIT;
+    ctl_request_t req = SLUICE__CONTROL__V1__REQUEST__INIT;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_RELOAD;
+    req.reload = &body;
+    ctl_reply_t *r = NULL;
+    int rc = s_call(ctl, &req, false, SLUICE__CONTROL__V1__REPLY__BODY_RELOAD, &r);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    s_put_lines(stdout, r->reload->message);
+    fputc('\n', stdout);
+    sluice__control__v1__reply__free_unpacked(r, NULL);
+    return CTL_EXIT_OK;
 }
 
 /* ---- sluicectl order ID ---- */
@@ -378,8 +815,9 @@ static void s_order_text(const ctl_t *ctl, const ctl_db_order_t *o)
     }
 }
 
-static int s_cmd_order(ctl_t *ctl, const char *id)
+static int s_cmd_order(ctl_t *ctl, char **argv)
 {
+    const char *id = argv[0];
     if (!order_id_valid(id)) {
         fprintf(stderr, "sluicectl: \"%s\" is not an order id (1..64 of A-Z a-z 0-9 . _ : -)\n",
                 id);
@@ -503,14 +941,101 @@ static void s_store_config_json(const ctl_t *ctl, ctl_json_t *j, const config_st
     ctl_json_end_object(j);
 }
 
+/* What the daemon said of a store, or why it said nothing. */
+typedef struct store_live {
+    const Sluice__Control__V1__StoreReply *reply;  /* NULL: see why */
+    char why[600];
+} store_live_t;
+
+static void s_store_live_json(const ctl_t *ctl, ctl_json_t *j, const store_live_t *live)
+{
+    const Sluice__Control__V1__StoreReply *r = live->reply;
+    ctl_json_key(j, "daemon");
+    if (r == NULL) {
+        ctl_json_null(j);
+        ctl_json_key(j, "daemon_error");
+        ctl_json_string(j, live->why);
+        return;
+    }
+    ctl_json_begin_object(j);
+    ctl_json_key(j, "endpoint");
+    ctl_json_string(j, ctl->asked);
+    ctl_json_key(j, "configured");
+    ctl_json_bool(j, r->configured);
+    ctl_json_key(j, "open_now");
+    ctl_json_bool(j, r->open_now);
+    ctl_json_key(j, "paused");
+    ctl_json_bool(j, r->paused);
+    ctl_json_key(j, "config_paused");
+    ctl_json_bool(j, r->config_paused);
+    ctl_json_key(j, "override");
+    if (r->override_set) {
+        ctl_json_begin_object(j);
+        ctl_json_key(j, "paused");
+        ctl_json_bool(j, r->override_paused);
+        ctl_json_key(j, "by");
+        ctl_json_string(j, r->override_by);
+        ctl_json_end_object(j);
+    } else {
+        ctl_json_null(j);
+    }
+    ctl_json_key(j, "prep_slots_now");
+    ctl_json_int(j, r->prep_slots_now);
+    ctl_json_key(j, "queue_length");
+    ctl_json_int(j, r->queue_length);
+    ctl_json_key(j, "promised_wait_ms");
+    if (r->promise_possible)
+        ctl_json_int(j, (long long)r->promised_wait_ms);
+    else
+        ctl_json_null(j);
+    ctl_json_key(j, "max_wait_minutes");
+    ctl_json_int(j, r->max_wait_minutes);
+    ctl_json_key(j, "max_queue");
+    ctl_json_int(j, r->max_queue);
+    ctl_json_end_object(j);
+}
+
+static void s_store_live_text(const ctl_t *ctl, const store_live_t *live)
+{
+    const Sluice__Control__V1__StoreReply *r = live->reply;
+    if (r == NULL) {
+        s_fieldf("daemon", "not asked or no answer: %s", live->why);
+        return;
+    }
+    s_fieldf("daemon", "%s (live, what admission decides now)", ctl->asked);
+    if (!r->configured) {
+        s_field("  configured", "no: not in the running configuration");
+    } else {
+        s_field("  open", r->open_now ? "yes" : "no");
+    }
+    char override[160] = "";
+    if (r->override_set)
+        snprintf(override, sizeof override, "; sluicectl override: %s%s%s",
+                 r->override_paused ? "paused" : "resumed", r->override_by[0] ? " by " : "",
+                 r->override_by);
+    s_fieldf("  paused now", "%s (config says %s%s)", r->paused ? "yes" : "no",
+             r->config_paused ? "yes" : "no", override);
+    if (!r->configured)
+        return;
+    s_fieldf("  slots now", "%" PRIu32, r->prep_slots_now);
+    s_fieldf("  queue", "%" PRIu32 " orders waiting to start (max_queue %" PRIu32 ")",
+             r->queue_length, r->max_queue);
+    char wait[64];
+    if (r->promise_possible)
+        s_fieldf("  wait now", "%s for a one-drink order (max %" PRIu32 " min)",
+                 ctl_format_wait(r->promised_wait_ms, wait, sizeof wait), r->max_wait_minutes);
+    else
+        s_field("  wait now", "none: no prep slot is staffed");
+}
+
 static void s_store_json(const ctl_t *ctl, uint32_t id, const config_store_t *s,
-                         const ctl_db_store_t *d)
+                         const ctl_db_store_t *d, const store_live_t *live)
 {
     ctl_json_t j;
     ctl_json_init(&j, stdout);
     ctl_json_begin_object(&j);
     ctl_json_key(&j, "source");
-    ctl_json_string(&j, S_SOURCE_JSON);
+    ctl_json_string(&j, live->reply != NULL ? "daemon+postgresql" : S_SOURCE_JSON);
     ctl_json_key(&j, "store_id");
     ctl_json_int(&j, id);
     ctl_json_key(&j, "timezone");
@@ -558,6 +1083,7 @@ static void s_store_json(const ctl_t *ctl, uint32_t id, const config_store_t *s,
     ctl_json_end_object(&j);
     ctl_json_key(&j, "last_accepted_at");
     ctl_json_string(&j, d->last_accepted);
+    s_store_live_json(ctl, &j, live);
     ctl_json_end_object(&j);
 }
 
@@ -598,9 +1124,15 @@ static void s_store_config_text(const ctl_t *ctl, uint32_t id, const config_stor
 }
 
 static void s_store_text(const ctl_t *ctl, uint32_t id, const config_store_t *s,
-                         const ctl_db_store_t *d)
+                         const ctl_db_store_t *d, const store_live_t *live)
 {
-    printf("%s; times in %s\n", S_SOURCE_TEXT, d->timezone);
+    if (live->reply != NULL) {
+        printf("source: daemon at ");
+        s_put(stdout, ctl->asked);
+        printf(" (live) and PostgreSQL; times in %s\n", d->timezone);
+    } else {
+        printf("source: PostgreSQL (%s); times in %s\n", live->why, d->timezone);
+    }
     const char *brand = s != NULL ? s_brand_of(ctl->cfg, s) : NULL;
     if (s != NULL && s->name != NULL && s->name[0])
         s_fieldf("store", "%" PRIu32 " (%s)%s%s", id, s->name, brand ? ", brand " : "",
@@ -609,6 +1141,7 @@ static void s_store_text(const ctl_t *ctl, uint32_t id, const config_store_t *s,
         s_fieldf("store", "%" PRIu32 "%s%s", id, brand ? ", brand " : "", brand ? brand : "");
     s_field("now", d->now);
     s_store_config_text(ctl, id, s);
+    s_store_live_text(ctl, live);
     s_fieldf("live orders", "%ld", d->live_total);
     for (size_t i = 0; i < d->live_states; i++) {
         char label[40];
@@ -631,19 +1164,56 @@ static void s_store_text(const ctl_t *ctl, uint32_t id, const config_store_t *s,
     s_field("last order accepted", d->last_accepted ? d->last_accepted : "never");
 }
 
-static int s_cmd_store(ctl_t *ctl, const char *arg)
+/* s_store_ask asks the daemon for store ID's live view into LIVE; *REPLY
+ * holds it (the caller frees it). A daemon that does not answer is no
+ * failure: PostgreSQL answers alone, and says why. */
+static void s_store_ask(ctl_t *ctl, uint32_t id, store_live_t *live, ctl_reply_t **reply)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(arg, &end, 10);
-    if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || v < 1 || v > UINT32_MAX) {
-        fprintf(stderr, "sluicectl: \"%s\" is not a store id (1..4294967295)\n", arg);
-        return CTL_EXIT_USAGE;
+    *reply = NULL;
+    if (!s_can_ask(ctl)) {
+        snprintf(live->why, sizeof live->why, "daemon not asked: config not read");
+        return;
     }
-    uint32_t id = (uint32_t)v;
+    Sluice__Control__V1__StoreRequest body = SLUICE__CONTROL__V1__STORE_REQUEST__INIT;
+    body.store_id = id;
+    ctl_request_t req = SLUICE__CONTROL__V1__REQUEST__INIT;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_STORE;
+    req.store = &body;
+    char why[512];
+    ctl_control_status_t st = s_ask(ctl, &req, true, reply, why, sizeof why);
+    if (st != CTL_CONTROL_OK) {
+        snprintf(live->why, sizeof live->why, "daemon not reachable at %.200s: %.300s", ctl->asked,
+                 why);
+        return;
+    }
+    if ((*reply)->body_case == SLUICE__CONTROL__V1__REPLY__BODY_STORE) {
+        live->reply = (*reply)->store;
+        return;
+    }
+    bool error = (*reply)->body_case == SLUICE__CONTROL__V1__REPLY__BODY_ERROR && (*reply)->error;
+    snprintf(live->why, sizeof live->why, "the daemon at %.200s says %s: %.300s", ctl->asked,
+             error ? control_code_name((*reply)->error->code) : "something unexpected",
+             error ? (*reply)->error->message : "");
+}
+
+static int s_cmd_store(ctl_t *ctl, char **argv)
+{
+    uint32_t id;
+    if (!s_parse_store_id(argv[0], &id))
+        return CTL_EXIT_USAGE;
+    store_live_t live = {0};
+    ctl_reply_t *reply = NULL;
+    s_store_ask(ctl, id, &live, &reply);
     int rc = s_connect(ctl);
-    if (rc != CTL_EXIT_OK)
+    if (rc != CTL_EXIT_OK) {
+        if (live.reply != NULL && !ctl->json) {  /* the daemon's half still helps */
+            s_source_daemon_text(ctl);
+            s_store_live_text(ctl, &live);
+        }
+        if (reply != NULL)
+            sluice__control__v1__reply__free_unpacked(reply, NULL);
         return rc;
+    }
     const config_store_t *s = s_find_store(ctl->cfg, id);
     const char *zone = s != NULL && s->timezone != NULL && s->timezone[0] ? s->timezone : NULL;
     ctl_db_store_t d;
@@ -663,20 +1233,21 @@ static int s_cmd_store(ctl_t *ctl, const char *arg)
                     id, ctl->config_errors);
         rc = CTL_EXIT_NOT_FOUND;
     } else if (ctl->json) {
-        s_store_json(ctl, id, s, &d);
+        s_store_json(ctl, id, s, &d, &live);
     } else {
-        s_store_text(ctl, id, s, &d);
+        s_store_text(ctl, id, s, &d, &live);
     }
     ctl_db_store_clear(&d);
+    if (reply != NULL)
+        sluice__control__v1__reply__free_unpacked(reply, NULL);
     return rc;
 }
 
 /* ---- sluicectl reconcile ---- */
 
-static int s_cmd_reconcile(ctl_t *ctl)
+static int s_cmd_reconcile(ctl_t *ctl, char **argv)
 {
-    if (!s_load_config(ctl, true))
-        return CTL_EXIT_USAGE;
+    (void)argv;
     int rc = s_connect(ctl);
     if (rc != CTL_EXIT_OK)
         return rc;
@@ -686,24 +1257,119 @@ static int s_cmd_reconcile(ctl_t *ctl)
 
 /* ---- main ---- */
 
-/* Commands of the issue that need the daemon's control socket. */
-static const char *const s_daemon_commands[] = { "platforms", "stats", "pause", "resume",
-                                                 "reload" };
+/* What a command needs the config for. */
+typedef enum ctl_needs {
+    CTL_NEEDS_DATABASE,  /* the connection string, unless --database */
+    CTL_NEEDS_STORES,    /* the stores, and the daemon's endpoint */
+    CTL_NEEDS_CONTROL,   /* the daemon's endpoint, unless --control */
+    CTL_NEEDS_CONFIG,    /* the whole config: platforms, their adapters, the database */
+} ctl_needs_t;
+
+/* The commands: one row each. A new command is one row and its function. */
+typedef struct ctl_command {
+    const char *name;
+    const char *arg;          /* its one argument's name, NULL for none */
+    ctl_needs_t needs;
+    bool json;                /* --json applies */
+    int (*run)(ctl_t *ctl, char **argv);
+    const char *help;
+} ctl_command_t;
+
+static const ctl_command_t s_commands[] = {
+    {"order", "ID", CTL_NEEDS_DATABASE, true, s_cmd_order,
+     "an order: state, promises, dispatch attempts and its timeline (PostgreSQL)"},
+    {"store", "ID", CTL_NEEDS_STORES, true, s_cmd_store,
+     "a store: capacity, live orders, promised wait, today (PostgreSQL), and the\n"
+     "                   daemon's live view: open, paused, slots, queue, wait now"},
+    {"platforms", NULL, CTL_NEEDS_CONTROL, true, s_cmd_platforms,
+     "each platform: link, breaker, in flight, error ratio, p99 reply times"},
+    {"stats", NULL, CTL_NEEDS_CONTROL, true, s_cmd_stats,
+     "intake rate, decisions by reason, queue delay, commit latency, batch size"},
+    {"pause", "STORE", CTL_NEEDS_CONTROL, false, s_cmd_pause,
+     "refuse the store's new orders (STORE_PAUSED) now and across restarts"},
+    {"resume", "STORE", CTL_NEEDS_CONTROL, false, s_cmd_resume,
+     "remove the pause: the config decides again"},
+    {"reload", NULL, CTL_NEEDS_CONTROL, false, s_cmd_reload,
+     "re-read the daemon's config (as SIGHUP); a refused file is reported"},
+    {"reconcile", NULL, CTL_NEEDS_CONFIG, true, s_cmd_reconcile,
+     "[--date YYYY-MM-DD] [--utc-offset MINUTES]: every platform's settlement\n"
+     "                   report of a day (default yesterday, UTC) against PostgreSQL;\n"
+     "                   stores and prints the discrepancies (exit 8 if any, 9 if a\n"
+     "                   platform could not be asked)"},
+};
+
+static void s_usage_commands(FILE *out)
+{
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++) {
+        char left[32];
+        snprintf(left, sizeof left, "%s%s%s", s_commands[i].name, s_commands[i].arg ? " " : "",
+                 s_commands[i].arg ? s_commands[i].arg : "");
+        fprintf(out, "  %-16s %s\n", left, s_commands[i].help);
+    }
+}
+
+static const ctl_command_t *s_find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
+        if (strcmp(s_commands[i].name, name) == 0)
+            return &s_commands[i];
+    return NULL;
+}
+
+/* s_prepare_config reads the config when COMMAND needs it. A 300,000-store
+ * config takes a second or more to read, so `order --database` and the
+ * daemon's commands with --control skip it unless -c names it. */
+static bool s_prepare_config(ctl_t *ctl, const ctl_command_t *command)
+{
+    bool required, wanted;
+    switch (command->needs) {
+    case CTL_NEEDS_DATABASE:
+        required = ctl->database == NULL;
+        wanted = required || ctl->config_explicit;
+        break;
+    case CTL_NEEDS_STORES:
+        required = ctl->database == NULL;
+        wanted = true;
+        break;
+    case CTL_NEEDS_CONFIG:
+        required = wanted = true;
+        break;
+    default:
+        required = ctl->control == NULL;
+        wanted = required || ctl->config_explicit;
+        break;
+    }
+    if (!wanted)
+        return true;
+    if (ctl->cfg == NULL && !s_load_config(ctl, required))
+        return false;
+    return true;
+}
 
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
-        { "config", required_argument, NULL, 'c' }, { "database", required_argument, NULL, 'd' },
-        { "json", no_argument, NULL, 'j' },         { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },      { "date", required_argument, NULL, 'D' },
+        { "config", required_argument, NULL, 'c' },  { "database", required_argument, NULL, 'd' },
+        { "control", required_argument, NULL, 'C' }, { "timeout", required_argument, NULL, 't' },
+        { "json", no_argument, NULL, 'j' },          { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },       { "date", required_argument, NULL, 'D' },
         { "utc-offset", required_argument, NULL, 'U' }, { NULL, 0, NULL, 0 },
     };
-    ctl_t ctl = { .config_path = S_DEFAULT_CONFIG };
+    ctl_t ctl = { .config_path = S_DEFAULT_CONFIG, .timeout_ms = CTL_CONTROL_TIMEOUT_MS };
     int opt;
+    char *end;
     while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
         switch (opt) {
         case 'c': ctl.config_path = optarg; ctl.config_explicit = true; break;
         case 'd': ctl.database = optarg; break;
+        case 'C': ctl.control = optarg; break;
+        case 't':
+            ctl.timeout_ms = (int)strtol(optarg, &end, 10);
+            if (*end != '\0' || ctl.timeout_ms < 1 || ctl.timeout_ms > 600000) {
+                fprintf(stderr, "sluicectl: --timeout takes 1..600000 ms (got \"%s\")\n", optarg);
+                return CTL_EXIT_USAGE;
+            }
+            break;
         case 'j': ctl.json = true; break;
         case 'h': s_usage(stdout); return CTL_EXIT_OK;
         case 'V': printf("sluicectl %s\n", SLUICE_VERSION); return CTL_EXIT_OK;
@@ -716,44 +1382,26 @@ int main(int argc, char **argv)
         s_usage(stderr);
         return CTL_EXIT_USAGE;
     }
-    const char *cmd = argv[optind];
-    int args = argc - optind - 1;
-    bool is_order = strcmp(cmd, "order") == 0, is_store = strcmp(cmd, "store") == 0;
-    bool is_reconcile = strcmp(cmd, "reconcile") == 0;
-    if (!is_order && !is_store && !is_reconcile) {
-        for (size_t i = 0; i < sizeof s_daemon_commands / sizeof s_daemon_commands[0]; i++)
-            if (strcmp(cmd, s_daemon_commands[i]) == 0) {
-                fprintf(stderr, "sluicectl: %s needs the daemon's control socket, which this "
-                                "sluicectl cannot use yet\n", cmd);
-                return CTL_EXIT_USAGE;
-            }
-        fprintf(stderr, "sluicectl: unknown command \"%s\"\n", cmd);
+    const ctl_command_t *command = s_find_command(argv[optind]);
+    if (command == NULL) {
+        fprintf(stderr, "sluicectl: unknown command \"%s\"\n", argv[optind]);
         s_usage(stderr);
         return CTL_EXIT_USAGE;
     }
-    if (is_reconcile && args != 0) {
-        fprintf(stderr, "usage: sluicectl [options] reconcile [--date D] [--utc-offset M]\n");
+    int args = argc - optind - 1;
+    if (args != (command->arg != NULL ? 1 : 0)) {
+        fprintf(stderr, "usage: sluicectl [options] %s%s%s\n", command->name,
+                command->arg ? " " : "", command->arg ? command->arg : "");
         return CTL_EXIT_USAGE;
     }
-    if (!is_reconcile && args != 1) {
-        fprintf(stderr, "usage: sluicectl [options] %s ID\n", cmd);
+    if (ctl.json && !command->json) {
+        fprintf(stderr, "sluicectl: --json is for read commands; %s answers in one line\n",
+                command->name);
         return CTL_EXIT_USAGE;
     }
-
-    /* The config is read when the connection string must come from it, when
-     * -c names it, and for `store` (capacity, time zone). `order --database`
-     * skips it: a 300,000-store config takes a second or more to read. */
     int rc = CTL_EXIT_USAGE;
-    if (is_reconcile) {
-        rc = s_cmd_reconcile(&ctl);
-        goto done;
-    }
-    if (ctl.database == NULL || ctl.config_explicit || is_store) {
-        if (!s_load_config(&ctl, ctl.database == NULL))
-            goto done;
-    }
-    rc = is_order ? s_cmd_order(&ctl, argv[optind + 1]) : s_cmd_store(&ctl, argv[optind + 1]);
-done:
+    if (s_prepare_config(&ctl, command))
+        rc = command->run(&ctl, argv + optind + 1);
     ctl_db_destroy(&ctl.db);
     config_destroy(&ctl.cfg);
     free(ctl.config_errors);

@@ -10,11 +10,13 @@
 #            the file inc.conf beside it (see fuzz_config.c).
 #   network: *.txtpb are sluice.net.v1.Reply (a gateway's frames) in
 #            protobuf text format, encoded here; any other file is copied.
+#   control: *.txtpb are sluice.control.v1.Request (sluicectl's frames) in
+#            protobuf text format, encoded here; any other file is copied.
 set -eu
 build=$1
 out=$build/corpus
 rm -rf "$out"
-mkdir -p "$out/ingress" "$out/config" "$out/network"
+mkdir -p "$out/ingress" "$out/config" "$out/network" "$out/control"
 
 # encode TARGET MESSAGE PROTO: tests/fuzz/corpus/TARGET/* into $out/TARGET/.
 encode() {
@@ -35,6 +37,7 @@ encode() {
 }
 encode ingress sluice.v1.Request proto/sluice.proto
 encode network sluice.net.v1.Reply proto/network.proto
+encode control sluice.control.v1.Request proto/control.proto
 "$build/tests/fuzz/seeds" "$out/ingress" "$out/network"
 
 cp tests/fuzz/corpus/config/* "$out/config/"
@@ -48,4 +51,4 @@ awk '
     END                     { printf "#--- inc.conf\n%s", stores }
 ' packaging/sluice.conf >"$out/config/sample_split.conf"
 echo "seeds: $(ls "$out/ingress" | wc -l) ingress, $(ls "$out/config" | wc -l) config," \
-     "$(ls "$out/network" | wc -l) network in $out"
+     "$(ls "$out/network" | wc -l) network, $(ls "$out/control" | wc -l) control in $out"

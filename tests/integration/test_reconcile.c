@@ -5,8 +5,8 @@
  * `dispatches` and `orders`. A clean day reports nothing (exit 0); each fault
  * the simulators inject into their reports (settle omit / overcharge /
  * duplicate / phantom, skew) is found exactly, in the output and in
- * reconcile_discrepancies (exit 5); a re-run replaces the day's rows; an
- * unreachable platform is exit 6 with its earlier rows kept, and all of it
+ * reconcile_discrepancies (exit 8); a re-run replaces the day's rows; an
+ * unreachable platform is exit 9 with its earlier rows kept, and all of it
  * works with the daemon stopped. Every wait polls against a deadline.
  * Environment: as tests/integration/harness.h and sim_proc.h. */
 #include <errno.h>
@@ -240,7 +240,7 @@ static void test_reconcile_finds_each_kind(void **state)
     /* pa leaves its first two deliveries out: MISSING_THERE */
     s_settle(&f->pa, "settle omit 2");
     rc = s_ctl(f, "reconcile", "--date", f->day, NULL);
-    s_expect_rc(f, rc, 5, "omitted lines");
+    s_expect_rc(f, rc, 8, "omitted lines");
     s_expect_out(f, "MISSING_THERE");
     assert_int_equal(s_count(f, "pa", "MISSING_THERE"), 2);
     assert_int_equal(s_count(f, "pa", NULL), 2);
@@ -254,7 +254,7 @@ static void test_reconcile_finds_each_kind(void **state)
     s_settle(&f->pa, "settle phantom 3");
     assert_string_equal(sim_proc_ctl(&f->pb, "skew 1"), "ok skew 1");
     rc = s_ctl(f, "--json", "reconcile", "--date", f->day, NULL);
-    s_expect_rc(f, rc, 5, "every kind");
+    s_expect_rc(f, rc, 8, "every kind");
     s_expect_out(f, "\"counts\":{\"MISSING_HERE\":3,\"MISSING_THERE\":0,\"FEE_MISMATCH\":1,"
                     "\"DUPLICATE_CHARGE\":1}");
     s_expect_out(f, "\"counts\":{\"MISSING_HERE\":0,\"MISSING_THERE\":0,\"FEE_MISMATCH\":4,"
@@ -278,14 +278,14 @@ static void test_reconcile_finds_each_kind(void **state)
                      3);
 
     /* daemon stopped, pb gone, pa clean again: pa's rows replaced by none,
-     * pb's kept beside a FAILED run; exit 6 */
+     * pb's kept beside a FAILED run; exit 9 */
     assert_int_equal(harness_stop(f->h, 15000), 0);
     assert_int_equal(sim_proc_stop(&f->pb), 0);
     s_settle(&f->pa, "settle overcharge 0");
     s_settle(&f->pa, "settle duplicate 0");
     s_settle(&f->pa, "settle phantom 0");
     rc = s_ctl(f, "reconcile", "--date", f->day, NULL);
-    s_expect_rc(f, rc, 6, "platform unreachable");
+    s_expect_rc(f, rc, 9, "platform unreachable");
     s_expect_out(f, "platform pb: FAILED: no connection");
     s_expect_out(f, "platform pa: CLEAN");
     assert_int_equal(s_count(f, "pa", NULL), 0);

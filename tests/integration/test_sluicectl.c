@@ -26,11 +26,13 @@
 #include <zmq.h>
 
 #include "harness.h"
+#include "ctl_proc.h"
 #include "sim_proc.h"
 
 #define S_REPLY_MS 10000
-#define S_CTL_MS 30000
 #define SOURCE_LINE "source: PostgreSQL (daemon not asked)"
+/* `store` asks the daemon first; with none running it says so */
+#define STORE_DOWN_LINE "source: PostgreSQL (daemon not reachable at ipc://"
 
 /* Store 1002 keeps Asia/Shanghai time (UTC+8 all year), so that local times
  * and "today" are visibly not UTC; 1001 is the harness's probe store. Only
@@ -51,116 +53,7 @@ static const char s_body[] =
     " item_seconds = 60; max_wait_minutes = 30; max_queue = 10; platforms = [\"sim\"]; }\n"
     ");\n";
 
-/* ---- running sluicectl ---- */
-
-typedef struct ctl_run {
-    int rc;
-    char *out, *err;
-} ctl_run_t;
-
-static char *s_slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        fail_msg("failed to read %s: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0, got;
-    char chunk[4096];
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + got + 1 > cap) {
-            cap = (len + got + 1) * 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-        memcpy(buf + len, chunk, got);
-        len += got;
-    }
-    fclose(f);
-    if (buf == NULL) {
-        buf = malloc(1);
-        assert_non_null(buf);
-    }
-    buf[len] = '\0';
-    return buf;
-}
-
-/* s_ctl runs sluicectl (beside SLUICE_BIN) with the NULL-terminated
- * arguments, and returns its exit status and what it wrote. */
-static ctl_run_t s_ctl(harness_t *h, ...)
-{
-    static char bin[PATH_MAX];
-    const char *sluiced = getenv("SLUICE_BIN");
-    if (sluiced == NULL)
-        fail_msg("SLUICE_BIN is not set (run through tests/run-integration.sh)");
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", sluiced);
-    snprintf(bin, sizeof bin, "%s/sluicectl", dirname(dir));
-
-    const char *argv[24] = { bin };
-    size_t n = 1;
-    va_list ap;
-    va_start(ap, h);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 23;)
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-
-    char out_path[PATH_MAX], err_path[PATH_MAX];
-    snprintf(out_path, sizeof out_path, "%s/ctl.out", h->tmpdir);
-    snprintf(err_path, sizeof err_path, "%s/ctl.err", h->tmpdir);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        fail_msg("failed to fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (out < 0 || err < 0)
-            _exit(126);
-        dup2(out, STDOUT_FILENO);
-        dup2(err, STDERR_FILENO);
-        execv(bin, (char *const *)argv);
-        dprintf(STDERR_FILENO, "failed to exec %s: %s\n", bin, strerror(errno));
-        _exit(127);
-    }
-    ctl_run_t r = { .rc = harness_reap(pid, S_CTL_MS) };
-    if (r.rc == -1) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        fail_msg("sluicectl %s %s did not finish in %d ms", argv[1], n > 2 ? argv[2] : "",
-                 S_CTL_MS);
-    }
-    r.out = s_slurp(out_path);
-    r.err = s_slurp(err_path);
-    return r;
-}
-
-static void s_ctl_free(ctl_run_t *r)
-{
-    free(r->out);
-    free(r->err);
-    r->out = r->err = NULL;
-}
-
-static void s_expect_rc(const ctl_run_t *r, int rc, const char *what)
-{
-    if (r->rc != rc)
-        fail_msg("%s: sluicectl exited %d, expected %d\n--- stdout:\n%s--- stderr:\n%s", what,
-                 r->rc, rc, r->out, r->err);
-}
-
-static void s_expect_has(const char *text, const char *needle, const char *what)
-{
-    if (strstr(text, needle) == NULL)
-        fail_msg("%s: \"%s\" not found in:\n%s", what, needle, text);
-}
-
-static void s_expect_lacks(const char *text, const char *needle, const char *what)
-{
-    if (strstr(text, needle) != NULL)
-        fail_msg("%s: \"%s\" should not be in:\n%s", what, needle, text);
-}
+/* ---- running sluicectl: ctl_proc.h ---- */
 
 /* s_line_with returns the line of TEXT holding NEEDLE (malloc'ed). */
 static char *s_line_with(const char *text, const char *needle)
@@ -177,25 +70,6 @@ static char *s_line_with(const char *text, const char *needle)
     return line;
 }
 
-/* s_expect_field: TEXT has a line "LABEL<spaces>VALUE" (a field of the
- * human answer). */
-static void s_expect_field(const char *text, const char *label, const char *value)
-{
-    for (const char *p = text; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        size_t n = strlen(label);
-        if (strncmp(p, label, n) != 0 || p[n] != ' ')
-            continue;
-        const char *v = p + n;
-        while (*v == ' ')
-            v++;
-        size_t len = strcspn(v, "\n");
-        if (strlen(value) == len && strncmp(v, value, len) == 0)
-            return;
-        fail_msg("field \"%s\" is \"%.*s\", expected \"%s\" in:\n%s", label, (int)len, v, value,
-                 text);
-    }
-    fail_msg("no field \"%s\" in:\n%s", label, text);
-}
 
 /* ---- a minimal JSON checker: is the text one valid JSON value? ---- */
 
@@ -385,43 +259,43 @@ static void test_order_accepted_and_cancelled(void **state)
           0);
 
     /* people: the daemon is running, and is not asked */
-    ctl_run_t r = s_ctl(h, "-c", h->conf_path, "order", "ctl-a", NULL);
-    s_expect_rc(&r, 0, "order ctl-a");
+    ctl_run_t r = ctl_run(h, "-c", h->conf_path, "order", "ctl-a", NULL);
+    ctl_expect_rc(&r, 0, "order ctl-a");
     assert_int_equal(strncmp(r.out, SOURCE_LINE "; times in Asia/Shanghai\n",
                              strlen(SOURCE_LINE "; times in Asia/Shanghai\n")), 0);
-    s_expect_field(r.out, "order", "ctl-a");
-    s_expect_field(r.out, "store", "1002 (Tea Xixi)");
-    s_expect_field(r.out, "state", "ACCEPTED");
-    s_expect_field(r.out, "items", "2 x sku-0, 1 x sku-1"); /* harness_order_fill */
-    s_expect_field(r.out, "customer", "cust-1");
+    ctl_expect_field(r.out, "order", "ctl-a");
+    ctl_expect_field(r.out, "store", "1002 (Tea Xixi)");
+    ctl_expect_field(r.out, "state", "ACCEPTED");
+    ctl_expect_field(r.out, "items", "2 x sku-0, 1 x sku-1"); /* harness_order_fill */
+    ctl_expect_field(r.out, "customer", "cust-1");
     char *accepted = s_local_time(h, "accepted_at", "ctl-a", false);
     char *ready = s_local_time(h, "promised_ready_at", "ctl-a", false);
     char *delivery = s_local_time(h, "promised_delivery_at", "ctl-a", false);
-    s_expect_field(r.out, "accepted", accepted);
-    s_expect_field(r.out, "promised ready", ready);
-    s_expect_field(r.out, "promised delivery", delivery);
-    s_expect_field(r.out, "refund due", "no");
-    s_expect_has(r.out, "\ndispatch attempts: 2\n", "order ctl-a");
+    ctl_expect_field(r.out, "accepted", accepted);
+    ctl_expect_field(r.out, "promised ready", ready);
+    ctl_expect_field(r.out, "promised delivery", delivery);
+    ctl_expect_field(r.out, "refund due", "no");
+    ctl_expect_has(r.out, "\ndispatch attempts: 2\n", "order ctl-a");
     char *a1 = s_line_with(r.out, "ctl-a:1"), *a2 = s_line_with(r.out, "ctl-a:2");
-    s_expect_has(a1, "CANCELLED", "attempt 1");
-    s_expect_has(a2, "ASSIGNED", "attempt 2");
-    s_expect_has(a2, "rider-7", "attempt 2");
-    s_expect_has(a2, "850", "attempt 2");
+    ctl_expect_has(a1, "CANCELLED", "attempt 1");
+    ctl_expect_has(a2, "ASSIGNED", "attempt 2");
+    ctl_expect_has(a2, "rider-7", "attempt 2");
+    ctl_expect_has(a2, "850", "attempt 2");
     assert_true(strstr(r.out, "ctl-a:1") < strstr(r.out, "ctl-a:2"));
-    s_expect_has(r.out, "\ntimeline: 1 event\n", "order ctl-a");
+    ctl_expect_has(r.out, "\ntimeline: 1 event\n", "order ctl-a");
     /* the event is written in the order's own statement: same now() */
     char *ev = s_line_with(strstr(r.out, "\ntimeline:"), "  ACCEPTED");
-    s_expect_has(ev, accepted, "the ACCEPTED event's time");
+    ctl_expect_has(ev, accepted, "the ACCEPTED event's time");
     free(a1);
     free(a2);
     free(ev);
     free(ready);
     free(delivery);
-    s_ctl_free(&r);
+    ctl_run_free(&r);
 
     /* JSON: one valid object, exact fields */
-    r = s_ctl(h, "-c", h->conf_path, "--json", "order", "ctl-a", NULL);
-    s_expect_rc(&r, 0, "--json order ctl-a");
+    r = ctl_run(h, "-c", h->conf_path, "--json", "order", "ctl-a", NULL);
+    ctl_expect_rc(&r, 0, "--json order ctl-a");
     s_expect_json(r.out, "--json order ctl-a");
     char *accepted_iso = s_local_time(h, "accepted_at", "ctl-a", true);
     char want[256];
@@ -438,30 +312,30 @@ static void test_order_accepted_and_cancelled(void **state)
         "\"timeline\":[{\"event_id\":", want,
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        s_expect_has(r.out, fields[i], "--json order ctl-a");
+        ctl_expect_has(r.out, fields[i], "--json order ctl-a");
     snprintf(want, sizeof want, "\"at\":\"%s\",\"state\":\"ACCEPTED\",\"detail\":null}]}\n",
              accepted_iso);
-    s_expect_has(r.out, want, "--json order ctl-a: timeline");
+    ctl_expect_has(r.out, want, "--json order ctl-a: timeline");
     free(accepted_iso);
     free(accepted);
-    s_ctl_free(&r);
+    ctl_run_free(&r);
 
     /* the cancelled order: ACCEPTED, then CANCELLED with the reason */
-    ctl_run_t up = s_ctl(h, "-c", h->conf_path, "order", "ctl-c", NULL);
-    s_expect_rc(&up, 0, "order ctl-c");
-    s_expect_field(up.out, "state", "CANCELLED");
-    s_expect_has(up.out, "\ndispatch attempts: 0\n", "order ctl-c");
-    s_expect_has(up.out, "\ntimeline: 2 events\n", "order ctl-c");
+    ctl_run_t up = ctl_run(h, "-c", h->conf_path, "order", "ctl-c", NULL);
+    ctl_expect_rc(&up, 0, "order ctl-c");
+    ctl_expect_field(up.out, "state", "CANCELLED");
+    ctl_expect_has(up.out, "\ndispatch attempts: 0\n", "order ctl-c");
+    ctl_expect_has(up.out, "\ntimeline: 2 events\n", "order ctl-c");
     const char *acc = strstr(up.out, "  ACCEPTED"), *can = strstr(up.out, "  CANCELLED  ");
     assert_non_null(acc);
     assert_non_null(can);
     assert_true(acc < can);
     char *line = s_line_with(can, "CANCELLED");
-    s_expect_has(line, "cancelled: customer changed her mind", "the CANCELLED event");
+    ctl_expect_has(line, "cancelled: customer changed her mind", "the CANCELLED event");
     free(line);
 
-    ctl_run_t js = s_ctl(h, "-c", h->conf_path, "--json", "order", "ctl-c", NULL);
-    s_expect_rc(&js, 0, "--json order ctl-c");
+    ctl_run_t js = ctl_run(h, "-c", h->conf_path, "--json", "order", "ctl-c", NULL);
+    ctl_expect_rc(&js, 0, "--json order ctl-c");
     s_expect_json(js.out, "--json order ctl-c");
     const char *tl = strstr(js.out, "\"timeline\":[");
     assert_non_null(tl);
@@ -470,27 +344,27 @@ static void test_order_accepted_and_cancelled(void **state)
                                 "\"detail\":\"cancelled: customer changed her mind\"}]}\n");
     if (j1 == NULL || j2 == NULL || j1 > j2)
         fail_msg("timeline of ctl-c is not ACCEPTED then CANCELLED with the reason:\n%s", js.out);
-    s_expect_has(js.out, "\"dispatches\":[]", "--json order ctl-c");
+    ctl_expect_has(js.out, "\"dispatches\":[]", "--json order ctl-c");
 
     /* the daemon stopped: the same answers */
     assert_int_equal(harness_stop(h, 10000), 0);
-    ctl_run_t down = s_ctl(h, "-c", h->conf_path, "order", "ctl-c", NULL);
-    s_expect_rc(&down, 0, "order ctl-c, daemon stopped");
+    ctl_run_t down = ctl_run(h, "-c", h->conf_path, "order", "ctl-c", NULL);
+    ctl_expect_rc(&down, 0, "order ctl-c, daemon stopped");
     assert_string_equal(down.out, up.out);
-    ctl_run_t jdown = s_ctl(h, "-c", h->conf_path, "--json", "order", "ctl-c", NULL);
-    s_expect_rc(&jdown, 0, "--json order ctl-c, daemon stopped");
+    ctl_run_t jdown = ctl_run(h, "-c", h->conf_path, "--json", "order", "ctl-c", NULL);
+    ctl_expect_rc(&jdown, 0, "--json order ctl-c, daemon stopped");
     assert_string_equal(jdown.out, js.out);
     /* --database instead of the config: times in UTC, the same events */
-    ctl_run_t db = s_ctl(h, "--database", h->dsn, "order", "ctl-c", NULL);
-    s_expect_rc(&db, 0, "order ctl-c --database");
-    s_expect_has(db.out, SOURCE_LINE "; times in UTC\n", "order ctl-c --database");
-    s_expect_field(db.out, "store", "1002");
-    s_expect_has(db.out, "cancelled: customer changed her mind", "order ctl-c --database");
-    s_ctl_free(&up);
-    s_ctl_free(&js);
-    s_ctl_free(&down);
-    s_ctl_free(&jdown);
-    s_ctl_free(&db);
+    ctl_run_t db = ctl_run(h, "--database", h->dsn, "order", "ctl-c", NULL);
+    ctl_expect_rc(&db, 0, "order ctl-c --database");
+    ctl_expect_has(db.out, SOURCE_LINE "; times in UTC\n", "order ctl-c --database");
+    ctl_expect_field(db.out, "store", "1002");
+    ctl_expect_has(db.out, "cancelled: customer changed her mind", "order ctl-c --database");
+    ctl_run_free(&up);
+    ctl_run_free(&js);
+    ctl_run_free(&down);
+    ctl_run_free(&jdown);
+    ctl_run_free(&db);
     harness_pass(h);
 }
 
@@ -565,41 +439,41 @@ static void test_order_dispatched_by_the_engine(void **state)
     assert_non_null(states);
     assert_true(attempts >= 1);
 
-    ctl_run_t up = s_ctl(h, "-c", h->conf_path, "--json", "order", "ride-1", NULL);
-    s_expect_rc(&up, 0, "--json order ride-1");
+    ctl_run_t up = ctl_run(h, "-c", h->conf_path, "--json", "order", "ride-1", NULL);
+    ctl_expect_rc(&up, 0, "--json order ride-1");
     s_expect_json(up.out, "--json order ride-1");
-    s_expect_has(up.out, "\"state\":\"DELIVERED\"", "--json order ride-1");
+    ctl_expect_has(up.out, "\"state\":\"DELIVERED\"", "--json order ride-1");
     char want[256];
     snprintf(want, sizeof want, "\"platform\":\"sim\",\"dispatch_key\":\"%s\","
                                 "\"state\":\"DELIVERED\",\"rider_ref\":\"%s\"", key, rider);
-    s_expect_has(up.out, want, "--json order ride-1: the last attempt");
+    ctl_expect_has(up.out, want, "--json order ride-1: the last attempt");
     char shown[512];
     s_json_states(up.out, "\"timeline\":[", shown, sizeof shown);
     if (strcmp(shown, states) != 0)
         fail_msg("timeline states %s, PostgreSQL has %s:\n%s", shown, states, up.out);
-    s_expect_has(states, "DELIVERED", "the engine's timeline");
+    ctl_expect_has(states, "DELIVERED", "the engine's timeline");
 
-    ctl_run_t text = s_ctl(h, "-c", h->conf_path, "order", "ride-1", NULL);
-    s_expect_rc(&text, 0, "order ride-1");
+    ctl_run_t text = ctl_run(h, "-c", h->conf_path, "order", "ride-1", NULL);
+    ctl_expect_rc(&text, 0, "order ride-1");
     char *line = s_line_with(text.out, key);
-    s_expect_has(line, rider, "the attempt's line");
-    s_expect_has(line, "DELIVERED", "the attempt's line");
+    ctl_expect_has(line, rider, "the attempt's line");
+    ctl_expect_has(line, "DELIVERED", "the attempt's line");
     free(line);
     snprintf(want, sizeof want, "\ndispatch attempts: %ld\n", attempts);
-    s_expect_has(text.out, want, "order ride-1");
+    ctl_expect_has(text.out, want, "order ride-1");
 
     /* stopped: the same answer */
     assert_int_equal(harness_stop(h, 10000), 0);
-    ctl_run_t down = s_ctl(h, "-c", h->conf_path, "--json", "order", "ride-1", NULL);
-    s_expect_rc(&down, 0, "--json order ride-1, daemon stopped");
+    ctl_run_t down = ctl_run(h, "-c", h->conf_path, "--json", "order", "ride-1", NULL);
+    ctl_expect_rc(&down, 0, "--json order ride-1, daemon stopped");
     assert_string_equal(down.out, up.out);
     assert_int_equal(sim_proc_stop(&sim), 0);
     free(key);
     free(rider);
     free(states);
-    s_ctl_free(&up);
-    s_ctl_free(&text);
-    s_ctl_free(&down);
+    ctl_run_free(&up);
+    ctl_run_free(&text);
+    ctl_run_free(&down);
     harness_pass(h);
 }
 
@@ -628,14 +502,14 @@ static void test_store_summary(void **state)
     harness_client_destroy(&c);
 
     /* running daemon: six accepted, one cancelled, five live */
-    ctl_run_t r = s_ctl(h, "-c", h->conf_path, "--json", "store", "1002", NULL);
-    s_expect_rc(&r, 0, "--json store 1002, daemon running");
+    ctl_run_t r = ctl_run(h, "-c", h->conf_path, "--json", "store", "1002", NULL);
+    ctl_expect_rc(&r, 0, "--json store 1002, daemon running");
     s_expect_json(r.out, "--json store 1002");
-    s_expect_has(r.out, "\"today\":{\"date\":", "store 1002");
+    ctl_expect_has(r.out, "\"today\":{\"date\":", "store 1002");
     assert_int_equal(s_json_int(r.out, "accepted"), 6);
     assert_int_equal(s_json_int(r.out, "cancelled"), 1);
     assert_int_equal(s_json_int(r.out, "total"), 5);
-    s_ctl_free(&r);
+    ctl_run_free(&r);
 
     /* Stopped, and moved on by SQL as the dispatch engine would: one
      * delivered, one failed with a refund due, one promised 10 minutes out. */
@@ -654,9 +528,9 @@ static void test_store_summary(void **state)
           0);
 
     uint64_t before = harness_wall_ms();
-    r = s_ctl(h, "-c", h->conf_path, "--json", "store", "1002", NULL);
+    r = ctl_run(h, "-c", h->conf_path, "--json", "store", "1002", NULL);
     uint64_t after = harness_wall_ms();
-    s_expect_rc(&r, 0, "--json store 1002, daemon stopped");
+    ctl_expect_rc(&r, 0, "--json store 1002, daemon stopped");
     s_expect_json(r.out, "--json store 1002");
     static const char *const fields[] = {
         "{\"source\":\"postgresql\",\"store_id\":1002,\"timezone\":\"Asia/Shanghai\",\"now\":\"",
@@ -673,57 +547,60 @@ static void test_store_summary(void **state)
         "+08:00\"",
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        s_expect_has(r.out, fields[i], "--json store 1002");
+        ctl_expect_has(r.out, fields[i], "--json store 1002");
     /* the wait: the promise 10 minutes out, seen some time within the run */
     long wait = s_json_int(r.out, "promised_wait_seconds");
     assert_true(wait <= 600);
     assert_true(wait >= 600 - (long)((after - before) / 1000) - 2);
-    s_ctl_free(&r);
+    ctl_run_free(&r);
 
-    r = s_ctl(h, "-c", h->conf_path, "store", "1002", NULL);
-    s_expect_rc(&r, 0, "store 1002");
-    assert_int_equal(strncmp(r.out, SOURCE_LINE "; times in Asia/Shanghai\n",
-                             strlen(SOURCE_LINE "; times in Asia/Shanghai\n")), 0);
-    s_expect_field(r.out, "store", "1002 (Tea Xixi), brand testbrand");
-    s_expect_field(r.out, "  paused", "no");
-    s_expect_field(r.out, "  platforms", "(none)");
-    s_expect_field(r.out, "live orders", "3");
-    s_expect_field(r.out, "  ACCEPTED", "2");
-    s_expect_field(r.out, "  PREPARING", "1");
-    s_expect_field(r.out, "  accepted", "6");
-    s_expect_field(r.out, "  delivered", "1");
-    s_expect_field(r.out, "  cancelled", "1");
-    s_expect_field(r.out, "  failed", "1");
-    s_expect_field(r.out, "  still live", "3");
-    s_expect_field(r.out, "  rejected",
+    r = ctl_run(h, "-c", h->conf_path, "store", "1002", NULL);
+    ctl_expect_rc(&r, 0, "store 1002");
+    assert_int_equal(strncmp(r.out, STORE_DOWN_LINE, strlen(STORE_DOWN_LINE)), 0);
+    char *first = s_line_with(r.out, STORE_DOWN_LINE);
+    ctl_expect_has(first, "sluiced is not running there); times in Asia/Shanghai", "store 1002");
+    free(first);
+    ctl_expect_field(r.out, "store", "1002 (Tea Xixi), brand testbrand");
+    ctl_expect_field(r.out, "  paused", "no");
+    ctl_expect_field(r.out, "  platforms", "(none)");
+    ctl_expect_field(r.out, "live orders", "3");
+    ctl_expect_field(r.out, "  ACCEPTED", "2");
+    ctl_expect_field(r.out, "  PREPARING", "1");
+    ctl_expect_field(r.out, "  accepted", "6");
+    ctl_expect_field(r.out, "  delivered", "1");
+    ctl_expect_field(r.out, "  cancelled", "1");
+    ctl_expect_field(r.out, "  failed", "1");
+    ctl_expect_field(r.out, "  still live", "3");
+    ctl_expect_field(r.out, "  rejected",
                    "not stored in PostgreSQL: only the running daemon counts rejections");
     char *wait_line = s_line_with(r.out, "promised wait now");
     if (strstr(wait_line, " 10 min 00 s") == NULL && strstr(wait_line, " 9 min ") == NULL)
         fail_msg("promised wait is not about 10 minutes: %s", wait_line);
     free(wait_line);
-    s_ctl_free(&r);
+    ctl_run_free(&r);
 
     /* the order that failed says so */
-    r = s_ctl(h, "-c", h->conf_path, "order", "st-4", NULL);
-    s_expect_rc(&r, 0, "order st-4");
-    s_expect_field(r.out, "refund due", "yes");
-    s_expect_has(r.out, "no rider before ready_at + max_hold", "order st-4");
-    s_ctl_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "order", "st-4", NULL);
+    ctl_expect_rc(&r, 0, "order st-4");
+    ctl_expect_field(r.out, "refund due", "yes");
+    ctl_expect_has(r.out, "no rider before ready_at + max_hold", "order st-4");
+    ctl_run_free(&r);
 
     /* a store of the config without orders; the probe store in UTC */
-    r = s_ctl(h, "-c", h->conf_path, "store", "1003", NULL);
-    s_expect_rc(&r, 0, "store 1003");
-    s_expect_field(r.out, "  platforms", "sim");
-    s_expect_field(r.out, "  max wait", "30 min");
-    s_expect_field(r.out, "live orders", "0");
-    s_expect_field(r.out, "promised wait now", "0 (no live orders)");
-    s_expect_field(r.out, "  accepted", "0");
-    s_expect_field(r.out, "last order accepted", "never");
-    s_ctl_free(&r);
-    r = s_ctl(h, "-c", h->conf_path, "store", "1001", NULL);
-    s_expect_rc(&r, 0, "store 1001");
-    s_expect_has(r.out, SOURCE_LINE "; times in UTC\n", "store 1001");
-    s_ctl_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "store", "1003", NULL);
+    ctl_expect_rc(&r, 0, "store 1003");
+    ctl_expect_field(r.out, "  platforms", "sim");
+    ctl_expect_field(r.out, "  max wait", "30 min");
+    ctl_expect_field(r.out, "live orders", "0");
+    ctl_expect_field(r.out, "promised wait now", "0 (no live orders)");
+    ctl_expect_field(r.out, "  accepted", "0");
+    ctl_expect_field(r.out, "last order accepted", "never");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "store", "1001", NULL);
+    ctl_expect_rc(&r, 0, "store 1001");
+    ctl_expect_has(r.out, "); times in UTC\n", "store 1001");
+    ctl_expect_has(r.out, STORE_DOWN_LINE, "store 1001");
+    ctl_run_free(&r);
 
     /* a store the config no longer has, with orders: said, and answered */
     s_sql(h,
@@ -731,17 +608,17 @@ static void test_store_summary(void **state)
           "                    fingerprint, promised_ready_at, promised_delivery_at)"
           " VALUES ('gone-1', 7777, 'DELIVERED', '[]', 30.2, 120.1, 1, now(), now())",
           0);
-    r = s_ctl(h, "-c", h->conf_path, "store", "7777", NULL);
-    s_expect_rc(&r, 0, "store 7777");
-    s_expect_has(r.out, "store 7777 is not in", "store 7777");
-    s_expect_field(r.out, "  delivered", "1");
-    s_ctl_free(&r);
-    r = s_ctl(h, "-c", h->conf_path, "--json", "store", "7777", NULL);
-    s_expect_rc(&r, 0, "--json store 7777");
+    r = ctl_run(h, "-c", h->conf_path, "store", "7777", NULL);
+    ctl_expect_rc(&r, 0, "store 7777");
+    ctl_expect_has(r.out, "store 7777 is not in", "store 7777");
+    ctl_expect_field(r.out, "  delivered", "1");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "--json", "store", "7777", NULL);
+    ctl_expect_rc(&r, 0, "--json store 7777");
     s_expect_json(r.out, "--json store 7777");
-    s_expect_has(r.out, "\"config\":{\"file\":", "--json store 7777");
-    s_expect_has(r.out, "\"read\":true,\"found\":false}", "--json store 7777");
-    s_ctl_free(&r);
+    ctl_expect_has(r.out, "\"config\":{\"file\":", "--json store 7777");
+    ctl_expect_has(r.out, "\"read\":true,\"found\":false}", "--json store 7777");
+    ctl_run_free(&r);
     harness_pass(h);
 }
 
@@ -752,21 +629,21 @@ static void test_not_found_and_usage(void **state)
     harness_write_config_text(h, NULL, NULL, s_body);
     assert_int_equal(harness_migrate(h), 0);
 
-    ctl_run_t r = s_ctl(h, "-c", h->conf_path, "order", "no-such-order", NULL);
-    s_expect_rc(&r, 1, "unknown order");
+    ctl_run_t r = ctl_run(h, "-c", h->conf_path, "order", "no-such-order", NULL);
+    ctl_expect_rc(&r, 1, "unknown order");
     assert_string_equal(r.out, "");
-    s_expect_has(r.err, "no order no-such-order in PostgreSQL", "unknown order");
-    s_ctl_free(&r);
-    r = s_ctl(h, "-c", h->conf_path, "--json", "order", "no-such-order", NULL);
-    s_expect_rc(&r, 1, "--json unknown order");
+    ctl_expect_has(r.err, "no order no-such-order in PostgreSQL", "unknown order");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "--json", "order", "no-such-order", NULL);
+    ctl_expect_rc(&r, 1, "--json unknown order");
     assert_string_equal(r.out, "");
-    s_ctl_free(&r);
+    ctl_run_free(&r);
 
-    r = s_ctl(h, "-c", h->conf_path, "store", "4242", NULL);
-    s_expect_rc(&r, 1, "unknown store");
+    r = ctl_run(h, "-c", h->conf_path, "store", "4242", NULL);
+    ctl_expect_rc(&r, 1, "unknown store");
     assert_string_equal(r.out, "");
-    s_expect_has(r.err, "no store 4242 in", "unknown store");
-    s_ctl_free(&r);
+    ctl_expect_has(r.err, "no store 4242 in", "unknown store");
+    ctl_run_free(&r);
 
     static const char *const bad[][4] = {
         { "order", NULL },                       /* no id */
@@ -779,34 +656,36 @@ static void test_not_found_and_usage(void **state)
         { "--no-such-option", "order", "x", NULL },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        r = s_ctl(h, "-c", h->conf_path, bad[i][0], bad[i][1], bad[i][2], bad[i][3], NULL);
+        r = ctl_run(h, "-c", h->conf_path, bad[i][0], bad[i][1], bad[i][2], bad[i][3], NULL);
         char what[128];
         snprintf(what, sizeof what, "usage error %zu (%s %s)", i, bad[i][0],
                  bad[i][1] ? bad[i][1] : "");
-        s_expect_rc(&r, 2, what);
+        ctl_expect_rc(&r, 2, what);
         assert_string_equal(r.out, "");
-        s_ctl_free(&r);
+        ctl_run_free(&r);
     }
-    r = s_ctl(h, NULL);
-    s_expect_rc(&r, 2, "no command");
-    s_expect_has(r.err, "usage: sluicectl", "no command");
-    s_ctl_free(&r);
-    r = s_ctl(h, "-c", h->conf_path, "pause", "1002", NULL);
-    s_expect_rc(&r, 2, "pause");
-    s_expect_has(r.err, "control socket", "pause");
-    s_ctl_free(&r);
+    r = ctl_run(h, NULL);
+    ctl_expect_rc(&r, 2, "no command");
+    ctl_expect_has(r.err, "usage: sluicectl", "no command");
+    ctl_run_free(&r);
+    /* no daemon runs here: the daemon's commands say so (test_control has
+     * them against a running one) */
+    r = ctl_run(h, "-c", h->conf_path, "pause", "1002", NULL);
+    ctl_expect_rc(&r, 5, "pause, no daemon");
+    ctl_expect_has(r.err, "daemon not reachable at ", "pause, no daemon");
+    ctl_run_free(&r);
 
     /* a config that cannot be read, without --database */
     char missing[PATH_MAX];
     snprintf(missing, sizeof missing, "%s/missing.conf", h->tmpdir);
-    r = s_ctl(h, "-c", missing, "order", "x", NULL);
-    s_expect_rc(&r, 2, "missing config");
-    s_expect_has(r.err, "missing.conf", "missing config");
-    s_ctl_free(&r);
-    r = s_ctl(h, "--help", NULL);
-    s_expect_rc(&r, 0, "--help");
-    s_expect_has(r.out, "order ID", "--help");
-    s_ctl_free(&r);
+    r = ctl_run(h, "-c", missing, "order", "x", NULL);
+    ctl_expect_rc(&r, 2, "missing config");
+    ctl_expect_has(r.err, "missing.conf", "missing config");
+    ctl_run_free(&r);
+    r = ctl_run(h, "--help", NULL);
+    ctl_expect_rc(&r, 0, "--help");
+    ctl_expect_has(r.out, "order ID", "--help");
+    ctl_run_free(&r);
     harness_pass(h);
 }
 
@@ -820,36 +699,36 @@ static void test_database_unreachable(void **state)
     char dsn[PATH_MAX + 128];
     snprintf(dsn, sizeof dsn,
              "host=%s/nowhere port=5999 dbname=sluice user=support password=hunter2", h->tmpdir);
-    ctl_run_t r = s_ctl(h, "--database", dsn, "order", "x", NULL);
-    s_expect_rc(&r, 3, "--database to nowhere");
+    ctl_run_t r = ctl_run(h, "--database", dsn, "order", "x", NULL);
+    ctl_expect_rc(&r, 3, "--database to nowhere");
     assert_string_equal(r.out, "");
     char target[PATH_MAX + 64];
     snprintf(target, sizeof target, "PostgreSQL unreachable at host=%s/nowhere port=5999 "
                                     "dbname=sluice user=support", h->tmpdir);
-    s_expect_has(r.err, target, "--database to nowhere");
-    s_expect_lacks(r.err, "hunter2", "--database to nowhere");
-    s_ctl_free(&r);
-    r = s_ctl(h, "--database", "postgresql://support:hunter2@127.0.0.1:1/sluice", "--json",
+    ctl_expect_has(r.err, target, "--database to nowhere");
+    ctl_expect_lacks(r.err, "hunter2", "--database to nowhere");
+    ctl_run_free(&r);
+    r = ctl_run(h, "--database", "postgresql://support:hunter2@127.0.0.1:1/sluice", "--json",
               "store", "1002", NULL);
-    s_expect_rc(&r, 3, "URI to a closed port");
+    ctl_expect_rc(&r, 3, "URI to a closed port");
     assert_string_equal(r.out, "");
-    s_expect_has(r.err, "host=127.0.0.1 port=1 dbname=sluice user=support", "URI");
-    s_expect_lacks(r.err, "hunter2", "URI");
-    s_ctl_free(&r);
+    ctl_expect_has(r.err, "host=127.0.0.1 port=1 dbname=sluice user=support", "URI");
+    ctl_expect_lacks(r.err, "hunter2", "URI");
+    ctl_run_free(&r);
 
     /* the real server stopped: the config's database, named */
     harness_pg_stop(h);
-    r = s_ctl(h, "-c", h->conf_path, "order", "x", NULL);
-    s_expect_rc(&r, 3, "PostgreSQL stopped");
+    r = ctl_run(h, "-c", h->conf_path, "order", "x", NULL);
+    ctl_expect_rc(&r, 3, "PostgreSQL stopped");
     snprintf(target, sizeof target, "PostgreSQL unreachable at host=%s/sock",
              getenv("SLUICE_TEST_PGDIR"));
-    s_expect_has(r.err, target, "PostgreSQL stopped");
-    s_expect_has(r.err, h->dbname, "PostgreSQL stopped");
-    s_expect_has(r.err, "(from daemon.database)", "PostgreSQL stopped");
-    s_ctl_free(&r);
-    r = s_ctl(h, "-c", h->conf_path, "store", "1002", NULL);
-    s_expect_rc(&r, 3, "PostgreSQL stopped: store");
-    s_ctl_free(&r);
+    ctl_expect_has(r.err, target, "PostgreSQL stopped");
+    ctl_expect_has(r.err, h->dbname, "PostgreSQL stopped");
+    ctl_expect_has(r.err, "(from daemon.database)", "PostgreSQL stopped");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "store", "1002", NULL);
+    ctl_expect_rc(&r, 3, "PostgreSQL stopped: store");
+    ctl_run_free(&r);
     harness_pg_start(h);
     harness_pass(h);
 }
@@ -859,11 +738,11 @@ static void test_schema_not_migrated(void **state)
     harness_t *h = *state;
     harness_write_config_text(h, NULL, NULL, s_body);
     /* no --migrate: PostgreSQL refuses the query, which is not "not found" */
-    ctl_run_t r = s_ctl(h, "-c", h->conf_path, "order", "x", NULL);
-    s_expect_rc(&r, 4, "no schema");
-    s_expect_has(r.err, "relation \"orders\" does not exist", "no schema");
-    s_expect_has(r.err, "SQLSTATE 42P01", "no schema");
-    s_ctl_free(&r);
+    ctl_run_t r = ctl_run(h, "-c", h->conf_path, "order", "x", NULL);
+    ctl_expect_rc(&r, 4, "no schema");
+    ctl_expect_has(r.err, "relation \"orders\" does not exist", "no schema");
+    ctl_expect_has(r.err, "SQLSTATE 42P01", "no schema");
+    ctl_run_free(&r);
     harness_pass(h);
 }
 

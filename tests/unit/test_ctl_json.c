@@ -11,6 +11,7 @@
 
 #include "../../tools/ctl_json.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,10 +150,32 @@ static void test_top_level_values_one_per_line(void **state)
     s_close(&m);
 }
 
+/* Doubles: six significant digits; no JSON word for NaN or infinity: null. */
+static void test_doubles(void **state)
+{
+    (void)state;
+    mem_t m;
+    s_open(&m);
+    ctl_json_t j;
+    ctl_json_init(&j, m.f);
+    ctl_json_begin_array(&j);
+    ctl_json_double(&j, 0);
+    ctl_json_double(&j, 0.25);
+    ctl_json_double(&j, 2500);
+    ctl_json_double(&j, 1.0 / 3.0);
+    ctl_json_double(&j, HUGE_VAL);
+    ctl_json_double(&j, -HUGE_VAL);
+    ctl_json_double(&j, NAN);
+    ctl_json_end_array(&j);
+    assert_string_equal(s_text(&m), "[0,0.25,2500,0.333333,null,null,null]\n");
+    s_close(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_doubles),
         cmocka_unit_test(test_nesting_and_commas),
         cmocka_unit_test(test_top_level_values_one_per_line),
     };

@@ -1,0 +1,296 @@
+/* control.c - owns the control sockets: binding them, their files' modes,
+ * and decoding, checking and answering control requests. */
+#include "control.h"
+
+#include "envelope.h"
+#include "log.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CONTROL_MESSAGE_MAX 65536
+
+typedef struct control_socket {
+    void *socket;
+    bool readonly;
+    char endpoint[1100];
+} control_socket_t;
+
+struct control {
+    control_socket_t sockets[CONTROL_SOCKETS];
+    size_t count;
+};
+
+void control_readonly_endpoint(const config_daemon_t *d, char *out, size_t len)
+{
+    const char *ro = d->control_readonly ? d->control_readonly : "";
+    const char *control = d->control ? d->control : "";
+    out[0] = '\0';
+    if (strcmp(ro, "none") == 0)
+        return;
+    if (ro[0]) {
+        snprintf(out, len, "%s", ro);
+        return;
+    }
+    const char *slash = strrchr(control, '/');
+    if (strncmp(control, "ipc://", 6) != 0 || slash == NULL || slash < control + 6)
+        return;
+    int dir = (int)(slash - control);
+    if ((size_t)snprintf(out, len, "%.*s/control-ro.sock", dir, control) >= len)
+        out[0] = '\0';
+}
+
+bool control_is_write(Sluice__Control__V1__Request__BodyCase body_case)
+{
+    return body_case == SLUICE__CONTROL__V1__REQUEST__BODY_PAUSE ||
+           body_case == SLUICE__CONTROL__V1__REQUEST__BODY_RESUME ||
+           body_case == SLUICE__CONTROL__V1__REQUEST__BODY_RELOAD;
+}
+
+static bool s_refuse(control_code_t *code, control_code_t c, char *why, size_t len,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static bool s_refuse(control_code_t *code, control_code_t c, char *why, size_t len,
+                     const char *fmt, ...)
+{
+    *code = c;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, len, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+/* s_check_store checks a store_id and, for pause and resume, the `by` text. */
+static bool s_check_store(const char *field, uint32_t store_id, const char *by,
+                          control_code_t *code, char *why, size_t len)
+{
+    if (store_id == 0)
+        return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
+                        "%s.store_id: must be 1..4294967295 (got 0)", field);
+    if (by && strlen(by) > CONTROL_BY_MAX)
+        return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
+                        "%s.by: at most %d bytes (got %zu)", field, CONTROL_BY_MAX, strlen(by));
+    for (const unsigned char *p = (const unsigned char *)by; p && *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
+                            "%s.by: control characters are not allowed", field);
+    return true;
+}
+
+bool control_check(const control_request_t *req, bool readonly, control_code_t *code, char *why,
+                   size_t len)
+{
+    if (req == NULL)
+        return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
+                        "request: not a sluice.control.v1.Request protobuf");
+    if (req->version != SLUICE__CONTROL__V1__VERSION__VERSION_CURRENT)
+        return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__UNSUPPORTED_VERSION, why, len,
+                        "version: %d is not spoken here; this daemon speaks version 1",
+                        (int)req->version);
+    if (control_is_write(req->body_case) && readonly)
+        return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__PERMISSION_DENIED, why, len,
+                        "permission denied: this is the read-only control socket; pause, "
+                        "resume and reload need daemon.control");
+    switch (req->body_case) {
+    case SLUICE__CONTROL__V1__REQUEST__BODY_PLATFORMS:
+    case SLUICE__CONTROL__V1__REQUEST__BODY_STATS:
+    case SLUICE__CONTROL__V1__REQUEST__BODY_RELOAD:
+        return true;
+    case SLUICE__CONTROL__V1__REQUEST__BODY_STORE:
+        return s_check_store("store", req->store->store_id, NULL, code, why, len);
+    case SLUICE__CONTROL__V1__REQUEST__BODY_PAUSE:
+        return s_check_store("pause", req->pause->store_id, req->pause->by, code, why, len);
+    case SLUICE__CONTROL__V1__REQUEST__BODY_RESUME:
+        return s_check_store("resume", req->resume->store_id, req->resume->by, code, why, len);
+    default:
+        return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
+                        "request: no body (expected platforms, stats, store, pause, resume or "
+                        "reload)");
+    }
+}
+
+const char *control_code_name(control_code_t code)
+{
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+        &sluice__control__v1__error__code__descriptor, (int)code);
+    return v ? v->name : "UNKNOWN";
+}
+
+/* s_set_file_mode gives an ipc:// socket file MODE and, when GROUP is not
+ * empty, that group; other transports have no file. */
+static bool s_set_file_mode(const char *endpoint, mode_t mode, const char *group)
+{
+    if (strncmp(endpoint, "ipc://", 6) != 0)
+        return true;
+    const char *path = endpoint + 6;
+    if (group && group[0]) {
+        struct group *g = getgrnam(group);
+        if (g == NULL) {
+            log_error("failed to give %s group %s: no such group", path, group);
+            return false;
+        }
+        if (chown(path, (uid_t)-1, g->gr_gid) != 0) {
+            log_error("failed to give %s group %s: %s (the daemon must be a member)", path, group,
+                      strerror(errno));
+            return false;
+        }
+    }
+    if (chmod(path, mode) != 0) {
+        log_error("failed to set the mode of %s to %04o: %s", path, (unsigned)mode,
+                  strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+static bool s_bind(control_t *self, void *ctx, const char *endpoint, bool readonly,
+                   const char *group)
+{
+    control_socket_t *cs = &self->sockets[self->count];
+    cs->socket = zmq_socket(ctx, ZMQ_ROUTER);
+    if (!cs->socket)
+        return false;
+    self->count++;
+    cs->readonly = readonly;
+    snprintf(cs->endpoint, sizeof cs->endpoint, "%s", endpoint);
+    int64_t max_size = CONTROL_MESSAGE_MAX;
+    int linger = 0;
+    if (zmq_setsockopt(cs->socket, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size) != 0 ||
+        zmq_setsockopt(cs->socket, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_bind(cs->socket, endpoint) != 0) {
+        log_error("failed to bind %s %s: %s", readonly ? "control_readonly" : "control", endpoint,
+                  zmq_strerror(zmq_errno()));
+        return false;
+    }
+    return s_set_file_mode(endpoint, readonly ? CONTROL_READONLY_MODE : CONTROL_MODE,
+                           readonly ? NULL : group);
+}
+
+control_t *control_new(void *ctx, const config_daemon_t *d)
+{
+    control_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    char ro[1100];
+    control_readonly_endpoint(d, ro, sizeof ro);
+    if (!s_bind(self, ctx, d->control, false, d->control_group) ||
+        (ro[0] && !s_bind(self, ctx, ro, true, NULL))) {
+        control_destroy(&self);
+        return NULL;
+    }
+    log_notice("control on %s%s%s", d->control, ro[0] ? ", read-only control on " : "", ro);
+    return self;
+}
+
+void control_destroy(control_t **self)
+{
+    if (!self || !*self)
+        return;
+    for (size_t i = 0; i < (*self)->count; i++)
+        zmq_close((*self)->sockets[i].socket);
+    free(*self);
+    *self = NULL;
+}
+
+size_t control_poll(control_t *self, zmq_pollitem_t *items, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->count && n < max; i++)
+        items[n++] = (zmq_pollitem_t){.socket = self->sockets[i].socket, .events = ZMQ_POLLIN};
+    return n;
+}
+
+/* s_recv_from reads one message from CS; see control_recv. */
+static bool s_recv_from(control_t *self, control_socket_t *cs, control_ticket_t **ticket_out,
+                        control_request_t **request_out)
+{
+    uint8_t envelope[ENVELOPE_MAX];
+    size_t envelope_len;
+    zmq_msg_t frame;
+    envelope_status_t st = envelope_recv(cs->socket, "control", envelope, &envelope_len, &frame);
+    if (st == ENVELOPE_NONE)
+        return false;
+    if (st == ENVELOPE_REFUSED)
+        return true;
+    control_ticket_t *ticket = malloc(sizeof *ticket + envelope_len);
+    if (!ticket) {
+        zmq_msg_close(&frame);
+        log_error("failed to allocate a control ticket: out of memory");
+        return true;
+    }
+    memset(ticket, 0, sizeof *ticket);
+    ticket->readonly = cs->readonly;
+    ticket->socket = (uint8_t)(cs - self->sockets);
+    ticket->envelope_len = (uint16_t)envelope_len;
+    memcpy(ticket->envelope, envelope, envelope_len);
+    control_request_t *req = sluice__control__v1__request__unpack(NULL, zmq_msg_size(&frame),
+                                                                  zmq_msg_data(&frame));
+    zmq_msg_close(&frame);
+    if (req)
+        ticket->request_id = req->request_id;
+    control_code_t code;
+    char why[256];
+    if (!control_check(req, cs->readonly, &code, why, sizeof why)) {
+        log_notice("control: refused a request on %s: %s", cs->endpoint, why);
+        control_reply_error(self, ticket, code, "%s", why);
+        free(ticket);
+        if (req)
+            sluice__control__v1__request__free_unpacked(req, NULL);
+        return true;
+    }
+    *ticket_out = ticket;
+    *request_out = req;
+    return true;
+}
+
+bool control_recv(control_t *self, control_ticket_t **ticket, control_request_t **request)
+{
+    *ticket = NULL;
+    *request = NULL;
+    for (size_t i = 0; i < self->count; i++)
+        if (s_recv_from(self, &self->sockets[i], ticket, request))
+            return true;
+    return false;
+}
+
+void control_reply(control_t *self, const control_ticket_t *ticket, control_reply_t *reply)
+{
+    reply->version = SLUICE__CONTROL__V1__VERSION__VERSION_CURRENT;
+    reply->request_id = ticket->request_id;
+    size_t len = sluice__control__v1__reply__get_packed_size(reply);
+    uint8_t *body = malloc(len ? len : 1);
+    if (!body) {
+        log_error("failed to answer control request %llu: out of memory",
+                  (unsigned long long)ticket->request_id);
+        return;
+    }
+    sluice__control__v1__reply__pack(reply, body);
+    void *socket = self->sockets[ticket->socket < self->count ? ticket->socket : 0].socket;
+    if (!envelope_send(socket, ticket->envelope, ticket->envelope_len, body, len))
+        log_notice("control: the client of request %llu left before its answer",
+                   (unsigned long long)ticket->request_id);
+    free(body);
+}
+
+void control_reply_error(control_t *self, const control_ticket_t *ticket, control_code_t code,
+                         const char *fmt, ...)
+{
+    char message[2048];  /* a refused reload lists every problem */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    Sluice__Control__V1__Error error = SLUICE__CONTROL__V1__ERROR__INIT;
+    error.code = code;
+    error.message = message;
+    control_reply_t reply = SLUICE__CONTROL__V1__REPLY__INIT;
+    reply.body_case = SLUICE__CONTROL__V1__REPLY__BODY_ERROR;
+    reply.error = &error;
+    control_reply(self, ticket, &reply);
+}

@@ -1,0 +1,142 @@
+/* ctl_proc.c - sluicectl as a child process for the integration tests. */
+#include "ctl_proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static char *s_slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        fail_msg("failed to read %s: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0, cap = 0, got;
+    char chunk[4096];
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + got + 1 > cap) {
+            cap = (len + got + 1) * 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+        memcpy(buf + len, chunk, got);
+        len += got;
+    }
+    fclose(f);
+    if (buf == NULL) {
+        buf = malloc(1);
+        assert_non_null(buf);
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+/* ctl_run runs sluicectl (beside SLUICE_BIN) with the NULL-terminated
+ * arguments, and returns its exit status and what it wrote. */
+ctl_run_t ctl_run(harness_t *h, ...)
+{
+    static char bin[PATH_MAX];
+    const char *sluiced = getenv("SLUICE_BIN");
+    if (sluiced == NULL)
+        fail_msg("SLUICE_BIN is not set (run through tests/run-integration.sh)");
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", sluiced);
+    snprintf(bin, sizeof bin, "%s/sluicectl", dirname(dir));
+
+    const char *argv[24] = { bin };
+    size_t n = 1;
+    va_list ap;
+    va_start(ap, h);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 23;)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+
+    char out_path[PATH_MAX], err_path[PATH_MAX];
+    snprintf(out_path, sizeof out_path, "%s/ctl.out", h->tmpdir);
+    snprintf(err_path, sizeof err_path, "%s/ctl.err", h->tmpdir);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        fail_msg("failed to fork: %s", strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (out < 0 || err < 0)
+            _exit(126);
+        dup2(out, STDOUT_FILENO);
+        dup2(err, STDERR_FILENO);
+        execv(bin, (char *const *)argv);
+        dprintf(STDERR_FILENO, "failed to exec %s: %s\n", bin, strerror(errno));
+        _exit(127);
+    }
+    ctl_run_t r = { .rc = harness_reap(pid, CTL_PROC_MS) };
+    if (r.rc == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fail_msg("sluicectl %s %s did not finish in %d ms", argv[1], n > 2 ? argv[2] : "",
+                 CTL_PROC_MS);
+    }
+    r.out = s_slurp(out_path);
+    r.err = s_slurp(err_path);
+    return r;
+}
+
+void ctl_run_free(ctl_run_t *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
+void ctl_expect_rc(const ctl_run_t *r, int rc, const char *what)
+{
+    if (r->rc != rc)
+        fail_msg("%s: sluicectl exited %d, expected %d\n--- stdout:\n%s--- stderr:\n%s", what,
+                 r->rc, rc, r->out, r->err);
+}
+
+void ctl_expect_has(const char *text, const char *needle, const char *what)
+{
+    if (strstr(text, needle) == NULL)
+        fail_msg("%s: \"%s\" not found in:\n%s", what, needle, text);
+}
+
+void ctl_expect_lacks(const char *text, const char *needle, const char *what)
+{
+    if (strstr(text, needle) != NULL)
+        fail_msg("%s: \"%s\" should not be in:\n%s", what, needle, text);
+}
+
+/* ctl_expect_field: TEXT has a line "LABEL<spaces>VALUE" (a field of the
+ * human answer). */
+void ctl_expect_field(const char *text, const char *label, const char *value)
+{
+    for (const char *p = text; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        size_t n = strlen(label);
+        if (strncmp(p, label, n) != 0 || p[n] != ' ')
+            continue;
+        const char *v = p + n;
+        while (*v == ' ')
+            v++;
+        size_t len = strcspn(v, "\n");
+        if (strlen(value) == len && strncmp(v, value, len) == 0)
+            return;
+        fail_msg("field \"%s\" is \"%.*s\", expected \"%s\" in:\n%s", label, (int)len, v, value,
+                 text);
+    }
+    fail_msg("no field \"%s\" in:\n%s", label, text);
+}

@@ -1,0 +1,472 @@
+/* test_control.c - the daemon's control socket and the sluicectl commands
+ * that use it, end to end: real PostgreSQL, real sluiced, real sluice-sim
+ * for a platform, the real sluicectl binary.
+ *
+ * platforms, stats and store against a running daemon; pause refuses the
+ * next order with STORE_PAUSED, survives kill -9 and a restart (and is
+ * logged at start and on reload), resume lets orders in again; the
+ * read-only socket refuses pause with PERMISSION_DENIED and answers reads;
+ * malformed frames on the control socket get an Error naming what is
+ * wrong while orders still come in; sluicectl reload applies a capacity
+ * change and reports a refused file; with the daemon stopped, platforms
+ * fails with exit 5 and store answers from PostgreSQL. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+#include <zmq.h>
+
+#include "ctl_proc.h"
+#include "harness.h"
+#include "proto/control.pb-c.h"
+#include "sim_proc.h"
+
+#define S_REPLY_MS 10000
+#define S_STORE 1002
+
+/* 1002 is the store the tests pause; 1003 has little capacity (one slot,
+ * ten minutes an order, fifteen at most) for the reload test. */
+static const char s_body[] =
+    "brands = ( { name = \"testbrand\"; orders_per_second = 1000000; } );\n"
+    "stores = (\n"
+    "  { id = 1001; name = \"probe\"; location = [30.27, 120.03]; prep_slots = 1000;"
+    " item_seconds = 1; max_wait_minutes = 600; max_queue = 100000; },\n"
+    "  { id = 1002; brand = \"testbrand\"; name = \"Tea Pause\"; location = [30.27, 120.03];"
+    " prep_slots = 4; item_seconds = 1; order_seconds = 1; max_wait_minutes = 600;"
+    " max_queue = 1000; },\n"
+    "  { id = 1003; name = \"Tea Small\"; location = [30.27, 120.03]; prep_slots = %d;"
+    " item_seconds = 1; order_seconds = 600; max_wait_minutes = 15; max_queue = 100; }\n"
+    ");\n";
+
+static char *s_body_with_slots(int slots)
+{
+    static char buf[2048];
+    snprintf(buf, sizeof buf, s_body, slots);
+    return buf;
+}
+
+/* s_submit sends order ID to STORE and returns the ack's reason
+ * (REASON_NONE when accepted). */
+static int s_submit(harness_t *h, const char *id, uint32_t store)
+{
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    harness_order_t o;
+    harness_order_fill(&o, id, store);
+    Sluice__V1__Reply *r = harness_submit(c, &o, S_REPLY_MS);
+    if (r == NULL || r->body_case != SLUICE__V1__REPLY__BODY_ACK)
+        fail_msg("order %s: no ack", id);
+    int reason = r->ack->decision == SLUICE__V1__DECISION__ACCEPTED ? 0 : (int)r->ack->reason;
+    if (r->ack->decision == SLUICE__V1__DECISION__ACCEPTED)
+        assert_int_equal(r->ack->reason, SLUICE__V1__REASON__REASON_NONE);
+    harness_reply_free(&r);
+    harness_client_destroy(&c);
+    return reason;
+}
+
+static void s_ro_endpoint(const harness_t *h, char *out, size_t len)
+{
+    snprintf(out, len, "ipc://%s/control-ro.sock", h->tmpdir);
+}
+
+/* ---- every read command against a running daemon ---- */
+
+static void test_read_commands(void **state)
+{
+    harness_t *h = *state;
+    harness_write_config_text(h, NULL, NULL, s_body_with_slots(1));
+    sim_proc_t sim = {0};
+    sim_proc_start(&sim, h->zctx, h->tmpdir, h->platform_endpoint, NULL);
+    harness_boot_text(h, NULL, s_body_with_slots(1));
+    assert_int_equal(s_submit(h, "rd-1", S_STORE), 0);
+    assert_int_equal(s_submit(h, "rd-2", S_STORE), 0);
+
+    /* platforms: the link to sluice-sim comes up on its own */
+    uint64_t deadline = harness_now_ms() + 15000;
+    ctl_run_t r;
+    for (;;) {
+        r = ctl_run(h, "-c", h->conf_path, "--json", "platforms", NULL);
+        ctl_expect_rc(&r, 0, "--json platforms");
+        if (strstr(r.out, "\"link_up\":true") != NULL || harness_now_ms() > deadline)
+            break;
+        ctl_run_free(&r);
+        harness_nap_ms(100);
+    }
+    ctl_expect_has(r.out, "{\"source\":\"daemon\",\"endpoint\":\"ipc://", "--json platforms");
+    ctl_expect_has(r.out, "\"name\":\"sim\",\"adapter\":\"zmq\",\"link_up\":true,"
+                          "\"breaker\":\"closed\",\"inflight\":0,",
+                   "--json platforms");
+    ctl_expect_has(r.out, "\"error_ratio\":0,", "--json platforms");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "platforms", NULL);
+    ctl_expect_rc(&r, 0, "platforms");
+    ctl_expect_has(r.out, "source: daemon at ipc://", "platforms");
+    ctl_expect_has(r.out, "PLATFORM", "platforms");
+    ctl_expect_has(r.out, "BREAKER", "platforms");
+    ctl_expect_has(r.out, "  sim ", "platforms");
+    ctl_expect_has(r.out, "closed", "platforms");
+    ctl_run_free(&r);
+
+    /* stats: the probe and our two accepted, one rejection by reason */
+    assert_int_equal(s_submit(h, "rd-bad", 4242), SLUICE__V1__REASON__UNKNOWN_STORE);
+    r = ctl_run(h, "-c", h->conf_path, "--json", "stats", NULL);
+    ctl_expect_rc(&r, 0, "--json stats");
+    ctl_expect_has(r.out, "\"decisions\":{\"ACCEPTED\":3,\"DUPLICATE\":0,\"STORE_BUSY\":0,"
+                          "\"STORE_PAUSED\":0,\"STORE_CLOSED\":0,\"UNKNOWN_STORE\":1,",
+                   "--json stats");
+    ctl_expect_has(r.out, "\"intake\":{\"submitted\":4,", "--json stats");
+    ctl_expect_has(r.out, "\"database_up\":true", "--json stats");
+    ctl_expect_has(r.out, "\"batch_size_mean\":", "--json stats");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "stats", NULL);
+    ctl_expect_rc(&r, 0, "stats");
+    ctl_expect_has(r.out, "decisions since start:", "stats");
+    ctl_expect_field(r.out, "  UNKNOWN_STORE", "1");
+    ctl_expect_has(r.out, "\ncommit latency      p50 <= ", "stats");
+    ctl_run_free(&r);
+
+    /* store: PostgreSQL's part and the daemon's live part */
+    r = ctl_run(h, "-c", h->conf_path, "--json", "store", "1002", NULL);
+    ctl_expect_rc(&r, 0, "--json store 1002");
+    ctl_expect_has(r.out, "{\"source\":\"daemon+postgresql\",\"store_id\":1002,", "store json");
+    ctl_expect_has(r.out, "\"daemon\":{\"endpoint\":\"ipc://", "store json");
+    ctl_expect_has(r.out, "\"configured\":true,\"open_now\":true,\"paused\":false,"
+                          "\"config_paused\":false,\"override\":null,\"prep_slots_now\":4,",
+                   "store json");
+    ctl_expect_has(r.out, "\"accepted\":2,", "store json");
+    ctl_run_free(&r);
+    /* 1003: one ten-minute order booked, so the next waits about twenty */
+    assert_int_equal(s_submit(h, "rd-small", 1003), 0);
+    r = ctl_run(h, "-c", h->conf_path, "store", "1003", NULL);
+    ctl_expect_rc(&r, 0, "store 1003");
+    ctl_expect_has(r.out, " (live) and PostgreSQL; times in UTC\n", "store 1003");
+    ctl_expect_field(r.out, "  paused now", "no (config says no)");
+    ctl_expect_field(r.out, "  slots now", "1");
+    ctl_expect_field(r.out, "  queue", "0 orders waiting to start (max_queue 100)");
+    ctl_expect_has(r.out, "\n  wait now          20 min ", "store 1003");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "store", "4242", NULL);
+    ctl_expect_rc(&r, 1, "store 4242");
+    ctl_run_free(&r);
+
+    assert_int_equal(harness_stop(h, 10000), 0);
+    assert_int_equal(sim_proc_stop(&sim), 0);
+    harness_pass(h);
+}
+
+/* ---- pause, kill -9, restart, reload, resume ---- */
+
+static void test_pause_survives_restart(void **state)
+{
+    harness_t *h = *state;
+    harness_boot_text(h, NULL, s_body_with_slots(1));
+    assert_int_equal(s_submit(h, "ps-1", S_STORE), 0);
+
+    ctl_run_t r = ctl_run(h, "-c", h->conf_path, "pause", "1002", NULL);
+    ctl_expect_rc(&r, 0, "pause 1002");
+    ctl_expect_has(r.out, "store 1002 paused by sluicectl override (config says paused = false)",
+                   "pause 1002");
+    ctl_run_free(&r);
+    assert_int_equal(s_submit(h, "ps-2", S_STORE), SLUICE__V1__REASON__STORE_PAUSED);
+    assert_int_equal(s_submit(h, "ps-other", 1001), 0);  /* only that store */
+    assert_int_equal(harness_db_count(h, "SELECT count(*) FROM store_overrides WHERE store_id = "
+                                         "1002 AND paused AND set_by LIKE 'sluicectl %'", 0),
+                     1);
+    /* a repeat is fine */
+    r = ctl_run(h, "-c", h->conf_path, "pause", "1002", NULL);
+    ctl_expect_rc(&r, 0, "pause 1002 again");
+    ctl_run_free(&r);
+
+    /* kill -9: the override is in PostgreSQL, and the next start applies it */
+    harness_signal(h, SIGKILL);
+    assert_int_equal(harness_wait_exit(h, 10000), 128 + SIGKILL);
+    harness_start(h);
+    off_t started = h->log_mark;
+    assert_true(harness_wait_log(h, started,
+                                 "start: store 1002 paused by sluicectl override (config says "
+                                 "paused = false), set by sluicectl ",
+                                 15000));
+    assert_true(harness_wait_ready(h, 30000));
+    assert_int_equal(s_submit(h, "ps-3", S_STORE), SLUICE__V1__REASON__STORE_PAUSED);
+    r = ctl_run(h, "-c", h->conf_path, "store", "1002", NULL);
+    ctl_expect_rc(&r, 0, "store 1002, paused");
+    ctl_expect_has(r.out, "\n  paused now        yes (config says no; sluicectl override: "
+                          "paused by sluicectl ",
+                   "store 1002, paused");
+    ctl_run_free(&r);
+
+    /* a reload keeps it, and says so */
+    off_t mark = harness_log_size(h);
+    harness_signal(h, SIGHUP);
+    assert_true(harness_wait_log(h, mark, "reload: store 1002 paused by sluicectl override", 10000));
+    assert_int_equal(s_submit(h, "ps-4", S_STORE), SLUICE__V1__REASON__STORE_PAUSED);
+
+    r = ctl_run(h, "-c", h->conf_path, "resume", "1002", NULL);
+    ctl_expect_rc(&r, 0, "resume 1002");
+    ctl_expect_has(r.out, "store 1002 override removed; the store takes orders", "resume 1002");
+    ctl_run_free(&r);
+    assert_int_equal(s_submit(h, "ps-5", S_STORE), 0);
+    assert_int_equal(harness_db_count(h, "SELECT count(*) FROM store_overrides", 0), 0);
+
+    /* a store the daemon does not have */
+    r = ctl_run(h, "-c", h->conf_path, "pause", "4242", NULL);
+    ctl_expect_rc(&r, 1, "pause 4242");
+    ctl_expect_has(r.err, "NOT_FOUND", "pause 4242");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "--json", "pause", "1002", NULL);
+    ctl_expect_rc(&r, 2, "--json pause");
+    ctl_run_free(&r);
+
+    assert_int_equal(harness_stop(h, 10000), 0);
+    harness_pass(h);
+}
+
+/* ---- the read-only socket ---- */
+
+static void test_readonly_socket(void **state)
+{
+    harness_t *h = *state;
+    harness_boot_text(h, NULL, s_body_with_slots(1));
+    char ro[PATH_MAX + 16];
+    s_ro_endpoint(h, ro, sizeof ro);
+
+    /* the socket files' modes: write needs the group, read is for all */
+    struct stat st;
+    assert_int_equal(stat(h->control + 6, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0660);
+    assert_int_equal(stat(ro + 6, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0666);
+
+    ctl_run_t r = ctl_run(h, "--control", ro, "pause", "1002", NULL);
+    ctl_expect_rc(&r, 6, "pause on the read-only socket");
+    ctl_expect_has(r.err, "PERMISSION_DENIED", "pause on the read-only socket");
+    ctl_expect_has(r.err, "read-only control socket", "pause on the read-only socket");
+    ctl_run_free(&r);
+    r = ctl_run(h, "--control", ro, "reload", NULL);
+    ctl_expect_rc(&r, 6, "reload on the read-only socket");
+    ctl_run_free(&r);
+    assert_int_equal(s_submit(h, "ro-1", S_STORE), 0);  /* nothing was paused */
+    assert_int_equal(harness_db_count(h, "SELECT count(*) FROM store_overrides", 0), 0);
+
+    r = ctl_run(h, "--control", ro, "--json", "stats", NULL);
+    ctl_expect_rc(&r, 0, "stats on the read-only socket");
+    ctl_expect_has(r.out, "\"source\":\"daemon\"", "stats on the read-only socket");
+    ctl_run_free(&r);
+    r = ctl_run(h, "--control", ro, "platforms", NULL);
+    ctl_expect_rc(&r, 0, "platforms on the read-only socket");
+    ctl_run_free(&r);
+
+    /* a config whose write socket cannot be reached: reads go to the
+     * read-only one by themselves, writes do not */
+    char alt[PATH_MAX], text[8192];
+    snprintf(alt, sizeof alt, "%s/alt.conf", h->tmpdir);
+    FILE *f = fopen(h->conf_path, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    char *at = strstr(text, "control = \"");
+    assert_non_null(at);
+    f = fopen(alt, "w");
+    assert_non_null(f);
+    fprintf(f, "%.*scontrol = \"ipc://%s/nobody.sock\"; control_readonly = \"%s\";\n%s",
+            (int)(at - text), text, h->tmpdir, ro, strchr(at, '\n') + 1);
+    fclose(f);
+    r = ctl_run(h, "-c", alt, "--json", "stats", NULL);
+    ctl_expect_rc(&r, 0, "stats, falling back to the read-only socket");
+    ctl_expect_has(r.out, "control-ro.sock", "stats, falling back to the read-only socket");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", alt, "pause", "1002", NULL);
+    ctl_expect_rc(&r, 5, "pause, write socket unreachable");
+    ctl_expect_has(r.err, "nobody.sock", "pause, write socket unreachable");
+    ctl_run_free(&r);
+
+    assert_int_equal(harness_stop(h, 10000), 0);
+    harness_pass(h);
+}
+
+/* ---- malformed requests ---- */
+
+/* s_raw sends LEN bytes to the control socket and returns the reply. */
+static Sluice__Control__V1__Reply *s_raw(harness_t *h, const char *endpoint, const void *data,
+                                         size_t len)
+{
+    void *sock = zmq_socket(h->zctx, ZMQ_REQ);
+    assert_non_null(sock);
+    int timeout = S_REPLY_MS, linger = 0;
+    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_connect(sock, endpoint), 0);
+    assert_int_equal(zmq_send(sock, data, len, 0), (int)len);
+    char buf[8192];
+    int n = zmq_recv(sock, buf, sizeof buf, 0);
+    zmq_close(sock);
+    if (n < 0)
+        fail_msg("no reply from %s", endpoint);
+    Sluice__Control__V1__Reply *r = sluice__control__v1__reply__unpack(NULL, (size_t)n,
+                                                                       (uint8_t *)buf);
+    assert_non_null(r);
+    return r;
+}
+
+static void s_expect_error(Sluice__Control__V1__Reply *r, int code, const char *needle)
+{
+    assert_int_equal(r->version, SLUICE__CONTROL__V1__VERSION__VERSION_CURRENT);
+    if (r->body_case != SLUICE__CONTROL__V1__REPLY__BODY_ERROR)
+        fail_msg("expected an Error with \"%s\", got body %d", needle, (int)r->body_case);
+    if ((int)r->error->code != code || strstr(r->error->message, needle) == NULL)
+        fail_msg("expected Error %d with \"%s\", got %d \"%s\"", code, needle,
+                 (int)r->error->code, r->error->message);
+    sluice__control__v1__reply__free_unpacked(r, NULL);
+}
+
+static void s_send_request(harness_t *h, Sluice__Control__V1__Request *req, int code,
+                           const char *needle)
+{
+    uint8_t buf[512];
+    size_t n = sluice__control__v1__request__pack(req, buf);
+    s_expect_error(s_raw(h, h->control, buf, n), code, needle);
+}
+
+static void test_malformed_requests(void **state)
+{
+    harness_t *h = *state;
+    harness_boot_text(h, NULL, s_body_with_slots(1));
+
+    static const char junk[] = "\xff\xff\xff\xff not a protobuf";
+    s_expect_error(s_raw(h, h->control, junk, sizeof junk - 1),
+                   SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST,
+                   "not a sluice.control.v1.Request");
+
+    Sluice__Control__V1__Request req = SLUICE__CONTROL__V1__REQUEST__INIT;
+    Sluice__Control__V1__StatsRequest stats = SLUICE__CONTROL__V1__STATS_REQUEST__INIT;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_STATS;
+    req.stats = &stats;
+    s_send_request(h, &req, SLUICE__CONTROL__V1__ERROR__CODE__UNSUPPORTED_VERSION, "version: 0");
+
+    req.version = SLUICE__CONTROL__V1__VERSION__VERSION_CURRENT;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY__NOT_SET;
+    s_send_request(h, &req, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, "request: no body");
+
+    Sluice__Control__V1__PauseRequest pause = SLUICE__CONTROL__V1__PAUSE_REQUEST__INIT;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_PAUSE;
+    req.pause = &pause;
+    s_send_request(h, &req, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, "pause.store_id");
+    pause.store_id = S_STORE;
+    pause.by = "a\nb";
+    s_send_request(h, &req, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, "pause.by");
+
+    /* the daemon still takes orders and answers sluicectl */
+    assert_int_equal(s_submit(h, "mf-1", S_STORE), 0);
+    ctl_run_t r = ctl_run(h, "-c", h->conf_path, "stats", NULL);
+    ctl_expect_rc(&r, 0, "stats after malformed requests");
+    ctl_run_free(&r);
+    assert_true(harness_log_contains(h, "control: refused a request", true));
+    assert_int_equal(harness_stop(h, 10000), 0);
+    harness_pass(h);
+}
+
+/* ---- reload through sluicectl ---- */
+
+static void test_reload_capacity(void **state)
+{
+    harness_t *h = *state;
+    harness_boot_text(h, NULL, s_body_with_slots(1));
+    /* one slot: the second ten-minute order would be ready in twenty */
+    assert_int_equal(s_submit(h, "rl-1", 1003), 0);
+    assert_int_equal(s_submit(h, "rl-2", 1003), SLUICE__V1__REASON__STORE_BUSY);
+
+    harness_write_config_text(h, NULL, NULL, s_body_with_slots(3));
+    ctl_run_t r = ctl_run(h, "-c", h->conf_path, "reload", NULL);
+    ctl_expect_rc(&r, 0, "reload");
+    ctl_expect_has(r.out, "reloaded ", "reload");
+    ctl_run_free(&r);
+    assert_int_equal(s_submit(h, "rl-3", 1003), 0);
+
+    /* a broken file is refused, said, and the running config stays */
+    harness_write_config_text(h, NULL, NULL, "stores = ( { id = 0; } );\n");
+    r = ctl_run(h, "--control", h->control, "reload", NULL);
+    ctl_expect_rc(&r, 7, "reload of a broken file");
+    ctl_expect_has(r.err, "FAILED", "reload of a broken file");
+    ctl_expect_has(r.err, "refused; the running configuration stays", "reload of a broken file");
+    ctl_run_free(&r);
+    assert_int_equal(s_submit(h, "rl-4", 1003), 0);
+    assert_int_equal(s_submit(h, "rl-5", 1003), SLUICE__V1__REASON__STORE_BUSY);
+
+    harness_write_config_text(h, NULL, NULL, s_body_with_slots(3));
+    r = ctl_run(h, "-c", h->conf_path, "--json", "stats", NULL);
+    ctl_expect_rc(&r, 0, "stats after reloads");
+    ctl_expect_has(r.out, "\"reloads\":1,\"reloads_refused\":1", "stats after reloads");
+    ctl_run_free(&r);
+    assert_int_equal(harness_stop(h, 10000), 0);
+    harness_pass(h);
+}
+
+/* ---- no daemon ---- */
+
+static void test_daemon_stopped(void **state)
+{
+    harness_t *h = *state;
+    harness_boot_text(h, NULL, s_body_with_slots(1));
+    assert_int_equal(s_submit(h, "dn-1", S_STORE), 0);
+    /* kill -9 leaves the socket file behind: nothing listens there */
+    harness_signal(h, SIGKILL);
+    assert_int_equal(harness_wait_exit(h, 10000), 128 + SIGKILL);
+
+    uint64_t t0 = harness_now_ms();
+    ctl_run_t r = ctl_run(h, "-c", h->conf_path, "platforms", NULL);
+    ctl_expect_rc(&r, 5, "platforms, daemon killed");
+    ctl_expect_has(r.err, "daemon not reachable at ipc://", "platforms, daemon killed");
+    ctl_expect_has(r.err, "sluiced is not running there", "platforms, daemon killed");
+    assert_string_equal(r.out, "");
+    ctl_run_free(&r);
+    assert_true(harness_now_ms() - t0 < 1500);  /* no wait for a timeout */
+    r = ctl_run(h, "-c", h->conf_path, "pause", "1002", NULL);
+    ctl_expect_rc(&r, 5, "pause, daemon killed");
+    ctl_run_free(&r);
+
+    r = ctl_run(h, "-c", h->conf_path, "store", "1002", NULL);
+    ctl_expect_rc(&r, 0, "store, daemon killed");
+    ctl_expect_has(r.out, "source: PostgreSQL (daemon not reachable at ipc://", "store");
+    ctl_expect_field(r.out, "  accepted", "1");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "--json", "store", "1002", NULL);
+    ctl_expect_rc(&r, 0, "--json store, daemon killed");
+    ctl_expect_has(r.out, "{\"source\":\"postgresql\",", "--json store");
+    ctl_expect_has(r.out, "\"daemon\":null,\"daemon_error\":\"daemon not reachable at ipc://",
+                   "--json store");
+    ctl_run_free(&r);
+
+    /* a control endpoint where nobody ever answers: the timeout */
+    char tcp[64];
+    snprintf(tcp, sizeof tcp, "tcp://127.0.0.1:%d", harness_free_port());
+    r = ctl_run(h, "--control", tcp, "--timeout", "300", "stats", NULL);
+    ctl_expect_rc(&r, 5, "stats, nobody at the endpoint");
+    ctl_expect_has(r.err, "no answer within 300 ms", "stats, nobody at the endpoint");
+    ctl_run_free(&r);
+    harness_pass(h);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (getenv("SLUICE_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("SLUICE_TEST_FILTER"));
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_read_commands, harness_setup, harness_teardown),
+        cmocka_unit_test_setup_teardown(test_pause_survives_restart, harness_setup,
+                                        harness_teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_socket, harness_setup, harness_teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_requests, harness_setup,
+                                        harness_teardown),
+        cmocka_unit_test_setup_teardown(test_reload_capacity, harness_setup, harness_teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_stopped, harness_setup, harness_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
