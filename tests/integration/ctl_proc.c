@@ -17,32 +17,6 @@
 
 #include <cmocka.h>
 
-static char *s_slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        fail_msg("failed to read %s: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0, got;
-    char chunk[4096];
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + got + 1 > cap) {
-            cap = (len + got + 1) * 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-        memcpy(buf + len, chunk, got);
-        len += got;
-    }
-    fclose(f);
-    if (buf == NULL) {
-        buf = malloc(1);
-        assert_non_null(buf);
-    }
-    buf[len] = '\0';
-    return buf;
-}
-
 /* ctl_run runs sluicectl (beside SLUICE_BIN) with the NULL-terminated
  * arguments, and returns its exit status and what it wrote. */
 ctl_run_t ctl_run(harness_t *h, ...)
@@ -90,8 +64,8 @@ ctl_run_t ctl_run(harness_t *h, ...)
         fail_msg("sluicectl %s %s did not finish in %d ms", argv[1], n > 2 ? argv[2] : "",
                  CTL_PROC_MS);
     }
-    r.out = s_slurp(out_path);
-    r.err = s_slurp(err_path);
+    r.out = harness_read_file(out_path);
+    r.err = harness_read_file(err_path);
     return r;
 }
 

@@ -680,6 +680,11 @@ off_t harness_log_size(harness_t *h)
     return stat(h->log_path, &st) == 0 ? st.st_size : 0;
 }
 
+char *harness_read_file(const char *path)
+{
+    return s_read_log(path, 0, NULL);
+}
+
 char *harness_log_read_from(harness_t *h, off_t from)
 {
     return s_read_log(h->log_path, from, NULL);

@@ -131,6 +131,9 @@ bool harness_log_contains(harness_t *h, const char *needle, bool since_start);
 off_t harness_log_size(harness_t *h);
 char *harness_log_read_from(harness_t *h, off_t from);
 bool harness_log_contains_from(harness_t *h, off_t from, const char *needle);
+/* harness_read_file: the whole file at PATH, malloc'ed and NUL-terminated
+ * ("" when it cannot be read). */
+char *harness_read_file(const char *path);
 /* harness_wait_log polls until the log from FROM on contains NEEDLE. */
 bool harness_wait_log(harness_t *h, off_t from, const char *needle, int timeout_ms);
 

@@ -27,11 +27,11 @@
 #include <zmq.h>
 
 #include "harness.h"
+#include "ctl_proc.h"
 #include "sim_proc.h"
 
 #define REPLY_MS 10000
 #define DELIVER_MS 120000
-#define CTL_MS 60000
 #define STORE_A 2001          /* platform pa */
 #define STORE_B 2002          /* platform pb */
 #define N_A 6
@@ -41,7 +41,7 @@ typedef struct fx {
     harness_t *h;
     sim_proc_t pa, pb;
     char day[16];             /* today, UTC */
-    char out[PATH_MAX];       /* sluicectl's last output */
+    ctl_run_t run;            /* sluicectl's last run */
 } fx_t;
 
 static int s_setup(void **state)
@@ -66,6 +66,7 @@ static int s_teardown(void **state)
     }
     void *hs = f->h;
     harness_teardown(&hs);
+    ctl_run_free(&f->run);
     free(f);
     return 0;
 }
@@ -139,53 +140,25 @@ static void s_wait_delivered(fx_t *f, long n)
     fail_msg("%ld of %ld orders DELIVERED after %d ms", got, n, DELIVER_MS);
 }
 
-/* s_ctl runs sluicectl (beside SLUICE_BIN) with the NULL-terminated
- * arguments after "-c CONF"; returns its exit status, output in f->out. */
-static int s_ctl(fx_t *f, ...)
+/* s_ctl runs sluicectl with "-c CONF" and at most 6 more arguments
+ * (NULL-terminated); the run is kept in f->run for the checks below. */
+static void s_ctl(fx_t *f, ...)
 {
-    char dir[PATH_MAX], bin[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", getenv("SLUICE_BIN"));
-    snprintf(bin, sizeof bin, "%s/sluicectl", dirname(dir));
-    const char *args[16] = { "-c", f->h->conf_path };
-    size_t n = 2;
+    const char *a[7] = {NULL};
     va_list ap;
     va_start(ap, f);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 15;)
-        args[n++] = a;
+    for (size_t n = 0; n < 6 && (a[n] = va_arg(ap, const char *)) != NULL; n++)
+        ;
     va_end(ap);
-    args[n] = NULL;
-    snprintf(f->out, sizeof f->out, "%s/ctl.out", f->h->tmpdir);
-    if (truncate(f->out, 0) != 0 && errno != ENOENT)
-        fail_msg("truncate %s: %s", f->out, strerror(errno));
-    int rc = harness_reap(harness_spawn_bin(f->h, bin, f->out, args), CTL_MS);
-    if (rc < 0)
-        fail_msg("sluicectl did not finish in %d ms", CTL_MS);
-    return rc;
+    ctl_run_free(&f->run);
+    f->run = ctl_run(f->h, "-c", f->h->conf_path, a[0], a[1], a[2], a[3], a[4], a[5], NULL);
 }
 
-/* s_output: sluicectl's last output (static). */
-static const char *s_output(fx_t *f)
-{
-    static char text[65536];
-    FILE *in = fopen(f->out, "r");
-    assert_non_null(in);
-    size_t len = fread(text, 1, sizeof text - 1, in);
-    fclose(in);
-    text[len] = '\0';
-    return text;
-}
-
+/* s_expect_out: NEEDLE is in what the last sluicectl wrote (either stream). */
 static void s_expect_out(fx_t *f, const char *needle)
 {
-    const char *text = s_output(f);
-    if (strstr(text, needle) == NULL)
-        fail_msg("\"%s\" not in sluicectl's output:\n%s", needle, text);
-}
-
-static void s_expect_rc(fx_t *f, int rc, int want, const char *what)
-{
-    if (rc != want)
-        fail_msg("%s: sluicectl exited %d, expected %d; output:\n%s", what, rc, want, s_output(f));
+    if (strstr(f->run.err, needle) == NULL)
+        ctl_expect_has(f->run.out, needle, "sluicectl reconcile");
 }
 
 /* s_count: discrepancies of PLATFORM of KIND (NULL: any) for the day. */
@@ -226,8 +199,8 @@ static void test_reconcile_finds_each_kind(void **state)
     strftime(f->day, sizeof f->day, "%Y-%m-%d", &tm);
 
     /* a clean day */
-    int rc = s_ctl(f, "reconcile", "--date", f->day, NULL);
-    s_expect_rc(f, rc, 0, "clean day");
+    s_ctl(f, "reconcile", "--date", f->day, NULL);
+    ctl_expect_rc(&f->run, 0, "clean day");
     s_expect_out(f, "platform pa: CLEAN; 6 lines there");
     s_expect_out(f, "platform pb: CLEAN; 4 lines there");
     s_expect_out(f, "discrepancies: 0");
@@ -239,8 +212,8 @@ static void test_reconcile_finds_each_kind(void **state)
 
     /* pa leaves its first two deliveries out: MISSING_THERE */
     s_settle(&f->pa, "settle omit 2");
-    rc = s_ctl(f, "reconcile", "--date", f->day, NULL);
-    s_expect_rc(f, rc, 8, "omitted lines");
+    s_ctl(f, "reconcile", "--date", f->day, NULL);
+    ctl_expect_rc(&f->run, 8, "omitted lines");
     s_expect_out(f, "MISSING_THERE");
     assert_int_equal(s_count(f, "pa", "MISSING_THERE"), 2);
     assert_int_equal(s_count(f, "pa", NULL), 2);
@@ -253,8 +226,8 @@ static void test_reconcile_finds_each_kind(void **state)
     s_settle(&f->pa, "settle duplicate 1");
     s_settle(&f->pa, "settle phantom 3");
     assert_string_equal(sim_proc_ctl(&f->pb, "skew 1"), "ok skew 1");
-    rc = s_ctl(f, "--json", "reconcile", "--date", f->day, NULL);
-    s_expect_rc(f, rc, 8, "every kind");
+    s_ctl(f, "--json", "reconcile", "--date", f->day, NULL);
+    ctl_expect_rc(&f->run, 8, "every kind");
     s_expect_out(f, "\"counts\":{\"MISSING_HERE\":3,\"MISSING_THERE\":0,\"FEE_MISMATCH\":1,"
                     "\"DUPLICATE_CHARGE\":1}");
     s_expect_out(f, "\"counts\":{\"MISSING_HERE\":0,\"MISSING_THERE\":0,\"FEE_MISMATCH\":4,"
@@ -284,8 +257,8 @@ static void test_reconcile_finds_each_kind(void **state)
     s_settle(&f->pa, "settle overcharge 0");
     s_settle(&f->pa, "settle duplicate 0");
     s_settle(&f->pa, "settle phantom 0");
-    rc = s_ctl(f, "reconcile", "--date", f->day, NULL);
-    s_expect_rc(f, rc, 9, "platform unreachable");
+    s_ctl(f, "reconcile", "--date", f->day, NULL);
+    ctl_expect_rc(&f->run, 9, "platform unreachable");
     s_expect_out(f, "platform pb: FAILED: no connection");
     s_expect_out(f, "platform pa: CLEAN");
     assert_int_equal(s_count(f, "pa", NULL), 0);
@@ -297,10 +270,12 @@ static void test_reconcile_finds_each_kind(void **state)
                      1);
 
     /* bad input and an unreachable PostgreSQL */
-    s_expect_rc(f, s_ctl(f, "reconcile", "--date", "2024-02-30", NULL), 2, "no such day");
-    s_expect_rc(f, s_ctl(f, "reconcile", "--utc-offset", "900", NULL), 2, "offset too far");
-    s_expect_rc(f, s_ctl(f, "--database", "host=/nonexistent connect_timeout=2", "reconcile", NULL),
-                3, "PostgreSQL unreachable");
+    s_ctl(f, "reconcile", "--date", "2024-02-30", NULL);
+    ctl_expect_rc(&f->run, 2, "no such day");
+    s_ctl(f, "reconcile", "--utc-offset", "900", NULL);
+    ctl_expect_rc(&f->run, 2, "offset too far");
+    s_ctl(f, "--database", "host=/nonexistent connect_timeout=2", "reconcile", NULL);
+    ctl_expect_rc(&f->run, 3, "PostgreSQL unreachable");
 
     assert_int_equal(sim_proc_stop(&f->pa), 0);
     harness_pass(f->h);
