@@ -216,6 +216,17 @@ static void s_reply_reject(server_t *s, ingress_ticket_t *t, const char *order_i
     s_reply_ack(s, t, &ack);
 }
 
+/* s_reject_at_store is s_reply_reject for an order of a known STORE: the
+ * store counts the rejection among today's (sluicectl store). */
+static void s_reject_at_store(server_t *s, ingress_ticket_t *t, store_t *store,
+                              const char *order_id, Sluice__V1__Reason reason,
+                              uint64_t retry_after_ms, const char *detail)
+{
+    if (store)
+        store_count_decision(store, clock_wall_ms(), reason);
+    s_reply_reject(s, t, order_id, reason, retry_after_ms, detail);
+}
+
 static void s_reply_accepted(server_t *s, ingress_ticket_t *t, const order_entry_t *e, bool duplicate)
 {
     Sluice__V1__OrderAck ack = SLUICE__V1__ORDER_ACK__INIT;
@@ -224,10 +235,14 @@ static void s_reply_accepted(server_t *s, ingress_ticket_t *t, const order_entry
     ack.promised_ready_at_ms = e->promised_ready_at_ms;
     ack.promised_delivery_at_ms = e->promised_delivery_at_ms;
     ack.duplicate = duplicate;
-    if (duplicate)
+    if (duplicate) {
         s->stats.duplicates++;
-    else
+    } else {
         s->stats.accepted++;
+        store_t *store = store_table_find(s->stores, e->store_id);
+        if (store)
+            store_count_decision(store, clock_wall_ms(), SLUICE__V1__REASON__REASON_NONE);
+    }
     s_reply_ack(s, t, &ack);
 }
 
@@ -262,8 +277,9 @@ static void s_fail_waiters(server_t *s, order_entry_t *e, uint64_t retry_after_m
     while (e->waiters) {
         ingress_ticket_t *t = e->waiters;
         e->waiters = t->next;
-        s_reply_reject(s, t, e->order_id, SLUICE__V1__REASON__UNAVAILABLE, retry_after_ms,
-                       "database: the commit did not complete; nothing was stored");
+        s_reject_at_store(s, t, store_table_find(s->stores, e->store_id), e->order_id,
+                          SLUICE__V1__REASON__UNAVAILABLE, retry_after_ms,
+                          "database: the commit did not complete; nothing was stored");
         free(t);
     }
 }
@@ -375,14 +391,14 @@ static void s_handle_submit(server_t *s, ingress_ticket_t *t, const Sluice__V1__
     }
     uint64_t riders_retry_ms = 0;
     if (store->cfg && !dispatch_can_deliver(s->dispatch, store->cfg, &riders_retry_ms)) {
-        s_reply_reject(s, t, order_id, SLUICE__V1__REASON__NO_RIDERS, riders_retry_ms,
-                       "platforms: every platform of the store is unavailable or full");
+        s_reject_at_store(s, t, store, order_id, SLUICE__V1__REASON__NO_RIDERS, riders_retry_ms,
+                          "platforms: every platform of the store is unavailable or full");
         free(t);
         return;
     }
     if (!s_db_up(s)) {
-        s_reply_reject(s, t, order_id, SLUICE__V1__REASON__UNAVAILABLE,
-                       s_retry_after_ms(s), "database: unreachable, retry later");
+        s_reject_at_store(s, t, store, order_id, SLUICE__V1__REASON__UNAVAILABLE,
+                          s_retry_after_ms(s), "database: unreachable, retry later");
         free(t);
         return;
     }
@@ -396,7 +412,7 @@ static void s_handle_submit(server_t *s, ingress_ticket_t *t, const Sluice__V1__
     };
     admit_result_t admit;
     if (!admit_order(s->admit, s->stores, store, &in, &admit)) {
-        s_reply_reject(s, t, order_id, admit.reason, admit.retry_after_ms, admit.detail);
+        s_reject_at_store(s, t, store, order_id, admit.reason, admit.retry_after_ms, admit.detail);
         free(t);
         return;
     }
@@ -409,8 +425,8 @@ static void s_handle_submit(server_t *s, ingress_ticket_t *t, const Sluice__V1__
             .waiting = admit.plan.start_ms > in.now_ms,
         };
         s_release_booking(s, &booked, in.now_ms);
-        s_reply_reject(s, t, order_id, SLUICE__V1__REASON__OVERLOADED,
-                       (uint64_t)s->cfg->daemon.overloaded_retry_ms, "daemon: out of memory");
+        s_reject_at_store(s, t, store, order_id, SLUICE__V1__REASON__OVERLOADED,
+                          (uint64_t)s->cfg->daemon.overloaded_retry_ms, "daemon: out of memory");
         free(t);
         return;
     }
@@ -434,8 +450,8 @@ static void s_handle_submit(server_t *s, ingress_ticket_t *t, const Sluice__V1__
         e->waiters = NULL;
         s_release_booking(s, e, in.now_ms);
         order_index_remove(s->orders, e);
-        s_reply_reject(s, t, order_id, SLUICE__V1__REASON__OVERLOADED,
-                       (uint64_t)s->cfg->daemon.overloaded_retry_ms, "daemon: out of memory");
+        s_reject_at_store(s, t, store, order_id, SLUICE__V1__REASON__OVERLOADED,
+                          (uint64_t)s->cfg->daemon.overloaded_retry_ms, "daemon: out of memory");
         free(t);
     }
 }
@@ -1125,7 +1141,7 @@ static bool s_reload(server_t *s, char *out, size_t len)
         refused = "daemon.curve.client_keys_file: cannot be read (see above)";
     } else if (!admit_configure(s->admit, next, clock_mono_us())) {
         refused = "out of memory";
-    } else if (!store_table_apply(s->stores, next)) {
+    } else if (!store_table_apply(s->stores, next, clock_wall_ms())) {
         if (!admit_configure(s->admit, s->cfg, clock_mono_us()))
             log_error("reload: out of memory restoring the previous limits");
         refused = "out of memory";
@@ -1326,6 +1342,18 @@ static double s_recent_rate(const server_stats_t *st, uint64_t now)
     return span ? (double)(st->submitted - st->rate_submitted[oldest]) * 1000.0 / (double)span : 0;
 }
 
+/* s_reason_count fills C with REASON's name and COUNT, for a control reply. */
+static Sluice__Control__V1__ReasonCount *s_reason_count(Sluice__Control__V1__ReasonCount *c,
+                                                        int reason, uint64_t count)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&sluice__v1__reason__descriptor, reason);
+    sluice__control__v1__reason_count__init(c);
+    c->reason = (char *)(v ? v->name : "OTHER");
+    c->count = count;
+    return c;
+}
+
 static void s_control_stats(server_t *s, const control_ticket_t *t)
 {
     const server_stats_t *st = &s->stats;
@@ -1333,14 +1361,8 @@ static void s_control_stats(server_t *s, const control_ticket_t *t)
     Sluice__Control__V1__ReasonCount counts[SLUICE__V1__REASON__NO_RIDERS];
     Sluice__Control__V1__ReasonCount *ptrs[SLUICE__V1__REASON__NO_RIDERS];
     size_t n = 0;
-    for (int r = 1; r <= SLUICE__V1__REASON__NO_RIDERS; r++, n++) {
-        const ProtobufCEnumValue *v =
-            protobuf_c_enum_descriptor_get_value(&sluice__v1__reason__descriptor, r);
-        sluice__control__v1__reason_count__init(&counts[n]);
-        counts[n].reason = (char *)(v ? v->name : "OTHER");
-        counts[n].count = st->rejected[r];
-        ptrs[n] = &counts[n];
-    }
+    for (int r = 1; r <= SLUICE__V1__REASON__NO_RIDERS; r++, n++)
+        ptrs[n] = s_reason_count(&counts[n], r, st->rejected[r]);
     Sluice__Control__V1__StatsReply body = SLUICE__CONTROL__V1__STATS_REPLY__INIT;
     uint64_t uptime = now - st->started_ms;
     body.uptime_ms = uptime;
@@ -1395,6 +1417,21 @@ static void s_control_store(server_t *s, const control_ticket_t *t, uint32_t id)
         body.promised_wait_ms = v.promised_wait_ms;
         body.max_wait_minutes = (uint32_t)store->cfg->max_wait_minutes;
         body.max_queue = (uint32_t)store->cfg->max_queue;
+    }
+    char date[16], since[16];
+    Sluice__Control__V1__ReasonCount counts[TODAY_REASONS];
+    Sluice__Control__V1__ReasonCount *ptrs[TODAY_REASONS];
+    const today_t *today = store ? store_today(store, clock_wall_ms()) : NULL;
+    if (today) {
+        body.timezone = (char *)(store->cfg->timezone ? store->cfg->timezone : "UTC");
+        body.today_date = (char *)today_date(today->day, date, sizeof date);
+        body.today_since = (char *)today_clock(today->since_s, since, sizeof since);
+        body.today_since_midnight = today->since_s == 0;
+        body.accepted_today = today->accepted;
+        for (size_t i = 0; i < TODAY_REASONS; i++)
+            ptrs[i] = s_reason_count(&counts[i], (int)today_reason(i), today->rejected[i]);
+        body.n_rejected_today = TODAY_REASONS;
+        body.rejected_today = ptrs;
     }
     control_reply_t reply = SLUICE__CONTROL__V1__REPLY__INIT;
     reply.body_case = SLUICE__CONTROL__V1__REPLY__BODY_STORE;
@@ -1934,7 +1971,8 @@ server_t *server_new(config_t *cfg)
     s->resolving = calloc((size_t)cfg->daemon.commit_batch_max, sizeof *s->resolving);
     s->zmq = zmq_ctx_new();
     if (!s->stores || !s->admit || !s->orders || !s->lookups || !s->resolving || !s->zmq ||
-        !store_table_apply(s->stores, cfg) || !change_queue_init(&s->changes, SERVER_CHANGES_MAX)) {
+        !store_table_apply(s->stores, cfg, clock_wall_ms()) ||
+        !change_queue_init(&s->changes, SERVER_CHANGES_MAX)) {
         log_error("failed to start: out of memory");
         goto fail;
     }

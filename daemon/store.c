@@ -1,6 +1,8 @@
 /* store.c - owns the table of stores and their schedules. */
 #include "store.h"
 
+#include "tz.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,7 +92,13 @@ static bool s_reserve(store_table_t *t, size_t count)
     return true;
 }
 
-bool store_table_apply(store_table_t *self, const config_t *cfg)
+/* s_local_ms: wall NOW_MS as STORE's local time. */
+static uint64_t s_local_ms(const config_store_t *c, uint64_t now_ms)
+{
+    return (uint64_t)((int64_t)now_ms + tz_offset_ms(c->timezone, now_ms));
+}
+
+bool store_table_apply(store_table_t *self, const config_t *cfg, uint64_t now_ms)
 {
     if (!s_reserve(self, self->count + cfg->store_count))
         return false;
@@ -104,6 +112,7 @@ bool store_table_apply(store_table_t *self, const config_t *cfg)
             store_t *s = &self->stores[self->count];
             memset(s, 0, sizeof *s);
             s->id = c->id;
+            today_begin(&s->today, s_local_ms(c, now_ms));
             self->index[at] = (uint32_t)++self->count;
         }
         self->stores[self->index[at] - 1].cfg = c;
@@ -128,6 +137,20 @@ bool store_paused(const store_t *store)
     if (store->override != STORE_OVERRIDE_NONE)
         return store->override == STORE_OVERRIDE_PAUSED;
     return store->cfg && store->cfg->paused;
+}
+
+void store_count_decision(store_t *store, uint64_t now_ms, Sluice__V1__Reason reason)
+{
+    if (store->cfg)
+        (void)today_count(&store->today, s_local_ms(store->cfg, now_ms), reason);
+}
+
+const today_t *store_today(store_t *store, uint64_t now_ms)
+{
+    if (!store->cfg)
+        return NULL;
+    today_roll(&store->today, s_local_ms(store->cfg, now_ms));
+    return &store->today;
 }
 
 size_t store_table_count(const store_table_t *self)

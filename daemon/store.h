@@ -3,14 +3,15 @@
  * a reload only points the store at its new configuration, and a store that
  * left the configuration keeps its schedule for the orders it still has.
  *
- * Memory per store: sizeof(store_t) plus 8 bytes of hash table, plus its
- * config_store_t and name; the prep schedule (12 bytes per slot) is
- * allocated on the store's first order. */
+ * Memory per store: sizeof(store_t) (96 bytes, 36 of them today's counts)
+ * plus 8 bytes of hash table, plus its config_store_t and name; the prep
+ * schedule (12 bytes per slot) is allocated on the store's first order. */
 #ifndef SLUICE_STORE_H
 #define SLUICE_STORE_H
 
 #include "config.h"
 #include "kitchen.h"
+#include "today.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,6 +31,7 @@ typedef struct store {
     const config_store_t *cfg;      /* NULL: removed from the config, no new orders */
     kitchen_t kitchen;
     uint8_t override;               /* store_override_t; kept by every apply */
+    today_t today;                  /* today's decisions; read through store_today */
 } store_t;
 
 typedef struct store_table store_table_t;
@@ -40,8 +42,9 @@ void store_table_destroy(store_table_t **self);
 /* store_table_apply points every store at its entry in CFG, adds new ones
  * and detaches those CFG no longer has. All or nothing: false when out of
  * memory, and the table still describes the previous config. CFG must stay
- * alive until the next apply. store_t pointers are valid until then too. */
-bool store_table_apply(store_table_t *self, const config_t *cfg)
+ * alive until the next apply. store_t pointers are valid until then too.
+ * New stores count today's decisions from NOW_MS (wall ms). */
+bool store_table_apply(store_table_t *self, const config_t *cfg, uint64_t now_ms)
     __attribute__((warn_unused_result));
 
 /* store_table_find returns the store with ID (also a detached one), or NULL. */
@@ -54,6 +57,15 @@ kitchen_t *store_kitchen(const store_table_t *self, store_t *store);
 /* store_paused: does admission refuse STORE's orders as paused now? The
  * override when there is one, else the config's `paused`. */
 bool store_paused(const store_t *store);
+
+/* store_count_decision counts a decision about STORE at wall NOW_MS in its
+ * local day (see today.h): REASON_NONE for an accepted order. A detached
+ * store has no zone and counts nothing. */
+void store_count_decision(store_t *store, uint64_t now_ms, Sluice__V1__Reason reason);
+
+/* store_today returns STORE's counts moved to the local day of wall NOW_MS,
+ * or NULL for a detached store. */
+const today_t *store_today(store_t *store, uint64_t now_ms);
 
 size_t store_table_count(const store_table_t *self);
 /* store_table_memory_bytes: the table, the stores and their schedules. */

@@ -116,7 +116,7 @@ static void s_start(env_t *e, const char *text, uint64_t now_us)
     e->cfg = s_load(e, text);
     e->stores = store_table_new();
     assert_non_null(e->stores);
-    assert_true(store_table_apply(e->stores, e->cfg));
+    assert_true(store_table_apply(e->stores, e->cfg, 0));  /* today's counts: not tested here */
     e->admit = admit_new(e->cfg, now_us);
     assert_non_null(e->admit);
 }
@@ -126,7 +126,7 @@ static void s_start(env_t *e, const char *text, uint64_t now_us)
 static void s_reload(env_t *e, const char *text, uint64_t now_us)
 {
     config_t *next = s_load(e, text);
-    assert_true(store_table_apply(e->stores, next));
+    assert_true(store_table_apply(e->stores, next, 0));
     assert_true(admit_configure(e->admit, next, now_us));
     config_destroy(&e->cfg);
     e->cfg = next;
