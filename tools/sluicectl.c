@@ -876,6 +876,9 @@ static const char *s_brand_of(const config_t *cfg, const config_store_t *s)
 
 static const char s_rejected_note[] =
     "not stored in PostgreSQL: only the running daemon counts rejections";
+static const char s_rejected_daemon_note[] =
+    "counted in memory by the running daemon since rejected_since (store's local time); "
+    "not stored in PostgreSQL, so a restart counts from zero";
 
 static void s_store_config_json(const ctl_t *ctl, ctl_json_t *j, const config_store_t *s)
 {
@@ -947,6 +950,72 @@ typedef struct store_live {
     char why[600];
 } store_live_t;
 
+/* s_daemon_counts_today: does the daemon's answer R hold rejection counts
+ * for the day DATE ("YYYY-MM-DD" in the store's zone; NULL: any day)? Not
+ * when it does not serve the store, nor across a midnight between the two
+ * reads. */
+static bool s_daemon_counts_today(const Sluice__Control__V1__StoreReply *r, const char *date)
+{
+    return r != NULL && r->configured && r->today_date != NULL && r->today_date[0] &&
+           (date == NULL || strcmp(r->today_date, date) == 0);
+}
+
+static uint64_t s_rejected_total(const Sluice__Control__V1__StoreReply *r)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < r->n_rejected_today; i++)
+        total += r->rejected_today[i]->count;
+    return total;
+}
+
+/* s_since_text: "midnight" or "09:12:40 local", for people. */
+static const char *s_since_text(const Sluice__Control__V1__StoreReply *r, char *out, size_t len)
+{
+    if (r->today_since_midnight)
+        snprintf(out, len, "midnight");
+    else
+        snprintf(out, len, "%s local", r->today_since);
+    return out;
+}
+
+/* s_rejected_json writes the daemon's rejections of R by reason as one
+ * object {"STORE_BUSY":4,...}. */
+static void s_rejected_json(ctl_json_t *j, const Sluice__Control__V1__StoreReply *r)
+{
+    ctl_json_begin_object(j);
+    for (size_t i = 0; i < r->n_rejected_today; i++) {
+        ctl_json_key(j, r->rejected_today[i]->reason);
+        ctl_json_int(j, (long long)r->rejected_today[i]->count);
+    }
+    ctl_json_end_object(j);
+}
+
+/* s_rejected_text prints the daemon's rejections today by reason, under
+ * the line of today's counts; the PostgreSQL note when it has none for
+ * DATE (NULL: any day). */
+static void s_rejected_text(const store_live_t *live, const char *date)
+{
+    const Sluice__Control__V1__StoreReply *r = live->reply;
+    if (!s_daemon_counts_today(r, date)) {
+        if (s_daemon_counts_today(r, NULL))
+            s_fieldf("  rejected", "%s (the daemon counts %s: midnight passed between the reads)",
+                     s_rejected_note, r->today_date);
+        else
+            s_field("  rejected", s_rejected_note);
+        return;
+    }
+    char since[64];
+    s_fieldf("  rejected",
+             "%" PRIu64 " since %s (counted in memory by the running daemon, which accepted %" PRIu64
+             " in that time)",
+             s_rejected_total(r), s_since_text(r, since, sizeof since), r->accepted_today);
+    for (size_t i = 0; i < r->n_rejected_today; i++) {
+        char label[48];
+        snprintf(label, sizeof label, "    %s", r->rejected_today[i]->reason);
+        s_fieldf(label, "%" PRIu64, r->rejected_today[i]->count);
+    }
+}
+
 static void s_store_live_json(const ctl_t *ctl, ctl_json_t *j, const store_live_t *live)
 {
     const Sluice__Control__V1__StoreReply *r = live->reply;
@@ -992,6 +1061,25 @@ static void s_store_live_json(const ctl_t *ctl, ctl_json_t *j, const store_live_
     ctl_json_int(j, r->max_wait_minutes);
     ctl_json_key(j, "max_queue");
     ctl_json_int(j, r->max_queue);
+    ctl_json_key(j, "today");
+    if (s_daemon_counts_today(r, NULL)) {
+        ctl_json_begin_object(j);
+        ctl_json_key(j, "date");
+        ctl_json_string(j, r->today_date);
+        ctl_json_key(j, "timezone");
+        ctl_json_string(j, r->timezone);
+        ctl_json_key(j, "since");
+        ctl_json_string(j, r->today_since);
+        ctl_json_key(j, "since_midnight");
+        ctl_json_bool(j, r->today_since_midnight);
+        ctl_json_key(j, "accepted");
+        ctl_json_int(j, (long long)r->accepted_today);
+        ctl_json_key(j, "rejected");
+        s_rejected_json(j, r);
+        ctl_json_end_object(j);
+    } else {
+        ctl_json_null(j);
+    }
     ctl_json_end_object(j);
 }
 
@@ -1076,10 +1164,24 @@ static void s_store_json(const ctl_t *ctl, uint32_t id, const config_store_t *s,
     ctl_json_int(&j, d->failed_today);
     ctl_json_key(&j, "live");
     ctl_json_int(&j, d->live_today);
+    const Sluice__Control__V1__StoreReply *r = live->reply;
+    bool counted = s_daemon_counts_today(r, d->today);
     ctl_json_key(&j, "rejected");
-    ctl_json_null(&j);
+    if (counted)
+        s_rejected_json(&j, r);
+    else
+        ctl_json_null(&j);
+    ctl_json_key(&j, "rejected_total");
+    if (counted)
+        ctl_json_int(&j, (long long)s_rejected_total(r));
+    else
+        ctl_json_null(&j);
+    ctl_json_key(&j, "rejected_since");
+    ctl_json_string(&j, counted ? r->today_since : NULL);
+    ctl_json_key(&j, "rejected_since_midnight");
+    ctl_json_bool(&j, counted && r->today_since_midnight);
     ctl_json_key(&j, "rejected_note");
-    ctl_json_string(&j, s_rejected_note);
+    ctl_json_string(&j, counted ? s_rejected_daemon_note : s_rejected_note);
     ctl_json_end_object(&j);
     ctl_json_key(&j, "last_accepted_at");
     ctl_json_string(&j, d->last_accepted);
@@ -1160,7 +1262,7 @@ static void s_store_text(const ctl_t *ctl, uint32_t id, const config_store_t *s,
     s_fieldf("  cancelled", "%ld", d->cancelled_today);
     s_fieldf("  failed", "%ld", d->failed_today);
     s_fieldf("  still live", "%ld", d->live_today);
-    s_field("  rejected", s_rejected_note);
+    s_rejected_text(live, d->today);
     s_field("last order accepted", d->last_accepted ? d->last_accepted : "never");
 }
 
@@ -1209,6 +1311,10 @@ static int s_cmd_store(ctl_t *ctl, char **argv)
         if (live.reply != NULL && !ctl->json) {  /* the daemon's half still helps */
             s_source_daemon_text(ctl);
             s_store_live_text(ctl, &live);
+            if (s_daemon_counts_today(live.reply, NULL)) {
+                printf("today %s (the daemon's count)\n", live.reply->today_date);
+                s_rejected_text(&live, NULL);
+            }
         }
         if (reply != NULL)
             sluice__control__v1__reply__free_unpacked(reply, NULL);

@@ -622,6 +622,160 @@ static void test_store_summary(void **state)
     harness_pass(h);
 }
 
+/* Stores for today's rejections, in Asia/Shanghai: 1004 has one slot and
+ * 10 minutes a two-drink order (harness_order_fill), so a second order
+ * would be ready in 20 minutes, past max_wait_minutes 15: STORE_BUSY;
+ * 1005 is paused: STORE_PAUSED. */
+static const char s_reject_body[] =
+    "stores = (\n"
+    "  { id = 1001; name = \"probe\"; location = [30.27, 120.03]; prep_slots = 1000;"
+    " item_seconds = 1; max_wait_minutes = 600; max_queue = 100000; },\n"
+    "  { id = 1004; name = \"one slot\"; location = [30.27, 120.03]; prep_slots = 1;"
+    " item_seconds = 300; order_seconds = 0; max_wait_minutes = 15; max_queue = 100;"
+    " timezone = \"Asia/Shanghai\"; },\n"
+    "  { id = 1005; name = \"paused\"; location = [30.27, 120.03]; prep_slots = 4;"
+    " item_seconds = 1; max_wait_minutes = 30; max_queue = 100; paused = true;"
+    " timezone = \"Asia/Shanghai\"; }\n"
+    ");\n";
+
+static void s_submit_expect(harness_client_t *c, const char *id, uint32_t store, int decision,
+                            int reason)
+{
+    harness_order_t *o = malloc(sizeof *o);
+    assert_non_null(o);
+    harness_order_fill(o, id, store);
+    Sluice__V1__Reply *r = harness_submit(c, o, S_REPLY_MS);
+    harness_expect_ack(r, decision, reason, id);
+    harness_reply_free(&r);
+    free(o);
+}
+
+/* s_shanghai_clock: wall MS as HH:MM:SS in Asia/Shanghai (UTC+8 all year). */
+static void s_shanghai_clock(uint64_t ms, char *out, size_t len)
+{
+    uint64_t s = (ms / 1000u + 8u * 3600u) % 86400u;
+    snprintf(out, len, "%02u:%02u:%02u", (unsigned)(s / 3600u), (unsigned)(s / 60u % 60u),
+             (unsigned)(s % 60u));
+}
+
+/* s_expect_since: the "since HH:MM:SS" in TEXT (after NEEDLE) lies between
+ * the clocks LO and HI. Returns it in OUT. */
+static void s_expect_since(const char *text, const char *needle, const char *lo, const char *hi,
+                           char *out, size_t len)
+{
+    const char *p = strstr(text, needle);
+    if (p == NULL)
+        fail_msg("no %s in:\n%s", needle, text);
+    p += strlen(needle);
+    snprintf(out, len, "%.8s", p);
+    if (strcmp(out, lo) < 0 || strcmp(out, hi) > 0)
+        fail_msg("counting since %s, not between the daemon's start %s and %s:\n%s", out, lo,
+                 hi, text);
+}
+
+#define ZERO_REJECTED(busy, paused)                                                        \
+    "\"rejected\":{\"STORE_BUSY\":" #busy ",\"STORE_PAUSED\":" #paused ",\"STORE_CLOSED\":0," \
+    "\"OVERLOADED\":0,\"NO_RIDERS\":0,\"UNAVAILABLE\":0}"
+
+/* Today's rejections come from the running daemon's memory, by reason, with
+ * the local time they count from; a restart counts from zero again, and a
+ * stopped daemon leaves the old wording. Like test_store_summary, a run
+ * across Shanghai's midnight (16:00 UTC) would see the counts start over. */
+static void test_store_rejected_today(void **state)
+{
+    harness_t *h = *state;
+    char lo[16], hi[16], since[16];
+    s_shanghai_clock(harness_wall_ms(), lo, sizeof lo);
+    harness_boot_text(h, NULL, s_reject_body);
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    const int ok = SLUICE__V1__DECISION__ACCEPTED, no = SLUICE__V1__DECISION__REJECTED;
+    s_submit_expect(c, "rj-1", 1004, ok, SLUICE__V1__REASON__REASON_NONE);
+    s_submit_expect(c, "rj-1", 1004, ok, SLUICE__V1__REASON__REASON_NONE);  /* duplicate */
+    s_submit_expect(c, "rj-2", 1004, no, SLUICE__V1__REASON__STORE_BUSY);
+    s_submit_expect(c, "rj-3", 1004, no, SLUICE__V1__REASON__STORE_BUSY);
+    s_submit_expect(c, "rj-3", 1004, no, SLUICE__V1__REASON__STORE_BUSY);   /* asked again */
+    s_submit_expect(c, "rj-4", 1005, no, SLUICE__V1__REASON__STORE_PAUSED);
+    s_submit_expect(c, "rj-5", 1005, no, SLUICE__V1__REASON__STORE_PAUSED);
+    s_submit_expect(c, "rj-6", 9999, no, SLUICE__V1__REASON__UNKNOWN_STORE); /* no store */
+    harness_client_destroy(&c);
+    s_shanghai_clock(harness_wall_ms(), hi, sizeof hi);
+    char *date = harness_db_value(h, "SELECT to_char(now() AT TIME ZONE 'Asia/Shanghai',"
+                                     " 'YYYY-MM-DD')", 0);
+    assert_non_null(date);
+
+    ctl_run_t r = ctl_run(h, "-c", h->conf_path, "store", "1004", NULL);
+    ctl_expect_rc(&r, 0, "store 1004");
+    ctl_expect_field(r.out, "  accepted", "1");
+    s_expect_since(r.out, "  rejected          3 since ", lo, hi, since, sizeof since);
+    ctl_expect_has(r.out, " local (counted in memory by the running daemon, which accepted 1 in"
+                          " that time)\n", "store 1004");
+    ctl_expect_field(r.out, "    STORE_BUSY", "3");
+    ctl_expect_field(r.out, "    STORE_PAUSED", "0");
+    ctl_expect_field(r.out, "    STORE_CLOSED", "0");
+    ctl_expect_field(r.out, "    OVERLOADED", "0");
+    ctl_expect_field(r.out, "    NO_RIDERS", "0");
+    ctl_expect_field(r.out, "    UNAVAILABLE", "0");
+    ctl_expect_lacks(r.out, "UNKNOWN_STORE", "store 1004");
+    ctl_run_free(&r);
+
+    r = ctl_run(h, "-c", h->conf_path, "--json", "store", "1004", NULL);
+    ctl_expect_rc(&r, 0, "--json store 1004");
+    s_expect_json(r.out, "--json store 1004");
+    char want[512];
+    snprintf(want, sizeof want,
+             ZERO_REJECTED(3, 0) ",\"rejected_total\":3,\"rejected_since\":\"%s\","
+             "\"rejected_since_midnight\":false,\"rejected_note\":\"counted in memory",
+             since);
+    ctl_expect_has(r.out, want, "--json store 1004");
+    snprintf(want, sizeof want,
+             "\"today\":{\"date\":\"%s\",\"timezone\":\"Asia/Shanghai\",\"since\":\"%s\","
+             "\"since_midnight\":false,\"accepted\":1," ZERO_REJECTED(3, 0) "}}",
+             date, since);
+    ctl_expect_has(r.out, want, "--json store 1004, the daemon's part");
+    ctl_run_free(&r);
+
+    r = ctl_run(h, "-c", h->conf_path, "store", "1005", NULL);
+    ctl_expect_rc(&r, 0, "store 1005");
+    ctl_expect_has(r.out, "  rejected          2 since ", "store 1005");
+    ctl_expect_field(r.out, "    STORE_PAUSED", "2");
+    ctl_expect_field(r.out, "    STORE_BUSY", "0");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "--json", "store", "1005", NULL);
+    ctl_expect_rc(&r, 0, "--json store 1005");
+    s_expect_json(r.out, "--json store 1005");
+    ctl_expect_has(r.out, ZERO_REJECTED(0, 2) ",\"rejected_total\":2,", "--json store 1005");
+    ctl_run_free(&r);
+
+    /* stopped: PostgreSQL alone cannot say */
+    assert_int_equal(harness_stop(h, 10000), 0);
+    r = ctl_run(h, "-c", h->conf_path, "store", "1004", NULL);
+    ctl_expect_rc(&r, 0, "store 1004, daemon stopped");
+    ctl_expect_field(r.out, "  rejected",
+                     "not stored in PostgreSQL: only the running daemon counts rejections");
+    ctl_expect_lacks(r.out, "STORE_BUSY", "store 1004, daemon stopped");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "--json", "store", "1004", NULL);
+    ctl_expect_rc(&r, 0, "--json store 1004, daemon stopped");
+    ctl_expect_has(r.out, "\"rejected\":null,\"rejected_total\":null,\"rejected_since\":null,"
+                          "\"rejected_since_midnight\":false,\"rejected_note\":\"not stored",
+                   "--json store 1004, daemon stopped");
+    ctl_run_free(&r);
+
+    /* restarted: memory only, so counting starts again from the restart */
+    s_shanghai_clock(harness_wall_ms(), lo, sizeof lo);
+    harness_start(h);
+    assert_true(harness_wait_ready(h, 20000));
+    s_shanghai_clock(harness_wall_ms(), hi, sizeof hi);
+    r = ctl_run(h, "-c", h->conf_path, "store", "1004", NULL);
+    ctl_expect_rc(&r, 0, "store 1004, restarted");
+    s_expect_since(r.out, "  rejected          0 since ", lo, hi, since, sizeof since);
+    ctl_expect_field(r.out, "  accepted", "1");   /* PostgreSQL's count of the day */
+    ctl_expect_field(r.out, "    STORE_BUSY", "0");
+    ctl_run_free(&r);
+    free(date);
+    harness_pass(h);
+}
+
 static void test_not_found_and_usage(void **state)
 {
     harness_t *h = *state;
@@ -757,6 +911,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_order_dispatched_by_the_engine, harness_setup,
                                         harness_teardown),
         cmocka_unit_test_setup_teardown(test_store_summary, harness_setup, harness_teardown),
+        cmocka_unit_test_setup_teardown(test_store_rejected_today, harness_setup,
+                                        harness_teardown),
         cmocka_unit_test_setup_teardown(test_not_found_and_usage, harness_setup,
                                         harness_teardown),
         cmocka_unit_test_setup_teardown(test_database_unreachable, harness_setup,
