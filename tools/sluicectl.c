@@ -1386,7 +1386,8 @@ static const ctl_command_t s_commands[] = {
      "an order: state, promises, dispatch attempts and its timeline (PostgreSQL)"},
     {"store", "ID", CTL_NEEDS_STORES, true, s_cmd_store,
      "a store: capacity, live orders, promised wait, today (PostgreSQL), and the\n"
-     "                   daemon's live view: open, paused, slots, queue, wait now"},
+     "                   daemon's live view: open, paused, slots, queue, wait now,\n"
+     "                   today's rejections by reason"},
     {"platforms", NULL, CTL_NEEDS_CONTROL, true, s_cmd_platforms,
      "each platform: link, breaker, in flight, error ratio, p99 reply times"},
     {"stats", NULL, CTL_NEEDS_CONTROL, true, s_cmd_stats,

@@ -542,8 +542,9 @@ static void test_store_summary(void **state)
         "\"platforms\":[]}",
         "\"live\":{\"total\":3,\"by_state\":{\"ACCEPTED\":2,\"PREPARING\":1}}",
         "\"accepted\":6,\"delivered\":1,\"cancelled\":1,\"failed\":1,\"live\":3,"
-        "\"rejected\":null,\"rejected_note\":\"not stored in PostgreSQL: only the running daemon "
-        "counts rejections\"}",
+        "\"rejected\":null,\"rejected_total\":null,\"rejected_since\":null,"
+        "\"rejected_since_midnight\":false,\"rejected_note\":\"not stored in PostgreSQL: only the "
+        "running daemon counts rejections\"}",
         "+08:00\"",
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
