@@ -396,6 +396,9 @@ struct load {
     struct segment *segments;
     size_t segment_count;
     unsigned threads;
+    uint32_t only_store;      /* config_load_options_t.only_store */
+    char only_digits[12];     /* the same as text, "" for all */
+    size_t only_len;
     /* workers: lock guards everything below */
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -1697,9 +1700,13 @@ static bool s_on_piece(void *arg, const config_scan_piece_t *piece)
  * would take for the end). */
 static bool s_source_load(struct load *ld, struct source *src)
 {
+    if (ld->only_store == CONFIG_NO_STORE)
+        return true; /* not even read */
     if (!s_read_file(src->path, &src->text, &src->cap, &src->len) ||
         memchr(src->text, '\0', src->len))
         return false;
+    if (ld->only_len && !memmem(src->text, src->len, ld->only_digits, ld->only_len))
+        return true; /* a partial load: no piece of it can hold the store */
     src->hash = s_hash(src->text, src->len);
     const struct config_sources *prev = ld->reuse ? ld->previous->sources : NULL;
     for (size_t i = 0; prev && i < prev->count; i++) {
@@ -1825,6 +1832,16 @@ static bool s_piece_walk(struct load *ld, char *stdio, size_t stdio_size, struct
     return ok;
 }
 
+/* s_piece_skipped: a partial load (only_store) leaves out a counted piece
+ * whose text cannot hold the store's id. A piece of uncounted elements may
+ * @include another file, so it is always read. */
+static bool s_piece_skipped(const struct load *ld, const struct part *pt)
+{
+    const config_scan_piece_t *pc = &pt->piece;
+    return ld->only_len && pc->elements &&
+           !memmem(pt->source->text + pc->start, pc->end - pc->start, ld->only_digits, ld->only_len);
+}
+
 /* s_queue_pieces makes SRC's pieces available to the workers (lock held). */
 static bool s_queue_pieces(struct load *ld, struct source *src)
 {
@@ -1855,7 +1872,8 @@ static void *s_work(void *arg)
         if (ld->queue_head < ld->queue_len) {
             struct part *pt = ld->queue[ld->queue_head++];
             size_t n = pt->piece.elements;
-            if (n) {
+            bool skip = s_piece_skipped(ld, pt);
+            if (n && !skip) {
                 pt->stores = s_slab_alloc(ld, n * sizeof *pt->stores);
                 pt->origins = pt->stores ? s_slab_alloc(ld, n * sizeof *pt->origins) : NULL;
                 pt->slab = pt->origins != NULL;
@@ -1863,7 +1881,7 @@ static void *s_work(void *arg)
                     pt->stores = NULL;
             }
             pthread_mutex_unlock(&ld->lock);
-            bool ok = s_piece_walk(ld, stdio, sizeof stdio, pt);
+            bool ok = skip || s_piece_walk(ld, stdio, sizeof stdio, pt);
             pthread_mutex_lock(&ld->lock);
             ld->failed |= !ok;
             struct source *src = pt->source;
@@ -1881,7 +1899,7 @@ static void *s_work(void *arg)
             ld->loading--;
             if (!ok || (!src->reuse && !s_queue_pieces(ld, src)))
                 ld->failed = true;
-            if (src->reuse) {
+            if (src->reuse || src->piece_count == 0) {
                 s_buffer_give(ld, src->text, src->cap);
                 src->text = NULL;
             }
@@ -2553,6 +2571,10 @@ static enum attempt s_attempt(const char *path, const config_load_options_t *opt
                               config_t **result, char **errors)
 {
     struct load ld = { .path = path, .previous = opts->previous, .threads = opts->threads };
+    ld.only_store = opts->only_store;
+    if (opts->only_store)
+        ld.only_len = (size_t)snprintf(ld.only_digits, sizeof ld.only_digits, "%" PRIu32,
+                                       opts->only_store);
     enum attempt a = A_DONE;
     lc_config_t lc;
     bool lc_live = false, sync_live = false;
@@ -2591,7 +2613,7 @@ static enum attempt s_attempt(const char *path, const config_load_options_t *opt
         goto done;
     }
     if (ld.top.error_count == 0) {
-        if (ld.source_count)
+        if (ld.source_count && !ld.only_len)  /* a partial load is no base for reuse */
             s_sources_keep(&ld);
         ld.cfg->timezones = ld.top.tz;
         ld.cfg->timezone_count = ld.top.tz_count;

@@ -142,7 +142,17 @@ typedef struct config_load_options {
      * config_load did before it read store files in parallel: for
      * comparisons in tests and benchmarks. */
     bool whole;
+    /* Non-zero: a partial load for tools that want one store of a big config
+     * (sluicectl store ID). Pieces of @include'd store files whose text does
+     * not hold this id's digits are not parsed, so their stores are left out
+     * and ids are not checked across the whole list; every other key is read
+     * and checked as usual. CONFIG_NO_STORE: no store of those files at
+     * all, which are then not even read (for the daemon section alone).
+     * Such a config must not be run or passed as PREVIOUS. */
+    uint32_t only_store;
 } config_load_options_t;
+
+#define CONFIG_NO_STORE UINT32_MAX
 
 /* config_load_with is config_load with OPTS (NULL: the defaults above).
  *

@@ -61,6 +61,7 @@ typedef struct ctl {
     bool json;
     reconcile_cmd_opts_t reconcile;  /* --date, --utc-offset */
     config_t *cfg;            /* NULL when not read */
+    uint32_t cfg_only_store;  /* cfg holds only this store's pieces (0: all) */
     char *config_errors;      /* why cfg is NULL, when reading was tried */
     ctl_db_t *db;
 } ctl_t;
@@ -192,12 +193,18 @@ static const char *s_clock(int minute, char *buf, size_t len)
 
 /* ---- config ---- */
 
-/* s_load_config reads the config. A failure is fatal (false) when the
- * connection string must come from it or the user named the file;
- * otherwise it is kept in config_errors and said in the answer. */
-static bool s_load_config(ctl_t *ctl, bool required)
+
+/* s_load_config reads the config; with ONLY_STORE (not 0) only the pieces of
+ * big store files that can hold that store (config_load_options_t): a
+ * 300,000-store config takes a second or more to read whole. A failure is
+ * fatal (false) when the connection string must come from it or the user
+ * named the file; otherwise it is kept in config_errors and said in the
+ * answer. */
+static bool s_load_config(ctl_t *ctl, bool required, uint32_t only_store)
 {
-    ctl->cfg = config_load(ctl->config_path, &ctl->config_errors);
+    const config_load_options_t opts = { .only_store = only_store };
+    ctl->cfg = config_load_with(ctl->config_path, &opts, &ctl->config_errors);
+    ctl->cfg_only_store = only_store;
     if (ctl->cfg != NULL)
         return true;
     if (ctl->config_errors == NULL)
@@ -224,10 +231,17 @@ static const config_store_t *s_find_store(const config_t *cfg, uint32_t id)
     return NULL;
 }
 
-/* s_zone_of: ctl_db_zone_fn giving an order's store's timezone. */
+/* s_zone_of: ctl_db_zone_fn giving an order's store's timezone. A config
+ * read for its daemon section alone is read again for this store. */
 static const char *s_zone_of(uint32_t store_id, void *arg)
 {
-    const config_store_t *s = s_find_store(((ctl_t *)arg)->cfg, store_id);
+    ctl_t *ctl = arg;
+    if (ctl->cfg != NULL && ctl->cfg_only_store == CONFIG_NO_STORE) {
+        config_destroy(&ctl->cfg);
+        if (!s_load_config(ctl, false, store_id))
+            return NULL;
+    }
+    const config_store_t *s = s_find_store(ctl->cfg, store_id);
     return s != NULL && s->timezone != NULL && s->timezone[0] ? s->timezone : NULL;
 }
 
@@ -1425,30 +1439,44 @@ static const ctl_command_t *s_find_command(const char *name)
 
 /* s_prepare_config reads the config when COMMAND needs it. A 300,000-store
  * config takes a second or more to read, so `order --database` and the
- * daemon's commands with --control skip it unless -c names it. */
-static bool s_prepare_config(ctl_t *ctl, const ctl_command_t *command)
+ * daemon's commands with --control skip it unless -c names it, `store ID`
+ * reads only what can hold its store, and `order` only the daemon section
+ * until it knows the order's store (s_zone_of). ARG is the command's
+ * argument, or NULL. */
+static bool s_prepare_config(ctl_t *ctl, const ctl_command_t *command, const char *arg)
 {
     bool required, wanted;
+    uint32_t only = 0;
     switch (command->needs) {
     case CTL_NEEDS_DATABASE:
         required = ctl->database == NULL;
         wanted = required || ctl->config_explicit;
+        only = CONFIG_NO_STORE;
         break;
     case CTL_NEEDS_STORES:
         required = ctl->database == NULL;
         wanted = true;
+        only = CONFIG_NO_STORE;
+        if (arg != NULL) {  /* a bad id is said by the command */
+            char *end;
+            unsigned long long v = strtoull(arg, &end, 10);
+            only = *arg >= '0' && *arg <= '9' && *end == '\0' && v >= 1 && v < CONFIG_NO_STORE
+                       ? (uint32_t)v : CONFIG_NO_STORE;
+        }
         break;
-    case CTL_NEEDS_CONFIG:
+    case CTL_NEEDS_CONFIG:  /* reconcile: platforms and the database */
         required = wanted = true;
+        only = CONFIG_NO_STORE;
         break;
     default:
         required = ctl->control == NULL;
         wanted = required || ctl->config_explicit;
+        only = CONFIG_NO_STORE;
         break;
     }
     if (!wanted)
         return true;
-    if (ctl->cfg == NULL && !s_load_config(ctl, required))
+    if (ctl->cfg == NULL && !s_load_config(ctl, required, only))
         return false;
     return true;
 }
@@ -1507,7 +1535,7 @@ int main(int argc, char **argv)
         return CTL_EXIT_USAGE;
     }
     int rc = CTL_EXIT_USAGE;
-    if (s_prepare_config(&ctl, command))
+    if (s_prepare_config(&ctl, command, command->arg != NULL ? argv[optind + 1] : NULL))
         rc = command->run(&ctl, argv + optind + 1);
     ctl_db_destroy(&ctl.db);
     config_destroy(&ctl.cfg);

@@ -490,6 +490,43 @@ static long s_json_int(const char *text, const char *key)
 
 /* "Today" is the day in Asia/Shanghai: a run across its midnight (16:00 UTC)
  * would count some orders on the day before. */
+/* s_write_split_config writes PATH: s_body's stores, then 2,000 more, in a
+ * file @include'd in the stores list (several pieces: the layout big
+ * configs use), and the same daemon section. */
+static void s_write_split_config(harness_t *h, char *path, size_t size)
+{
+    char stores[PATH_MAX];
+    snprintf(stores, sizeof stores, "%s/split-stores.conf", h->tmpdir);
+    snprintf(path, size, "%s/split.conf", h->tmpdir);
+    const char *from = strstr(s_body, "stores = (\n") + strlen("stores = (\n");
+    const char *to = strstr(from, "\n);");
+    FILE *out = fopen(stores, "w");
+    assert_non_null(out);
+    fprintf(out, "%.*s,\n", (int)(to - from), from);
+    for (int id = 5000; id < 7000; id++)
+        fprintf(out, "  { id = %d; name = \"filler %d\"; location = [30.27, 120.03]; prep_slots = 2;"
+                     " item_seconds = 60; max_wait_minutes = 30; max_queue = 10; }%s\n",
+                id, id, id < 6999 ? "," : "");
+    assert_int_equal(fclose(out), 0);
+    harness_write_config_text(h, path, NULL,
+                              "brands = ( { name = \"testbrand\"; orders_per_second = 1000000; } );\n"
+                              "stores = (\n  @include \"split-stores.conf\"\n);\n");
+}
+
+/* s_same_but_now: sluicectl's answers A and B are the same but for the
+ * lines that say the time now and which config file was read. */
+static void s_same_but_now(const char *a, const char *b)
+{
+    while (*a || *b) {
+        size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+        bool skip = strncmp(a, "now ", 4) == 0 || strncmp(a, "config ", 7) == 0;
+        if (!skip && (la != lb || strncmp(a, b, la) != 0))
+            fail_msg("answers differ at:\n%.*s\n%.*s", (int)la, a, (int)lb, b);
+        a += la + (a[la] == '\n');
+        b += lb + (b[lb] == '\n');
+    }
+}
+
 static void test_store_summary(void **state)
 {
     harness_t *h = *state;
@@ -586,6 +623,26 @@ static void test_store_summary(void **state)
     ctl_expect_field(r.out, "refund due", "yes");
     ctl_expect_has(r.out, "no rider before ready_at + max_hold", "order st-4");
     ctl_run_free(&r);
+
+    /* the same stores in a big @include'd file: sluicectl reads only the
+     * pieces that can hold the store asked about (or the order's), and
+     * answers as with the whole config */
+    char split[PATH_MAX];
+    s_write_split_config(h, split, sizeof split);
+    ctl_run_t whole = ctl_run(h, "-c", h->conf_path, "store", "1002", NULL);
+    ctl_run_t part = ctl_run(h, "-c", split, "store", "1002", NULL);
+    ctl_expect_rc(&part, 0, "store 1002, split config");
+    s_same_but_now(whole.out, part.out);
+    ctl_run_free(&whole);
+    ctl_run_free(&part);
+    whole = ctl_run(h, "-c", h->conf_path, "order", "st-4", NULL);
+    part = ctl_run(h, "-c", split, "order", "st-4", NULL);
+    ctl_expect_rc(&part, 0, "order st-4, split config");
+    ctl_expect_has(part.out, "times in Asia/Shanghai", "order st-4, split config");
+    ctl_expect_field(part.out, "store", "1002 (Tea Xixi)");
+    s_same_but_now(whole.out, part.out);
+    ctl_run_free(&whole);
+    ctl_run_free(&part);
 
     /* a store of the config without orders; the probe store in UTC */
     r = ctl_run(h, "-c", h->conf_path, "store", "1003", NULL);

@@ -840,6 +840,62 @@ static void test_split_same_as_whole(void **state)
     config_destroy(&whole);
 }
 
+/* s_find_store: the store ID of CFG, or NULL. */
+static const config_store_t *s_find_store(const config_t *cfg, uint32_t id)
+{
+    for (size_t i = 0; i < cfg->store_count; i++)
+        if (cfg->stores[i].id == id)
+            return &cfg->stores[i];
+    return NULL;
+}
+
+/* A partial load (only_store) has the store asked for, exactly as a full
+ * load reads it, the main file's own stores, and fewer of the rest; it keeps
+ * no sources for reuse. An id in no file loads without that store. */
+static void test_only_store(void **state)
+{
+    char path[512], *errors;
+    s_write_split(*state, path, sizeof path);
+    config_t *whole = s_load_opts(path, &s_whole, &errors);
+    assert_non_null(whole);
+    /* ids whose digits few stores' text holds (not "2500": "location = [20.2500, ...") */
+    const uint32_t ids[] = { 1234, 2468, 5499 };
+    for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++) {
+        config_load_options_t o = { .threads = 2, .only_store = ids[k] };
+        config_t *part = s_load_opts(path, &o, &errors);
+        if (!part)
+            print_error("%s", errors);
+        assert_non_null(part);
+        if (part->store_count >= whole->store_count)
+            print_error("only_store %u: %zu of %zu stores\n", ids[k], part->store_count, whole->store_count);
+        assert_true(part->store_count < whole->store_count);
+        assert_null(part->sources);
+        const config_store_t *x = s_find_store(whole, ids[k]), *y = s_find_store(part, ids[k]);
+        assert_non_null(x);
+        assert_non_null(y);
+        assert_int_equal(x->line, y->line);
+        assert_int_equal(x->prep_slots, y->prep_slots);
+        assert_int_equal(x->platform_count, y->platform_count);
+        s_same_text(x->name, y->name);
+        s_same_text(x->timezone, y->timezone);
+        assert_non_null(s_find_store(part, 1));
+        assert_non_null(s_find_store(part, 2));
+        s_same_text(whole->daemon.database, part->daemon.database);
+        config_destroy(&part);
+    }
+    const uint32_t absent[] = { 99999, CONFIG_NO_STORE };
+    for (size_t k = 0; k < 2; k++) {
+        config_load_options_t none = { .only_store = absent[k] };
+        config_t *part = s_load_opts(path, &none, &errors);
+        assert_non_null(part);
+        assert_null(s_find_store(part, absent[k]));
+        assert_int_equal(part->store_count, 2); /* only the main file's own */
+        assert_int_equal(part->platform_count, whole->platform_count);
+        config_destroy(&part);
+    }
+    config_destroy(&whole);
+}
+
 static void test_split_errors_same_as_whole(void **state)
 {
     struct fixture *f = *state;
@@ -1088,6 +1144,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_include, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_include_directory, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_split_same_as_whole, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_only_store, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_split_errors_same_as_whole, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_split_falls_back, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reload_reuses_unchanged_files, s_setup, s_teardown),
