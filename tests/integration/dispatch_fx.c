@@ -441,16 +441,25 @@ void dfx_check_ledgers(dfx_t *f)
 
 /* ---- metrics and log ------------------------------------------------------------- */
 
-/* dfx_breaker_metric: sluice_platform_breaker_state of NAME (-1: not found). */
-int dfx_breaker_metric(dfx_t *f, const char *name)
+/* dfx_metric: the value of the sample SERIES (name and labels, as printed)
+ * on /metrics; -1 when it is not there. */
+double dfx_metric(dfx_t *f, const char *series)
 {
     static char body[262144];
     if (harness_http_get(f->h, "/metrics", body, sizeof body) != 200)
         return -1;
-    char needle[96];
-    snprintf(needle, sizeof needle, "sluice_platform_breaker_state{platform=\"%s\"} ", name);
+    char needle[160];
+    snprintf(needle, sizeof needle, "\n%s ", series);
     const char *at = strstr(body, needle);
-    return at ? atoi(at + strlen(needle)) : -1;
+    return at ? strtod(at + strlen(needle), NULL) : -1;
+}
+
+/* dfx_breaker_metric: sluice_platform_breaker_state of NAME (-1: not found). */
+int dfx_breaker_metric(dfx_t *f, const char *name)
+{
+    char series[96];
+    snprintf(series, sizeof series, "sluice_platform_breaker_state{platform=\"%s\"}", name);
+    return (int)dfx_metric(f, series);
 }
 
 /* dfx_wait_breaker polls /metrics until NAME's breaker shows STATE; returns

@@ -116,6 +116,8 @@ size_t dfx_ledger_count(const sim_proc_t *s, const char *event, const char *info
 /* dfx_check_ledgers: `sluice-sim --check-ledger` over every simulator's ledger exits 0. */
 void dfx_check_ledgers(dfx_t *f);
 
+/* dfx_metric: the value of SERIES (name and labels, as printed) on /metrics; -1: absent. */
+double dfx_metric(dfx_t *f, const char *series);
 /* dfx_breaker_metric: sluice_platform_breaker_state of NAME (-1: not found). */
 int dfx_breaker_metric(dfx_t *f, const char *name);
 /* dfx_wait_breaker polls until NAME's breaker shows STATE; returns the ms it took. */
