@@ -134,7 +134,9 @@ static void s_usage(FILE *out)
         "control commands (one per REQ message, answered \"ok ...\" or \"error: ...\"):\n"
         "  slow MS | fail R | dark | light | cancel-ratio R | skew R |\n"
         "  settle omit|overcharge|duplicate|phantom N (faults in each day's settlement report) |\n"
-        "  platform-cancel KEY | stats | help\n");
+        "  platform-cancel KEY |\n"
+        "  stall next N|KEY [at assigned|picked-up] (rides stop there for good) |\n"
+        "  stats | help\n");
 }
 
 /* s_bad prints "sluice-sim: OPTION: 'TEXT' WHY" and fails the parse. */
