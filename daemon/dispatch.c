@@ -884,15 +884,17 @@ static void s_job_stuck(dispatch_t *d, dispatch_job_t *job)
     d->stuck++;
     job->news_ms = clock_wall_ms();
     if (job->dstate == D_ASSIGNED || job->dstate == D_ARRIVED) {
-        s_text(why, sizeof why, "rider %s has not picked up in %u minutes", job->rider_ref,
-               minutes);
-        log_warning("order %s: %s at %s; replacing the rider", job->entry->order_id, why,
-                    p->name);
+        /* Support reads this line: it says the platform was asked, and what
+         * it answered. */
+        s_text(why, sizeof why, "rider %s has not picked up in %u minute%s; %s says %s",
+               job->rider_ref, minutes, minutes == 1 ? "" : "s", p->name,
+               dstate_names[job->dstate]);
+        log_warning("order %s: %s; replacing the rider", job->entry->order_id, why);
         s_job_cancel(d, job, why);
         return;
     }
-    s_text(why, sizeof why, "stuck: no news from %s for %u minutes; it says %s (rider %s)",
-           p->name, minutes, dstate_names[job->dstate], job->rider_ref);
+    s_text(why, sizeof why, "stuck: no news from %s for %u minute%s; it says %s (rider %s)",
+           p->name, minutes, minutes == 1 ? "" : "s", dstate_names[job->dstate], job->rider_ref);
     log_warning("order %s: %s; support should call the platform", job->entry->order_id, why);
     s_change(d, job, (order_state_t)job->entry->state, true, CHANGE_AFTER_NOTHING, why);
     s_job_timer(d, job);

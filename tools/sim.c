@@ -134,7 +134,9 @@ static void s_usage(FILE *out)
         "control commands (one per REQ message, answered \"ok ...\" or \"error: ...\"):\n"
         "  slow MS | fail R | dark | light | cancel-ratio R | skew R |\n"
         "  settle omit|overcharge|duplicate|phantom N (faults in each day's settlement report) |\n"
-        "  platform-cancel KEY | stats | help\n");
+        "  platform-cancel KEY |\n"
+        "  stall next N|KEY [at assigned|picked-up] (rides stop there for good) |\n"
+        "  stats | help\n");
 }
 
 /* s_bad prints "sluice-sim: OPTION: 'TEXT' WHY" and fails the parse. */
@@ -1087,6 +1089,39 @@ static void s_control_settle(sim_t *s, const char *kind, const char *count, char
     snprintf(out, len, "ok settle %s %lu", kind, n);
 }
 
+/* s_control_stall: `stall next N [at assigned|picked-up]` stalls the next N
+ * dispatches accepted (0: none), `stall KEY [at ...]` one known key; the
+ * ride stops at that state for good (default: assigned, the rider never
+ * arrives), while Status keeps telling the truth. */
+static void s_control_stall(sim_t *s, const char *what, char *save, char *out, size_t len)
+{
+    bool next = what && strcmp(what, "next") == 0;
+    const char *count = next ? strtok_r(NULL, " \t\r\n", &save) : NULL;
+    const char *at = strtok_r(NULL, " \t\r\n", &save);
+    const char *state = at ? strtok_r(NULL, " \t\r\n", &save) : "assigned";
+    sim_state_t st = 0;
+    if (state && strcmp(state, "assigned") == 0)
+        st = SLUICE__NET__V1__DISPATCH_STATE__ASSIGNED;
+    else if (state && strcmp(state, "picked-up") == 0)
+        st = SLUICE__NET__V1__DISPATCH_STATE__PICKED_UP;
+    char *end = NULL;
+    unsigned long n = count && isdigit((unsigned char)count[0]) ? strtoul(count, &end, 10) : 0;
+    bool ok = what && st && (!at || strcmp(at, "at") == 0) && !strtok_r(NULL, " \t\r\n", &save);
+    if (ok && next)
+        ok = end && !*end && n <= 100000 && sim_world_stall_next(s->world, (uint32_t)n, st);
+    else if (ok)
+        ok = sim_world_stall(s->world, what, st);
+    if (!ok) {
+        snprintf(out, len, "error: stall needs next N (0..100000) or a known key, then "
+                           "optionally at assigned|picked-up");
+        return;
+    }
+    if (next)
+        snprintf(out, len, "ok stall next %lu at %s", n, state);
+    else
+        snprintf(out, len, "ok stall %s at %s", what, state);
+}
+
 /* s_control runs one text command and writes the answer to OUT. */
 static void s_control(sim_t *s, char *cmd, char *out, size_t len)
 {
@@ -1130,12 +1165,15 @@ static void s_control(sim_t *s, char *cmd, char *out, size_t len)
             snprintf(out, len, "ok platform-cancel %s", arg);
     } else if (strcmp(verb, "settle") == 0) {
         s_control_settle(s, arg, strtok_r(NULL, " \t\r\n", &save), out, len);
+    } else if (strcmp(verb, "stall") == 0) {
+        s_control_stall(s, arg, save, out, len);
     } else if (strcmp(verb, "stats") == 0) {
         s_stats(s, out, len);
     } else if (strcmp(verb, "help") == 0) {
         snprintf(out, len, "ok commands: slow MS | fail R | dark | light | cancel-ratio R | "
                            "skew R | settle omit|overcharge|duplicate|phantom N | "
-                           "platform-cancel KEY | stats | help");
+                           "platform-cancel KEY | stall next N|KEY [at assigned|picked-up] | "
+                           "stats | help");
     } else {
         snprintf(out, len, "error: unknown command '%s' (try help)", verb);
     }

@@ -43,6 +43,8 @@ struct sim_world {
     size_t timer_count, timer_cap;
     uint64_t timer_order;
     size_t live;
+    uint32_t stall_next;       /* dispatches still to be stalled on acceptance */
+    sim_state_t stall_next_at;
     sim_stats_t stats;
 };
 
@@ -304,6 +306,30 @@ void sim_world_set_cancel_ratio(sim_world_t *w, double ratio)
     w->params.cancel_ratio = ratio;
 }
 
+static bool s_stall_state(sim_state_t at)
+{
+    return at == SLUICE__NET__V1__DISPATCH_STATE__ASSIGNED ||
+           at == SLUICE__NET__V1__DISPATCH_STATE__PICKED_UP;
+}
+
+bool sim_world_stall_next(sim_world_t *w, uint32_t n, sim_state_t at)
+{
+    if (n && !s_stall_state(at))
+        return false;
+    w->stall_next = n;
+    w->stall_next_at = at;
+    return true;
+}
+
+bool sim_world_stall(sim_world_t *w, const char *key, sim_state_t at)
+{
+    uint32_t index;
+    if (!s_stall_state(at) || !sim_world_find(w, key, &index))
+        return false;
+    w->records[index].stall_at = at;
+    return true;
+}
+
 void sim_world_set_settle_faults(sim_world_t *w, const sim_settle_faults_t *faults)
 {
     w->params.settle = *faults;
@@ -467,6 +493,10 @@ static void s_assign(sim_world_t *w, uint32_t index, int32_t rider, double to_st
     d->accepted = true;
     d->fee_cents = s_fee_cents(ride_km);
     d->assigned_at_ms = now;
+    if (w->stall_next) {
+        w->stall_next--;
+        d->stall_at = w->stall_next_at;
+    }
     d->pickup_at_ms = d->first_pickup_at_ms = arrive;
     d->delivery_at_ms = d->first_delivery_at_ms =
         s_max(arrive, d->ready_at_ms) + sim_world_travel_ms(w, ride_km, r->speed_kmh);
@@ -592,6 +622,8 @@ static void s_deliver(sim_world_t *w, uint32_t index, uint64_t now)
 
 static void s_step(sim_world_t *w, uint32_t index, uint64_t now)
 {
+    if (w->records[index].stall_at == w->records[index].state)
+        return;  /* stalled: the timer is dropped, the ride stays where it is */
     switch (w->records[index].state) {
     case SLUICE__NET__V1__DISPATCH_STATE__ASSIGNED: s_arrive(w, index, now); break;
     case SLUICE__NET__V1__DISPATCH_STATE__ARRIVED: s_pick_up(w, index, now); break;

@@ -121,6 +121,7 @@ typedef struct sim_dispatch {
     uint64_t updated_at_ms, assigned_at_ms, arrived_at_ms, picked_up_at_ms;
     uint64_t delivered_at_ms, cancelled_at_ms;
     uint64_t pickup_at_ms, delivery_at_ms;  /* current estimates; 0 once passed or ended */
+    sim_state_t stall_at;           /* the ride stops here (0: never); see sim_world_stall */
     uint32_t wait_ms;               /* the rider waited this long at the counter */
     uint32_t late_ms;               /* the order waited this long for the rider */
 } sim_dispatch_t;
@@ -172,6 +173,15 @@ const sim_stats_t *sim_world_stats(const sim_world_t *w);
 void sim_world_set_cancel_ratio(sim_world_t *w, double ratio);
 void sim_world_set_settlement_skew(sim_world_t *w, double ratio);
 void sim_world_set_settle_faults(sim_world_t *w, const sim_settle_faults_t *faults);
+
+/* Stalls (`stall` on the control channel): a stalled ride stops moving when
+ * it reaches AT (ASSIGNED: the rider never arrives; PICKED_UP: never
+ * delivered) and sends no more events; Status still answers its true state,
+ * and a client cancel still stops it before pickup. AT is ASSIGNED or
+ * PICKED_UP (anything else is refused: false). sim_world_stall_next stalls
+ * the next N dispatches accepted (0: none); sim_world_stall the known KEY. */
+bool sim_world_stall_next(sim_world_t *w, uint32_t n, sim_state_t at);
+bool sim_world_stall(sim_world_t *w, const char *key, sim_state_t at);
 
 /* sim_world_quote says what a dispatch of O now would give; no effect. */
 void sim_world_quote(sim_world_t *w, const sim_order_t *o, uint64_t now_ms, sim_quote_t *out);

@@ -35,502 +35,13 @@
 #include "proto/events.pb-c.h"
 #include "sim_proc.h"
 
-#define SIMS_MAX 3
-#define REPLY_MS 10000
-#define TIME_SCALE "120"        /* a simulated minute is half a real second */
-#define STORE_A 2001
+#include "dispatch_fx.h"
+
 #define STORE_B 2002
 #define STORE_C 2003
-/* Stores make an order of harness_order_fill (3 drinks) in
- * ORDER_SECONDS + 3 * ITEM_SECONDS = 11 s: long enough that a rider a few
- * real seconds away must be held back to arrive within the margin. */
-#define ITEM_SECONDS 3
-#define ORDER_SECONDS 2
-#define MARGIN_S 3
-#define PICKUP_ETA_S 4
 /* Timers of two processes on a loaded machine: how far an arrival may stray
  * past the margin. */
 #define SLACK_MS 1500
-
-#define LIVE_SQL "state NOT IN ('DELIVERED', 'CANCELLED', 'REFUSED', 'ERROR')"
-
-/* ---- fixture -------------------------------------------------------------- */
-
-typedef struct fx {
-    harness_t *h;
-    sim_proc_t sims[SIMS_MAX];
-    char names[SIMS_MAX][16];
-    size_t nsims;
-    harness_client_t *cl;
-} fx_t;
-
-static int s_setup(void **state)
-{
-    fx_t *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    void *hs = NULL;
-    harness_setup(&hs);
-    f->h = hs;
-    *state = f;
-    return 0;
-}
-
-static int s_teardown(void **state)
-{
-    fx_t *f = *state;
-    if (f == NULL)
-        return 0;
-    for (size_t i = 0; i < f->nsims; i++) {
-        if (f->h && !f->h->passed && f->sims[i].log[0])
-            sim_proc_dump_log(&f->sims[i]);
-        sim_proc_kill(&f->sims[i]);
-    }
-    void *hs = f->h;
-    harness_teardown(&hs);
-    free(f);
-    *state = NULL;
-    return 0;
-}
-
-/* s_finish stops the daemon and the simulators, each expected to exit 0
- * (under SAN=1 that includes no leaks: the daemon may still hold dispatch
- * jobs), and marks the test passed. */
-static void s_finish(fx_t *f)
-{
-    harness_client_destroy(&f->cl);
-    int rc = harness_stop(f->h, 15000);
-    if (rc != 0)
-        fail_msg("sluiced exited %d on SIGTERM", rc);
-    for (size_t i = 0; i < f->nsims; i++) {
-        rc = sim_proc_stop(&f->sims[i]);
-        if (rc != 0)
-            fail_msg("sluice-sim %s exited %d", f->names[i], rc);
-    }
-    harness_pass(f->h);
-}
-
-/* s_sim starts simulator NAME (its own directory, log and ledger) with
- * EXTRA arguments after the common ones. */
-static sim_proc_t *s_sim(fx_t *f, const char *name, const char *const *extra)
-{
-    assert_true(f->nsims < SIMS_MAX);
-    size_t i = f->nsims;
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/%s", f->h->tmpdir, name);
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        fail_msg("mkdir %s: %s", dir, strerror(errno));
-    static char seeds[SIMS_MAX][8];
-    snprintf(seeds[i], sizeof seeds[i], "%zu", i + 11);
-    const char *argv[32] = {"--name", name, "--time-scale", TIME_SCALE, "--seed", seeds[i]};
-    size_t n = 6;
-    for (size_t k = 0; extra && extra[k]; k++) {
-        assert_true(n + 1 < 32);
-        argv[n++] = extra[k];
-    }
-    argv[n] = NULL;
-    snprintf(f->names[i], sizeof f->names[i], "%s", name);
-    f->nsims++;
-    sim_proc_start(&f->sims[i], f->h->zctx, dir, NULL, argv);
-    return &f->sims[i];
-}
-
-/* ---- config text ------------------------------------------------------------ */
-
-typedef struct text {
-    char buf[16384];
-    size_t len;
-} text_t;
-
-static void t_add(text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void t_add(text_t *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(t->buf + t->len, sizeof t->buf - t->len, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0 && (size_t)n < sizeof t->buf - t->len);
-    t->len += (size_t)n;
-}
-
-/* A platform's settings; zero fields take the defaults of s_plat_defaults. */
-typedef struct plat {
-    int timeout_ms, quote_deadline_ms, max_inflight;
-    double failure_ratio;
-    int slow_ms, min_requests, open_seconds, window_seconds;
-} plat_t;
-
-static plat_t s_plat_defaults(void)
-{
-    /* Generous for a loaded 2-core machine (and ASan): a breaker that opens
-     * only when a platform is truly gone. */
-    return (plat_t){.timeout_ms = 2000, .quote_deadline_ms = 1000, .max_inflight = 1000,
-                    .failure_ratio = 0.5, .slow_ms = 2000, .min_requests = 1000,
-                    .open_seconds = 10, .window_seconds = 10};
-}
-
-static void s_platform(text_t *t, const fx_t *f, size_t i, const plat_t *p)
-{
-    t_add(t,
-          "%s  { name = \"%s\"; adapter = \"zmq\"; endpoint = \"%s\"; timeout_ms = %d;"
-          " quote_deadline_ms = %d; max_inflight = %d;\n"
-          "    breaker = { failure_ratio = %g; slow_ms = %d; min_requests = %d;"
-          " open_seconds = %d; window_seconds = %d; }; }",
-          t->len ? ",\n" : "", f->names[i], f->sims[i].gateway, p->timeout_ms,
-          p->quote_deadline_ms, p->max_inflight, p->failure_ratio, p->slow_ms, p->min_requests,
-          p->open_seconds, p->window_seconds);
-}
-
-typedef struct disp {
-    int margin, pickup_eta, assign_timeout, retry, max_hold;
-    int item_seconds, order_seconds;   /* the stores' prep time */
-} disp_t;
-
-static disp_t s_disp_defaults(void)
-{
-    return (disp_t){.margin = MARGIN_S, .pickup_eta = PICKUP_ETA_S, .assign_timeout = 20,
-                    .retry = 1, .max_hold = 5, .item_seconds = ITEM_SECONDS,
-                    .order_seconds = ORDER_SECONDS};
-}
-
-/* s_body: the dispatch section, the probe store and STORES (lines of
- * "id:platform,platform"), all at the simulators' centre. */
-static void s_body(text_t *t, const disp_t *d, const char *const *stores)
-{
-    t_add(t,
-          "dispatch = { margin_seconds = %d; pickup_eta_seconds = %d;"
-          " assign_timeout_seconds = %d; retry_seconds = %d; max_hold_minutes = %d;"
-          " handoff_seconds = 60; rider_kmh = 15.0; };\n",
-          d->margin, d->pickup_eta, d->assign_timeout, d->retry, d->max_hold);
-    t_add(t,
-          "stores = (\n"
-          "  { id = %d; name = \"probe\"; location = [30.27, 120.03]; prep_slots = 1000;"
-          " item_seconds = 1; max_wait_minutes = 600; max_queue = 100000; }",
-          HARNESS_FIRST_STORE);
-    for (size_t i = 0; stores[i]; i++) {
-        unsigned id = (unsigned)strtoul(stores[i], NULL, 10);
-        const char *list = strchr(stores[i], ':') + 1;
-        t_add(t,
-              ",\n  { id = %u; name = \"store %u\"; location = [30.27, 120.03]; prep_slots = 1000;"
-              " item_seconds = %d; order_seconds = %d; max_wait_minutes = 60;"
-              " max_queue = 100000; platforms = [",
-              id, id, d->item_seconds, d->order_seconds);
-        for (const char *p = list; *p;) {
-            size_t n = strcspn(p, ",");
-            t_add(t, "%s\"%.*s\"", p == list ? "" : ", ", (int)n, p);
-            p += n + (p[n] == ',');
-        }
-        t_add(t, "]; }");
-    }
-    t_add(t, "\n);\n");
-}
-
-/* s_boot writes the config (platform I of the fixture with PLATS[I]) and
- * starts the daemon, then opens the test's client. */
-static void s_boot(fx_t *f, const plat_t *plats, const disp_t *d, const char *const *stores)
-{
-    text_t *pl = calloc(1, sizeof *pl), *body = calloc(1, sizeof *body);
-    assert_true(pl && body);
-    for (size_t i = 0; i < f->nsims; i++)
-        s_platform(pl, f, i, &plats[i]);
-    s_body(body, d, stores);
-    harness_boot_platforms(f->h, NULL, pl->buf, body->buf);
-    free(pl);
-    free(body);
-    f->cl = harness_client_new(f->h, ZMQ_DEALER);
-}
-
-/* ---- orders --------------------------------------------------------------- */
-
-static void s_order_id(char *buf, size_t len, const char *prefix, size_t i)
-{
-    snprintf(buf, len, "%s-%zu", prefix, i);
-}
-
-/* s_submit sends one order and expects it ACCEPTED. */
-static void s_submit(fx_t *f, const char *id, uint32_t store)
-{
-    harness_order_t *o = malloc(sizeof *o);
-    assert_non_null(o);
-    harness_order_fill(o, id, store);
-    Sluice__V1__Reply *r = harness_submit(f->cl, o, REPLY_MS);
-    char what[160];
-    snprintf(what, sizeof what, "order %s to store %u", id, store);
-    harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, what);
-    harness_reply_free(&r);
-    free(o);
-}
-
-/* s_submit_many sends N orders PREFIX-0.. over STORES in turn, pipelined,
- * and expects every one ACCEPTED. */
-static void s_submit_many(fx_t *f, const char *prefix, size_t n, const uint32_t *stores,
-                          size_t nstores)
-{
-    harness_order_t *o = malloc(sizeof *o);
-    assert_non_null(o);
-    uint64_t *ids = calloc(n, sizeof *ids);
-    assert_non_null(ids);
-    for (size_t i = 0; i < n; i++) {
-        char id[64];
-        s_order_id(id, sizeof id, prefix, i);
-        harness_order_fill(o, id, stores[i % nstores]);
-        ids[i] = harness_send_submit(f->cl, o);
-    }
-    for (size_t i = 0; i < n; i++) {
-        Sluice__V1__Reply *r = harness_recv_for(f->cl, ids[i], REPLY_MS);
-        char what[96];
-        snprintf(what, sizeof what, "order %s-%zu", prefix, i);
-        harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
-                           what);
-        harness_reply_free(&r);
-    }
-    free(ids);
-    free(o);
-}
-
-/* ---- the database ------------------------------------------------------------ */
-
-/* s_query runs SQL with text parameters; the caller PQclears. */
-static PGresult *s_query(fx_t *f, const char *sql, int nparams, const char *const *params)
-{
-    PGresult *res = PQexecParams(harness_db(f->h), sql, nparams, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", PQerrorMessage(harness_db(f->h)));
-        PQclear(res);
-        fail_msg("query failed: %s\n%s", msg, sql);
-    }
-    return res;
-}
-
-/* s_count_like: rows of SQL with $1 = PREFIX || '-%' (a LIKE pattern). */
-static long s_count_like(fx_t *f, const char *sql, const char *prefix)
-{
-    char like[80];
-    snprintf(like, sizeof like, "%s-%%", prefix);
-    long n = harness_db_count(f->h, sql, 1, like);
-    if (n < 0)
-        fail_msg("query failed: %s", sql);
-    return n;
-}
-
-/* Orders of PREFIX with more than one attempt not yet ended: never allowed. */
-static const char s_doubles_sql[] =
-    "SELECT count(*) FROM (SELECT order_id FROM dispatches WHERE order_id LIKE $1 AND " LIVE_SQL
-    " GROUP BY order_id HAVING count(*) > 1) x";
-
-static void s_no_double_live(fx_t *f, const char *prefix, const char *when)
-{
-    long doubles = s_count_like(f, s_doubles_sql, prefix);
-    if (doubles != 0) {
-        char like[80];
-        snprintf(like, sizeof like, "%s-%%", prefix);
-        const char *params[] = {like};
-        PGresult *res = s_query(f,
-                                "SELECT string_agg(dispatch_key || ' ' || platform || ' ' || "
-                                "state, ', ' ORDER BY dispatch_key) FROM dispatches WHERE "
-                                "order_id LIKE $1 AND " LIVE_SQL,
-                                1, params);
-        fail_msg("%s: %ld orders have two attempts not yet ended: %s", when, doubles,
-                 PQgetvalue(res, 0, 0));
-    }
-}
-
-/* s_describe_unfinished lists orders of PREFIX not in a terminal state,
- * with their attempts, for a failure message (static buffer). */
-static const char *s_describe_unfinished(fx_t *f, const char *prefix)
-{
-    static char out[4096];
-    char like[80];
-    snprintf(like, sizeof like, "%s-%%", prefix);
-    const char *params[] = {like};
-    PGresult *res = s_query(
-        f,
-        "SELECT o.order_id || ' ' || o.state || ' [' || coalesce((SELECT string_agg("
-        "d.dispatch_key || ' ' || d.platform || ' ' || d.state, ', ' ORDER BY d.attempt)"
-        " FROM dispatches d WHERE d.order_id = o.order_id), '') || '] last: ' ||"
-        " coalesce((SELECT e.detail FROM order_events e WHERE e.order_id = o.order_id"
-        " ORDER BY e.event_id DESC LIMIT 1), '')"
-        " FROM orders o WHERE o.order_id LIKE $1 AND o.state NOT IN ('DELIVERED', 'CANCELLED',"
-        " 'FAILED') ORDER BY o.order_id LIMIT 12",
-        1, params);
-    size_t len = 0;
-    out[0] = '\0';
-    for (int r = 0; r < PQntuples(res) && len + 1 < sizeof out; r++) {
-        int n = snprintf(out + len, sizeof out - len, "\n  %s", PQgetvalue(res, r, 0));
-        if (n < 0)
-            break;
-        len += (size_t)n < sizeof out - len ? (size_t)n : sizeof out - len - 1;
-    }
-    PQclear(res);
-    return out;
-}
-
-/* s_wait_done polls until all N orders of PREFIX are DELIVERED (or, with
- * ANY_END, in any terminal state), checking on every poll that no order
- * has two live attempts. */
-static void s_wait_done(fx_t *f, const char *prefix, long n, bool any_end, int timeout_ms)
-{
-    const char *sql = any_end ? "SELECT count(*) FROM orders WHERE order_id LIKE $1 AND state IN "
-                                "('DELIVERED', 'CANCELLED', 'FAILED')"
-                              : "SELECT count(*) FROM orders WHERE order_id LIKE $1 AND state = "
-                                "'DELIVERED'";
-    uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
-    long done = 0;
-    for (;;) {
-        done = s_count_like(f, sql, prefix);
-        s_no_double_live(f, prefix, "while orders rode");
-        if (done == n) {
-            fprintf(stderr, "dispatch: %ld orders %s %" PRIu64 " ms into the wait\n", n,
-                    any_end ? "ended" : "DELIVERED",
-                    harness_now_ms() + (uint64_t)timeout_ms - deadline);
-            return;
-        }
-        if (harness_now_ms() > deadline)
-            break;
-        if (!harness_daemon_alive(f->h))
-            fail_msg("sluiced died while orders rode");
-        harness_nap_ms(100);
-    }
-    fail_msg("%ld of %ld orders %s after %d ms; the others:%s", done, n,
-             any_end ? "ended" : "DELIVERED", timeout_ms, s_describe_unfinished(f, prefix));
-}
-
-/* s_check_attempts: every order of PREFIX has exactly one DELIVERED attempt
- * and none still live. */
-static void s_check_attempts(fx_t *f, const char *prefix, long n)
-{
-    long ok = s_count_like(f,
-                           "SELECT count(*) FROM orders o WHERE o.order_id LIKE $1 AND"
-                           " (SELECT count(*) FROM dispatches d WHERE d.order_id = o.order_id"
-                           "   AND d.state = 'DELIVERED') = 1 AND"
-                           " (SELECT count(*) FROM dispatches d WHERE d.order_id = o.order_id"
-                           "   AND d." LIVE_SQL ") = 0",
-                           prefix);
-    if (ok != n)
-        fail_msg("%ld of %ld orders have exactly one DELIVERED attempt and no live one", ok, n);
-}
-
-/* ---- ledgers -------------------------------------------------------------------- */
-
-typedef struct lrec {
-    uint64_t at_ms;
-    char event[16];
-    char key[72];
-    char order_id[72];
-    char info[96];
-} lrec_t;
-
-/* s_ledger_read parses PATH (sim_ledger.h); returns the records (malloc'ed). */
-static lrec_t *s_ledger_read(const char *path, size_t *count)
-{
-    FILE *fp = fopen(path, "r");
-    size_t n = 0, cap = 64;
-    lrec_t *recs = malloc(cap * sizeof *recs);
-    assert_non_null(recs);
-    char line[512];
-    while (fp && fgets(line, sizeof line, fp)) {
-        if (line[0] == '#' || line[0] == '\n')
-            continue;
-        line[strcspn(line, "\n")] = '\0';
-        char *field[7] = {0};
-        char *save = NULL, *p = line;
-        for (int k = 0; k < 7; k++, p = NULL)
-            field[k] = strtok_r(p, "\t", &save);
-        if (!field[5])
-            fail_msg("%s: malformed ledger line", path);
-        if (n == cap) {
-            recs = realloc(recs, (cap *= 2) * sizeof *recs);
-            assert_non_null(recs);
-        }
-        lrec_t *r = &recs[n++];
-        r->at_ms = strtoull(field[0], NULL, 10);
-        snprintf(r->event, sizeof r->event, "%s", field[1]);
-        snprintf(r->key, sizeof r->key, "%s", field[2]);
-        snprintf(r->order_id, sizeof r->order_id, "%s", field[3]);
-        snprintf(r->info, sizeof r->info, "%s", field[6] ? field[6] : "");
-    }
-    if (fp)
-        fclose(fp);
-    *count = n;
-    return recs;
-}
-
-static size_t s_ledger_count(const sim_proc_t *s, const char *event, const char *info)
-{
-    size_t n = 0, hits = 0;
-    lrec_t *recs = s_ledger_read(s->ledger, &n);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(recs[i].event, event) == 0 && (!info || strstr(recs[i].info, info)))
-            hits++;
-    free(recs);
-    return hits;
-}
-
-/* s_check_ledgers runs `sluice-sim --check-ledger` over every simulator's
- * ledger and fails the test unless it exits 0. */
-static void s_check_ledgers(fx_t *f)
-{
-    char out[PATH_MAX];
-    snprintf(out, sizeof out, "%s/check-ledger.out", f->h->tmpdir);
-    const char *argv[SIMS_MAX + 3] = {"sluice-sim", "--check-ledger"};
-    size_t n = 2;
-    for (size_t i = 0; i < f->nsims; i++)
-        argv[n++] = f->sims[i].ledger;
-    argv[n] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0)
-            _exit(126);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execv(sim_proc_bin(), (char *const *)argv);
-        _exit(127);
-    }
-    int rc = harness_reap(pid, 20000);
-    if (rc != 0) {
-        char text[4096] = "";
-        FILE *fp = fopen(out, "r");
-        if (fp) {
-            size_t got = fread(text, 1, sizeof text - 1, fp);
-            text[got] = '\0';
-            fclose(fp);
-        }
-        fail_msg("sluice-sim --check-ledger exited %d:\n%s", rc, text);
-    }
-}
-
-/* ---- metrics and log ------------------------------------------------------------- */
-
-/* s_breaker_metric: sluice_platform_breaker_state of NAME (-1: not found). */
-static int s_breaker_metric(fx_t *f, const char *name)
-{
-    static char body[262144];
-    if (harness_http_get(f->h, "/metrics", body, sizeof body) != 200)
-        return -1;
-    char needle[96];
-    snprintf(needle, sizeof needle, "sluice_platform_breaker_state{platform=\"%s\"} ", name);
-    const char *at = strstr(body, needle);
-    return at ? atoi(at + strlen(needle)) : -1;
-}
-
-/* s_wait_breaker polls /metrics until NAME's breaker shows STATE; returns
- * how long that took (ms) or fails. */
-static uint64_t s_wait_breaker(fx_t *f, const char *name, int state, int timeout_ms)
-{
-    uint64_t start = harness_now_ms(), deadline = start + (uint64_t)timeout_ms;
-    int seen = -1;
-    while ((seen = s_breaker_metric(f, name)) != state) {
-        if (harness_now_ms() > deadline)
-            fail_msg("breaker of %s shows %d on /metrics, not %d, after %d ms", name, seen, state,
-                     timeout_ms);
-        harness_nap_ms(20);
-    }
-    return harness_now_ms() - start;
-}
 
 /* ==== 1. orders flow to DELIVERED, riders on time ============================= */
 
@@ -541,38 +52,38 @@ static uint64_t s_wait_breaker(fx_t *f, const char *name, int state, int timeout
  * order's promised ready time, on the simulator's clock (its ledger). */
 static void test_flow_delivered(void **state)
 {
-    fx_t *f = *state;
+    dfx_t *f = *state;
     enum { N = 24 };
-    s_sim(f, "pa", NULL);
-    s_sim(f, "pb", NULL);
-    plat_t plats[2] = {s_plat_defaults(), s_plat_defaults()};
-    disp_t d = s_disp_defaults();
+    dfx_sim(f, "pa", NULL);
+    dfx_sim(f, "pb", NULL);
+    dfx_plat_t plats[2] = {dfx_plat_defaults(), dfx_plat_defaults()};
+    dfx_disp_t d = dfx_disp_defaults();
     const char *stores[] = {"2001:pa,pb", "2002:pb,pa", NULL};
-    s_boot(f, plats, &d, stores);
+    dfx_boot(f, plats, &d, stores);
 
     uint64_t t0 = harness_now_ms();
     const uint32_t ids[] = {STORE_A, STORE_B};
-    s_submit_many(f, "flow", N, ids, 2);
-    s_wait_done(f, "flow", N, false, 60000);
+    dfx_submit_many(f, "flow", N, ids, 2);
+    dfx_wait_done(f, "flow", N, false, 60000);
     fprintf(stderr, "dispatch: %d orders accepted to DELIVERED in %" PRIu64 " ms\n", N,
             harness_now_ms() - t0);
-    s_check_attempts(f, "flow", N);
+    dfx_check_attempts(f, "flow", N);
 
     /* Preference: equal fees and arrivals within the minute. */
-    long wrong = s_count_like(f,
+    long wrong = dfx_count_like(f,
                               "SELECT count(*) FROM orders o JOIN dispatches d USING (order_id)"
                               " WHERE o.order_id LIKE $1 AND d.state = 'DELIVERED' AND"
                               " d.platform <> CASE o.store_id WHEN 2001 THEN 'pa' ELSE 'pb' END",
                               "flow");
     assert_int_equal(wrong, 0);
-    long one_attempt = s_count_like(f,
+    long one_attempt = dfx_count_like(f,
                                     "SELECT count(*) FROM dispatches WHERE order_id LIKE $1 AND"
                                     " attempt = 1 AND state = 'DELIVERED'",
                                     "flow");
     assert_int_equal(one_attempt, N);
 
     /* The timeline: every step an event with a readable detail. */
-    long timelines = s_count_like(
+    long timelines = dfx_count_like(
         f,
         "SELECT count(*) FROM orders o WHERE o.order_id LIKE $1 AND"
         " EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = o.order_id AND"
@@ -588,22 +99,22 @@ static void test_flow_delivered(void **state)
 
     /* A POS that taps "ready" after the rider took the order gets the
      * status, not a conflict: the order was ready. */
-    Sluice__V1__Reply *late = harness_mark_ready(f->cl, "flow-0", REPLY_MS);
+    Sluice__V1__Reply *late = harness_mark_ready(f->cl, "flow-0", DFX_REPLY_MS);
     harness_expect_status(late, "flow-0", "DELIVERED", "MarkReady of a delivered order");
     harness_reply_free(&late);
 
     /* On time: the simulators' "arrived" records against promised_ready_at. */
-    PGresult *res = s_query(f,
+    PGresult *res = dfx_query(f,
                             "SELECT order_id, (extract(epoch FROM promised_ready_at) * 1000)::int8"
                             " FROM orders WHERE order_id LIKE 'flow-%'",
                             0, NULL);
     assert_int_equal(PQntuples(res), N);
     size_t arrivals = 0;
     int64_t worst_early = 0, worst_late = 0;
-    const int64_t margin_ms = MARGIN_S * 1000;
+    const int64_t margin_ms = DFX_MARGIN_S * 1000;
     for (size_t s = 0; s < f->nsims; s++) {
         size_t n = 0;
-        lrec_t *recs = s_ledger_read(f->sims[s].ledger, &n);
+        dfx_lrec_t *recs = dfx_ledger_read(f->sims[s].ledger, &n);
         for (size_t i = 0; i < n; i++) {
             if (strcmp(recs[i].event, "arrived") != 0)
                 continue;
@@ -633,15 +144,15 @@ static void test_flow_delivered(void **state)
     fprintf(stderr, "dispatch: riders at the counter at most %" PRId64 " ms early, %" PRId64
                     " ms late (margin %" PRId64 " ms)\n",
             worst_early, worst_late, margin_ms);
-    s_check_ledgers(f);
-    s_finish(f);
+    dfx_check_ledgers(f);
+    dfx_finish(f);
 }
 
 /* ==== 2. a platform goes dark: its breaker opens, then closes ================= */
 
 /* A steady trickle of orders over the stores, one every INTERVAL_MS. */
 typedef struct flow {
-    fx_t *f;
+    dfx_t *f;
     const char *prefix;
     const uint32_t *stores;
     size_t nstores, next;
@@ -655,8 +166,8 @@ static void s_flow_tick(flow_t *fl)
     if (now < fl->next_at)
         return;
     char id[64];
-    s_order_id(id, sizeof id, fl->prefix, fl->next);
-    s_submit(fl->f, id, fl->stores[fl->next % fl->nstores]);
+    dfx_order_id(id, sizeof id, fl->prefix, fl->next);
+    dfx_submit(fl->f, id, fl->stores[fl->next % fl->nstores]);
     fl->next++;
     fl->next_at = (fl->next_at ? fl->next_at : now) + (uint64_t)fl->interval_ms;
 }
@@ -724,11 +235,11 @@ static bool s_platform_event_seen(void *sub, const char *platform, const char *b
 
 static void test_dark_platform_breaker(void **state)
 {
-    fx_t *f = *state;
-    sim_proc_t *pa = s_sim(f, "pa", NULL);
-    s_sim(f, "pb", NULL);
-    s_sim(f, "pc", NULL);
-    plat_t p = s_plat_defaults();
+    dfx_t *f = *state;
+    sim_proc_t *pa = dfx_sim(f, "pa", NULL);
+    dfx_sim(f, "pb", NULL);
+    dfx_sim(f, "pc", NULL);
+    dfx_plat_t p = dfx_plat_defaults();
     p.timeout_ms = 600;
     p.quote_deadline_ms = 400;
     p.slow_ms = 1000;
@@ -737,11 +248,11 @@ static void test_dark_platform_breaker(void **state)
     p.window_seconds = 4;
     /* pb and pc keep lenient breakers and deadlines: a slow moment of a
      * loaded machine must not send orders past their second choice. */
-    plat_t plats[3] = {p, s_plat_defaults(), s_plat_defaults()};
-    disp_t d = s_disp_defaults();
+    dfx_plat_t plats[3] = {p, dfx_plat_defaults(), dfx_plat_defaults()};
+    dfx_disp_t d = dfx_disp_defaults();
     const char *stores[] = {"2001:pa,pb,pc", "2002:pb,pc,pa", "2003:pc,pa,pb", NULL};
-    s_boot(f, plats, &d, stores);
-    assert_int_equal(s_breaker_metric(f, "pa"), 0);
+    dfx_boot(f, plats, &d, stores);
+    assert_int_equal(dfx_breaker_metric(f, "pa"), 0);
     /* Breaker changes are published too (topic "platform.<name>"). Its own
      * context: a failed assertion must not leave the harness's context
      * waiting for this socket at teardown. */
@@ -772,7 +283,7 @@ static void test_dark_platform_breaker(void **state)
     uint64_t dark_wall = harness_wall_ms();
     assert_string_equal(sim_proc_ctl(pa, "dark"), "ok dark");
     uint64_t opened_ms = s_flow_until_log(&fl, mark, "platform pa: breaker open (", 30000);
-    uint64_t metric_ms = s_wait_breaker(f, "pa", 1, 5000);
+    uint64_t metric_ms = dfx_wait_breaker(f, "pa", 1, 5000);
     fprintf(stderr, "dispatch: pa dark: breaker open after %" PRIu64 " ms (window %d s), on "
                     "/metrics %" PRIu64 " ms later\n",
             opened_ms, p.window_seconds, metric_ms);
@@ -790,7 +301,7 @@ static void test_dark_platform_breaker(void **state)
     uint64_t light_wall = harness_wall_ms();
     assert_string_equal(sim_proc_ctl(pa, "light"), "ok light");
     uint64_t closed_ms = s_flow_until_log(&fl, lit, "platform pa: breaker closed (", 20000);
-    s_wait_breaker(f, "pa", 0, 5000);
+    dfx_wait_breaker(f, "pa", 0, 5000);
     assert_true(s_platform_event_seen(sub, "pa", "closed", 5000));
     zmq_close(sub);
     zmq_ctx_term(sub_ctx);
@@ -811,8 +322,8 @@ static void test_dark_platform_breaker(void **state)
     s_flow_for(&fl, 1000);
 
     long n = (long)fl.next;
-    s_wait_done(f, "dark", n, false, 60000);
-    s_check_attempts(f, "dark", n);
+    dfx_wait_done(f, "dark", n, false, 60000);
+    dfx_check_attempts(f, "dark", n);
     /* While pa was dark, no attempt went to it (its quotes could not
      * answer, and once its breaker opened it was not even asked), and the
      * store preferring it had its orders dispatched to its second choice. */
@@ -841,7 +352,7 @@ static void test_dark_platform_breaker(void **state)
     /* Rides pa ended while dark, their events lost: the daemon learnt of
      * them by asking pa once it answered again. */
     size_t nrec = 0, unseen = 0;
-    lrec_t *recs = s_ledger_read(pa->ledger, &nrec);
+    dfx_lrec_t *recs = dfx_ledger_read(pa->ledger, &nrec);
     for (size_t i = 0; i < nrec; i++) {
         if (strcmp(recs[i].event, "delivered") != 0 || recs[i].at_ms < dark_wall ||
             recs[i].at_ms >= light_wall)
@@ -862,8 +373,8 @@ static void test_dark_platform_breaker(void **state)
                                   " state = 'DELIVERED'",
                                   0);
     fprintf(stderr, "dispatch: %ld orders, %ld delivered by pa\n", n, at_pa);
-    s_check_ledgers(f);
-    s_finish(f);
+    dfx_check_ledgers(f);
+    dfx_finish(f);
 }
 
 /* ==== 3. a platform slower than timeout_ms ===================================== */
@@ -877,43 +388,43 @@ static void test_dark_platform_breaker(void **state)
  * every poll) and every order is DELIVERED, by pb. */
 static void test_slow_platform_no_double(void **state)
 {
-    fx_t *f = *state;
+    dfx_t *f = *state;
     enum { N = 8 };
     const char *const slow[] = {"--slow-ms", "800", NULL};
-    sim_proc_t *pa = s_sim(f, "pa", slow);
-    s_sim(f, "pb", NULL);
-    plat_t plats[2] = {s_plat_defaults(), s_plat_defaults()};
+    sim_proc_t *pa = dfx_sim(f, "pa", slow);
+    dfx_sim(f, "pb", NULL);
+    dfx_plat_t plats[2] = {dfx_plat_defaults(), dfx_plat_defaults()};
     plats[0].timeout_ms = 300;
     plats[0].quote_deadline_ms = 3000;
     plats[0].min_requests = 1000000;
-    disp_t d = s_disp_defaults();
+    dfx_disp_t d = dfx_disp_defaults();
     d.item_seconds = 1;   /* ready in 3 s: the margin is not the point here */
     d.order_seconds = 0;
     const char *stores[] = {"2001:pa,pb", NULL};
-    s_boot(f, plats, &d, stores);
+    dfx_boot(f, plats, &d, stores);
 
     const uint32_t ids[] = {STORE_A};
-    s_submit_many(f, "slow", N, ids, 1);
-    s_wait_done(f, "slow", N, false, 90000);
-    s_check_attempts(f, "slow", N);
-    s_check_ledgers(f);
+    dfx_submit_many(f, "slow", N, ids, 1);
+    dfx_wait_done(f, "slow", N, false, 90000);
+    dfx_check_attempts(f, "slow", N);
+    dfx_check_ledgers(f);
 
     /* It happened as meant: pa took each order first, timed out, released. */
-    long timed_out = s_count_like(f,
+    long timed_out = dfx_count_like(f,
                                   "SELECT count(DISTINCT order_id) FROM order_events WHERE"
                                   " order_id LIKE $1 AND detail LIKE"
                                   " 'cancelling attempt 1 at pa: no answer to the dispatch%'",
                                   "slow");
-    long released = s_count_like(f,
+    long released = dfx_count_like(f,
                                  "SELECT count(*) FROM dispatches WHERE order_id LIKE $1 AND"
                                  " platform = 'pa' AND state = 'CANCELLED'",
                                  "slow");
-    long by_pb = s_count_like(f,
+    long by_pb = dfx_count_like(f,
                               "SELECT count(*) FROM dispatches WHERE order_id LIKE $1 AND"
                               " platform = 'pb' AND state = 'DELIVERED' AND attempt = 2",
                               "slow");
-    size_t pa_dispatched = s_ledger_count(pa, "dispatch", NULL);
-    size_t pa_cancelled = s_ledger_count(pa, "cancelled", "by=client");
+    size_t pa_dispatched = dfx_ledger_count(pa, "dispatch", NULL);
+    size_t pa_cancelled = dfx_ledger_count(pa, "cancelled", "by=client");
     fprintf(stderr, "dispatch: slow pa: %ld timed out, %ld released, %ld delivered by pb; pa's "
                     "ledger: %zu dispatched, %zu cancelled by us\n",
             timed_out, released, by_pb, pa_dispatched, pa_cancelled);
@@ -922,7 +433,7 @@ static void test_slow_platform_no_double(void **state)
     assert_int_equal(by_pb, N);
     assert_int_equal(pa_dispatched, N);
     assert_int_equal(pa_cancelled, N);
-    s_finish(f);
+    dfx_finish(f);
 }
 
 /* ==== 4. kill -9 in the middle of dispatching ===================================== */
@@ -932,7 +443,7 @@ static void test_slow_platform_no_double(void **state)
  * at least MIN_RIDER, checking for double live attempts on every poll. The
  * age matters: a SENDING row is committed before its request leaves, so a
  * kill in the first instant may come before pa ever saw the key. */
-static void s_wait_attempts(fx_t *f, const char *prefix, const char *state, int min_age_ms,
+static void s_wait_attempts(dfx_t *f, const char *prefix, const char *state, int min_age_ms,
                             long min_state, long min_rider, int timeout_ms)
 {
     uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
@@ -943,11 +454,11 @@ static void s_wait_attempts(fx_t *f, const char *prefix, const char *state, int 
                       " AND state = $2::dispatch_state AND updated_at < now() - $3::interval";
     long in_state = 0, riding = 0;
     for (;;) {
-        s_no_double_live(f, prefix, "before the kill");
+        dfx_no_double_live(f, prefix, "before the kill");
         in_state = harness_db_count(f->h, sql, 3, like, state, age);
         if (in_state < 0)
             fail_msg("query failed: %s", sql);
-        riding = s_count_like(f,
+        riding = dfx_count_like(f,
                               "SELECT count(*) FROM dispatches WHERE order_id LIKE $1 AND"
                               " state IN ('ASSIGNED', 'ARRIVED', 'PICKED_UP')",
                               prefix);
@@ -962,14 +473,14 @@ static void s_wait_attempts(fx_t *f, const char *prefix, const char *state, int 
 
 /* s_kill9_restart kills the daemon with SIGKILL, says what it left behind,
  * and starts it again on the same database. */
-static void s_kill9_restart(fx_t *f, const char *prefix)
+static void s_kill9_restart(dfx_t *f, const char *prefix)
 {
     harness_signal(f->h, SIGKILL);
     assert_int_equal(harness_wait_exit(f->h, 10000), 128 + SIGKILL);
     char like[80];
     snprintf(like, sizeof like, "%s-%%", prefix);
     const char *params[] = {like};
-    PGresult *res = s_query(f,
+    PGresult *res = dfx_query(f,
                             "SELECT platform || ' ' || state || '=' || count(*) FROM dispatches"
                             " WHERE order_id LIKE $1 GROUP BY platform, state ORDER BY 1",
                             1, params);
@@ -978,11 +489,11 @@ static void s_kill9_restart(fx_t *f, const char *prefix)
         fprintf(stderr, " %s", PQgetvalue(res, r, 0));
     PQclear(res);
     fprintf(stderr, "; orders without an attempt: %ld\n",
-            s_count_like(f,
+            dfx_count_like(f,
                          "SELECT count(*) FROM orders o WHERE order_id LIKE $1 AND NOT EXISTS"
                          " (SELECT 1 FROM dispatches d WHERE d.order_id = o.order_id)",
                          prefix));
-    s_no_double_live(f, prefix, "after the kill");
+    dfx_no_double_live(f, prefix, "after the kill");
     harness_start(f->h);
     if (!harness_wait_ready(f->h, 30000))
         fail_msg("sluiced did not come back after kill -9");
@@ -998,37 +509,37 @@ static void s_kill9_restart(fx_t *f, const char *prefix)
  * poll of the dispatches table ever saw an order with two live attempts. */
 static void test_kill9_mid_dispatch(void **state)
 {
-    fx_t *f = *state;
+    dfx_t *f = *state;
     enum { N1 = 20, N2 = 12 };
     const char *const slow[] = {"--slow-ms", "400", NULL};
-    sim_proc_t *pa = s_sim(f, "pa", slow);
-    s_sim(f, "pb", NULL);
-    plat_t plats[2] = {s_plat_defaults(), s_plat_defaults()};
+    sim_proc_t *pa = dfx_sim(f, "pa", slow);
+    dfx_sim(f, "pb", NULL);
+    dfx_plat_t plats[2] = {dfx_plat_defaults(), dfx_plat_defaults()};
     plats[0].timeout_ms = 1000;
     plats[0].quote_deadline_ms = 3000;
-    disp_t d = s_disp_defaults();
+    dfx_disp_t d = dfx_disp_defaults();
     const char *stores[] = {"2001:pa,pb", "2002:pb,pa", NULL};
-    s_boot(f, plats, &d, stores);
+    dfx_boot(f, plats, &d, stores);
 
     const uint32_t ids[] = {STORE_A, STORE_B};
-    s_submit_many(f, "kill", N1, ids, 2);
+    dfx_submit_many(f, "kill", N1, ids, 2);
     s_wait_attempts(f, "kill", "SENDING", 150, 1, 4, 40000);
     s_kill9_restart(f, "kill");
 
     assert_string_equal(sim_proc_ctl(pa, "slow 1500"), "ok slow 1500");
     for (size_t i = N1; i < N1 + N2; i++) {
         char id[64];
-        s_order_id(id, sizeof id, "kill", i);
-        s_submit(f, id, ids[i % 2]);
+        dfx_order_id(id, sizeof id, "kill", i);
+        dfx_submit(f, id, ids[i % 2]);
     }
     s_wait_attempts(f, "kill", "CANCELLING", 0, 1, 1, 40000);
     s_kill9_restart(f, "kill");
 
-    s_wait_done(f, "kill", N1 + N2, false, 90000);
-    s_check_attempts(f, "kill", N1 + N2);
-    s_check_ledgers(f);
+    dfx_wait_done(f, "kill", N1 + N2, false, 90000);
+    dfx_check_attempts(f, "kill", N1 + N2);
+    dfx_check_ledgers(f);
     uint64_t duplicates = sim_proc_stat(pa, "duplicates");
-    long recancelled = s_count_like(f,
+    long recancelled = dfx_count_like(f,
                                     "SELECT count(*) FROM order_events WHERE order_id LIKE $1"
                                     " AND detail LIKE 'pa released attempt%'",
                                     "kill");
@@ -1036,7 +547,7 @@ static void test_kill9_mid_dispatch(void **state)
             duplicates, recancelled);
     assert_true(duplicates > 0);   /* SENDING rows went out again under their keys */
     assert_true(recancelled > 0);
-    s_finish(f);
+    dfx_finish(f);
 }
 
 /* ==== 5. the platform cancels after assigning ======================================= */
@@ -1047,25 +558,25 @@ static void test_kill9_mid_dispatch(void **state)
  * its timeline tells both attempts. */
 static void test_platform_cancel_redispatch(void **state)
 {
-    fx_t *f = *state;
+    dfx_t *f = *state;
     enum { N = 4 };
     const char *const cancels[] = {"--cancel-ratio", "1", NULL};
-    sim_proc_t *pa = s_sim(f, "pa", cancels);
-    s_sim(f, "pb", NULL);
-    plat_t plats[2] = {s_plat_defaults(), s_plat_defaults()};
-    disp_t d = s_disp_defaults();
+    sim_proc_t *pa = dfx_sim(f, "pa", cancels);
+    dfx_sim(f, "pb", NULL);
+    dfx_plat_t plats[2] = {dfx_plat_defaults(), dfx_plat_defaults()};
+    dfx_disp_t d = dfx_disp_defaults();
     d.item_seconds = 1;   /* ready in 3 s: the margin is not the point here */
     d.order_seconds = 0;
     const char *stores[] = {"2001:pa,pb", NULL};
-    s_boot(f, plats, &d, stores);
+    dfx_boot(f, plats, &d, stores);
 
     const uint32_t ids[] = {STORE_A};
-    s_submit_many(f, "pcan", N, ids, 1);
-    s_wait_done(f, "pcan", N, false, 60000);
-    s_check_attempts(f, "pcan", N);
+    dfx_submit_many(f, "pcan", N, ids, 1);
+    dfx_wait_done(f, "pcan", N, false, 60000);
+    dfx_check_attempts(f, "pcan", N);
     for (size_t i = 0; i < N; i++) {
         char id[64], key1[72], key2[72];
-        s_order_id(id, sizeof id, "pcan", i);
+        dfx_order_id(id, sizeof id, "pcan", i);
         snprintf(key1, sizeof key1, "%s:1", id);
         snprintf(key2, sizeof key2, "%s:2", id);
         char *row1 = harness_db_value(f->h,
@@ -1105,9 +616,9 @@ static void test_platform_cancel_redispatch(void **state)
                      timeline);
         free(timeline);
     }
-    assert_int_equal(s_ledger_count(pa, "cancelled", "by=platform"), N);
-    s_check_ledgers(f);
-    s_finish(f);
+    assert_int_equal(dfx_ledger_count(pa, "cancelled", "by=platform"), N);
+    dfx_check_ledgers(f);
+    dfx_finish(f);
 }
 
 /* ==== 6. NO_RIDERS at admission ========================================================= */
@@ -1121,37 +632,37 @@ static void test_platform_cancel_redispatch(void **state)
  * that one is delivered. */
 static void test_no_riders(void **state)
 {
-    fx_t *f = *state;
-    sim_proc_t *pa = s_sim(f, "pa", NULL);
-    sim_proc_t *pb = s_sim(f, "pb", NULL);
-    s_sim(f, "pc", NULL);
-    plat_t p = s_plat_defaults();
+    dfx_t *f = *state;
+    sim_proc_t *pa = dfx_sim(f, "pa", NULL);
+    sim_proc_t *pb = dfx_sim(f, "pb", NULL);
+    dfx_sim(f, "pc", NULL);
+    dfx_plat_t p = dfx_plat_defaults();
     p.timeout_ms = 300;
     p.quote_deadline_ms = 300;
     p.min_requests = 3;
     p.open_seconds = 60;
     p.window_seconds = 10;
-    plat_t plats[3] = {p, p, s_plat_defaults()};
+    dfx_plat_t plats[3] = {p, p, dfx_plat_defaults()};
     plats[2].max_inflight = 1;
-    disp_t d = s_disp_defaults();
+    dfx_disp_t d = dfx_disp_defaults();
     d.item_seconds = 1;   /* ready in 3 s */
     d.order_seconds = 0;
     const char *stores[] = {"2001:pa,pb", "2002:pc", NULL};
-    s_boot(f, plats, &d, stores);
+    dfx_boot(f, plats, &d, stores);
 
-    s_submit(f, "norid-0", STORE_A);  /* healthy: accepted */
+    dfx_submit(f, "norid-0", STORE_A);  /* healthy: accepted */
     assert_string_equal(sim_proc_ctl(pa, "dark"), "ok dark");
     assert_string_equal(sim_proc_ctl(pb, "dark"), "ok dark");
-    s_submit(f, "norid-1", STORE_A);  /* breakers still closed: accepted */
-    s_wait_breaker(f, "pa", 1, 20000);
-    s_wait_breaker(f, "pb", 1, 20000);
+    dfx_submit(f, "norid-1", STORE_A);  /* breakers still closed: accepted */
+    dfx_wait_breaker(f, "pa", 1, 20000);
+    dfx_wait_breaker(f, "pb", 1, 20000);
     assert_true(harness_log_contains(f->h, "platform pa: breaker open (", true));
     assert_true(harness_log_contains(f->h, "platform pb: breaker open (", true));
 
     harness_order_t *o = malloc(sizeof *o);
     assert_non_null(o);
     harness_order_fill(o, "norid-2", STORE_A);
-    Sluice__V1__Reply *r = harness_submit(f->cl, o, REPLY_MS);
+    Sluice__V1__Reply *r = harness_submit(f->cl, o, DFX_REPLY_MS);
     harness_expect_ack(r, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__NO_RIDERS,
                        "an order while every platform's breaker is open");
     uint64_t retry = r->ack->retry_after_ms;
@@ -1164,37 +675,37 @@ static void test_no_riders(void **state)
                      0);
     /* Admission refuses for riders only where riders are missing. */
     harness_order_fill(o, "norid-3", HARNESS_FIRST_STORE);
-    r = harness_submit(f->cl, o, REPLY_MS);
+    r = harness_submit(f->cl, o, DFX_REPLY_MS);
     harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
                        "an order to a store without platforms");
     harness_reply_free(&r);
 
     /* A full pool: pc holds one order. */
-    s_submit(f, "full-0", STORE_B);
+    dfx_submit(f, "full-0", STORE_B);
     uint64_t deadline = harness_now_ms() + 20000;
     while (harness_db_count(f->h,
-                            "SELECT count(*) FROM dispatches WHERE order_id = 'full-0' AND " LIVE_SQL,
+                            "SELECT count(*) FROM dispatches WHERE order_id = 'full-0' AND " DFX_LIVE_SQL,
                             0) != 1) {
         if (harness_now_ms() > deadline)
             fail_msg("full-0 was never dispatched to pc");
         harness_nap_ms(20);
     }
     harness_order_fill(o, "full-1", STORE_B);
-    r = harness_submit(f->cl, o, REPLY_MS);  /* full-0 rides for seconds yet */
+    r = harness_submit(f->cl, o, DFX_REPLY_MS);  /* full-0 rides for seconds yet */
     harness_expect_ack(r, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__NO_RIDERS,
                        "an order while the store's only platform is full");
     fprintf(stderr, "dispatch: NO_RIDERS (pool full), retry_after_ms %" PRIu64 "\n",
             r->ack->retry_after_ms);
     assert_true(r->ack->retry_after_ms > 0);
     harness_reply_free(&r);
-    s_wait_done(f, "full", 1, false, 30000);
+    dfx_wait_done(f, "full", 1, false, 30000);
     harness_order_fill(o, "full-2", STORE_B);
-    r = harness_submit(f->cl, o, REPLY_MS);
+    r = harness_submit(f->cl, o, DFX_REPLY_MS);
     harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
                        "an order once the full platform delivered");
     harness_reply_free(&r);
     free(o);
-    s_finish(f);
+    dfx_finish(f);
 }
 
 /* ==== 7. FAILED after max_hold ============================================================ */
@@ -1204,19 +715,19 @@ static void test_no_riders(void **state)
  * refund, with a timeline entry saying why. */
 static void test_failed_after_max_hold(void **state)
 {
-    fx_t *f = *state;
+    dfx_t *f = *state;
     const char *const none[] = {"--riders", "0", NULL};
-    s_sim(f, "pa", none);
-    plat_t plats[1] = {s_plat_defaults()};
-    disp_t d = s_disp_defaults();
+    dfx_sim(f, "pa", none);
+    dfx_plat_t plats[1] = {dfx_plat_defaults()};
+    dfx_disp_t d = dfx_disp_defaults();
     d.item_seconds = 1;   /* ready in 3 s: the margin is not the point here */
     d.order_seconds = 0;
     d.max_hold = 0;
     const char *stores[] = {"2001:pa", NULL};
-    s_boot(f, plats, &d, stores);
+    dfx_boot(f, plats, &d, stores);
 
-    s_submit(f, "hold-0", STORE_A);
-    s_wait_done(f, "hold", 1, true, 40000);
+    dfx_submit(f, "hold-0", STORE_A);
+    dfx_wait_done(f, "hold", 1, true, 40000);
     char *st = harness_db_value(f->h,
                                 "SELECT state || ' ' || refund_due FROM orders WHERE order_id = $1",
                                 1, "hold-0");
@@ -1244,7 +755,7 @@ static void test_failed_after_max_hold(void **state)
                                  " detail LIKE 'no rider available (pa NO_RIDER)%'",
                                  1, "hold-0") >= 1);
     assert_int_equal(harness_db_count(f->h, "SELECT count(*) FROM dispatches", 0), 0);
-    s_finish(f);
+    dfx_finish(f);
 }
 
 /* test_reload_while_changes_wait: rider events keep coming while PostgreSQL
@@ -1254,18 +765,18 @@ static void test_failed_after_max_hold(void **state)
  * garbage that PostgreSQL refused, and under ASan a use after free). */
 static void test_reload_while_changes_wait(void **state)
 {
-    fx_t *f = *state;
+    dfx_t *f = *state;
     enum { N = 12 };
-    s_sim(f, "pa", NULL);
-    plat_t plats[1] = {s_plat_defaults()};
-    disp_t d = s_disp_defaults();
+    dfx_sim(f, "pa", NULL);
+    dfx_plat_t plats[1] = {dfx_plat_defaults()};
+    dfx_disp_t d = dfx_disp_defaults();
     const char *stores[] = {"2001:pa", NULL};
-    s_boot(f, plats, &d, stores);
+    dfx_boot(f, plats, &d, stores);
     const uint32_t ids[] = {STORE_A};
-    s_submit_many(f, "reload", N, ids, 1);
+    dfx_submit_many(f, "reload", N, ids, 1);
     /* Riders assigned, not yet delivered: their next events will queue. */
     uint64_t deadline = harness_now_ms() + 20000;
-    while (s_count_like(f, "SELECT count(*) FROM dispatches WHERE order_id LIKE $1 AND"
+    while (dfx_count_like(f, "SELECT count(*) FROM dispatches WHERE order_id LIKE $1 AND"
                            " state IN ('ASSIGNED', 'ARRIVED', 'PICKED_UP')", "reload") < 1) {
         if (harness_now_ms() > deadline)
             fail_msg("no rider was assigned");
@@ -1278,9 +789,9 @@ static void test_reload_while_changes_wait(void **state)
     assert_true(harness_wait_log(f->h, mark, "reloaded", 10000));
     harness_nap_ms(500);
     harness_pg_start(f->h);
-    s_wait_done(f, "reload", N, false, 60000);
+    dfx_wait_done(f, "reload", N, false, 60000);
     assert_false(harness_log_contains(f->h, "refuses a change", true));
-    s_finish(f);
+    dfx_finish(f);
 }
 
 int main(void)
@@ -1290,14 +801,14 @@ int main(void)
     if (getenv("SLUICE_TEST_FILTER") != NULL)
         cmocka_set_test_filter(getenv("SLUICE_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_flow_delivered, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_dark_platform_breaker, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_slow_platform_no_double, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_kill9_mid_dispatch, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_platform_cancel_redispatch, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_no_riders, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_failed_after_max_hold, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_reload_while_changes_wait, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_flow_delivered, dfx_setup, dfx_teardown),
+        cmocka_unit_test_setup_teardown(test_dark_platform_breaker, dfx_setup, dfx_teardown),
+        cmocka_unit_test_setup_teardown(test_slow_platform_no_double, dfx_setup, dfx_teardown),
+        cmocka_unit_test_setup_teardown(test_kill9_mid_dispatch, dfx_setup, dfx_teardown),
+        cmocka_unit_test_setup_teardown(test_platform_cancel_redispatch, dfx_setup, dfx_teardown),
+        cmocka_unit_test_setup_teardown(test_no_riders, dfx_setup, dfx_teardown),
+        cmocka_unit_test_setup_teardown(test_failed_after_max_hold, dfx_setup, dfx_teardown),
+        cmocka_unit_test_setup_teardown(test_reload_while_changes_wait, dfx_setup, dfx_teardown),
     };
     return cmocka_run_group_tests_name("dispatch", tests, NULL, NULL);
 }

@@ -1183,6 +1183,13 @@ static void test_control_commands(void **state)
     assert_true(strncmp(sim_ctl(s, "slow x"), "error: slow needs", 17) == 0);
     assert_true(strncmp(sim_ctl(s, "platform-cancel nope"), "error:", 6) == 0);
     assert_true(strncmp(sim_ctl(s, ""), "error: empty", 12) == 0);
+    assert_true(strncmp(sim_ctl(s, "stall"), "error: stall needs", 18) == 0);
+    assert_true(strncmp(sim_ctl(s, "stall nope:1"), "error: stall needs", 18) == 0);
+    assert_true(strncmp(sim_ctl(s, "stall next x"), "error: stall needs", 18) == 0);
+    assert_true(strncmp(sim_ctl(s, "stall next 1 at delivered"), "error: stall needs", 18) == 0);
+    assert_true(strncmp(sim_ctl(s, "stall next 1 on assigned"), "error: stall needs", 18) == 0);
+    assert_string_equal(sim_ctl(s, "stall next 2 at picked-up"), "ok stall next 2 at picked-up");
+    assert_string_equal(sim_ctl(s, "stall next 0"), "ok stall next 0 at assigned");
     assert_string_equal(sim_ctl(s, "skew 0.25"), "ok skew 0.25");
     assert_true(strstr(sim_ctl(s, "stats"), " skew=0.25 ") != NULL);
     assert_int_equal(sim_stat(s, "riders"), 50);

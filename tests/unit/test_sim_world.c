@@ -342,6 +342,38 @@ static void test_cancel_frees_rider_and_is_idempotent(void **state)
     sim_world_destroy(&w);
 }
 
+/* Stalls: the next dispatch stops at ASSIGNED (the rider never arrives) and
+ * a known key at PICKED_UP (never delivered); no events after, the record
+ * keeps its true state, and a client cancel still frees the stalled rider. */
+static void test_stalls(void **state)
+{
+    (void)state;
+    heard_t h;
+    sim_params_t p = s_params(2);
+    sim_world_t *w = s_world(&p, &h);
+    uint32_t i;
+    assert_false(sim_world_stall_next(w, 1, SLUICE__NET__V1__DISPATCH_STATE__DELIVERED));
+    assert_false(sim_world_stall(w, "nobody", SLUICE__NET__V1__DISPATCH_STATE__ASSIGNED));
+    assert_true(sim_world_stall_next(w, 1, SLUICE__NET__V1__DISPATCH_STATE__ASSIGNED));
+    sim_order_t o1 = s_order("k1", "o1", 1, 1, T0 + 1000);
+    sim_order_t o2 = s_order("k2", "o2", 1, 1, T0 + 1000);
+    (void)s_dispatch(w, &o1, T0, SIM_OK);
+    (void)s_dispatch(w, &o2, T0, SIM_OK);  /* the stall was for one dispatch only */
+    assert_true(sim_world_stall(w, "k2", SLUICE__NET__V1__DISPATCH_STATE__PICKED_UP));
+    sim_world_advance(w, T0 + 600000);
+    assert_true(sim_world_find(w, "k1", &i));
+    assert_int_equal(sim_world_record(w, i)->state, SLUICE__NET__V1__DISPATCH_STATE__ASSIGNED);
+    assert_int_equal(sim_world_record(w, i)->seq, 1);
+    assert_true(sim_world_find(w, "k2", &i));
+    assert_int_equal(sim_world_record(w, i)->state, SLUICE__NET__V1__DISPATCH_STATE__PICKED_UP);
+    assert_int_equal(h.n_events, 4);  /* ASSIGNED twice, ARRIVED and PICKED_UP of k2 */
+    assert_int_equal(sim_world_live(w), 2);
+    assert_int_equal(s_cancel(w, "k1", T0 + 600000, &i), SLUICE__NET__V1__DISPATCH_STATE__ASSIGNED);
+    assert_int_equal(sim_world_record(w, i)->state, SLUICE__NET__V1__DISPATCH_STATE__CANCELLED);
+    assert_int_equal(sim_world_idle_riders(w), 1);
+    sim_world_destroy(&w);
+}
+
 static void test_cancel_before_dispatch_leaves_tombstone(void **state)
 {
     (void)state;
@@ -527,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_same_key_gives_first_answer),
         cmocka_unit_test(test_refusals_stand),
         cmocka_unit_test(test_cancel_frees_rider_and_is_idempotent),
+        cmocka_unit_test(test_stalls),
         cmocka_unit_test(test_cancel_before_dispatch_leaves_tombstone),
         cmocka_unit_test(test_platform_cancels_before_pickup),
         cmocka_unit_test(test_settlement_pages_and_skew),
