@@ -65,7 +65,7 @@ SIM_OBJS := $(BUILD)/tools/sim_world.o $(BUILD)/tools/sim_ledger.o $(BUILD)/tool
 # sluicectl's reads of PostgreSQL, its JSON writer, its control-socket client
 # and its text for the daemon's figures, also linked into
 # sluice-ctlbench.
-CTL_OBJS := $(BUILD)/tools/ctl_db.o $(BUILD)/tools/ctl_json.o $(BUILD)/tools/ctl_control.o \
+CTL_OBJS := $(BUILD)/tools/ctl_json.o $(BUILD)/tools/ctl_control.o \
             $(BUILD)/tools/ctl_format.o
 # sluicectl reconcile: the comparison (reconcile.o, also in its unit test),
 # fetching settlement reports, reading and storing in PostgreSQL, the command.

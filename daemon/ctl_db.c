@@ -1,4 +1,4 @@
-/* ctl_db.c - owns sluicectl's reads of PostgreSQL (see ctl_db.h). */
+/* ctl_db.c - owns the support reads of PostgreSQL (see ctl_db.h). */
 #include "ctl_db.h"
 
 #include <ctype.h>
@@ -34,21 +34,23 @@ static const char s_begin_sql[] =
     " SET LOCAL statement_timeout = '30s'; SET LOCAL jit = off";
 static const char s_zone_sql[] = "SELECT set_config('TimeZone', $1, true)";
 
+/* Empty texts read as NULL (NULLIF), so that the daemon's answer, where ""
+ * stands for NULL (proto/control.proto OrderReply), says the same. */
 static const char s_order_store_sql[] = "SELECT store_id FROM orders WHERE order_id = $1";
 static const char s_order_sql[] =
     "SELECT order_id, store_id, state::text, items::text,"
     "       (SELECT string_agg(format('%s x %s', e->>'qty', e->>'sku'), ', ' ORDER BY n)"
     "          FROM jsonb_array_elements(items) WITH ORDINALITY AS i(e, n)),"
-    "       voucher_id, customer_ref, to_char(accepted_at, $2), to_char(promised_ready_at, $2),"
+    "       NULLIF(voucher_id, ''), NULLIF(customer_ref, ''), to_char(accepted_at, $2), to_char(promised_ready_at, $2),"
     "       to_char(promised_delivery_at, $2), to_char(updated_at, $2), refund_due, prep_slot,"
     "       to_char(prep_start_at, $2)"
     "  FROM orders WHERE order_id = $1";
 static const char s_dispatches_sql[] =
-    "SELECT attempt, platform, dispatch_key, state::text, rider_ref, fee_cents,"
+    "SELECT attempt, platform, dispatch_key, state::text, NULLIF(rider_ref, ''), fee_cents,"
     "       to_char(pickup_at, $2), to_char(created_at, $2), to_char(updated_at, $2)"
     "  FROM dispatches WHERE order_id = $1 ORDER BY attempt";
 static const char s_events_sql[] =
-    "SELECT event_id, to_char(at, $2), state::text, detail"
+    "SELECT event_id, to_char(at, $2), state::text, NULLIF(detail, '')"
     "  FROM order_events WHERE order_id = $1 ORDER BY event_id";
 
 /* Enum order is lifecycle order. */

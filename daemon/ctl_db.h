@@ -1,6 +1,8 @@
-/* ctl_db.h - owns sluicectl's reads of PostgreSQL: one blocking libpq
- * connection and the queries behind `sluicectl order` and `sluicectl store`,
- * for answers while the daemon is down (or without asking it).
+/* ctl_db.h - owns the support reads of PostgreSQL: one blocking libpq
+ * connection and the queries behind `sluicectl order` and `sluicectl store`.
+ * sluicectl runs them itself while the daemon is down (or without asking
+ * it); sluiced runs the order's on its support thread (support.c), on a
+ * connection it keeps open, so that a lookup costs no new backend.
  *
  * Every query is parameterized. One answer is read in one read-only
  * REPEATABLE READ transaction, so it is one snapshot: an order's row, its
