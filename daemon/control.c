@@ -4,6 +4,7 @@
 
 #include "envelope.h"
 #include "log.h"
+#include "order.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -108,10 +109,16 @@ bool control_check(const control_request_t *req, bool readonly, control_code_t *
         return s_check_store("pause", req->pause->store_id, req->pause->by, code, why, len);
     case SLUICE__CONTROL__V1__REQUEST__BODY_RESUME:
         return s_check_store("resume", req->resume->store_id, req->resume->by, code, why, len);
+    case SLUICE__CONTROL__V1__REQUEST__BODY_ORDER:
+        if (!order_id_valid(req->order->order_id))
+            return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
+                            "order.order_id: must be 1..%d of A-Z a-z 0-9 . _ : -",
+                            ORDER_ID_MAX);
+        return true;
     default:
         return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
-                        "request: no body (expected platforms, stats, store, pause, resume or "
-                        "reload)");
+                        "request: no body (expected platforms, stats, store, order, pause, "
+                        "resume or reload)");
     }
 }
 

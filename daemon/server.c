@@ -21,6 +21,7 @@
 #include "order_index.h"
 #include "override.h"
 #include "store.h"
+#include "support.h"
 #include "tz.h"
 
 #include <errno.h>
@@ -122,6 +123,7 @@ struct server {
     events_t *events;           /* PUB of committed state changes */
     http_t *http;
     control_t *control;         /* sluicectl's sockets */
+    support_t *support;         /* sluicectl order's lookups, on their own thread */
     override_list_t overrides;  /* store_overrides, as last read or written */
     bool overrides_loaded;      /* read at start, before the live orders */
     bool overrides_in_flight;
@@ -1609,10 +1611,28 @@ static void s_handle_control(server_t *s, control_ticket_t *t, const control_req
     case SLUICE__CONTROL__V1__REQUEST__BODY_RELOAD:
         s_control_reload(s, t);
         break;
+    case SLUICE__CONTROL__V1__REQUEST__BODY_ORDER:
+        if (support_order(s->support, t, req->order->order_id, req->order->iso_times))
+            return;
+        control_reply_error(s->control, t, SLUICE__CONTROL__V1__ERROR__CODE__UNAVAILABLE,
+                            "order lookups: %s; read PostgreSQL directly",
+                            s->support ? "too many waiting" : "the support thread is not running");
+        break;
     default:  /* control_check let through only the cases above */
         break;
     }
     free(t);
+}
+
+/* s_support_store: support_store_fn, the store of an order being looked up. */
+static void s_support_store(uint32_t id, const char **zone, const char **name, void *arg)
+{
+    server_t *s = arg;
+    const store_t *store = store_table_find(s->stores, id);
+    if (store && store->cfg) {
+        *zone = store->cfg->timezone;
+        *name = store->cfg->name;
+    }
 }
 
 static void s_step_control(server_t *s)
@@ -1846,7 +1866,7 @@ int server_run(server_t *s)
                       SERVER_SHUTDOWN_GRACE_MS);
             break;
         }
-        zmq_pollitem_t items[4 + CONTROL_SOCKETS + SERVER_DB_CONNECTIONS_MAX +
+        zmq_pollitem_t items[5 + CONTROL_SOCKETS + SERVER_DB_CONNECTIONS_MAX +
                              DISPATCH_POOLS_MAX * ADAPTER_POLL_MAX] = {
             {.socket = ingress_socket(s->ingress),
              .events = s->stopping || !s->restored ? 0 : ZMQ_POLLIN},
@@ -1864,6 +1884,7 @@ int server_run(server_t *s)
             items[nitems++] = (zmq_pollitem_t){.fd = http_fd(s->http), .events = ZMQ_POLLIN};
         }
         nitems += (int)control_poll(s->control, items + nitems, CONTROL_SOCKETS);
+        nitems += (int)support_poll(s->support, items + nitems, 1);
         int db_item[SERVER_DB_CONNECTIONS_MAX];
         for (size_t i = 0; i < s->conn_count; i++) {
             int fd = db_socket(s->conns[i].db);
@@ -1893,6 +1914,7 @@ int server_run(server_t *s)
         if (!s->stopping && s->restored)
             s_step_ingress(s);
         s_step_control(s);
+        support_step(s->support, s->control, s_support_store, s);
         s_step_database_send(s);
         if ((http_item >= 0 && items[http_item].revents) || http_timeout_ms(s->http) == 0)
             http_step(s->http);
@@ -2007,6 +2029,8 @@ server_t *server_new(config_t *cfg)
     s->control = control_new(s->zmq, &cfg->daemon);
     if (!s->control)
         goto fail;
+    /* Without it sluicectl reads PostgreSQL itself: not worth refusing to start. */
+    s->support = support_new(s->zmq, cfg->daemon.database);
     dispatch_host_t host = {.orders = s->orders, .queue = s_queue_change, .timer = s_timer_of,
                             .store = s_store_config, .breaker = s_breaker_changed, .arg = s};
     s->dispatch = dispatch_new(cfg, s->zmq, &host);
@@ -2063,6 +2087,7 @@ void server_destroy(server_t **self)
     curve_zap_destroy(&s->zap);
     events_destroy(&s->events);
     http_destroy(&s->http);
+    support_destroy(&s->support);
     control_destroy(&s->control);
     if (s->zmq)
         zmq_ctx_term(s->zmq);

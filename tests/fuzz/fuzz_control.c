@@ -7,8 +7,10 @@
  * - nothing that changes state (pause, resume, reload) passes on the
  *   read-only socket;
  * - what passes has the current version, a body, and a store id that is
- *   not 0 where one is needed. */
+ *   not 0 where one is needed, an order id the support thread can take
+ *   (order_id_valid) where one is needed. */
 #include "control.h"
+#include "order.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -53,6 +55,9 @@ static void s_check(const control_request_t *req, bool readonly)
         s_fail("another version passed");
     if (req->body_case == SLUICE__CONTROL__V1__REQUEST__BODY__NOT_SET)
         s_fail("a request without a body passed");
+    if (req->body_case == SLUICE__CONTROL__V1__REQUEST__BODY_ORDER &&
+        (!order_id_valid(req->order->order_id) || strlen(req->order->order_id) > ORDER_ID_MAX))
+        s_fail("an order request with a bad order id passed");
     if (s_store_of(req) == 0)
         s_fail("store id 0 passed");
 }

@@ -19,12 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <zmq.h>
 
 #include "ctl_proc.h"
 #include "harness.h"
+#include "order.h"
 #include "proto/control.pb-c.h"
 #include "sim_proc.h"
 
@@ -261,6 +263,19 @@ static void test_readonly_socket(void **state)
     r = ctl_run(h, "--control", ro, "platforms", NULL);
     ctl_expect_rc(&r, 0, "platforms on the read-only socket");
     ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "--control", ro, "order", "ro-1", NULL);
+    ctl_expect_rc(&r, 0, "order on the read-only socket");
+    ctl_expect_has(r.out, "control-ro.sock (its PostgreSQL connection)", "order, read-only");
+    ctl_expect_has(r.out, "\ntimeline: 1 event\n", "order on the read-only socket");
+    ctl_run_free(&r);
+    r = ctl_run(h, "--control", ro, "order", "ro-unknown", NULL);
+    ctl_expect_rc(&r, 1, "unknown order on the read-only socket");
+    ctl_expect_has(r.err, "no order ro-unknown in PostgreSQL (asked the daemon at ", "unknown");
+    ctl_run_free(&r);
+    r = ctl_run(h, "--control", "ipc:///nonexistent/sluice.sock", "order", "ro-1", NULL);
+    ctl_expect_rc(&r, 5, "order, no daemon and no config");
+    ctl_expect_has(r.err, "no database to read instead", "order, no daemon and no config");
+    ctl_run_free(&r);
 
     /* a config whose write socket cannot be reached: reads go to the
      * read-only one by themselves, writes do not */
@@ -362,12 +377,113 @@ static void test_malformed_requests(void **state)
     pause.by = "a\nb";
     s_send_request(h, &req, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, "pause.by");
 
+    Sluice__Control__V1__OrderRequest order = SLUICE__CONTROL__V1__ORDER_REQUEST__INIT;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_ORDER;
+    req.order = &order;
+    s_send_request(h, &req, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, "order.order_id");
+    order.order_id = "a b";
+    s_send_request(h, &req, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, "order.order_id");
+    char long_id[ORDER_ID_MAX + 2];
+    memset(long_id, 'x', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    order.order_id = long_id;
+    s_send_request(h, &req, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, "order.order_id");
+
     /* the daemon still takes orders and answers sluicectl */
     assert_int_equal(s_submit(h, "mf-1", S_STORE), 0);
     ctl_run_t r = ctl_run(h, "-c", h->conf_path, "stats", NULL);
     ctl_expect_rc(&r, 0, "stats after malformed requests");
     ctl_run_free(&r);
     assert_true(harness_log_contains(h, "control: refused a request", true));
+    assert_int_equal(harness_stop(h, 10000), 0);
+    harness_pass(h);
+}
+
+/* ---- order lookups on the daemon's support thread ---- */
+
+/* s_order_burst sends COUNT OrderRequests for ORDER_ID at once on one
+ * DEALER and counts the answers: *FOUND the order, *BUSY told to wait. */
+static void s_order_burst(harness_t *h, const char *order_id, int count, int *found, int *busy)
+{
+    void *sock = zmq_socket(h->zctx, ZMQ_DEALER);
+    assert_non_null(sock);
+    int timeout = S_REPLY_MS, linger = 0;
+    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_connect(sock, h->control), 0);
+    Sluice__Control__V1__OrderRequest body = SLUICE__CONTROL__V1__ORDER_REQUEST__INIT;
+    body.order_id = (char *)order_id;
+    Sluice__Control__V1__Request req = SLUICE__CONTROL__V1__REQUEST__INIT;
+    req.version = SLUICE__CONTROL__V1__VERSION__VERSION_CURRENT;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_ORDER;
+    req.order = &body;
+    uint8_t buf[256];
+    for (int i = 0; i < count; i++) {
+        req.request_id = (uint64_t)i + 1;
+        size_t n = sluice__control__v1__request__pack(&req, buf);
+        assert_int_equal(zmq_send(sock, "", 0, ZMQ_SNDMORE), 0);
+        assert_int_equal(zmq_send(sock, buf, n, 0), (int)n);
+    }
+    *found = *busy = 0;
+    for (int i = 0; i < count; i++) {
+        char reply[8192];
+        int empty = zmq_recv(sock, reply, sizeof reply, 0);
+        int n = empty == 0 ? zmq_recv(sock, reply, sizeof reply, 0) : -1;
+        if (n < 0)
+            fail_msg("answer %d of %d: none within %d ms", i + 1, count, S_REPLY_MS);
+        Sluice__Control__V1__Reply *r =
+            sluice__control__v1__reply__unpack(NULL, (size_t)n, (uint8_t *)reply);
+        assert_non_null(r);
+        if (r->body_case == SLUICE__CONTROL__V1__REPLY__BODY_ORDER &&
+            strcmp(r->order->order->order_id, order_id) == 0)
+            (*found)++;
+        else if (r->body_case == SLUICE__CONTROL__V1__REPLY__BODY_ERROR &&
+                 r->error->code == SLUICE__CONTROL__V1__ERROR__CODE__UNAVAILABLE &&
+                 strstr(r->error->message, "too many waiting") != NULL)
+            (*busy)++;
+        else
+            fail_msg("answer %d of %d is neither the order nor \"too many waiting\"", i + 1,
+                     count);
+        sluice__control__v1__reply__free_unpacked(r, NULL);
+    }
+    zmq_close(sock);
+}
+
+static void test_order_lookups(void **state)
+{
+    harness_t *h = *state;
+    harness_boot_text(h, NULL, s_body_with_slots(1));
+    assert_int_equal(s_submit(h, "ol-1", S_STORE), 0);
+
+    /* a burst: every request answered, at most SUPPORT_LOOKUPS_MAX (64)
+     * waiting at once, the rest told to wait; the daemon keeps serving */
+    int found, busy;
+    s_order_burst(h, "ol-1", 300, &found, &busy);
+    print_message("300 lookups at once: %d answered, %d told to wait\n", found, busy);
+    assert_int_equal(found + busy, 300);
+    assert_true(found >= 64);
+    assert_int_equal(s_submit(h, "ol-2", S_STORE), 0);
+
+    /* PostgreSQL down: the daemon cannot answer, sluicectl reads PostgreSQL
+     * itself and says that it is unreachable */
+    harness_pg_stop(h);
+    ctl_run_t r = ctl_run(h, "-c", h->conf_path, "order", "ol-1", NULL);
+    ctl_expect_rc(&r, 3, "order, PostgreSQL down");
+    ctl_expect_has(r.err, "PostgreSQL unreachable at", "order, PostgreSQL down");
+    ctl_run_free(&r);
+    harness_pg_start(h);
+
+    /* back: the support thread connects again by itself */
+    bool again = false;
+    for (int i = 0; i < 100 && !again; i++) {
+        r = ctl_run(h, "-c", h->conf_path, "order", "ol-1", NULL);
+        again = r.rc == 0 && strncmp(r.out, "source: daemon at ", 18) == 0;
+        ctl_run_free(&r);
+        if (!again)
+            usleep(200 * 1000);
+    }
+    assert_true(again);
+    assert_true(harness_log_contains(h, "support: order ol-1 not looked up", true));
     assert_int_equal(harness_stop(h, 10000), 0);
     harness_pass(h);
 }
@@ -465,6 +581,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readonly_socket, harness_setup, harness_teardown),
         cmocka_unit_test_setup_teardown(test_malformed_requests, harness_setup,
                                         harness_teardown),
+        cmocka_unit_test_setup_teardown(test_order_lookups, harness_setup, harness_teardown),
         cmocka_unit_test_setup_teardown(test_reload_capacity, harness_setup, harness_teardown),
         cmocka_unit_test_setup_teardown(test_daemon_stopped, harness_setup, harness_teardown),
     };
