@@ -2,9 +2,11 @@
  * commands and how their answers are shown (tables for people, one JSON
  * object with --json).
  *
- * `order` and `store` read PostgreSQL directly (tools/ctl_db.c), so support
- * staff get answers while sluiced is down; `store` adds the daemon's live
- * view when the daemon answers on its control socket (tools/ctl_control.c),
+ * `order` asks the daemon, whose support thread reads PostgreSQL on an open
+ * connection (daemon/support.c), and reads PostgreSQL directly
+ * (daemon/ctl_db.c) when no daemon answers; `store` reads PostgreSQL
+ * directly, so support staff get answers while sluiced is down, and adds
+ * the daemon's live view when the daemon answers on its control socket (tools/ctl_control.c),
  * and every answer says where it came from. platforms, stats, pause, resume
  * and reload ask the daemon only. `reconcile` asks the platforms and
  * PostgreSQL itself (tools/reconcile_cmd.c). */
@@ -36,7 +38,6 @@
 #endif
 
 #define S_DEFAULT_CONFIG "/etc/sluice/sluice.conf"
-#define S_SOURCE_TEXT "source: PostgreSQL (daemon not asked)"
 #define S_SOURCE_JSON "postgresql"
 
 /* Exit codes, documented in sluicectl(8). */
@@ -84,7 +85,8 @@ static void s_usage(FILE *out)
             "  --timeout MS          how long to wait for the daemon (default 2000)\n"
             "  --json                one JSON object instead of tables (read commands)\n"
             "\n"
-            "order reads PostgreSQL only; store reads PostgreSQL and, when the daemon\n"
+            "order asks the daemon (its open PostgreSQL connection) and reads PostgreSQL\n"
+            "itself when no daemon answers; store reads PostgreSQL and, when the daemon\n"
             "answers, adds its live view. reconcile asks the platforms and PostgreSQL.\n"
             "The other commands ask the daemon.\n"
             "Exit status: 0 ok, 1 not found, 2 usage or config, 3 PostgreSQL unreachable,\n"
@@ -684,13 +686,22 @@ static int s_cmd_reload(ctl_t *ctl, char **argv)
 
 /* ---- sluicectl order ID ---- */
 
-static void s_order_json(const ctl_db_order_t *o)
+/* Where an order's answer came from: the daemon's connection (ENDPOINT
+ * answered), or PostgreSQL directly (WHY the daemon was not used). */
+typedef struct order_source {
+    const char *endpoint;
+    const char *why;
+} order_source_t;
+
+static void s_order_json(const ctl_db_order_t *o, const order_source_t *src)
 {
     ctl_json_t j;
     ctl_json_init(&j, stdout);
     ctl_json_begin_object(&j);
     ctl_json_key(&j, "source");
-    ctl_json_string(&j, S_SOURCE_JSON);
+    ctl_json_string(&j, src->endpoint ? "daemon" : S_SOURCE_JSON);
+    ctl_json_key(&j, src->endpoint ? "endpoint" : "daemon_error");
+    ctl_json_string(&j, src->endpoint ? src->endpoint : src->why);
     ctl_json_key(&j, "timezone");
     ctl_json_string(&j, o->timezone);
     const ctl_db_order_row_t *r = &o->row;
@@ -770,14 +781,20 @@ static void s_order_json(const ctl_db_order_t *o)
     ctl_json_end_object(&j);
 }
 
-static void s_order_text(const ctl_t *ctl, const ctl_db_order_t *o)
+static void s_order_text(const ctl_db_order_t *o, const char *store_name,
+                         const order_source_t *src)
 {
     const ctl_db_order_row_t *r = &o->row;
-    printf("%s; times in %s\n", S_SOURCE_TEXT, o->timezone);
+    if (src->endpoint) {
+        printf("source: daemon at ");
+        s_put(stdout, src->endpoint);
+        printf(" (its PostgreSQL connection); times in %s\n", o->timezone);
+    } else {
+        printf("source: PostgreSQL (%s); times in %s\n", src->why, o->timezone);
+    }
     s_field("order", r->order_id);
-    const config_store_t *cs = s_find_store(ctl->cfg, (uint32_t)strtoul(r->store_id, NULL, 10));
-    if (cs != NULL && cs->name != NULL && cs->name[0])
-        s_fieldf("store", "%s (%s)", r->store_id, cs->name);
+    if (store_name != NULL && store_name[0])
+        s_fieldf("store", "%s (%s)", r->store_id, store_name);
     else
         s_field("store", r->store_id);
     s_field("state", r->state);
@@ -829,6 +846,109 @@ static void s_order_text(const ctl_t *ctl, const ctl_db_order_t *o)
     }
 }
 
+/* s_nullable: "" on the wire is NULL (proto/control.proto OrderReply). */
+static const char *s_nullable(const char *v)
+{
+    return v != NULL && v[0] ? v : NULL;
+}
+
+/* s_order_of_reply points O's fields into the daemon's answer R; false when
+ * out of memory. Clear O with ctl_db_order_clear (it owns no result). */
+static bool s_order_of_reply(const Sluice__Control__V1__OrderReply *r, ctl_db_order_t *o)
+{
+    memset(o, 0, sizeof *o);
+    const Sluice__Control__V1__OrderRow *w = r->order;
+    o->timezone = r->timezone;
+    o->row = (ctl_db_order_row_t){
+        .order_id = s_nullable(w->order_id), .store_id = s_nullable(w->store_id),
+        .state = s_nullable(w->state), .items_json = s_nullable(w->items_json),
+        .items_text = s_nullable(w->items_text), .voucher_id = s_nullable(w->voucher_id),
+        .customer_ref = s_nullable(w->customer_ref), .accepted_at = s_nullable(w->accepted_at),
+        .promised_ready_at = s_nullable(w->promised_ready_at),
+        .promised_delivery_at = s_nullable(w->promised_delivery_at),
+        .updated_at = s_nullable(w->updated_at), .refund_due = w->refund_due,
+        .prep_slot = s_nullable(w->prep_slot), .prep_start_at = s_nullable(w->prep_start_at),
+    };
+    o->dispatch_count = r->n_dispatches;
+    o->event_count = r->n_events;
+    o->dispatches = calloc(o->dispatch_count + 1, sizeof *o->dispatches);
+    o->events = calloc(o->event_count + 1, sizeof *o->events);
+    if (o->dispatches == NULL || o->events == NULL)
+        return false;
+    for (size_t i = 0; i < o->dispatch_count; i++) {
+        const Sluice__Control__V1__DispatchAttempt *d = r->dispatches[i];
+        o->dispatches[i] = (ctl_db_dispatch_t){
+            .attempt = s_nullable(d->attempt), .platform = s_nullable(d->platform),
+            .dispatch_key = s_nullable(d->dispatch_key), .state = s_nullable(d->state),
+            .rider_ref = s_nullable(d->rider_ref), .fee_cents = s_nullable(d->fee_cents),
+            .pickup_at = s_nullable(d->pickup_at), .created_at = s_nullable(d->created_at),
+            .updated_at = s_nullable(d->updated_at),
+        };
+    }
+    for (size_t i = 0; i < o->event_count; i++) {
+        const Sluice__Control__V1__OrderEvent *e = r->events[i];
+        o->events[i] = (ctl_db_event_t){ .event_id = s_nullable(e->event_id),
+                                         .at = s_nullable(e->at), .state = s_nullable(e->state),
+                                         .detail = s_nullable(e->detail) };
+    }
+    return true;
+}
+
+/* s_order_from_daemon asks the daemon, whose connection to PostgreSQL is
+ * already open (a new one costs more than the whole lookup), and prints its
+ * answer. Returns the exit code, or -1 with WHY (LEN bytes) saying why
+ * PostgreSQL must be asked directly: no daemon, or one that could not
+ * answer this (its database down, an older version). */
+static int s_order_from_daemon(ctl_t *ctl, const char *id, char *why, size_t len)
+{
+    if (ctl->database != NULL || !s_can_ask(ctl)) {
+        snprintf(why, len, "daemon not asked: %s",
+                 ctl->database != NULL ? "--database given" : "config not read");
+        return -1;
+    }
+    Sluice__Control__V1__OrderRequest body = SLUICE__CONTROL__V1__ORDER_REQUEST__INIT;
+    body.order_id = (char *)id;
+    body.iso_times = ctl->json;
+    ctl_request_t req = SLUICE__CONTROL__V1__REQUEST__INIT;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_ORDER;
+    req.order = &body;
+    ctl_reply_t *reply = NULL;
+    char ask_why[512];
+    ctl_control_status_t st = s_ask(ctl, &req, true, &reply, ask_why, sizeof ask_why);
+    if (st != CTL_CONTROL_OK) {
+        snprintf(why, len, "daemon not reachable at %.200s: %.300s", ctl->asked, ask_why);
+        return -1;
+    }
+    int rc = -1;
+    const Sluice__Control__V1__Error *err =
+        reply->body_case == SLUICE__CONTROL__V1__REPLY__BODY_ERROR ? reply->error : NULL;
+    if (reply->body_case == SLUICE__CONTROL__V1__REPLY__BODY_ORDER && reply->order->order) {
+        ctl_db_order_t o;
+        order_source_t src = { .endpoint = ctl->asked };
+        if (!s_order_of_reply(reply->order, &o)) {
+            fprintf(stderr, "sluicectl: out of memory\n");
+            rc = CTL_EXIT_FAILED;
+        } else if (ctl->json) {
+            s_order_json(&o, &src);
+            rc = CTL_EXIT_OK;
+        } else {
+            s_order_text(&o, reply->order->store_name, &src);
+            rc = CTL_EXIT_OK;
+        }
+        ctl_db_order_clear(&o);
+    } else if (err != NULL && err->code == SLUICE__CONTROL__V1__ERROR__CODE__NOT_FOUND) {
+        fprintf(stderr, "sluicectl: no order %s in PostgreSQL (asked the daemon at %s)\n", id,
+                ctl->asked);
+        rc = CTL_EXIT_NOT_FOUND;
+    } else {
+        snprintf(why, len, "the daemon at %.200s says %s: %.300s", ctl->asked,
+                 err ? control_code_name(err->code) : "something unexpected",
+                 err ? err->message : "");
+    }
+    sluice__control__v1__reply__free_unpacked(reply, NULL);
+    return rc;
+}
+
 static int s_cmd_order(ctl_t *ctl, char **argv)
 {
     const char *id = argv[0];
@@ -837,17 +957,29 @@ static int s_cmd_order(ctl_t *ctl, char **argv)
                 id);
         return CTL_EXIT_USAGE;
     }
-    int rc = s_connect(ctl);
-    if (rc != CTL_EXIT_OK)
+    char why[600];
+    int rc = s_order_from_daemon(ctl, id, why, sizeof why);
+    if (rc >= 0)
+        return rc;
+    if (ctl->database == NULL && ctl->cfg == NULL) {
+        fprintf(stderr, "sluicectl: %s; no database to read instead (-c CONFIG or --database "
+                        "CONNINFO)\n", why);
+        return CTL_EXIT_DAEMON_UNREACHABLE;
+    }
+    if ((rc = s_connect(ctl)) != CTL_EXIT_OK)
         return rc;
     ctl_db_order_t o;
     ctl_db_times_t times = ctl->json ? CTL_DB_TIMES_ISO : CTL_DB_TIMES_TEXT;
     ctl_db_status_t st = ctl_db_order_read(ctl->db, id, times, s_zone_of, ctl, &o);
     if (st == CTL_DB_OK) {
-        if (ctl->json)
-            s_order_json(&o);
-        else
-            s_order_text(ctl, &o);
+        order_source_t src = { .why = why };
+        if (ctl->json) {
+            s_order_json(&o, &src);
+        } else {
+            const config_store_t *cs =
+                s_find_store(ctl->cfg, (uint32_t)strtoul(o.row.store_id, NULL, 10));
+            s_order_text(&o, cs != NULL ? cs->name : NULL, &src);
+        }
     } else if (st == CTL_DB_NOT_FOUND) {
         fprintf(stderr, "sluicectl: no order %s in PostgreSQL (%s)\n", id, ctl_db_target(ctl->db));
         rc = CTL_EXIT_NOT_FOUND;
@@ -1379,7 +1511,7 @@ static int s_cmd_reconcile(ctl_t *ctl, char **argv)
 
 /* What a command needs the config for. */
 typedef enum ctl_needs {
-    CTL_NEEDS_DATABASE,  /* the connection string, unless --database */
+    CTL_NEEDS_DATABASE,  /* the connection string, unless --database or --control */
     CTL_NEEDS_STORES,    /* the stores, and the daemon's endpoint */
     CTL_NEEDS_CONTROL,   /* the daemon's endpoint, unless --control */
     CTL_NEEDS_CONFIG,    /* the whole config: platforms, their adapters, the database */
@@ -1397,7 +1529,8 @@ typedef struct ctl_command {
 
 static const ctl_command_t s_commands[] = {
     {"order", "ID", CTL_NEEDS_DATABASE, true, s_cmd_order,
-     "an order: state, promises, dispatch attempts and its timeline (PostgreSQL)"},
+     "an order: state, promises, dispatch attempts and its timeline (PostgreSQL,\n"
+     "                   through the daemon's connection when it answers)"},
     {"store", "ID", CTL_NEEDS_STORES, true, s_cmd_store,
      "a store: capacity, live orders, promised wait, today (PostgreSQL), and the\n"
      "                   daemon's live view: open, paused, slots, queue, wait now,\n"
@@ -1448,8 +1581,8 @@ static bool s_prepare_config(ctl_t *ctl, const ctl_command_t *command, const cha
     bool required, wanted;
     uint32_t only = 0;
     switch (command->needs) {
-    case CTL_NEEDS_DATABASE:
-        required = ctl->database == NULL;
+    case CTL_NEEDS_DATABASE:  /* order: the daemon at --control may answer alone */
+        required = ctl->database == NULL && ctl->control == NULL;
         wanted = required || ctl->config_explicit;
         only = CONFIG_NO_STORE;
         break;
