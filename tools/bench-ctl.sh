@@ -42,7 +42,12 @@ else
 fi
 chmod 755 "$dir"
 dir=$(cd "$dir" && pwd)
+daemon_pid=
 cleanup() {
+    if [ -n "$daemon_pid" ]; then
+        kill -TERM "$daemon_pid" 2>/dev/null || true
+        wait "$daemon_pid" 2>/dev/null || true
+    fi
     if [ "$keep" = 1 ]; then
         sh tools/pgtmp.sh stop "$dir/pg" >/dev/null 2>&1 || true
     else
@@ -221,6 +226,65 @@ if [ -n "$big_args" ]; then
 | sluicectl store ID, config of $BIG stores | $(r big_store_ms_first) | $(r big_store_ms) | < 200 |
 TABLE
 fi
+
+# Again with sluiced running on the same database: `order` is then answered
+# by the daemon's support thread from a connection it keeps open (no new
+# backend per lookup), `store` gets the daemon's live view beside its reads.
+# The daemon's stores have no platforms, so it dispatches nothing; it reads
+# the live orders back at start and writes only what their prep steps need.
+port=$((18400 + $$ % 1000))
+cat >"$dir/daemon.conf" <<CONF
+daemon = { database = "$dsn"; ingress = "tcp://127.0.0.1:$port";
+           events = "tcp://127.0.0.1:$((port + 1))"; http = "127.0.0.1:$((port + 2))";
+           control = "ipc://$dir/control.sock"; };
+brands = ( { name = "bench"; orders_per_second = 1000000; } );
+stores = (
+  { id = $BUSY_STORE; brand = "bench"; name = "busy store"; location = [30.27, 120.03];
+    prep_slots = 6; item_seconds = 60; order_seconds = 30; max_wait_minutes = 40; max_queue = 200;
+    hours = "00:00-24:00"; timezone = "Asia/Shanghai"; },
+  { id = $HOT_STORE; brand = "bench"; name = "hot store"; location = [30.27, 120.03];
+    prep_slots = 6; item_seconds = 60; order_seconds = 30; max_wait_minutes = 40; max_queue = 200;
+    hours = "00:00-24:00"; timezone = "Asia/Shanghai"; },
+  { id = $TYPICAL_STORE; brand = "bench"; name = "typical store"; location = [30.27, 120.03];
+    prep_slots = 4; item_seconds = 60; order_seconds = 30; max_wait_minutes = 40; max_queue = 200;
+    hours = "09:00-23:00"; timezone = "Asia/Shanghai"; }
+);
+CONF
+"$BUILD/sluiced" -c "$dir/daemon.conf" >"$dir/sluiced.log" 2>&1 &
+daemon_pid=$!
+up=0
+for _ in $(seq 1 240); do
+    if "$BUILD/sluicectl" -c "$dir/daemon.conf" --json stats 2>/dev/null |
+        grep -q '"database_up":true'; then
+        up=1
+        break
+    fi
+    sleep 0.5
+done
+if [ "$up" = 1 ]; then
+    echo "== ctl: again with sluiced running on the same database"
+    "$BUILD/sluicectl" -c "$dir/daemon.conf" order "$order" | head -1 | sed 's/^/   | /'
+    out=$("$BUILD/sluice-ctlbench" --dsn "$dsn" --ctl "$BUILD/sluicectl" --config "$dir/daemon.conf" \
+          --order "$order" --store "$typical" --store "$BUSY_STORE" --store "$HOT_STORE" \
+          --runs "$RUNS")
+    echo "$out" | grep -v '^RESULT' | sed 's/^/  /'
+    cat <<TABLE
+
+| sluiced running, same data | first ms | median ms | target |
+| --- | ---: | ---: | --- |
+| PostgreSQL: connect + SELECT 1 + close | $(r connect_ms_first) | $(r connect_ms) | |
+| process start: sluicectl --version | $(r process_ms_first) | $(r process_ms) | |
+| sluicectl order ID (the daemon's connection) | $(r order_ms_first) | $(r order_ms) | < 50 |
+| sluicectl --json order ID (the daemon's connection) | $(r order_json_ms_first) | $(r order_json_ms) | < 50 |
+| sluicectl store ID, typical / busy / hot store | $(r store_ms_first) / $(r store2_ms_first) / $(r store3_ms_first) | $(r store_ms) / $(r store2_ms) / $(r store3_ms) | < 200 |
+TABLE
+else
+    echo "bench-ctl: sluiced did not come up; its log:" >&2
+    tail -20 "$dir/sluiced.log" >&2
+fi
+kill -TERM "$daemon_pid" 2>/dev/null || true
+wait "$daemon_pid" 2>/dev/null || true
+daemon_pid=
 
 # Again with PostgreSQL's shared memory on huge pages, when this machine can
 # reserve them (root). A fresh backend maps every shared buffer it touches:
