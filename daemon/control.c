@@ -105,6 +105,8 @@ bool control_check(const control_request_t *req, bool readonly, control_code_t *
         return true;
     case SLUICE__CONTROL__V1__REQUEST__BODY_STORE:
         return s_check_store("store", req->store->store_id, NULL, code, why, len);
+    case SLUICE__CONTROL__V1__REQUEST__BODY_STORE_DAY:
+        return s_check_store("store_day", req->store_day->store_id, NULL, code, why, len);
     case SLUICE__CONTROL__V1__REQUEST__BODY_PAUSE:
         return s_check_store("pause", req->pause->store_id, req->pause->by, code, why, len);
     case SLUICE__CONTROL__V1__REQUEST__BODY_RESUME:
@@ -117,8 +119,8 @@ bool control_check(const control_request_t *req, bool readonly, control_code_t *
         return true;
     default:
         return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
-                        "request: no body (expected platforms, stats, store, order, pause, "
-                        "resume or reload)");
+                        "request: no body (expected platforms, stats, store, store_day, order, "
+                        "pause, resume or reload)");
     }
 }
 

@@ -1589,6 +1589,24 @@ static void s_control_reload(server_t *s, const control_ticket_t *t)
     control_reply(s->control, t, &reply);
 }
 
+/* s_support_refused answers a lookup the support thread could not take. */
+static void s_support_refused(server_t *s, const control_ticket_t *t)
+{
+    control_reply_error(s->control, t, SLUICE__CONTROL__V1__ERROR__CODE__UNAVAILABLE,
+                        "support lookups: %s; read PostgreSQL directly",
+                        s->support ? "too many waiting" : "the support thread is not running");
+}
+
+/* s_control_store_day hands the store's day to the support thread, in the
+ * store's zone from the running config; true when it took T. */
+static bool s_control_store_day(server_t *s, control_ticket_t *t,
+                                const Sluice__Control__V1__StoreDayRequest *r)
+{
+    const store_t *store = store_table_find(s->stores, r->store_id);
+    const char *zone = store && store->cfg ? store->cfg->timezone : NULL;
+    return support_store_day(s->support, t, r->store_id, zone, r->iso_times);
+}
+
 /* s_handle_control carries out one checked request; takes T. */
 static void s_handle_control(server_t *s, control_ticket_t *t, const control_request_t *req)
 {
@@ -1614,9 +1632,12 @@ static void s_handle_control(server_t *s, control_ticket_t *t, const control_req
     case SLUICE__CONTROL__V1__REQUEST__BODY_ORDER:
         if (support_order(s->support, t, req->order->order_id, req->order->iso_times))
             return;
-        control_reply_error(s->control, t, SLUICE__CONTROL__V1__ERROR__CODE__UNAVAILABLE,
-                            "order lookups: %s; read PostgreSQL directly",
-                            s->support ? "too many waiting" : "the support thread is not running");
+        s_support_refused(s, t);
+        break;
+    case SLUICE__CONTROL__V1__REQUEST__BODY_STORE_DAY:
+        if (s_control_store_day(s, t, req->store_day))
+            return;
+        s_support_refused(s, t);
         break;
     default:  /* control_check let through only the cases above */
         break;

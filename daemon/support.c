@@ -7,6 +7,7 @@
 #include "order.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,17 +25,22 @@ enum {
 
 #define SUPPORT_STORE_MSG_MAX 1024
 
+typedef enum lookup_kind { LOOKUP_ORDER, LOOKUP_STORE_DAY } lookup_kind_t;
+
 typedef struct lookup {
     struct lookup *next;      /* the thread's list of those read early */
     support_t *support;
     control_ticket_t *ticket;
+    lookup_kind_t kind;
     char order_id[ORDER_ID_MAX + 1];
+    uint32_t store_id;        /* LOOKUP_STORE_DAY */
     bool iso_times;
     bool ran;
     ctl_db_status_t status;
     char error[512];
-    char *zone, *store_name;  /* the loop's answer to MSG_ASK */
+    char *zone, *store_name;  /* the loop's answer to MSG_ASK; a store day's given zone */
     ctl_db_order_t order;
+    ctl_db_store_t store;
 } lookup_t;
 
 struct support {
@@ -95,6 +101,7 @@ static void s_lookup_free(lookup_t *l)
     if (!l)
         return;
     ctl_db_order_clear(&l->order);
+    ctl_db_store_clear(&l->store);
     free(l->zone);
     free(l->store_name);
     free(l->ticket);
@@ -177,7 +184,10 @@ static void s_run(support_t *self, lookup_t *l)
     if (!s_connect(self, l))
         return;
     ctl_db_times_t times = l->iso_times ? CTL_DB_TIMES_ISO : CTL_DB_TIMES_TEXT;
-    l->status = ctl_db_order_read(self->db, l->order_id, times, s_store_of, l, &l->order);
+    if (l->kind == LOOKUP_STORE_DAY)
+        l->status = ctl_db_store_read(self->db, l->store_id, l->zone, times, &l->store);
+    else
+        l->status = ctl_db_order_read(self->db, l->order_id, times, s_store_of, l, &l->order);
     if (l->status == CTL_DB_OK || l->status == CTL_DB_NOT_FOUND)
         return;
     snprintf(l->error, sizeof l->error, "%s", ctl_db_error(self->db));
@@ -308,24 +318,56 @@ size_t support_waiting(const support_t *self)
     return self ? self->waiting : 0;
 }
 
-bool support_order(support_t *self, control_ticket_t *ticket, const char *order_id,
-                   bool iso_times)
+/* s_lookup_new: a lookup of KIND, or NULL when too many wait. */
+static lookup_t *s_lookup_new(support_t *self, lookup_kind_t kind, bool iso_times)
 {
-    if (!self || self->waiting >= SUPPORT_LOOKUPS_MAX || strlen(order_id) > ORDER_ID_MAX)
-        return false;
+    if (!self || self->waiting >= SUPPORT_LOOKUPS_MAX)
+        return NULL;
     lookup_t *l = calloc(1, sizeof *l);
     if (!l)
-        return false;
+        return NULL;
     l->support = self;
-    snprintf(l->order_id, sizeof l->order_id, "%s", order_id);
+    l->kind = kind;
     l->iso_times = iso_times;
+    return l;
+}
+
+/* s_hand_over gives L to the thread, with TICKET once it is sure to go. */
+static bool s_hand_over(support_t *self, lookup_t *l, control_ticket_t *ticket)
+{
     if (!s_send_lookup(self->loop_socket, MSG_LOOKUP, l, ZMQ_DONTWAIT)) {
-        free(l);
+        s_lookup_free(l);
         return false;
     }
     l->ticket = ticket; /* only now: a refused hand-over leaves it the caller's */
     self->waiting++;
     return true;
+}
+
+bool support_order(support_t *self, control_ticket_t *ticket, const char *order_id,
+                   bool iso_times)
+{
+    if (strlen(order_id) > ORDER_ID_MAX)
+        return false;
+    lookup_t *l = s_lookup_new(self, LOOKUP_ORDER, iso_times);
+    if (!l)
+        return false;
+    snprintf(l->order_id, sizeof l->order_id, "%s", order_id);
+    return s_hand_over(self, l, ticket);
+}
+
+bool support_store_day(support_t *self, control_ticket_t *ticket, uint32_t store_id,
+                       const char *zone, bool iso_times)
+{
+    lookup_t *l = s_lookup_new(self, LOOKUP_STORE_DAY, iso_times);
+    if (!l)
+        return false;
+    l->store_id = store_id;
+    if (zone && zone[0] && !(l->zone = strdup(zone))) {
+        s_lookup_free(l);
+        return false;
+    }
+    return s_hand_over(self, l, ticket);
 }
 
 /* s_text: a NULL column is "" on the wire. */
@@ -406,23 +448,78 @@ done:
     free(ep);
 }
 
+/* s_answer_store_day sends L's store day. The reply points into L. */
+static void s_answer_store_day(control_t *control, lookup_t *l)
+{
+    const ctl_db_store_t *d = &l->store;
+    Sluice__Control__V1__StateCount *c = calloc(d->live_states + 1, sizeof *c);
+    Sluice__Control__V1__StateCount **cp = calloc(d->live_states + 1, sizeof *cp);
+    if (!c || !cp) {
+        control_reply_error(control, l->ticket, SLUICE__CONTROL__V1__ERROR__CODE__UNAVAILABLE,
+                            "store %" PRIu32 ": out of memory", l->store_id);
+        goto done;
+    }
+    for (size_t i = 0; i < d->live_states; i++) {
+        sluice__control__v1__state_count__init(&c[i]);
+        c[i].state = s_text(d->live[i].state);
+        c[i].count = d->live[i].count;
+        cp[i] = &c[i];
+    }
+    Sluice__Control__V1__StoreDayReply body = SLUICE__CONTROL__V1__STORE_DAY_REPLY__INIT;
+    body.timezone = s_text(d->timezone);
+    body.now = s_text(d->now);
+    body.today = s_text(d->today);
+    body.day_start = s_text(d->day_start);
+    body.n_live = d->live_states;
+    body.live = cp;
+    body.latest_ready = s_text(d->latest_ready);
+    body.wait_seconds = d->wait_seconds;
+    body.accepted_today = d->accepted_today;
+    body.delivered_today = d->delivered_today;
+    body.cancelled_today = d->cancelled_today;
+    body.failed_today = d->failed_today;
+    body.live_today = d->live_today;
+    body.last_accepted = s_text(d->last_accepted);
+    control_reply_t reply = SLUICE__CONTROL__V1__REPLY__INIT;
+    reply.body_case = SLUICE__CONTROL__V1__REPLY__BODY_STORE_DAY;
+    reply.store_day = &body;
+    control_reply(control, l->ticket, &reply);
+done:
+    free(c);
+    free(cp);
+}
+
+/* s_what names what L looks up, for the log: "order X", "store N". */
+static const char *s_what(const lookup_t *l, char *out, size_t len)
+{
+    if (l->kind == LOOKUP_STORE_DAY)
+        snprintf(out, len, "store %" PRIu32, l->store_id);
+    else
+        snprintf(out, len, "order %s", l->order_id);
+    return out;
+}
+
 static void s_answer(control_t *control, lookup_t *l)
 {
+    char what[96];
     switch (l->ran ? l->status : CTL_DB_FAILED) {
     case CTL_DB_OK:
-        s_answer_order(control, l);
+        if (l->kind == LOOKUP_STORE_DAY)
+            s_answer_store_day(control, l);
+        else
+            s_answer_order(control, l);
         return;
     case CTL_DB_NOT_FOUND:
         control_reply_error(control, l->ticket, SLUICE__CONTROL__V1__ERROR__CODE__NOT_FOUND,
                             "order %s: not in PostgreSQL", l->order_id);
         return;
     case CTL_DB_UNREACHABLE:
-        log_warning("support: order %s not looked up: %s", l->order_id, l->error);
+        log_warning("support: %s not looked up: %s", s_what(l, what, sizeof what), l->error);
         control_reply_error(control, l->ticket, SLUICE__CONTROL__V1__ERROR__CODE__UNAVAILABLE,
                             "%s", l->error);
         return;
     default:
-        log_warning("support: order %s not looked up: %s", l->order_id,
+        log_warning("support: %s not looked up: %s", s_what(l, what, sizeof what),
                     l->ran ? l->error : "the support thread stopped");
         control_reply_error(control, l->ticket, SLUICE__CONTROL__V1__ERROR__CODE__FAILED, "%s",
                             l->ran ? l->error : "the support thread stopped");

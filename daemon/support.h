@@ -1,5 +1,6 @@
-/* support.h - owns the support thread: it answers `sluicectl order ID`
- * (OrderRequest on the control sockets) from a PostgreSQL connection it
+/* support.h - owns the support thread: it answers `sluicectl order ID` and
+ * the PostgreSQL half of `sluicectl store ID` (OrderRequest and
+ * StoreDayRequest on the control sockets) from a PostgreSQL connection it
  * keeps open, so that a support lookup costs neither a new backend nor a
  * moment of the event loop.
  *
@@ -47,6 +48,11 @@ size_t support_poll(support_t *self, zmq_pollitem_t *items, size_t max);
  * still the caller's, to answer UNAVAILABLE. */
 bool support_order(support_t *self, control_ticket_t *ticket, const char *order_id,
                    bool iso_times);
+
+/* support_store_day hands the read of store STORE_ID's orders (live, and
+ * today's in ZONE; NULL: UTC) to the thread; as support_order. */
+bool support_store_day(support_t *self, control_ticket_t *ticket, uint32_t store_id,
+                       const char *zone, bool iso_times);
 
 /* support_step answers the thread's questions with STORE_FN and sends every
  * finished lookup's reply on CONTROL. Never blocks. */

@@ -1094,6 +1094,7 @@ static void s_store_config_json(const ctl_t *ctl, ctl_json_t *j, const config_st
 typedef struct store_live {
     const Sluice__Control__V1__StoreReply *reply;  /* NULL: see why */
     char why[600];
+    bool day_by_daemon;       /* the PostgreSQL half came through the daemon's connection */
 } store_live_t;
 
 /* s_daemon_counts_today: does the daemon's answer R hold rejection counts
@@ -1377,7 +1378,8 @@ static void s_store_text(const ctl_t *ctl, uint32_t id, const config_store_t *s,
     if (live->reply != NULL) {
         printf("source: daemon at ");
         s_put(stdout, ctl->asked);
-        printf(" (live) and PostgreSQL; times in %s\n", d->timezone);
+        printf(" (live) and PostgreSQL%s; times in %s\n",
+               live->day_by_daemon ? " (its connection)" : "", d->timezone);
     } else {
         printf("source: PostgreSQL (%s); times in %s\n", live->why, d->timezone);
     }
@@ -1444,16 +1446,92 @@ static void s_store_ask(ctl_t *ctl, uint32_t id, store_live_t *live, ctl_reply_t
              error ? (*reply)->error->message : "");
 }
 
+/* s_store_of_reply points D's fields into the daemon's answer R; false
+ * when out of memory. Clear D with ctl_db_store_clear (it owns no result). */
+static bool s_store_of_reply(const Sluice__Control__V1__StoreDayReply *r, ctl_db_store_t *d)
+{
+    memset(d, 0, sizeof *d);
+    d->timezone = r->timezone;
+    d->now = r->now;
+    d->today = r->today;
+    d->day_start = r->day_start;
+    d->latest_ready = s_nullable(r->latest_ready);
+    d->wait_seconds = (long)r->wait_seconds;
+    d->accepted_today = (long)r->accepted_today;
+    d->delivered_today = (long)r->delivered_today;
+    d->cancelled_today = (long)r->cancelled_today;
+    d->failed_today = (long)r->failed_today;
+    d->live_today = (long)r->live_today;
+    d->last_accepted = s_nullable(r->last_accepted);
+    d->live_states = r->n_live;
+    if ((d->live = calloc(d->live_states + 1, sizeof *d->live)) == NULL)
+        return false;
+    for (size_t i = 0; i < d->live_states; i++) {
+        d->live[i] = (ctl_db_state_count_t){ .state = r->live[i]->state,
+                                             .count = (long)r->live[i]->count };
+        d->live_total += d->live[i].count;
+    }
+    return true;
+}
+
+/* s_store_day_ask asks the daemon that answered the live view for the
+ * PostgreSQL half too, read on its open connection: true with *D filled
+ * from *REPLY (the caller frees it). False: PostgreSQL is read directly. */
+static bool s_store_day_ask(ctl_t *ctl, uint32_t id, ctl_db_store_t *d, ctl_reply_t **reply)
+{
+    Sluice__Control__V1__StoreDayRequest body = SLUICE__CONTROL__V1__STORE_DAY_REQUEST__INIT;
+    body.store_id = id;
+    body.iso_times = ctl->json;
+    ctl_request_t req = SLUICE__CONTROL__V1__REQUEST__INIT;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_STORE_DAY;
+    req.store_day = &body;
+    char why[512];
+    *reply = NULL;
+    if (ctl_control_ask(ctl->asked, ctl->timeout_ms, &req, reply, why, sizeof why) !=
+        CTL_CONTROL_OK)
+        return false;
+    if ((*reply)->body_case == SLUICE__CONTROL__V1__REPLY__BODY_STORE_DAY &&
+        s_store_of_reply((*reply)->store_day, d))
+        return true;
+    ctl_db_store_clear(d);
+    sluice__control__v1__reply__free_unpacked(*reply, NULL);
+    *reply = NULL;
+    return false;
+}
+
+/* s_store_read reads the PostgreSQL half of store ID into D: through the
+ * daemon that answered LIVE when it can (and no --database), else directly. CTL_EXIT_OK, or
+ * the exit code with the reason reported. */
+static int s_store_read(ctl_t *ctl, uint32_t id, const config_store_t *s, store_live_t *live,
+                        ctl_db_store_t *d, ctl_reply_t **day_reply)
+{
+    /* --database names the role to read with: then always directly. */
+    if (live->reply != NULL && ctl->database == NULL && s_store_day_ask(ctl, id, d, day_reply)) {
+        live->day_by_daemon = true;
+        return CTL_EXIT_OK;
+    }
+    int rc = s_connect(ctl);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    const char *zone = s != NULL && s->timezone != NULL && s->timezone[0] ? s->timezone : NULL;
+    ctl_db_status_t st = ctl_db_store_read(ctl->db, id, zone,
+                                           ctl->json ? CTL_DB_TIMES_ISO : CTL_DB_TIMES_TEXT, d);
+    return st == CTL_DB_OK ? CTL_EXIT_OK : s_db_failure(ctl, st);
+}
+
 static int s_cmd_store(ctl_t *ctl, char **argv)
 {
     uint32_t id;
     if (!s_parse_store_id(argv[0], &id))
         return CTL_EXIT_USAGE;
     store_live_t live = {0};
-    ctl_reply_t *reply = NULL;
+    ctl_reply_t *reply = NULL, *day_reply = NULL;
     s_store_ask(ctl, id, &live, &reply);
-    int rc = s_connect(ctl);
-    if (rc != CTL_EXIT_OK) {
+    const config_store_t *s = s_find_store(ctl->cfg, id);
+    ctl_db_store_t d;
+    memset(&d, 0, sizeof d);
+    int rc = s_store_read(ctl, id, s, &live, &d, &day_reply);
+    if (rc == CTL_EXIT_UNREACHABLE) {
         if (live.reply != NULL && !ctl->json) {  /* the daemon's half still helps */
             s_source_daemon_text(ctl);
             s_store_live_text(ctl, &live);
@@ -1462,17 +1540,8 @@ static int s_cmd_store(ctl_t *ctl, char **argv)
                 s_rejected_text(&live, NULL);
             }
         }
-        if (reply != NULL)
-            sluice__control__v1__reply__free_unpacked(reply, NULL);
-        return rc;
-    }
-    const config_store_t *s = s_find_store(ctl->cfg, id);
-    const char *zone = s != NULL && s->timezone != NULL && s->timezone[0] ? s->timezone : NULL;
-    ctl_db_store_t d;
-    ctl_db_status_t st = ctl_db_store_read(ctl->db, id, zone,
-                                           ctl->json ? CTL_DB_TIMES_ISO : CTL_DB_TIMES_TEXT, &d);
-    if (st != CTL_DB_OK) {
-        rc = s_db_failure(ctl, st);
+    } else if (rc != CTL_EXIT_OK) {
+        /* reported */
     } else if (s == NULL && d.last_accepted == NULL) {
         if (ctl->cfg != NULL)
             fprintf(stderr,
@@ -1492,6 +1561,8 @@ static int s_cmd_store(ctl_t *ctl, char **argv)
     ctl_db_store_clear(&d);
     if (reply != NULL)
         sluice__control__v1__reply__free_unpacked(reply, NULL);
+    if (day_reply != NULL)
+        sluice__control__v1__reply__free_unpacked(day_reply, NULL);
     return rc;
 }
 

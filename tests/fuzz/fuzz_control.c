@@ -29,6 +29,7 @@ static uint32_t s_store_of(const control_request_t *req)
 {
     switch (req->body_case) {
     case SLUICE__CONTROL__V1__REQUEST__BODY_STORE: return req->store->store_id;
+    case SLUICE__CONTROL__V1__REQUEST__BODY_STORE_DAY: return req->store_day->store_id;
     case SLUICE__CONTROL__V1__REQUEST__BODY_PAUSE: return req->pause->store_id;
     case SLUICE__CONTROL__V1__REQUEST__BODY_RESUME: return req->resume->store_id;
     default: return 1;

@@ -79,6 +79,35 @@ static void s_ro_endpoint(const harness_t *h, char *out, size_t len)
 
 /* ---- every read command against a running daemon ---- */
 
+/* s_span: the text of JSON from FROM up to TO (malloc'ed); fails when
+ * either is missing. */
+static char *s_span(const char *json, const char *from, const char *to)
+{
+    const char *a = strstr(json, from);
+    const char *b = a ? strstr(a, to) : NULL;
+    if (b == NULL)
+        fail_msg("no %s ... %s in:\n%s", from, to, json);
+    return strndup(a, (size_t)(b - a));
+}
+
+/* s_expect_same_day: store answers A (PostgreSQL read by the daemon) and B
+ * (read directly) hold the same live orders, latest promise and today. */
+static void s_expect_same_day(const char *a, const char *b)
+{
+    static const char *const spans[][2] = {
+        { "\"timezone\":", "\"now\":" },
+        { "\"live\":{\"total\"", "\"promised_wait_seconds\"" },
+        { "\"latest_promised_ready_at\"", "\"rejected\"" },
+    };
+    for (size_t i = 0; i < sizeof spans / sizeof spans[0]; i++) {
+        char *x = s_span(a, spans[i][0], spans[i][1]), *y = s_span(b, spans[i][0], spans[i][1]);
+        if (strcmp(x, y) != 0)
+            fail_msg("the daemon's read and the direct one differ:\n%s\n%s", x, y);
+        free(x);
+        free(y);
+    }
+}
+
 static void test_read_commands(void **state)
 {
     harness_t *h = *state;
@@ -142,12 +171,18 @@ static void test_read_commands(void **state)
                           "\"config_paused\":false,\"override\":null,\"prep_slots_now\":4,",
                    "store json");
     ctl_expect_has(r.out, "\"accepted\":2,", "store json");
+    /* --database: the PostgreSQL half read directly, the same as the daemon's */
+    ctl_run_t direct = ctl_run(h, "-c", h->conf_path, "--database", h->dsn, "--json", "store",
+                               "1002", NULL);
+    ctl_expect_rc(&direct, 0, "--json store 1002 --database");
+    s_expect_same_day(r.out, direct.out);
+    ctl_run_free(&direct);
     ctl_run_free(&r);
     /* 1003: one ten-minute order booked, so the next waits about twenty */
     assert_int_equal(s_submit(h, "rd-small", 1003), 0);
     r = ctl_run(h, "-c", h->conf_path, "store", "1003", NULL);
     ctl_expect_rc(&r, 0, "store 1003");
-    ctl_expect_has(r.out, " (live) and PostgreSQL; times in UTC\n", "store 1003");
+    ctl_expect_has(r.out, " (live) and PostgreSQL (its connection); times in UTC\n", "store 1003");
     ctl_expect_field(r.out, "  paused now", "no (config says no)");
     ctl_expect_field(r.out, "  slots now", "1");
     ctl_expect_field(r.out, "  queue", "0 orders waiting to start (max_queue 100)");
