@@ -1,6 +1,7 @@
 /* config_cache.c - owns the parsed-store cache files: one per @include'd
  * store file, its stores written field by field (see config_cache.h). */
 #include "config_cache.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -439,4 +440,30 @@ void config_cache_entry_free(config_cache_entry_t *e)
     free(e->id_lines);
     free(e->timezones);
     *e = (config_cache_entry_t){ 0 };
+}
+
+/* ---------------------------------------------------------- the daemon */
+
+const char *config_cache_dir_env(char *buf, size_t size)
+{
+    const char *env = getenv("CACHE_DIRECTORY");
+    if (!env || !*env || *env == ':')
+        return NULL;
+    size_t len = strcspn(env, ":");
+    if (len >= size)
+        return NULL;
+    memcpy(buf, env, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+void config_cache_report(const config_t *cfg, const char *dir, const char *when)
+{
+    const config_load_stats_t *st = &cfg->stats;
+    log_info("%s: %zu stores from the store cache (%zu files), %zu files parsed, %zu reused; cache %s",
+             when, st->stores_cached, st->files_cached, st->files_parsed, st->files_reused,
+             dir ? dir : "off (no CACHE_DIRECTORY)");
+    if (st->cache_write_failures)
+        log_warning("%s: failed to write %zu store cache files in %s: the next start parses them",
+                    when, st->cache_write_failures, dir);
 }

@@ -59,4 +59,15 @@ bool config_cache_write(const char *dir, const config_cache_key_t *key, const co
                         const unsigned *id_lines, size_t count)
     __attribute__((warn_unused_result));
 
+/* config_cache_dir_env puts in BUF (SIZE bytes) the directory systemd
+ * gives for CacheDirectory= ($CACHE_DIRECTORY; the first when it lists
+ * several, separated by ':') and returns BUF; NULL when it is unset, empty
+ * or too long: no cache, as for anyone who does not set it. */
+const char *config_cache_dir_env(char *buf, size_t size);
+
+/* config_cache_report logs (INFO) what the load of CFG did with its store
+ * files, WHEN being "start" or "reload", and warns when cache files in DIR
+ * could not be written. */
+void config_cache_report(const config_t *cfg, const char *dir, const char *when);
+
 #endif
