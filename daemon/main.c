@@ -90,7 +90,7 @@ int main(int argc, char **argv)
     config_t *cfg = s_load(path, cache_dir);
     if (!cfg)
         return 1;
-    config_cache_report(cfg, cache_dir, "start");
+    config_cache_report(cfg, cache_dir, migrate ? "migrate" : "start");
     if (migrate) {
         bool ok = migrate_apply(cfg->daemon.database);
         config_destroy(&cfg);
