@@ -13,6 +13,7 @@
 #include "config.h"
 #include "adapter.h"
 #include "curve.h"
+#include "config_cache.h"
 #include "config_scan.h"
 
 #include <errno.h>
@@ -353,6 +354,7 @@ struct source {
     uint64_t hash;
     bool cacheable;           /* holds no @include: its bytes are all it depends on */
     const struct config_source *reuse; /* unchanged since the previous config */
+    bool cached;              /* its stores came from the cache: one piece, walked */
     struct part *pieces;
     size_t piece_count, pieces_left;
 };
@@ -386,6 +388,7 @@ struct load {
     char *dir;                /* its directory: the @include directory */
     config_t *cfg;            /* being built; owned until handed over */
     const config_t *previous;
+    const char *cache_dir;    /* config_load_options_t.cache_dir; NULL: none */
     bool reuse;               /* previous's sources may be reused (same brands, ...) */
     lc_config_t defaults;     /* every row's default, parsed once per load */
     bool defaults_live;
@@ -1574,35 +1577,6 @@ static void *s_slab_alloc(struct load *ld, size_t size)
  * itself; \x01 keeps it from meaning anything a person would write. */
 #define PLACEHOLDER "\001sluice-include "
 
-/* s_hash is a 64-bit hash of a source's bytes: a reload reuses a source's
- * stores only when its length and hash are unchanged. Not cryptographic:
- * it guards against edits, not against an attacker who can write the file. */
-static uint64_t s_hash(const char *text, size_t len)
-{
-    const uint64_t k1 = UINT64_C(0x9E3779B97F4A7C15), k2 = UINT64_C(0xC2B2AE3D27D4EB4F);
-    uint64_t a = len ^ k1, b = ~len;
-    size_t i = 0;
-    for (; i + 16 <= len; i += 16) { /* two lanes: a chain of multiplies is the limit */
-        uint64_t x, y;
-        memcpy(&x, text + i, 8);
-        memcpy(&y, text + i + 8, 8);
-        a = ((a ^ x) * k1);
-        a ^= a >> 29;
-        b = ((b ^ y) * k2);
-        b ^= b >> 31;
-    }
-    uint64_t tail[2] = { 0, 0 };
-    memcpy(tail, text + i, len - i);
-    a = (a ^ tail[0]) * k1;
-    b = (b ^ tail[1]) * k2;
-    uint64_t h = a ^ (b << 23 | b >> 41);
-    h ^= h >> 33;
-    h *= UINT64_C(0xFF51AFD7ED558CCD);
-    h ^= h >> 33;
-    h *= UINT64_C(0xC4CEB9FE1A85EC53);
-    return h ^ (h >> 33);
-}
-
 /* s_read_file reads the regular file PATH into *BUF (of *CAP bytes, grown
  * as needed), NUL-terminated, its length in *LEN. */
 static bool s_read_file(const char *path, char **buf, size_t *cap, size_t *len)
@@ -1694,8 +1668,49 @@ static bool s_on_piece(void *arg, const config_scan_piece_t *piece)
     return true;
 }
 
-/* s_source_load reads SRC, then either finds it unchanged in the previous
- * config or cuts it into pieces. False: read it with libconfig instead (it
+/* s_source_cached gives SRC one piece, already walked, holding its stores
+ * from the cache, when the cache has them for these bytes, brands and
+ * platforms. A file is cached only when it was cacheable, and the same
+ * bytes scan the same, so SRC is cacheable too. A zone that no longer
+ * exists makes it a miss: the parse then says so as usual. */
+static bool s_source_cached(struct load *ld, struct source *src)
+{
+    const config_t *cfg = ld->cfg;
+    config_cache_key_t key = { src->path, src->shown, src->len, src->hash, cfg->brands,
+                               cfg->brand_count, cfg->platforms, cfg->platform_count };
+    config_cache_entry_t e;
+    if (!config_cache_read(ld->cache_dir, &key, &e))
+        return false;
+    struct part *pt = calloc(1, sizeof *pt);
+    struct origin *origins = calloc(e.count + 1, sizeof *origins);
+    bool ok = pt && origins;
+    for (size_t i = 0; ok && i < e.timezone_count; i++)
+        ok = s_zone_exists(e.timezones[i]);
+    if (!ok) {
+        free(pt);
+        free(origins);
+        config_cache_entry_free(&e);
+        return false;
+    }
+    for (size_t k = 0; k < e.count; k++)
+        origins[k] = (struct origin){ e.id_lines[k], src->shown };
+    pt->p.load = ld;
+    pt->p.file = src->shown;
+    pt->p.tz = e.timezones; /* the stores' zones point here until they merge */
+    pt->p.tz_count = pt->p.tz_cap = e.timezone_count;
+    pt->source = src;
+    pt->stores = e.stores;
+    pt->count = e.count;
+    pt->origins = origins;
+    free(e.id_lines);
+    src->pieces = pt;
+    src->piece_count = 1;
+    src->cached = src->cacheable = true;
+    return true;
+}
+
+/* s_source_load reads SRC, then finds it unchanged in the previous config
+ * or in the cache, or cuts it into pieces. False: read it with libconfig instead (it
  * cannot be read, or holds a NUL byte, which libconfig's string reader
  * would take for the end). */
 static bool s_source_load(struct load *ld, struct source *src)
@@ -1707,7 +1722,7 @@ static bool s_source_load(struct load *ld, struct source *src)
         return false;
     if (ld->only_len && !memmem(src->text, src->len, ld->only_digits, ld->only_len))
         return true; /* a partial load: no piece of it can hold the store */
-    src->hash = s_hash(src->text, src->len);
+    src->hash = config_cache_hash(src->text, src->len);
     const struct config_sources *prev = ld->reuse ? ld->previous->sources : NULL;
     for (size_t i = 0; prev && i < prev->count; i++) {
         const struct config_source *cs = &prev->v[i];
@@ -1717,6 +1732,8 @@ static bool s_source_load(struct load *ld, struct source *src)
             return true; /* its text goes back to the pool */
         }
     }
+    if (ld->cache_dir && s_source_cached(ld, src))
+        return true;
     struct pieces ps = { 0 };
     src->cacheable = config_scan_list(src->text, src->len, PIECE_BYTES, s_on_piece, &ps);
     if (!src->cacheable) {
@@ -1897,9 +1914,9 @@ static void *s_work(void *arg)
             bool ok = s_source_load(ld, src);
             pthread_mutex_lock(&ld->lock);
             ld->loading--;
-            if (!ok || (!src->reuse && !s_queue_pieces(ld, src)))
+            if (!ok || (!src->reuse && !src->cached && !s_queue_pieces(ld, src)))
                 ld->failed = true;
-            if (src->reuse || src->piece_count == 0) {
+            if (src->reuse || src->cached || src->piece_count == 0) {
                 s_buffer_give(ld, src->text, src->cap);
                 src->text = NULL;
             }
@@ -2232,6 +2249,62 @@ static void s_sources_free(struct config_sources *cs)
     free(cs);
 }
 
+/* s_id_lines puts the line of each of SRC's stores' ids in LINES. */
+static void s_id_lines(const struct source *src, unsigned *lines)
+{
+    if (src->reuse) {
+        memcpy(lines, src->reuse->id_lines, src->reuse->count * sizeof *lines);
+        return;
+    }
+    size_t k = 0;
+    for (size_t j = 0; j < src->piece_count; j++)
+        for (size_t m = 0; m < src->pieces[j].count; m++)
+            lines[k++] = src->pieces[j].origins[m].line;
+}
+
+/* s_cache_write writes the cache file of every source this load parsed
+ * (only cacheable ones: their bytes are all their stores depend on, besides
+ * brands and platforms, which the file names). The cache is only a help: a
+ * file not written is counted for the caller to warn about, no error. */
+static void s_cache_write(struct load *ld)
+{
+    config_t *cfg = ld->cfg;
+    size_t base = 0;
+    for (size_t i = 0; i < ld->segment_count; i++) {
+        const struct segment *sg = &ld->segments[i];
+        const struct source *src = sg->source;
+        size_t count = sg->run ? sg->run->count : s_source_count(src);
+        if (src && src->cacheable && !src->reuse && !src->cached) {
+            config_cache_key_t key = { src->path, src->shown, src->len, src->hash, cfg->brands,
+                                       cfg->brand_count, cfg->platforms, cfg->platform_count };
+            unsigned *lines = malloc((count + 1) * sizeof *lines);
+            if (lines)
+                s_id_lines(src, lines);
+            if (!lines || !config_cache_write(ld->cache_dir, &key, cfg->stores + base, lines, count))
+                cfg->stats.cache_write_failures++;
+            free(lines);
+        }
+        base += count;
+    }
+}
+
+/* s_stats_count fills the config's stats: what became of each source. */
+static void s_stats_count(struct load *ld)
+{
+    config_load_stats_t *st = &ld->cfg->stats;
+    for (size_t i = 0; i < ld->source_count; i++) {
+        const struct source *src = &ld->sources[i];
+        if (src->reuse) {
+            st->files_reused++;
+        } else if (src->cached) {
+            st->files_cached++;
+            st->stores_cached += s_source_count(src);
+        } else if (src->piece_count) {
+            st->files_parsed++;
+        }
+    }
+}
+
 /* s_sources_keep records in the new config what a later load needs to
  * reuse its sources (those without an @include inside). Only a help: when
  * out of memory the config just records none. */
@@ -2255,14 +2328,7 @@ static void s_sources_keep(struct load *ld)
                                          base, count, malloc((count + 1) * sizeof *c->id_lines) };
             if (!c->path || !c->shown || !c->id_lines)
                 goto fail;
-            if (src->reuse) {
-                memcpy(c->id_lines, src->reuse->id_lines, count * sizeof *c->id_lines);
-            } else {
-                size_t k = 0;
-                for (size_t j = 0; j < src->piece_count; j++)
-                    for (size_t m = 0; m < src->pieces[j].count; m++)
-                        c->id_lines[k++] = src->pieces[j].origins[m].line;
-            }
+            s_id_lines(src, c->id_lines);
         }
         base += count;
     }
@@ -2572,6 +2638,7 @@ static enum attempt s_attempt(const char *path, const config_load_options_t *opt
 {
     struct load ld = { .path = path, .previous = opts->previous, .threads = opts->threads };
     ld.only_store = opts->only_store;
+    ld.cache_dir = opts->only_store ? NULL : opts->cache_dir; /* not for a partial load */
     if (opts->only_store)
         ld.only_len = (size_t)snprintf(ld.only_digits, sizeof ld.only_digits, "%" PRIu32,
                                        opts->only_store);
@@ -2613,8 +2680,11 @@ static enum attempt s_attempt(const char *path, const config_load_options_t *opt
         goto done;
     }
     if (ld.top.error_count == 0) {
+        s_stats_count(&ld);
         if (ld.source_count && !ld.only_len)  /* a partial load is no base for reuse */
             s_sources_keep(&ld);
+        if (ld.source_count && !ld.only_len && ld.cache_dir) /* nor for the cache */
+            s_cache_write(&ld);
         ld.cfg->timezones = ld.top.tz;
         ld.cfg->timezone_count = ld.top.tz_count;
         ld.top.tz = NULL;

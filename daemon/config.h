@@ -105,6 +105,15 @@ typedef struct config_store {
 
 struct config_sources;        /* private to config.c */
 
+/* What a load did with the @include'd store files, for a log line. */
+typedef struct config_load_stats {
+    size_t files_parsed;         /* by libconfig */
+    size_t files_reused;         /* stores copied from config_load_options_t.previous */
+    size_t files_cached;         /* stores read from config_load_options_t.cache_dir */
+    size_t stores_cached;
+    size_t cache_write_failures; /* cache files not written (a warning, no error) */
+} config_load_stats_t;
+
 typedef struct config {
     char *path;
     config_daemon_t daemon;
@@ -119,6 +128,7 @@ typedef struct config {
     size_t timezone_count;
     struct config_sources *sources; /* the @include'd store files read, for reuse
                                      * by config_load_with; private to config.c */
+    config_load_stats_t stats;
 } config_t;
 
 /* config_load parses and validates FILE. On success returns a new config the
@@ -150,6 +160,15 @@ typedef struct config_load_options {
      * all, which are then not even read (for the daemon section alone).
      * Such a config must not be run or passed as PREVIOUS. */
     uint32_t only_store;
+    /* A directory for the parsed-store cache (daemon/config_cache.h); NULL:
+     * none. Each @include'd store file that is not reused from PREVIOUS has
+     * its stores read from its cache file there when that file matches its
+     * bytes, brands and platforms exactly, instead of parsed. After a load
+     * without errors, the files parsed get their cache files (re)written,
+     * atomically; one that cannot be written only counts in
+     * stats.cache_write_failures. Not used by a partial load (only_store)
+     * nor by a whole one. */
+    const char *cache_dir;
 } config_load_options_t;
 
 #define CONFIG_NO_STORE UINT32_MAX

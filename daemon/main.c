@@ -1,10 +1,12 @@
 /* main.c - sluiced's command line: run, --migrate, --check-config. */
 #include "config.h"
+#include "config_cache.h"
 #include "log.h"
 #include "migrate.h"
 #include "server.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +27,12 @@ static void s_usage(FILE *out)
             "options: -v/--verbose (debug logs), --version, -h/--help\n");
 }
 
-/* s_load prints every problem of an invalid file, one per line. */
-static config_t *s_load(const char *path)
+/* s_load prints every problem of an invalid file, one per line. CACHE_DIR:
+ * the store cache, or NULL. */
+static config_t *s_load(const char *path, const char *cache_dir)
 {
     char *errors = NULL;
-    config_t *cfg = config_load(path, &errors);
+    config_t *cfg = config_load_with(path, &(config_load_options_t){ .cache_dir = cache_dir }, &errors);
     if (!cfg) {
         fprintf(stderr, "%s", errors ? errors : "failed to load configuration\n");
         if (errors && errors[0] && errors[strlen(errors) - 1] != '\n')
@@ -72,7 +75,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (check_path) {
-        config_t *cfg = s_load(check_path);
+        config_t *cfg = s_load(check_path, NULL);
         if (!cfg)
             return 1;
         printf("%s: ok (%zu stores, %zu brands, %zu platforms)\n", check_path, cfg->store_count,
@@ -80,9 +83,14 @@ int main(int argc, char **argv)
         config_destroy(&cfg);
         return 0;
     }
-    config_t *cfg = s_load(path);
+    /* The store cache lets a restart (after kill -9 too) skip libconfig
+     * for every store file that has not changed. */
+    char cache_buf[PATH_MAX];
+    const char *cache_dir = config_cache_dir_env(cache_buf, sizeof cache_buf);
+    config_t *cfg = s_load(path, cache_dir);
     if (!cfg)
         return 1;
+    config_cache_report(cfg, cache_dir, migrate ? "migrate" : "start");
     if (migrate) {
         bool ok = migrate_apply(cfg->daemon.database);
         config_destroy(&cfg);

@@ -5,6 +5,7 @@
 #include "batch.h"
 #include "change.h"
 #include "clock.h"
+#include "config_cache.h"
 #include "control.h"
 #include "curve.h"
 #include "db.h"
@@ -26,6 +27,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -1122,8 +1124,11 @@ static bool s_reload(server_t *s, char *out, size_t len)
     notify_reloading();
     uint64_t started = clock_mono_ms();
     char *errors = NULL;
-    /* Store files unchanged since the running config was read are reused. */
-    config_load_options_t opts = {.previous = s->cfg};
+    /* Store files unchanged since the running config was read are reused;
+     * changed ones may be in the store cache (another file's old text). */
+    char cache_buf[PATH_MAX];
+    config_load_options_t opts = {.previous = s->cfg,
+                                  .cache_dir = config_cache_dir_env(cache_buf, sizeof cache_buf)};
     config_t *next = config_load_with(s->cfg->path, &opts, &errors);
     if (!next) {
         bool r = s_reload_refused(s, errors ? errors : "out of memory", out, len);
@@ -1162,6 +1167,7 @@ static bool s_reload(server_t *s, char *out, size_t len)
     snprintf(out, len, "reloaded %s: %zu stores (was %zu), %zu brands, in %" PRIu64 " ms",
              next->path, next->store_count, before, next->brand_count, clock_mono_ms() - started);
     log_notice("%s", out);
+    config_cache_report(next, opts.cache_dir, "reload");
     notify_ready(out);
     return true;
 }

@@ -1,6 +1,7 @@
 /* configbench.c - sluice-configbench: how long sluiced takes to load and to
  * reload a config of 300,000 stores, beside libconfig's own config_read_file
- * of the same files measured in the same run. The config is generated in a
+ * of the same files measured in the same run, and a load whose store cache
+ * (config_load_options_t.cache_dir) an earlier process filled. The config is generated in a
  * temporary directory the way a drill writes one: a main file whose stores
  * list @includes FILES files, every store key set. Prints min and median of
  * each measure, then one RESULT line (medians) for tools/bench.sh. */
@@ -14,12 +15,14 @@
 
 #include "config.h"
 
+#include <dirent.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -143,6 +146,7 @@ struct job {
     const char *path, *dir;
     const config_load_options_t *opts;
     int per_file, changed, run;
+    bool warm;                /* s_run_cached: every file must come from the cache */
 };
 
 struct result {
@@ -183,6 +187,34 @@ static int s_run_ours(const struct job *job, struct result *res)
     if (!right)
         fprintf(stderr, "sluice-configbench: the reload did not see the change\n");
     return right ? 0 : 1;
+}
+
+/* s_run_cached: a load with the store cache: one that fills it, or (WARM)
+ * one that finds every file in it, as sluiced restarting does. */
+static int s_run_cached(const struct job *job, struct result *res)
+{
+    double t0 = s_now_ms();
+    config_t *cfg = s_load(job->path, job->opts);
+    res->ms[0] = s_now_ms() - t0;
+    bool ok = cfg && cfg->stats.cache_write_failures == 0 &&
+              (!job->warm || (cfg->stats.files_parsed == 0 && cfg->stats.files_cached > 0));
+    if (cfg && !ok)
+        fprintf(stderr, "sluice-configbench: cache: %zu files parsed, %zu cached, %zu not written\n",
+                cfg->stats.files_parsed, cfg->stats.files_cached, cfg->stats.cache_write_failures);
+    config_destroy(&cfg);
+    return ok ? 0 : 1;
+}
+
+/* s_cache_clear removes the files in the cache directory DIR. */
+static void s_cache_clear(const char *dir)
+{
+    char path[4096];
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (e->d_name[0] != '.' && (size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < sizeof path)
+            unlink(path);
+    if (d)
+        closedir(d);
 }
 
 /* s_run_libconfig: libconfig's own config_read_file of the same files. */
@@ -275,7 +307,7 @@ int main(int argc, char **argv)
                 RUNS_MAX);
         return 2;
     }
-    char dir[2048], path[4096];
+    char dir[2048], path[4096], cache[4096];
     const char *tmp = getenv("TMPDIR");
     snprintf(dir, sizeof dir, "%s/sluice-configbench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) {
@@ -283,10 +315,11 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(path, sizeof path, "%s/main.cfg", dir);
+    snprintf(cache, sizeof cache, "%s/cache", dir);
     int rc = 1, per_file = stores / files, changed = files / 2;
     if (keep)
         fprintf(stderr, "sluice-configbench: config in %s\n", dir);
-    if (s_generate(dir, stores, files) != 0) {
+    if (s_generate(dir, stores, files) != 0 || mkdir(cache, 0700) != 0) {
         perror("sluice-configbench: cannot write the config");
         goto done;
     }
@@ -294,30 +327,40 @@ int main(int argc, char **argv)
 
     struct series load = { "load_ms", { 0 }, 0 }, reload = { "reload_one_file_changed_ms", { 0 }, 0 },
                   base = { "baseline_libconfig_read_ms", { 0 }, 0 },
-                  old = { "whole_load_ms", { 0 }, 0 }, rss = { "rss_bytes_per_store", { 0 }, 0 };
+                  old = { "whole_load_ms", { 0 }, 0 }, rss = { "rss_bytes_per_store", { 0 }, 0 },
+                  fill = { "load_writing_cache_ms", { 0 }, 0 }, warm = { "load_warm_cache_ms", { 0 }, 0 };
     size_t bytes_per_store = 0;
-    config_load_options_t o = { .threads = threads };
+    config_load_options_t o = { .threads = threads }, co = { .threads = threads, .cache_dir = cache };
     /* Each run measures in child processes, so that every load starts in a
      * fresh heap as sluiced does (in a heap that an earlier big load grew,
      * libconfig alone runs three times faster; see README). */
     for (int r = 0; r < runs; r++) {
         struct result res;
-        if (s_child(s_run_ours, &(struct job){ path, dir, &o, per_file, changed, r }, &res) != 0)
+        if (s_child(s_run_ours, &(struct job){ path, dir, &o, per_file, changed, r, false }, &res) != 0)
             goto done;
         load.v[load.n++] = res.ms[0];
         reload.v[reload.n++] = res.ms[1];
         rss.v[rss.n++] = res.ms[2] / stores;
         bytes_per_store = res.bytes_per_store;
-        if (s_child(s_run_libconfig, &(struct job){ path, dir, &o, per_file, changed, r }, &res) != 0)
+        if (s_child(s_run_libconfig, &(struct job){ path, dir, &o, per_file, changed, r, false }, &res) != 0)
             goto done;
         base.v[base.n++] = res.ms[0];
         if (whole) {
-            if (s_child(s_run_whole, &(struct job){ path, dir, &o, per_file, changed, r }, &res) != 0)
+            if (s_child(s_run_whole, &(struct job){ path, dir, &o, per_file, changed, r, false }, &res) != 0)
                 goto done;
             old.v[old.n++] = res.ms[0];
         }
+        /* one process fills an empty cache (a cold start with the cache on:
+         * every file parsed and written), the next finds everything in it */
+        s_cache_clear(cache);
+        if (s_child(s_run_cached, &(struct job){ path, dir, &co, per_file, changed, r, false }, &res) != 0)
+            goto done;
+        fill.v[fill.n++] = res.ms[0];
+        if (s_child(s_run_cached, &(struct job){ path, dir, &co, per_file, changed, r, true }, &res) != 0)
+            goto done;
+        warm.v[warm.n++] = res.ms[0];
     }
-    struct series *all[] = { &load, &reload, &base, &old, &rss };
+    struct series *all[] = { &load, &warm, &fill, &reload, &base, &old, &rss };
     printf("%d stores in %d files of %d, %d runs, each in fresh processes, threads %u (0: one per CPU)\n",
            stores, files, per_file, runs, threads);
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
@@ -325,10 +368,11 @@ int main(int argc, char **argv)
             printf("  %-28s min %9.1f  median %9.1f\n", all[i]->name, s_min(all[i]), s_median(all[i]));
     printf("  store size: sizeof(config_store_t) %zu + name %zu = %zu bytes\n", sizeof(config_store_t),
            bytes_per_store - sizeof(config_store_t), bytes_per_store);
-    printf("RESULT stores=%d files=%d load_ms=%.1f reload_one_file_changed_ms=%.1f bytes_per_store=%zu"
+    printf("RESULT stores=%d files=%d load_ms=%.1f load_warm_cache_ms=%.1f load_writing_cache_ms=%.1f"
+           " reload_one_file_changed_ms=%.1f bytes_per_store=%zu"
            " rss_bytes_per_store=%.0f baseline_libconfig_read_ms=%.1f",
-           stores, files, s_median(&load), s_median(&reload), bytes_per_store, s_median(&rss),
-           s_median(&base));
+           stores, files, s_median(&load), s_median(&warm), s_median(&fill), s_median(&reload),
+           bytes_per_store, s_median(&rss), s_median(&base));
     if (whole)
         printf(" whole_load_ms=%.1f", s_median(&old));
     printf("\n");
@@ -341,6 +385,8 @@ done:
         }
         snprintf(path, sizeof path, "%s/main.cfg", dir);
         unlink(path);
+        s_cache_clear(cache);
+        rmdir(cache);
         rmdir(dir);
     }
     return rc;

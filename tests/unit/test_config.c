@@ -16,12 +16,14 @@
 
 #include "unit_tmp.h"
 #include "config.h"
+#include "config_cache.h"
 
 #include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,22 +59,31 @@ static int s_setup(void **state)
     return 0;
 }
 
-static int s_teardown(void **state)
+/* s_rm_tree removes DIR, its files and its directories' files. */
+static void s_rm_tree(const char *dir, int depth)
 {
-    struct fixture *f = *state;
-    DIR *d = opendir(f->dir);
+    DIR *d = opendir(dir);
     if (d) {
         struct dirent *e;
         while ((e = readdir(d))) {
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
                 continue;
             char path[512];
-            snprintf(path, sizeof path, "%s/%s", f->dir, e->d_name);
-            unlink(path);
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            if (unlink(path) != 0 && depth < 1) {
+                chmod(path, 0700);
+                s_rm_tree(path, depth + 1);
+            }
         }
         closedir(d);
     }
-    rmdir(f->dir);
+    rmdir(dir);
+}
+
+static int s_teardown(void **state)
+{
+    struct fixture *f = *state;
+    s_rm_tree(f->dir, 0);
     free(f);
     return 0;
 }
@@ -1052,6 +1063,259 @@ static void test_reload_reuses_unchanged_files(void **state)
     config_destroy(&third);
 }
 
+/* ------------------------------------------------------ the store cache */
+
+/* s_cache_dir makes DIR/cache, for config_load_options_t.cache_dir. */
+static void s_cache_dir(const struct fixture *f, char *dir, size_t size)
+{
+    snprintf(dir, size, "%s/cache", f->dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+}
+
+/* s_cache_files counts the cache files in DIR (and finds no temporary one). */
+static size_t s_cache_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        assert_null(strstr(e->d_name, ".tmp."));
+        n += strncmp(e->d_name, "stores-", 7) == 0 && strstr(e->d_name, ".cache") != NULL;
+    }
+    closedir(d);
+    return n;
+}
+
+/* s_cache_file: the path of the cache file in DIR for the fixture's NAME. */
+static void s_cache_file(const struct fixture *f, const char *dir, const char *name, char *path,
+                         size_t size)
+{
+    char src[512];
+    snprintf(src, sizeof src, "%s/%s", f->dir, name); /* as config.c opens it */
+    int n = snprintf(path, size, "%s/stores-%016llx.cache", dir,
+                     (unsigned long long)config_cache_hash(src, strlen(src)));
+    assert_true(n > 0 && (size_t)n < size);
+}
+
+/* s_load_cached loads PATH with CACHE and checks what it says it did:
+ * PARSED files parsed, CACHED files from the cache, and the stores the
+ * same as a load without the cache. */
+static config_t *s_load_cached(const char *path, const char *cache, size_t parsed, size_t cached)
+{
+    char *errors;
+    config_load_options_t o = { .threads = 2, .cache_dir = cache };
+    config_t *cfg = s_load_opts(path, &o, &errors);
+    if (!cfg)
+        print_error("%s", errors);
+    assert_non_null(cfg);
+    config_t *plain = s_load_opts(path, &s_two, &errors);
+    assert_non_null(plain);
+    s_same_config(plain, cfg);
+    assert_int_equal(cfg->timezone_count, plain->timezone_count);
+    for (size_t i = 0; i < cfg->store_count; i++) { /* zones interned in the config */
+        size_t k = 0;
+        while (k < cfg->timezone_count && cfg->stores[i].timezone != cfg->timezones[k])
+            k++;
+        assert_true(k < cfg->timezone_count || !cfg->stores[i].timezone);
+    }
+    if (cfg->stats.files_parsed != parsed || cfg->stats.files_cached != cached)
+        print_error("parsed %zu cached %zu, expected %zu %zu\n", cfg->stats.files_parsed,
+                    cfg->stats.files_cached, parsed, cached);
+    assert_int_equal(cfg->stats.files_parsed, parsed);
+    assert_int_equal(cfg->stats.files_cached, cached);
+    assert_int_equal(cfg->stats.cache_write_failures, 0);
+    assert_int_equal(plain->stats.files_cached, 0);
+    config_destroy(&plain);
+    return cfg;
+}
+
+/* A second load takes every unchanged file's stores from the cache the
+ * first wrote: the same stores, lines and zones as a parse. */
+static void test_cache_same_as_parse(void **state)
+{
+    struct fixture *f = *state;
+    char path[512], cache[512];
+    s_write_split(f, path, sizeof path);
+    s_cache_dir(f, cache, sizeof cache);
+    config_t *cfg = s_load_cached(path, cache, 3, 0);
+    assert_int_equal(s_cache_files(cache), 3);
+    config_destroy(&cfg);
+    cfg = s_load_cached(path, cache, 0, 3);
+    assert_int_equal(cfg->stats.stores_cached, 3 * PART_STORES);
+    /* what came from the cache can be reused by a reload in turn */
+    char *errors;
+    config_load_options_t o = { .previous = cfg, .threads = 2, .cache_dir = cache };
+    config_t *next = s_load_opts(path, &o, &errors);
+    assert_non_null(next);
+    assert_int_equal(next->stats.files_reused, 3);
+    s_same_config(cfg, next);
+    config_destroy(&next);
+    config_destroy(&cfg);
+
+    /* one file changed: only it is parsed, and its cache file rewritten */
+    s_write_part(f, "part2.conf", 1000 + PART_STORES, PART_STORES, -1, NULL, 77);
+    cfg = s_load_cached(path, cache, 1, 2);
+    assert_int_equal(cfg->stores[1 + PART_STORES].prep_slots, 77);
+    config_destroy(&cfg);
+    cfg = s_load_cached(path, cache, 0, 3);
+    assert_int_equal(cfg->stores[1 + PART_STORES].prep_slots, 77);
+    config_destroy(&cfg);
+
+    /* not for a partial load, neither read nor written */
+    char part2[512];
+    s_cache_file(f, cache, "part2.conf", part2, sizeof part2);
+    assert_int_equal(unlink(part2), 0);
+    config_load_options_t only = { .only_store = 1234, .cache_dir = cache };
+    cfg = s_load_opts(path, &only, &errors);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->stats.files_cached, 0);
+    assert_int_equal(s_cache_files(cache), 2);
+    config_destroy(&cfg);
+}
+
+/* Brands renamed or reordered: stores hold brand indexes, so no cache file
+ * is used; the result is a parse's. */
+static void test_cache_brands_changed(void **state)
+{
+    struct fixture *f = *state;
+    char path[512], cache[512];
+    s_write_split(f, path, sizeof path);
+    s_cache_dir(f, cache, sizeof cache);
+    config_t *cfg = s_load_cached(path, cache, 3, 0);
+    config_destroy(&cfg);
+    static const char *const brands[] = {
+        "brands = ( { name = \"other\"; orders_per_second = 1; },\n"
+        "  { name = \"heytea\"; orders_per_second = 5000; } );\n",
+        "brands = ( { name = \"heytea\"; orders_per_second = 5000; },\n"
+        "  { name = \"other\"; orders_per_second = 1; } );\n",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        char text[2048];
+        snprintf(text, sizeof text,
+                 "%s platforms = (\n"
+                 "  { name = \"meituan\"; adapter = \"zmq\"; endpoint = \"tcp://127.0.0.1:7601\"; },\n"
+                 "  { name = \"jd\"; adapter = \"zmq\"; endpoint = \"tcp://127.0.0.1:7602\"; }\n"
+                 ");\nstores = (\n@include \"part1.conf\"\n,\n@include \"part2.conf\"\n);\n",
+                 brands[i]);
+        s_write(f, "main.conf", text, path, sizeof path);
+        cfg = s_load_cached(path, cache, 2, 0);
+        assert_int_equal(cfg->stores[1].brand, i == 0 ? 1 : 0);
+        config_destroy(&cfg);
+    }
+}
+
+/* s_corrupt damages the cache file PATH in way HOW. */
+static void s_corrupt(const char *path, int how)
+{
+    FILE *io = fopen(path, "r+b");
+    assert_non_null(io);
+    static unsigned char buf[1 << 20];
+    size_t len = fread(buf, 1, sizeof buf, io);
+    assert_true(len > 100 && len < sizeof buf);
+    rewind(io);
+    if (how == 0) {        /* torn: half of it */
+        assert_int_equal(ftruncate(fileno(io), (off_t)(len / 2)), 0);
+        len = 0;
+    } else if (how == 1) { /* one bit in the body */
+        buf[len / 2] ^= 0x10;
+    } else {               /* another version, its checksum right */
+        buf[16]++;
+        uint64_t sum = config_cache_hash(buf, len - 8);
+        memcpy(buf + len - 8, &sum, 8);
+    }
+    assert_int_equal(fwrite(buf, 1, len, io), len);
+    assert_int_equal(fclose(io), 0);
+}
+
+/* A cache file torn, flipped or of another version is ignored (the file is
+ * parsed, the result is a parse's) and rewritten. */
+static void test_cache_corrupt(void **state)
+{
+    struct fixture *f = *state;
+    char path[512], cache[512], part2[512];
+    s_write_split(f, path, sizeof path);
+    s_cache_dir(f, cache, sizeof cache);
+    config_t *cfg = s_load_cached(path, cache, 3, 0);
+    config_destroy(&cfg);
+    s_cache_file(f, cache, "part2.conf", part2, sizeof part2);
+    for (int how = 0; how < 3; how++) {
+        s_corrupt(part2, how);
+        cfg = s_load_cached(path, cache, 1, 2);
+        config_destroy(&cfg);
+        cfg = s_load_cached(path, cache, 0, 3); /* rewritten */
+        config_destroy(&cfg);
+    }
+    /* an empty file */
+    FILE *empty = fopen(part2, "w");
+    assert_non_null(empty);
+    fclose(empty);
+    cfg = s_load_cached(path, cache, 1, 2);
+    config_destroy(&cfg);
+}
+
+/* A store id repeated across files, one of them from the cache: the same
+ * message, naming file:line, as without the cache. */
+static void test_cache_duplicate_id(void **state)
+{
+    struct fixture *f = *state;
+    char path[512], cache[512], *errors, *plain_errors;
+    s_write_split(f, path, sizeof path);
+    s_cache_dir(f, cache, sizeof cache);
+    config_t *cfg = s_load_cached(path, cache, 3, 0);
+    config_destroy(&cfg);
+    /* part1 takes an id of part2 and one of part3, which come from the cache */
+    int dup2 = 1000 + PART_STORES + 5, dup3 = 1000 + 2 * PART_STORES + 7;
+    char extra[512];
+    snprintf(extra, sizeof extra, "{ id = %d; " STORE_REQUIRED " }, { id = %d; " STORE_REQUIRED " }",
+             dup2, dup3);
+    s_write_part(f, "part1.conf", 1000, PART_STORES, 1000 + 10, extra, 4);
+    config_load_options_t o = { .threads = 2, .cache_dir = cache };
+    cfg = s_load_opts(path, &o, &errors);
+    assert_null(cfg);
+    cfg = s_load_opts(path, &s_two, &plain_errors);
+    assert_null(cfg);
+    assert_string_equal(errors, plain_errors);
+    char inc[600], first[600];
+    snprintf(inc, sizeof inc, "%s/part2.conf", f->dir);
+    snprintf(first, sizeof first, "%s/part1.conf", f->dir);
+    s_expect(errors, "%s:%d: stores[%d].id: duplicate store id %d (first at %s:%d)\n", inc,
+             s_file_line(inc, "{ id = 2505;"), 2 + PART_STORES + 5, dup2, first, /* part1 has one more */
+             s_file_line(first, "{ id = 2505;"));
+    free(errors);
+    free(plain_errors);
+    /* (the failed load read part2 and part3 from the cache, which are good;
+     * it wrote nothing, so part1's is still that of its first text) */
+    s_write_part(f, "part1.conf", 1000, PART_STORES, -1, NULL, 4);
+    cfg = s_load_cached(path, cache, 0, 3);
+    config_destroy(&cfg);
+}
+
+/* A cache directory that cannot be written: the load succeeds, and says
+ * how many cache files it could not write. */
+static void test_cache_unwritable(void **state)
+{
+    struct fixture *f = *state;
+    char path[512], cache[512], *errors;
+    s_write_split(f, path, sizeof path);
+    snprintf(cache, sizeof cache, "%s/no/such/dir", f->dir);
+    config_load_options_t o = { .threads = 2, .cache_dir = cache };
+    config_t *cfg = s_load_opts(path, &o, &errors);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->stats.cache_write_failures, 3);
+    assert_int_equal(cfg->store_count, 2 + 3 * PART_STORES);
+    config_destroy(&cfg);
+    if (geteuid() == 0)
+        return; /* root writes where the mode says no */
+    s_cache_dir(f, cache, sizeof cache);
+    assert_int_equal(chmod(cache, 0500), 0);
+    cfg = s_load_opts(path, &o, &errors);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->stats.cache_write_failures, 3);
+    assert_int_equal(s_cache_files(cache), 0);
+    config_destroy(&cfg);
+}
+
 /* ------------------------------------------------------------ 300,000 stores */
 
 static void test_300k_stores(void **state)
@@ -1148,6 +1412,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_split_errors_same_as_whole, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_split_falls_back, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reload_reuses_unchanged_files, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_cache_same_as_parse, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_cache_brands_changed, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_cache_corrupt, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_cache_duplicate_id, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_cache_unwritable, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_300k_stores, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

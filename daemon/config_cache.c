@@ -1,0 +1,469 @@
+/* config_cache.c - owns the parsed-store cache files: one per @include'd
+ * store file, its stores written field by field (see config_cache.h). */
+#include "config_cache.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Bump CACHE_VERSION whenever the fields written for a store change: a file
+ * of another version is a miss. The assert is a reminder: config_store_t
+ * changed size, so check s_put_store and s_get_store. Numbers are written
+ * in the host's byte order (a cache belongs to one machine); a file from a
+ * host of the other order reads as another version. */
+#define CACHE_MAGIC "SLUICE-STORES\n\0\0"
+#define CACHE_VERSION UINT32_C(1)
+#define NO_STRING UINT32_MAX
+_Static_assert(sizeof(void *) != 8 || sizeof(config_store_t) == 216,
+               "config_store_t changed: update the cache's fields and CACHE_VERSION");
+
+uint64_t config_cache_hash(const void *data, size_t len)
+{
+    const char *text = data;
+    const uint64_t k1 = UINT64_C(0x9E3779B97F4A7C15), k2 = UINT64_C(0xC2B2AE3D27D4EB4F);
+    uint64_t a = len ^ k1, b = ~len;
+    size_t i = 0;
+    for (; i + 16 <= len; i += 16) { /* two lanes: a chain of multiplies is the limit */
+        uint64_t x, y;
+        memcpy(&x, text + i, 8);
+        memcpy(&y, text + i + 8, 8);
+        a = ((a ^ x) * k1);
+        a ^= a >> 29;
+        b = ((b ^ y) * k2);
+        b ^= b >> 31;
+    }
+    uint64_t tail[2] = { 0, 0 };
+    memcpy(tail, text + i, len - i);
+    a = (a ^ tail[0]) * k1;
+    b = (b ^ tail[1]) * k2;
+    uint64_t h = a ^ (b << 23 | b >> 41);
+    h ^= h >> 33;
+    h *= UINT64_C(0xFF51AFD7ED558CCD);
+    h ^= h >> 33;
+    h *= UINT64_C(0xC4CEB9FE1A85EC53);
+    return h ^ (h >> 33);
+}
+
+/* s_file_name: DIR/stores-<hash of the source's path>.cache in BUF. */
+static bool s_file_name(const char *dir, const char *path, char *buf, size_t size)
+{
+    uint64_t h = config_cache_hash(path, strlen(path));
+    return (size_t)snprintf(buf, size, "%s/stores-%016" PRIx64 ".cache", dir, h) < size;
+}
+
+/* ------------------------------------------------------------- writing */
+
+struct out {
+    unsigned char *buf;
+    size_t len, cap;
+    bool oom;
+};
+
+static void s_put(struct out *o, const void *data, size_t len)
+{
+    if (o->oom)
+        return;
+    if (o->len + len > o->cap) {
+        size_t cap = o->cap ? o->cap : 64 << 10;
+        while (cap < o->len + len)
+            cap *= 2;
+        unsigned char *buf = realloc(o->buf, cap);
+        if (!buf) {
+            o->oom = true;
+            return;
+        }
+        o->buf = buf;
+        o->cap = cap;
+    }
+    memcpy(o->buf + o->len, data, len);
+    o->len += len;
+}
+
+static void s_put_u32(struct out *o, uint32_t v) { s_put(o, &v, sizeof v); }
+static void s_put_i32(struct out *o, int v) { s_put(o, &(int32_t){ (int32_t)v }, 4); }
+static void s_put_u64(struct out *o, uint64_t v) { s_put(o, &v, sizeof v); }
+static void s_put_f64(struct out *o, double v) { s_put(o, &v, sizeof v); }
+
+static void s_put_str(struct out *o, const char *s)
+{
+    size_t len = s ? strlen(s) : 0;
+    if (s && len >= NO_STRING) {
+        o->oom = true; /* cannot be written: no cache file */
+        return;
+    }
+    s_put_u32(o, s ? (uint32_t)len : NO_STRING);
+    s_put(o, s, len);
+}
+
+/* s_put_key writes what a reader must match: the header. */
+static void s_put_key(struct out *o, const config_cache_key_t *key)
+{
+    s_put(o, CACHE_MAGIC, sizeof CACHE_MAGIC - 1);
+    s_put_u32(o, CACHE_VERSION);
+    s_put_u64(o, key->len);
+    s_put_u64(o, key->hash);
+    s_put_str(o, key->path);
+    s_put_str(o, key->shown);
+    s_put_u32(o, (uint32_t)key->brand_count);
+    for (size_t i = 0; i < key->brand_count; i++)
+        s_put_str(o, key->brands[i].name);
+    s_put_u32(o, (uint32_t)key->platform_count);
+    for (size_t i = 0; i < key->platform_count; i++)
+        s_put_str(o, key->platforms[i].name);
+}
+
+static void s_put_store(struct out *o, const config_store_t *st, unsigned id_line, int tz)
+{
+    s_put_u32(o, st->id);
+    s_put_i32(o, st->brand);
+    s_put_str(o, st->name);
+    s_put_f64(o, st->lat);
+    s_put_f64(o, st->lng);
+    s_put_i32(o, st->prep_slots);
+    s_put_i32(o, st->item_seconds);
+    s_put_i32(o, st->order_seconds);
+    s_put_i32(o, st->max_wait_minutes);
+    s_put_i32(o, st->max_queue);
+    s_put_i32(o, st->open_minute);
+    s_put_i32(o, st->close_minute);
+    s_put_i32(o, tz);
+    s_put_u32(o, st->paused);
+    s_put_i32(o, st->platform_count);
+    for (int i = 0; i < st->platform_count && i < CONFIG_MAX_STORE_PLATFORMS; i++)
+        s_put_i32(o, st->platforms[i]);
+    s_put_i32(o, st->staffing_count);
+    for (int i = 0; i < st->staffing_count && i < CONFIG_MAX_STAFFING; i++) {
+        s_put_i32(o, st->staffing[i].from_minute);
+        s_put_i32(o, st->staffing[i].to_minute);
+        s_put_i32(o, st->staffing[i].prep_slots);
+    }
+    s_put_i32(o, st->line);
+    s_put_u32(o, id_line);
+}
+
+/* s_tz_index: the index of NAME in the table TZ (added when new), -1 for
+ * none or when out of memory (then O is marked). Stores of one file use
+ * few zones, and consecutive stores often the same one. */
+static int s_tz_index(struct out *o, const char ***tz, size_t *count, const char *name)
+{
+    if (!name)
+        return -1;
+    for (size_t i = *count; i-- > 0;)
+        if ((*tz)[i] == name || strcmp((*tz)[i], name) == 0)
+            return (int)i;
+    const char **v = realloc(*tz, (*count + 1) * sizeof *v);
+    if (!v) {
+        o->oom = true;
+        return -1;
+    }
+    *tz = v;
+    v[*count] = name;
+    return (int)(*count)++;
+}
+
+/* s_write_file writes LEN bytes of BUF to PATH.tmp.<pid>, then renames it
+ * to PATH. Not fsync'ed: a file torn by a crash fails its checksum, which
+ * is a miss, and costs only a parse. */
+static bool s_write_file(const char *path, const unsigned char *buf, size_t len)
+{
+    char tmp[PATH_MAX];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp)
+        return false;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return false;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, buf + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
+    bool ok = close(fd) == 0 && done == len && rename(tmp, path) == 0;
+    if (!ok)
+        unlink(tmp);
+    return ok;
+}
+
+bool config_cache_write(const char *dir, const config_cache_key_t *key, const config_store_t *stores,
+                        const unsigned *id_lines, size_t count)
+{
+    char path[PATH_MAX];
+    if (!s_file_name(dir, key->path, path, sizeof path))
+        return false;
+    struct out head = { 0 }, body = { 0 };
+    const char **tz = NULL;
+    size_t tz_count = 0;
+    bool ok = false;
+    /* the body first, to learn the zones the header's table lists */
+    s_put_u64(&body, count);
+    for (size_t i = 0; i < count; i++)
+        s_put_store(&body, &stores[i], id_lines[i], s_tz_index(&body, &tz, &tz_count, stores[i].timezone));
+    s_put_key(&head, key);
+    s_put_u32(&head, (uint32_t)tz_count);
+    for (size_t i = 0; i < tz_count; i++)
+        s_put_str(&head, tz[i]);
+    s_put(&head, body.buf, body.len);
+    s_put_u64(&head, config_cache_hash(head.buf, head.len));
+    if (!head.oom && !body.oom)
+        ok = s_write_file(path, head.buf, head.len);
+    free(tz);
+    free(head.buf);
+    free(body.buf);
+    return ok;
+}
+
+/* ------------------------------------------------------------- reading */
+
+/* A reader over the checked bytes of a cache file: every get checks that
+ * the bytes are there; the first that is not marks the reader bad, and
+ * later gets read zeros. */
+struct in {
+    const unsigned char *at, *end;
+    bool bad;
+};
+
+static void s_get(struct in *r, void *to, size_t len)
+{
+    if (r->bad || (size_t)(r->end - r->at) < len) {
+        r->bad = true;
+        memset(to, 0, len);
+        return;
+    }
+    memcpy(to, r->at, len);
+    r->at += len;
+}
+
+static uint32_t s_get_u32(struct in *r) { uint32_t v; s_get(r, &v, sizeof v); return v; }
+static int s_get_i32(struct in *r) { int32_t v; s_get(r, &v, sizeof v); return v; }
+static uint64_t s_get_u64(struct in *r) { uint64_t v; s_get(r, &v, sizeof v); return v; }
+static double s_get_f64(struct in *r) { double v; s_get(r, &v, sizeof v); return v; }
+
+/* s_get_str points *S at a string's bytes in the file (not NUL-terminated),
+ * *LEN its length; *S NULL for a NULL string. */
+static void s_get_str(struct in *r, const char **s, size_t *len)
+{
+    uint32_t n = s_get_u32(r);
+    *s = NULL;
+    *len = 0;
+    if (r->bad || n == NO_STRING)
+        return;
+    if ((size_t)(r->end - r->at) < n) {
+        r->bad = true;
+        return;
+    }
+    *s = (const char *)r->at;
+    *len = n;
+    r->at += n;
+}
+
+/* s_match_str: the next string is exactly WANT (NULL matches NULL). */
+static bool s_match_str(struct in *r, const char *want)
+{
+    const char *s;
+    size_t len;
+    s_get_str(r, &s, &len);
+    if (r->bad || (s == NULL) != (want == NULL))
+        return false;
+    return !s || (strlen(want) == len && memcmp(s, want, len) == 0);
+}
+
+static bool s_match_key(struct in *r, const config_cache_key_t *key)
+{
+    char magic[sizeof CACHE_MAGIC - 1];
+    s_get(r, magic, sizeof magic);
+    if (memcmp(magic, CACHE_MAGIC, sizeof magic) != 0 || s_get_u32(r) != CACHE_VERSION ||
+        s_get_u64(r) != key->len || s_get_u64(r) != key->hash || !s_match_str(r, key->path) ||
+        !s_match_str(r, key->shown) || s_get_u32(r) != key->brand_count)
+        return false;
+    for (size_t i = 0; i < key->brand_count; i++)
+        if (!s_match_str(r, key->brands[i].name))
+            return false;
+    if (s_get_u32(r) != key->platform_count)
+        return false;
+    for (size_t i = 0; i < key->platform_count; i++)
+        if (!s_match_str(r, key->platforms[i].name))
+            return false;
+    return !r->bad;
+}
+
+/* s_in_range: V in [LO, HI). */
+static bool s_in_range(long long v, long long lo, long long hi)
+{
+    return v >= lo && v < hi;
+}
+
+/* s_get_store reads one store into ST (its name malloc'ed), checking every
+ * count and index against KEY and the file's zone table. */
+static bool s_get_store(struct in *r, const config_cache_key_t *key, config_cache_entry_t *e,
+                        config_store_t *st, unsigned *id_line)
+{
+    st->id = s_get_u32(r);
+    st->brand = s_get_i32(r);
+    const char *name;
+    size_t name_len;
+    s_get_str(r, &name, &name_len);
+    if (name && !(st->name = strndup(name, name_len)))
+        return false;
+    st->lat = s_get_f64(r);
+    st->lng = s_get_f64(r);
+    st->prep_slots = s_get_i32(r);
+    st->item_seconds = s_get_i32(r);
+    st->order_seconds = s_get_i32(r);
+    st->max_wait_minutes = s_get_i32(r);
+    st->max_queue = s_get_i32(r);
+    st->open_minute = s_get_i32(r);
+    st->close_minute = s_get_i32(r);
+    int tz = s_get_i32(r);
+    uint32_t paused = s_get_u32(r);
+    st->paused = paused == 1;
+    st->platform_count = s_get_i32(r);
+    if (!s_in_range(st->brand, -1, (long long)key->brand_count) ||
+        !s_in_range(tz, -1, (long long)e->timezone_count) || paused > 1 ||
+        !s_in_range(st->platform_count, 0, CONFIG_MAX_STORE_PLATFORMS + 1))
+        return false;
+    st->timezone = tz < 0 ? NULL : e->timezones[tz];
+    for (int i = 0; i < st->platform_count; i++) {
+        st->platforms[i] = s_get_i32(r);
+        if (!s_in_range(st->platforms[i], 0, (long long)key->platform_count))
+            return false;
+    }
+    st->staffing_count = s_get_i32(r);
+    if (!s_in_range(st->staffing_count, 0, CONFIG_MAX_STAFFING + 1))
+        return false;
+    for (int i = 0; i < st->staffing_count; i++) {
+        st->staffing[i].from_minute = s_get_i32(r);
+        st->staffing[i].to_minute = s_get_i32(r);
+        st->staffing[i].prep_slots = s_get_i32(r);
+    }
+    st->line = s_get_i32(r);
+    *id_line = s_get_u32(r);
+    return !r->bad;
+}
+
+/* s_get_body reads the zone table and the stores after the header. */
+static bool s_get_body(struct in *r, const config_cache_key_t *key, config_cache_entry_t *e)
+{
+    uint32_t zones = s_get_u32(r);
+    /* each entry takes at least 4 bytes: a bigger count is corrupt */
+    if (r->bad || zones > (size_t)(r->end - r->at) / 4 ||
+        (zones && !(e->timezones = calloc(zones, sizeof *e->timezones))))
+        return false;
+    for (; e->timezone_count < zones; e->timezone_count++) {
+        const char *s;
+        size_t len;
+        s_get_str(r, &s, &len);
+        if (!s || !(e->timezones[e->timezone_count] = strndup(s, len)))
+            return false;
+    }
+    uint64_t count = s_get_u64(r);
+    /* a store takes more than 64 bytes */
+    if (r->bad || count > (size_t)(r->end - r->at) / 64)
+        return false;
+    e->stores = calloc(count + 1, sizeof *e->stores);
+    e->id_lines = malloc((count + 1) * sizeof *e->id_lines);
+    if (!e->stores || !e->id_lines)
+        return false;
+    for (; e->count < count; e->count++)
+        if (!s_get_store(r, key, e, &e->stores[e->count], &e->id_lines[e->count])) {
+            free(e->stores[e->count].name); /* the one half read */
+            return false;
+        }
+    return r->at == r->end;
+}
+
+/* s_read_file reads PATH whole into a new *BUF of *LEN bytes. */
+static bool s_read_file(const char *path, unsigned char **buf, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 8 &&
+              (uintmax_t)st.st_size < SIZE_MAX / 2;
+    *buf = ok ? malloc((size_t)st.st_size) : NULL;
+    size_t done = 0;
+    while (*buf && done < (size_t)st.st_size) {
+        ssize_t n = read(fd, *buf + done, (size_t)st.st_size - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
+    close(fd);
+    if (!*buf || done != (size_t)st.st_size) {
+        free(*buf);
+        *buf = NULL;
+        return false;
+    }
+    *len = done;
+    return true;
+}
+
+bool config_cache_read(const char *dir, const config_cache_key_t *key, config_cache_entry_t *out)
+{
+    char path[PATH_MAX];
+    unsigned char *buf;
+    size_t len;
+    *out = (config_cache_entry_t){ 0 };
+    if (!s_file_name(dir, key->path, path, sizeof path) || !s_read_file(path, &buf, &len))
+        return false;
+    struct in r = { buf, buf + len - 8, false };
+    uint64_t sum;
+    memcpy(&sum, buf + len - 8, sizeof sum);
+    bool ok = s_match_key(&r, key) && sum == config_cache_hash(buf, len - 8) && s_get_body(&r, key, out);
+    free(buf);
+    if (!ok)
+        config_cache_entry_free(out);
+    return ok;
+}
+
+void config_cache_entry_free(config_cache_entry_t *e)
+{
+    if (!e)
+        return;
+    for (size_t i = 0; e->stores && i < e->count; i++)
+        free(e->stores[i].name);
+    for (size_t i = 0; i < e->timezone_count; i++)
+        free(e->timezones[i]);
+    free(e->stores);
+    free(e->id_lines);
+    free(e->timezones);
+    *e = (config_cache_entry_t){ 0 };
+}
+
+/* ---------------------------------------------------------- the daemon */
+
+const char *config_cache_dir_env(char *buf, size_t size)
+{
+    const char *env = getenv("CACHE_DIRECTORY");
+    if (!env || !*env || *env == ':')
+        return NULL;
+    size_t len = strcspn(env, ":");
+    if (len >= size)
+        return NULL;
+    memcpy(buf, env, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+void config_cache_report(const config_t *cfg, const char *dir, const char *when)
+{
+    const config_load_stats_t *st = &cfg->stats;
+    log_info("%s: %zu stores from the store cache (%zu files), %zu files parsed, %zu reused; cache %s",
+             when, st->stores_cached, st->files_cached, st->files_parsed, st->files_reused,
+             dir ? dir : "off (no CACHE_DIRECTORY)");
+    if (st->cache_write_failures)
+        log_warning("%s: failed to write %zu store cache files in %s: the next start parses them",
+                    when, st->cache_write_failures, dir);
+}
