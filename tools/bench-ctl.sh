@@ -227,14 +227,25 @@ if [ -n "$big_args" ]; then
 TABLE
 fi
 
-# Again with sluiced running on the same database: `order` is then answered
-# by the daemon's support thread from a connection it keeps open (no new
-# backend per lookup), `store` gets the daemon's live view beside its reads.
-# The daemon's stores have no platforms, so it dispatches nothing; it reads
-# the live orders back at start and writes only what their prep steps need.
+# Again with sluiced running on the same data: `order` is then answered by
+# the daemon's support thread from a connection it keeps open (no new
+# backend per lookup), and `store` has it read PostgreSQL there too, beside
+# its live view. sluiced runs on a file copy of the database (CREATE
+# DATABASE ... STRATEGY FILE_COPY, dropped after): at start it takes over
+# the 3% live orders of a day that ended without it, and fails them (their
+# stores are not in its config, or no rider came), which would change the
+# data kept for the next run. Measured once those writes are done.
 port=$((18400 + $$ % 1000))
+daemon_dsn=$(echo "$dsn" | sed 's/dbname=sluice$/dbname=sluice_daemon/')
+admin_dsn=$(echo "$dsn" | sed 's/dbname=sluice$/dbname=postgres/')
+psql -X -q -v ON_ERROR_STOP=1 "$admin_dsn" -c "DROP DATABASE IF EXISTS sluice_daemon" \
+    -c "CREATE DATABASE sluice_daemon TEMPLATE sluice STRATEGY FILE_COPY"
+live_count() {
+    psql -X -At "$daemon_dsn" -c "SELECT count(*) FROM orders
+        WHERE state NOT IN ('DELIVERED', 'CANCELLED', 'FAILED')" 2>/dev/null || echo -
+}
 cat >"$dir/daemon.conf" <<CONF
-daemon = { database = "$dsn"; ingress = "tcp://127.0.0.1:$port";
+daemon = { database = "$daemon_dsn"; ingress = "tcp://127.0.0.1:$port";
            events = "tcp://127.0.0.1:$((port + 1))"; http = "127.0.0.1:$((port + 2))";
            control = "ipc://$dir/control.sock"; };
 brands = ( { name = "bench"; orders_per_second = 1000000; } );
@@ -253,18 +264,26 @@ CONF
 "$BUILD/sluiced" -c "$dir/daemon.conf" >"$dir/sluiced.log" 2>&1 &
 daemon_pid=$!
 up=0
-for _ in $(seq 1 240); do
-    if "$BUILD/sluicectl" -c "$dir/daemon.conf" --json stats 2>/dev/null |
-        grep -q '"database_up":true'; then
+t0=$(date +%s)
+for _ in $(seq 1 600); do
+    if grep -q '^<5>ready:' "$dir/sluiced.log"; then
         up=1
         break
     fi
     sleep 0.5
 done
+# Settled: the count of live orders holds still for 3 s.
+last=- same=0
+while [ "$up" = 1 ] && [ "$same" -lt 3 ] && [ $(( $(date +%s) - t0 )) -lt 600 ]; do
+    sleep 1
+    now=$(live_count)
+    if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; fi
+    last=$now
+done
 if [ "$up" = 1 ]; then
-    echo "== ctl: again with sluiced running on the same database"
+    echo "== ctl: again with sluiced running on a copy of the data (settled after $(( $(date +%s) - t0 )) s, $last orders live)"
     "$BUILD/sluicectl" -c "$dir/daemon.conf" order "$order" | head -1 | sed 's/^/   | /'
-    out=$("$BUILD/sluice-ctlbench" --dsn "$dsn" --ctl "$BUILD/sluicectl" --config "$dir/daemon.conf" \
+    out=$("$BUILD/sluice-ctlbench" --dsn "$daemon_dsn" --ctl "$BUILD/sluicectl" --config "$dir/daemon.conf" \
           --order "$order" --store "$typical" --store "$BUSY_STORE" --store "$HOT_STORE" \
           --runs "$RUNS")
     echo "$out" | grep -v '^RESULT' | sed 's/^/  /'
@@ -285,6 +304,7 @@ fi
 kill -TERM "$daemon_pid" 2>/dev/null || true
 wait "$daemon_pid" 2>/dev/null || true
 daemon_pid=
+psql -X -q "$admin_dsn" -c "DROP DATABASE sluice_daemon" || true
 
 # Again with PostgreSQL's shared memory on huge pages, when this machine can
 # reserve them (root). A fresh backend maps every shared buffer it touches:
