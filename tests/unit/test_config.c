@@ -671,6 +671,23 @@ static void test_include_directory(void **state)
     errors = s_load_fail(path);
     s_expect(errors, "%s:2: @include \".\": is a directory, not a file\n", inc);
     free(errors);
+
+    /* deep in a file of several megabytes (read in blocks of 1 MB): the
+     * line is counted right across the blocks, "@include" inside a line is
+     * no include, and one at the end without a newline is */
+    size_t cap = 4u << 20, at = 0;
+    char *big = malloc(cap);
+    assert_non_null(big);
+    for (int i = 1; i < 60000; i++)
+        at += (size_t)snprintf(big + at, cap - at, "# store %05d; \"@include\" \".\" is text here\n", i);
+    at += (size_t)snprintf(big + at, cap - at, " \t@include \".\"");
+    assert_true(at > 2 * (1u << 20) && at < cap);
+    s_write(f, "big.conf", big, inc, sizeof inc);
+    free(big);
+    s_write(f, "main.conf", "stores = (\n@include \"big.conf\"\n);\n", path, sizeof path);
+    errors = s_load_fail(path);
+    s_expect(errors, "%s:60000: @include \".\": is a directory, not a file\n", inc);
+    free(errors);
 }
 
 /* ------------------------------------------- @include'd files in pieces */
