@@ -240,6 +240,8 @@ daemon_dsn=$(echo "$dsn" | sed 's/dbname=sluice$/dbname=sluice_daemon/')
 admin_dsn=$(echo "$dsn" | sed 's/dbname=sluice$/dbname=postgres/')
 psql -X -q -v ON_ERROR_STOP=1 "$admin_dsn" -c "DROP DATABASE IF EXISTS sluice_daemon" \
     -c "CREATE DATABASE sluice_daemon TEMPLATE sluice STRATEGY FILE_COPY"
+# The copy's gigabytes go to disk now, not while the commands are timed.
+sync
 live_count() {
     psql -X -At "$daemon_dsn" -c "SELECT count(*) FROM orders
         WHERE state NOT IN ('DELIVERED', 'CANCELLED', 'FAILED')" 2>/dev/null || echo -
@@ -280,6 +282,7 @@ while [ "$up" = 1 ] && [ "$same" -lt 3 ] && [ $(( $(date +%s) - t0 )) -lt 600 ];
     if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; fi
     last=$now
 done
+sync
 if [ "$up" = 1 ]; then
     echo "== ctl: again with sluiced running on a copy of the data (settled after $(( $(date +%s) - t0 )) s, $last orders live)"
     "$BUILD/sluicectl" -c "$dir/daemon.conf" order "$order" | head -1 | sed 's/^/   | /'
@@ -305,6 +308,7 @@ kill -TERM "$daemon_pid" 2>/dev/null || true
 wait "$daemon_pid" 2>/dev/null || true
 daemon_pid=
 psql -X -q "$admin_dsn" -c "DROP DATABASE sluice_daemon" || true
+sync
 
 # Again with PostgreSQL's shared memory on huge pages, when this machine can
 # reserve them (root). A fresh backend maps every shared buffer it touches:
