@@ -1720,7 +1720,8 @@ static bool s_source_load(struct load *ld, struct source *src)
     if (!s_read_file(src->path, &src->text, &src->cap, &src->len) ||
         memchr(src->text, '\0', src->len))
         return false;
-    if (ld->only_len && !memmem(src->text, src->len, ld->only_digits, ld->only_len))
+    if (ld->only_len &&
+        !config_scan_has_number(src->text, src->len, ld->only_digits, ld->only_len))
         return true; /* a partial load: no piece of it can hold the store */
     src->hash = config_cache_hash(src->text, src->len);
     const struct config_sources *prev = ld->reuse ? ld->previous->sources : NULL;
@@ -1850,13 +1851,14 @@ static bool s_piece_walk(struct load *ld, char *stdio, size_t stdio_size, struct
 }
 
 /* s_piece_skipped: a partial load (only_store) leaves out a counted piece
- * whose text cannot hold the store's id. A piece of uncounted elements may
+ * whose text cannot hold the store's id as a number of its own. A piece of uncounted elements may
  * @include another file, so it is always read. */
 static bool s_piece_skipped(const struct load *ld, const struct part *pt)
 {
     const config_scan_piece_t *pc = &pt->piece;
     return ld->only_len && pc->elements &&
-           !memmem(pt->source->text + pc->start, pc->end - pc->start, ld->only_digits, ld->only_len);
+           !config_scan_has_number(pt->source->text + pc->start, pc->end - pc->start,
+                                   ld->only_digits, ld->only_len);
 }
 
 /* s_queue_pieces makes SRC's pieces available to the workers (lock held). */

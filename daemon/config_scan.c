@@ -286,3 +286,59 @@ bool config_scan_list(const char *text, size_t len, size_t piece_bytes, config_s
     ls.cur.elements++; /* the element after the last comma */
     return piece(arg, &ls.cur);
 }
+
+/* ---- a number in text ---------------------------------------------------- */
+
+typedef unsigned char scan_v16 __attribute__((vector_size(16)));
+
+static bool s_is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* s_number_at: is the run at TEXT + AT (N bytes, equal to the digits) a
+ * number of its own? Leading zeros before it belong to it. */
+static bool s_number_at(const char *text, size_t len, size_t at, size_t n)
+{
+    if (at + n < len && s_is_digit(text[at + n]))
+        return false;
+    size_t b = at;
+    while (b > 0 && text[b - 1] == '0')
+        b--;
+    return b == 0 || !s_is_digit(text[b - 1]);
+}
+
+bool config_scan_has_number(const char *text, size_t len, const char *digits, size_t n)
+{
+    if (n == 0 || n > len)
+        return false;
+    size_t i = 0;
+    if (len - n + 1 >= 16) {
+        scan_v16 first, last;
+        for (int k = 0; k < 16; k++) {
+            first[k] = (unsigned char)digits[0];
+            last[k] = (unsigned char)digits[n - 1];
+        }
+        /* blocks whose 16 candidate starts all fit */
+        for (; i + 15 + n - 1 < len; i += 16) {
+            scan_v16 a, z;
+            memcpy(&a, text + i, 16);
+            memcpy(&z, text + i + n - 1, 16);
+            scan_v16 m = (a == first) & (z == last);
+            uint64_t lo, hi;
+            memcpy(&lo, &m, 8);
+            memcpy(&hi, (const char *)&m + 8, 8);
+            if ((lo | hi) == 0)
+                continue;
+            for (size_t k = 0; k < 16; k++)
+                if (m[k] && memcmp(text + i + k, digits, n) == 0 &&
+                    s_number_at(text, len, i + k, n))
+                    return true;
+        }
+    }
+    for (; i + n <= len; i++)
+        if (text[i] == digits[0] && memcmp(text + i, digits, n) == 0 &&
+            s_number_at(text, len, i, n))
+            return true;
+    return false;
+}

@@ -50,4 +50,12 @@ typedef bool config_scan_piece_fn(void *arg, const config_scan_piece_t *piece);
 bool config_scan_list(const char *text, size_t len, size_t piece_bytes, config_scan_piece_fn *piece,
                       void *arg) __attribute__((warn_unused_result));
 
+/* config_scan_has_number: does TEXT hold DIGITS (N decimal digits, no
+ * leading zero) as a number of its own: not inside a longer run of digits,
+ * though after leading zeros? A partial load (sluicectl store ID) parses
+ * only the text that can hold the store's id. Compares 16 bytes at a time
+ * (the first and the last digit at once): megabytes of store text are
+ * scanned in milliseconds, where memmem takes a tenth of a second. */
+bool config_scan_has_number(const char *text, size_t len, const char *digits, size_t n);
+
 #endif

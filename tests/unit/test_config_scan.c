@@ -132,11 +132,74 @@ static void test_list_pieces(void **state)
     }
 }
 
+/* s_naive_has_number: config_scan_has_number the obvious way, to compare. */
+static bool s_naive_has_number(const char *text, size_t len, const char *digits, size_t n)
+{
+    for (size_t i = 0; i + n <= len; i++) {
+        if (memcmp(text + i, digits, n) != 0)
+            continue;
+        if (i + n < len && text[i + n] >= '0' && text[i + n] <= '9')
+            continue;
+        size_t b = i;
+        while (b > 0 && text[b - 1] == '0')
+            b--;
+        if (b == 0 || text[b - 1] < '0' || text[b - 1] > '9')
+            return true;
+    }
+    return false;
+}
+
+static void test_has_number(void **state)
+{
+    (void)state;
+    static const struct { const char *text; bool found; } cases[] = {
+        { "id = 1002;", true },
+        { "1002", true },
+        { "{ id = 1002 }", true },
+        { "id = 01002;", true },              /* leading zeros belong to it */
+        { "id = 10020; id = 11002;", false }, /* inside longer numbers */
+        { "name = \"store 1002\";", true },   /* text: parsed anyway, harmless */
+        { "id = 100; x = 2;", false },
+        { "", false },
+        /* across the 16-byte blocks, and at the very end */
+        { "{ location = [30.27, 120.03]; prep_slots = 4; id = 1002", true },
+        { "{ location = [30.27, 120.03]; prep_slots = 4; id = 21002", false },
+        { "xxxxxxxxxxxxxx1002yxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", true },
+        { "xxxxxxxxxxxxxxx10021xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", false },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bool got = config_scan_has_number(cases[i].text, strlen(cases[i].text), "1002", 4);
+        if (got != cases[i].found)
+            fail_msg("\"%s\": %s, expected %s", cases[i].text, got ? "found" : "not found",
+                     cases[i].found ? "found" : "not found");
+    }
+    /* random text of digits and separators against the obvious way, at
+     * every alignment and length: the 16-byte loop misses nothing */
+    char text[300];
+    uint32_t x = 12345;
+    const char *needles[] = { "7", "42", "1002", "3000000001" };
+    for (int round = 0; round < 4000; round++) {
+        size_t len = (size_t)(round % 299) + 1;
+        for (size_t k = 0; k < len; k++) {
+            x = x * 1103515245u + 12345u;
+            text[k] = "0123456789 ;=0147"[(x >> 16) % 17];
+        }
+        for (size_t k = 0; k < sizeof needles / sizeof needles[0]; k++) {
+            size_t n = strlen(needles[k]);
+            bool want = s_naive_has_number(text, len, needles[k], n);
+            if (config_scan_has_number(text, len, needles[k], n) != want)
+                fail_msg("round %d, \"%s\" in \"%.*s\": expected %s", round, needles[k],
+                         (int)len, text, want ? "found" : "not found");
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_includes),
         cmocka_unit_test(test_list_pieces),
+        cmocka_unit_test(test_has_number),
     };
     return cmocka_run_group_tests_name("config_scan", tests, NULL, NULL);
 }
