@@ -6,8 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-/* s_discard_rest drops the remaining frames of a message we refuse. */
-static void s_discard_rest(void *socket)
+void envelope_discard_rest(void *socket)
 {
     int more = 1;
     size_t len = sizeof more;
@@ -37,7 +36,7 @@ envelope_status_t envelope_recv(void *socket, const char *what, uint8_t env[ENVE
         if (n > 255 || *len + 1 + n > ENVELOPE_MAX) {
             log_warning("dropped a %s message with an oversized routing envelope", what);
             zmq_msg_close(body);
-            s_discard_rest(socket);
+            envelope_discard_rest(socket);
             return ENVELOPE_REFUSED;
         }
         env[(*len)++] = (uint8_t)n;

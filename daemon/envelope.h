@@ -33,4 +33,9 @@ envelope_status_t envelope_recv(void *socket, const char *what, uint8_t env[ENVE
 bool envelope_send(void *socket, const uint8_t *env, size_t len, const void *body,
                    size_t body_len);
 
+/* envelope_discard_rest drops the frames of a message still to be read
+ * after the one just read (a message refused, or one with more frames than
+ * its reader takes); any ZeroMQ socket. */
+void envelope_discard_rest(void *socket);
+
 #endif

@@ -5,6 +5,7 @@
 #include "zmq_adapter.h"
 
 #include "clock.h"
+#include "envelope.h"
 #include "inflight.h"
 #include "log.h"
 #include "network_wire.h"
@@ -433,19 +434,6 @@ static void s_handle_frame(zmq_adapter_t *self, const void *data, size_t len, ui
     s_complete(&req, &done, r);
 }
 
-/* s_discard_rest drops the other frames of a multi-frame message. */
-static void s_discard_rest(void *socket)
-{
-    int more = 1;
-    size_t len = sizeof more;
-    while (zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &len) == 0 && more) {
-        zmq_msg_t part;
-        zmq_msg_init(&part);
-        (void)zmq_msg_recv(&part, socket, 0);
-        zmq_msg_close(&part);
-    }
-}
-
 static void s_step_replies(zmq_adapter_t *self, uint64_t now)
 {
     self->more = false;
@@ -459,7 +447,7 @@ static void s_step_replies(zmq_adapter_t *self, uint64_t now)
             return;
         }
         if (zmq_msg_more(&msg)) {
-            s_discard_rest(self->socket);
+            envelope_discard_rest(self->socket);
             self->stats.unreadable++;
             s_complain(self, now, "dropped a message of several frames (a Reply is one)");
         } else {
@@ -514,7 +502,7 @@ static void s_step_monitor(zmq_adapter_t *self)
         if (zmq_msg_size(&msg) >= sizeof event)
             memcpy(&event, zmq_msg_data(&msg), sizeof event);
         zmq_msg_close(&msg);
-        s_discard_rest(self->monitor);
+        envelope_discard_rest(self->monitor);
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
             s_link(self, true);
         else if (event == ZMQ_EVENT_DISCONNECTED)
