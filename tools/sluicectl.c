@@ -380,6 +380,25 @@ static int s_call(ctl_t *ctl, ctl_request_t *req, bool read,
     return rc;
 }
 
+/* A read command's answer shown one way: as JSON, or for people. */
+typedef void s_show_fn(const ctl_t *ctl, const ctl_reply_t *r);
+
+/* s_read_command asks the daemon REQ, a read command answered with body
+ * EXPECTED, and shows the answer with JSON or TEXT as --json says. Returns
+ * the exit code. */
+static int s_read_command(ctl_t *ctl, ctl_request_t *req,
+                          Sluice__Control__V1__Reply__BodyCase expected, s_show_fn *json,
+                          s_show_fn *text)
+{
+    ctl_reply_t *r = NULL;
+    int rc = s_call(ctl, req, true, expected, &r);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    (ctl->json ? json : text)(ctl, r);
+    sluice__control__v1__reply__free_unpacked(r, NULL);
+    return CTL_EXIT_OK;
+}
+
 static void s_source_daemon_text(const ctl_t *ctl)
 {
     printf("source: daemon at ");
@@ -389,8 +408,9 @@ static void s_source_daemon_text(const ctl_t *ctl)
 
 /* ---- sluicectl platforms ---- */
 
-static void s_platforms_json(const ctl_t *ctl, const Sluice__Control__V1__PlatformsReply *p)
+static void s_platforms_json(const ctl_t *ctl, const ctl_reply_t *reply)
 {
+    const Sluice__Control__V1__PlatformsReply *p = reply->platforms;
     ctl_json_t j;
     ctl_json_init(&j, stdout);
     ctl_json_begin_object(&j);
@@ -440,8 +460,9 @@ static void s_platforms_json(const ctl_t *ctl, const Sluice__Control__V1__Platfo
 }
 
 #define S_PLATFORM_COLS 9
-static void s_platforms_text(const ctl_t *ctl, const Sluice__Control__V1__PlatformsReply *p)
+static void s_platforms_text(const ctl_t *ctl, const ctl_reply_t *reply)
 {
+    const Sluice__Control__V1__PlatformsReply *p = reply->platforms;
     s_source_daemon_text(ctl);
     printf("platforms: %zu\n", p->n_platforms);
     if (p->n_platforms == 0)
@@ -486,22 +507,15 @@ static int s_cmd_platforms(ctl_t *ctl, char **argv)
     ctl_request_t req = SLUICE__CONTROL__V1__REQUEST__INIT;
     req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_PLATFORMS;
     req.platforms = &body;
-    ctl_reply_t *r = NULL;
-    int rc = s_call(ctl, &req, true, SLUICE__CONTROL__V1__REPLY__BODY_PLATFORMS, &r);
-    if (rc != CTL_EXIT_OK)
-        return rc;
-    if (ctl->json)
-        s_platforms_json(ctl, r->platforms);
-    else
-        s_platforms_text(ctl, r->platforms);
-    sluice__control__v1__reply__free_unpacked(r, NULL);
-    return CTL_EXIT_OK;
+    return s_read_command(ctl, &req, SLUICE__CONTROL__V1__REPLY__BODY_PLATFORMS,
+                          s_platforms_json, s_platforms_text);
 }
 
 /* ---- sluicectl stats ---- */
 
-static void s_stats_json(const ctl_t *ctl, const Sluice__Control__V1__StatsReply *st)
+static void s_stats_json(const ctl_t *ctl, const ctl_reply_t *r)
 {
+    const Sluice__Control__V1__StatsReply *st = r->stats;
     ctl_json_t j;
     ctl_json_init(&j, stdout);
     ctl_json_begin_object(&j);
@@ -557,8 +571,9 @@ static void s_stats_json(const ctl_t *ctl, const Sluice__Control__V1__StatsReply
     ctl_json_end_object(&j);
 }
 
-static void s_stats_text(const ctl_t *ctl, const Sluice__Control__V1__StatsReply *st)
+static void s_stats_text(const ctl_t *ctl, const ctl_reply_t *r)
 {
+    const Sluice__Control__V1__StatsReply *st = r->stats;
     char a[64], b[64];
     s_source_daemon_text(ctl);
     s_field("up for", ctl_format_wait(st->uptime_ms, a, sizeof a));
@@ -592,16 +607,8 @@ static int s_cmd_stats(ctl_t *ctl, char **argv)
     ctl_request_t req = SLUICE__CONTROL__V1__REQUEST__INIT;
     req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_STATS;
     req.stats = &body;
-    ctl_reply_t *r = NULL;
-    int rc = s_call(ctl, &req, true, SLUICE__CONTROL__V1__REPLY__BODY_STATS, &r);
-    if (rc != CTL_EXIT_OK)
-        return rc;
-    if (ctl->json)
-        s_stats_json(ctl, r->stats);
-    else
-        s_stats_text(ctl, r->stats);
-    sluice__control__v1__reply__free_unpacked(r, NULL);
-    return CTL_EXIT_OK;
+    return s_read_command(ctl, &req, SLUICE__CONTROL__V1__REPLY__BODY_STATS, s_stats_json,
+                          s_stats_text);
 }
 
 /* ---- sluicectl pause / resume / reload ---- */
