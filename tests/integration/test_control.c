@@ -497,6 +497,7 @@ static void test_order_lookups(void **state)
     print_message("300 lookups at once: %d answered, %d told to wait\n", found, busy);
     assert_int_equal(found + busy, 300);
     assert_true(found >= 64);
+    assert_true(busy > 0); /* the cap holds: 300 arrive within one pass or two */
     assert_int_equal(s_submit(h, "ol-2", S_STORE), 0);
 
     /* PostgreSQL down: the daemon cannot answer, sluicectl reads PostgreSQL
