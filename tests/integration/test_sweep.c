@@ -72,6 +72,24 @@ static char *s_timeline(dfx_t *f, const char *id)
     return t;
 }
 
+/* s_wait_timeline polls until order ID's timeline holds NEEDLE and returns
+ * it (malloc'ed): the log says a decision when it is taken, its timeline
+ * entry commits with the next batch of changes. */
+static char *s_wait_timeline(dfx_t *f, const char *id, const char *needle, int timeout_ms)
+{
+    uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        char *tl = s_timeline(f, id);
+        if (strstr(tl, needle) != NULL)
+            return tl;
+        if (harness_now_ms() > deadline)
+            fail_msg("order %s: no '%s' in its timeline %d ms after the log said it:\n%s", id,
+                     needle, timeout_ms, tl);
+        free(tl);
+        harness_nap_ms(20);
+    }
+}
+
 /* s_wait_attempt polls until order ID's attempt ATTEMPT is at PLATFORM in
  * STATE (NULL: any state), checking for two live attempts on the way. */
 static void s_wait_attempt(dfx_t *f, const char *id, int attempt, const char *platform,
@@ -253,7 +271,7 @@ static void test_stalled_rides(void **state)
     if (took < STUCK_MS)
         fail_msg("pickup-0 escalated %" PRIu64 " ms after pickup: before stuck_minutes", took);
     assert_true(harness_log_contains(f->h, "support should call the platform", true));
-    tl = s_timeline(f, "pickup-0");
+    tl = s_wait_timeline(f, "pickup-0", "stuck: no news from pa", 10000);
     s_expect_in_order(tl, "pickup-0's timeline", "dispatching to pa (attempt 1, key pickup-0:1)",
                       "stuck: no news from pa for 1 minute; it says PICKED_UP (rider pa-r", NULL);
     free(tl);
