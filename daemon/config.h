@@ -103,7 +103,7 @@ typedef struct config_store {
     int line;
 } config_store_t;
 
-struct config_sources;        /* private to config.c */
+struct config_sources;        /* private to the loader (config_stores.c) */
 
 /* What a load did with the @include'd store files, for a log line. */
 typedef struct config_load_stats {
@@ -127,7 +127,7 @@ typedef struct config {
     char **timezones;        /* interned timezone names */
     size_t timezone_count;
     struct config_sources *sources; /* the @include'd store files read, for reuse
-                                     * by config_load_with; private to config.c */
+                                     * by config_load_with; private to the loader */
     config_load_stats_t stats;
 } config_t;
 
@@ -190,8 +190,9 @@ config_t *config_load_with(const char *path, const config_load_options_t *opts, 
 
 /* config_destroy frees SELF (NULL is fine) and clears the caller's pointer.
  * libconfig exports a function of the same name (and a type named config_t),
- * so ours is linked as sluice_config_destroy; only config.c (and its unit
- * test) include <libconfig.h>, renaming libconfig's names as they do. */
+ * so ours is linked as sluice_config_destroy; only the loader (through
+ * daemon/config_internal.h) and its unit test include <libconfig.h>,
+ * renaming libconfig's names as they do. */
 void config_destroy(config_t **self) __asm__("sluice_config_destroy");
 
 /* config_print_keys writes the key table (key, type, default, range, meaning)

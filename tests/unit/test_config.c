@@ -1,4 +1,4 @@
-/* test_config.c - unit tests for daemon/config.c: the sample config, defaults,
+/* test_config.c - unit tests for daemon/config*.c: the sample config, defaults,
  * one message per kind of problem, @include, and 300,000 stores. Run from the
  * repository root (the sample is packaging/sluice.conf). */
 #include <setjmp.h>
@@ -7,7 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-/* libconfig's config_t and config_destroy clash with ours: see config.c. */
+/* libconfig's config_t and config_destroy clash with ours: see
+ * daemon/config_internal.h. */
 #define config_t lc_config_t
 #define config_destroy lc_config_destroy_unused
 #include <libconfig.h>
