@@ -1,6 +1,6 @@
 /* config_keys.c - owns the config key table: every key's type, default,
- * range and meaning; the value parsers each kind of row uses, the checks
- * across keys, and the docs printed from it. */
+ * range, meaning and whether a reload can change it; the value parsers each
+ * kind of row uses, the checks across keys, and the docs printed from it. */
 #include "config_internal.h"
 #include "adapter.h"
 #include "curve.h"
@@ -19,158 +19,158 @@
 
 #define DM(f) offsetof(config_daemon_t, f)
 static const struct key_row s_daemon_rows[] = {
-    { "daemon.database", K_STRING, DM(database),
+    { "daemon.database", K_STRING, APPLY_RESTART, DM(database),
       "\"host=/run/postgresql dbname=sluice\"", 1, 4096, "libpq connection string" },
-    { "daemon.ingress", K_STRING, DM(ingress), "\"tcp://127.0.0.1:7400\"", 1, 1024,
+    { "daemon.ingress", K_STRING, APPLY_RESTART, DM(ingress), "\"tcp://127.0.0.1:7400\"", 1, 1024,
       "ZeroMQ ROUTER endpoint where orders arrive" },
-    { "daemon.events", K_STRING, DM(events), "\"tcp://127.0.0.1:7401\"", 1, 1024,
+    { "daemon.events", K_STRING, APPLY_RESTART, DM(events), "\"tcp://127.0.0.1:7401\"", 1, 1024,
       "ZeroMQ PUB endpoint publishing order events" },
-    { "daemon.control", K_STRING, DM(control),
+    { "daemon.control", K_STRING, APPLY_RESTART, DM(control),
       "\"ipc:///run/sluice/control.sock\"", 1, 1024,
       "ZeroMQ endpoint for sluicectl, every command (pause, resume, reload too); ipc:// or "
       "loopback only; an ipc:// socket file is made mode 0660: write access is membership of "
       "its group" },
-    { "daemon.control_readonly", K_STRING, DM(control_readonly), "\"\"", 0, 1024,
+    { "daemon.control_readonly", K_STRING, APPLY_RESTART, DM(control_readonly), "\"\"", 0, 1024,
       "ZeroMQ endpoint for sluicectl's read commands only (platforms, stats, store); write "
       "commands get PERMISSION_DENIED; ipc:// or loopback only; an ipc:// socket file is made "
       "mode 0666. \"\" = control-ro.sock in daemon.control's directory "
       "(ipc:///run/sluice/control-ro.sock by default; none when daemon.control is not ipc://); "
       "\"none\" = no read-only socket" },
-    { "daemon.control_group", K_STRING, DM(control_group), "\"\"", 0, 64,
+    { "daemon.control_group", K_STRING, APPLY_RESTART, DM(control_group), "\"\"", 0, 64,
       "group given the ipc:// socket file of daemon.control (the daemon must be a member); "
       "\"\" = the daemon's own group" },
-    { "daemon.http", K_STRING, DM(http), "\"127.0.0.1:9464\"", 1, 1024,
+    { "daemon.http", K_STRING, APPLY_RESTART, DM(http), "\"127.0.0.1:9464\"", 1, 1024,
       "host:port serving /metrics /healthz /readyz" },
-    { "daemon.max_message_bytes", K_INT, DM(max_message_bytes),
+    { "daemon.max_message_bytes", K_INT, APPLY_RESTART, DM(max_message_bytes),
       "65536", 1024, 16777216, "largest ingress message accepted (ZMQ_MAXMSGSIZE)" },
-    { "daemon.limits.orders_per_second", K_INT, DM(limits.orders_per_second),
+    { "daemon.limits.orders_per_second", K_INT, APPLY_LIVE, DM(limits.orders_per_second),
       "50000", 1, 10000000, "global token-bucket rate; orders past it get OVERLOADED" },
-    { "daemon.limits.queue_delay_ms", K_INT, DM(limits.queue_delay_ms), "50", 1, 60000,
+    { "daemon.limits.queue_delay_ms", K_INT, APPLY_LIVE, DM(limits.queue_delay_ms), "50", 1, 60000,
       "adaptive shedding target: ingress queue delay" },
-    { "daemon.limits.commit_latency_ms", K_INT, DM(limits.commit_latency_ms),
+    { "daemon.limits.commit_latency_ms", K_INT, APPLY_LIVE, DM(limits.commit_latency_ms),
       "250", 1, 60000, "adaptive shedding target: batch commit latency" },
-    { "daemon.commit_batch_max", K_INT, DM(commit_batch_max), "2000", 1, 20000,
+    { "daemon.commit_batch_max", K_INT, APPLY_RESTART, DM(commit_batch_max), "2000", 1, 20000,
       "most orders written by one commit" },
-    { "daemon.db_connections", K_INT, DM(db_connections), "2", 1, 8,
+    { "daemon.db_connections", K_INT, APPLY_RESTART, DM(db_connections), "2", 1, 8,
       "PostgreSQL connections committing batches at once (the first also serves lookups)" },
-    { "daemon.max_pending_orders", K_INT, DM(max_pending_orders), "100000", 1, 10000000,
+    { "daemon.max_pending_orders", K_INT, APPLY_LIVE, DM(max_pending_orders), "100000", 1, 10000000,
       "orders waiting for a commit; past it new orders get OVERLOADED" },
-    { "daemon.overloaded_retry_ms", K_INT, DM(overloaded_retry_ms), "200", 1, 600000,
+    { "daemon.overloaded_retry_ms", K_INT, APPLY_LIVE, DM(overloaded_retry_ms), "200", 1, 600000,
       "retry_after_ms sent with OVERLOADED" },
-    { "daemon.unavailable_retry_ms", K_INT, DM(unavailable_retry_ms), "1000", 1, 600000,
+    { "daemon.unavailable_retry_ms", K_INT, APPLY_LIVE, DM(unavailable_retry_ms), "1000", 1, 600000,
       "retry_after_ms sent with UNAVAILABLE" },
-    { "daemon.reconnect_min_ms", K_INT, DM(reconnect_min_ms), "100", 1, 600000,
+    { "daemon.reconnect_min_ms", K_INT, APPLY_LIVE, DM(reconnect_min_ms), "100", 1, 600000,
       "first database reconnect delay" },
-    { "daemon.reconnect_max_ms", K_INT, DM(reconnect_max_ms), "5000", 1, 600000,
+    { "daemon.reconnect_max_ms", K_INT, APPLY_LIVE, DM(reconnect_max_ms), "5000", 1, 600000,
       "cap of the exponential reconnect backoff; at least reconnect_min_ms" },
-    { "daemon.curve.secret_key_file", K_STRING, DM(curve_secret_key_file),
+    { "daemon.curve.secret_key_file", K_STRING, APPLY_RESTART, DM(curve_secret_key_file),
       "\"\"", 0, 4096,
       "file with the ingress's CURVE secret key (Z85); \"\" = no CURVE, allowed only when ingress is loopback or ipc://" },
-    { "daemon.curve.client_keys_file", K_STRING, DM(curve_client_keys_file),
+    { "daemon.curve.client_keys_file", K_STRING, APPLY_LIVE, DM(curve_client_keys_file),
       "\"\"", 0, 4096,
       "file with the producers' CURVE public keys (Z85), one per line; others cannot connect" },
-    { "daemon.paused_retry_ms", K_INT, DM(paused_retry_ms), "60000", 1, 86400000,
+    { "daemon.paused_retry_ms", K_INT, APPLY_LIVE, DM(paused_retry_ms), "60000", 1, 86400000,
       "retry_after_ms sent with STORE_PAUSED (a pause has no announced end)" },
 };
 
 #define DI(f) offsetof(config_dispatch_t, f)
 static const struct key_row s_dispatch_rows[] = {
-    { "dispatch.margin_seconds", K_INT, DI(margin_seconds), "60", 0, 3600,
+    { "dispatch.margin_seconds", K_INT, APPLY_LIVE, DI(margin_seconds), "60", 0, 3600,
       "ask for riders at ready_at - pickup_eta - margin_seconds" },
-    { "dispatch.pickup_eta_seconds", K_INT, DI(pickup_eta_seconds), "300", 0, 7200,
+    { "dispatch.pickup_eta_seconds", K_INT, APPLY_LIVE, DI(pickup_eta_seconds), "300", 0, 7200,
       "how long a rider takes to reach the store: the pickup_eta that times the first quote, "
       "before any quote has given one" },
-    { "dispatch.assign_timeout_seconds", K_INT, DI(assign_timeout_seconds),
+    { "dispatch.assign_timeout_seconds", K_INT, APPLY_LIVE, DI(assign_timeout_seconds),
       "120", 1, 3600,
       "an attempt without an assigned rider after this long is cancelled and retried elsewhere" },
-    { "dispatch.retry_seconds", K_INT, DI(retry_seconds), "30", 1, 3600,
+    { "dispatch.retry_seconds", K_INT, APPLY_LIVE, DI(retry_seconds), "30", 1, 3600,
       "when no platform can take an order now (all refused, breakers open, pools full), ask again after this long" },
-    { "dispatch.stuck_minutes", K_INT, DI(stuck_minutes), "30", 1, 1440,
+    { "dispatch.stuck_minutes", K_INT, APPLY_LIVE, DI(stuck_minutes), "30", 1, 1440,
       "a rider with no news for this long is asked about; one who has not picked up by then is "
       "replaced, and a picked-up order still not delivered is logged and put in its timeline" },
-    { "dispatch.max_hold_minutes", K_INT, DI(max_hold_minutes), "15", 0, 1440,
+    { "dispatch.max_hold_minutes", K_INT, APPLY_LIVE, DI(max_hold_minutes), "15", 0, 1440,
       "no rider by ready_at + max_hold_minutes: the order FAILS and is flagged for refund" },
-    { "dispatch.handoff_seconds", K_INT, DI(handoff_seconds), "300", 0, 7200,
+    { "dispatch.handoff_seconds", K_INT, APPLY_LIVE, DI(handoff_seconds), "300", 0, 7200,
       "promised delivery = ready + handoff_seconds + travel from store to drop-off" },
-    { "dispatch.rider_kmh", K_DOUBLE, DI(rider_kmh), "15", 1, 200,
+    { "dispatch.rider_kmh", K_DOUBLE, APPLY_LIVE, DI(rider_kmh), "15", 1, 200,
       "rider speed that turns the straight-line distance into a travel estimate" },
 };
 
 #define BR(f) offsetof(config_brand_t, f)
 static const struct key_row s_brand_rows[] = {
-    { "brands.[].name", K_STRING, BR(name), NULL, 1, 64,
+    { "brands.[].name", K_STRING, APPLY_LIVE, BR(name), NULL, 1, 64,
       "brand name that stores refer to; unique" },
-    { "brands.[].orders_per_second", K_INT, BR(orders_per_second), NULL, 1, 10000000,
+    { "brands.[].orders_per_second", K_INT, APPLY_LIVE, BR(orders_per_second), NULL, 1, 10000000,
       "token-bucket rate shared by all the brand's stores" },
 };
 
 #define PL(f) offsetof(config_platform_t, f)
 static const struct key_row s_platform_rows[] = {
-    { "platforms.[].name", K_STRING, PL(name), NULL, 1, 64,
+    { "platforms.[].name", K_STRING, APPLY_RESTART, PL(name), NULL, 1, 64,
       "platform name that stores list in platforms; unique" },
-    { "platforms.[].adapter", K_ADAPTER, PL(adapter), NULL, 1, 64,
+    { "platforms.[].adapter", K_ADAPTER, APPLY_RESTART, PL(adapter), NULL, 1, 64,
       "transport that reaches the platform" },
-    { "platforms.[].endpoint", K_STRING, PL(endpoint), NULL, 1, 1024,
+    { "platforms.[].endpoint", K_STRING, APPLY_RESTART, PL(endpoint), NULL, 1, 1024,
       "where the adapter connects (a ZeroMQ endpoint for zmq)" },
-    { "platforms.[].timeout_ms", K_INT, PL(timeout_ms), "800", 1, 60000,
+    { "platforms.[].timeout_ms", K_INT, APPLY_RESTART, PL(timeout_ms), "800", 1, 60000,
       "a request without a reply after this long has failed" },
-    { "platforms.[].quote_deadline_ms", K_INT, PL(quote_deadline_ms),
+    { "platforms.[].quote_deadline_ms", K_INT, APPLY_RESTART, PL(quote_deadline_ms),
       "150", 1, 60000, "how long dispatch waits for this platform's quote" },
-    { "platforms.[].max_inflight", K_INT, PL(max_inflight), "20000", 1, 1000000,
+    { "platforms.[].max_inflight", K_INT, APPLY_RESTART, PL(max_inflight), "20000", 1, 1000000,
       "most dispatches outstanding at once; past it the pool counts as full" },
-    { "platforms.[].breaker.failure_ratio", K_DOUBLE, PL(breaker.failure_ratio),
+    { "platforms.[].breaker.failure_ratio", K_DOUBLE, APPLY_RESTART, PL(breaker.failure_ratio),
       "0.5", 0, 1, "the breaker opens when this share of recent requests failed or were slow" },
-    { "platforms.[].breaker.window_seconds", K_INT, PL(breaker.window_seconds),
+    { "platforms.[].breaker.window_seconds", K_INT, APPLY_RESTART, PL(breaker.window_seconds),
       "10", 1,
       CONFIG_MAX_BREAKER_WINDOW, "recent requests: those of the last window_seconds" },
-    { "platforms.[].breaker.slow_ms", K_INT, PL(breaker.slow_ms), "1500", 1, 600000,
+    { "platforms.[].breaker.slow_ms", K_INT, APPLY_RESTART, PL(breaker.slow_ms), "1500", 1, 600000,
       "a reply that takes this long or longer counts as a failure" },
-    { "platforms.[].breaker.min_requests", K_INT, PL(breaker.min_requests),
+    { "platforms.[].breaker.min_requests", K_INT, APPLY_RESTART, PL(breaker.min_requests),
       "20", 1, 1000000, "requests in the window before the breaker may open" },
-    { "platforms.[].breaker.open_seconds", K_INT, PL(breaker.open_seconds),
+    { "platforms.[].breaker.open_seconds", K_INT, APPLY_RESTART, PL(breaker.open_seconds),
       "10", 1, 3600, "how long the breaker stays open before a half-open probe" },
 };
 
 #define ST(f) offsetof(config_store_t, f)
 static const struct key_row s_store_rows[] = {
-    { "stores.[].id", K_ID, ST(id), NULL, 1, 4294967295.0,
+    { "stores.[].id", K_ID, APPLY_LIVE, ST(id), NULL, 1, 4294967295.0,
       "store id used by orders; unique; write ids above 2147483647 with an L suffix (3000000000L)" },
-    { "stores.[].brand", K_BRAND, ST(brand), "\"\"", 0, 0,
+    { "stores.[].brand", K_BRAND, APPLY_LIVE, ST(brand), "\"\"", 0, 0,
       "brand whose rate limit the store shares; \"\" for none" },
-    { "stores.[].name", K_STRING, ST(name), "\"\"", 0, 256,
+    { "stores.[].name", K_STRING, APPLY_LIVE, ST(name), "\"\"", 0, 256,
       "display name" },
-    { "stores.[].location", K_LOCATION, ST(lat), NULL, 0, 0,
+    { "stores.[].location", K_LOCATION, APPLY_LIVE, ST(lat), NULL, 0, 0,
       "[latitude, longitude] in WGS84 degrees" },
-    { "stores.[].prep_slots", K_INT, ST(prep_slots), NULL, 1, 1000,
+    { "stores.[].prep_slots", K_INT, APPLY_LIVE, ST(prep_slots), NULL, 1, 1000,
       "drinks made in parallel" },
-    { "stores.[].item_seconds", K_INT, ST(item_seconds), NULL, 1, 3600,
+    { "stores.[].item_seconds", K_INT, APPLY_LIVE, ST(item_seconds), NULL, 1, 3600,
       "preparation time per item" },
-    { "stores.[].order_seconds", K_INT, ST(order_seconds), "0", 0, 3600,
+    { "stores.[].order_seconds", K_INT, APPLY_LIVE, ST(order_seconds), "0", 0, 3600,
       "overhead per order: prep time = order_seconds + items * item_seconds" },
-    { "stores.[].max_wait_minutes", K_INT, ST(max_wait_minutes), NULL, 1, 1440,
+    { "stores.[].max_wait_minutes", K_INT, APPLY_LIVE, ST(max_wait_minutes), NULL, 1, 1440,
       "longest promise made; an order ready later is refused BUSY" },
-    { "stores.[].max_queue", K_INT, ST(max_queue), "1000", 1, 100000,
+    { "stores.[].max_queue", K_INT, APPLY_LIVE, ST(max_queue), "1000", 1, 100000,
       "most accepted orders waiting to be prepared" },
-    { "stores.[].hours", K_HOURS, ST(open_minute), "\"00:00-24:00\"", 0, 0,
+    { "stores.[].hours", K_HOURS, APPLY_LIVE, ST(open_minute), "\"00:00-24:00\"", 0, 0,
       "opening hours, local time; close before open means past midnight" },
-    { "stores.[].timezone", K_TIMEZONE, ST(timezone), "\"UTC\"", 0, 0,
+    { "stores.[].timezone", K_TIMEZONE, APPLY_LIVE, ST(timezone), "\"UTC\"", 0, 0,
       "zoneinfo name that hours and staffing are in" },
-    { "stores.[].paused", K_BOOL, ST(paused), "false", 0, 0,
+    { "stores.[].paused", K_BOOL, APPLY_LIVE, ST(paused), "false", 0, 0,
       "refuse new orders with PAUSED" },
-    { "stores.[].platforms", K_PLATFORMS, ST(platform_count),
+    { "stores.[].platforms", K_PLATFORMS, APPLY_LIVE, ST(platform_count),
       "[]", 0, CONFIG_MAX_STORE_PLATFORMS,
       "delivery platforms the store may use, in preference order" },
-    { "stores.[].staffing", K_STAFFING, ST(staffing_count),
+    { "stores.[].staffing", K_STAFFING, APPLY_LIVE, ST(staffing_count),
       "()", 0, CONFIG_MAX_STAFFING, "time windows with their own prep_slots" },
 };
 
 #define SF(f) offsetof(config_staffing_t, f)
 static const struct key_row s_staffing_rows[] = {
-    { "stores.[].staffing.[].from", K_CLOCK, SF(from_minute), NULL, 0, 1439,
+    { "stores.[].staffing.[].from", K_CLOCK, APPLY_LIVE, SF(from_minute), NULL, 0, 1439,
       "window start, local \"HH:MM\"" },
-    { "stores.[].staffing.[].to", K_CLOCK, SF(to_minute), NULL, 0, 1440,
+    { "stores.[].staffing.[].to", K_CLOCK, APPLY_LIVE, SF(to_minute), NULL, 0, 1440,
       "window end, local \"HH:MM\"; before from means past midnight" },
-    { "stores.[].staffing.[].prep_slots", K_INT, SF(prep_slots), NULL, 1, 1000,
+    { "stores.[].staffing.[].prep_slots", K_INT, APPLY_LIVE, SF(prep_slots), NULL, 1, 1000,
       "prep_slots during the window" },
 };
 
@@ -820,16 +820,17 @@ static void s_range_text(const struct key_row *row, char *buf, size_t size)
 
 void config_print_keys(FILE *out)
 {
-    fputs("| key | type | default | range | meaning |\n", out);
-    fputs("| --- | --- | --- | --- | --- |\n", out);
+    fputs("| key | type | default | range | meaning | apply |\n", out);
+    fputs("| --- | --- | --- | --- | --- | --- |\n", out);
     for (size_t sid = 0; sid < S_COUNT; sid++)
         for (size_t i = 0; i < config_scopes[sid].row_count; i++) {
             const struct key_row *row = &config_scopes[sid].rows[i];
             char range[160];
             s_range_text(row, range, sizeof range);
-            fprintf(out, "| `%s` | %s | %s%s%s | %s | %s |\n", row->path,
+            fprintf(out, "| `%s` | %s | %s%s%s | %s | %s | %s |\n", row->path,
                     config_kinds[row->kind].type, row->def ? "`" : "",
-                    row->def ? row->def : "required", row->def ? "`" : "", range, row->doc);
+                    row->def ? row->def : "required", row->def ? "`" : "", range, row->doc,
+                    row->apply == APPLY_RESTART ? "restart" : "live");
         }
 }
 

@@ -29,9 +29,18 @@ enum kind {
     K_COUNT
 };
 
+/* When a changed value takes effect: what the process has bound, connected
+ * or sized at start needs a restart. The rows of stores.[].staffing.[] go
+ * with their list's row, stores.[].staffing. */
+enum apply {
+    APPLY_LIVE,      /* the next order sees the reloaded value */
+    APPLY_RESTART,   /* bound, connected or sized at start: a restart applies it */
+};
+
 struct key_row {
     const char *path;   /* dotted; "[]" stands for every element of a list */
     enum kind kind;
+    enum apply apply;
     size_t offset;      /* of the (first) field set, in the scope's struct */
     const char *def;    /* default in libconfig syntax; NULL: required */
     double min, max;    /* numbers: value; strings: length; lists: entries */
