@@ -178,19 +178,25 @@ static config_check_fn s_check_daemon, s_check_brand, s_check_platform;
 
 #define PREFIX(s) s, sizeof(s) - 1
 #define ROWS(a) a, sizeof(a) / sizeof(a[0])
+#define IN_CONFIG(f) .at = offsetof(config_t, f)
+#define LIST_IN_CONFIG(f, n) .at = offsetof(config_t, f), .count_at = offsetof(config_t, n)
 const struct scope config_scopes[S_COUNT] = {
     [S_DAEMON] = { "daemon", false, PREFIX("daemon."), ROWS(s_daemon_rows),
-                   sizeof(config_daemon_t), s_check_daemon },
+                   sizeof(config_daemon_t), s_check_daemon, IN_CONFIG(daemon), .name_at = -1 },
     [S_DISPATCH] = { "dispatch", false, PREFIX("dispatch."), ROWS(s_dispatch_rows),
-                     sizeof(config_dispatch_t), NULL },
+                     sizeof(config_dispatch_t), NULL, IN_CONFIG(dispatch), .name_at = -1 },
     [S_BRAND] = { "brands", true, PREFIX("brands.[]."), ROWS(s_brand_rows),
-                  sizeof(config_brand_t), s_check_brand },
+                  sizeof(config_brand_t), s_check_brand, LIST_IN_CONFIG(brands, brand_count),
+                  .name_at = offsetof(config_brand_t, name) },
     [S_PLATFORM] = { "platforms", true, PREFIX("platforms.[]."), ROWS(s_platform_rows),
-                     sizeof(config_platform_t), s_check_platform },
+                     sizeof(config_platform_t), s_check_platform,
+                     LIST_IN_CONFIG(platforms, platform_count),
+                     .name_at = offsetof(config_platform_t, name) },
     [S_STORE] = { "stores", true, PREFIX("stores.[]."), ROWS(s_store_rows),
-                  sizeof(config_store_t), NULL }, /* stores: config_stores.c checks ids */
+                  sizeof(config_store_t), NULL, /* stores: config_stores.c checks ids */
+                  LIST_IN_CONFIG(stores, store_count), .name_at = -1 },
     [S_STAFFING] = { NULL, true, PREFIX("stores.[].staffing.[]."), ROWS(s_staffing_rows),
-                     sizeof(config_staffing_t), NULL },
+                     sizeof(config_staffing_t), NULL, .name_at = -1 },
 };
 
 #define ROWS_FIT(a) _Static_assert(sizeof a / sizeof a[0] <= ROWS_MAX, #a " has too many rows")
@@ -200,6 +206,15 @@ ROWS_FIT(s_brand_rows);
 ROWS_FIT(s_platform_rows);
 ROWS_FIT(s_store_rows);
 ROWS_FIT(s_staffing_rows);
+
+/* Walks by offset (the restart check) find the fields of the kinds that set
+ * several right after the row's offset (see enum kind). */
+#define NEXT_TO(a, b) \
+    (offsetof(config_store_t, b) == offsetof(config_store_t, a) + sizeof(((config_store_t *)0)->a))
+_Static_assert(NEXT_TO(open_minute, close_minute), "K_HOURS: close_minute follows open_minute");
+_Static_assert(NEXT_TO(lat, lng), "K_LOCATION: lng follows lat");
+_Static_assert(NEXT_TO(platform_count, platforms), "K_PLATFORMS: the array follows its count");
+_Static_assert(NEXT_TO(staffing_count, staffing), "K_STAFFING: the array follows its count");
 
 /* ---------------------------------------------------------- value parsers */
 

@@ -1,6 +1,7 @@
 /* config_table.h - the shape of the config key table (daemon/config_keys.c),
- * for what walks it by kind and offset. Private to daemon/config*.c; it
- * needs no libconfig. */
+ * for what walks it by kind and offset: the loader's parts and the restart
+ * check (config_restart.c). Private to daemon/config*.c; it needs no
+ * libconfig. */
 #ifndef SLUICE_CONFIG_TABLE_H
 #define SLUICE_CONFIG_TABLE_H
 
@@ -11,6 +12,9 @@
 
 #define ROWS_MAX 64 /* rows per scope: one bit each in a uint64_t */
 
+/* What a row's field holds, from the row's offset on in its scope's struct.
+ * The kinds that set several fields keep them next to each other there
+ * (config_keys.c asserts it), so a walk needs only the offset. */
 enum kind {
     K_INT,       /* int within [min, max] */
     K_ID,        /* uint32_t within [min, max]; int64 settings accepted */
@@ -29,9 +33,9 @@ enum kind {
     K_COUNT
 };
 
-/* When a changed value takes effect: what the process has bound, connected
- * or sized at start needs a restart. The rows of stores.[].staffing.[] go
- * with their list's row, stores.[].staffing. */
+/* When a changed value takes effect. A reload that changes a restart row is
+ * refused (config_restart_changes), naming the key and both values. The
+ * rows of stores.[].staffing.[] go with their list's row, stores.[].staffing. */
 enum apply {
     APPLY_LIVE,      /* the next order sees the reloaded value */
     APPLY_RESTART,   /* bound, connected or sized at start: a restart applies it */
@@ -66,6 +70,10 @@ struct scope {
     size_t row_count;
     size_t size;              /* of the struct the rows' offsets point into */
     config_check_fn *check;   /* checks across keys, after the rows */
+    /* Where config_t keeps the scope (those with a key): the struct of a
+     * group, or a list's array pointer and its size_t count. */
+    size_t at, count_at;
+    long name_at;             /* a list element's char *name, -1: none */
 };
 
 extern const struct scope config_scopes[S_COUNT];
