@@ -207,8 +207,8 @@ ROWS_FIT(s_platform_rows);
 ROWS_FIT(s_store_rows);
 ROWS_FIT(s_staffing_rows);
 
-/* Walks by offset (the restart check) find the fields of the kinds that set
- * several right after the row's offset (see enum kind). */
+/* Walks by offset (the store cache, the restart check) find the fields of
+ * the kinds that set several right after the row's offset (see enum kind). */
 #define NEXT_TO(a, b) \
     (offsetof(config_store_t, b) == offsetof(config_store_t, a) + sizeof(((config_store_t *)0)->a))
 _Static_assert(NEXT_TO(open_minute, close_minute), "K_HOURS: close_minute follows open_minute");

@@ -1,7 +1,7 @@
 /* config_table.h - the shape of the config key table (daemon/config_keys.c),
- * for what walks it by kind and offset: the loader's parts and the restart
- * check (config_restart.c). Private to daemon/config*.c; it needs no
- * libconfig. */
+ * for what walks it by kind and offset: the loader's parts, the store cache
+ * codec (config_cache.c) and the restart check (config_restart.c). Private
+ * to daemon/config*.c; it needs no libconfig. */
 #ifndef SLUICE_CONFIG_TABLE_H
 #define SLUICE_CONFIG_TABLE_H
 
