@@ -82,6 +82,64 @@ static uint64_t s_layout(void)
     return h;
 }
 
+/* A plan is how the codec walks a store: the store rows of the table in
+ * order, each written by its kind. A plain number (int, id, double, hours,
+ * location) is written as its bytes in host order, so rows whose fields lie
+ * back to back in the struct are one copy (a store's location to its hours
+ * are one, a staffing window is one), which keeps the walk close to code
+ * written field by field. Built per call: a few dozen rows. */
+struct step {
+    size_t offset, bytes;        /* BYTES > 0: plain bytes at OFFSET */
+    enum kind kind;              /* else a field of this kind at OFFSET */
+};
+
+struct plan {
+    struct step store[ROWS_MAX], window[ROWS_MAX];
+    size_t store_count, window_count;
+};
+
+/* s_plain_bytes: the bytes of a plain number's field, 0 for other kinds. */
+static size_t s_plain_bytes(enum kind kind)
+{
+    switch (kind) {
+    case K_INT:
+    case K_CLOCK:
+        return sizeof(int);
+    case K_ID:
+        return sizeof(uint32_t);
+    case K_DOUBLE:
+        return sizeof(double);
+    case K_HOURS:
+        return 2 * sizeof(int);
+    case K_LOCATION:
+        return 2 * sizeof(double);
+    default:
+        return 0;
+    }
+}
+
+static size_t s_plan_scope(enum scope_id sid, struct step *steps)
+{
+    const struct scope *sc = &config_scopes[sid];
+    size_t n = 0;
+    for (size_t i = 0; i < sc->row_count; i++) {
+        const struct key_row *row = &sc->rows[i];
+        size_t bytes = s_plain_bytes(row->kind);
+        struct step *last = n ? &steps[n - 1] : NULL;
+        if (bytes && last && last->bytes && last->offset + last->bytes == row->offset)
+            last->bytes += bytes;
+        else
+            steps[n++] = (struct step){ row->offset, bytes, row->kind };
+    }
+    return n;
+}
+
+static void s_plan(struct plan *pl)
+{
+    pl->store_count = s_plan_scope(S_STORE, pl->store);
+    pl->window_count = s_plan_scope(S_STAFFING, pl->window);
+}
+
 /* s_file_name: DIR/stores-<hash of the source's path>.cache in BUF. */
 static bool s_file_name(const char *dir, const char *path, char *buf, size_t size)
 {
@@ -97,6 +155,7 @@ struct out {
     bool oom;
     const char **tz;         /* the zones the stores written use, */
     size_t tz_count;         /* by index, for the header's table */
+    struct plan plan;
 };
 
 static void s_put(struct out *o, const void *data, size_t len)
@@ -122,7 +181,6 @@ static void s_put(struct out *o, const void *data, size_t len)
 static void s_put_u32(struct out *o, uint32_t v) { s_put(o, &v, sizeof v); }
 static void s_put_i32(struct out *o, int v) { s_put(o, &(int32_t){ (int32_t)v }, 4); }
 static void s_put_u64(struct out *o, uint64_t v) { s_put(o, &v, sizeof v); }
-static void s_put_f64(struct out *o, double v) { s_put(o, &v, sizeof v); }
 
 static void s_put_str(struct out *o, const char *s)
 {
@@ -180,13 +238,6 @@ static int s_int_at(const char *field)
     return v;
 }
 
-static double s_double_at(const char *field)
-{
-    double v;
-    memcpy(&v, field, sizeof v);
-    return v;
-}
-
 static const char *s_string_at(const char *field)
 {
     const char *v;
@@ -194,35 +245,18 @@ static const char *s_string_at(const char *field)
     return v;
 }
 
-/* s_put_fields writes BASE, a struct of scope SID, row by row. */
-static void s_put_fields(struct out *o, enum scope_id sid, const char *base)
+/* s_put_fields writes BASE by COUNT STEPS of O's plan. */
+static void s_put_fields(struct out *o, const struct step *steps, size_t count, const char *base)
 {
-    const struct scope *sc = &config_scopes[sid];
-    for (size_t i = 0; i < sc->row_count; i++) {
-        const struct key_row *row = &sc->rows[i];
-        const char *field = base + row->offset;
-        switch (row->kind) {
-        case K_INT:
-        case K_BRAND:
-        case K_CLOCK:
-            s_put_i32(o, s_int_at(field));
-            break;
-        case K_HOURS:
-            s_put_i32(o, s_int_at(field));
-            s_put_i32(o, s_int_at(field + sizeof(int)));
-            break;
-        case K_ID: {
-            uint32_t id;
-            memcpy(&id, field, sizeof id);
-            s_put_u32(o, id);
-            break;
+    for (size_t i = 0; i < count; i++) {
+        const char *field = base + steps[i].offset;
+        if (steps[i].bytes) {
+            s_put(o, field, steps[i].bytes);
+            continue;
         }
-        case K_DOUBLE:
-            s_put_f64(o, s_double_at(field));
-            break;
-        case K_LOCATION:
-            s_put_f64(o, s_double_at(field));
-            s_put_f64(o, s_double_at(field + sizeof(double)));
+        switch (steps[i].kind) {
+        case K_BRAND:
+            s_put_i32(o, s_int_at(field));
             break;
         case K_BOOL: {
             bool b;
@@ -238,29 +272,35 @@ static void s_put_fields(struct out *o, enum scope_id sid, const char *base)
             s_put_i32(o, s_tz_index(o, s_string_at(field)));
             break;
         case K_PLATFORMS: {
-            int count = s_int_at(field);
-            s_put_i32(o, count);
-            for (int k = 0; k < count && k < CONFIG_MAX_STORE_PLATFORMS; k++)
+            int n = s_int_at(field);
+            s_put_i32(o, n);
+            for (int k = 0; k < n && k < CONFIG_MAX_STORE_PLATFORMS; k++)
                 s_put_i32(o, s_int_at(field + sizeof(int) * (size_t)(1 + k)));
             break;
         }
         case K_STAFFING: {
-            int count = s_int_at(field);
-            s_put_i32(o, count);
-            for (int k = 0; k < count && k < CONFIG_MAX_STAFFING; k++)
-                s_put_fields(o, S_STAFFING,
+            int n = s_int_at(field);
+            s_put_i32(o, n);
+            for (int k = 0; k < n && k < CONFIG_MAX_STAFFING; k++)
+                s_put_fields(o, o->plan.window, o->plan.window_count,
                              field + sizeof(int) + (size_t)k * sizeof(config_staffing_t));
             break;
         }
+        case K_INT:
+        case K_ID:
+        case K_DOUBLE:
+        case K_HOURS:
+        case K_CLOCK:
+        case K_LOCATION:
         case K_COUNT:
-            break;
+            break; /* plain numbers: copied above */
         }
     }
 }
 
 static void s_put_store(struct out *o, const config_store_t *st, unsigned id_line)
 {
-    s_put_fields(o, S_STORE, (const char *)st);
+    s_put_fields(o, o->plan.store, o->plan.store_count, (const char *)st);
     s_put_i32(o, st->line);
     s_put_u32(o, id_line);
 }
@@ -300,6 +340,7 @@ bool config_cache_write(const char *dir, const config_cache_key_t *key, const co
     struct out head = { 0 }, body = { 0 };
     bool ok = false;
     /* the body first, to learn the zones the header's table lists */
+    s_plan(&body.plan);
     s_put_u64(&body, count);
     for (size_t i = 0; i < count; i++)
         s_put_store(&body, &stores[i], id_lines[i]);
@@ -325,6 +366,7 @@ bool config_cache_write(const char *dir, const config_cache_key_t *key, const co
 struct in {
     const unsigned char *at, *end;
     bool bad;
+    struct plan plan;
 };
 
 static void s_get(struct in *r, void *to, size_t len)
@@ -341,7 +383,6 @@ static void s_get(struct in *r, void *to, size_t len)
 static uint32_t s_get_u32(struct in *r) { uint32_t v; s_get(r, &v, sizeof v); return v; }
 static int s_get_i32(struct in *r) { int32_t v; s_get(r, &v, sizeof v); return v; }
 static uint64_t s_get_u64(struct in *r) { uint64_t v; s_get(r, &v, sizeof v); return v; }
-static double s_get_f64(struct in *r) { double v; s_get(r, &v, sizeof v); return v; }
 
 /* s_get_str points *S at a string's bytes in the file (not NUL-terminated),
  * *LEN its length; *S NULL for a NULL string. */
@@ -397,48 +438,27 @@ static bool s_in_range(long long v, long long lo, long long hi)
     return v >= lo && v < hi;
 }
 
-/* s_get_fields reads BASE, a struct of scope SID, row by row (its strings
+/* s_get_fields reads BASE by COUNT STEPS of R's plan (its strings
  * malloc'ed), checking every count and index against KEY and E's zone
- * table. */
+ * table. Once R is bad its gets read zeros, so the walk goes on and fails
+ * at its end. */
 static bool s_get_fields(struct in *r, const config_cache_key_t *key,
-                         const config_cache_entry_t *e, enum scope_id sid, char *base)
+                         const config_cache_entry_t *e, const struct step *steps, size_t count,
+                         char *base)
 {
-    const struct scope *sc = &config_scopes[sid];
-    for (size_t i = 0; i < sc->row_count && !r->bad; i++) {
-        const struct key_row *row = &sc->rows[i];
-        char *field = base + row->offset;
-        int n[2];
-        double d[2];
-        switch (row->kind) {
-        case K_INT:
-        case K_CLOCK:
-            n[0] = s_get_i32(r);
-            memcpy(field, n, sizeof n[0]);
-            break;
-        case K_BRAND:
-            n[0] = s_get_i32(r);
-            if (!s_in_range(n[0], -1, (long long)key->brand_count))
-                return false;
-            memcpy(field, n, sizeof n[0]);
-            break;
-        case K_HOURS:
-            n[0] = s_get_i32(r);
-            n[1] = s_get_i32(r);
-            memcpy(field, n, sizeof n);
-            break;
-        case K_ID: {
-            uint32_t id = s_get_u32(r);
-            memcpy(field, &id, sizeof id);
-            break;
+    for (size_t i = 0; i < count; i++) {
+        char *field = base + steps[i].offset;
+        if (steps[i].bytes) {
+            s_get(r, field, steps[i].bytes);
+            continue;
         }
-        case K_DOUBLE:
-            d[0] = s_get_f64(r);
-            memcpy(field, d, sizeof d[0]);
-            break;
-        case K_LOCATION:
-            d[0] = s_get_f64(r);
-            d[1] = s_get_f64(r);
-            memcpy(field, d, sizeof d);
+        int n;
+        switch (steps[i].kind) {
+        case K_BRAND:
+            n = s_get_i32(r);
+            if (!s_in_range(n, -1, (long long)key->brand_count))
+                return false;
+            memcpy(field, &n, sizeof n);
             break;
         case K_BOOL: {
             uint32_t v = s_get_u32(r);
@@ -460,37 +480,43 @@ static bool s_get_fields(struct in *r, const config_cache_key_t *key,
             break;
         }
         case K_TIMEZONE: {
-            int tz = s_get_i32(r);
-            if (!s_in_range(tz, -1, (long long)e->timezone_count))
+            n = s_get_i32(r);
+            if (!s_in_range(n, -1, (long long)e->timezone_count))
                 return false;
-            const char *name = tz < 0 ? NULL : e->timezones[tz];
+            const char *name = n < 0 ? NULL : e->timezones[n];
             memcpy(field, &name, sizeof name);
             break;
         }
         case K_PLATFORMS:
-            n[0] = s_get_i32(r);
-            if (!s_in_range(n[0], 0, CONFIG_MAX_STORE_PLATFORMS + 1))
+            n = s_get_i32(r);
+            if (!s_in_range(n, 0, CONFIG_MAX_STORE_PLATFORMS + 1))
                 return false;
-            memcpy(field, n, sizeof n[0]);
-            for (int k = 0; k < n[0]; k++) {
-                n[1] = s_get_i32(r);
-                if (!s_in_range(n[1], 0, (long long)key->platform_count))
+            memcpy(field, &n, sizeof n);
+            for (int k = 0; k < n; k++) {
+                int at = s_get_i32(r);
+                if (!s_in_range(at, 0, (long long)key->platform_count))
                     return false;
-                memcpy(field + sizeof(int) * (size_t)(1 + k), &n[1], sizeof n[1]);
+                memcpy(field + sizeof(int) * (size_t)(1 + k), &at, sizeof at);
             }
             break;
         case K_STAFFING:
-            n[0] = s_get_i32(r);
-            if (!s_in_range(n[0], 0, CONFIG_MAX_STAFFING + 1))
+            n = s_get_i32(r);
+            if (!s_in_range(n, 0, CONFIG_MAX_STAFFING + 1))
                 return false;
-            memcpy(field, n, sizeof n[0]);
-            for (int k = 0; k < n[0]; k++)
-                if (!s_get_fields(r, key, e, S_STAFFING,
+            memcpy(field, &n, sizeof n);
+            for (int k = 0; k < n; k++)
+                if (!s_get_fields(r, key, e, r->plan.window, r->plan.window_count,
                                   field + sizeof(int) + (size_t)k * sizeof(config_staffing_t)))
                     return false;
             break;
+        case K_INT:
+        case K_ID:
+        case K_DOUBLE:
+        case K_HOURS:
+        case K_CLOCK:
+        case K_LOCATION:
         case K_COUNT:
-            break;
+            break; /* plain numbers: copied above */
         }
     }
     return !r->bad;
@@ -501,7 +527,7 @@ static bool s_get_fields(struct in *r, const config_cache_key_t *key,
 static bool s_get_store(struct in *r, const config_cache_key_t *key, config_cache_entry_t *e,
                         config_store_t *st, unsigned *id_line)
 {
-    if (!s_get_fields(r, key, e, S_STORE, (char *)st))
+    if (!s_get_fields(r, key, e, r->plan.store, r->plan.store_count, (char *)st))
         return false;
     st->line = s_get_i32(r);
     *id_line = s_get_u32(r);
@@ -576,7 +602,8 @@ bool config_cache_read(const char *dir, const config_cache_key_t *key, config_ca
     *out = (config_cache_entry_t){ 0 };
     if (!s_file_name(dir, key->path, path, sizeof path) || !s_read_file(path, &buf, &len))
         return false;
-    struct in r = { buf, buf + len - 8, false };
+    struct in r = { .at = buf, .end = buf + len - 8 };
+    s_plan(&r.plan);
     uint64_t sum;
     memcpy(&sum, buf + len - 8, sizeof sum);
     bool ok = s_match_key(&r, key) && sum == config_cache_hash(buf, len - 8) && s_get_body(&r, key, out);
