@@ -190,7 +190,8 @@ static void s_put_str(struct out *o, const char *s)
         return;
     }
     s_put_u32(o, s ? (uint32_t)len : NO_STRING);
-    s_put(o, s, len);
+    if (s)
+        s_put(o, s, len);
 }
 
 /* s_put_key writes what a reader must match: the header. */
