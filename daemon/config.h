@@ -103,7 +103,7 @@ typedef struct config_store {
     int line;
 } config_store_t;
 
-struct config_sources;        /* private to config.c */
+struct config_sources;        /* private to the loader (config_stores.c) */
 
 /* What a load did with the @include'd store files, for a log line. */
 typedef struct config_load_stats {
@@ -127,7 +127,7 @@ typedef struct config {
     char **timezones;        /* interned timezone names */
     size_t timezone_count;
     struct config_sources *sources; /* the @include'd store files read, for reuse
-                                     * by config_load_with; private to config.c */
+                                     * by config_load_with; private to the loader */
     config_load_stats_t stats;
 } config_t;
 
@@ -190,12 +190,28 @@ config_t *config_load_with(const char *path, const config_load_options_t *opts, 
 
 /* config_destroy frees SELF (NULL is fine) and clears the caller's pointer.
  * libconfig exports a function of the same name (and a type named config_t),
- * so ours is linked as sluice_config_destroy; only config.c (and its unit
- * test) include <libconfig.h>, renaming libconfig's names as they do. */
+ * so ours is linked as sluice_config_destroy; only the loader (through
+ * daemon/config_internal.h) and its unit test include <libconfig.h>,
+ * renaming libconfig's names as they do. */
 void config_destroy(config_t **self) __asm__("sluice_config_destroy");
 
-/* config_print_keys writes the key table (key, type, default, range, meaning)
- * as Markdown, used for the README and `sluiced --config-keys`. */
+/* config_restart_changes: does NEXT change a key that only a restart applies
+ * (the rows marked restart in the key table: what the running process has
+ * bound, connected or sized from CUR)? When it does, WHY (LEN bytes) gets
+ * one line per such key, naming it and both values, e.g.
+ *   daemon.ingress: "tcp://127.0.0.1:7400" -> "tcp://127.0.0.1:7500" cannot
+ *   change on reload; restart sluiced to apply it
+ * (a list element by its index, platforms[1].timeout_ms; a list whose
+ * length or names differ as both lists of names), each ending in a newline;
+ * a password in a connection string is shown as ***. Lines that do not fit
+ * are counted in a last "... and N more" line. False (WHY "") when a reload
+ * may apply NEXT. */
+bool config_restart_changes(const config_t *cur, const config_t *next, char *why, size_t len)
+    __attribute__((warn_unused_result));
+
+/* config_print_keys writes the key table (key, type, default, range, meaning,
+ * apply: live or restart) as Markdown, used for the README, `sluiced
+ * --config-keys` and sluice.conf(5). */
 void config_print_keys(FILE *out);
 
 /* config_key_count / config_key_path enumerate the table's key paths

@@ -2,8 +2,9 @@
  * @include directives, and the commas between the top-level elements of a
  * list. It follows the lexical rules of libconfig 1.5's scanner (strings,
  * comments, include lines) so a cut never falls inside a token; libconfig
- * still parses every byte (config.c checks that each piece parsed into the
- * number of elements counted here, and falls back to one whole read if not). */
+ * still parses every byte (config_stores.c checks that each piece parsed
+ * into the number of elements counted here, and falls back to one whole
+ * read if not). */
 #ifndef SLUICE_CONFIG_SCAN_H
 #define SLUICE_CONFIG_SCAN_H
 

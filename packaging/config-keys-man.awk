@@ -1,5 +1,5 @@
 # config-keys-man.awk - turns the Markdown table of `sluiced --config-keys`
-# (key | type | default | range | meaning) into roff paragraphs for
+# (key | type | default | range | meaning | apply) into roff paragraphs for
 # sluice.conf(5). Run at build time so the man page lists exactly the keys
 # the daemon's table has.
 
@@ -21,12 +21,12 @@ function roff(s) {
     sub(/^\| */, "", line)
     sub(/ *\|$/, "", line)
     n = split(line, f, / \| /)
-    if (n != 5) {
-        print "config-keys-man.awk: expected 5 columns, got " n ": " $0 > "/dev/stderr"
+    if (n != 6) {
+        print "config-keys-man.awk: expected 6 columns, got " n ": " $0 > "/dev/stderr"
         exit 1
     }
     print ".TP"
-    print "\\fB" roff(f[1]) "\\fR (" roff(f[2]) ")"
+    print "\\fB" roff(f[1]) "\\fR (" roff(f[2]) "; " roff(f[6]) ")"
     print roff(f[5]) "."
     print ".br"
     d = roff(f[3])

@@ -1,4 +1,4 @@
-/* test_config.c - unit tests for daemon/config.c: the sample config, defaults,
+/* test_config.c - unit tests for daemon/config*.c: the sample config, defaults,
  * one message per kind of problem, @include, and 300,000 stores. Run from the
  * repository root (the sample is packaging/sluice.conf). */
 #include <setjmp.h>
@@ -7,7 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-/* libconfig's config_t and config_destroy clash with ours: see config.c. */
+/* libconfig's config_t and config_destroy clash with ours: see
+ * daemon/config_internal.h. */
 #define config_t lc_config_t
 #define config_destroy lc_config_destroy_unused
 #include <libconfig.h>
@@ -1109,7 +1110,7 @@ static void s_cache_file(const struct fixture *f, const char *dir, const char *n
                          size_t size)
 {
     char src[512];
-    snprintf(src, sizeof src, "%s/%s", f->dir, name); /* as config.c opens it */
+    snprintf(src, sizeof src, "%s/%s", f->dir, name); /* as config_stores.c opens it */
     int n = snprintf(path, size, "%s/stores-%016llx.cache", dir,
                      (unsigned long long)config_cache_hash(src, strlen(src)));
     assert_true(n > 0 && (size_t)n < size);
@@ -1333,6 +1334,72 @@ static void test_cache_unwritable(void **state)
     config_destroy(&cfg);
 }
 
+/* A value of every kind of store key survives config_cache_write and
+ * config_cache_read (the codec walks the key table's store rows): a store
+ * with every key off its default, and one with none of the optional ones
+ * (no name, brand, zone, platforms or staffing), come back field for field. */
+static void test_cache_round_trip(void **state)
+{
+    struct fixture *f = *state;
+    char cache[512];
+    s_cache_dir(f, cache, sizeof cache);
+    config_brand_t brands[] = { { .name = "heytea" }, { .name = "chagee" } };
+    config_platform_t platforms[] = { { .name = "meituan" }, { .name = "jd" }, { .name = "eleme" } };
+    config_cache_key_t key = { "/etc/sluice/stores-a.conf", "stores-a.conf", 12345,
+                               UINT64_C(0xfeedface), brands, 2, platforms, 3 };
+    char name[] = "Heytea \"Xixi\" \xe6\xb5\xb7";
+    config_store_t st[2] = {
+        { .id = 3000000000u, .brand = 1, .name = name, .lat = -33.8688, .lng = 151.2093,
+          .prep_slots = 7, .item_seconds = 45, .order_seconds = 12, .max_wait_minutes = 90,
+          .max_queue = 321, .open_minute = 22 * 60, .close_minute = 2 * 60 + 30,
+          .timezone = "Australia/Sydney", .paused = true, .platform_count = 3,
+          .platforms = { 2, 0, 1 }, .staffing_count = 2,
+          .staffing = { { 11 * 60, 14 * 60, 9 }, { 23 * 60, 60, 1 } }, .line = 42 },
+        { .id = 1, .brand = -1, .prep_slots = 1, .item_seconds = 1, .max_wait_minutes = 1,
+          .max_queue = 1, .close_minute = 24 * 60, .line = 44 },
+    };
+    unsigned lines[] = { 43, 45 };
+    assert_true(config_cache_write(cache, &key, st, lines, 2));
+    config_cache_entry_t e;
+    assert_true(config_cache_read(cache, &key, &e));
+    assert_int_equal(e.count, 2);
+    assert_int_equal(e.timezone_count, 1);
+    assert_string_equal(e.timezones[0], "Australia/Sydney");
+    for (size_t i = 0; i < 2; i++) {
+        const config_store_t *a = &st[i], *b = &e.stores[i];
+        assert_int_equal(b->id, a->id);
+        assert_int_equal(b->brand, a->brand);
+        if (a->name)
+            assert_string_equal(b->name, a->name);
+        else
+            assert_null(b->name);
+        assert_true(b->lat == a->lat && b->lng == a->lng);
+        assert_int_equal(b->prep_slots, a->prep_slots);
+        assert_int_equal(b->item_seconds, a->item_seconds);
+        assert_int_equal(b->order_seconds, a->order_seconds);
+        assert_int_equal(b->max_wait_minutes, a->max_wait_minutes);
+        assert_int_equal(b->max_queue, a->max_queue);
+        assert_int_equal(b->open_minute, a->open_minute);
+        assert_int_equal(b->close_minute, a->close_minute);
+        if (a->timezone)
+            assert_ptr_equal(b->timezone, e.timezones[0]); /* into the entry's table */
+        else
+            assert_null(b->timezone);
+        assert_int_equal(b->paused, a->paused);
+        assert_int_equal(b->platform_count, a->platform_count);
+        assert_memory_equal(b->platforms, a->platforms, sizeof a->platforms);
+        assert_int_equal(b->staffing_count, a->staffing_count);
+        assert_memory_equal(b->staffing, a->staffing, sizeof a->staffing);
+        assert_int_equal(b->line, a->line);
+        assert_int_equal(e.id_lines[i], lines[i]);
+    }
+    config_cache_entry_free(&e);
+    /* indexes are only good against the same names: another key is a miss */
+    key.platform_count = 2;
+    assert_false(config_cache_read(cache, &key, &e));
+    assert_null(e.stores);
+}
+
 /* ------------------------------------------------------------ 300,000 stores */
 
 static void test_300k_stores(void **state)
@@ -1434,6 +1501,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cache_corrupt, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cache_duplicate_id, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cache_unwritable, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_cache_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_300k_stores, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

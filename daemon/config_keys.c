@@ -1,0 +1,868 @@
+/* config_keys.c - owns the config key table: every key's type, default,
+ * range, meaning and whether a reload can change it; the value parsers each
+ * kind of row uses, the checks across keys, and the docs printed from it. */
+#include "config_internal.h"
+#include "adapter.h"
+#include "curve.h"
+
+#include <grp.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define ZONEINFO_DIR "/usr/share/zoneinfo/"
+
+/* ---------------------------------------------------------------- the table */
+
+#define DM(f) offsetof(config_daemon_t, f)
+static const struct key_row s_daemon_rows[] = {
+    { "daemon.database", K_STRING, APPLY_RESTART, DM(database),
+      "\"host=/run/postgresql dbname=sluice\"", 1, 4096, "libpq connection string" },
+    { "daemon.ingress", K_STRING, APPLY_RESTART, DM(ingress), "\"tcp://127.0.0.1:7400\"", 1, 1024,
+      "ZeroMQ ROUTER endpoint where orders arrive" },
+    { "daemon.events", K_STRING, APPLY_RESTART, DM(events), "\"tcp://127.0.0.1:7401\"", 1, 1024,
+      "ZeroMQ PUB endpoint publishing order events" },
+    { "daemon.control", K_STRING, APPLY_RESTART, DM(control),
+      "\"ipc:///run/sluice/control.sock\"", 1, 1024,
+      "ZeroMQ endpoint for sluicectl, every command (pause, resume, reload too); ipc:// or "
+      "loopback only; an ipc:// socket file is made mode 0660: write access is membership of "
+      "its group" },
+    { "daemon.control_readonly", K_STRING, APPLY_RESTART, DM(control_readonly), "\"\"", 0, 1024,
+      "ZeroMQ endpoint for sluicectl's read commands only (platforms, stats, store); write "
+      "commands get PERMISSION_DENIED; ipc:// or loopback only; an ipc:// socket file is made "
+      "mode 0666. \"\" = control-ro.sock in daemon.control's directory "
+      "(ipc:///run/sluice/control-ro.sock by default; none when daemon.control is not ipc://); "
+      "\"none\" = no read-only socket" },
+    { "daemon.control_group", K_STRING, APPLY_RESTART, DM(control_group), "\"\"", 0, 64,
+      "group given the ipc:// socket file of daemon.control (the daemon must be a member); "
+      "\"\" = the daemon's own group" },
+    { "daemon.http", K_STRING, APPLY_RESTART, DM(http), "\"127.0.0.1:9464\"", 1, 1024,
+      "host:port serving /metrics /healthz /readyz" },
+    { "daemon.max_message_bytes", K_INT, APPLY_RESTART, DM(max_message_bytes),
+      "65536", 1024, 16777216, "largest ingress message accepted (ZMQ_MAXMSGSIZE)" },
+    { "daemon.limits.orders_per_second", K_INT, APPLY_LIVE, DM(limits.orders_per_second),
+      "50000", 1, 10000000, "global token-bucket rate; orders past it get OVERLOADED" },
+    { "daemon.limits.queue_delay_ms", K_INT, APPLY_LIVE, DM(limits.queue_delay_ms), "50", 1, 60000,
+      "adaptive shedding target: ingress queue delay" },
+    { "daemon.limits.commit_latency_ms", K_INT, APPLY_LIVE, DM(limits.commit_latency_ms),
+      "250", 1, 60000, "adaptive shedding target: batch commit latency" },
+    { "daemon.commit_batch_max", K_INT, APPLY_RESTART, DM(commit_batch_max), "2000", 1, 20000,
+      "most orders written by one commit" },
+    { "daemon.db_connections", K_INT, APPLY_RESTART, DM(db_connections), "2", 1, 8,
+      "PostgreSQL connections committing batches at once (the first also serves lookups)" },
+    { "daemon.max_pending_orders", K_INT, APPLY_LIVE, DM(max_pending_orders), "100000", 1, 10000000,
+      "orders waiting for a commit; past it new orders get OVERLOADED" },
+    { "daemon.overloaded_retry_ms", K_INT, APPLY_LIVE, DM(overloaded_retry_ms), "200", 1, 600000,
+      "retry_after_ms sent with OVERLOADED" },
+    { "daemon.unavailable_retry_ms", K_INT, APPLY_LIVE, DM(unavailable_retry_ms), "1000", 1, 600000,
+      "retry_after_ms sent with UNAVAILABLE" },
+    { "daemon.reconnect_min_ms", K_INT, APPLY_LIVE, DM(reconnect_min_ms), "100", 1, 600000,
+      "first database reconnect delay" },
+    { "daemon.reconnect_max_ms", K_INT, APPLY_LIVE, DM(reconnect_max_ms), "5000", 1, 600000,
+      "cap of the exponential reconnect backoff; at least reconnect_min_ms" },
+    { "daemon.curve.secret_key_file", K_STRING, APPLY_RESTART, DM(curve_secret_key_file),
+      "\"\"", 0, 4096,
+      "file with the ingress's CURVE secret key (Z85); \"\" = no CURVE, allowed only when ingress is loopback or ipc://" },
+    { "daemon.curve.client_keys_file", K_STRING, APPLY_LIVE, DM(curve_client_keys_file),
+      "\"\"", 0, 4096,
+      "file with the producers' CURVE public keys (Z85), one per line; others cannot connect" },
+    { "daemon.paused_retry_ms", K_INT, APPLY_LIVE, DM(paused_retry_ms), "60000", 1, 86400000,
+      "retry_after_ms sent with STORE_PAUSED (a pause has no announced end)" },
+};
+
+#define DI(f) offsetof(config_dispatch_t, f)
+static const struct key_row s_dispatch_rows[] = {
+    { "dispatch.margin_seconds", K_INT, APPLY_LIVE, DI(margin_seconds), "60", 0, 3600,
+      "ask for riders at ready_at - pickup_eta - margin_seconds" },
+    { "dispatch.pickup_eta_seconds", K_INT, APPLY_LIVE, DI(pickup_eta_seconds), "300", 0, 7200,
+      "how long a rider takes to reach the store: the pickup_eta that times the first quote, "
+      "before any quote has given one" },
+    { "dispatch.assign_timeout_seconds", K_INT, APPLY_LIVE, DI(assign_timeout_seconds),
+      "120", 1, 3600,
+      "an attempt without an assigned rider after this long is cancelled and retried elsewhere" },
+    { "dispatch.retry_seconds", K_INT, APPLY_LIVE, DI(retry_seconds), "30", 1, 3600,
+      "when no platform can take an order now (all refused, breakers open, pools full), ask again after this long" },
+    { "dispatch.stuck_minutes", K_INT, APPLY_LIVE, DI(stuck_minutes), "30", 1, 1440,
+      "a rider with no news for this long is asked about; one who has not picked up by then is "
+      "replaced, and a picked-up order still not delivered is logged and put in its timeline" },
+    { "dispatch.max_hold_minutes", K_INT, APPLY_LIVE, DI(max_hold_minutes), "15", 0, 1440,
+      "no rider by ready_at + max_hold_minutes: the order FAILS and is flagged for refund" },
+    { "dispatch.handoff_seconds", K_INT, APPLY_LIVE, DI(handoff_seconds), "300", 0, 7200,
+      "promised delivery = ready + handoff_seconds + travel from store to drop-off" },
+    { "dispatch.rider_kmh", K_DOUBLE, APPLY_LIVE, DI(rider_kmh), "15", 1, 200,
+      "rider speed that turns the straight-line distance into a travel estimate" },
+};
+
+#define BR(f) offsetof(config_brand_t, f)
+static const struct key_row s_brand_rows[] = {
+    { "brands.[].name", K_STRING, APPLY_LIVE, BR(name), NULL, 1, 64,
+      "brand name that stores refer to; unique" },
+    { "brands.[].orders_per_second", K_INT, APPLY_LIVE, BR(orders_per_second), NULL, 1, 10000000,
+      "token-bucket rate shared by all the brand's stores" },
+};
+
+#define PL(f) offsetof(config_platform_t, f)
+static const struct key_row s_platform_rows[] = {
+    { "platforms.[].name", K_STRING, APPLY_RESTART, PL(name), NULL, 1, 64,
+      "platform name that stores list in platforms; unique" },
+    { "platforms.[].adapter", K_ADAPTER, APPLY_RESTART, PL(adapter), NULL, 1, 64,
+      "transport that reaches the platform" },
+    { "platforms.[].endpoint", K_STRING, APPLY_RESTART, PL(endpoint), NULL, 1, 1024,
+      "where the adapter connects (a ZeroMQ endpoint for zmq)" },
+    { "platforms.[].timeout_ms", K_INT, APPLY_RESTART, PL(timeout_ms), "800", 1, 60000,
+      "a request without a reply after this long has failed" },
+    { "platforms.[].quote_deadline_ms", K_INT, APPLY_RESTART, PL(quote_deadline_ms),
+      "150", 1, 60000, "how long dispatch waits for this platform's quote" },
+    { "platforms.[].max_inflight", K_INT, APPLY_RESTART, PL(max_inflight), "20000", 1, 1000000,
+      "most dispatches outstanding at once; past it the pool counts as full" },
+    { "platforms.[].breaker.failure_ratio", K_DOUBLE, APPLY_RESTART, PL(breaker.failure_ratio),
+      "0.5", 0, 1, "the breaker opens when this share of recent requests failed or were slow" },
+    { "platforms.[].breaker.window_seconds", K_INT, APPLY_RESTART, PL(breaker.window_seconds),
+      "10", 1,
+      CONFIG_MAX_BREAKER_WINDOW, "recent requests: those of the last window_seconds" },
+    { "platforms.[].breaker.slow_ms", K_INT, APPLY_RESTART, PL(breaker.slow_ms), "1500", 1, 600000,
+      "a reply that takes this long or longer counts as a failure" },
+    { "platforms.[].breaker.min_requests", K_INT, APPLY_RESTART, PL(breaker.min_requests),
+      "20", 1, 1000000, "requests in the window before the breaker may open" },
+    { "platforms.[].breaker.open_seconds", K_INT, APPLY_RESTART, PL(breaker.open_seconds),
+      "10", 1, 3600, "how long the breaker stays open before a half-open probe" },
+};
+
+#define ST(f) offsetof(config_store_t, f)
+static const struct key_row s_store_rows[] = {
+    { "stores.[].id", K_ID, APPLY_LIVE, ST(id), NULL, 1, 4294967295.0,
+      "store id used by orders; unique; write ids above 2147483647 with an L suffix (3000000000L)" },
+    { "stores.[].brand", K_BRAND, APPLY_LIVE, ST(brand), "\"\"", 0, 0,
+      "brand whose rate limit the store shares; \"\" for none" },
+    { "stores.[].name", K_STRING, APPLY_LIVE, ST(name), "\"\"", 0, 256,
+      "display name" },
+    { "stores.[].location", K_LOCATION, APPLY_LIVE, ST(lat), NULL, 0, 0,
+      "[latitude, longitude] in WGS84 degrees" },
+    { "stores.[].prep_slots", K_INT, APPLY_LIVE, ST(prep_slots), NULL, 1, 1000,
+      "drinks made in parallel" },
+    { "stores.[].item_seconds", K_INT, APPLY_LIVE, ST(item_seconds), NULL, 1, 3600,
+      "preparation time per item" },
+    { "stores.[].order_seconds", K_INT, APPLY_LIVE, ST(order_seconds), "0", 0, 3600,
+      "overhead per order: prep time = order_seconds + items * item_seconds" },
+    { "stores.[].max_wait_minutes", K_INT, APPLY_LIVE, ST(max_wait_minutes), NULL, 1, 1440,
+      "longest promise made; an order ready later is refused BUSY" },
+    { "stores.[].max_queue", K_INT, APPLY_LIVE, ST(max_queue), "1000", 1, 100000,
+      "most accepted orders waiting to be prepared" },
+    { "stores.[].hours", K_HOURS, APPLY_LIVE, ST(open_minute), "\"00:00-24:00\"", 0, 0,
+      "opening hours, local time; close before open means past midnight" },
+    { "stores.[].timezone", K_TIMEZONE, APPLY_LIVE, ST(timezone), "\"UTC\"", 0, 0,
+      "zoneinfo name that hours and staffing are in" },
+    { "stores.[].paused", K_BOOL, APPLY_LIVE, ST(paused), "false", 0, 0,
+      "refuse new orders with PAUSED" },
+    { "stores.[].platforms", K_PLATFORMS, APPLY_LIVE, ST(platform_count),
+      "[]", 0, CONFIG_MAX_STORE_PLATFORMS,
+      "delivery platforms the store may use, in preference order" },
+    { "stores.[].staffing", K_STAFFING, APPLY_LIVE, ST(staffing_count),
+      "()", 0, CONFIG_MAX_STAFFING, "time windows with their own prep_slots" },
+};
+
+#define SF(f) offsetof(config_staffing_t, f)
+static const struct key_row s_staffing_rows[] = {
+    { "stores.[].staffing.[].from", K_CLOCK, APPLY_LIVE, SF(from_minute), NULL, 0, 1439,
+      "window start, local \"HH:MM\"" },
+    { "stores.[].staffing.[].to", K_CLOCK, APPLY_LIVE, SF(to_minute), NULL, 0, 1440,
+      "window end, local \"HH:MM\"; before from means past midnight" },
+    { "stores.[].staffing.[].prep_slots", K_INT, APPLY_LIVE, SF(prep_slots), NULL, 1, 1000,
+      "prep_slots during the window" },
+};
+
+static config_check_fn s_check_daemon, s_check_brand, s_check_platform;
+
+#define PREFIX(s) s, sizeof(s) - 1
+#define ROWS(a) a, sizeof(a) / sizeof(a[0])
+#define IN_CONFIG(f) .at = offsetof(config_t, f)
+#define LIST_IN_CONFIG(f, n) .at = offsetof(config_t, f), .count_at = offsetof(config_t, n)
+const struct scope config_scopes[S_COUNT] = {
+    [S_DAEMON] = { "daemon", false, PREFIX("daemon."), ROWS(s_daemon_rows),
+                   sizeof(config_daemon_t), s_check_daemon, IN_CONFIG(daemon), .name_at = -1 },
+    [S_DISPATCH] = { "dispatch", false, PREFIX("dispatch."), ROWS(s_dispatch_rows),
+                     sizeof(config_dispatch_t), NULL, IN_CONFIG(dispatch), .name_at = -1 },
+    [S_BRAND] = { "brands", true, PREFIX("brands.[]."), ROWS(s_brand_rows),
+                  sizeof(config_brand_t), s_check_brand, LIST_IN_CONFIG(brands, brand_count),
+                  .name_at = offsetof(config_brand_t, name) },
+    [S_PLATFORM] = { "platforms", true, PREFIX("platforms.[]."), ROWS(s_platform_rows),
+                     sizeof(config_platform_t), s_check_platform,
+                     LIST_IN_CONFIG(platforms, platform_count),
+                     .name_at = offsetof(config_platform_t, name) },
+    [S_STORE] = { "stores", true, PREFIX("stores.[]."), ROWS(s_store_rows),
+                  sizeof(config_store_t), NULL, /* stores: config_stores.c checks ids */
+                  LIST_IN_CONFIG(stores, store_count), .name_at = -1 },
+    [S_STAFFING] = { NULL, true, PREFIX("stores.[].staffing.[]."), ROWS(s_staffing_rows),
+                     sizeof(config_staffing_t), NULL, .name_at = -1 },
+};
+
+#define ROWS_FIT(a) _Static_assert(sizeof a / sizeof a[0] <= ROWS_MAX, #a " has too many rows")
+ROWS_FIT(s_daemon_rows);
+ROWS_FIT(s_dispatch_rows);
+ROWS_FIT(s_brand_rows);
+ROWS_FIT(s_platform_rows);
+ROWS_FIT(s_store_rows);
+ROWS_FIT(s_staffing_rows);
+
+/* Walks by offset (the store cache, the restart check) find the fields of
+ * the kinds that set several right after the row's offset (see enum kind). */
+#define NEXT_TO(a, b) \
+    (offsetof(config_store_t, b) == offsetof(config_store_t, a) + sizeof(((config_store_t *)0)->a))
+_Static_assert(NEXT_TO(open_minute, close_minute), "K_HOURS: close_minute follows open_minute");
+_Static_assert(NEXT_TO(lat, lng), "K_LOCATION: lng follows lat");
+_Static_assert(NEXT_TO(platform_count, platforms), "K_PLATFORMS: the array follows its count");
+_Static_assert(NEXT_TO(staffing_count, staffing), "K_STAFFING: the array follows its count");
+
+/* ---------------------------------------------------------- value parsers */
+
+static bool s_integer(const setting_t *s, long long *v)
+{
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_INT:
+        *v = config_setting_get_int(s);
+        return true;
+    case CONFIG_TYPE_INT64:
+        *v = config_setting_get_int64(s);
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool s_number(const setting_t *s, double *v)
+{
+    long long i;
+    if (s_integer(s, &i)) {
+        *v = (double)i;
+        return true;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_FLOAT)
+        return false;
+    *v = config_setting_get_float(s);
+    return isfinite(*v);
+}
+
+static const char *s_string(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    if (config_setting_type(s) == CONFIG_TYPE_STRING)
+        return config_setting_get_string(s);
+    config_bad(p, sl, s, "must be a string");
+    return NULL;
+}
+
+/* s_clock parses exactly five characters "HH:MM", 00:00 to 24:00. */
+static bool s_clock(const char *v, int *minute)
+{
+    for (int i = 0; i < 5; i++)
+        if (i == 2 ? v[i] != ':' : (v[i] < '0' || v[i] > '9'))
+            return false;
+    int h = (v[0] - '0') * 10 + (v[1] - '0'), m = (v[3] - '0') * 10 + (v[4] - '0');
+    if (m > 59 || h > 24 || (h == 24 && m != 0))
+        return false;
+    *minute = h * 60 + m;
+    return true;
+}
+
+static void s_set_int(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    long long v;
+    if (!s_integer(s, &v))
+        config_bad(p, sl, s, "must be an integer");
+    else if (v < sl->row->min || v > sl->row->max)
+        config_bad(p, sl, s, "must be between %.0f and %.0f", sl->row->min, sl->row->max);
+    else
+        *(int *)sl->field = (int)v;
+}
+
+static void s_set_id(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    long long v;
+    if (!s_integer(s, &v))
+        config_bad(p, sl, s, "must be an integer");
+    else if (v < 0 && config_setting_type(s) == CONFIG_TYPE_INT)
+        config_bad(p, sl, s, "must be between %.0f and %.0f; libconfig wraps integers above "
+                   "2147483647 unless written with an L suffix, e.g. 3000000000L",
+                   sl->row->min, sl->row->max);
+    else if (v < sl->row->min || v > sl->row->max)
+        config_bad(p, sl, s, "must be between %.0f and %.0f", sl->row->min, sl->row->max);
+    else
+        *(uint32_t *)sl->field = (uint32_t)v;
+}
+
+static void s_set_double(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    double v;
+    if (!s_number(s, &v))
+        config_bad(p, sl, s, "must be a number");
+    else if (v < sl->row->min || v > sl->row->max)
+        config_bad(p, sl, s, "must be between %g and %g", sl->row->min, sl->row->max);
+    else
+        *(double *)sl->field = v;
+}
+
+static void s_set_bool(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+        config_bad(p, sl, s, "must be true or false");
+    else
+        *(bool *)sl->field = config_setting_get_bool(s);
+}
+
+static void s_set_string(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    const char *v = s_string(p, sl, s);
+    if (!v)
+        return;
+    size_t len = strlen(v);
+    if (len < sl->row->min) {
+        config_bad(p, sl, s, "must not be empty");
+        return;
+    }
+    if (len > sl->row->max) {
+        config_bad(p, sl, s, "must be at most %.0f characters", sl->row->max);
+        return;
+    }
+    char *copy = strdup(v);
+    if (!copy) {
+        config_report(p, s, sl->ctx, sl->key, "out of memory");
+        return;
+    }
+    char **field = sl->field;
+    free(*field);
+    *field = copy;
+}
+
+/* s_set_adapter: names come from the adapter registry (adapters/adapter.c,
+ * const data, safe on the parsing threads), so the config accepts exactly
+ * the transports that are built in. */
+static void s_set_adapter(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    const char *v = s_string(p, sl, s);
+    if (!v)
+        return;
+    if (adapter_find(v)) {
+        s_set_string(p, sl, s);
+        return;
+    }
+    char known[128] = "";
+    for (size_t i = 0; i < adapter_count(); i++)
+        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "",
+                 adapter_name(i));
+    config_bad(p, sl, s, "unknown adapter, known: %s", known);
+}
+
+/* s_find_name looks NAME up among COUNT structs of SIZE bytes whose char *
+ * name sits at NAME_OFFSET, trying *LAST first; -1 when absent. */
+static int s_find_name(const void *array, size_t count, size_t size, size_t name_offset,
+                       size_t *last, const char *name)
+{
+    const char *base = array;
+    for (size_t k = 0; k < count; k++) {
+        size_t i = (*last + k) % count;
+        const char *have = *(char *const *)(const void *)(base + i * size + name_offset);
+        if (have && strcmp(have, name) == 0) {
+            *last = i;
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static void s_set_brand(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    const char *v = s_string(p, sl, s);
+    if (!v)
+        return;
+    int i = -1;
+    if (v[0]) {
+        i = s_find_name(p->load->cfg->brands, p->load->cfg->brand_count, sizeof(config_brand_t),
+                        offsetof(config_brand_t, name), &p->brand_last, v);
+        if (i < 0) {
+            config_bad(p, sl, s, "unknown brand: not in brands");
+            return;
+        }
+    }
+    *(int *)sl->field = i;
+}
+
+static void s_set_hours(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    config_store_t *st = sl->base;
+    const char *v = s_string(p, sl, s);
+    int open, close;
+    if (!v)
+        return;
+    if (strlen(v) != 11 || v[5] != '-' || !s_clock(v, &open) || !s_clock(v + 6, &close))
+        config_bad(p, sl, s, "must be \"HH:MM-HH:MM\" with times from 00:00 to 24:00");
+    else if (open == 24 * 60)
+        config_bad(p, sl, s, "cannot open at 24:00, write 00:00");
+    else if (open == close)
+        config_bad(p, sl, s,
+                   "opens and closes at the same time; \"00:00-24:00\" means always open");
+    else {
+        st->open_minute = open;
+        st->close_minute = close;
+    }
+}
+
+static void s_set_clock(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    const char *v = s_string(p, sl, s);
+    int minute;
+    if (!v)
+        return;
+    if (strlen(v) != 5 || !s_clock(v, &minute) || minute < sl->row->min || minute > sl->row->max)
+        config_bad(p, sl, s, "must be \"HH:MM\" from %02d:%02d to %02d:%02d",
+                   (int)sl->row->min / 60, (int)sl->row->min % 60,
+                   (int)sl->row->max / 60, (int)sl->row->max % 60);
+    else
+        *(int *)sl->field = minute;
+}
+
+static void s_set_location(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    config_store_t *st = sl->base;
+    double lat, lng;
+    if ((!config_setting_is_array(s) && !config_setting_is_list(s)) ||
+        config_setting_length(s) != 2 || !s_number(config_setting_get_elem(s, 0), &lat) ||
+        !s_number(config_setting_get_elem(s, 1), &lng)) {
+        config_bad(p, sl, s, "must be [latitude, longitude], e.g. [30.27, 120.03]");
+        return;
+    }
+    if (lat < -90 || lat > 90)
+        config_report(p, s, sl->ctx, sl->key, "latitude must be between -90 and 90 (got %g)", lat);
+    else if (lng < -180 || lng > 180)
+        config_report(p, s, sl->ctx, sl->key, "longitude must be between -180 and 180 (got %g)",
+                      lng);
+    else {
+        st->lat = lat;
+        st->lng = lng;
+    }
+}
+
+/* config_zone_exists: UTC needs no file; any other name must be a regular file
+ * under ZONEINFO_DIR. Names are checked for ".." and "/" before. */
+bool config_zone_exists(const char *name)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    if (strcmp(name, "UTC") == 0)
+        return true;
+    if ((size_t)snprintf(path, sizeof path, "%s%s", ZONEINFO_DIR, name) >= sizeof path)
+        return false;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* config_tz_intern returns NAME's index in p->tz, adding it (and checking its
+ * zoneinfo file, once) when new; -1 when out of memory. */
+long config_tz_intern(struct parser *p, const char *name)
+{
+    if (p->tz_last < p->tz_count && strcmp(p->tz[p->tz_last], name) == 0)
+        return (long)p->tz_last;
+    for (size_t i = 0; i < p->tz_count; i++)
+        if (strcmp(p->tz[i], name) == 0)
+            return (long)(p->tz_last = i);
+    if (p->tz_count == p->tz_cap) {
+        size_t cap = p->tz_cap ? p->tz_cap * 2 : 16;
+        char **names = realloc(p->tz, cap * sizeof *names);
+        if (!names)
+            return -1;
+        p->tz = names;
+        bool *ok = realloc(p->tz_ok, cap * sizeof *ok);
+        if (!ok)
+            return -1;
+        p->tz_ok = ok;
+        p->tz_cap = cap;
+    }
+    char *copy = strdup(name);
+    if (!copy)
+        return -1;
+    p->tz_ok[p->tz_count] = config_zone_exists(name);
+    p->tz[p->tz_count] = copy;
+    return (long)(p->tz_last = p->tz_count++);
+}
+
+static void s_set_timezone(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    const char *v = s_string(p, sl, s);
+    if (!v)
+        return;
+    if (!v[0] || v[0] == '/' || strstr(v, "..")) {
+        config_bad(p, sl, s, "must be a zoneinfo name like \"Asia/Shanghai\"");
+        return;
+    }
+    long i = config_tz_intern(p, v);
+    if (i < 0)
+        config_report(p, s, sl->ctx, sl->key, "out of memory");
+    else if (!p->tz_ok[i])
+        config_bad(p, sl, s, "unknown timezone: no file " ZONEINFO_DIR "%s", v);
+    else
+        *(const char **)sl->field = p->tz[i];
+}
+
+static void s_set_platforms(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    config_store_t *st = sl->base;
+    if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
+        config_bad(p, sl, s, "must be a list of platform names like [\"meituan\", \"jd\"]");
+        return;
+    }
+    int n = config_setting_length(s);
+    if (n > sl->row->max) {
+        config_report(p, s, sl->ctx, sl->key, "at most %.0f platforms (got %d)", sl->row->max, n);
+        return;
+    }
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+        const setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        char key[64];
+        snprintf(key, sizeof key, "%s[%d]", sl->key, i);
+        struct slot esl = *sl;
+        esl.key = key;
+        const char *v = s_string(p, &esl, e);
+        if (!v)
+            continue;
+        int at = s_find_name(p->load->cfg->platforms, p->load->cfg->platform_count,
+                             sizeof(config_platform_t),
+                             offsetof(config_platform_t, name), &p->platform_last, v);
+        if (at < 0) {
+            config_bad(p, &esl, e, "unknown platform: not in platforms");
+            continue;
+        }
+        bool repeat = false;
+        for (int j = 0; j < count; j++)
+            repeat |= st->platforms[j] == at;
+        if (repeat)
+            config_bad(p, &esl, e, "platform listed twice");
+        else
+            st->platforms[count++] = at;
+    }
+    st->platform_count = count;
+}
+
+/* s_window_ranges lists the minutes of W's day it covers as up to two
+ * half-open ranges (two when it runs past midnight). */
+static int s_window_ranges(const config_staffing_t *w, int r[2][2])
+{
+    if (w->from_minute < w->to_minute) {
+        r[0][0] = w->from_minute, r[0][1] = w->to_minute;
+        return 1;
+    }
+    r[0][0] = w->from_minute, r[0][1] = 24 * 60;
+    r[1][0] = 0, r[1][1] = w->to_minute;
+    return 2;
+}
+
+static bool s_windows_overlap(const config_staffing_t *a, const config_staffing_t *b)
+{
+    int ra[2][2], rb[2][2];
+    int na = s_window_ranges(a, ra), nb = s_window_ranges(b, rb);
+    for (int i = 0; i < na; i++)
+        for (int j = 0; j < nb; j++)
+            if (ra[i][0] < rb[j][1] && rb[j][0] < ra[i][1])
+                return true;
+    return false;
+}
+
+static void s_set_staffing(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    config_store_t *st = sl->base;
+    int n = config_setting_length(s);
+    if (!config_setting_is_list(s) && !(config_setting_is_array(s) && n == 0)) {
+        config_bad(p, sl, s,
+                   "must be a list ( { from = \"HH:MM\"; to = \"HH:MM\"; prep_slots = N; }, ... )");
+        return;
+    }
+    if (n > sl->row->max) {
+        config_report(p, s, sl->ctx, sl->key, "at most %.0f windows (got %d)", sl->row->max, n);
+        return;
+    }
+    bool ok[CONFIG_MAX_STAFFING];
+    for (int i = 0; i < n; i++) {
+        const setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        struct ctx ectx = { sl->ctx, "staffing", i };
+        size_t before = p->error_count;
+        if (!config_setting_is_group(e)) {
+            char got[SHOW_MAX];
+            config_report(p, e, &ectx, NULL,
+                          "must be a group { from = ...; to = ...; prep_slots = ...; } (got %s)",
+                          config_show(e, got, sizeof got));
+        } else {
+            config_parse_group(p, S_STAFFING, e, &st->staffing[i], &ectx);
+        }
+        config_staffing_t *w = &st->staffing[i];
+        ok[i] = p->error_count == before;
+        if (ok[i] && w->from_minute == w->to_minute) {
+            config_report(p, e, &ectx, NULL, "from and to must differ (got %02d:%02d)",
+                          w->from_minute / 60, w->from_minute % 60);
+            ok[i] = false;
+        }
+        for (int j = 0; ok[i] && j < i; j++)
+            if (ok[j] && s_windows_overlap(&st->staffing[j], w))
+                config_report(p, e, &ectx, NULL, "overlaps staffing[%d] (got %02d:%02d-%02d:%02d)",
+                              j,
+                              w->from_minute / 60, w->from_minute % 60, w->to_minute / 60,
+                              w->to_minute % 60);
+    }
+    st->staffing_count = n;
+}
+
+const struct kind_info config_kinds[K_COUNT] = {
+    [K_INT] = { "int", s_set_int },
+    [K_ID] = { "int (uint32)", s_set_id },
+    [K_DOUBLE] = { "double", s_set_double },
+    [K_BOOL] = { "bool", s_set_bool },
+    [K_STRING] = { "string", s_set_string },
+    [K_ADAPTER] = { "adapter name", s_set_adapter },
+    [K_BRAND] = { "brand name", s_set_brand },
+    [K_HOURS] = { "hh:mm-hh:mm hours", s_set_hours },
+    [K_CLOCK] = { "hh:mm", s_set_clock },
+    [K_LOCATION] = { "location [lat,lng]", s_set_location },
+    [K_TIMEZONE] = { "timezone", s_set_timezone },
+    [K_PLATFORMS] = { "list of platform names", s_set_platforms },
+    [K_STAFFING] = { "staffing list", s_set_staffing },
+};
+
+/* ------------------------------------------------- checks across keys */
+
+/* s_ingress_is_local: ipc://, inproc:// or tcp:// on a loopback address,
+ * where only this machine's users can reach the ingress. */
+static bool s_ingress_is_local(const char *endpoint)
+{
+    if (strncmp(endpoint, "ipc://", 6) == 0 || strncmp(endpoint, "inproc://", 9) == 0)
+        return true;
+    const char *host = strncmp(endpoint, "tcp://", 6) == 0 ? endpoint + 6 : NULL;
+    return host && (strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost:", 10) == 0 ||
+                    strncmp(host, "[::1]:", 6) == 0);
+}
+
+/* s_check_curve: a network-facing ingress needs CURVE, and its key files
+ * must read cleanly now, so that --check-config catches what a start would. */
+static void s_check_curve(struct parser *p, const setting_t *grp, const struct ctx *ctx,
+                          const config_daemon_t *d)
+{
+    bool secret = d->curve_secret_key_file && d->curve_secret_key_file[0];
+    bool clients = d->curve_client_keys_file && d->curve_client_keys_file[0];
+    const setting_t *curve = grp ? config_setting_get_member(grp, "curve") : NULL;
+    if (secret != clients) {
+        config_report(p, curve ? curve : grp, ctx, "curve",
+                      "set both secret_key_file and client_keys_file, or neither");
+        return;
+    }
+    if (!secret) {
+        if (!s_ingress_is_local(d->ingress))
+            config_report(p, config_member_or(grp, "ingress"), ctx, "ingress",
+                          "%s is reachable from the network: set curve.secret_key_file and "
+                          "curve.client_keys_file, or bind to 127.0.0.1 or ipc://", d->ingress);
+        return;
+    }
+    char key[CURVE_KEY_TEXT + 1], why[600];
+    uint8_t (*keys)[32] = NULL;
+    size_t count = 0;
+    if (!curve_read_secret(d->curve_secret_key_file, key, why, sizeof why))
+        config_report(p, curve, ctx, "curve.secret_key_file", "%s", why);
+    if (!curve_read_clients(d->curve_client_keys_file, &keys, &count, why, sizeof why))
+        config_report(p, curve, ctx, "curve.client_keys_file", "%s", why);
+    free(keys);
+    memset(key, 0, sizeof key);
+}
+
+/* s_check_password: a password in the connection string is only allowed in
+ * a file other users cannot read (libpq's service file or PGPASSFILE are
+ * the better places). */
+static void s_check_password(struct parser *p, const setting_t *grp, const struct ctx *ctx,
+                             const config_daemon_t *d)
+{
+    const char *db = d->database ? d->database : "";
+    bool uri = strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0;
+    const char *at = uri ? strchr(db, '@') : NULL;
+    const char *userinfo = uri ? strchr(db, ':') + 1 : NULL;  /* after the scheme's ':' */
+    bool has = strstr(db, "password=") != NULL ||
+               (at && memchr(userinfo, ':', (size_t)(at - userinfo)) != NULL);
+    if (!has)
+        return;
+    const setting_t *member = config_member_or(grp, "database");
+    char name[PATH_MAX];
+    const char *file = config_file_name(p, member ? config_setting_source_file(member) : NULL, name,
+                                        sizeof name);
+    struct stat st;
+    if (stat(file, &st) == 0 && (st.st_mode & S_IROTH))
+        config_report(p, member, ctx, "database",
+                      "holds a password but %s is readable by every user; chmod o-r %s, or move "
+                      "the password to PGPASSFILE or a libpq service file", file, file);
+}
+
+/* s_check_control: the control sockets have no CURVE, so they must stay
+ * on this machine, and the group named for the write socket must exist. */
+static void s_check_control(struct parser *p, const setting_t *grp, const struct ctx *ctx,
+                            const config_daemon_t *d)
+{
+    if (d->control && !s_ingress_is_local(d->control))
+        config_report(p, config_member_or(grp, "control"), ctx, "control",
+                      "%s is reachable from the network: use ipc:// or a loopback address", d->control);
+    const char *ro = d->control_readonly ? d->control_readonly : "";
+    if (ro[0] && strcmp(ro, "none") != 0) {
+        if (!s_ingress_is_local(ro))
+            config_report(p, config_member_or(grp, "control_readonly"), ctx, "control_readonly",
+                          "%s is reachable from the network: use ipc:// or a loopback address", ro);
+        else if (d->control && strcmp(ro, d->control) == 0)
+            config_report(p, config_member_or(grp, "control_readonly"), ctx, "control_readonly",
+                          "must differ from control (%s)", d->control);
+    }
+    if (d->control_group && d->control_group[0] && getgrnam(d->control_group) == NULL)
+        config_report(p, config_member_or(grp, "control_group"), ctx, "control_group",
+                      "no group \"%s\" on this machine", d->control_group);
+}
+
+static void s_check_daemon(struct parser *p, const setting_t *grp, const struct ctx *ctx,
+                           void *array, size_t index)
+{
+    const config_daemon_t *d = array;
+    (void)index;
+    if (d->reconnect_min_ms > d->reconnect_max_ms)
+        config_report(p, config_member_or(grp, "reconnect_min_ms"), ctx, "reconnect_min_ms",
+                      "must not exceed reconnect_max_ms %d (got %d)", d->reconnect_max_ms,
+                      d->reconnect_min_ms);
+    s_check_curve(p, grp, ctx, d);
+    s_check_password(p, grp, ctx, d);
+    s_check_control(p, grp, ctx, d);
+}
+
+/* s_check_unique_name reports element INDEX of a list of structs (STRIDE
+ * bytes each, a char *name at NAME_OFFSET) when an earlier one has its name. */
+static void s_check_unique_name(struct parser *p, const setting_t *grp, const struct ctx *ctx,
+                                const char *kind, const void *array, size_t stride,
+                                size_t name_offset, size_t index)
+{
+    const char *base = array;
+    const char *name = *(char *const *)(base + index * stride + name_offset);
+    for (size_t j = 0; j < index && name; j++) {
+        const char *other = *(char *const *)(base + j * stride + name_offset);
+        if (!other || strcmp(other, name) != 0)
+            continue;
+        char what[128];
+        snprintf(what, sizeof what, "%s \"%s\"", kind, name);
+        config_duplicate(p, config_member_or(grp, "name"), ctx, "name", what,
+                         config_setting_get_elem(config_setting_parent(grp), (unsigned)j));
+        return;
+    }
+}
+
+static void s_check_brand(struct parser *p, const setting_t *grp, const struct ctx *ctx,
+                          void *array, size_t index)
+{
+    config_brand_t *brands = array;
+    brands[index].line = (int)config_line(p, grp);
+    s_check_unique_name(p, grp, ctx, "brand", array, sizeof *brands,
+                        offsetof(config_brand_t, name), index);
+}
+
+static void s_check_platform(struct parser *p, const setting_t *grp, const struct ctx *ctx,
+                             void *array, size_t index)
+{
+    config_platform_t *platforms = array;
+    platforms[index].line = (int)config_line(p, grp);
+    s_check_unique_name(p, grp, ctx, "platform", array, sizeof *platforms,
+                        offsetof(config_platform_t, name), index);
+}
+
+/* config_free_strings frees the strings that the rows of SID own in BASE. */
+void config_free_strings(enum scope_id sid, void *base)
+{
+    const struct scope *sc = &config_scopes[sid];
+    for (size_t i = 0; i < sc->row_count; i++)
+        if (sc->rows[i].kind == K_STRING || sc->rows[i].kind == K_ADAPTER) {
+            char **field = (void *)((char *)base + sc->rows[i].offset);
+            free(*field);
+            *field = NULL;
+        }
+}
+
+/* ------------------------------------------------------------------ docs */
+
+static void s_range_text(const struct key_row *row, char *buf, size_t size)
+{
+    switch (row->kind) {
+    case K_INT:
+    case K_ID:
+        snprintf(buf, size, "%.0f..%.0f", row->min, row->max);
+        break;
+    case K_DOUBLE:
+        snprintf(buf, size, "%g..%g", row->min, row->max);
+        break;
+    case K_STRING:
+        snprintf(buf, size, "%.0f..%.0f characters", row->min, row->max);
+        break;
+    case K_ADAPTER:
+        buf[0] = '\0';
+        for (size_t i = 0; i < adapter_count(); i++)
+            snprintf(buf + strlen(buf), size - strlen(buf), "%s`\"%s\"`", i ? ", " : "",
+                     adapter_name(i));
+        break;
+    case K_BRAND:
+        snprintf(buf, size, "a name in brands, or `\"\"`");
+        break;
+    case K_HOURS:
+        snprintf(buf, size, "`\"HH:MM-HH:MM\"`, open != close");
+        break;
+    case K_CLOCK:
+        snprintf(buf, size, "%02d:%02d..%02d:%02d", (int)row->min / 60, (int)row->min % 60,
+                 (int)row->max / 60, (int)row->max % 60);
+        break;
+    case K_LOCATION:
+        snprintf(buf, size, "lat -90..90, lng -180..180");
+        break;
+    case K_TIMEZONE:
+        snprintf(buf, size, "a file under " ZONEINFO_DIR);
+        break;
+    case K_PLATFORMS:
+        snprintf(buf, size, "names in platforms, no repeats, at most %.0f", row->max);
+        break;
+    case K_STAFFING:
+        snprintf(buf, size, "at most %.0f windows, not overlapping", row->max);
+        break;
+    case K_BOOL:
+        snprintf(buf, size, "true, false");
+        break;
+    case K_COUNT:
+        buf[0] = '\0';
+        break;
+    }
+}
+
+void config_print_keys(FILE *out)
+{
+    fputs("| key | type | default | range | meaning | apply |\n", out);
+    fputs("| --- | --- | --- | --- | --- | --- |\n", out);
+    for (size_t sid = 0; sid < S_COUNT; sid++)
+        for (size_t i = 0; i < config_scopes[sid].row_count; i++) {
+            const struct key_row *row = &config_scopes[sid].rows[i];
+            char range[160];
+            s_range_text(row, range, sizeof range);
+            fprintf(out, "| `%s` | %s | %s%s%s | %s | %s | %s |\n", row->path,
+                    config_kinds[row->kind].type, row->def ? "`" : "",
+                    row->def ? row->def : "required", row->def ? "`" : "", range, row->doc,
+                    row->apply == APPLY_RESTART ? "restart" : "live");
+        }
+}
+
+size_t config_key_count(void)
+{
+    size_t n = 0;
+    for (size_t sid = 0; sid < S_COUNT; sid++)
+        n += config_scopes[sid].row_count;
+    return n;
+}
+
+const char *config_key_path(size_t i)
+{
+    for (size_t sid = 0; sid < S_COUNT; sid++) {
+        if (i < config_scopes[sid].row_count)
+            return config_scopes[sid].rows[i].path;
+        i -= config_scopes[sid].row_count;
+    }
+    return NULL;
+}
