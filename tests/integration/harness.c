@@ -1,5 +1,6 @@
-/* harness.c - owns the integration tests' world: a fresh database, a config,
- * the real sluiced as a child process, ZeroMQ clients and libpq checks. */
+/* harness.c - owns the integration tests' world: their main(), a fresh
+ * database, a config, the real sluiced as a child process, ZeroMQ clients
+ * and libpq checks. */
 #include "harness.h"
 
 #include "clock.h"
@@ -380,6 +381,48 @@ int harness_teardown(void **state)
     free(h);
     *state = NULL;
     return 0;
+}
+
+/* ---- the runner ---- */
+
+int harness_main(const char *group, const harness_case_t *cases, size_t n,
+                 int (*setup)(void **state), int (*teardown)(void **state))
+{
+    static const char *const required[] = { "SLUICE_TEST_PGDIR", "SLUICE_TEST_DSN_BASE",
+                                            "SLUICE_BIN", "SLUICE_TOOLS" };
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+        const char *v = getenv(required[i]);
+        if (v == NULL || v[0] == '\0') {
+            fprintf(stderr, "%s: %s is not set (run through tests/run-integration.sh)\n", group,
+                    required[i]);
+            return 1;
+        }
+    }
+    if (access(getenv("SLUICE_BIN"), X_OK) != 0) {
+        fprintf(stderr, "%s: SLUICE_BIN %s cannot be run: %s\n", group, getenv("SLUICE_BIN"),
+                strerror(errno));
+        return 1;
+    }
+    /* a daemon that dies while a test writes to it fails that test, not the run */
+    signal(SIGPIPE, SIG_IGN);
+    const char *filter = getenv("SLUICE_TEST_FILTER");
+    if (filter != NULL && filter[0] != '\0')
+        cmocka_set_test_filter(filter);
+    struct CMUnitTest *tests = calloc(n, sizeof *tests);
+    if (tests == NULL) {
+        fprintf(stderr, "%s: out of memory\n", group);
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        tests[i] = (struct CMUnitTest){ .name = cases[i].name,
+                                        .test_func = cases[i].test,
+                                        .setup_func = setup != NULL ? setup : harness_setup,
+                                        .teardown_func =
+                                            teardown != NULL ? teardown : harness_teardown };
+    /* what cmocka_run_group_tests_name expands to, for an array built here */
+    int failed = _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+    free(tests);
+    return failed;
 }
 
 /* ---- ports and config ---- */

@@ -1,12 +1,15 @@
-/* harness.h - shared helpers of the integration tier: a fresh database per
- * test, free ports, a config file, the real sluiced as a child process,
- * ZeroMQ clients speaking the wire contract, and libpq checks.
+/* harness.h - shared helpers of the integration tier: one main() for every
+ * test file, a fresh database per test, free ports, a config file, the real
+ * sluiced as a child process, ZeroMQ clients speaking the wire contract, and
+ * libpq checks.
  *
- * Environment (set by tests/run-integration.sh):
+ * Environment (set by tests/run-integration.sh; harness_main checks it):
  *   SLUICE_TEST_PGDIR      the throwaway PostgreSQL's directory (pgtmp.sh)
  *   SLUICE_TEST_DSN_BASE   libpq string without dbname
  *   SLUICE_BIN             path of sluiced
  *   SLUICE_TOOLS           directory holding pgtmp.sh
+ *   SLUICE_TEST_FILTER     optional: run only the cases whose names match
+ *                          this glob, e.g. test_reload or 'test_flow*'
  *
  * Every wait polls a condition against a deadline; nothing sleeps a fixed
  * time to synchronise. Helpers that cannot go on fail the current cmocka
@@ -28,6 +31,26 @@
 #define HARNESS_STORE_COUNT 10
 #define HARNESS_MAX_ITEMS 64
 #define HARNESS_STR_MAX 160
+
+/* ---- the runner ---- */
+
+/* One test case: its name (cmocka's, and what SLUICE_TEST_FILTER matches)
+ * and its function. */
+typedef struct harness_case {
+    const char *name;
+    void (*test)(void **state);
+} harness_case_t;
+
+#define HARNESS_CASE(fn) { #fn, fn }
+#define HARNESS_COUNT(cases) (sizeof(cases) / sizeof((cases)[0]))
+
+/* harness_main is every test file's main(): it checks the environment,
+ * ignores SIGPIPE, applies SLUICE_TEST_FILTER, and runs the N CASES as
+ * cmocka group GROUP, each between SETUP and TEARDOWN (NULL: harness_setup
+ * and harness_teardown). Returns what main returns. cmocka prints the
+ * summary tests/run-integration.sh counts. */
+int harness_main(const char *group, const harness_case_t *cases, size_t n,
+                 int (*setup)(void **state), int (*teardown)(void **state));
 
 typedef struct harness_client harness_client_t;
 

@@ -607,19 +607,14 @@ static void test_daemon_stopped(void **state)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN);
-    if (getenv("SLUICE_TEST_FILTER") != NULL)
-        cmocka_set_test_filter(getenv("SLUICE_TEST_FILTER"));
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_read_commands, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_pause_survives_restart, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_readonly_socket, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_requests, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_order_lookups, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_reload_capacity, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_daemon_stopped, harness_setup, harness_teardown),
+    static const harness_case_t cases[] = {
+        HARNESS_CASE(test_read_commands),
+        HARNESS_CASE(test_pause_survives_restart),
+        HARNESS_CASE(test_readonly_socket),
+        HARNESS_CASE(test_malformed_requests),
+        HARNESS_CASE(test_order_lookups),
+        HARNESS_CASE(test_reload_capacity),
+        HARNESS_CASE(test_daemon_stopped),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return harness_main("control", cases, HARNESS_COUNT(cases), NULL, NULL);
 }

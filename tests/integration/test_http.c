@@ -205,10 +205,9 @@ static void test_http_port_taken_fails_start(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_metrics_health_ready, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_http_port_taken_fails_start, harness_setup,
-                                        harness_teardown),
+    static const harness_case_t cases[] = {
+        HARNESS_CASE(test_metrics_health_ready),
+        HARNESS_CASE(test_http_port_taken_fails_start),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return harness_main("http", cases, HARNESS_COUNT(cases), NULL, NULL);
 }

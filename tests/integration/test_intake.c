@@ -831,34 +831,22 @@ static void test_check_config_bad_value(void **state)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN);
-    /* SLUICE_TEST_FILTER=test_bad_input (a glob) runs only matching tests */
-    if (getenv("SLUICE_TEST_FILTER") != NULL)
-        cmocka_set_test_filter(getenv("SLUICE_TEST_FILTER"));
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_migrations, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_check_config, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_check_config_bad_value, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_accept_and_persist, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_duplicate_and_conflict, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_store, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_get_order, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_bad_input, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_req_and_dealer_together, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_dealer_without_delimiter, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_client_disconnects_before_ack, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_bounded_queue, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_kill9_during_stream, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_sigterm_during_stream, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_postgres_restart_during_stream, harness_setup,
-                                        harness_teardown),
+    static const harness_case_t cases[] = {
+        HARNESS_CASE(test_migrations),
+        HARNESS_CASE(test_check_config),
+        HARNESS_CASE(test_check_config_bad_value),
+        HARNESS_CASE(test_accept_and_persist),
+        HARNESS_CASE(test_duplicate_and_conflict),
+        HARNESS_CASE(test_unknown_store),
+        HARNESS_CASE(test_get_order),
+        HARNESS_CASE(test_bad_input),
+        HARNESS_CASE(test_req_and_dealer_together),
+        HARNESS_CASE(test_dealer_without_delimiter),
+        HARNESS_CASE(test_client_disconnects_before_ack),
+        HARNESS_CASE(test_bounded_queue),
+        HARNESS_CASE(test_kill9_during_stream),
+        HARNESS_CASE(test_sigterm_during_stream),
+        HARNESS_CASE(test_postgres_restart_during_stream),
     };
-    return cmocka_run_group_tests_name("intake", tests, NULL, NULL);
+    return harness_main("intake", cases, HARNESS_COUNT(cases), NULL, NULL);
 }

@@ -999,23 +999,14 @@ static void test_schema_not_migrated(void **state)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN);
-    if (getenv("SLUICE_TEST_FILTER") != NULL)
-        cmocka_set_test_filter(getenv("SLUICE_TEST_FILTER"));
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_order_accepted_and_cancelled, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_order_dispatched_by_the_engine, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_store_summary, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_store_rejected_today, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_not_found_and_usage, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_database_unreachable, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_schema_not_migrated, harness_setup,
-                                        harness_teardown),
+    static const harness_case_t cases[] = {
+        HARNESS_CASE(test_order_accepted_and_cancelled),
+        HARNESS_CASE(test_order_dispatched_by_the_engine),
+        HARNESS_CASE(test_store_summary),
+        HARNESS_CASE(test_store_rejected_today),
+        HARNESS_CASE(test_not_found_and_usage),
+        HARNESS_CASE(test_database_unreachable),
+        HARNESS_CASE(test_schema_not_migrated),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return harness_main("sluicectl", cases, HARNESS_COUNT(cases), NULL, NULL);
 }
