@@ -111,9 +111,9 @@ static void s_expect_same_day(const char *a, const char *b)
 static void test_read_commands(void **state)
 {
     harness_t *h = *state;
-    harness_write_config_text(h, NULL, NULL, s_body_with_slots(1));
     sim_proc_t sim = {0};
-    sim_proc_start(&sim, h->zctx, h->tmpdir, h->platform_endpoint, NULL);
+    sim_proc_start(&sim, h->zctx, h->tmpdir, NULL, NULL);
+    snprintf(h->platform_endpoint, sizeof h->platform_endpoint, "%s", sim.gateway);
     harness_boot_text(h, NULL, s_body_with_slots(1));
     assert_int_equal(s_submit(h, "rd-1", S_STORE), 0);
     assert_int_equal(s_submit(h, "rd-2", S_STORE), 0);
@@ -597,7 +597,7 @@ static void test_daemon_stopped(void **state)
 
     /* a control endpoint where nobody ever answers: the timeout */
     char tcp[64];
-    snprintf(tcp, sizeof tcp, "tcp://127.0.0.1:%d", harness_free_port());
+    snprintf(tcp, sizeof tcp, "tcp://127.0.0.1:%d", harness_hold_port(h));
     r = ctl_run(h, "--control", tcp, "--timeout", "300", "stats", NULL);
     ctl_expect_rc(&r, 5, "stats, nobody at the endpoint");
     ctl_expect_has(r.err, "no answer within 300 ms", "stats, nobody at the endpoint");
