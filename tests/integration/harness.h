@@ -70,7 +70,7 @@ typedef struct harness {
     char events[64];
     char control[PATH_MAX + 16];
     char http[64];
-    char platform_endpoint[128];  /* platform "sim": a held port nobody answers on */
+    char platform_endpoint[128];  /* platform "sim": unless set, a held port nobody answers on */
     /* What the config file says for ingress, events and http: the wildcards
      * until a daemon has bound them; the next harness_start pins the file to
      * the bound ports, so a restarted daemon is where clients already are,

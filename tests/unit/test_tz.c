@@ -81,18 +81,18 @@ static void test_new_york_changes_with_dst(void **state)
     const char *ny = "America/New_York";
     assert_int_equal((int64_t)tz_offset_ms(ny, s_utc(2026, 1, 15, 12, 0)), -5 * HOUR);
     assert_int_equal((int64_t)tz_offset_ms(ny, s_utc(2026, 7, 15, 12, 0)), -4 * HOUR);
-    /* 2026-03-08 02:00 EST (07:00 UTC) clocks go forward. The cache holds
-     * an answer for one quarter hour, so the change is seen on the minute. */
+    /* 2026-03-08 02:00 EST (07:00 UTC) clocks go forward. A cached answer
+     * holds only until the zone's next change, so it is seen on the second. */
     assert_int_equal((int64_t)tz_offset_ms(ny, s_utc(2026, 3, 8, 6, 45)), -5 * HOUR);
     assert_int_equal((int64_t)tz_offset_ms(ny, s_utc(2026, 3, 8, 7, 0) - 1), -5 * HOUR);
     assert_int_equal((int64_t)tz_offset_ms(ny, s_utc(2026, 3, 8, 7, 0)), -4 * HOUR);
-    /* Going back in time is a different quarter too. */
+    /* Going back in time leaves the cached span too. */
     assert_int_equal((int64_t)tz_offset_ms(ny, s_utc(2026, 3, 8, 6, 59)), -5 * HOUR);
     /* 2026-11-01 02:00 EDT (06:00 UTC) clocks go back. */
     assert_int_equal((int64_t)tz_offset_ms(ny, s_utc(2026, 11, 1, 6, 0) - 1), -4 * HOUR);
     assert_int_equal((int64_t)tz_offset_ms(ny, s_utc(2026, 11, 1, 6, 0)), -5 * HOUR);
     /* Lord Howe Island moves by half an hour, at 15:30 UTC: the cache must
-     * not hold an answer past the quarter hour it was asked in. */
+     * not hold an answer past that change. */
     const char *lh = "Australia/Lord_Howe";
     assert_int_equal(tz_offset_ms(lh, s_utc(2026, 10, 3, 15, 15)), 10 * HOUR + 30 * MIN);
     assert_int_equal(tz_offset_ms(lh, s_utc(2026, 10, 3, 15, 30)), 11 * HOUR);
@@ -147,7 +147,7 @@ static void test_more_zones_than_the_cache(void **state)
         snprintf(name, sizeof name, "Nowhere/Zone%d", i);
         assert_int_equal(tz_offset_ms(name, t), 0);
     }
-    /* Past the cache's size answers are still right, just not cached. */
+    /* After a hundred unknown zones in the cache, answers are still right. */
     assert_int_equal(tz_offset_ms("Asia/Tokyo", t), 9 * HOUR);
     assert_int_equal((int64_t)tz_offset_ms("America/New_York", t), -5 * HOUR);
     assert_int_equal((int64_t)tz_offset_ms("America/New_York", s_utc(2026, 7, 15, 12, 0)),
