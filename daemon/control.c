@@ -20,7 +20,7 @@
 typedef struct control_socket {
     void *socket;
     bool readonly;
-    char endpoint[1100];
+    char endpoint[1100];          /* as bound: a wildcard resolved */
 } control_socket_t;
 
 struct control {
@@ -167,17 +167,18 @@ static bool s_bind(control_t *self, void *ctx, const char *endpoint, bool readon
         return false;
     self->count++;
     cs->readonly = readonly;
-    snprintf(cs->endpoint, sizeof cs->endpoint, "%s", endpoint);
     int64_t max_size = CONTROL_MESSAGE_MAX;
     int linger = 0;
+    size_t len = sizeof cs->endpoint;
     if (zmq_setsockopt(cs->socket, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size) != 0 ||
         zmq_setsockopt(cs->socket, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_bind(cs->socket, endpoint) != 0) {
+        zmq_bind(cs->socket, endpoint) != 0 ||
+        zmq_getsockopt(cs->socket, ZMQ_LAST_ENDPOINT, cs->endpoint, &len) != 0) {
         log_error("failed to bind %s %s: %s", readonly ? "control_readonly" : "control", endpoint,
                   zmq_strerror(zmq_errno()));
         return false;
     }
-    return s_set_file_mode(endpoint, readonly ? CONTROL_READONLY_MODE : CONTROL_MODE,
+    return s_set_file_mode(cs->endpoint, readonly ? CONTROL_READONLY_MODE : CONTROL_MODE,
                            readonly ? NULL : group);
 }
 
@@ -193,8 +194,17 @@ control_t *control_new(void *ctx, const config_daemon_t *d)
         control_destroy(&self);
         return NULL;
     }
-    log_notice("control on %s%s%s", d->control, ro[0] ? ", read-only control on " : "", ro);
+    log_notice("control on %s%s%s", control_endpoint(self, false),
+               ro[0] ? ", read-only control on " : "", ro[0] ? control_endpoint(self, true) : "");
     return self;
+}
+
+const char *control_endpoint(const control_t *self, bool readonly)
+{
+    for (size_t i = 0; i < self->count; i++)
+        if (self->sockets[i].readonly == readonly)
+            return self->sockets[i].endpoint;
+    return "none";
 }
 
 void control_destroy(control_t **self)

@@ -59,6 +59,10 @@ bool control_check(const control_request_t *req, bool readonly, control_code_t *
 control_t *control_new(void *ctx, const config_daemon_t *d) __attribute__((warn_unused_result));
 void control_destroy(control_t **self);
 
+/* control_endpoint: where the (READONLY) socket is bound, a wildcard
+ * resolved; "none" when there is no such socket (as in the config). */
+const char *control_endpoint(const control_t *self, bool readonly);
+
 /* control_poll adds the sockets to ITEMS (at most MAX) for POLLIN and
  * returns how many it added. */
 size_t control_poll(control_t *self, zmq_pollitem_t *items, size_t max);

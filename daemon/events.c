@@ -16,6 +16,7 @@
 struct events {
     void *socket;
     uint64_t published;
+    char endpoint[256];           /* as bound: a wildcard port resolved */
 };
 
 events_t *events_new(void *ctx, const char *endpoint)
@@ -24,10 +25,12 @@ events_t *events_new(void *ctx, const char *endpoint)
     if (!self)
         return NULL;
     int hwm = EVENTS_HWM, linger = 0;
+    size_t len = sizeof self->endpoint;
     self->socket = zmq_socket(ctx, ZMQ_PUB);
     if (!self->socket || zmq_setsockopt(self->socket, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
         zmq_setsockopt(self->socket, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_bind(self->socket, endpoint) != 0) {
+        zmq_bind(self->socket, endpoint) != 0 ||
+        zmq_getsockopt(self->socket, ZMQ_LAST_ENDPOINT, self->endpoint, &len) != 0) {
         log_error("failed to bind events %s: %s", endpoint, zmq_strerror(zmq_errno()));
         events_destroy(&self);
         return NULL;
@@ -43,6 +46,11 @@ void events_destroy(events_t **self)
         zmq_close((*self)->socket);
     free(*self);
     *self = NULL;
+}
+
+const char *events_endpoint(const events_t *self)
+{
+    return self->endpoint;
 }
 
 void events_publish(events_t *self, const order_entry_t *e, const char *detail)

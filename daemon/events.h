@@ -15,6 +15,9 @@ typedef struct events events_t;
 events_t *events_new(void *ctx, const char *endpoint) __attribute__((warn_unused_result));
 void events_destroy(events_t **self);
 
+/* events_endpoint: where the socket is bound, a wildcard port resolved. */
+const char *events_endpoint(const events_t *self);
+
 /* events_publish sends E's current state; DETAIL may be NULL. */
 void events_publish(events_t *self, const order_entry_t *e, const char *detail);
 

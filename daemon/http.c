@@ -17,6 +17,7 @@ struct http {
     struct MHD_Daemon *mhd;
     http_handler_fn *handler;
     void *arg;
+    char endpoint[300];           /* host:port as bound: port 0 resolved */
 };
 
 static enum MHD_Result s_answer(void *cls, struct MHD_Connection *conn, const char *url,
@@ -102,6 +103,7 @@ http_t *http_new(const char *host_port, http_handler_fn *handler, void *arg)
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_SECONDS,
                                  MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
                                  MHD_OPTION_END);
+    bool v6 = ai->ai_family == AF_INET6;
     freeaddrinfo(ai);
     if (!self->mhd) {
         log_error("daemon.http: cannot listen on %s (in use, or not an address of this host)",
@@ -109,6 +111,9 @@ http_t *http_new(const char *host_port, http_handler_fn *handler, void *arg)
         free(self);
         return NULL;
     }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(self->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    snprintf(self->endpoint, sizeof self->endpoint, v6 ? "[%s]:%u" : "%s:%u", host,
+             info ? (unsigned)info->port : 0u);
     return self;
 }
 
@@ -120,6 +125,11 @@ void http_destroy(http_t **self)
         MHD_stop_daemon((*self)->mhd);
     free(*self);
     *self = NULL;
+}
+
+const char *http_endpoint(const http_t *self)
+{
+    return self->endpoint;
 }
 
 int http_fd(const http_t *self)

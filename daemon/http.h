@@ -24,6 +24,10 @@ http_t *http_new(const char *host_port, http_handler_fn *handler, void *arg)
     __attribute__((warn_unused_result));
 void http_destroy(http_t **self);
 
+/* http_endpoint: host:port as listening, e.g. "127.0.0.1:41236" for
+ * "127.0.0.1:0" (the port the kernel chose). */
+const char *http_endpoint(const http_t *self);
+
 /* http_fd: the fd to poll for input; http_step runs whatever is ready;
  * http_timeout_ms: when it needs http_step at the latest (-1: no need). */
 int http_fd(const http_t *self);

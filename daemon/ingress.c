@@ -15,6 +15,7 @@
 struct ingress {
     void *socket;
     ingress_stats_t stats;
+    char endpoint[256];           /* as bound: a wildcard port resolved */
 };
 
 ingress_t *ingress_new(void *ctx, const char *endpoint, int max_message_bytes,
@@ -41,7 +42,9 @@ ingress_t *ingress_new(void *ctx, const char *endpoint, int max_message_bytes,
         log_error("failed to set up CURVE on ingress: %s", zmq_strerror(zmq_errno()));
         goto fail;
     }
-    if (zmq_bind(self->socket, endpoint) != 0) {
+    size_t len = sizeof self->endpoint;
+    if (zmq_bind(self->socket, endpoint) != 0 ||
+        zmq_getsockopt(self->socket, ZMQ_LAST_ENDPOINT, self->endpoint, &len) != 0) {
         log_error("failed to bind ingress %s: %s", endpoint, zmq_strerror(zmq_errno()));
         goto fail;
     }
@@ -60,6 +63,11 @@ void ingress_destroy(ingress_t **self)
     zmq_close((*self)->socket);
     free(*self);
     *self = NULL;
+}
+
+const char *ingress_endpoint(const ingress_t *self)
+{
+    return self->endpoint;
 }
 
 void *ingress_socket(ingress_t *self)

@@ -37,6 +37,10 @@ ingress_t *ingress_new(void *ctx, const char *endpoint, int max_message_bytes,
     __attribute__((warn_unused_result));
 void ingress_destroy(ingress_t **self);
 
+/* ingress_endpoint: where the socket is bound, e.g. "tcp://127.0.0.1:41234"
+ * for "tcp://127.0.0.1:*" (ZMQ_LAST_ENDPOINT). */
+const char *ingress_endpoint(const ingress_t *self);
+
 void *ingress_socket(ingress_t *self);
 const ingress_stats_t *ingress_stats(const ingress_t *self);
 

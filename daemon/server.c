@@ -2076,6 +2076,9 @@ server_t *server_new(config_t *cfg)
     }
     s->watchdog_every_ms = notify_watchdog_interval_ms();
     log_notice("listening on %s; connecting to the database", cfg->daemon.ingress);
+    log_notice("bound: ingress %s, events %s, http %s, control %s, control_readonly %s",
+               ingress_endpoint(s->ingress), events_endpoint(s->events), http_endpoint(s->http),
+               control_endpoint(s->control, false), control_endpoint(s->control, true));
     return s;
 fail:
     server_destroy(&s);

@@ -1,5 +1,6 @@
-/* harness.c - owns the integration tests' world: a fresh database, a config,
- * the real sluiced as a child process, ZeroMQ clients and libpq checks. */
+/* harness.c - owns the integration tests' world: their main(), a fresh
+ * database, a config, the real sluiced as a child process on the ports it
+ * picks, ZeroMQ clients and libpq checks. */
 #include "harness.h"
 
 #include "clock.h"
@@ -26,8 +27,13 @@
 #include <zmq.h>
 
 #define S_LOG_TAIL_BYTES (64 * 1024)
+#define S_BOUND_MS 30000          /* for the "bound:" line; ASan builds start slower */
 
 static unsigned s_db_counter;
+
+static char *s_read_log(const char *path, off_t from, size_t *len_out);
+static void s_pin_endpoints(harness_t *h);
+static void s_read_bound(harness_t *h);
 
 /* ---- time ---- */
 
@@ -356,6 +362,8 @@ int harness_teardown(void **state)
         waitpid(h->pid, NULL, 0);
         h->pid = 0;
     }
+    for (size_t i = 0; i < h->held_count; i++)
+        close(h->held[i]);
     if (h->pg_stopped || !s_pg_running()) {
         fprintf(stderr, "harness: restarting PostgreSQL the test left stopped\n");
         s_pgtmp("start");
@@ -382,29 +390,205 @@ int harness_teardown(void **state)
     return 0;
 }
 
+/* ---- the runner ---- */
+
+int harness_main(const char *group, const harness_case_t *cases, size_t n,
+                 int (*setup)(void **state), int (*teardown)(void **state))
+{
+    static const char *const required[] = { "SLUICE_TEST_PGDIR", "SLUICE_TEST_DSN_BASE",
+                                            "SLUICE_BIN", "SLUICE_TOOLS" };
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+        const char *v = getenv(required[i]);
+        if (v == NULL || v[0] == '\0') {
+            fprintf(stderr, "%s: %s is not set (run through tests/run-integration.sh)\n", group,
+                    required[i]);
+            return 1;
+        }
+    }
+    if (access(getenv("SLUICE_BIN"), X_OK) != 0) {
+        fprintf(stderr, "%s: SLUICE_BIN %s cannot be run: %s\n", group, getenv("SLUICE_BIN"),
+                strerror(errno));
+        return 1;
+    }
+    /* a daemon that dies while a test writes to it fails that test, not the run */
+    signal(SIGPIPE, SIG_IGN);
+    const char *filter = getenv("SLUICE_TEST_FILTER");
+    if (filter != NULL && filter[0] != '\0')
+        cmocka_set_test_filter(filter);
+    struct CMUnitTest *tests = calloc(n, sizeof *tests);
+    if (tests == NULL) {
+        fprintf(stderr, "%s: out of memory\n", group);
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        tests[i] = (struct CMUnitTest){ .name = cases[i].name,
+                                        .test_func = cases[i].test,
+                                        .setup_func = setup != NULL ? setup : harness_setup,
+                                        .teardown_func =
+                                            teardown != NULL ? teardown : harness_teardown };
+    /* what cmocka_run_group_tests_name expands to, for an array built here */
+    int failed = _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+    free(tests);
+    return failed;
+}
+
 /* ---- ports and config ---- */
 
-int harness_free_port(void)
+int harness_hold_port(harness_t *h)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(h->held_count < HARNESS_HELD_MAX);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fd >= 0);
+    h->held[h->held_count++] = fd;
     struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = 0 };
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
     socklen_t len = sizeof addr;
     assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
-    close(fd);
     return ntohs(addr.sin_port);
 }
 
+/* s_wildcard: does ENDPOINT leave the port to whoever binds it? */
+static bool s_wildcard(const char *endpoint)
+{
+    size_t n = strlen(endpoint);
+    return n >= 2 && endpoint[n - 2] == ':' && (endpoint[n - 1] == '*' || endpoint[n - 1] == '0');
+}
+
+/* s_choose_endpoints fills what neither the test nor an earlier write set:
+ * wildcards for sluiced to bind, the control socket in the temp dir, and a
+ * held port for platform "sim". */
 static void s_choose_endpoints(harness_t *h)
 {
-    snprintf(h->ingress, sizeof h->ingress, "tcp://127.0.0.1:%d", harness_free_port());
-    snprintf(h->events, sizeof h->events, "tcp://127.0.0.1:%d", harness_free_port());
-    snprintf(h->control, sizeof h->control, "ipc://%s/control.sock", h->tmpdir);
-    snprintf(h->http, sizeof h->http, "127.0.0.1:%d", harness_free_port());
-    snprintf(h->platform_endpoint, sizeof h->platform_endpoint, "tcp://127.0.0.1:%d",
-             harness_free_port());
+    struct {
+        char *conf, *client;
+        size_t size;
+        const char *wildcard;
+    } keys[] = {
+        { h->conf_ingress, h->ingress, sizeof h->ingress, "tcp://127.0.0.1:*" },
+        { h->conf_events, h->events, sizeof h->events, "tcp://127.0.0.1:*" },
+        { h->conf_http, h->http, sizeof h->http, "127.0.0.1:0" },
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (keys[i].conf[0] == '\0')
+            snprintf(keys[i].conf, keys[i].size, "%s",
+                     keys[i].client[0] != '\0' ? keys[i].client : keys[i].wildcard);
+        if (keys[i].client[0] == '\0')
+            snprintf(keys[i].client, keys[i].size, "%s", keys[i].conf);
+    }
+    if (h->control[0] == '\0')
+        snprintf(h->control, sizeof h->control, "ipc://%s/control.sock", h->tmpdir);
+    if (h->platform_endpoint[0] == '\0')
+        snprintf(h->platform_endpoint, sizeof h->platform_endpoint, "tcp://127.0.0.1:%d",
+                 harness_hold_port(h));
+}
+
+/* s_exited: has the daemon exited? Leaves it to be reaped by whoever waits. */
+static bool s_exited(harness_t *h)
+{
+    siginfo_t info = { 0 };
+    return waitid(P_PID, (id_t)h->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           info.si_pid == h->pid;
+}
+
+/* s_bound_value copies the endpoint after " KEY " in LINE, up to the next
+ * comma or the end of the line, to OUT. */
+static bool s_bound_value(const char *line, const char *key, char *out, size_t len)
+{
+    char needle[32];
+    snprintf(needle, sizeof needle, " %s ", key);
+    const char *at = strstr(line, needle);
+    if (at == NULL)
+        return false;
+    at += strlen(needle);
+    size_t n = strcspn(at, ",\n");
+    if (n == 0 || n >= len)
+        return false;
+    memcpy(out, at, n);
+    out[n] = '\0';
+    return true;
+}
+
+/* s_read_bound waits for the "bound:" log line of the daemon just started
+ * (server.c) and points the endpoints the config leaves to sluiced at what
+ * it bound. A daemon that exits first is left for the test to see. */
+static void s_read_bound(harness_t *h)
+{
+    uint64_t deadline = harness_now_ms() + S_BOUND_MS;
+    for (;;) {
+        char *log = s_read_log(h->log_path, h->log_mark, NULL);
+        const char *line = strstr(log, "bound: ingress ");
+        if (line != NULL && strchr(line, '\n') != NULL) {
+            char ingress[sizeof h->ingress], events[sizeof h->events], http[sizeof h->http];
+            bool ok = s_bound_value(line, "ingress", ingress, sizeof ingress) &&
+                      s_bound_value(line, "events", events, sizeof events) &&
+                      s_bound_value(line, "http", http, sizeof http);
+            free(log);
+            if (!ok)
+                fail_msg("sluiced's \"bound:\" line does not name ingress, events and http");
+            if (s_wildcard(h->conf_ingress))
+                snprintf(h->ingress, sizeof h->ingress, "%s", ingress);
+            if (s_wildcard(h->conf_events))
+                snprintf(h->events, sizeof h->events, "%s", events);
+            if (s_wildcard(h->conf_http))
+                snprintf(h->http, sizeof h->http, "%s", http);
+            return;
+        }
+        free(log);
+        if (s_exited(h))
+            return;
+        if (harness_now_ms() > deadline)
+            fail_msg("sluiced did not log its bound endpoints within %d ms", S_BOUND_MS);
+        harness_nap_ms(10);
+    }
+}
+
+/* s_pin_endpoints rewrites the config file's wildcard endpoints to the
+ * ones the last daemon bound, so the next daemon binds the same ports. A
+ * key the file does not have as the harness wrote it stays a wildcard. */
+static void s_pin_endpoints(harness_t *h)
+{
+    struct {
+        const char *key;
+        char *conf;
+        const char *bound;
+        size_t size;
+    } keys[] = {
+        { "ingress", h->conf_ingress, h->ingress, sizeof h->conf_ingress },
+        { "events", h->conf_events, h->events, sizeof h->conf_events },
+        { "http", h->conf_http, h->http, sizeof h->conf_http },
+    };
+    char *text = NULL;
+    bool changed = false;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (!s_wildcard(keys[i].conf) || s_wildcard(keys[i].bound))
+            continue;
+        if (text == NULL)
+            text = s_read_log(h->conf_path, 0, NULL);
+        char from[128], to[128];
+        snprintf(from, sizeof from, "%s = \"%s\";", keys[i].key, keys[i].conf);
+        snprintf(to, sizeof to, "%s = \"%s\";", keys[i].key, keys[i].bound);
+        char *at = strstr(text, from);
+        if (at == NULL)
+            continue;
+        size_t head = (size_t)(at - text);
+        char *next = malloc(strlen(text) - strlen(from) + strlen(to) + 1);
+        assert_non_null(next);
+        sprintf(next, "%.*s%s%s", (int)head, text, to, at + strlen(from));
+        free(text);
+        text = next;
+        snprintf(keys[i].conf, keys[i].size, "%s", keys[i].bound);
+        changed = true;
+    }
+    if (changed) {
+        FILE *f = fopen(h->conf_path, "w");
+        bool ok = f != NULL && fputs(text, f) != EOF;
+        if (f != NULL && fclose(f) != 0)
+            ok = false;
+        if (!ok)
+            fail_msg("failed to rewrite %s: %s", h->conf_path, strerror(errno));
+    }
+    free(text);
 }
 
 static FILE *s_config_open(const char *path)
@@ -428,7 +612,7 @@ static void s_write_daemon(harness_t *h, FILE *f, const char *extra)
             "  events = \"%s\";\n"
             "  control = \"%s\";\n"
             "  http = \"%s\";\n",
-            h->dsn, h->ingress, h->events, h->control, h->http);
+            h->dsn, h->conf_ingress, h->conf_events, h->control, h->conf_http);
     if (strstr(extra, "limits") == NULL)
         fprintf(f, "  limits = { orders_per_second = 1000000; queue_delay_ms = 5000; "
                    "commit_latency_ms = 10000; };\n");
@@ -472,8 +656,7 @@ void harness_write_config_text(harness_t *h, const char *path, const char *daemo
 void harness_write_config_platforms(harness_t *h, const char *path, const char *daemon_extra,
                                     const char *platforms, const char *body)
 {
-    if (h->ingress[0] == '\0')
-        s_choose_endpoints(h);
+    s_choose_endpoints(h);
     FILE *f = s_config_open(path != NULL ? path : h->conf_path);
     s_write_daemon(h, f, daemon_extra);
     if (platforms != NULL)
@@ -580,11 +763,14 @@ int harness_migrate(harness_t *h)
 void harness_start(harness_t *h)
 {
     assert_int_equal(h->pid, 0);
+    s_pin_endpoints(h);
     struct stat st;
     h->log_mark = stat(h->log_path, &st) == 0 ? st.st_size : 0;
     const char *args[] = { "-c", h->conf_path, NULL };
     h->pid = harness_spawn(h, h->log_path, args);
     h->starts++;
+    if (s_wildcard(h->conf_ingress) || s_wildcard(h->conf_events) || s_wildcard(h->conf_http))
+        s_read_bound(h);
 }
 
 bool harness_daemon_alive(harness_t *h)

@@ -1,12 +1,15 @@
-/* harness.h - shared helpers of the integration tier: a fresh database per
- * test, free ports, a config file, the real sluiced as a child process,
- * ZeroMQ clients speaking the wire contract, and libpq checks.
+/* harness.h - shared helpers of the integration tier: one main() for every
+ * test file, a fresh database per test, a config file, the real sluiced as a
+ * child process on the ports it picks, ZeroMQ clients speaking the wire
+ * contract, and libpq checks.
  *
- * Environment (set by tests/run-integration.sh):
+ * Environment (set by tests/run-integration.sh; harness_main checks it):
  *   SLUICE_TEST_PGDIR      the throwaway PostgreSQL's directory (pgtmp.sh)
  *   SLUICE_TEST_DSN_BASE   libpq string without dbname
  *   SLUICE_BIN             path of sluiced
  *   SLUICE_TOOLS           directory holding pgtmp.sh
+ *   SLUICE_TEST_FILTER     optional: run only the cases whose names match
+ *                          this glob, e.g. test_reload or 'test_flow*'
  *
  * Every wait polls a condition against a deadline; nothing sleeps a fixed
  * time to synchronise. Helpers that cannot go on fail the current cmocka
@@ -28,6 +31,27 @@
 #define HARNESS_STORE_COUNT 10
 #define HARNESS_MAX_ITEMS 64
 #define HARNESS_STR_MAX 160
+#define HARNESS_HELD_MAX 4
+
+/* ---- the runner ---- */
+
+/* One test case: its name (cmocka's, and what SLUICE_TEST_FILTER matches)
+ * and its function. */
+typedef struct harness_case {
+    const char *name;
+    void (*test)(void **state);
+} harness_case_t;
+
+#define HARNESS_CASE(fn) { #fn, fn }
+#define HARNESS_COUNT(cases) (sizeof(cases) / sizeof((cases)[0]))
+
+/* harness_main is every test file's main(): it checks the environment,
+ * ignores SIGPIPE, applies SLUICE_TEST_FILTER, and runs the N CASES as
+ * cmocka group GROUP, each between SETUP and TEARDOWN (NULL: harness_setup
+ * and harness_teardown). Returns what main returns. cmocka prints the
+ * summary tests/run-integration.sh counts. */
+int harness_main(const char *group, const harness_case_t *cases, size_t n,
+                 int (*setup)(void **state), int (*teardown)(void **state));
 
 typedef struct harness_client harness_client_t;
 
@@ -37,11 +61,25 @@ typedef struct harness {
     char dsn[1024];               /* SLUICE_TEST_DSN_BASE + dbname */
     char conf_path[PATH_MAX];
     char log_path[PATH_MAX];
+    /* Where clients reach sluiced. A test may set ingress, events or http
+     * (and platform_endpoint) before the first config is written; the rest
+     * are written as wildcards ("tcp://127.0.0.1:*", "127.0.0.1:0") and
+     * become the endpoints sluiced bound once harness_start has read its
+     * "bound:" log line. */
     char ingress[64];
     char events[64];
     char control[PATH_MAX + 16];
     char http[64];
-    char platform_endpoint[64];
+    char platform_endpoint[128];  /* platform "sim": unless set, a held port nobody answers on */
+    /* What the config file says for ingress, events and http: the wildcards
+     * until a daemon has bound them; the next harness_start pins the file to
+     * the bound ports, so a restarted daemon is where clients already are,
+     * while a reload of the first daemon still sees its own config. */
+    char conf_ingress[64];
+    char conf_events[64];
+    char conf_http[64];
+    int held[HARNESS_HELD_MAX];   /* harness_hold_port's sockets, closed on teardown */
+    size_t held_count;
     pid_t pid;                    /* running sluiced, 0 when none */
     off_t log_mark;               /* log size when the current daemon started */
     unsigned starts;              /* how many daemons this test started */
@@ -60,21 +98,23 @@ int harness_setup(void **state);
 int harness_teardown(void **state);
 void harness_pass(harness_t *h);
 
-/* harness_free_port returns a TCP port that was free on 127.0.0.1 a moment
- * ago (bind port 0, read it, close). */
-int harness_free_port(void);
+/* harness_hold_port binds a TCP socket on 127.0.0.1 to a port the kernel
+ * picks, without listening, and keeps it until teardown: nobody else can
+ * take the port, and connecting to it is refused. Returns the port. */
+int harness_hold_port(harness_t *h);
 
-/* harness_write_config writes conf_path: daemon endpoints on free ports, the
- * test DSN, one brand, platform "sim" (adapter zmq), stores 1001..1010 with
- * generous capacity, plus EXTRA (more keys inside `daemon = { ... }`, may be
- * NULL), e.g. "max_pending_orders = 5; commit_batch_max = 1;". */
+/* harness_write_config writes conf_path: the daemon's endpoints (see
+ * harness_t), the test DSN, one brand, platform "sim" (adapter zmq), stores
+ * 1001..1010 with generous capacity, plus EXTRA (more keys inside
+ * `daemon = { ... }`, may be NULL), e.g. "max_pending_orders = 5;
+ * commit_batch_max = 1;". */
 void harness_write_config(harness_t *h, const char *extra);
 
 /* harness_write_config_text writes PATH (NULL: conf_path): the same daemon
  * section with DAEMON_EXTRA inside (may be NULL), platform "sim", then BODY
  * verbatim (brands, stores; anything after the daemon section, also text
- * that is meant to be invalid). Endpoints chosen by an earlier call are
- * kept, so the file can be rewritten and reloaded with SIGHUP. BODY needs
+ * that is meant to be invalid). Every write keeps the endpoints of the one
+ * before, so the file can be rewritten and reloaded with SIGHUP. BODY needs
  * store HARNESS_FIRST_STORE for harness_wait_ready's probe. */
 void harness_write_config_text(harness_t *h, const char *path, const char *daemon_extra,
                                const char *body);
@@ -107,10 +147,13 @@ int harness_reap(pid_t pid, int timeout_ms);
 int harness_run_capture(harness_t *h, int timeout_ms, const char *out_path,
                         const char *const *args);
 
-/* harness_start starts `sluiced -c conf` in the background; harness_wait_ready
- * polls until the log says "ready", a GetOrder gets any Reply and a probe
- * SubmitOrder to store 1001 is ACCEPTED. harness_boot = write config, migrate,
- * start, wait ready, asserting each step. */
+/* harness_start starts `sluiced -c conf` in the background. While the file
+ * has wildcard endpoints it waits for the daemon's "bound:" log line (or its
+ * exit) and takes the endpoints from it; on a later start it first pins
+ * the file's wildcards to those endpoints. harness_wait_ready polls until
+ * the log says "ready", a GetOrder gets any Reply and a probe SubmitOrder to
+ * store 1001 is ACCEPTED. harness_boot = write config, migrate, start, wait
+ * ready, asserting each step. */
 void harness_start(harness_t *h);
 bool harness_wait_ready(harness_t *h, int timeout_ms);
 void harness_boot(harness_t *h, const char *extra);

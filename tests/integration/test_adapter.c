@@ -817,17 +817,17 @@ static void test_bad_replies(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_ride_to_delivered, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_repeated_dispatch_same_rider, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_dark_timeout_then_cancel, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_errors_have_no_effect, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_pipelined_requests, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_late_replies, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_max_inflight, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_reconnect, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_out_of_order_replies, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_bad_replies, s_setup, s_teardown),
+    static const harness_case_t cases[] = {
+        HARNESS_CASE(test_ride_to_delivered),
+        HARNESS_CASE(test_repeated_dispatch_same_rider),
+        HARNESS_CASE(test_dark_timeout_then_cancel),
+        HARNESS_CASE(test_errors_have_no_effect),
+        HARNESS_CASE(test_pipelined_requests),
+        HARNESS_CASE(test_late_replies),
+        HARNESS_CASE(test_max_inflight),
+        HARNESS_CASE(test_reconnect),
+        HARNESS_CASE(test_out_of_order_replies),
+        HARNESS_CASE(test_bad_replies),
     };
-    return cmocka_run_group_tests_name("adapter", tests, NULL, NULL);
+    return harness_main("adapter", cases, HARNESS_COUNT(cases), s_setup, s_teardown);
 }

@@ -1385,21 +1385,15 @@ static void test_overload(void **state)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN);
-    /* SLUICE_TEST_FILTER=test_reload (a glob) runs only matching tests */
-    if (getenv("SLUICE_TEST_FILTER") != NULL)
-        cmocka_set_test_filter(getenv("SLUICE_TEST_FILTER"));
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_one_slot_store, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_paused_closed_staffing, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_brand_limit, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_global_limit, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_cancel_and_ready, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_reload, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_kill9_keeps_promises, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_overload, harness_setup, harness_teardown),
+    static const harness_case_t cases[] = {
+        HARNESS_CASE(test_one_slot_store),
+        HARNESS_CASE(test_paused_closed_staffing),
+        HARNESS_CASE(test_brand_limit),
+        HARNESS_CASE(test_global_limit),
+        HARNESS_CASE(test_cancel_and_ready),
+        HARNESS_CASE(test_reload),
+        HARNESS_CASE(test_kill9_keeps_promises),
+        HARNESS_CASE(test_overload),
     };
-    return cmocka_run_group_tests_name("capacity", tests, NULL, NULL);
+    return harness_main("capacity", cases, HARNESS_COUNT(cases), NULL, NULL);
 }

@@ -111,9 +111,9 @@ static void s_expect_same_day(const char *a, const char *b)
 static void test_read_commands(void **state)
 {
     harness_t *h = *state;
-    harness_write_config_text(h, NULL, NULL, s_body_with_slots(1));
     sim_proc_t sim = {0};
-    sim_proc_start(&sim, h->zctx, h->tmpdir, h->platform_endpoint, NULL);
+    sim_proc_start(&sim, h->zctx, h->tmpdir, NULL, NULL);
+    snprintf(h->platform_endpoint, sizeof h->platform_endpoint, "%s", sim.gateway);
     harness_boot_text(h, NULL, s_body_with_slots(1));
     assert_int_equal(s_submit(h, "rd-1", S_STORE), 0);
     assert_int_equal(s_submit(h, "rd-2", S_STORE), 0);
@@ -597,7 +597,7 @@ static void test_daemon_stopped(void **state)
 
     /* a control endpoint where nobody ever answers: the timeout */
     char tcp[64];
-    snprintf(tcp, sizeof tcp, "tcp://127.0.0.1:%d", harness_free_port());
+    snprintf(tcp, sizeof tcp, "tcp://127.0.0.1:%d", harness_hold_port(h));
     r = ctl_run(h, "--control", tcp, "--timeout", "300", "stats", NULL);
     ctl_expect_rc(&r, 5, "stats, nobody at the endpoint");
     ctl_expect_has(r.err, "no answer within 300 ms", "stats, nobody at the endpoint");
@@ -607,19 +607,14 @@ static void test_daemon_stopped(void **state)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN);
-    if (getenv("SLUICE_TEST_FILTER") != NULL)
-        cmocka_set_test_filter(getenv("SLUICE_TEST_FILTER"));
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_read_commands, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_pause_survives_restart, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_readonly_socket, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_requests, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_order_lookups, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_reload_capacity, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_daemon_stopped, harness_setup, harness_teardown),
+    static const harness_case_t cases[] = {
+        HARNESS_CASE(test_read_commands),
+        HARNESS_CASE(test_pause_survives_restart),
+        HARNESS_CASE(test_readonly_socket),
+        HARNESS_CASE(test_malformed_requests),
+        HARNESS_CASE(test_order_lookups),
+        HARNESS_CASE(test_reload_capacity),
+        HARNESS_CASE(test_daemon_stopped),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return harness_main("control", cases, HARNESS_COUNT(cases), NULL, NULL);
 }

@@ -796,19 +796,15 @@ static void test_reload_while_changes_wait(void **state)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN);
-    /* SLUICE_TEST_FILTER=test_flow* (a glob) runs only matching tests */
-    if (getenv("SLUICE_TEST_FILTER") != NULL)
-        cmocka_set_test_filter(getenv("SLUICE_TEST_FILTER"));
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_flow_delivered, dfx_setup, dfx_teardown),
-        cmocka_unit_test_setup_teardown(test_dark_platform_breaker, dfx_setup, dfx_teardown),
-        cmocka_unit_test_setup_teardown(test_slow_platform_no_double, dfx_setup, dfx_teardown),
-        cmocka_unit_test_setup_teardown(test_kill9_mid_dispatch, dfx_setup, dfx_teardown),
-        cmocka_unit_test_setup_teardown(test_platform_cancel_redispatch, dfx_setup, dfx_teardown),
-        cmocka_unit_test_setup_teardown(test_no_riders, dfx_setup, dfx_teardown),
-        cmocka_unit_test_setup_teardown(test_failed_after_max_hold, dfx_setup, dfx_teardown),
-        cmocka_unit_test_setup_teardown(test_reload_while_changes_wait, dfx_setup, dfx_teardown),
+    static const harness_case_t cases[] = {
+        HARNESS_CASE(test_flow_delivered),
+        HARNESS_CASE(test_dark_platform_breaker),
+        HARNESS_CASE(test_slow_platform_no_double),
+        HARNESS_CASE(test_kill9_mid_dispatch),
+        HARNESS_CASE(test_platform_cancel_redispatch),
+        HARNESS_CASE(test_no_riders),
+        HARNESS_CASE(test_failed_after_max_hold),
+        HARNESS_CASE(test_reload_while_changes_wait),
     };
-    return cmocka_run_group_tests_name("dispatch", tests, NULL, NULL);
+    return harness_main("dispatch", cases, HARNESS_COUNT(cases), dfx_setup, dfx_teardown);
 }

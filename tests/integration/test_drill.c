@@ -26,6 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness.h"
+
 /* Every chaos action, in one minute of offering. */
 #define DRILL_CHAOS                                                                      \
     "6s:dark p2,10s:slow p3 2000,14s:kill-daemon,22s:restart-db,28s:light p2,"          \
@@ -205,8 +207,8 @@ static int s_teardown(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_drill_with_every_chaos_action, s_setup, s_teardown),
+    static const harness_case_t cases[] = {
+        HARNESS_CASE(test_drill_with_every_chaos_action),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return harness_main("drill", cases, HARNESS_COUNT(cases), s_setup, s_teardown);
 }

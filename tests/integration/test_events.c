@@ -113,9 +113,8 @@ static void test_events_follow_committed_changes(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_events_follow_committed_changes, harness_setup,
-                                        harness_teardown),
+    static const harness_case_t cases[] = {
+        HARNESS_CASE(test_events_follow_committed_changes),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return harness_main("events", cases, HARNESS_COUNT(cases), NULL, NULL);
 }

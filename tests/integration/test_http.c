@@ -185,16 +185,19 @@ static void test_metrics_health_ready(void **state)
 static void test_http_port_taken_fails_start(void **state)
 {
     harness_t *h = *state;
-    harness_write_config(h, NULL);
-    assert_int_equal(harness_migrate(h), 0);
-    /* Hold the http port so sluiced cannot listen there. */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    /* Listen on a port first and write that port into the config as
+     * daemon.http, so sluiced cannot listen there. */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)atoi(strrchr(h->http, ':') + 1))};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     assert_int_equal(listen(fd, 1), 0);
+    socklen_t len = sizeof sa;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    snprintf(h->http, sizeof h->http, "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+    harness_write_config(h, NULL);
+    assert_int_equal(harness_migrate(h), 0);
     const char *args[] = {"-c", h->conf_path, NULL};
     int rc = harness_run(h, 10000, args);
     close(fd);
@@ -205,10 +208,9 @@ static void test_http_port_taken_fails_start(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_metrics_health_ready, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_http_port_taken_fails_start, harness_setup,
-                                        harness_teardown),
+    static const harness_case_t cases[] = {
+        HARNESS_CASE(test_metrics_health_ready),
+        HARNESS_CASE(test_http_port_taken_fails_start),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return harness_main("http", cases, HARNESS_COUNT(cases), NULL, NULL);
 }

@@ -149,141 +149,233 @@ static void test_unknown_store(void **state)
     harness_pass(h);
 }
 
-/* s_expect_invalid submits O and wants REJECTED INVALID naming FIELD. */
-static void s_expect_invalid(harness_t *h, harness_client_t *c, harness_order_t *o,
-                             const char *what, const char *field)
+/* ---- bad frames: a table walked by test_bad_input ---- */
+
+/* What a bad frame must get back; the daemon keeps serving either way. */
+typedef enum bad_reply {
+    BAD_ERROR,              /* an Error answering REQUEST_ID, with CODE unless 0 */
+    BAD_ERROR_OR_INVALID,   /* an Error, or an ack REJECTED INVALID */
+    BAD_INVALID,            /* REJECTED INVALID with a detail naming FIELD */
+    BAD_DROPPED,            /* nothing: ZeroMQ drops it (and the peer) */
+} bad_reply_t;
+
+#define BAD_FRAME_MAX 16384
+
+typedef struct bad_frame {
+    const char *name;
+    size_t (*build)(uint8_t *buf);     /* the frame, into BAD_FRAME_MAX bytes; or: */
+    void (*order)(harness_order_t *o); /* a SubmitOrder of the order this fills */
+    bad_reply_t expect;
+    uint32_t code;
+    uint64_t request_id;
+    const char *field;
+} bad_frame_t;
+
+static size_t s_garbage(uint8_t *buf)
 {
-    Sluice__V1__Reply *r = harness_submit(c, o, S_REPLY_MS);
-    harness_expect_ack(r, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__INVALID, what);
-    if (r->ack->detail == NULL || r->ack->detail[0] == '\0' ||
-        strstr(r->ack->detail, field) == NULL)
-        fail_msg("%s: detail \"%s\" does not name \"%s\"", what,
-                 r->ack->detail ? r->ack->detail : "", field);
-    harness_reply_free(&r);
-    s_still_serving(h, what);
+    memcpy(buf, "\xff\xff\xff\xff", 4);  /* not protobuf at all */
+    return 4;
 }
 
-static void test_bad_input(void **state)
+/* valid protobuf of other message types */
+static size_t s_packed_item(uint8_t *buf)
 {
-    harness_t *h = *state;
-    harness_boot(h, "max_message_bytes = 4096;");
-    char buf[768];
-
-    /* not protobuf at all */
-    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
-    harness_send_raw(c, "\xff\xff\xff\xff", 4);
-    Sluice__V1__Reply *r = harness_recv(c, S_REPLY_MS);
-    if (r == NULL || r->body_case != SLUICE__V1__REPLY__BODY_ERROR)
-        fail_msg("garbage frame: expected an Error reply, got %s",
-                 harness_reply_describe(r, buf, sizeof buf));
-    assert_int_equal(r->request_id, 0);
-    assert_int_equal(r->error->code, 400);
-    harness_reply_free(&r);
-    s_still_serving(h, "a garbage frame");
-
-    /* valid protobuf of another message type: an Item, then an OrderAck */
     Sluice__V1__Item item = SLUICE__V1__ITEM__INIT;
     item.sku = "tea";
     item.quantity = 3;
-    uint8_t packed[256];
-    size_t len = sluice__v1__item__pack(&item, packed);
-    harness_send_raw(c, packed, len);
-    r = harness_recv(c, S_REPLY_MS);
-    if (r == NULL ||
-        !(r->body_case == SLUICE__V1__REPLY__BODY_ERROR ||
-          (r->body_case == SLUICE__V1__REPLY__BODY_ACK &&
-           r->ack->reason == SLUICE__V1__REASON__INVALID)))
-        fail_msg("packed Item: expected Error or REJECTED INVALID, got %s",
-                 harness_reply_describe(r, buf, sizeof buf));
-    harness_reply_free(&r);
-    s_still_serving(h, "a packed Item");
+    return sluice__v1__item__pack(&item, buf);
+}
 
+static size_t s_packed_ack(uint8_t *buf)
+{
     Sluice__V1__OrderAck ack = SLUICE__V1__ORDER_ACK__INIT;
     ack.order_id = "x-1";
     ack.decision = SLUICE__V1__DECISION__ACCEPTED;
     ack.promised_ready_at_ms = 123456789;
-    len = sluice__v1__order_ack__pack(&ack, packed);
-    harness_send_raw(c, packed, len);
-    r = harness_recv(c, S_REPLY_MS);
-    if (r == NULL ||
-        !(r->body_case == SLUICE__V1__REPLY__BODY_ERROR ||
-          (r->body_case == SLUICE__V1__REPLY__BODY_ACK &&
-           r->ack->reason == SLUICE__V1__REASON__INVALID)))
-        fail_msg("packed OrderAck: expected Error or REJECTED INVALID, got %s",
-                 harness_reply_describe(r, buf, sizeof buf));
-    harness_reply_free(&r);
-    s_still_serving(h, "a packed OrderAck");
+    return sluice__v1__order_ack__pack(&ack, buf);
+}
 
-    /* a Request without a body */
+static size_t s_no_body(uint8_t *buf)
+{
     Sluice__V1__Request empty = SLUICE__V1__REQUEST__INIT;
     empty.request_id = 77;
-    uint64_t id = harness_send_request(c, &empty);
-    r = harness_recv(c, S_REPLY_MS);
-    if (r == NULL || r->body_case != SLUICE__V1__REPLY__BODY_ERROR)
-        fail_msg("Request without body: expected an Error, got %s",
-                 harness_reply_describe(r, buf, sizeof buf));
-    assert_int_equal(r->request_id, id);
-    harness_reply_free(&r);
-    s_still_serving(h, "a Request without body");
+    return sluice__v1__request__pack(&empty, buf);
+}
 
-    /* field bounds */
-    harness_order_t *o = malloc(sizeof *o);
-    assert_non_null(o);
-    char long_text[80];
-    memset(long_text, 'a', 65);
-    long_text[65] = '\0';
+/* ~10 kB, over max_message_bytes = 4096: a valid Request that would be
+ * answered */
+static size_t s_huge_get(uint8_t *buf)
+{
+    static char huge[10001];
+    memset(huge, 'z', 10000);
+    Sluice__V1__GetOrder get = SLUICE__V1__GET_ORDER__INIT;
+    get.order_id = huge;
+    Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+    req.request_id = 1;
+    req.body_case = SLUICE__V1__REQUEST__BODY_GET;
+    req.get = &get;
+    assert_true(sluice__v1__request__get_packed_size(&req) <= BAD_FRAME_MAX);
+    return sluice__v1__request__pack(&req, buf);
+}
 
+static void s_fill_long(char *buf)
+{
+    memset(buf, 'a', 65);
+    buf[65] = '\0';
+}
+
+static void s_empty_id(harness_order_t *o)
+{
     harness_order_fill(o, "", HARNESS_FIRST_STORE);
-    s_expect_invalid(h, c, o, "empty order_id", "order_id");
-    harness_order_fill(o, long_text, HARNESS_FIRST_STORE);
-    s_expect_invalid(h, c, o, "65-char order_id", "order_id");
-    harness_order_fill(o, "has space", HARNESS_FIRST_STORE);
-    s_expect_invalid(h, c, o, "order_id with a space", "order_id");
+}
 
+static void s_long_id(harness_order_t *o)
+{
+    char id[66];
+    s_fill_long(id);
+    harness_order_fill(o, id, HARNESS_FIRST_STORE);
+}
+
+static void s_spaced_id(harness_order_t *o)
+{
+    harness_order_fill(o, "has space", HARNESS_FIRST_STORE);
+}
+
+static void s_no_items(harness_order_t *o)
+{
     harness_order_fill(o, "bad-items-0", HARNESS_FIRST_STORE);
     harness_order_set_items(o, 0);
-    s_expect_invalid(h, c, o, "zero items", "items");
+}
+
+static void s_51_items(harness_order_t *o)
+{
     harness_order_fill(o, "bad-items-51", HARNESS_FIRST_STORE);
     harness_order_set_items(o, 51);
-    s_expect_invalid(h, c, o, "51 items", "items");
+}
 
+static void s_quantity_0(harness_order_t *o)
+{
     harness_order_fill(o, "bad-qty-0", HARNESS_FIRST_STORE);
     o->item_storage[1].quantity = 0;
-    s_expect_invalid(h, c, o, "quantity 0", "quantity");
+}
+
+static void s_quantity_100(harness_order_t *o)
+{
     harness_order_fill(o, "bad-qty-100", HARNESS_FIRST_STORE);
     o->item_storage[0].quantity = 100;
-    s_expect_invalid(h, c, o, "quantity 100", "quantity");
+}
 
+static void s_long_sku(harness_order_t *o)
+{
     harness_order_fill(o, "bad-sku", HARNESS_FIRST_STORE);
-    snprintf(o->skus[0], sizeof o->skus[0], "%s", long_text);
-    s_expect_invalid(h, c, o, "65-char sku", "sku");
+    s_fill_long(o->skus[0]);
+}
 
+static void s_latitude_91(harness_order_t *o)
+{
     harness_order_fill(o, "bad-lat", HARNESS_FIRST_STORE);
     o->dropoff.lat = 91.0;
-    s_expect_invalid(h, c, o, "dropoff latitude 91", "lat");
+}
 
-    const char *bad_ids[] = { "", "has space", "bad-items-0", "bad-items-51", "bad-qty-0",
-                              "bad-qty-100", "bad-sku", "bad-lat" };
-    for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++)
-        if (s_rows(h, bad_ids[i]) != 0)
-            fail_msg("rejected order \"%s\" is in the database", bad_ids[i]);
+static const bad_frame_t s_bad_frames[] = {
+    { "a garbage frame", .build = s_garbage, .expect = BAD_ERROR, .code = 400 },
+    { "a packed Item", .build = s_packed_item, .expect = BAD_ERROR_OR_INVALID },
+    { "a packed OrderAck", .build = s_packed_ack, .expect = BAD_ERROR_OR_INVALID },
+    { "a Request without body", .build = s_no_body, .expect = BAD_ERROR, .request_id = 77 },
+    { "empty order_id", .order = s_empty_id, .expect = BAD_INVALID, .field = "order_id" },
+    { "65-char order_id", .order = s_long_id, .expect = BAD_INVALID, .field = "order_id" },
+    { "order_id with a space", .order = s_spaced_id, .expect = BAD_INVALID, .field = "order_id" },
+    { "zero items", .order = s_no_items, .expect = BAD_INVALID, .field = "items" },
+    { "51 items", .order = s_51_items, .expect = BAD_INVALID, .field = "items" },
+    { "quantity 0", .order = s_quantity_0, .expect = BAD_INVALID, .field = "quantity" },
+    { "quantity 100", .order = s_quantity_100, .expect = BAD_INVALID, .field = "quantity" },
+    { "65-char sku", .order = s_long_sku, .expect = BAD_INVALID, .field = "sku" },
+    { "dropoff latitude 91", .order = s_latitude_91, .expect = BAD_INVALID, .field = "lat" },
+    { "an oversized frame", .build = s_huge_get, .expect = BAD_DROPPED },
+};
+
+/* s_expect_bad_reply fails unless R is what frame B must get; REQUEST_ID
+ * is the request the frame carried. */
+static void s_expect_bad_reply(const bad_frame_t *b, uint64_t request_id,
+                               const Sluice__V1__Reply *r)
+{
+    char buf[768];
+    bool error = r != NULL && r->body_case == SLUICE__V1__REPLY__BODY_ERROR;
+    switch (b->expect) {
+    case BAD_ERROR:
+        if (!error)
+            fail_msg("%s: expected an Error reply, got %s", b->name,
+                     harness_reply_describe(r, buf, sizeof buf));
+        if (r->request_id != request_id || (b->code != 0 && r->error->code != b->code))
+            fail_msg("%s: expected an Error to request %llu with code %u, got %s", b->name,
+                     (unsigned long long)request_id, b->code,
+                     harness_reply_describe(r, buf, sizeof buf));
+        break;
+    case BAD_ERROR_OR_INVALID:
+        if (!error && !(r != NULL && r->body_case == SLUICE__V1__REPLY__BODY_ACK &&
+                        r->ack->reason == SLUICE__V1__REASON__INVALID))
+            fail_msg("%s: expected Error or REJECTED INVALID, got %s", b->name,
+                     harness_reply_describe(r, buf, sizeof buf));
+        break;
+    case BAD_INVALID:
+        harness_expect_ack(r, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__INVALID,
+                           b->name);
+        if (r->request_id != request_id)
+            fail_msg("%s: the reply answers request %llu, not %llu", b->name,
+                     (unsigned long long)r->request_id, (unsigned long long)request_id);
+        if (r->ack->detail == NULL || r->ack->detail[0] == '\0' ||
+            strstr(r->ack->detail, b->field) == NULL)
+            fail_msg("%s: detail \"%s\" does not name \"%s\"", b->name,
+                     r->ack->detail ? r->ack->detail : "", b->field);
+        break;
+    case BAD_DROPPED:
+        if (r != NULL)
+            fail_msg("%s was answered: %s", b->name, harness_reply_describe(r, buf, sizeof buf));
+        break;
+    }
+}
+
+/* Each bad frame gets its answer (one client for all but the dropped one,
+ * whose peer ZeroMQ drops too), no rejected order reaches the database, and
+ * a fresh client is served after each. */
+static void test_bad_input(void **state)
+{
+    harness_t *h = *state;
+    harness_boot(h, "max_message_bytes = 4096;");
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    uint8_t *frame = malloc(BAD_FRAME_MAX);
+    harness_order_t *o = malloc(sizeof *o);
+    assert_non_null(frame);
+    assert_non_null(o);
+    for (size_t i = 0; i < sizeof s_bad_frames / sizeof s_bad_frames[0]; i++) {
+        const bad_frame_t *b = &s_bad_frames[i];
+        uint64_t request_id = b->request_id;
+        size_t len;
+        if (b->order != NULL) {
+            b->order(o);
+            Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+            req.request_id = request_id = 1000 + i;
+            req.body_case = SLUICE__V1__REQUEST__BODY_SUBMIT;
+            req.submit = &o->msg;
+            len = sluice__v1__request__get_packed_size(&req);
+            assert_true(len <= BAD_FRAME_MAX);
+            sluice__v1__request__pack(&req, frame);
+        } else {
+            len = b->build(frame);
+        }
+        harness_client_t *to = b->expect == BAD_DROPPED ? harness_client_new(h, ZMQ_DEALER) : c;
+        harness_send_raw(to, frame, len);
+        Sluice__V1__Reply *r = harness_recv(to, b->expect == BAD_DROPPED ? 1000 : S_REPLY_MS);
+        s_expect_bad_reply(b, request_id, r);
+        harness_reply_free(&r);
+        if (to != c)
+            harness_client_destroy(&to);
+        if (b->order != NULL && s_rows(h, o->order_id) != 0)
+            fail_msg("%s: rejected order \"%s\" is in the database", b->name, o->order_id);
+        s_still_serving(h, b->name);
+    }
     free(o);
-
-    /* a frame over max_message_bytes: ZeroMQ drops it (and the peer) */
-    harness_client_t *big = harness_client_new(h, ZMQ_DEALER);
-    char *huge = malloc(10001);
-    assert_non_null(huge);
-    memset(huge, 'z', 10000);
-    huge[10000] = '\0';
-    harness_send_get(big, huge);  /* ~10 kB: a valid Request that would be answered */
-    r = harness_recv(big, 1000);
-    if (r != NULL)
-        fail_msg("a 10000-byte frame was answered: %s",
-                 harness_reply_describe(r, buf, sizeof buf));
-    free(huge);
-    harness_client_destroy(&big);
-    s_still_serving(h, "an oversized frame");
-
+    free(frame);
     harness_client_destroy(&c);
     harness_pass(h);
 }
@@ -831,34 +923,22 @@ static void test_check_config_bad_value(void **state)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN);
-    /* SLUICE_TEST_FILTER=test_bad_input (a glob) runs only matching tests */
-    if (getenv("SLUICE_TEST_FILTER") != NULL)
-        cmocka_set_test_filter(getenv("SLUICE_TEST_FILTER"));
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_migrations, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_check_config, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_check_config_bad_value, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_accept_and_persist, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_duplicate_and_conflict, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_store, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_get_order, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_bad_input, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_req_and_dealer_together, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_dealer_without_delimiter, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_client_disconnects_before_ack, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_bounded_queue, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_kill9_during_stream, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_sigterm_during_stream, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_postgres_restart_during_stream, harness_setup,
-                                        harness_teardown),
+    static const harness_case_t cases[] = {
+        HARNESS_CASE(test_migrations),
+        HARNESS_CASE(test_check_config),
+        HARNESS_CASE(test_check_config_bad_value),
+        HARNESS_CASE(test_accept_and_persist),
+        HARNESS_CASE(test_duplicate_and_conflict),
+        HARNESS_CASE(test_unknown_store),
+        HARNESS_CASE(test_get_order),
+        HARNESS_CASE(test_bad_input),
+        HARNESS_CASE(test_req_and_dealer_together),
+        HARNESS_CASE(test_dealer_without_delimiter),
+        HARNESS_CASE(test_client_disconnects_before_ack),
+        HARNESS_CASE(test_bounded_queue),
+        HARNESS_CASE(test_kill9_during_stream),
+        HARNESS_CASE(test_sigterm_during_stream),
+        HARNESS_CASE(test_postgres_restart_during_stream),
     };
-    return cmocka_run_group_tests_name("intake", tests, NULL, NULL);
+    return harness_main("intake", cases, HARNESS_COUNT(cases), NULL, NULL);
 }

@@ -283,8 +283,8 @@ static void test_reconcile_finds_each_kind(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_reconcile_finds_each_kind, s_setup, s_teardown),
+    static const harness_case_t cases[] = {
+        HARNESS_CASE(test_reconcile_finds_each_kind),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return harness_main("reconcile", cases, HARNESS_COUNT(cases), s_setup, s_teardown);
 }

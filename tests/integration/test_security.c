@@ -259,12 +259,10 @@ static void test_database_from_libpq_service_file(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_curve_allow_list, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_config_refuses_unsafe_setups, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_database_from_libpq_service_file, harness_setup,
-                                        harness_teardown),
+    static const harness_case_t cases[] = {
+        HARNESS_CASE(test_curve_allow_list),
+        HARNESS_CASE(test_config_refuses_unsafe_setups),
+        HARNESS_CASE(test_database_from_libpq_service_file),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return harness_main("security", cases, HARNESS_COUNT(cases), NULL, NULL);
 }

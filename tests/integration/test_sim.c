@@ -1295,21 +1295,21 @@ static void test_ledger_check_finds_two_live_riders(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_ride_events_in_order, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_repeated_dispatch_same_rider, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_cancel_then_status, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_events_follow_status_after_reconnect, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_refusals, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_dark_then_light, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_fail_ratio_observed, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_slow_replies_keep_order, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_platform_cancellations, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_settlement_lists_deliveries, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_bad_requests_answered, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_control_commands, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_command_line_errors, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_ledger_check_finds_two_live_riders, s_setup, s_teardown),
+    static const harness_case_t cases[] = {
+        HARNESS_CASE(test_ride_events_in_order),
+        HARNESS_CASE(test_repeated_dispatch_same_rider),
+        HARNESS_CASE(test_cancel_then_status),
+        HARNESS_CASE(test_events_follow_status_after_reconnect),
+        HARNESS_CASE(test_refusals),
+        HARNESS_CASE(test_dark_then_light),
+        HARNESS_CASE(test_fail_ratio_observed),
+        HARNESS_CASE(test_slow_replies_keep_order),
+        HARNESS_CASE(test_platform_cancellations),
+        HARNESS_CASE(test_settlement_lists_deliveries),
+        HARNESS_CASE(test_bad_requests_answered),
+        HARNESS_CASE(test_control_commands),
+        HARNESS_CASE(test_command_line_errors),
+        HARNESS_CASE(test_ledger_check_finds_two_live_riders),
     };
-    return cmocka_run_group_tests_name("sluice-sim", tests, NULL, NULL);
+    return harness_main("sluice-sim", cases, HARNESS_COUNT(cases), s_setup, s_teardown);
 }

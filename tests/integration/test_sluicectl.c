@@ -419,13 +419,13 @@ static void test_order_dispatched_by_the_engine(void **state)
         " item_seconds = 1; order_seconds = 1; max_wait_minutes = 600; max_queue = 100;"
         " timezone = \"Asia/Shanghai\"; platforms = [\"sim\"]; }\n"
         ");\n";
-    /* the platform first, where the config says it is, so that the store has
-     * riders from its first order on */
-    harness_write_config_text(h, NULL, NULL, body);
+    /* the platform first, on a port it picks, and the config says where, so
+     * that the store has riders from its first order on */
     static const char *const fast[] = { "--riders", "3", "--radius-km", "0.5", "--speed-kmh",
                                         "36", "--time-scale", "100", NULL };
     sim_proc_t sim = { 0 };
-    sim_proc_start(&sim, h->zctx, h->tmpdir, h->platform_endpoint, fast);
+    sim_proc_start(&sim, h->zctx, h->tmpdir, NULL, fast);
+    snprintf(h->platform_endpoint, sizeof h->platform_endpoint, "%s", sim.gateway);
     harness_boot_text(h, NULL, body);
     harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
     s_submit(c, "ride-1", 1004);
@@ -999,23 +999,14 @@ static void test_schema_not_migrated(void **state)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN);
-    if (getenv("SLUICE_TEST_FILTER") != NULL)
-        cmocka_set_test_filter(getenv("SLUICE_TEST_FILTER"));
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_order_accepted_and_cancelled, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_order_dispatched_by_the_engine, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_store_summary, harness_setup, harness_teardown),
-        cmocka_unit_test_setup_teardown(test_store_rejected_today, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_not_found_and_usage, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_database_unreachable, harness_setup,
-                                        harness_teardown),
-        cmocka_unit_test_setup_teardown(test_schema_not_migrated, harness_setup,
-                                        harness_teardown),
+    static const harness_case_t cases[] = {
+        HARNESS_CASE(test_order_accepted_and_cancelled),
+        HARNESS_CASE(test_order_dispatched_by_the_engine),
+        HARNESS_CASE(test_store_summary),
+        HARNESS_CASE(test_store_rejected_today),
+        HARNESS_CASE(test_not_found_and_usage),
+        HARNESS_CASE(test_database_unreachable),
+        HARNESS_CASE(test_schema_not_migrated),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return harness_main("sluicectl", cases, HARNESS_COUNT(cases), NULL, NULL);
 }

@@ -155,11 +155,8 @@ static void test_restart_and_reload(void **state)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN);
-    if (getenv("SLUICE_TEST_FILTER") != NULL)
-        cmocka_set_test_filter(getenv("SLUICE_TEST_FILTER"));
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_restart_and_reload, harness_setup, harness_teardown),
+    static const harness_case_t cases[] = {
+        HARNESS_CASE(test_restart_and_reload),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return harness_main("store_cache", cases, HARNESS_COUNT(cases), NULL, NULL);
 }

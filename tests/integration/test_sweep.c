@@ -345,13 +345,9 @@ static void test_outage_redispatch(void **state)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN);
-    /* SLUICE_TEST_FILTER=test_outage* (a glob) runs only matching tests */
-    if (getenv("SLUICE_TEST_FILTER") != NULL)
-        cmocka_set_test_filter(getenv("SLUICE_TEST_FILTER"));
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_stalled_rides, dfx_setup, dfx_teardown),
-        cmocka_unit_test_setup_teardown(test_outage_redispatch, dfx_setup, dfx_teardown),
+    static const harness_case_t cases[] = {
+        HARNESS_CASE(test_stalled_rides),
+        HARNESS_CASE(test_outage_redispatch),
     };
-    return cmocka_run_group_tests_name("sweep", tests, NULL, NULL);
+    return harness_main("sweep", cases, HARNESS_COUNT(cases), dfx_setup, dfx_teardown);
 }
