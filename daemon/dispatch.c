@@ -1054,7 +1054,12 @@ dispatch_t *dispatch_new(const config_t *cfg, void *zmq_ctx, const dispatch_host
         breaker_init(&p->breaker, &p->cfg->breaker);
         d->pool_count = i + 1;
         adapter_listener_t listener = {.event = s_event, .link = s_link, .arg = p};
-        p->adapter = adapter_open(p->cfg, zmq_ctx, &listener);
+        adapter_platform_t platform = {
+            .name = p->cfg->name, .adapter = p->cfg->adapter, .endpoint = p->cfg->endpoint,
+            .timeout_ms = p->cfg->timeout_ms, .quote_deadline_ms = p->cfg->quote_deadline_ms,
+            .max_inflight = p->cfg->max_inflight,
+        };
+        p->adapter = adapter_open(&platform, zmq_ctx, &listener);
         if (!p->adapter) {
             dispatch_destroy(&d);
             return NULL;
