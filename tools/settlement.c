@@ -2,6 +2,7 @@
 #include "settlement.h"
 
 #include "clock.h"
+#include "pool.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -144,11 +145,7 @@ settlement_status_t settlement_fetch(const config_platform_t *platform, void *zc
     fetch_t f = { .day = day, .offset = utc_offset_minutes, .out = out,
                   .progress_ms = clock_mono_ms() };
     adapter_listener_t listener = { .link = s_link, .arg = &f };
-    adapter_platform_t opened = {
-        .name = platform->name, .adapter = platform->adapter, .endpoint = platform->endpoint,
-        .timeout_ms = platform->timeout_ms, .quote_deadline_ms = platform->quote_deadline_ms,
-        .max_inflight = platform->max_inflight,
-    };
+    adapter_platform_t opened = pool_adapter_platform(platform);
     adapter_t *a = adapter_open(&opened, zctx, &listener);
     if (a == NULL) {
         snprintf(out->error, sizeof out->error, "cannot open adapter %s for %s", platform->adapter,
