@@ -5,35 +5,91 @@
 #include "log.h"
 #include "zmq/zmq_adapter.h"
 
+#include <pthread.h>
 #include <string.h>
 
-/* Every transport sluiced knows. config.c accepts exactly these names in
- * platforms.[].adapter; test_adapter checks that they are unique. */
-static const adapter_ops_t *const s_registry[] = {
-    &zmq_adapter_ops,
-};
+/* Every transport this process knows, in the order registered. config.c
+ * accepts exactly these names in platforms.[].adapter. */
+static const adapter_ops_t *s_registry[ADAPTER_REGISTRY_MAX];
+static size_t s_count;
+static pthread_once_t s_builtins_once = PTHREAD_ONCE_INIT;
 
-#define REGISTRY_COUNT (sizeof s_registry / sizeof s_registry[0])
-
-const adapter_ops_t *adapter_find(const char *name)
+static const adapter_ops_t *s_lookup(const char *name)
 {
-    for (size_t i = 0; name && i < REGISTRY_COUNT; i++)
+    for (size_t i = 0; name && i < s_count; i++)
         if (strcmp(s_registry[i]->name, name) == 0)
             return s_registry[i];
     return NULL;
 }
 
+/* s_refusal: why OPS cannot be registered, or NULL. */
+static const char *s_refusal(const adapter_ops_t *ops)
+{
+    if (!ops->name || !ops->name[0])
+        return "it has no name";
+    if (s_lookup(ops->name))
+        return "that name is registered already";
+    if (!ops->open || !ops->close || !ops->poll || !ops->timeout_ms || !ops->step ||
+        !ops->quote || !ops->dispatch || !ops->cancel || !ops->status || !ops->settlement ||
+        !ops->stats)
+        return "an operation is missing";
+    if (s_count == ADAPTER_REGISTRY_MAX)
+        return "the registry is full";
+    return NULL;
+}
+
+static bool s_add(const adapter_ops_t *ops)
+{
+    const char *why = s_refusal(ops);
+    if (why) {
+        log_error("failed to register adapter \"%s\": %s", ops->name ? ops->name : "", why);
+        return false;
+    }
+    s_registry[s_count++] = ops;
+    return true;
+}
+
+/* s_builtins registers the transports built into sluice, once, before the
+ * registry's first use: the table is empty then, so they always fit. */
+static void s_builtins(void)
+{
+    static const adapter_ops_t *const builtins[] = {
+        &zmq_adapter_ops,
+    };
+    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+        (void)s_add(builtins[i]);
+}
+
+static void s_ready(void)
+{
+    pthread_once(&s_builtins_once, s_builtins);
+}
+
+bool adapter_register(const adapter_ops_t *ops)
+{
+    s_ready();
+    return s_add(ops);
+}
+
+const adapter_ops_t *adapter_find(const char *name)
+{
+    s_ready();
+    return s_lookup(name);
+}
+
 size_t adapter_count(void)
 {
-    return REGISTRY_COUNT;
+    s_ready();
+    return s_count;
 }
 
 const char *adapter_name(size_t i)
 {
-    return i < REGISTRY_COUNT ? s_registry[i]->name : NULL;
+    s_ready();
+    return i < s_count ? s_registry[i]->name : NULL;
 }
 
-adapter_t *adapter_open(const config_platform_t *platform, void *zmq_ctx,
+adapter_t *adapter_open(const adapter_platform_t *platform, void *zmq_ctx,
                         const adapter_listener_t *listener)
 {
     const adapter_ops_t *ops = adapter_find(platform->adapter);

@@ -3,7 +3,8 @@
  * settlement, close, and the event-loop hooks poll, timeout_ms, step),
  * registered by name (config `platforms.[].adapter`), called through the thin
  * adapter_* wrappers below. Results are plain C structs: the daemon never
- * touches a transport's wire types.
+ * touches a transport's wire types, and the transports never see the
+ * daemon's configuration (adapter_platform_t is what they are told).
  *
  * How the daemon drives one open adapter (one per platform), single-threaded
  * and never blocking:
@@ -37,8 +38,6 @@
 #ifndef SLUICE_ADAPTER_H
 #define SLUICE_ADAPTER_H
 
-#include "config.h"
-
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +52,7 @@
 #define ADAPTER_PAGE_TOKEN_MAX 128      /* settlement page tokens: printable ASCII */
 #define ADAPTER_SETTLEMENT_LINES_MAX 256
 #define ADAPTER_POLL_MAX 2              /* most zmq_pollitem_t one adapter asks for */
+#define ADAPTER_REGISTRY_MAX 16         /* transports one process can know */
 
 /* ---- values, with network.proto's numbers ---------------------------- */
 
@@ -122,6 +122,18 @@ typedef enum adapter_send {
 typedef struct adapter_geo {
     double lat, lng;          /* WGS84 degrees */
 } adapter_geo_t;
+
+/* What a transport is told about one platform (one platforms.[] entry of
+ * the daemon's config), read during adapter_open only: a transport copies
+ * what it keeps. */
+typedef struct adapter_platform {
+    const char *name;         /* the platform, for logs */
+    const char *adapter;      /* the registered transport to open it with */
+    const char *endpoint;     /* where its gateway listens */
+    int timeout_ms;           /* a request's deadline when the caller gives 0; quotes aside */
+    int quote_deadline_ms;    /* a quote's deadline when the caller gives 0 */
+    int max_inflight;         /* requests outstanding before ADAPTER_SEND_FULL */
+} adapter_platform_t;
 
 /* ---- requests (the caller's storage, read during the call only) ------- */
 
@@ -296,10 +308,10 @@ typedef struct adapter adapter_t;
 
 typedef struct adapter_ops {
     const char *name;         /* as written in platforms.[].adapter */
-    /* OPEN starts reaching PLATFORM (copied: the config may go after the
-     * call) with ZeroMQ context ZMQ_CTX; LISTENER is copied. NULL on
-     * failure, logged. Returns at once: the link comes up later. */
-    adapter_t *(*open)(const config_platform_t *platform, void *zmq_ctx,
+    /* OPEN starts reaching PLATFORM (copied: it may go after the call)
+     * with ZeroMQ context ZMQ_CTX; LISTENER is copied. NULL on failure,
+     * logged. Returns at once: the link comes up later. */
+    adapter_t *(*open)(const adapter_platform_t *platform, void *zmq_ctx,
                        const adapter_listener_t *listener);
     /* CLOSE runs every outstanding callback with ADAPTER_CLOSED, then frees. */
     void (*close)(adapter_t *self);
@@ -327,17 +339,31 @@ struct adapter {
 
 /* ---- the registry ------------------------------------------------------ */
 
-/* adapter_find: the transport named NAME, or NULL. Names are unique (the
- * unit test checks the table). config.c accepts exactly these names. */
+/* The built-in transports (`zmq`) are registered by the registry itself on
+ * its first use, so config validation (adapter_find) and adapter_open see
+ * them without any start-up call. The registry is filled at start-up (and by
+ * tests) on one thread: adapter_register must not run while another thread
+ * reads the registry. */
+
+/* adapter_register adds OPS under OPS->name. OPS is not copied: it must
+ * stay alive as long as the process (a transport's `const` ops). False,
+ * logged, when the name is empty or already registered, when an operation is
+ * missing (the wrappers call them unchecked), or when ADAPTER_REGISTRY_MAX
+ * transports are registered. */
+bool adapter_register(const adapter_ops_t *ops) __attribute__((warn_unused_result));
+/* adapter_find: the transport named NAME, or NULL. config.c accepts exactly
+ * the registered names. */
 const adapter_ops_t *adapter_find(const char *name);
 size_t adapter_count(void);
+/* adapter_name: the name of transport I (< adapter_count), in the order
+ * registered; NULL past the end. */
 const char *adapter_name(size_t i);
 
 /* ---- the wrappers the daemon calls ------------------------------------ */
 
 /* adapter_open opens PLATFORM with the transport its `adapter` names; the
  * caller owns the result (adapter_close). NULL on failure, logged. */
-adapter_t *adapter_open(const config_platform_t *platform, void *zmq_ctx,
+adapter_t *adapter_open(const adapter_platform_t *platform, void *zmq_ctx,
                         const adapter_listener_t *listener) __attribute__((warn_unused_result));
 /* adapter_close: CLOSED callbacks, free, clear *SELF; NULL is fine. */
 void adapter_close(adapter_t **self);

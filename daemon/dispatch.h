@@ -1,6 +1,7 @@
-/* dispatch.h - owns handing orders to riders: one pool per configured
- * platform (its adapter, circuit breaker and pickup estimate), and one job
- * per order that is looking for or holding a rider.
+/* dispatch.h - owns handing orders to riders: one job per order that is
+ * looking for or holding a rider, and the choice of the rider pool
+ * (pool.h: one per configured platform, with its adapter, circuit breaker
+ * and pickup estimate) each attempt goes to.
  *
  * The way of one order (design sections 4 and 6):
  *
@@ -20,7 +21,9 @@
  *   no rider assigned by ready_at + max_hold: cancel, FAILED (refund due)
  *
  * Every step is a change (change.h) that the engine applies in memory at once
- * and that commits in order behind it. Single-threaded, never blocks. */
+ * and that commits in order behind it. An attempt's states and a job's
+ * phases move only along their transition tables (dispatch_state.h, and the
+ * job's in dispatch.c). Single-threaded, never blocks. */
 #ifndef SLUICE_DISPATCH_H
 #define SLUICE_DISPATCH_H
 
@@ -29,6 +32,7 @@
 #include "config.h"
 #include "metrics.h"
 #include "order_index.h"
+#include "pool.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -115,17 +119,8 @@ bool dispatch_restore_done(dispatch_t *self, order_entry_t *e) __attribute__((wa
  * dot and a 64-bit hash of the whole id, then ":<n>". */
 void dispatch_key(const char *order_id, unsigned attempt, char out[CHANGE_KEY_MAX + 1]);
 
-/* What `sluicectl platforms` shows of one pool. */
-typedef struct dispatch_platform {
-    const char *name;
-    const char *adapter;
-    bool link_up;
-    const char *breaker;          /* breaker_state_name */
-    uint64_t inflight, max_inflight;
-    uint64_t window_requests, window_failures;   /* the breaker's window */
-    double quote_p99_s, dispatch_p99_s;           /* metrics_quantile_seconds */
-    uint64_t quotes, dispatches, refusals, failures;
-} dispatch_platform_t;
+/* What `sluicectl platforms` shows of one pool (pool.h). */
+typedef pool_figures_t dispatch_platform_t;
 
 size_t dispatch_platform_count(const dispatch_t *self);
 /* dispatch_platform_read fills OUT for pool I (< dispatch_platform_count). */

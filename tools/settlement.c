@@ -2,6 +2,7 @@
 #include "settlement.h"
 
 #include "clock.h"
+#include "pool.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -144,7 +145,8 @@ settlement_status_t settlement_fetch(const config_platform_t *platform, void *zc
     fetch_t f = { .day = day, .offset = utc_offset_minutes, .out = out,
                   .progress_ms = clock_mono_ms() };
     adapter_listener_t listener = { .link = s_link, .arg = &f };
-    adapter_t *a = adapter_open(platform, zctx, &listener);
+    adapter_platform_t opened = pool_adapter_platform(platform);
+    adapter_t *a = adapter_open(&opened, zctx, &listener);
     if (a == NULL) {
         snprintf(out->error, sizeof out->error, "cannot open adapter %s for %s", platform->adapter,
                  platform->endpoint);

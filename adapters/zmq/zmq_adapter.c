@@ -146,7 +146,7 @@ static bool s_monitor(zmq_adapter_t *self, void *ctx)
            zmq_connect(self->monitor, endpoint) == 0;
 }
 
-static adapter_t *s_open(const config_platform_t *platform, void *ctx,
+static adapter_t *s_open(const adapter_platform_t *platform, void *ctx,
                          const adapter_listener_t *listener)
 {
     zmq_adapter_t *self = calloc(1, sizeof *self);

@@ -45,7 +45,7 @@ typedef struct fix {
     sim_proc_t sim;
     void *router;              /* the scripted gateway, when a test uses one */
     char router_endpoint[128];
-    config_platform_t platform;
+    adapter_platform_t platform;
     adapter_t *a;
     adapter_event_t events[EVENTS_MAX];
     size_t n_events;
@@ -77,8 +77,8 @@ static int s_setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     f->zctx = zmq_ctx_new();
     assert_non_null(f->zctx);
-    f->platform = (config_platform_t){.name = "sim", .adapter = "zmq", .timeout_ms = 2000,
-                                      .quote_deadline_ms = 2000, .max_inflight = 100};
+    f->platform = (adapter_platform_t){.name = "sim", .adapter = "zmq", .timeout_ms = 2000,
+                                       .quote_deadline_ms = 2000, .max_inflight = 100};
     *state = f;
     return 0;
 }

@@ -1,6 +1,7 @@
 /* test_adapter.c - the adapter registry and helpers (adapters/adapter.c):
  * names unique, `zmq` found, the config accepting exactly the registered
- * names, the id syntax of keys, event ordering by seq, and the zmq
+ * names, registration refusing a duplicate name, a missing operation and a
+ * full table, the id syntax of keys, event ordering by seq, and the zmq
  * transport's answers that need no gateway (invalid requests, no link,
  * open failures). Requests against a real gateway are in
  * tests/integration/test_adapter.c. */
@@ -135,10 +136,10 @@ static void s_count_dispatch(void *arg, const adapter_done_t *done, const adapte
     s_calls++;
 }
 
-static config_platform_t s_platform(const char *endpoint)
+static adapter_platform_t s_platform(const char *endpoint)
 {
-    return (config_platform_t){.name = "p", .adapter = "zmq", .endpoint = (char *)endpoint,
-                               .timeout_ms = 800, .quote_deadline_ms = 150, .max_inflight = 10};
+    return (adapter_platform_t){.name = "p", .adapter = "zmq", .endpoint = endpoint,
+                                .timeout_ms = 800, .quote_deadline_ms = 150, .max_inflight = 10};
 }
 
 /* Nothing listens on the endpoint: nothing can be sent, and saying so is
@@ -148,7 +149,7 @@ static void test_zmq_without_gateway(void **state)
 {
     (void)state;
     void *ctx = zmq_ctx_new();
-    config_platform_t p = s_platform("tcp://127.0.0.1:1");
+    adapter_platform_t p = s_platform("tcp://127.0.0.1:1");
     adapter_t *a = adapter_open(&p, ctx, NULL);
     assert_non_null(a);
     zmq_pollitem_t items[ADAPTER_POLL_MAX];
@@ -178,12 +179,70 @@ static void test_zmq_open_failures(void **state)
 {
     (void)state;
     void *ctx = zmq_ctx_new();
-    config_platform_t p = s_platform("nonsense");
+    adapter_platform_t p = s_platform("nonsense");
     assert_null(adapter_open(&p, ctx, NULL));
     p = s_platform("tcp://127.0.0.1:1");
     p.adapter = "carrier-pigeon";
     assert_null(adapter_open(&p, ctx, NULL));
     zmq_ctx_term(ctx);
+}
+
+/* ---- registering transports -------------------------------------------- */
+
+/* A transport as the zmq one, under NAME: registration only reads the ops. */
+static adapter_ops_t s_ops_named(const char *name)
+{
+    adapter_ops_t ops = zmq_adapter_ops;
+    ops.name = name;
+    return ops;
+}
+
+/* Names are unique: a second `zmq`, or a second of a new name, is refused
+ * and the first stays; a transport without every operation is refused. */
+static void test_register_refuses_duplicates(void **state)
+{
+    (void)state;
+    static adapter_ops_t again, other, other_again, lame, nameless;
+    size_t n = adapter_count();
+    again = s_ops_named("zmq");
+    assert_false(adapter_register(&again));
+    assert_ptr_equal(adapter_find("zmq"), &zmq_adapter_ops);
+    other = s_ops_named("other");
+    assert_true(adapter_register(&other));
+    assert_int_equal(adapter_count(), n + 1);
+    assert_ptr_equal(adapter_find("other"), &other);
+    assert_string_equal(adapter_name(n), "other");
+    other_again = s_ops_named("other");
+    assert_false(adapter_register(&other_again));
+    assert_ptr_equal(adapter_find("other"), &other);
+    lame = s_ops_named("lame");
+    lame.settlement = NULL;
+    assert_false(adapter_register(&lame));
+    assert_null(adapter_find("lame"));
+    nameless = s_ops_named("");
+    assert_false(adapter_register(&nameless));
+    assert_int_equal(adapter_count(), n + 1);
+}
+
+/* The table holds ADAPTER_REGISTRY_MAX transports; one more is refused. */
+static void test_register_refuses_when_full(void **state)
+{
+    (void)state;
+    static adapter_ops_t fill[ADAPTER_REGISTRY_MAX + 1];
+    static char names[ADAPTER_REGISTRY_MAX + 1][16];
+    size_t i = 0;
+    while (adapter_count() < ADAPTER_REGISTRY_MAX) {
+        snprintf(names[i], sizeof names[i], "fill-%zu", i);
+        fill[i] = s_ops_named(names[i]);
+        assert_true(adapter_register(&fill[i]));
+        i++;
+    }
+    snprintf(names[i], sizeof names[i], "fill-%zu", i);
+    fill[i] = s_ops_named(names[i]);
+    assert_false(adapter_register(&fill[i]));
+    assert_null(adapter_find(names[i]));
+    assert_int_equal(adapter_count(), ADAPTER_REGISTRY_MAX);
+    assert_ptr_equal(adapter_find("zmq"), &zmq_adapter_ops);
 }
 
 int main(void)
@@ -196,6 +255,9 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_zmq_without_gateway),
         cmocka_unit_test(test_zmq_open_failures),
+        /* last: they add transports to the process's registry */
+        cmocka_unit_test(test_register_refuses_duplicates),
+        cmocka_unit_test(test_register_refuses_when_full),
     };
     return cmocka_run_group_tests_name("adapter", tests, NULL, NULL);
 }
