@@ -36,7 +36,7 @@ CC      ?= cc
 PKGS    := libzmq libpq libprotobuf-c libconfig libsystemd libmicrohttpd
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -MMD -MP \
-           -Idaemon -Iadapters -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
+           -Ibase -Idaemon -Iadapters -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
 LDFLAGS += $(filter -fsanitize%,$(OPT)) -pthread
 CFLAGS  += -pthread # config.c reads store files on several threads
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
@@ -56,6 +56,13 @@ MIGR_O  := $(BUILD)/gen/migrations.o
 LIB_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c)) $(wildcard adapters/*.c adapters/*/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(PROTO_O) $(MIGR_O)
 LIB      := $(BUILD)/libsluice.a
+# base/: what every program stands on (logging, clocks, routing envelopes,
+# PostgreSQL arrays, Prometheus text). It uses nothing of daemon/ or
+# adapters/, so it is its own library, linked after libsluice.a.
+BASE_SRCS := $(wildcard base/*.c)
+BASE_OBJS := $(BASE_SRCS:%.c=$(BUILD)/%.o)
+BASE_LIB  := $(BUILD)/libsluicebase.a
+LIBS      := $(LIB) $(BASE_LIB)
 
 BINS := $(BUILD)/sluiced $(BUILD)/sluice-load $(BUILD)/sluice-rawbench $(BUILD)/sluice-configbench \
         $(BUILD)/sluice-sim $(BUILD)/sluicectl $(BUILD)/sluice-ctlbench $(BUILD)/sluice-drill
@@ -127,58 +134,61 @@ $(BUILD)/daemon/main.o $(BUILD)/tools/sluicectl.o: Makefile
 $(LIB): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/sluiced: $(BUILD)/daemon/main.o $(LIB)
+$(BASE_LIB): $(BASE_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/sluiced: $(BUILD)/daemon/main.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sluice-load: $(BUILD)/tools/load.o $(LIB)
+$(BUILD)/sluice-load: $(BUILD)/tools/load.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sluice-rawbench: $(BUILD)/tools/rawbench.o $(LIB)
+$(BUILD)/sluice-rawbench: $(BUILD)/tools/rawbench.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sluice-configbench: $(BUILD)/tools/configbench.o $(LIB)
+$(BUILD)/sluice-configbench: $(BUILD)/tools/configbench.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sluice-sim: $(BUILD)/tools/sim.o $(SIM_OBJS) $(LIB)
+$(BUILD)/sluice-sim: $(BUILD)/tools/sim.o $(SIM_OBJS) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sluicectl: $(BUILD)/tools/sluicectl.o $(CTL_OBJS) $(RECONCILE_OBJS) $(LIB)
+$(BUILD)/sluicectl: $(BUILD)/tools/sluicectl.o $(CTL_OBJS) $(RECONCILE_OBJS) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sluice-ctlbench: $(BUILD)/tools/ctlbench.o $(CTL_OBJS) $(LIB)
+$(BUILD)/sluice-ctlbench: $(BUILD)/tools/ctlbench.o $(CTL_OBJS) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sluice-drill: $(BUILD)/tools/drill.o $(DRILL_OBJS) $(LIB)
+$(BUILD)/sluice-drill: $(BUILD)/tools/drill.o $(DRILL_OBJS) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/unit/test_drill_world: $(BUILD)/tests/unit/test_drill_world.o $(DRILL_OBJS) $(LIB)
+$(BUILD)/tests/unit/test_drill_world: $(BUILD)/tests/unit/test_drill_world.o $(DRILL_OBJS) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/unit/test_ctl_json: $(BUILD)/tests/unit/test_ctl_json.o $(BUILD)/tools/ctl_json.o $(LIB)
+$(BUILD)/tests/unit/test_ctl_json: $(BUILD)/tests/unit/test_ctl_json.o $(BUILD)/tools/ctl_json.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/unit/test_reconcile: $(BUILD)/tests/unit/test_reconcile.o $(BUILD)/tools/reconcile.o $(LIB)
+$(BUILD)/tests/unit/test_reconcile: $(BUILD)/tests/unit/test_reconcile.o $(BUILD)/tools/reconcile.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/unit/test_ctl_format: $(BUILD)/tests/unit/test_ctl_format.o $(BUILD)/tools/ctl_format.o $(LIB)
+$(BUILD)/tests/unit/test_ctl_format: $(BUILD)/tests/unit/test_ctl_format.o $(BUILD)/tools/ctl_format.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/unit/test_sim_world: $(BUILD)/tests/unit/test_sim_world.o $(SIM_OBJS) $(LIB)
+$(BUILD)/tests/unit/test_sim_world: $(BUILD)/tests/unit/test_sim_world.o $(SIM_OBJS) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/unit/test_sim_ledger: $(BUILD)/tests/unit/test_sim_ledger.o $(SIM_OBJS) $(LIB)
+$(BUILD)/tests/unit/test_sim_ledger: $(BUILD)/tests/unit/test_sim_ledger.o $(SIM_OBJS) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/unit/test_sim_grid: $(BUILD)/tests/unit/test_sim_grid.o $(SIM_OBJS) $(LIB)
+$(BUILD)/tests/unit/test_sim_grid: $(BUILD)/tests/unit/test_sim_grid.o $(SIM_OBJS) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(INTEG_HELPER_OBJS) $(LIB)
+$(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(INTEG_HELPER_OBJS) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIB)
+$(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIBS)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/fuzz/seeds: $(BUILD)/tests/fuzz/seeds.o $(PROTO_O)

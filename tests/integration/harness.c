@@ -31,7 +31,7 @@ static unsigned s_db_counter;
 
 /* ---- time ---- */
 
-/* The daemon's own clocks (daemon/clock.c), so tests and daemon agree. */
+/* The daemon's own clocks (base/clock.c), so tests and daemon agree. */
 uint64_t harness_now_ms(void)
 {
     return clock_mono_ms();
