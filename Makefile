@@ -57,7 +57,7 @@ LIB_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c)) $(wildcard adapte
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(PROTO_O) $(MIGR_O)
 LIB      := $(BUILD)/libsluice.a
 # base/: what every program stands on (logging, clocks, routing envelopes,
-# PostgreSQL arrays, Prometheus text). It uses nothing of daemon/ or
+# PostgreSQL arrays, Prometheus text, child processes). It uses nothing of daemon/ or
 # adapters/, so it is its own library, linked after libsluice.a.
 BASE_SRCS := $(wildcard base/*.c)
 BASE_OBJS := $(BASE_SRCS:%.c=$(BUILD)/%.o)

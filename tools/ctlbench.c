@@ -14,15 +14,13 @@
  *     reading the config is most of it). */
 #include "clock.h"
 #include "ctl_db.h"
+#include "proc.h"
 
-#include <fcntl.h>
 #include <getopt.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #define RUNS_MAX 200
 
@@ -68,23 +66,12 @@ static double s_ms_since(uint64_t t0_us)
  * or -1 when it did not exit 0. */
 static double s_run_process(char *const *argv)
 {
-    fflush(NULL);
+    const proc_spec_t spec = { .argv = (const char *const *)argv, .out = "/dev/null",
+                               .err_inherited = true };
     uint64_t t0 = clock_mono_us();
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0)
-            dup2(devnull, STDOUT_FILENO);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int status;
-    if (waitpid(pid, &status, 0) != pid)
-        return -1;
+    int rc = proc_run(&spec, -1);
     double ms = s_ms_since(t0);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? ms : -1;
+    return rc == 0 ? ms : -1;
 }
 
 typedef enum { M_SELECT1, M_CONNECT, M_ORDER_QUERY, M_STORE_QUERY, M_PROCESS } measure_t;
