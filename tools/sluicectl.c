@@ -4,7 +4,7 @@
  *
  * `order` asks the daemon, whose support thread reads PostgreSQL on an open
  * connection (daemon/support.c), and reads PostgreSQL directly
- * (daemon/ctl_db.c) when no daemon answers; `store` reads PostgreSQL
+ * (daemon/support_query.c) when no daemon answers; `store` reads PostgreSQL
  * directly, so support staff get answers while sluiced is down, and adds
  * the daemon's live view when the daemon answers on its control socket (tools/ctl_control.c),
  * and every answer says where it came from. platforms, stats, pause, resume
@@ -14,12 +14,12 @@
 #include "config.h"
 #include "control.h"
 #include "ctl_control.h"
-#include "ctl_db.h"
 #include "ctl_format.h"
 #include "ctl_json.h"
 #include "kitchen.h"
 #include "order.h"
 #include "reconcile_cmd.h"
+#include "support_query.h"
 #include "tz.h"
 
 #include <errno.h>
@@ -64,7 +64,7 @@ typedef struct ctl {
     config_t *cfg;            /* NULL when not read */
     uint32_t cfg_only_store;  /* cfg holds only this store's pieces (0: all) */
     char *config_errors;      /* why cfg is NULL, when reading was tried */
-    ctl_db_t *db;
+    support_query_t *db;
 } ctl_t;
 
 static void s_usage_commands(FILE *out);
@@ -233,7 +233,7 @@ static const config_store_t *s_find_store(const config_t *cfg, uint32_t id)
     return NULL;
 }
 
-/* s_zone_of: ctl_db_zone_fn giving an order's store's timezone. A config
+/* s_zone_of: support_query_zone_fn giving an order's store's timezone. A config
  * read for its daemon section alone is read again for this store. */
 static const char *s_zone_of(uint32_t store_id, void *arg)
 {
@@ -254,30 +254,31 @@ static const char *s_zone_of(uint32_t store_id, void *arg)
 static int s_connect(ctl_t *ctl)
 {
     const char *conninfo = ctl->database != NULL ? ctl->database : ctl->cfg->daemon.database;
-    ctl->db = ctl_db_new(conninfo);
+    ctl->db = support_query_new(conninfo);
     if (ctl->db == NULL) {
         fprintf(stderr, "sluicectl: out of memory\n");
         return CTL_EXIT_FAILED;
     }
-    if (ctl_db_connect(ctl->db) != CTL_DB_OK) {
+    if (support_query_connect(ctl->db) != SUPPORT_QUERY_OK) {
         fprintf(stderr, "sluicectl: PostgreSQL unreachable at %s (from %s): %s\n",
-                ctl_db_target(ctl->db),
+                support_query_target(ctl->db),
                 ctl->database != NULL ? "--database" : "daemon.database",
-                ctl_db_error(ctl->db));
+                support_query_error(ctl->db));
         return CTL_EXIT_UNREACHABLE;
     }
     return CTL_EXIT_OK;
 }
 
 /* s_db_failure reports a failed read and returns its exit code. */
-static int s_db_failure(ctl_t *ctl, ctl_db_status_t st)
+static int s_db_failure(ctl_t *ctl, support_query_status_t st)
 {
-    if (st == CTL_DB_UNREACHABLE) {
-        fprintf(stderr, "sluicectl: PostgreSQL unreachable at %s: %s\n", ctl_db_target(ctl->db),
-                ctl_db_error(ctl->db));
+    if (st == SUPPORT_QUERY_UNREACHABLE) {
+        fprintf(stderr, "sluicectl: PostgreSQL unreachable at %s: %s\n",
+                support_query_target(ctl->db), support_query_error(ctl->db));
         return CTL_EXIT_UNREACHABLE;
     }
-    fprintf(stderr, "sluicectl: %s (at %s)\n", ctl_db_error(ctl->db), ctl_db_target(ctl->db));
+    fprintf(stderr, "sluicectl: %s (at %s)\n", support_query_error(ctl->db),
+            support_query_target(ctl->db));
     return CTL_EXIT_FAILED;
 }
 
@@ -700,7 +701,7 @@ typedef struct order_source {
     const char *why;
 } order_source_t;
 
-static void s_order_json(const ctl_db_order_t *o, const order_source_t *src)
+static void s_order_json(const support_query_order_t *o, const order_source_t *src)
 {
     ctl_json_t j;
     ctl_json_init(&j, stdout);
@@ -711,7 +712,7 @@ static void s_order_json(const ctl_db_order_t *o, const order_source_t *src)
     ctl_json_string(&j, src->endpoint ? src->endpoint : src->why);
     ctl_json_key(&j, "timezone");
     ctl_json_string(&j, o->timezone);
-    const ctl_db_order_row_t *r = &o->row;
+    const support_query_order_row_t *r = &o->row;
     ctl_json_key(&j, "order");
     ctl_json_begin_object(&j);
     ctl_json_key(&j, "order_id");
@@ -745,7 +746,7 @@ static void s_order_json(const ctl_db_order_t *o, const order_source_t *src)
     ctl_json_key(&j, "dispatches");
     ctl_json_begin_array(&j);
     for (size_t i = 0; i < o->dispatch_count; i++) {
-        const ctl_db_dispatch_t *d = &o->dispatches[i];
+        const support_query_dispatch_t *d = &o->dispatches[i];
         ctl_json_begin_object(&j);
         ctl_json_key(&j, "attempt");
         ctl_json_raw(&j, d->attempt);
@@ -772,7 +773,7 @@ static void s_order_json(const ctl_db_order_t *o, const order_source_t *src)
     ctl_json_key(&j, "timeline");
     ctl_json_begin_array(&j);
     for (size_t i = 0; i < o->event_count; i++) {
-        const ctl_db_event_t *e = &o->events[i];
+        const support_query_event_t *e = &o->events[i];
         ctl_json_begin_object(&j);
         ctl_json_key(&j, "event_id");
         ctl_json_raw(&j, e->event_id);
@@ -788,10 +789,10 @@ static void s_order_json(const ctl_db_order_t *o, const order_source_t *src)
     ctl_json_end_object(&j);
 }
 
-static void s_order_text(const ctl_db_order_t *o, const char *store_name,
+static void s_order_text(const support_query_order_t *o, const char *store_name,
                          const order_source_t *src)
 {
-    const ctl_db_order_row_t *r = &o->row;
+    const support_query_order_row_t *r = &o->row;
     if (src->endpoint) {
         printf("source: daemon at ");
         s_put(stdout, src->endpoint);
@@ -826,7 +827,7 @@ static void s_order_text(const ctl_db_order_t *o, const char *store_name,
         const char **cells = calloc(o->dispatch_count * 9, sizeof *cells);
         if (cells != NULL) {
             for (size_t i = 0; i < o->dispatch_count; i++) {
-                const ctl_db_dispatch_t *d = &o->dispatches[i];
+                const support_query_dispatch_t *d = &o->dispatches[i];
                 const char *row[9] = { d->attempt,   d->platform,  d->dispatch_key,
                                        d->state,     d->rider_ref, d->fee_cents,
                                        d->pickup_at, d->created_at, d->updated_at };
@@ -860,13 +861,13 @@ static const char *s_nullable(const char *v)
 }
 
 /* s_order_of_reply points O's fields into the daemon's answer R; false when
- * out of memory. Clear O with ctl_db_order_clear (it owns no result). */
-static bool s_order_of_reply(const Sluice__Control__V1__OrderReply *r, ctl_db_order_t *o)
+ * out of memory. Clear O with support_query_order_clear (it owns no result). */
+static bool s_order_of_reply(const Sluice__Control__V1__OrderReply *r, support_query_order_t *o)
 {
     memset(o, 0, sizeof *o);
     const Sluice__Control__V1__OrderRow *w = r->order;
     o->timezone = r->timezone;
-    o->row = (ctl_db_order_row_t){
+    o->row = (support_query_order_row_t){
         .order_id = s_nullable(w->order_id), .store_id = s_nullable(w->store_id),
         .state = s_nullable(w->state), .items_json = s_nullable(w->items_json),
         .items_text = s_nullable(w->items_text), .voucher_id = s_nullable(w->voucher_id),
@@ -884,7 +885,7 @@ static bool s_order_of_reply(const Sluice__Control__V1__OrderReply *r, ctl_db_or
         return false;
     for (size_t i = 0; i < o->dispatch_count; i++) {
         const Sluice__Control__V1__DispatchAttempt *d = r->dispatches[i];
-        o->dispatches[i] = (ctl_db_dispatch_t){
+        o->dispatches[i] = (support_query_dispatch_t){
             .attempt = s_nullable(d->attempt), .platform = s_nullable(d->platform),
             .dispatch_key = s_nullable(d->dispatch_key), .state = s_nullable(d->state),
             .rider_ref = s_nullable(d->rider_ref), .fee_cents = s_nullable(d->fee_cents),
@@ -894,7 +895,7 @@ static bool s_order_of_reply(const Sluice__Control__V1__OrderReply *r, ctl_db_or
     }
     for (size_t i = 0; i < o->event_count; i++) {
         const Sluice__Control__V1__OrderEvent *e = r->events[i];
-        o->events[i] = (ctl_db_event_t){ .event_id = s_nullable(e->event_id),
+        o->events[i] = (support_query_event_t){ .event_id = s_nullable(e->event_id),
                                          .at = s_nullable(e->at), .state = s_nullable(e->state),
                                          .detail = s_nullable(e->detail) };
     }
@@ -930,7 +931,7 @@ static int s_order_from_daemon(ctl_t *ctl, const char *id, char *why, size_t len
     const Sluice__Control__V1__Error *err =
         reply->body_case == SLUICE__CONTROL__V1__REPLY__BODY_ERROR ? reply->error : NULL;
     if (reply->body_case == SLUICE__CONTROL__V1__REPLY__BODY_ORDER && reply->order->order) {
-        ctl_db_order_t o;
+        support_query_order_t o;
         order_source_t src = { .endpoint = ctl->asked };
         if (!s_order_of_reply(reply->order, &o)) {
             fprintf(stderr, "sluicectl: out of memory\n");
@@ -942,7 +943,7 @@ static int s_order_from_daemon(ctl_t *ctl, const char *id, char *why, size_t len
             s_order_text(&o, reply->order->store_name, &src);
             rc = CTL_EXIT_OK;
         }
-        ctl_db_order_clear(&o);
+        support_query_order_clear(&o);
     } else if (err != NULL && err->code == SLUICE__CONTROL__V1__ERROR__CODE__NOT_FOUND) {
         fprintf(stderr, "sluicectl: no order %s in PostgreSQL (asked the daemon at %s)\n", id,
                 ctl->asked);
@@ -975,10 +976,10 @@ static int s_cmd_order(ctl_t *ctl, char **argv)
     }
     if ((rc = s_connect(ctl)) != CTL_EXIT_OK)
         return rc;
-    ctl_db_order_t o;
-    ctl_db_times_t times = ctl->json ? CTL_DB_TIMES_ISO : CTL_DB_TIMES_TEXT;
-    ctl_db_status_t st = ctl_db_order_read(ctl->db, id, times, s_zone_of, ctl, &o);
-    if (st == CTL_DB_OK) {
+    support_query_order_t o;
+    support_query_times_t times = ctl->json ? SUPPORT_QUERY_TIMES_ISO : SUPPORT_QUERY_TIMES_TEXT;
+    support_query_status_t st = support_query_order_read(ctl->db, id, times, s_zone_of, ctl, &o);
+    if (st == SUPPORT_QUERY_OK) {
         order_source_t src = { .why = why };
         if (ctl->json) {
             s_order_json(&o, &src);
@@ -987,13 +988,14 @@ static int s_cmd_order(ctl_t *ctl, char **argv)
                 s_find_store(ctl->cfg, (uint32_t)strtoul(o.row.store_id, NULL, 10));
             s_order_text(&o, cs != NULL ? cs->name : NULL, &src);
         }
-    } else if (st == CTL_DB_NOT_FOUND) {
-        fprintf(stderr, "sluicectl: no order %s in PostgreSQL (%s)\n", id, ctl_db_target(ctl->db));
+    } else if (st == SUPPORT_QUERY_NOT_FOUND) {
+        fprintf(stderr, "sluicectl: no order %s in PostgreSQL (%s)\n", id,
+                support_query_target(ctl->db));
         rc = CTL_EXIT_NOT_FOUND;
     } else {
         rc = s_db_failure(ctl, st);
     }
-    ctl_db_order_clear(&o);
+    support_query_order_clear(&o);
     return rc;
 }
 
@@ -1271,7 +1273,7 @@ static void s_store_live_text(const ctl_t *ctl, const store_live_t *live)
 }
 
 static void s_store_json(const ctl_t *ctl, uint32_t id, const config_store_t *s,
-                         const ctl_db_store_t *d, const store_live_t *live)
+                         const support_query_store_t *d, const store_live_t *live)
 {
     ctl_json_t j;
     ctl_json_init(&j, stdout);
@@ -1380,7 +1382,7 @@ static void s_store_config_text(const ctl_t *ctl, uint32_t id, const config_stor
 }
 
 static void s_store_text(const ctl_t *ctl, uint32_t id, const config_store_t *s,
-                         const ctl_db_store_t *d, const store_live_t *live)
+                         const support_query_store_t *d, const store_live_t *live)
 {
     if (live->reply != NULL) {
         printf("source: daemon at ");
@@ -1454,8 +1456,8 @@ static void s_store_ask(ctl_t *ctl, uint32_t id, store_live_t *live, ctl_reply_t
 }
 
 /* s_store_of_reply points D's fields into the daemon's answer R; false
- * when out of memory. Clear D with ctl_db_store_clear (it owns no result). */
-static bool s_store_of_reply(const Sluice__Control__V1__StoreDayReply *r, ctl_db_store_t *d)
+ * when out of memory. Clear D with support_query_store_clear (it owns no result). */
+static bool s_store_of_reply(const Sluice__Control__V1__StoreDayReply *r, support_query_store_t *d)
 {
     memset(d, 0, sizeof *d);
     d->timezone = r->timezone;
@@ -1474,7 +1476,7 @@ static bool s_store_of_reply(const Sluice__Control__V1__StoreDayReply *r, ctl_db
     if ((d->live = calloc(d->live_states + 1, sizeof *d->live)) == NULL)
         return false;
     for (size_t i = 0; i < d->live_states; i++) {
-        d->live[i] = (ctl_db_state_count_t){ .state = r->live[i]->state,
+        d->live[i] = (support_query_state_count_t){ .state = r->live[i]->state,
                                              .count = (long)r->live[i]->count };
         d->live_total += d->live[i].count;
     }
@@ -1484,7 +1486,7 @@ static bool s_store_of_reply(const Sluice__Control__V1__StoreDayReply *r, ctl_db
 /* s_store_day_ask asks the daemon that answered the live view for the
  * PostgreSQL half too, read on its open connection: true with *D filled
  * from *REPLY (the caller frees it). False: PostgreSQL is read directly. */
-static bool s_store_day_ask(ctl_t *ctl, uint32_t id, ctl_db_store_t *d, ctl_reply_t **reply)
+static bool s_store_day_ask(ctl_t *ctl, uint32_t id, support_query_store_t *d, ctl_reply_t **reply)
 {
     Sluice__Control__V1__StoreDayRequest body = SLUICE__CONTROL__V1__STORE_DAY_REQUEST__INIT;
     body.store_id = id;
@@ -1500,7 +1502,7 @@ static bool s_store_day_ask(ctl_t *ctl, uint32_t id, ctl_db_store_t *d, ctl_repl
     if ((*reply)->body_case == SLUICE__CONTROL__V1__REPLY__BODY_STORE_DAY &&
         s_store_of_reply((*reply)->store_day, d))
         return true;
-    ctl_db_store_clear(d);
+    support_query_store_clear(d);
     sluice__control__v1__reply__free_unpacked(*reply, NULL);
     *reply = NULL;
     return false;
@@ -1510,7 +1512,7 @@ static bool s_store_day_ask(ctl_t *ctl, uint32_t id, ctl_db_store_t *d, ctl_repl
  * daemon that answered LIVE when it can (and no --database), else directly. CTL_EXIT_OK, or
  * the exit code with the reason reported. */
 static int s_store_read(ctl_t *ctl, uint32_t id, const config_store_t *s, store_live_t *live,
-                        ctl_db_store_t *d, ctl_reply_t **day_reply)
+                        support_query_store_t *d, ctl_reply_t **day_reply)
 {
     /* --database names the role to read with: then always directly. */
     if (live->reply != NULL && ctl->database == NULL && s_store_day_ask(ctl, id, d, day_reply)) {
@@ -1521,9 +1523,9 @@ static int s_store_read(ctl_t *ctl, uint32_t id, const config_store_t *s, store_
     if (rc != CTL_EXIT_OK)
         return rc;
     const char *zone = s != NULL && s->timezone != NULL && s->timezone[0] ? s->timezone : NULL;
-    ctl_db_status_t st = ctl_db_store_read(ctl->db, id, zone,
-                                           ctl->json ? CTL_DB_TIMES_ISO : CTL_DB_TIMES_TEXT, d);
-    return st == CTL_DB_OK ? CTL_EXIT_OK : s_db_failure(ctl, st);
+    support_query_times_t times = ctl->json ? SUPPORT_QUERY_TIMES_ISO : SUPPORT_QUERY_TIMES_TEXT;
+    support_query_status_t st = support_query_store_read(ctl->db, id, zone, times, d);
+    return st == SUPPORT_QUERY_OK ? CTL_EXIT_OK : s_db_failure(ctl, st);
 }
 
 static int s_cmd_store(ctl_t *ctl, char **argv)
@@ -1535,7 +1537,7 @@ static int s_cmd_store(ctl_t *ctl, char **argv)
     ctl_reply_t *reply = NULL, *day_reply = NULL;
     s_store_ask(ctl, id, &live, &reply);
     const config_store_t *s = s_find_store(ctl->cfg, id);
-    ctl_db_store_t d;
+    support_query_store_t d;
     memset(&d, 0, sizeof d);
     int rc = s_store_read(ctl, id, s, &live, &d, &day_reply);
     if (rc == CTL_EXIT_UNREACHABLE) {
@@ -1565,7 +1567,7 @@ static int s_cmd_store(ctl_t *ctl, char **argv)
     } else {
         s_store_text(ctl, id, s, &d, &live);
     }
-    ctl_db_store_clear(&d);
+    support_query_store_clear(&d);
     if (reply != NULL)
         sluice__control__v1__reply__free_unpacked(reply, NULL);
     if (day_reply != NULL)
@@ -1748,7 +1750,7 @@ int main(int argc, char **argv)
     int rc = CTL_EXIT_USAGE;
     if (s_prepare_config(&ctl, command, command->arg != NULL ? argv[optind + 1] : NULL))
         rc = command->run(&ctl, argv + optind + 1);
-    ctl_db_destroy(&ctl.db);
+    support_query_destroy(&ctl.db);
     config_destroy(&ctl.cfg);
     free(ctl.config_errors);
     if (fflush(stdout) != 0 && rc == CTL_EXIT_OK) {
