@@ -1,4 +1,4 @@
-/* test_ctl_json.c - sluicectl's JSON writer (tools/ctl_json.c): string
+/* test_ctl_json.c - sluicectl's JSON writer (tools/sluicectl/ctl_json.c): string
  * escapes (quote, backslash, every control character, DEL; UTF-8 as it is),
  * commas between members and elements at any depth, null for NULL text, one
  * line per top-level value. Output goes to a memory stream and is compared
@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../tools/ctl_json.h"
+#include "../../tools/sluicectl/ctl_json.h"
 
 #include <math.h>
 #include <stdio.h>

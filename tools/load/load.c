@@ -1173,7 +1173,7 @@ static void s_print_json(const gen_t *g, const summary_t *s)
     printf("}}\n");
 }
 
-/* s_print_result is the line tools/bench.sh greps: keep the keys and their order. */
+/* s_print_result is the line tools/bench/bench.sh greps: keep the keys and their order. */
 static void s_print_result(const gen_t *g, const summary_t *s)
 {
     const tally_t *t = &g->t;

@@ -4,7 +4,7 @@
  * (config_load_options_t.cache_dir) an earlier process filled. The config is generated in a
  * temporary directory the way a drill writes one: a main file whose stores
  * list @includes FILES files, every store key set. Prints min and median of
- * each measure, then one RESULT line (medians) for tools/bench.sh. */
+ * each measure, then one RESULT line (medians) for tools/bench/bench.sh. */
 
 /* libconfig's config_t and config_destroy clash with ours: see config.c. */
 #define config_t lc_config_t

@@ -6,10 +6,10 @@
  * connection (daemon/support.c), and reads PostgreSQL directly
  * (daemon/support_query.c) when no daemon answers; `store` reads PostgreSQL
  * directly, so support staff get answers while sluiced is down, and adds
- * the daemon's live view when the daemon answers on its control socket (tools/ctl_control.c),
+ * the daemon's live view when the daemon answers on its control socket (ctl_control.c),
  * and every answer says where it came from. platforms, stats, pause, resume
  * and reload ask the daemon only. `reconcile` asks the platforms and
- * PostgreSQL itself (tools/reconcile_cmd.c). */
+ * PostgreSQL itself (reconcile_cmd.c). */
 #include "clock.h"
 #include "config.h"
 #include "control.h"

@@ -1,6 +1,6 @@
 /* ctlbench.c - sluice-ctlbench: how long sluicectl's support reads take on a
  * big database, beside the plain PostgreSQL round trips measured in the same
- * run. tools/bench-ctl.sh fills a throwaway PostgreSQL with 10 million
+ * run. tools/bench/bench-ctl.sh fills a throwaway PostgreSQL with 10 million
  * orders and runs this; it prints min / median / max of each measure and
  * one RESULT line (medians) for the script.
  *

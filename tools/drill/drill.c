@@ -248,7 +248,7 @@ static void s_usage(FILE *f)
           "  --chaos-file FILE   more actions, one per line (TIME:ACTION or TIME ACTION; # comments)\n"
           "  --out DIR           report and run files (default tmp/drill-<unixtime>)\n"
           "  --bin-dir DIR       where sluiced and sluice-sim are (default: this program's)\n"
-          "  --pgtmp PATH        tools/pgtmp.sh (default: BIN_DIR/../tools/pgtmp.sh)\n"
+          "  --pgtmp PATH        tools/scripts/pgtmp.sh (default: BIN_DIR/../tools/scripts/pgtmp.sh)\n"
           "  --keep              keep the database directory (stopped) in DIR/pg\n"
           "  --quiet             no progress lines\n"
           "  --no-pos            stores do not send MarkReady (by default each store's POS marks\n"
@@ -529,9 +529,9 @@ static bool s_parse_options(int argc, char **argv, options_t *o, bool *help)
     }
     if (o->pgtmp[0] == '\0') {
         char tmp[PATH_MAX];
-        snprintf(tmp, sizeof tmp, "%.*s/../tools/pgtmp.sh", PATH_MAX - 32, o->bindir);
+        snprintf(tmp, sizeof tmp, "%.*s/../tools/scripts/pgtmp.sh", PATH_MAX - 32, o->bindir);
         if (access(tmp, R_OK) != 0)
-            snprintf(tmp, sizeof tmp, "tools/pgtmp.sh");
+            snprintf(tmp, sizeof tmp, "tools/scripts/pgtmp.sh");
         snprintf(o->pgtmp, sizeof o->pgtmp, "%s", tmp);
     }
     return true;
