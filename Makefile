@@ -95,13 +95,16 @@ FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 
 .SECONDARY:
 .PHONY: all programs check unit integration asan asan-check fuzz fuzz-bins fuzz-run bench bench-ctl \
-        demo install deb deb-check clean help format
+        install deb deb-check clean help format
 all: $(BINS) $(UNIT_BINS) $(INTEG_BINS)
 
 help:
-	@echo "make            build sluiced, tools and tests into $(BUILD)/"
-	@echo "make check      unit tests, then integration tests against a throwaway PostgreSQL"
-	@echo "make asan-check the same suite built with ASan+UBSan (build-asan/)"
+	@echo "make            build sluiced, the tools (tools/<program>/) and the tests into $(BUILD)/"
+	@echo "make programs   only what \`make install\` copies: sluiced, sluicectl, sluice-load, man page"
+	@echo "make unit       build and run the unit tests (tests/unit/)"
+	@echo "make integration  the integration tests against a throwaway PostgreSQL (tests/integration/)"
+	@echo "make check      unit tests, then integration tests"
+	@echo "make asan-check the same suite built with ASan+UBSan (build-asan/; SAN=1 for any target)"
 	@echo "make fuzz       libFuzzer targets (clang, ASan+UBSan) into build-fuzz/tests/fuzz/"
 	@echo "make fuzz-run   make fuzz, then each target for FUZZ_SECONDS (tests/fuzz/run.sh)"
 	@echo "make bench      raw PostgreSQL insert limit vs sluiced, same run; then bench-ctl"
@@ -109,6 +112,8 @@ help:
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) (sluiced in SBINDIR=$(SBINDIR), sluicectl in BINDIR)"
 	@echo "make deb        Debian package from packaging/debian into build-deb/"
 	@echo "make deb-check  make deb, lintian; as root also install, run under systemd, purge"
+	@echo "make format     clang-format every C file of base/, daemon/, adapters/, tools/, tests/"
+	@echo "make clean      remove build/, build-asan/, build-fuzz/ and build-deb/"
 
 $(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto
 	@mkdir -p $(BUILD)/gen
