@@ -36,7 +36,7 @@ CC      ?= cc
 PKGS    := libzmq libpq libprotobuf-c libconfig libsystemd libmicrohttpd
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -MMD -MP \
-           -Idaemon -Iadapters -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
+           -Ibase -Idaemon -Iadapters -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
 LDFLAGS += $(filter -fsanitize%,$(OPT)) -pthread
 CFLAGS  += -pthread # config.c reads store files on several threads
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
@@ -56,23 +56,31 @@ MIGR_O  := $(BUILD)/gen/migrations.o
 LIB_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c)) $(wildcard adapters/*.c adapters/*/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(PROTO_O) $(MIGR_O)
 LIB      := $(BUILD)/libsluice.a
+# base/: what every program stands on (logging, clocks, routing envelopes,
+# PostgreSQL arrays, Prometheus text, child processes). It uses nothing of daemon/ or
+# adapters/, so it is its own library, linked after libsluice.a.
+BASE_SRCS := $(wildcard base/*.c)
+BASE_OBJS := $(BASE_SRCS:%.c=$(BUILD)/%.o)
+BASE_LIB  := $(BUILD)/libsluicebase.a
+LIBS      := $(LIB) $(BASE_LIB)
 
 BINS := $(BUILD)/sluiced $(BUILD)/sluice-load $(BUILD)/sluice-rawbench $(BUILD)/sluice-configbench \
         $(BUILD)/sluice-sim $(BUILD)/sluicectl $(BUILD)/sluice-ctlbench $(BUILD)/sluice-drill
-# sluice-sim's model and ledger, also linked into their unit test.
-SIM_OBJS := $(BUILD)/tools/sim_world.o $(BUILD)/tools/sim_ledger.o $(BUILD)/tools/sim_map.o \
-            $(BUILD)/tools/sim_grid.o
-# sluicectl's reads of PostgreSQL, its JSON writer, its control-socket client
-# and its text for the daemon's figures, also linked into
-# sluice-ctlbench.
-CTL_OBJS := $(BUILD)/tools/ctl_json.o $(BUILD)/tools/ctl_control.o \
-            $(BUILD)/tools/ctl_format.o
-# sluicectl reconcile: the comparison (reconcile.o, also in its unit test),
-# fetching settlement reports, reading and storing in PostgreSQL, the command.
-RECONCILE_OBJS := $(BUILD)/tools/reconcile.o $(BUILD)/tools/settlement.o \
-                  $(BUILD)/tools/reconcile_db.o $(BUILD)/tools/reconcile_cmd.o
-# sluice-drill's world (stores, demand, config) and its report.
-DRILL_OBJS := $(BUILD)/tools/drill_world.o $(BUILD)/tools/drill_report.o
+# tools/: one folder per program; a program is the objects of its folder.
+# The file named after the program holds main(); the rest are also linked
+# into the program's unit tests.
+tool_objs = $(patsubst %.c,$(BUILD)/%.o,$(filter-out tools/$(1)/$(2).c,$(wildcard tools/$(1)/*.c)))
+# sluicectl: the commands, the support reads' JSON and text, the control
+# socket client and reconcile (the comparison, settlement reports, its
+# PostgreSQL side).
+CTL_OBJS   := $(call tool_objs,sluicectl,sluicectl)
+# sluice-sim: its model, ledger, map and grid of idle riders.
+SIM_OBJS   := $(call tool_objs,sim,sim)
+# sluice-drill: the chaos schedule, the processes it runs, the load it
+# offers, its world (stores, demand, config) and its report. The world and
+# the report stand alone, for their unit test.
+DRILL_OBJS := $(call tool_objs,drill,drill)
+DRILL_MODEL_OBJS := $(BUILD)/tools/drill/drill_world.o $(BUILD)/tools/drill/drill_report.o
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -87,13 +95,16 @@ FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 
 .SECONDARY:
 .PHONY: all programs check unit integration asan asan-check fuzz fuzz-bins fuzz-run bench bench-ctl \
-        demo install deb deb-check clean help format
+        install deb deb-check clean help format
 all: $(BINS) $(UNIT_BINS) $(INTEG_BINS)
 
 help:
-	@echo "make            build sluiced, tools and tests into $(BUILD)/"
-	@echo "make check      unit tests, then integration tests against a throwaway PostgreSQL"
-	@echo "make asan-check the same suite built with ASan+UBSan (build-asan/)"
+	@echo "make            build sluiced, the tools (tools/<program>/) and the tests into $(BUILD)/"
+	@echo "make programs   only what \`make install\` copies: sluiced, sluicectl, sluice-load, man page"
+	@echo "make unit       build and run the unit tests (tests/unit/)"
+	@echo "make integration  the integration tests against a throwaway PostgreSQL (tests/integration/)"
+	@echo "make check      unit tests, then integration tests"
+	@echo "make asan-check the same suite built with ASan+UBSan (build-asan/; SAN=1 for any target)"
 	@echo "make fuzz       libFuzzer targets (clang, ASan+UBSan) into build-fuzz/tests/fuzz/"
 	@echo "make fuzz-run   make fuzz, then each target for FUZZ_SECONDS (tests/fuzz/run.sh)"
 	@echo "make bench      raw PostgreSQL insert limit vs sluiced, same run; then bench-ctl"
@@ -101,15 +112,17 @@ help:
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) (sluiced in SBINDIR=$(SBINDIR), sluicectl in BINDIR)"
 	@echo "make deb        Debian package from packaging/debian into build-deb/"
 	@echo "make deb-check  make deb, lintian; as root also install, run under systemd, purge"
+	@echo "make format     clang-format every C file of base/, daemon/, adapters/, tools/, tests/"
+	@echo "make clean      remove build/, build-asan/, build-fuzz/ and build-deb/"
 
 $(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto
 	@mkdir -p $(BUILD)/gen
 	protoc-c --c_out=$(BUILD)/gen $<
 
 # Migrations are embedded in sluiced so `--migrate` needs no file layout.
-$(MIGR_C): $(sort $(wildcard migrations/*.sql)) tools/embed-migrations.sh
+$(MIGR_C): $(sort $(wildcard migrations/*.sql)) tools/scripts/embed-migrations.sh
 	@mkdir -p $(dir $@)
-	sh tools/embed-migrations.sh $(sort $(wildcard migrations/*.sql)) > $@.tmp && mv $@.tmp $@
+	sh tools/scripts/embed-migrations.sh $(sort $(wildcard migrations/*.sql)) > $@.tmp && mv $@.tmp $@
 
 # CPPFLAGS is empty here; dpkg-buildflags fills it (_FORTIFY_SOURCE) in `make deb`.
 $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
@@ -121,64 +134,61 @@ $(BUILD)/%.o: %.c | $(PROTO_H)
 
 # Only main.c and sluicectl.c see the version; they depend on the Makefile so
 # a bump rebuilds them.
-$(BUILD)/daemon/main.o $(BUILD)/tools/sluicectl.o: CFLAGS += -DSLUICE_VERSION='"$(VERSION)"'
-$(BUILD)/daemon/main.o $(BUILD)/tools/sluicectl.o: Makefile
+$(BUILD)/daemon/main.o $(BUILD)/tools/sluicectl/sluicectl.o: CFLAGS += -DSLUICE_VERSION='"$(VERSION)"'
+$(BUILD)/daemon/main.o $(BUILD)/tools/sluicectl/sluicectl.o: Makefile
 
 $(LIB): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/sluiced: $(BUILD)/daemon/main.o $(LIB)
+$(BASE_LIB): $(BASE_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/sluiced: $(BUILD)/daemon/main.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sluice-load: $(BUILD)/tools/load.o $(LIB)
+$(BUILD)/sluice-load: $(BUILD)/tools/load/load.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sluice-rawbench: $(BUILD)/tools/rawbench.o $(LIB)
+$(BUILD)/sluice-rawbench: $(BUILD)/tools/bench/rawbench.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sluice-configbench: $(BUILD)/tools/configbench.o $(LIB)
+$(BUILD)/sluice-configbench: $(BUILD)/tools/bench/configbench.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sluice-sim: $(BUILD)/tools/sim.o $(SIM_OBJS) $(LIB)
+$(BUILD)/sluice-ctlbench: $(BUILD)/tools/bench/ctlbench.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sluicectl: $(BUILD)/tools/sluicectl.o $(CTL_OBJS) $(RECONCILE_OBJS) $(LIB)
+$(BUILD)/sluice-sim: $(BUILD)/tools/sim/sim.o $(SIM_OBJS) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sluice-ctlbench: $(BUILD)/tools/ctlbench.o $(CTL_OBJS) $(LIB)
+$(BUILD)/sluicectl: $(BUILD)/tools/sluicectl/sluicectl.o $(CTL_OBJS) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sluice-drill: $(BUILD)/tools/drill.o $(DRILL_OBJS) $(LIB)
+$(BUILD)/sluice-drill: $(BUILD)/tools/drill/drill.o $(DRILL_OBJS) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/unit/test_drill_world: $(BUILD)/tests/unit/test_drill_world.o $(DRILL_OBJS) $(LIB)
+$(BUILD)/tests/unit/test_drill_world: $(BUILD)/tests/unit/test_drill_world.o $(DRILL_MODEL_OBJS) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/unit/test_ctl_json: $(BUILD)/tests/unit/test_ctl_json.o $(BUILD)/tools/ctl_json.o $(LIB)
+$(BUILD)/tests/unit/test_ctl_json: $(BUILD)/tests/unit/test_ctl_json.o $(BUILD)/tools/sluicectl/ctl_json.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/unit/test_reconcile: $(BUILD)/tests/unit/test_reconcile.o $(BUILD)/tools/reconcile.o $(LIB)
+$(BUILD)/tests/unit/test_reconcile: $(BUILD)/tests/unit/test_reconcile.o $(BUILD)/tools/sluicectl/reconcile.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/unit/test_ctl_format: $(BUILD)/tests/unit/test_ctl_format.o $(BUILD)/tools/ctl_format.o $(LIB)
+$(BUILD)/tests/unit/test_ctl_format: $(BUILD)/tests/unit/test_ctl_format.o $(BUILD)/tools/sluicectl/ctl_format.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/unit/test_sim_world: $(BUILD)/tests/unit/test_sim_world.o $(SIM_OBJS) $(LIB)
+$(BUILD)/tests/unit/test_sim_%: $(BUILD)/tests/unit/test_sim_%.o $(SIM_OBJS) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/unit/test_sim_ledger: $(BUILD)/tests/unit/test_sim_ledger.o $(SIM_OBJS) $(LIB)
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/unit/test_sim_grid: $(BUILD)/tests/unit/test_sim_grid.o $(SIM_OBJS) $(LIB)
+$(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(INTEG_HELPER_OBJS) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
-
-$(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(INTEG_HELPER_OBJS) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
-
-$(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIB)
+$(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIBS)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/fuzz/seeds: $(BUILD)/tests/fuzz/seeds.o $(PROTO_O)
@@ -211,10 +221,10 @@ fuzz-run:
 	sh tests/fuzz/run.sh
 
 bench: $(BINS)
-	BUILD=$(BUILD) sh tools/bench.sh
+	BUILD=$(BUILD) sh tools/bench/bench.sh
 
 bench-ctl: $(BUILD)/sluiced $(BUILD)/sluicectl $(BUILD)/sluice-ctlbench
-	BUILD=$(BUILD) sh tools/bench.sh ctl
+	BUILD=$(BUILD) sh tools/bench/bench.sh ctl
 
 # sluice.conf(5) lists every key from the daemon's own table (--config-keys),
 # so the man page cannot drift from the code; the prose around it is static.
@@ -266,7 +276,8 @@ deb-check:
 	sh tests/package/run.sh
 
 format:
-	clang-format -i daemon/*.c daemon/*.h adapters/*.[ch] adapters/*/*.[ch] tools/*.c tests/*/*.c
+	clang-format -i base/*.[ch] daemon/*.[ch] adapters/*.[ch] adapters/*/*.[ch] tools/*/*.[ch] \
+	    tests/*/*.[ch]
 
 clean:
 	rm -rf build build-asan build-fuzz build-deb

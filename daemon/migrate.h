@@ -12,7 +12,7 @@ typedef struct migration {
     const char *sql;
 } migration_t;
 
-/* Generated from the migrations/ folder by tools/embed-migrations.sh. */
+/* Generated from the migrations/ folder by tools/scripts/embed-migrations.sh. */
 extern const migration_t migrations[];
 extern const size_t migration_count;
 

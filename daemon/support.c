@@ -2,9 +2,9 @@
 #include "support.h"
 
 #include "clock.h"
-#include "ctl_db.h"
 #include "log.h"
 #include "order.h"
+#include "support_query.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -36,11 +36,11 @@ typedef struct lookup {
     uint32_t store_id;        /* LOOKUP_STORE_DAY */
     bool iso_times;
     bool ran;
-    ctl_db_status_t status;
+    support_query_status_t status;
     char error[512];
     char *zone, *store_name;  /* the loop's answer to MSG_ASK; a store day's given zone */
-    ctl_db_order_t order;
-    ctl_db_store_t store;
+    support_query_order_t order;
+    support_query_store_t store;
 } lookup_t;
 
 struct support {
@@ -51,7 +51,7 @@ struct support {
     size_t waiting;
     /* The thread's own. */
     char *conninfo;
-    ctl_db_t *db;
+    support_query_t *db;
     uint64_t retry_at_ms;
     char last_error[512];
     lookup_t *early, **early_tail;
@@ -100,8 +100,8 @@ static void s_lookup_free(lookup_t *l)
 {
     if (!l)
         return;
-    ctl_db_order_clear(&l->order);
-    ctl_db_store_clear(&l->store);
+    support_query_order_clear(&l->order);
+    support_query_store_clear(&l->store);
     free(l->zone);
     free(l->store_name);
     free(l->ticket);
@@ -117,7 +117,7 @@ static void s_keep_early(support_t *self, lookup_t *l)
     self->early_tail = &l->next;
 }
 
-/* s_store_of: ctl_db_zone_fn run on the thread; asks the loop, keeping any
+/* s_store_of: support_query_zone_fn run on the thread; asks the loop, keeping any
  * lookup that arrives meanwhile for later. */
 static const char *s_store_of(uint32_t store_id, void *arg)
 {
@@ -157,23 +157,23 @@ static bool s_connect(support_t *self, lookup_t *l)
     if (self->db)
         return true;
     uint64_t now = clock_mono_ms();
-    l->status = CTL_DB_UNREACHABLE;
+    l->status = SUPPORT_QUERY_UNREACHABLE;
     if (now < self->retry_at_ms) {
         snprintf(l->error, sizeof l->error, "%s", self->last_error);
         return false;
     }
-    self->db = ctl_db_new(self->conninfo);
+    self->db = support_query_new(self->conninfo);
     if (!self->db) {
-        l->status = CTL_DB_FAILED;
+        l->status = SUPPORT_QUERY_FAILED;
         snprintf(l->error, sizeof l->error, "out of memory");
         return false;
     }
-    if (ctl_db_connect(self->db) == CTL_DB_OK)
+    if (support_query_connect(self->db) == SUPPORT_QUERY_OK)
         return true;
     snprintf(self->last_error, sizeof self->last_error, "PostgreSQL unreachable at %s: %s",
-             ctl_db_target(self->db), ctl_db_error(self->db));
+             support_query_target(self->db), support_query_error(self->db));
     snprintf(l->error, sizeof l->error, "%s", self->last_error);
-    ctl_db_destroy(&self->db);
+    support_query_destroy(&self->db);
     self->retry_at_ms = now + SUPPORT_RECONNECT_MS;
     return false;
 }
@@ -183,16 +183,17 @@ static void s_run(support_t *self, lookup_t *l)
     l->ran = true;
     if (!s_connect(self, l))
         return;
-    ctl_db_times_t times = l->iso_times ? CTL_DB_TIMES_ISO : CTL_DB_TIMES_TEXT;
+    support_query_times_t times = l->iso_times ? SUPPORT_QUERY_TIMES_ISO : SUPPORT_QUERY_TIMES_TEXT;
     if (l->kind == LOOKUP_STORE_DAY)
-        l->status = ctl_db_store_read(self->db, l->store_id, l->zone, times, &l->store);
+        l->status = support_query_store_read(self->db, l->store_id, l->zone, times, &l->store);
     else
-        l->status = ctl_db_order_read(self->db, l->order_id, times, s_store_of, l, &l->order);
-    if (l->status == CTL_DB_OK || l->status == CTL_DB_NOT_FOUND)
+        l->status = support_query_order_read(self->db, l->order_id, times, s_store_of, l,
+                                             &l->order);
+    if (l->status == SUPPORT_QUERY_OK || l->status == SUPPORT_QUERY_NOT_FOUND)
         return;
-    snprintf(l->error, sizeof l->error, "%s", ctl_db_error(self->db));
-    if (l->status == CTL_DB_UNREACHABLE)
-        ctl_db_destroy(&self->db); /* connect again for the next one */
+    snprintf(l->error, sizeof l->error, "%s", support_query_error(self->db));
+    if (l->status == SUPPORT_QUERY_UNREACHABLE)
+        support_query_destroy(&self->db); /* connect again for the next one */
 }
 
 /* s_next_lookup: one kept early, else the next from the loop; NULL means stop. */
@@ -232,7 +233,7 @@ static void *s_thread_main(void *arg)
         self->early = l->next;
         s_send_lookup(self->thread_socket, MSG_DONE, l, 0);
     }
-    ctl_db_destroy(&self->db);
+    support_query_destroy(&self->db);
     s_send(self->thread_socket, MSG_BYE, NULL, 0, 0);
     return NULL;
 }
@@ -379,8 +380,8 @@ static char *s_text(const char *v)
 /* s_answer_order sends L's order. The reply points into L. */
 static void s_answer_order(control_t *control, lookup_t *l)
 {
-    const ctl_db_order_t *o = &l->order;
-    const ctl_db_order_row_t *r = &o->row;
+    const support_query_order_t *o = &l->order;
+    const support_query_order_row_t *r = &o->row;
     Sluice__Control__V1__OrderRow row = SLUICE__CONTROL__V1__ORDER_ROW__INIT;
     row.order_id = s_text(r->order_id);
     row.store_id = s_text(r->store_id);
@@ -407,7 +408,7 @@ static void s_answer_order(control_t *control, lookup_t *l)
         goto done;
     }
     for (size_t i = 0; i < o->dispatch_count; i++) {
-        const ctl_db_dispatch_t *src = &o->dispatches[i];
+        const support_query_dispatch_t *src = &o->dispatches[i];
         sluice__control__v1__dispatch_attempt__init(&d[i]);
         d[i].attempt = s_text(src->attempt);
         d[i].platform = s_text(src->platform);
@@ -421,7 +422,7 @@ static void s_answer_order(control_t *control, lookup_t *l)
         dp[i] = &d[i];
     }
     for (size_t i = 0; i < o->event_count; i++) {
-        const ctl_db_event_t *src = &o->events[i];
+        const support_query_event_t *src = &o->events[i];
         sluice__control__v1__order_event__init(&e[i]);
         e[i].event_id = s_text(src->event_id);
         e[i].at = s_text(src->at);
@@ -451,7 +452,7 @@ done:
 /* s_answer_store_day sends L's store day. The reply points into L. */
 static void s_answer_store_day(control_t *control, lookup_t *l)
 {
-    const ctl_db_store_t *d = &l->store;
+    const support_query_store_t *d = &l->store;
     Sluice__Control__V1__StateCount *c = calloc(d->live_states + 1, sizeof *c);
     Sluice__Control__V1__StateCount **cp = calloc(d->live_states + 1, sizeof *cp);
     if (!c || !cp) {
@@ -502,18 +503,18 @@ static const char *s_what(const lookup_t *l, char *out, size_t len)
 static void s_answer(control_t *control, lookup_t *l)
 {
     char what[96];
-    switch (l->ran ? l->status : CTL_DB_FAILED) {
-    case CTL_DB_OK:
+    switch (l->ran ? l->status : SUPPORT_QUERY_FAILED) {
+    case SUPPORT_QUERY_OK:
         if (l->kind == LOOKUP_STORE_DAY)
             s_answer_store_day(control, l);
         else
             s_answer_order(control, l);
         return;
-    case CTL_DB_NOT_FOUND:
+    case SUPPORT_QUERY_NOT_FOUND:
         control_reply_error(control, l->ticket, SLUICE__CONTROL__V1__ERROR__CODE__NOT_FOUND,
                             "order %s: not in PostgreSQL", l->order_id);
         return;
-    case CTL_DB_UNREACHABLE:
+    case SUPPORT_QUERY_UNREACHABLE:
         log_warning("support: %s not looked up: %s", s_what(l, what, sizeof what), l->error);
         control_reply_error(control, l->ticket, SLUICE__CONTROL__V1__ERROR__CODE__UNAVAILABLE,
                             "%s", l->error);

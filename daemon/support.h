@@ -8,7 +8,7 @@
  * the thread's one question of each lookup, the order's store's time zone
  * and name (the running config belongs to the loop), and sends the finished
  * answers. The thread runs the same queries as sluicectl does itself
- * (ctl_db.c): one read-only snapshot per answer. The two talk over an
+ * (support_query.c): one read-only snapshot per answer. The two talk over an
  * inproc ZeroMQ PAIR, passing ownership of each lookup with it. */
 #ifndef SLUICE_SUPPORT_H
 #define SLUICE_SUPPORT_H

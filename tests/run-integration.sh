@@ -1,6 +1,6 @@
 #!/bin/sh
 # run-integration.sh - runs the integration test binaries against one throwaway
-# PostgreSQL (tools/pgtmp.sh) and the real sluiced; always destroys the server.
+# PostgreSQL (tools/scripts/pgtmp.sh) and the real sluiced; always destroys the server.
 #
 #   BUILD=build sh tests/run-integration.sh BIN...
 #
@@ -20,21 +20,21 @@ dir="$BUILD_ABS/tmp/pg-$$"
 out="$BUILD_ABS/tmp/integration-$$.out"
 
 cleanup() {
-    sh tools/pgtmp.sh destroy "$dir" >/dev/null 2>&1 || true
+    sh tools/scripts/pgtmp.sh destroy "$dir" >/dev/null 2>&1 || true
     rm -f "$out" "$out.rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-dsn=$(sh tools/pgtmp.sh start "$dir") || { echo "run-integration: failed to start PostgreSQL" >&2; exit 1; }
+dsn=$(sh tools/scripts/pgtmp.sh start "$dir") || { echo "run-integration: failed to start PostgreSQL" >&2; exit 1; }
 # the printed DSN minus dbname
 dsn_base=$(printf '%s\n' "$dsn" | sed 's/ *dbname=[^ ]*//')
 
 export SLUICE_TEST_PGDIR="$dir"
 export SLUICE_TEST_DSN_BASE="$dsn_base"
 export SLUICE_BIN="$BUILD_ABS/sluiced"
-export SLUICE_TOOLS="$(pwd)/tools"
+export SLUICE_TOOLS="$(pwd)/tools/scripts"
 export TMPDIR="$BUILD_ABS/tmp"
 
 passed=0

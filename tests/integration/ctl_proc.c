@@ -1,19 +1,15 @@
 /* ctl_proc.c - sluicectl as a child process for the integration tests. */
 #include "ctl_proc.h"
 
-#include <errno.h>
-#include <fcntl.h>
+#include "proc.h"
+
 #include <libgen.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -41,29 +37,14 @@ ctl_run_t ctl_run(harness_t *h, ...)
     char out_path[PATH_MAX], err_path[PATH_MAX];
     snprintf(out_path, sizeof out_path, "%s/ctl.out", h->tmpdir);
     snprintf(err_path, sizeof err_path, "%s/ctl.err", h->tmpdir);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        fail_msg("failed to fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (out < 0 || err < 0)
-            _exit(126);
-        dup2(out, STDOUT_FILENO);
-        dup2(err, STDERR_FILENO);
-        execv(bin, (char *const *)argv);
-        dprintf(STDERR_FILENO, "failed to exec %s: %s\n", bin, strerror(errno));
-        _exit(127);
-    }
-    ctl_run_t r = { .rc = harness_reap(pid, CTL_PROC_MS) };
-    if (r.rc == -1) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
+    const proc_spec_t spec = { .argv = argv, .out = out_path, .err = err_path, .truncate = true,
+                               .die_with_parent = true };
+    ctl_run_t r = { .rc = proc_run(&spec, CTL_PROC_MS) };
+    if (r.rc == PROC_ERROR)
+        fail_msg("failed to run %s", bin);
+    if (r.rc == PROC_RUNNING)
         fail_msg("sluicectl %s %s did not finish in %d ms", argv[1], n > 2 ? argv[2] : "",
                  CTL_PROC_MS);
-    }
     r.out = harness_read_file(out_path);
     r.err = harness_read_file(err_path);
     return r;

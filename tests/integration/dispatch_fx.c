@@ -1,8 +1,9 @@
 /* dispatch_fx.c - the dispatch integration tests' fixture (dispatch_fx.h). */
 #include "dispatch_fx.h"
 
+#include "proc.h"
+
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -10,9 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -413,20 +412,9 @@ void dfx_check_ledgers(dfx_t *f)
     for (size_t i = 0; i < f->nsims; i++)
         argv[n++] = f->sims[i].ledger;
     argv[n] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0)
-            _exit(126);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execv(sim_proc_bin(), (char *const *)argv);
-        _exit(127);
-    }
-    int rc = harness_reap(pid, 20000);
+    const proc_spec_t spec = { .path = sim_proc_bin(), .argv = argv, .out = out,
+                               .truncate = true, .die_with_parent = true };
+    int rc = proc_run(&spec, 20000);
     if (rc != 0) {
         char text[4096] = "";
         FILE *fp = fopen(out, "r");

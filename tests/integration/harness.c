@@ -4,9 +4,9 @@
 #include "harness.h"
 
 #include "clock.h"
+#include "proc.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -15,10 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,7 +35,7 @@ static void s_read_bound(harness_t *h);
 
 /* ---- time ---- */
 
-/* The daemon's own clocks (daemon/clock.c), so tests and daemon agree. */
+/* The daemon's own clocks (base/clock.c), so tests and daemon agree. */
 uint64_t harness_now_ms(void)
 {
     return clock_mono_ms();
@@ -249,18 +247,11 @@ pid_t harness_pg_stop_begin(harness_t *h)
     h->pg_stopped = true;
     char script[PATH_MAX];
     snprintf(script, sizeof script, "%s/pgtmp.sh", s_env("SLUICE_TOOLS"));
-    const char *dir = s_env("SLUICE_TEST_PGDIR");
-    fflush(NULL);
-    pid_t pid = fork();
+    const char *argv[] = { "sh", script, "stop", s_env("SLUICE_TEST_PGDIR"), NULL };
+    const proc_spec_t spec = { .argv = argv, .out = "/dev/null" };
+    pid_t pid = proc_spawn(&spec);
     if (pid < 0)
-        fail_msg("failed to fork: %s", strerror(errno));
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0)
-            dup2(devnull, STDOUT_FILENO);
-        execlp("sh", "sh", script, "stop", dir, (char *)NULL);
-        _exit(127);
-    }
+        fail_msg("failed to run %s stop", script);
     return pid;
 }
 
@@ -358,8 +349,8 @@ int harness_teardown(void **state)
     if (h == NULL)
         return 0;
     if (h->pid > 0) {
-        kill(h->pid, SIGKILL);
-        waitpid(h->pid, NULL, 0);
+        proc_signal(h->pid, SIGKILL);
+        (void)proc_wait(h->pid, -1);
         h->pid = 0;
     }
     for (size_t i = 0; i < h->held_count; i++)
@@ -678,74 +669,47 @@ pid_t harness_spawn(harness_t *h, const char *out_path, const char *const *args)
     return harness_spawn_bin(h, s_env("SLUICE_BIN"), out_path, args);
 }
 
-pid_t harness_spawn_bin(harness_t *h, const char *bin, const char *out_path,
-                        const char *const *args)
+/* s_spec: BIN with ARGS (NULL-terminated, without argv[0]) in ARGV (32
+ * entries), stdout and stderr appended to OUT_PATH, never outliving a
+ * crashed test. */
+static proc_spec_t s_spec(const char *bin, const char *out_path, const char *const *args,
+                          const char **argv)
 {
-    const char *argv[32];
     size_t n = 0;
     argv[n++] = bin;
     for (size_t i = 0; args[i] != NULL && n < 31; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-
-    int fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0)
-        fail_msg("failed to open %s: %s", out_path, strerror(errno));
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        fail_msg("failed to fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);  /* never outlive a crashed test */
-        dup2(fd, STDOUT_FILENO);
-        dup2(fd, STDERR_FILENO);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, STDIN_FILENO);
-        execv(bin, (char *const *)argv);
-        dprintf(STDERR_FILENO, "harness: failed to exec %s: %s\n", bin, strerror(errno));
-        _exit(127);
-    }
-    (void)h;
-    close(fd);
-    return pid;
+    return (proc_spec_t){ .argv = argv, .out = out_path, .die_with_parent = true };
 }
 
-static int s_status_code(int status)
+pid_t harness_spawn_bin(harness_t *h, const char *bin, const char *out_path,
+                        const char *const *args)
 {
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return -1;
+    (void)h;
+    const char *argv[32];
+    const proc_spec_t spec = s_spec(bin, out_path, args, argv);
+    pid_t pid = proc_spawn(&spec);
+    if (pid < 0)
+        fail_msg("failed to start %s (output to %s)", bin, out_path);
+    return pid;
 }
 
 /* harness_reap polls PID until it exits or the deadline passes (-1). */
 int harness_reap(pid_t pid, int timeout_ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
-    for (;;) {
-        int status;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return s_status_code(status);
-        if (r < 0 && errno != EINTR)
-            return -2;
-        if (harness_now_ms() > deadline)
-            return -1;
-        harness_nap_ms(5);
-    }
+    return proc_wait(pid, timeout_ms);
 }
 
 int harness_run_capture(harness_t *h, int timeout_ms, const char *out_path,
                         const char *const *args)
 {
-    pid_t pid = harness_spawn(h, out_path, args);
-    int rc = harness_reap(pid, timeout_ms);
-    if (rc == -1) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-    }
+    (void)h;
+    const char *argv[32];
+    const proc_spec_t spec = s_spec(s_env("SLUICE_BIN"), out_path, args, argv);
+    int rc = proc_run(&spec, timeout_ms);
+    if (rc == PROC_ERROR)
+        fail_msg("failed to run %s (output to %s)", argv[0], out_path);
     return rc;
 }
 
@@ -778,20 +742,17 @@ bool harness_daemon_alive(harness_t *h)
     if (h->pid <= 0)
         return false;
     int status;
-    pid_t r = waitpid(h->pid, &status, WNOHANG);
-    if (r == h->pid) {
-        fprintf(stderr, "harness: sluiced (pid %ld) exited with %d\n", (long)h->pid,
-                s_status_code(status));
-        h->pid = 0;
-        return false;
-    }
-    return true;
+    if (proc_alive(h->pid, &status))
+        return true;
+    fprintf(stderr, "harness: sluiced (pid %ld) exited with %d\n", (long)h->pid, status);
+    h->pid = 0;
+    return false;
 }
 
 void harness_signal(harness_t *h, int sig)
 {
     assert_true(h->pid > 0);
-    assert_int_equal(kill(h->pid, sig), 0);
+    assert_true(proc_signal(h->pid, sig));
 }
 
 int harness_wait_exit(harness_t *h, int timeout_ms)
@@ -808,14 +769,10 @@ int harness_stop(harness_t *h, int timeout_ms)
 {
     if (h->pid <= 0)
         return -2;
-    kill(h->pid, SIGTERM);
-    int rc = harness_wait_exit(h, timeout_ms);
-    if (rc == -1) {
-        fprintf(stderr, "harness: sluiced ignored SIGTERM for %d ms; killing it\n", timeout_ms);
-        kill(h->pid, SIGKILL);
-        waitpid(h->pid, NULL, 0);
-        h->pid = 0;
-    }
+    int rc = proc_stop(h->pid, timeout_ms);
+    if (rc == PROC_RUNNING)
+        fprintf(stderr, "harness: sluiced ignored SIGTERM for %d ms; killed it\n", timeout_ms);
+    h->pid = 0;
     return rc;
 }
 

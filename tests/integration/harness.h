@@ -326,7 +326,7 @@ long harness_db_missing(harness_t *h, char *const *ids, size_t n, char *first, s
  * row of orders; returns the number checked. */
 size_t harness_stream_check_accepted(harness_t *h, const harness_stream_t *s);
 
-/* Stop and start the shared server (tools/pgtmp.sh). */
+/* Stop and start the shared server (tools/scripts/pgtmp.sh). */
 void harness_pg_stop(harness_t *h);
 void harness_pg_start(harness_t *h);
 /* harness_pg_stop_begin runs `pgtmp.sh stop` in the background so the test

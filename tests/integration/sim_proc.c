@@ -2,9 +2,8 @@
 #include "sim_proc.h"
 
 #include "harness.h"
+#include "proc.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -12,9 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 #include <zmq.h>
@@ -86,20 +82,11 @@ static size_t s_count(const char *text, const char *needle)
 
 static pid_t s_spawn(const char *const *argv, const char *out)
 {
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);  /* never outlive a crashed test */
-        int fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd < 0)
-            _exit(126);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-        execv(sim_proc_bin(), (char *const *)argv);
-        fprintf(stderr, "exec %s: %s\n", sim_proc_bin(), strerror(errno));
-        _exit(127);
-    }
+    const proc_spec_t spec = { .path = sim_proc_bin(), .argv = argv, .out = out,
+                               .die_with_parent = true };
+    pid_t pid = proc_spawn(&spec);
+    if (pid < 0)
+        fail_msg("failed to start %s (log %s)", sim_proc_bin(), out);
     return pid;
 }
 
@@ -130,8 +117,7 @@ void sim_proc_start(sim_proc_t *s, void *zctx, const char *dir, const char *endp
         free(log);
         if (ready)
             break;
-        int status;
-        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+        if (!proc_alive(s->pid, NULL)) {
             s->pid = 0;
             fail_msg("sluice-sim exited before it was ready (log %s)", s->log);
         }
@@ -171,21 +157,6 @@ uint64_t sim_proc_stat(sim_proc_t *s, const char *name)
     return strtoull(at + strlen(key), NULL, 10);
 }
 
-/* s_reap waits up to TIMEOUT_MS for PID: exit status, 128+signal, or -1. */
-static int s_reap(pid_t pid, int timeout_ms)
-{
-    uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
-    for (;;) {
-        int status;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        if (r < 0 || harness_now_ms() > deadline)
-            return -1;
-        harness_nap_ms(10);
-    }
-}
-
 static void s_close_ctl(sim_proc_t *s)
 {
     if (s->ctl)
@@ -198,8 +169,8 @@ int sim_proc_stop(sim_proc_t *s)
     s_close_ctl(s);
     if (s->pid <= 0)
         return -1;
-    assert_int_equal(kill(s->pid, SIGTERM), 0);
-    int rc = s_reap(s->pid, 10000);
+    assert_true(proc_signal(s->pid, SIGTERM));
+    int rc = proc_wait(s->pid, 10000);
     s->pid = 0;
     return rc;
 }
@@ -208,8 +179,8 @@ void sim_proc_kill(sim_proc_t *s)
 {
     s_close_ctl(s);
     if (s->pid > 0) {
-        kill(s->pid, SIGKILL);
-        (void)s_reap(s->pid, 5000);
+        proc_signal(s->pid, SIGKILL);
+        (void)proc_wait(s->pid, 5000);
     }
     s->pid = 0;
 }

@@ -89,7 +89,7 @@ static void s_check_exposition(const char *page)
     assert_true(samples > 20);
 }
 
-/* s_promtool_check runs Prometheus's own linter on PAGE (tools/promtool.sh
+/* s_promtool_check runs Prometheus's own linter on PAGE (tools/scripts/promtool.sh
  * fetches promtool from Debian when it is not installed). */
 static void s_promtool_check(harness_t *h, const char *page)
 {

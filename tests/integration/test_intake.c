@@ -778,7 +778,7 @@ static void test_get_order(void **state)
 static size_t s_migration_files(void)
 {
     char pattern[PATH_MAX];
-    snprintf(pattern, sizeof pattern, "%s/../migrations/*.sql", getenv("SLUICE_TOOLS"));
+    snprintf(pattern, sizeof pattern, "%s/../../migrations/*.sql", getenv("SLUICE_TOOLS"));
     glob_t g;
     size_t n = 0;
     if (glob(pattern, 0, NULL, &g) == 0)

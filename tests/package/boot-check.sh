@@ -47,12 +47,12 @@ cleanup() {
         kill -KILL "$pid1" 2>/dev/null || true
     fi
     [ -n "$nspid" ] && wait "$nspid" 2>/dev/null || true
-    sh "$root/tools/pgtmp.sh" destroy "$work/pg" >/dev/null 2>&1 || true
+    sh "$root/tools/scripts/pgtmp.sh" destroy "$work/pg" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 
-dsn=$(sh tools/pgtmp.sh start "$work/pg")
+dsn=$(sh tools/scripts/pgtmp.sh start "$work/pg")
 sed -e "s|^\([[:space:]]*database[[:space:]]*=\).*|\1 \"$dsn\";|" \
     packaging/sluice.conf >"$work/sluice.conf"
 cp "$work/sluice.conf" "$work/good.conf"

@@ -1,5 +1,5 @@
 /* test_ctl_format.c - sluicectl's text for the daemon's figures
- * (tools/ctl_format.c): histogram bounds (none, ms, s, past the last
+ * (tools/sluicectl/ctl_format.c): histogram bounds (none, ms, s, past the last
  * bucket), waits (seconds, minutes, hours, rounding), error ratios. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../tools/ctl_format.h"
+#include "../../tools/sluicectl/ctl_format.h"
 
 #include <math.h>
 

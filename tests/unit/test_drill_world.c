@@ -1,4 +1,4 @@
-/* test_drill_world.c - sluice-drill's world (tools/drill_world.c): one seed
+/* test_drill_world.c - sluice-drill's world (tools/drill/drill_world.c): one seed
  * gives one population, kitchens within their ranges, Zipf popularity, the
  * giveaway's demand shape, and a generated config that sluiced's own parser
  * (config_load) accepts, with pauses and halved brands carried over. */
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../tools/drill_world.h"
+#include "../../tools/drill/drill_world.h"
 #include "config.h"
 #include "unit_tmp.h"
 

@@ -1,4 +1,4 @@
-/* test_pgarray.c - PostgreSQL array literals (daemon/pgarray.c): quoting of
+/* test_pgarray.c - PostgreSQL array literals (base/pgarray.c): quoting of
  * '"' and '\', NULL for empty nullable text, "{}" for an empty array, and
  * growth past the first allocation. */
 #include <setjmp.h>

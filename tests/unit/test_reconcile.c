@@ -1,4 +1,4 @@
-/* test_reconcile.c - the settlement comparison (tools/reconcile.c) on
+/* test_reconcile.c - the settlement comparison (tools/sluicectl/reconcile.c) on
  * arrays: a clean day, each kind of discrepancy alone, all of them at once,
  * a delivery our clock put on the next day, cancels with fees, empty inputs,
  * and the per-store totals. */
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../tools/reconcile.h"
+#include "../../tools/sluicectl/reconcile.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* test_sim_grid.c - sluice-sim's index of idle riders (tools/sim_grid.c)
+/* test_sim_grid.c - sluice-sim's index of idle riders (tools/sim/sim_grid.c)
  * against the answer of a scan over every idle rider: the same rider and
  * distance for stores inside the disc, at its edge, far outside it, while
  * riders come and go, and where the flat map gives up (near a pole, a huge
@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../tools/sim_grid.h"
+#include "../../tools/sim/sim_grid.h"
 
 #include <math.h>
 #include <stdbool.h>

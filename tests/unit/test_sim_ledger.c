@@ -1,5 +1,5 @@
 /* test_sim_ledger.c - the check that no order had two live riders
- * (tools/sim_ledger.c) on hand-written ledgers: a dispatch and its cancel in
+ * (tools/sim/sim_ledger.c) on hand-written ledgers: a dispatch and its cancel in
  * the same millisecond of one file (the file's order decides), a hand-over
  * between two platforms in the same millisecond (the end goes first), and a
  * real double dispatch, which it must report. */
@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../tools/sim_ledger.h"
+#include "../../tools/sim/sim_ledger.h"
 #include "unit_tmp.h"
 
 #include <stdio.h>

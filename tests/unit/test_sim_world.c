@@ -1,4 +1,4 @@
-/* test_sim_world.c - sluice-sim's model (tools/sim_world.c) on a clock the
+/* test_sim_world.c - sluice-sim's model (tools/sim/sim_world.c) on a clock the
  * test moves: rider placement, nearest-rider quotes, the ride's timeline
  * (never picked up before ready), idempotent keys, refusals, cancels and
  * tombstones, platform cancellations, and settlement pages. */
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../tools/sim_world.h"
+#include "../../tools/sim/sim_world.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
 #!/bin/sh
-# bench-ctl.sh - the "ctl" section of `make bench` (alone: `sh tools/bench.sh
+# bench-ctl.sh - the "ctl" section of `make bench` (alone: `sh tools/bench/bench.sh
 # ctl`): sluicectl's support reads on a database of 10 million orders.
 #
-# A throwaway PostgreSQL (tools/pgtmp.sh) gets the real schema (sluiced
+# A throwaway PostgreSQL (tools/scripts/pgtmp.sh) gets the real schema (sluiced
 # --migrate), then BENCH_CTL_ORDERS orders over BENCH_CTL_STORES stores,
 # about 3 order_events per order and one dispatch attempt per dispatched
 # order (a second for every 20th), all by INSERT ... SELECT generate_series.
@@ -49,15 +49,15 @@ cleanup() {
         wait "$daemon_pid" 2>/dev/null || true
     fi
     if [ "$keep" = 1 ]; then
-        sh tools/pgtmp.sh stop "$dir/pg" >/dev/null 2>&1 || true
+        sh tools/scripts/pgtmp.sh stop "$dir/pg" >/dev/null 2>&1 || true
     else
-        sh tools/pgtmp.sh destroy "$dir/pg" >/dev/null 2>&1 || true
+        sh tools/scripts/pgtmp.sh destroy "$dir/pg" >/dev/null 2>&1 || true
         rm -rf "$dir"
     fi
 }
 trap cleanup EXIT INT TERM
 
-dsn=$(sh tools/pgtmp.sh start "$dir/pg")
+dsn=$(sh tools/scripts/pgtmp.sh start "$dir/pg")
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$dsn" "$@"; }
 
 # The config sluicectl reads: the database, and the stores it is asked about
@@ -187,8 +187,8 @@ psql_q -At -F ' ' -c "SELECT 'rows:', (SELECT count(*) FROM orders) AS orders,
     'size:', pg_size_pretty(pg_database_size(current_database()))" | sed 's/^/   /'
 # Measured after a PostgreSQL restart: its shared buffers start empty (the
 # machine is shared, so the operating system's page cache is not dropped).
-sh tools/pgtmp.sh stop "$dir/pg"
-sh tools/pgtmp.sh start "$dir/pg" >/dev/null
+sh tools/scripts/pgtmp.sh stop "$dir/pg"
+sh tools/scripts/pgtmp.sh start "$dir/pg" >/dev/null
 
 # The order asked about: a delivered one with a second dispatch attempt,
 # from the middle of the load.
@@ -321,8 +321,8 @@ if [ "$(id -u)" = 0 ] && [ "$hp_before" != - ] &&
     echo $((hp_before + hp_need)) >/proc/sys/vm/nr_hugepages 2>/dev/null &&
     [ "$(awk '/^HugePages_Free/ {print $2}' /proc/meminfo)" -ge "$hp_need" ]; then
     psql_q -c "ALTER SYSTEM SET huge_pages = on"
-    sh tools/pgtmp.sh stop "$dir/pg"
-    if sh tools/pgtmp.sh start "$dir/pg" >/dev/null; then
+    sh tools/scripts/pgtmp.sh stop "$dir/pg"
+    if sh tools/scripts/pgtmp.sh start "$dir/pg" >/dev/null; then
         echo "== ctl: again with PostgreSQL on huge pages ($hp_need reserved)"
         out=$("$BUILD/sluice-ctlbench" --dsn "$dsn" --ctl "$BUILD/sluicectl" --config "$dir/ctl.conf" \
               --order "$order" --store "$typical" --store "$BUSY_STORE" --store "$HOT_STORE" \

@@ -1,5 +1,5 @@
-/* ctl_db.c - owns the support reads of PostgreSQL (see ctl_db.h). */
-#include "ctl_db.h"
+/* support_query.c - owns the support reads of PostgreSQL (see support_query.h). */
+#include "support_query.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -9,17 +9,17 @@
 
 #include <libpq-fe.h>
 
-struct ctl_db {
+struct support_query {
     char *conninfo;
     PGconn *conn;
     char target[512];
     char error[1024];
 };
 
-/* to_char patterns, one per ctl_db_times_t. */
+/* to_char patterns, one per support_query_times_t. */
 static const char *const s_formats[] = {
-    [CTL_DB_TIMES_TEXT] = "YYYY-MM-DD HH24:MI:SS.MS",
-    [CTL_DB_TIMES_ISO] = "YYYY-MM-DD\"T\"HH24:MI:SS.MSTZH:TZM",
+    [SUPPORT_QUERY_TIMES_TEXT] = "YYYY-MM-DD HH24:MI:SS.MS",
+    [SUPPORT_QUERY_TIMES_ISO] = "YYYY-MM-DD\"T\"HH24:MI:SS.MSTZH:TZM",
 };
 
 /* The live states are the ones orders_store_live covers; the predicate is
@@ -75,9 +75,9 @@ static const char s_store_summary_sql[] =
     "               count(*) FILTER (WHERE " S_LIVE ") AS live"
     "          FROM orders WHERE store_id = $1 AND accepted_at >= date_trunc('day', now())) AS t";
 
-ctl_db_t *ctl_db_new(const char *conninfo)
+support_query_t *support_query_new(const char *conninfo)
 {
-    ctl_db_t *self = calloc(1, sizeof *self);
+    support_query_t *self = calloc(1, sizeof *self);
     if (self == NULL)
         return NULL;
     self->conninfo = strdup(conninfo != NULL ? conninfo : "");
@@ -89,7 +89,7 @@ ctl_db_t *ctl_db_new(const char *conninfo)
     return self;
 }
 
-void ctl_db_destroy(ctl_db_t **self)
+void support_query_destroy(support_query_t **self)
 {
     if (self == NULL || *self == NULL)
         return;
@@ -99,20 +99,21 @@ void ctl_db_destroy(ctl_db_t **self)
     *self = NULL;
 }
 
-const char *ctl_db_target(const ctl_db_t *self)
+const char *support_query_target(const support_query_t *self)
 {
     return self->target;
 }
 
-const char *ctl_db_error(const ctl_db_t *self)
+const char *support_query_error(const support_query_t *self)
 {
     return self->error;
 }
 
 /* s_set_error formats the last failure on one line: libpq's messages span
  * lines ("...failed: No such file\n\tIs the server running..."). */
-static void s_set_error(ctl_db_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void s_set_error(ctl_db_t *self, const char *fmt, ...)
+static void s_set_error(support_query_t *self, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void s_set_error(support_query_t *self, const char *fmt, ...)
 {
     char raw[sizeof self->error];
     va_list ap;
@@ -136,7 +137,7 @@ static void s_set_error(ctl_db_t *self, const char *fmt, ...)
 
 /* s_append_target adds " KEY=VALUE" to the target text, quoting a value
  * with spaces the way a connection string would. */
-static void s_append_target(ctl_db_t *self, size_t *at, const char *key, const char *val)
+static void s_append_target(support_query_t *self, size_t *at, const char *key, const char *val)
 {
     if (val == NULL || val[0] == '\0' || *at >= sizeof self->target)
         return;
@@ -149,7 +150,7 @@ static void s_append_target(ctl_db_t *self, size_t *at, const char *key, const c
 
 /* s_describe_target names the server from what libpq resolved (defaults and
  * PG* variables included), keyword by keyword: never the password. */
-static void s_describe_target(ctl_db_t *self)
+static void s_describe_target(support_query_t *self)
 {
     static const char *const keys[] = { "service", "host", "hostaddr", "port", "dbname", "user" };
     size_t at = 0;
@@ -171,7 +172,7 @@ static void s_describe_target(ctl_db_t *self)
         snprintf(self->target, sizeof self->target, "(libpq defaults)");
 }
 
-ctl_db_status_t ctl_db_connect(ctl_db_t *self)
+support_query_status_t support_query_connect(support_query_t *self)
 {
     /* Keywords are applied in order and the connection string is expanded
      * where dbname stands: its own connect_timeout wins over ours, and
@@ -183,20 +184,20 @@ ctl_db_status_t ctl_db_connect(ctl_db_t *self)
     self->conn = PQconnectdbParams(keys, vals, 1);
     if (self->conn == NULL) {
         s_set_error(self, "out of memory");
-        return CTL_DB_UNREACHABLE;
+        return SUPPORT_QUERY_UNREACHABLE;
     }
     s_describe_target(self);
     if (PQstatus(self->conn) != CONNECTION_OK) {
         s_set_error(self, "%s", PQerrorMessage(self->conn));
-        return CTL_DB_UNREACHABLE;
+        return SUPPORT_QUERY_UNREACHABLE;
     }
     PQsetNoticeProcessor(self->conn, NULL, NULL);
-    return CTL_DB_OK;
+    return SUPPORT_QUERY_OK;
 }
 
 /* s_failed records why RES failed and whether the connection is gone (SQLSTATE
  * class 08, or the server shutting down: 57P01..57P03). Clears RES. */
-static ctl_db_status_t s_failed(ctl_db_t *self, PGresult *res, const char *what)
+static support_query_status_t s_failed(support_query_t *self, PGresult *res, const char *what)
 {
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     const char *msg = PQresultErrorMessage(res);
@@ -207,17 +208,17 @@ static ctl_db_status_t s_failed(ctl_db_t *self, PGresult *res, const char *what)
     bool lost = PQstatus(self->conn) != CONNECTION_OK ||
                 (state != NULL && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P0", 4) == 0));
     PQclear(res);
-    return lost ? CTL_DB_UNREACHABLE : CTL_DB_FAILED;
+    return lost ? SUPPORT_QUERY_UNREACHABLE : SUPPORT_QUERY_FAILED;
 }
 
 /* s_query runs SQL with text PARAMS; NULL (and *status set) on failure. */
-static PGresult *s_query(ctl_db_t *self, const char *what, const char *sql, int nparams,
-                         const char *const *params, ctl_db_status_t *status)
+static PGresult *s_query(support_query_t *self, const char *what, const char *sql, int nparams,
+                         const char *const *params, support_query_status_t *status)
 {
     PGresult *res = PQexecParams(self->conn, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-        *status = CTL_DB_OK;
+        *status = SUPPORT_QUERY_OK;
         return res;
     }
     *status = s_failed(self, res, what);
@@ -225,39 +226,40 @@ static PGresult *s_query(ctl_db_t *self, const char *what, const char *sql, int 
 }
 
 /* s_command runs fixed SQL without parameters (it may hold several statements). */
-static ctl_db_status_t s_command(ctl_db_t *self, const char *what, const char *sql)
+static support_query_status_t s_command(support_query_t *self, const char *what, const char *sql)
 {
     if (self->conn == NULL || PQstatus(self->conn) != CONNECTION_OK) {
         s_set_error(self, "failed to read %s: not connected", what);
-        return CTL_DB_UNREACHABLE;
+        return SUPPORT_QUERY_UNREACHABLE;
     }
     PGresult *res = PQexec(self->conn, sql);
     if (PQresultStatus(res) == PGRES_COMMAND_OK) {
         PQclear(res);
-        return CTL_DB_OK;
+        return SUPPORT_QUERY_OK;
     }
     return s_failed(self, res, what);
 }
 
 /* s_rollback ends a failed or finished read; its own failure changes nothing. */
-static void s_rollback(ctl_db_t *self)
+static void s_rollback(support_query_t *self)
 {
     if (self->conn != NULL && PQstatus(self->conn) == CONNECTION_OK)
         PQclear(PQexec(self->conn, "ROLLBACK"));
 }
 
-PGresult *ctl_db_exec(ctl_db_t *self, const char *what, const char *sql, int nparams,
-                      const char *const *params, ctl_db_status_t *status)
+PGresult *support_query_exec(support_query_t *self, const char *what, const char *sql, int nparams,
+                             const char *const *params, support_query_status_t *status)
 {
     return s_query(self, what, sql, nparams, params, status);
 }
 
-ctl_db_status_t ctl_db_command(ctl_db_t *self, const char *what, const char *sql)
+support_query_status_t support_query_command(support_query_t *self, const char *what,
+                                             const char *sql)
 {
     return s_command(self, what, sql);
 }
 
-void ctl_db_rollback(ctl_db_t *self)
+void support_query_rollback(support_query_t *self)
 {
     s_rollback(self);
 }
@@ -265,14 +267,14 @@ void ctl_db_rollback(ctl_db_t *self)
 /* s_set_zone sets the transaction's TimeZone. *UNKNOWN is set when
  * PostgreSQL does not know ZONE (SQLSTATE 22023): the transaction is then
  * aborted and the caller starts again in UTC. */
-static ctl_db_status_t s_set_zone(ctl_db_t *self, const char *zone, bool *unknown)
+static support_query_status_t s_set_zone(support_query_t *self, const char *zone, bool *unknown)
 {
     const char *params[1] = { zone };
     *unknown = false;
     PGresult *res = PQexecParams(self->conn, s_zone_sql, 1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {
         PQclear(res);
-        return CTL_DB_OK;
+        return SUPPORT_QUERY_OK;
     }
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     *unknown = state != NULL && strcmp(state, "22023") == 0;
@@ -289,7 +291,7 @@ static long s_long(const PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? 0 : strtol(PQgetvalue(res, row, col), NULL, 10);
 }
 
-void ctl_db_order_clear(ctl_db_order_t *o)
+void support_query_order_clear(support_query_order_t *o)
 {
     for (size_t i = 0; i < sizeof o->res / sizeof o->res[0]; i++)
         PQclear(o->res[i]);
@@ -300,12 +302,13 @@ void ctl_db_order_clear(ctl_db_order_t *o)
 
 /* s_order_begin opens the read of ORDER_ID and sets the zone of its store;
  * *ZONE_USED is what was set. */
-static ctl_db_status_t s_order_begin(ctl_db_t *self, const char *order_id, ctl_db_zone_fn *zone_fn,
-                                     void *zone_arg, const char **zone_used)
+static support_query_status_t s_order_begin(support_query_t *self, const char *order_id,
+                                            support_query_zone_fn *zone_fn, void *zone_arg,
+                                            const char **zone_used)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
-        ctl_db_status_t st = s_command(self, "the order", s_begin_sql);
-        if (st != CTL_DB_OK)
+        support_query_status_t st = s_command(self, "the order", s_begin_sql);
+        if (st != SUPPORT_QUERY_OK)
             return st;
         const char *params[1] = { order_id };
         PGresult *res = s_query(self, "the order", s_order_store_sql, 1, params, &st);
@@ -314,7 +317,7 @@ static ctl_db_status_t s_order_begin(ctl_db_t *self, const char *order_id, ctl_d
         if (PQntuples(res) == 0) {
             PQclear(res);
             s_rollback(self);
-            return CTL_DB_NOT_FOUND;
+            return SUPPORT_QUERY_NOT_FOUND;
         }
         uint32_t store_id = (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
         PQclear(res);
@@ -322,20 +325,22 @@ static ctl_db_status_t s_order_begin(ctl_db_t *self, const char *order_id, ctl_d
         *zone_used = zone != NULL ? zone : "UTC";
         bool unknown;
         st = s_set_zone(self, *zone_used, &unknown);
-        if (st == CTL_DB_OK || !unknown)
+        if (st == SUPPORT_QUERY_OK || !unknown)
             return st;
         s_rollback(self);
     }
-    return CTL_DB_FAILED; /* UTC is always known: not reached */
+    return SUPPORT_QUERY_FAILED; /* UTC is always known: not reached */
 }
 
-ctl_db_status_t ctl_db_order_read(ctl_db_t *self, const char *order_id, ctl_db_times_t times,
-                                  ctl_db_zone_fn *zone_fn, void *zone_arg, ctl_db_order_t *out)
+support_query_status_t support_query_order_read(support_query_t *self, const char *order_id,
+                                                support_query_times_t times,
+                                                support_query_zone_fn *zone_fn, void *zone_arg,
+                                                support_query_order_t *out)
 {
     memset(out, 0, sizeof *out);
-    ctl_db_status_t st = s_order_begin(self, order_id, zone_fn, zone_arg, &out->timezone);
-    if (st != CTL_DB_OK) {
-        if (st != CTL_DB_NOT_FOUND) /* not found has ended its transaction */
+    support_query_status_t st = s_order_begin(self, order_id, zone_fn, zone_arg, &out->timezone);
+    if (st != SUPPORT_QUERY_OK) {
+        if (st != SUPPORT_QUERY_NOT_FOUND) /* not found has ended its transaction */
             s_rollback(self);
         return st;
     }
@@ -345,12 +350,12 @@ ctl_db_status_t ctl_db_order_read(ctl_db_t *self, const char *order_id, ctl_db_t
             NULL ||
         (out->res[2] = s_query(self, "the timeline", s_events_sql, 2, params, &st)) == NULL)
         goto fail;
-    if ((st = s_command(self, "the order", "COMMIT")) != CTL_DB_OK)
+    if ((st = s_command(self, "the order", "COMMIT")) != SUPPORT_QUERY_OK)
         goto fail;
     const PGresult *r = out->res[0];
     if (PQntuples(r) == 0) /* same snapshot as s_order_begin: cannot happen */
-        return CTL_DB_NOT_FOUND;
-    out->row = (ctl_db_order_row_t){
+        return SUPPORT_QUERY_NOT_FOUND;
+    out->row = (support_query_order_row_t){
         .order_id = s_text(r, 0, 0), .store_id = s_text(r, 0, 1), .state = s_text(r, 0, 2),
         .items_json = s_text(r, 0, 3), .items_text = s_text(r, 0, 4),
         .voucher_id = s_text(r, 0, 5), .customer_ref = s_text(r, 0, 6),
@@ -367,11 +372,11 @@ ctl_db_status_t ctl_db_order_read(ctl_db_t *self, const char *order_id, ctl_db_t
     out->events = calloc(out->event_count + 1, sizeof *out->events);
     if (out->dispatches == NULL || out->events == NULL) {
         s_set_error(self, "out of memory");
-        return CTL_DB_FAILED;
+        return SUPPORT_QUERY_FAILED;
     }
     r = out->res[1];
     for (int i = 0; i < PQntuples(r); i++)
-        out->dispatches[i] = (ctl_db_dispatch_t){
+        out->dispatches[i] = (support_query_dispatch_t){
             .attempt = s_text(r, i, 0), .platform = s_text(r, i, 1),
             .dispatch_key = s_text(r, i, 2), .state = s_text(r, i, 3),
             .rider_ref = s_text(r, i, 4), .fee_cents = s_text(r, i, 5),
@@ -380,15 +385,17 @@ ctl_db_status_t ctl_db_order_read(ctl_db_t *self, const char *order_id, ctl_db_t
         };
     r = out->res[2];
     for (int i = 0; i < PQntuples(r); i++)
-        out->events[i] = (ctl_db_event_t){ .event_id = s_text(r, i, 0), .at = s_text(r, i, 1),
-                                           .state = s_text(r, i, 2), .detail = s_text(r, i, 3) };
-    return CTL_DB_OK;
+        out->events[i] = (support_query_event_t){ .event_id = s_text(r, i, 0),
+                                                  .at = s_text(r, i, 1),
+                                                  .state = s_text(r, i, 2),
+                                                  .detail = s_text(r, i, 3) };
+    return SUPPORT_QUERY_OK;
 fail:
     s_rollback(self);
     return st;
 }
 
-void ctl_db_store_clear(ctl_db_store_t *s)
+void support_query_store_clear(support_query_store_t *s)
 {
     for (size_t i = 0; i < sizeof s->res / sizeof s->res[0]; i++)
         PQclear(s->res[i]);
@@ -396,18 +403,19 @@ void ctl_db_store_clear(ctl_db_store_t *s)
     memset(s, 0, sizeof *s);
 }
 
-ctl_db_status_t ctl_db_store_read(ctl_db_t *self, uint32_t store_id, const char *zone,
-                                  ctl_db_times_t times, ctl_db_store_t *out)
+support_query_status_t support_query_store_read(support_query_t *self, uint32_t store_id,
+                                                const char *zone, support_query_times_t times,
+                                                support_query_store_t *out)
 {
     memset(out, 0, sizeof *out);
     out->timezone = zone != NULL ? zone : "UTC";
-    ctl_db_status_t st;
+    support_query_status_t st;
     for (;;) {
-        if ((st = s_command(self, "the store", s_begin_sql)) != CTL_DB_OK)
+        if ((st = s_command(self, "the store", s_begin_sql)) != SUPPORT_QUERY_OK)
             return st;
         bool unknown;
         st = s_set_zone(self, out->timezone, &unknown);
-        if (st == CTL_DB_OK)
+        if (st == SUPPORT_QUERY_OK)
             break;
         s_rollback(self);
         if (!unknown || strcmp(out->timezone, "UTC") == 0)
@@ -422,17 +430,18 @@ ctl_db_status_t ctl_db_store_read(ctl_db_t *self, uint32_t store_id, const char 
         (out->res[1] = s_query(self, "the store's summary", s_store_summary_sql, 2, params,
                                &st)) == NULL)
         goto fail;
-    if ((st = s_command(self, "the store", "COMMIT")) != CTL_DB_OK)
+    if ((st = s_command(self, "the store", "COMMIT")) != SUPPORT_QUERY_OK)
         goto fail;
     const PGresult *r = out->res[0];
     out->live_states = (size_t)PQntuples(r);
     out->live = calloc(out->live_states + 1, sizeof *out->live);
     if (out->live == NULL) {
         s_set_error(self, "out of memory");
-        return CTL_DB_FAILED;
+        return SUPPORT_QUERY_FAILED;
     }
     for (int i = 0; i < PQntuples(r); i++) {
-        out->live[i] = (ctl_db_state_count_t){ .state = s_text(r, i, 0), .count = s_long(r, i, 1) };
+        out->live[i] = (support_query_state_count_t){ .state = s_text(r, i, 0),
+                                                      .count = s_long(r, i, 1) };
         out->live_total += out->live[i].count;
     }
     r = out->res[1];
@@ -447,7 +456,7 @@ ctl_db_status_t ctl_db_store_read(ctl_db_t *self, uint32_t store_id, const char 
     out->failed_today = s_long(r, 0, 8);
     out->live_today = s_long(r, 0, 9);
     out->last_accepted = s_text(r, 0, 10);
-    return CTL_DB_OK;
+    return SUPPORT_QUERY_OK;
 fail:
     s_rollback(self);
     return st;

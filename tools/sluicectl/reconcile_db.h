@@ -1,7 +1,7 @@
 /* reconcile_db.h - owns reconciliation's PostgreSQL side: reading our
  * dispatches of a platform and day for the comparison (reconcile.h), and
  * storing a run with its discrepancies (migration 005). Through sluicectl's
- * connection (ctl_db.h); every statement parameterized.
+ * connection (support_query.h); every statement parameterized.
  *
  * The day: from local midnight at UTC_OFFSET_MINUTES to the next, as in the
  * SettlementRequest. Our side of it is a dispatch's updated_at, which the
@@ -9,8 +9,8 @@
 #ifndef SLUICE_RECONCILE_DB_H
 #define SLUICE_RECONCILE_DB_H
 
-#include "ctl_db.h"
 #include "reconcile.h"
+#include "support_query.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,10 +26,11 @@ typedef struct reconcile_db_ours {
  * or CANCELLED) inside DAY, and those whose key is in THEIRS whenever they
  * ended, with their order's store. OUT is overwritten; clear it whatever the
  * answer. */
-ctl_db_status_t reconcile_db_read_ours(ctl_db_t *db, const char *platform, const char *day,
-                                       int32_t utc_offset_minutes,
-                                       const adapter_settlement_line_t *theirs, size_t n_theirs,
-                                       reconcile_db_ours_t *out) __attribute__((warn_unused_result));
+support_query_status_t reconcile_db_read_ours(support_query_t *db, const char *platform,
+                                              const char *day, int32_t utc_offset_minutes,
+                                              const adapter_settlement_line_t *theirs,
+                                              size_t n_theirs, reconcile_db_ours_t *out)
+    __attribute__((warn_unused_result));
 void reconcile_db_ours_clear(reconcile_db_ours_t *o);
 
 /* One run, as stored in reconcile_runs. */
@@ -47,7 +48,7 @@ typedef struct reconcile_db_run {
 /* reconcile_db_store writes RUN in one transaction. With a result it first
  * deletes the day's earlier discrepancies of the platform and stores the
  * new ones; without one (FAILED) it only adds the run row and leaves them. */
-ctl_db_status_t reconcile_db_store(ctl_db_t *db, const reconcile_db_run_t *run)
+support_query_status_t reconcile_db_store(support_query_t *db, const reconcile_db_run_t *run)
     __attribute__((warn_unused_result));
 
 #endif

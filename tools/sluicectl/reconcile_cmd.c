@@ -76,16 +76,17 @@ static bool s_parse_day(const reconcile_cmd_opts_t *opts, day_t *day)
     return true;
 }
 
-static int s_db_exit(ctl_db_t *db, ctl_db_status_t st)
+static int s_db_exit(support_query_t *db, support_query_status_t st)
 {
-    fprintf(stderr, "sluicectl: %s (at %s)\n", ctl_db_error(db), ctl_db_target(db));
-    return st == CTL_DB_UNREACHABLE ? RECONCILE_EXIT_DB_UNREACHABLE : RECONCILE_EXIT_DB_FAILED;
+    fprintf(stderr, "sluicectl: %s (at %s)\n", support_query_error(db), support_query_target(db));
+    return st == SUPPORT_QUERY_UNREACHABLE ? RECONCILE_EXIT_DB_UNREACHABLE
+                                           : RECONCILE_EXIT_DB_FAILED;
 }
 
 /* s_run_one fetches, compares and stores one platform's day. A platform
  * that cannot be reached is a FAILED run, not an error; PostgreSQL's
  * failures are. */
-static ctl_db_status_t s_run_one(run_t *r, ctl_db_t *db, void *zctx, const day_t *day)
+static support_query_status_t s_run_one(run_t *r, support_query_t *db, void *zctx, const day_t *day)
 {
     const config_platform_t *p = r->platform;
     reconcile_db_run_t stored = { .day = day->date, .utc_offset_minutes = day->offset,
@@ -96,14 +97,14 @@ static ctl_db_status_t s_run_one(run_t *r, ctl_db_t *db, void *zctx, const day_t
         stored.error = r->report.error;
         return reconcile_db_store(db, &stored);
     }
-    ctl_db_status_t st = reconcile_db_read_ours(db, p->name, day->date, day->offset,
-                                                r->report.lines, r->report.count, &r->ours);
-    if (st != CTL_DB_OK)
+    support_query_status_t st = reconcile_db_read_ours(db, p->name, day->date, day->offset,
+                                                       r->report.lines, r->report.count, &r->ours);
+    if (st != SUPPORT_QUERY_OK)
         return st;
     if (!reconcile_compare(r->ours.rows, r->ours.count, r->report.lines, r->report.count,
                            &r->result)) {
         fprintf(stderr, "sluicectl: out of memory comparing %s's report\n", p->name);
-        return CTL_DB_FAILED;
+        return SUPPORT_QUERY_FAILED;
     }
     stored.result = &r->result;
     stored.lines_theirs = r->report.count;
@@ -310,7 +311,7 @@ static int s_exit(const run_t *runs, size_t n)
     return rc;
 }
 
-int reconcile_cmd_run(const config_t *cfg, ctl_db_t *db, const reconcile_cmd_opts_t *opts)
+int reconcile_cmd_run(const config_t *cfg, support_query_t *db, const reconcile_cmd_opts_t *opts)
 {
     day_t day;
     if (!s_parse_day(opts, &day))
@@ -328,8 +329,8 @@ int reconcile_cmd_run(const config_t *cfg, ctl_db_t *db, const reconcile_cmd_opt
     zmq_ctx_set(zctx, ZMQ_BLOCKY, 0);  /* closing never waits for unsent requests */
     for (size_t i = 0; i < n; i++) {
         runs[i].platform = &cfg->platforms[i];
-        ctl_db_status_t st = s_run_one(&runs[i], db, zctx, &day);
-        if (st != CTL_DB_OK) {
+        support_query_status_t st = s_run_one(&runs[i], db, zctx, &day);
+        if (st != SUPPORT_QUERY_OK) {
             rc = s_db_exit(db, st);
             goto done;
         }

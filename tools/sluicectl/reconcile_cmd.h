@@ -7,7 +7,7 @@
 #define SLUICE_RECONCILE_CMD_H
 
 #include "config.h"
-#include "ctl_db.h"
+#include "support_query.h"
 
 #include <stdbool.h>
 
@@ -29,6 +29,6 @@ typedef struct reconcile_cmd_opts {
 
 /* reconcile_cmd_run reconciles every platform of CFG on DB (connected) and
  * prints the answer; returns the exit status. */
-int reconcile_cmd_run(const config_t *cfg, ctl_db_t *db, const reconcile_cmd_opts_t *opts);
+int reconcile_cmd_run(const config_t *cfg, support_query_t *db, const reconcile_cmd_opts_t *opts);
 
 #endif

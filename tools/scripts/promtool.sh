@@ -8,7 +8,7 @@ set -eu
 if command -v promtool >/dev/null 2>&1; then
     exec promtool "$@"
 fi
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 dir="$root/build/promtool"
 if [ ! -x "$dir/usr/bin/promtool" ]; then
     mkdir -p "$dir"

@@ -1,6 +1,7 @@
 /* ctl_json.h - owns sluicectl's JSON output: a small writer that places the
  * commas and colons and escapes strings, so every --json answer is one valid
- * object on one line. No parsing, no library.
+ * object on one line, and writes the daemon's protobuf replies by walking
+ * their descriptors. No parsing, no library.
  *
  *   ctl_json_t j;
  *   ctl_json_init(&j, stdout);
@@ -13,7 +14,10 @@
 #ifndef SLUICE_CTL_JSON_H
 #define SLUICE_CTL_JSON_H
 
+#include <protobuf-c/protobuf-c.h>
+
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #define CTL_JSON_MAX_DEPTH 16
@@ -35,6 +39,7 @@ void ctl_json_key(ctl_json_t *j, const char *key);
 
 void ctl_json_string(ctl_json_t *j, const char *s);       /* NULL: null */
 void ctl_json_int(ctl_json_t *j, long long v);
+void ctl_json_uint(ctl_json_t *j, unsigned long long v);
 /* ctl_json_double writes V with 6 significant digits; NaN and infinities,
  * which JSON has no word for, as null. */
 void ctl_json_double(ctl_json_t *j, double v);
@@ -43,6 +48,27 @@ void ctl_json_null(ctl_json_t *j);
 /* ctl_json_raw writes JSON text as it is (a number PostgreSQL printed, a jsonb
  * value); NULL: null. */
 void ctl_json_raw(ctl_json_t *j, const char *json);
+
+/* ctl_json_message writes M as one object: every field of its descriptor in
+ * field-number order under the field's name, as its type says (integers,
+ * doubles as ctl_json_double, bools, strings, bytes as base64, enums by
+ * their value's name); a message field recursively, null when not set;
+ * repeated fields as arrays; of a oneof only the member that is set. */
+void ctl_json_message(ctl_json_t *j, const ProtobufCMessage *m);
+
+/* One member that ctl_json_fields writes: the proto field NAME, under KEY
+ * in the JSON (NULL: the field's own name). */
+typedef struct ctl_json_field {
+    const char *name;
+    const char *key;
+} ctl_json_field_t;
+
+/* ctl_json_fields writes the N named fields of M, in the table's order, as
+ * members of the object the caller has open: for answers whose JSON groups
+ * or names fields otherwise than the message does. A name M's descriptor
+ * does not have is written as null. */
+void ctl_json_fields(ctl_json_t *j, const ProtobufCMessage *m, const ctl_json_field_t *fields,
+                     size_t n);
 
 /* ctl_json_escape writes S as a JSON string literal, quotes included: " and
  * \ escaped, control characters as \n, \t ... or \u00XX, everything else

@@ -1,4 +1,5 @@
 /* load.c - owns sluice-load, the open-loop load generator for the ingress wire contract. */
+#include "clock.h"
 #include "proto/sluice.pb-c.h"
 
 #include <errno.h>
@@ -138,20 +139,6 @@ static void s_on_signal(int sig)
 {
     (void)sig;
     s_interrupts++;
-}
-
-static uint64_t s_mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static uint64_t s_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* ---- options ---- */
@@ -645,9 +632,9 @@ static bool s_wait_connected(gen_t *g, uint64_t timeout_ms)
     zmq_pollitem_t *items = calloc(n, sizeof *items);
     if (items == NULL)
         return false;
-    uint64_t deadline = s_mono_us() + timeout_ms * 1000u;
+    uint64_t deadline = clock_mono_us() + timeout_ms * 1000u;
     while (ready < n && s_interrupts == 0) {
-        uint64_t now = s_mono_us();
+        uint64_t now = clock_mono_us();
         if (now >= deadline)
             break;
         for (uint32_t k = 0; k < n; k++)
@@ -740,12 +727,12 @@ static bool s_send_one(gen_t *g, uint32_t k, uint64_t due)
 {
     uint64_t seq = g->next_seq;
     if (seq - g->tail >= g->cap)
-        s_retire(g, s_mono_us());
+        s_retire(g, clock_mono_us());
     if (seq - g->tail >= g->cap && !s_ring_grow(g)) {
         g->fatal = true;
         return false;
     }
-    s_order_set(&g->order, seq, s_store_for(&g->opt, seq), s_wall_ms());
+    s_order_set(&g->order, seq, s_store_for(&g->opt, seq), clock_wall_ms());
     size_t len = s_order_pack(&g->order, seq);
     /* A send may process the socket's commands and so swallow the ZMQ_FD
      * edge of a reply that is already waiting. */
@@ -759,7 +746,7 @@ static bool s_send_one(gen_t *g, uint32_t k, uint64_t due)
         }
         return false;
     }
-    uint64_t now = s_mono_us();
+    uint64_t now = clock_mono_us();
     *s_slot(g, seq) = (slot_t){.due_us = due ? due : now, .sent_us = now, .conn = k,
                                .state = SLOT_OUTSTANDING};
     if (g->t.sent == 0)
@@ -778,7 +765,7 @@ static void s_send_due(gen_t *g)
 {
     while (g->t.sent < g->max_orders && !g->fatal && s_interrupts == 0) {
         uint64_t due = 0;   /* unpaced: the send time is the due time */
-        uint64_t now = s_mono_us();
+        uint64_t now = clock_mono_us();
         if (g->opt.rate > 0) {
             due = s_due_us(g, g->next_seq);
             if (due > now)
@@ -855,7 +842,7 @@ static void s_handle_reply(gen_t *g, const void *data, size_t len, uint64_t now)
 /* s_take_reply handles the message just received on socket k. */
 static void s_take_reply(gen_t *g, uint32_t k)
 {
-    uint64_t now = s_mono_us();
+    uint64_t now = clock_mono_us();
     if (!zmq_msg_more(&g->msg)) {
         s_handle_reply(g, zmq_msg_data(&g->msg), zmq_msg_size(&g->msg), now);
         return;
@@ -917,7 +904,7 @@ static bool s_any_dirty(const gen_t *g)
  * every socket is drained anyway, so a lost edge costs latency, never a hang. */
 static void s_service_all(gen_t *g)
 {
-    uint64_t now = s_mono_us();
+    uint64_t now = clock_mono_us();
     bool sweep = now >= g->sweep_at;
     if (sweep)
         g->sweep_at = now + SWEEP_US;
@@ -968,7 +955,7 @@ static uint64_t s_wake_at(const gen_t *g, uint64_t now, bool offering)
 static void s_wait(gen_t *g, bool offering)
 {
     uint32_t n = g->opt.connections;
-    uint64_t now = s_mono_us();
+    uint64_t now = clock_mono_us();
     uint64_t at = s_any_dirty(g) ? now : s_wake_at(g, now, offering);
     uint64_t us = at > now ? at - now : 0;
     struct timespec ts = {.tv_sec = (time_t)(us / 1000000u), .tv_nsec = (long)(us % 1000000u) * 1000};
@@ -981,7 +968,7 @@ static void s_wait(gen_t *g, bool offering)
 
 static void s_offer(gen_t *g)
 {
-    g->start_us = s_mono_us();
+    g->start_us = clock_mono_us();
     g->sweep_at = g->start_us + SWEEP_US;
     if (g->opt.duration_s > 0)
         g->deadline_us = g->start_us + (uint64_t)(g->opt.duration_s * 1e6);
@@ -990,12 +977,12 @@ static void s_offer(gen_t *g)
     for (;;) {
         s_send_due(g);
         s_service_all(g);
-        s_retire(g, s_mono_us());
-        if (s_offering_done(g, s_mono_us()))
+        s_retire(g, clock_mono_us());
+        if (s_offering_done(g, clock_mono_us()))
             break;
         s_wait(g, true);
     }
-    g->end_us = s_mono_us();
+    g->end_us = clock_mono_us();
 }
 
 /* s_drain waits up to --timeout-ms for every unanswered request, expired
@@ -1008,7 +995,7 @@ static void s_drain(gen_t *g)
     for (;;) {
         s_service_all(g);
         if (g->outstanding + g->expired == 0 || g->fatal || s_interrupts > interrupts ||
-            s_mono_us() >= deadline)
+            clock_mono_us() >= deadline)
             break;
         s_wait(g, false);
     }
@@ -1186,7 +1173,7 @@ static void s_print_json(const gen_t *g, const summary_t *s)
     printf("}}\n");
 }
 
-/* s_print_result is the line tools/bench.sh greps: keep the keys and their order. */
+/* s_print_result is the line tools/bench/bench.sh greps: keep the keys and their order. */
 static void s_print_result(const gen_t *g, const summary_t *s)
 {
     const tally_t *t = &g->t;

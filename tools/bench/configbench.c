@@ -4,7 +4,7 @@
  * (config_load_options_t.cache_dir) an earlier process filled. The config is generated in a
  * temporary directory the way a drill writes one: a main file whose stores
  * list @includes FILES files, every store key set. Prints min and median of
- * each measure, then one RESULT line (medians) for tools/bench.sh. */
+ * each measure, then one RESULT line (medians) for tools/bench/bench.sh. */
 
 /* libconfig's config_t and config_destroy clash with ours: see config.c. */
 #define config_t lc_config_t
@@ -13,7 +13,9 @@
 #undef config_destroy
 #undef config_t
 
+#include "clock.h"
 #include "config.h"
+#include "proc.h"
 
 #include <dirent.h>
 #include <getopt.h>
@@ -21,9 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 extern void lc_destroy(lc_config_t *lc) __asm__("config_destroy");
@@ -33,11 +33,10 @@ extern void lc_destroy(lc_config_t *lc) __asm__("config_destroy");
 static const char *const s_zones[] = { "Asia/Shanghai", "Asia/Chongqing", "Asia/Harbin",
                                        "Asia/Urumqi", "Asia/Hong_Kong", "UTC" };
 
+/* s_now_ms: the monotonic clock in milliseconds, with its microseconds. */
 static double s_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    return (double)clock_mono_us() / 1e3;
 }
 
 /* s_rss is this process's resident memory in bytes. */
@@ -264,9 +263,7 @@ static int s_child(s_job_fn *fn, const struct job *job, struct result *res)
     close(fds[1]);
     ssize_t got = read(fds[0], res, sizeof *res);
     close(fds[0]);
-    int status;
-    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-        got != (ssize_t)sizeof *res)
+    if (proc_wait(pid, -1) != 0 || got != (ssize_t)sizeof *res)
         return -1;
     return 0;
 }

@@ -1,28 +1,26 @@
 /* ctlbench.c - sluice-ctlbench: how long sluicectl's support reads take on a
  * big database, beside the plain PostgreSQL round trips measured in the same
- * run. tools/bench-ctl.sh fills a throwaway PostgreSQL with 10 million
+ * run. tools/bench/bench-ctl.sh fills a throwaway PostgreSQL with 10 million
  * orders and runs this; it prints min / median / max of each measure and
  * one RESULT line (medians) for the script.
  *
  * Measures, each RUNS times after one run that is reported as "first":
  *   - SELECT 1 on an open connection, and connect + SELECT 1 + close;
- *   - ctl_db_order_read and ctl_db_store_read on an open connection (the
+ *   - support_query_order_read and support_query_store_read on an open connection (the
  *     queries alone);
  *   - the sluicectl process end to end (start, config, connect, queries,
  *     output to /dev/null), as support staff run it;
  *   - with --big-config, the same with a config of many stores (fewer runs:
  *     reading the config is most of it). */
 #include "clock.h"
-#include "ctl_db.h"
+#include "proc.h"
+#include "support_query.h"
 
-#include <fcntl.h>
 #include <getopt.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #define RUNS_MAX 200
 
@@ -68,23 +66,12 @@ static double s_ms_since(uint64_t t0_us)
  * or -1 when it did not exit 0. */
 static double s_run_process(char *const *argv)
 {
-    fflush(NULL);
+    const proc_spec_t spec = { .argv = (const char *const *)argv, .out = "/dev/null",
+                               .err_inherited = true };
     uint64_t t0 = clock_mono_us();
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0)
-            dup2(devnull, STDOUT_FILENO);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int status;
-    if (waitpid(pid, &status, 0) != pid)
-        return -1;
+    int rc = proc_run(&spec, -1);
     double ms = s_ms_since(t0);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? ms : -1;
+    return rc == 0 ? ms : -1;
 }
 
 typedef enum { M_SELECT1, M_CONNECT, M_ORDER_QUERY, M_STORE_QUERY, M_PROCESS } measure_t;
@@ -92,7 +79,7 @@ typedef enum { M_SELECT1, M_CONNECT, M_ORDER_QUERY, M_STORE_QUERY, M_PROCESS } m
 typedef struct bench {
     const char *dsn;
     PGconn *conn;
-    ctl_db_t *db;
+    support_query_t *db;
     const char *order_id;
     uint32_t store_id;
     const char *zone;
@@ -124,19 +111,20 @@ static double s_once(bench_t *b, measure_t m, char *const *argv)
         return ok ? s_ms_since(t0) : -1;
     }
     case M_ORDER_QUERY: {
-        ctl_db_order_t o;
-        ctl_db_status_t st =
-            ctl_db_order_read(b->db, b->order_id, CTL_DB_TIMES_TEXT, s_zone, b, &o);
+        support_query_order_t o;
+        support_query_status_t st =
+            support_query_order_read(b->db, b->order_id, SUPPORT_QUERY_TIMES_TEXT, s_zone, b, &o);
         double ms = s_ms_since(t0);
-        ctl_db_order_clear(&o);
-        return st == CTL_DB_OK ? ms : -1;
+        support_query_order_clear(&o);
+        return st == SUPPORT_QUERY_OK ? ms : -1;
     }
     case M_STORE_QUERY: {
-        ctl_db_store_t s;
-        ctl_db_status_t st = ctl_db_store_read(b->db, b->store_id, b->zone, CTL_DB_TIMES_TEXT, &s);
+        support_query_store_t s;
+        support_query_status_t st = support_query_store_read(b->db, b->store_id, b->zone,
+                                                             SUPPORT_QUERY_TIMES_TEXT, &s);
         double ms = s_ms_since(t0);
-        ctl_db_store_clear(&s);
-        return st == CTL_DB_OK ? ms : -1;
+        support_query_store_clear(&s);
+        return st == SUPPORT_QUERY_OK ? ms : -1;
     }
     case M_PROCESS:
         return s_run_process(argv);
@@ -153,7 +141,7 @@ static bool s_measure(bench_t *b, series_t *s, int runs, measure_t m, char *cons
     if (s->first < 0 || s->n < runs) {
         fprintf(stderr, "sluice-ctlbench: %s failed%s%s\n", s->name,
                 m == M_ORDER_QUERY || m == M_STORE_QUERY ? ": " : "",
-                m == M_ORDER_QUERY || m == M_STORE_QUERY ? ctl_db_error(b->db) : "");
+                m == M_ORDER_QUERY || m == M_STORE_QUERY ? support_query_error(b->db) : "");
         return false;
     }
     s_report(s);
@@ -209,8 +197,9 @@ int main(int argc, char **argv)
 
     int rc = 1;
     b.conn = PQconnectdb(b.dsn);
-    b.db = ctl_db_new(b.dsn);
-    if (PQstatus(b.conn) != CONNECTION_OK || b.db == NULL || ctl_db_connect(b.db) != CTL_DB_OK) {
+    b.db = support_query_new(b.dsn);
+    if (PQstatus(b.conn) != CONNECTION_OK || b.db == NULL ||
+        support_query_connect(b.db) != SUPPORT_QUERY_OK) {
         fprintf(stderr, "sluice-ctlbench: failed to connect: %s", PQerrorMessage(b.conn));
         goto done;
     }
@@ -282,7 +271,7 @@ int main(int argc, char **argv)
     printf("\n");
     rc = 0;
 done:
-    ctl_db_destroy(&b.db);
+    support_query_destroy(&b.db);
     PQfinish(b.conn);
     return rc;
 }

@@ -1,11 +1,11 @@
 #!/bin/sh
 # pgtmp.sh - a throwaway PostgreSQL 15 for the demo, the tests and the bench.
 #
-#   tools/pgtmp.sh start DIR     initdb into DIR (once) and start; prints the DSN
-#   tools/pgtmp.sh stop DIR      fast shutdown
-#   tools/pgtmp.sh kill DIR      immediate shutdown (like a crash)
-#   tools/pgtmp.sh dsn DIR       prints the libpq connection string
-#   tools/pgtmp.sh destroy DIR   stop and remove DIR
+#   tools/scripts/pgtmp.sh start DIR     initdb into DIR (once) and start; prints the DSN
+#   tools/scripts/pgtmp.sh stop DIR      fast shutdown
+#   tools/scripts/pgtmp.sh kill DIR      immediate shutdown (like a crash)
+#   tools/scripts/pgtmp.sh dsn DIR       prints the libpq connection string
+#   tools/scripts/pgtmp.sh destroy DIR   stop and remove DIR
 #
 # The server listens only on a Unix socket inside DIR, so parallel runs never
 # fight over a port. fsync stays on: the figures we measure must be durable

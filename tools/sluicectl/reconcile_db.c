@@ -64,14 +64,14 @@ static void s_row(PGresult *res, int r, reconcile_ours_t *o)
     o->in_day = PQgetvalue(res, r, 5)[0] == 't';
 }
 
-ctl_db_status_t reconcile_db_read_ours(ctl_db_t *db, const char *platform, const char *day,
-                                       int32_t utc_offset_minutes,
-                                       const adapter_settlement_line_t *theirs, size_t n_theirs,
-                                       reconcile_db_ours_t *out)
+support_query_status_t reconcile_db_read_ours(support_query_t *db, const char *platform,
+                                              const char *day, int32_t utc_offset_minutes,
+                                              const adapter_settlement_line_t *theirs,
+                                              size_t n_theirs, reconcile_db_ours_t *out)
 {
     memset(out, 0, sizeof *out);
     pgarray_t keys = { 0 };
-    ctl_db_status_t st = CTL_DB_FAILED;
+    support_query_status_t st = SUPPORT_QUERY_FAILED;
     for (size_t i = 0; i < n_theirs; i++)
         if (!pgarray_put_text(&keys, theirs[i].key, false))
             goto done;
@@ -81,13 +81,13 @@ ctl_db_status_t reconcile_db_read_ours(ctl_db_t *db, const char *platform, const
     char offset[16];
     snprintf(offset, sizeof offset, "%" PRId32, utc_offset_minutes);
     const char *params[] = { platform, day, offset, key_list };
-    out->res = ctl_db_exec(db, "our dispatches of the day", s_ours_sql, 4, params, &st);
+    out->res = support_query_exec(db, "our dispatches of the day", s_ours_sql, 4, params, &st);
     if (out->res == NULL)
         goto done;
     int rows = PQntuples(out->res);
     out->rows = calloc(rows > 0 ? (size_t)rows : 1, sizeof *out->rows);
     if (out->rows == NULL) {
-        st = CTL_DB_FAILED;
+        st = SUPPORT_QUERY_FAILED;
         goto done;
     }
     for (int r = 0; r < rows; r++)
@@ -128,20 +128,20 @@ static bool s_put_item(pgarray_t *col, const reconcile_item_t *it)
 }
 
 /* s_store_items inserts the result's discrepancies under RUN_ID. */
-static ctl_db_status_t s_store_items(ctl_db_t *db, const reconcile_db_run_t *run,
-                                     const char *run_id)
+static support_query_status_t s_store_items(support_query_t *db, const reconcile_db_run_t *run,
+                                            const char *run_id)
 {
     pgarray_t col[S_COLS] = { { 0 } };
     const char *params[3 + S_COLS] = { run_id, run->day, run->platform };
-    ctl_db_status_t st = CTL_DB_FAILED;
+    support_query_status_t st = SUPPORT_QUERY_FAILED;
     for (size_t i = 0; i < run->result->item_count; i++)
         if (!s_put_item(col, &run->result->items[i]))
             goto done;
     for (int c = 0; c < S_COLS; c++)
         if ((params[3 + c] = pgarray_finish(&col[c])) == NULL)
             goto done;
-    PGresult *res = ctl_db_exec(db, "or write reconcile_discrepancies", s_items_sql, 3 + S_COLS,
-                                params, &st);
+    PGresult *res = support_query_exec(db, "or write reconcile_discrepancies", s_items_sql,
+                                       3 + S_COLS, params, &st);
     PQclear(res);
 done:
     for (int c = 0; c < S_COLS; c++)
@@ -158,7 +158,7 @@ static const char *s_status(const reconcile_db_run_t *run)
 
 /* s_store_run inserts the run row and, for a fetched report, replaces the
  * day's discrepancies; inside the caller's transaction. */
-static ctl_db_status_t s_store_run(ctl_db_t *db, const reconcile_db_run_t *run)
+static support_query_status_t s_store_run(support_query_t *db, const reconcile_db_run_t *run)
 {
     char offset[16], started[24], theirs[24], ours[24], items[24];
     bool fetched = run->result != NULL;
@@ -167,11 +167,12 @@ static ctl_db_status_t s_store_run(ctl_db_t *db, const reconcile_db_run_t *run)
     snprintf(theirs, sizeof theirs, "%zu", run->lines_theirs);
     snprintf(ours, sizeof ours, "%zu", run->lines_ours);
     snprintf(items, sizeof items, "%zu", fetched ? run->result->item_count : 0);
-    ctl_db_status_t st = CTL_DB_OK;
+    support_query_status_t st = SUPPORT_QUERY_OK;
     if (fetched) {
         const char *del[] = { run->day, run->platform };
-        PQclear(ctl_db_exec(db, "or write reconcile_discrepancies", s_delete_sql, 2, del, &st));
-        if (st != CTL_DB_OK)
+        PQclear(support_query_exec(db, "or write reconcile_discrepancies", s_delete_sql, 2, del,
+                                   &st));
+        if (st != SUPPORT_QUERY_OK)
             return st;
     }
     const char *params[] = { run->day,  offset,
@@ -180,7 +181,7 @@ static ctl_db_status_t s_store_run(ctl_db_t *db, const reconcile_db_run_t *run)
                              fetched ? (run->final ? "true" : "false") : NULL,
                              fetched ? items : NULL, s_status(run),
                              run->error };
-    PGresult *res = ctl_db_exec(db, "or write reconcile_runs", s_run_sql, 10, params, &st);
+    PGresult *res = support_query_exec(db, "or write reconcile_runs", s_run_sql, 10, params, &st);
     if (res == NULL)
         return st;
     if (fetched)
@@ -189,15 +190,15 @@ static ctl_db_status_t s_store_run(ctl_db_t *db, const reconcile_db_run_t *run)
     return st;
 }
 
-ctl_db_status_t reconcile_db_store(ctl_db_t *db, const reconcile_db_run_t *run)
+support_query_status_t reconcile_db_store(support_query_t *db, const reconcile_db_run_t *run)
 {
-    ctl_db_status_t st = ctl_db_command(db, "or write the reconciliation", "BEGIN");
-    if (st != CTL_DB_OK)
+    support_query_status_t st = support_query_command(db, "or write the reconciliation", "BEGIN");
+    if (st != SUPPORT_QUERY_OK)
         return st;
     st = s_store_run(db, run);
-    if (st == CTL_DB_OK)
-        st = ctl_db_command(db, "or write the reconciliation", "COMMIT");
-    if (st != CTL_DB_OK)
-        ctl_db_rollback(db);
+    if (st == SUPPORT_QUERY_OK)
+        st = support_query_command(db, "or write the reconciliation", "COMMIT");
+    if (st != SUPPORT_QUERY_OK)
+        support_query_rollback(db);
     return st;
 }

@@ -26,12 +26,12 @@ cleanup() {
     fi
     for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
     for p in $pids; do wait "$p" 2>/dev/null || true; done
-    sh tools/pgtmp.sh destroy "$dir/pg" >/dev/null 2>&1 || true
+    sh tools/scripts/pgtmp.sh destroy "$dir/pg" >/dev/null 2>&1 || true
     rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
 
-dsn=$(sh tools/pgtmp.sh start "$dir/pg")
+dsn=$(sh tools/scripts/pgtmp.sh start "$dir/pg")
 port=$((18400 + $$ % 500))
 
 for i in 1 2 3; do

@@ -6,16 +6,16 @@
 #      ack latency at half of that rate;
 # and prints them side by side. First it times loading a 300,000-store config
 # (sluice-configbench); then dispatch with 1,000 stores and three simulated
-# platforms (tools/bench-dispatch.sh); then section "drill": the giveaway's
+# platforms (tools/bench/bench-dispatch.sh); then section "drill": the giveaway's
 # day at scale, 1,000 stores and about a million orders offered over ten
 # compressed minutes, with chaos (sluice-drill; BENCH_DRILL_* below); last,
 # section "ctl": sluicectl's support reads on 10 million orders
-# (tools/bench-ctl.sh; BENCH_CTL_* there). Needs build/ binaries (make bench
+# (tools/bench/bench-ctl.sh; BENCH_CTL_* there). Needs build/ binaries (make bench
 # builds them).
 #
-#   sh tools/bench.sh          every section
-#   sh tools/bench.sh drill    section drill alone
-#   sh tools/bench.sh ctl      section ctl alone (make bench-ctl)
+#   sh tools/bench/bench.sh          every section
+#   sh tools/bench/bench.sh drill    section drill alone
+#   sh tools/bench/bench.sh ctl      section ctl alone (make bench-ctl)
 set -eu
 BUILD=${BUILD:-build}
 # bench_drill: the flash-crowd drill at scale; exits with the drill's status
@@ -29,9 +29,9 @@ bench_drill() {
 }
 case "${1:-all}" in
 all) ;;
-ctl) exec sh tools/bench-ctl.sh ;;
+ctl) exec sh tools/bench/bench-ctl.sh ;;
 drill) bench_drill; exit $? ;;
-*) echo "usage: sh tools/bench.sh [drill|ctl]" >&2; exit 2 ;;
+*) echo "usage: sh tools/bench/bench.sh [drill|ctl]" >&2; exit 2 ;;
 esac
 DURATION=${BENCH_SECONDS:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-8}
@@ -62,12 +62,12 @@ chmod 755 "$dir"
 daemon_pid=
 cleanup() {
     [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
-    sh tools/pgtmp.sh destroy "$dir/pg" >/dev/null 2>&1 || true
+    sh tools/scripts/pgtmp.sh destroy "$dir/pg" >/dev/null 2>&1 || true
     rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
 
-dsn=$(sh tools/pgtmp.sh start "$dir/pg")
+dsn=$(sh tools/scripts/pgtmp.sh start "$dir/pg")
 port=$((17400 + $$ % 1000))
 
 # daemon_conf LIMITS: the daemon block every run shares, with LIMITS inside.
@@ -210,8 +210,8 @@ sluiced: $stats
 | orders promised past max_wait (must be 0) | $cap_fit |
 TABLE
 
-# Dispatch: 1,000 stores, three simulated platforms (tools/bench-dispatch.sh).
-BUILD="$BUILD" sh tools/bench-dispatch.sh
+# Dispatch: 1,000 stores, three simulated platforms (tools/bench/bench-dispatch.sh).
+BUILD="$BUILD" sh tools/bench/bench-dispatch.sh
 
 # Section drill, with its own PostgreSQL, sims and daemon.
 echo
@@ -221,4 +221,4 @@ bench_drill
 cleanup
 trap - EXIT INT TERM
 echo
-BUILD="$BUILD" sh tools/bench-ctl.sh
+BUILD="$BUILD" sh tools/bench/bench-ctl.sh

@@ -1,0 +1,219 @@
+/* drill.h - owns one sluice-drill run (drill_t): its options, the orders it
+ * offers, the chaos it schedules, the processes it runs and what its monitor
+ * thread sees. drill.c reads the options and runs the offering loop;
+ * drill_chaos.c parses and carries out the schedule, drill_procs.c starts,
+ * watches and stops PostgreSQL, the platforms and sluiced (base/proc), and
+ * drill_load.c is the producers: orders, retries, replies and the stores'
+ * MarkReady. The world is drill_world.c, the record and report drill_report.c. */
+#ifndef SLUICE_DRILL_H
+#define SLUICE_DRILL_H
+
+#include "drill_report.h"
+#include "drill_world.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define DRILL_RIDERS_MAX 60000     /* default riders per platform, at most */
+#define DRILL_RIDE_SIM_S 1800.0     /* a delivery: ~30 simulated minutes of a rider */
+#define DRILL_MEAN_ITEMS 1.5        /* of drill_load_new_order's 1, 2 or 3 items */
+#define EXIT_BROKEN 1          /* an invariant broke */
+#define EXIT_SETUP 2           /* usage, or the system under test could not be started */
+
+#define CONNS_MAX 64
+#define CHAOS_ACTIONS_MAX 64
+#define REPLY_TIMEOUT_MS 3000  /* no reply this long: send the same order again */
+#define RESENDS_MAX 40         /* then count it as never answered */
+#define REPLIES_WAIT_S 20      /* after offering, wait this long for outstanding replies */
+#define READY_WAIT_S 60
+#define PACK_BYTES 2048
+#define POS_RETRY_MS 200       /* MarkReady answered 503 (order still committing): again after */
+#define POS_TRIES_MAX 20
+#define POS_BIT (1ull << 63)   /* request_id of a MarkReady: POS_BIT | order index */
+#define ERROR_UNAVAILABLE 503  /* Error.code: nothing happened, try again (sluiced's server.c) */
+
+typedef struct {
+    uint32_t stores;
+    double minutes;
+    double scale;               /* 0 = 9 hours in --minutes */
+    double peak_rate;
+    uint64_t seed;
+    uint32_t connections;
+    uint32_t max_tries;
+    uint32_t riders;            /* per platform; 0 = sized from the kitchens */
+    double drain_s;
+    char chaos[1024];
+    const char *chaos_file;
+    char out[PATH_MAX];
+    char bindir[PATH_MAX];
+    char pgtmp[PATH_MAX];
+    bool keep;
+    bool quiet;
+    bool no_pos;
+} options_t;
+
+typedef enum {
+    CH_KILL_DAEMON, CH_RESTART_DB, CH_DARK, CH_LIGHT, CH_SLOW, CH_FAIL, CH_CANCEL_RATIO,
+    CH_PAUSE_STORE, CH_RESUME_STORE, CH_HALVE_BRAND,
+} chaos_kind_t;
+
+typedef struct {
+    double at_s;
+    chaos_kind_t kind;
+    int platform;               /* 0..2 */
+    double value;
+    char arg[64];               /* store id or brand name; "" = the most popular */
+    char text[128];             /* as written */
+    bool done;
+} chaos_action_t;
+
+/* ---- orders ---- */
+
+enum { OS_INFLIGHT, OS_WAIT, OS_ACCEPTED, OS_GAVE_UP, OS_UNANSWERED };
+
+typedef struct {
+    uint32_t store;             /* index into the world's stores */
+    uint32_t attempt;           /* submissions so far; request_id = idx << 16 | attempt */
+    uint64_t sent_us;
+    float lat, lng;
+    uint8_t items;
+    uint8_t tries;              /* rejections so far */
+    uint8_t resends;            /* sends after no reply */
+    uint8_t state;
+    uint8_t pos_tries;          /* MarkReady requests sent */
+} order_rec_t;
+
+enum { TIMER_SUBMIT, TIMER_POS };
+
+typedef struct {
+    uint64_t at_us;
+    uint32_t idx;
+    uint32_t attempt;           /* TIMER_SUBMIT: the attempt it belongs to */
+    uint32_t kind;
+} timer_t_;
+
+typedef struct {
+    timer_t_ *v;
+    size_t n, cap;
+} heap_t;
+
+/* ---- what the monitor thread sees ---- */
+
+typedef struct {
+    pthread_mutex_t mu;
+    bool stop;
+    bool metrics_ok;
+    int64_t delivered, live, orders;
+    uint8_t breaker[DRILL_PLATFORMS];
+    uint64_t scrapes;
+} monitor_t;
+
+typedef struct {
+    options_t opt;
+    drill_world_t *world;
+    drill_report_t *report;
+    drill_endpoints_t ep;
+    char conf_path[PATH_MAX + 32];
+    char pgdir[PATH_MAX + 32];
+    char prefix[32];
+    /* processes */
+    pid_t daemon_pid;
+    pid_t sim_pid[DRILL_PLATFORMS];
+    char sim_control[DRILL_PLATFORMS][64];
+    pid_t db_restart_pid;
+    double db_restart_at;
+    bool daemon_down;           /* killed by chaos, not yet answering /metrics */
+    uint64_t down_scrapes;      /* the monitor's scrape count when it was killed */
+    double daemon_killed_at;
+    int daemon_unexpected_exits;
+    /* producers */
+    void *zctx;
+    void *conns[CONNS_MAX];
+    uint32_t rr;
+    order_rec_t *orders;
+    size_t order_count, order_cap;
+    heap_t timers;
+    size_t inflight;
+    uint64_t rng;
+    double owed;                /* orders due but not yet made */
+    uint64_t start_us;
+    /* chaos */
+    chaos_action_t chaos[CHAOS_ACTIONS_MAX];
+    size_t chaos_count;
+    /* monitor */
+    monitor_t mon;
+    pthread_t mon_thread;
+    bool mon_started;
+} drill_t;
+
+/* drill_interrupts: how many times SIGINT or SIGTERM came (the first ends
+ * the offering, the second the wait). */
+int drill_interrupts(void);
+/* drill_elapsed_s: seconds since the offering began. */
+double drill_elapsed_s(const drill_t *d);
+/* drill_log writes one progress line to stderr (D may be NULL before the run). */
+void drill_log(const drill_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* drill_parse_double parses S as a finite number in LO..HI. */
+bool drill_parse_double(const char *s, double lo, double hi, double *out);
+
+/* drill_chaos_parse reads --chaos and --chaos-file into d->chaos, by time;
+ * false (said) on a bad action. */
+bool drill_chaos_parse(drill_t *d);
+/* drill_chaos_run carries out action A, AT seconds into the run, and
+ * records it in the report. */
+void drill_chaos_run(drill_t *d, chaos_action_t *a, double at);
+
+/* drill_procs_setup starts PostgreSQL, the platforms and sluiced; false
+ * (said) when one could not be started. */
+bool drill_procs_setup(drill_t *d);
+/* drill_procs_pgtmp runs pgtmp.sh CMD on the drill's database; DSN (if not
+ * NULL) gets what it printed. */
+bool drill_procs_pgtmp(drill_t *d, const char *cmd, char *dsn, size_t cap);
+/* drill_procs_sim_control sends one text command to platform P's control
+ * socket; true when it answered "ok...". ANSWER gets the answer. */
+bool drill_procs_sim_control(drill_t *d, int p, const char *cmd, char *answer, size_t cap);
+/* drill_procs_kill_daemon: kill -9 of sluiced and a new one, as a crash
+ * and its restart by systemd. */
+void drill_procs_kill_daemon(drill_t *d, double at);
+/* drill_procs_restart_db stops PostgreSQL and starts it a second later, in
+ * the background (drill_procs_watch reports when it is back). */
+void drill_procs_restart_db(drill_t *d, double at);
+/* drill_procs_watch reaps the database restart and notices a daemon that
+ * died on its own (which is restarted, and breaks the run). */
+void drill_procs_watch(drill_t *d, double at);
+/* drill_procs_monitor_start starts the monitor thread (/metrics and
+ * PostgreSQL once a second); drill_procs_monitor_stop joins it. */
+bool drill_procs_monitor_start(drill_t *d);
+void drill_procs_monitor_stop(drill_t *d);
+/* drill_procs_stop_daemon and drill_procs_stop_sims: SIGTERM, then SIGKILL
+ * after the grace; drill_procs_wait_db waits for a database restart. */
+void drill_procs_stop_daemon(drill_t *d, int grace_ms);
+void drill_procs_stop_sims(drill_t *d);
+void drill_procs_wait_db(drill_t *d);
+/* drill_procs_check_ledgers runs sluice-sim --check-ledger on the three
+ * ledgers and records the invariant. */
+void drill_procs_check_ledgers(drill_t *d);
+
+/* drill_load_open connects the producers' DEALER sockets to the ingress. */
+bool drill_load_open(drill_t *d);
+/* drill_load_sec: the run's second NOW_US falls in. */
+size_t drill_load_sec(const drill_t *d, uint64_t now_us);
+/* drill_load_new_order makes one order and submits it; false when out of
+ * memory (or of order numbers). */
+bool drill_load_new_order(drill_t *d, uint64_t now);
+/* drill_load_finish moves order O to STATE (OS_*), out of flight. */
+void drill_load_finish(drill_t *d, order_rec_t *o, int state);
+/* drill_load_drain handles the replies waiting on every socket. */
+void drill_load_drain(drill_t *d, bool offering, uint64_t offering_end_us);
+/* drill_load_fire_timers: retries of rejected orders, resends of unanswered
+ * ones, and the stores' MarkReady, as they fall due. */
+void drill_load_fire_timers(drill_t *d, uint64_t now, bool offering);
+/* drill_load_acked lists the indexes of the orders acknowledged ACCEPTED
+ * (malloc'ed, *N of them; NULL when out of memory). */
+uint32_t *drill_load_acked(const drill_t *d, size_t *n);
+
+#endif

@@ -1,0 +1,75 @@
+/* ctl_admin.c - owns sluicectl pause, resume and reload (see ctl_admin.h). */
+#include "ctl_admin.h"
+
+#include "control.h"
+#include "ctl_daemon.h"
+#include "ctl_text.h"
+
+#include <pwd.h>
+#include <stdio.h>
+#include <unistd.h>
+
+/* s_who: "sluicectl USER", kept with the override (store_overrides.set_by). */
+static void s_who(char *out, size_t len)
+{
+    const struct passwd *pw = getpwuid(getuid());
+    snprintf(out, len, "sluicectl %.40s", pw != NULL ? pw->pw_name : "unknown");
+}
+
+static int s_pause_or_resume(ctl_t *ctl, char **argv, bool pause)
+{
+    uint32_t id;
+    if (!ctl_parse_store_id(argv[0], &id))
+        return CTL_EXIT_USAGE;
+    char by[CONTROL_BY_MAX + 1];
+    s_who(by, sizeof by);
+    Sluice__Control__V1__PauseRequest p = SLUICE__CONTROL__V1__PAUSE_REQUEST__INIT;
+    Sluice__Control__V1__ResumeRequest r = SLUICE__CONTROL__V1__RESUME_REQUEST__INIT;
+    ctl_request_t req = SLUICE__CONTROL__V1__REQUEST__INIT;
+    if (pause) {
+        p.store_id = id;
+        p.by = by;
+        req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_PAUSE;
+        req.pause = &p;
+    } else {
+        r.store_id = id;
+        r.by = by;
+        req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_RESUME;
+        req.resume = &r;
+    }
+    ctl_reply_t *reply = NULL;
+    int rc = ctl_daemon_call(ctl, &req, false, SLUICE__CONTROL__V1__REPLY__BODY_PAUSE, &reply);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    ctl_text_put(stdout, reply->pause->message);
+    fputc('\n', stdout);
+    sluice__control__v1__reply__free_unpacked(reply, NULL);
+    return CTL_EXIT_OK;
+}
+
+int ctl_admin_pause(ctl_t *ctl, char **argv)
+{
+    return s_pause_or_resume(ctl, argv, true);
+}
+
+int ctl_admin_resume(ctl_t *ctl, char **argv)
+{
+    return s_pause_or_resume(ctl, argv, false);
+}
+
+int ctl_admin_reload(ctl_t *ctl, char **argv)
+{
+    (void)argv;
+    Sluice__Control__V1__ReloadRequest body = SLUICE__CONTROL__V1__RELOAD_REQUEST__INIT;
+    ctl_request_t req = SLUICE__CONTROL__V1__REQUEST__INIT;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_RELOAD;
+    req.reload = &body;
+    ctl_reply_t *r = NULL;
+    int rc = ctl_daemon_call(ctl, &req, false, SLUICE__CONTROL__V1__REPLY__BODY_RELOAD, &r);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    ctl_text_put_lines(stdout, r->reload->message);
+    fputc('\n', stdout);
+    sluice__control__v1__reply__free_unpacked(r, NULL);
+    return CTL_EXIT_OK;
+}

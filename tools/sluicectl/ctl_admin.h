@@ -1,0 +1,13 @@
+/* ctl_admin.h - owns sluicectl's write commands: pause STORE, resume STORE
+ * (a pause that outlives restarts, kept in PostgreSQL by the daemon) and
+ * reload. Each is one control request; the daemon's one line is the answer. */
+#ifndef SLUICE_CTL_ADMIN_H
+#define SLUICE_CTL_ADMIN_H
+
+#include "ctl.h"
+
+int ctl_admin_pause(ctl_t *ctl, char **argv);
+int ctl_admin_resume(ctl_t *ctl, char **argv);
+int ctl_admin_reload(ctl_t *ctl, char **argv);
+
+#endif

@@ -1,0 +1,331 @@
+/* sluicectl.c - owns sluicectl's command line: options, the commands'
+ * table, the config and the PostgreSQL connection of a run (ctl.h).
+ *
+ * `order` asks the daemon, whose support thread reads PostgreSQL on an open
+ * connection (daemon/support.c), and reads PostgreSQL directly
+ * (daemon/support_query.c) when no daemon answers; `store` reads PostgreSQL
+ * directly, so support staff get answers while sluiced is down, and adds
+ * the daemon's live view when the daemon answers on its control socket
+ * (ctl_daemon.c, ctl_control.c), and every answer says where it came from.
+ * platforms, stats, pause, resume and reload ask the daemon only.
+ * `reconcile` asks the platforms and PostgreSQL itself (reconcile_cmd.c). */
+#include "ctl.h"
+#include "ctl_admin.h"
+#include "ctl_control.h"
+#include "ctl_order.h"
+#include "ctl_stats.h"
+#include "ctl_store.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "unknown"
+#endif
+
+#define S_DEFAULT_CONFIG "/etc/sluice/sluice.conf"
+
+static void s_usage_commands(FILE *out);
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: sluicectl [-c CONFIG] [--database CONNINFO] [--control ENDPOINT] [--json]\n"
+            "                 COMMAND ...\n"
+            "\n");
+    s_usage_commands(out);
+    fprintf(out,
+            "\n"
+            "  -c, --config FILE     config to read (default " S_DEFAULT_CONFIG ")\n"
+            "  --database CONNINFO   libpq connection string, instead of daemon.database\n"
+            "  --control ENDPOINT    the daemon's control socket, instead of daemon.control\n"
+            "                        (read commands then try daemon.control_readonly)\n"
+            "  --timeout MS          how long to wait for the daemon (default 2000)\n"
+            "  --json                one JSON object instead of tables (read commands)\n"
+            "\n"
+            "order asks the daemon (its open PostgreSQL connection) and reads PostgreSQL\n"
+            "itself when no daemon answers; store reads PostgreSQL and, when the daemon\n"
+            "answers, adds its live view. reconcile asks the platforms and PostgreSQL.\n"
+            "The other commands ask the daemon.\n"
+            "Exit status: 0 ok, 1 not found, 2 usage or config, 3 PostgreSQL unreachable,\n"
+            "4 PostgreSQL refused a query, 5 daemon not reachable, 6 permission denied,\n"
+            "7 the daemon refused the command, 8 reconcile found discrepancies, 9 reconcile\n"
+            "could not ask a platform. See sluicectl(8).\n");
+}
+
+/* ---- config ---- */
+
+/* ctl_load_config reads the config; with ONLY_STORE (not 0) only the pieces of
+ * big store files that can hold that store (config_load_options_t): a
+ * 300,000-store config takes a second or more to read whole. A failure is
+ * fatal (false) when the connection string must come from it or the user
+ * named the file; otherwise it is kept in config_errors and said in the
+ * answer. */
+bool ctl_load_config(ctl_t *ctl, bool required, uint32_t only_store)
+{
+    const config_load_options_t opts = { .only_store = only_store };
+    ctl->cfg = config_load_with(ctl->config_path, &opts, &ctl->config_errors);
+    ctl->cfg_only_store = only_store;
+    if (ctl->cfg != NULL)
+        return true;
+    if (ctl->config_errors == NULL)
+        ctl->config_errors = strdup("cannot be read");
+    if (required || ctl->config_explicit) {
+        fprintf(stderr, "sluicectl: failed to read config %s:\n%s%s", ctl->config_path,
+                ctl->config_errors ? ctl->config_errors : "",
+                ctl->database == NULL ? "(or name the database with --database CONNINFO)\n" : "");
+        return false;
+    }
+    /* one line for the answer */
+    if (ctl->config_errors != NULL)
+        ctl->config_errors[strcspn(ctl->config_errors, "\n")] = '\0';
+    return true;
+}
+
+const config_store_t *ctl_find_store(const config_t *cfg, uint32_t id)
+{
+    if (cfg == NULL)
+        return NULL;
+    for (size_t i = 0; i < cfg->store_count; i++)
+        if (cfg->stores[i].id == id)
+            return &cfg->stores[i];
+    return NULL;
+}
+
+/* ---- database ---- */
+
+/* ctl_connect connects; on failure says where it tried (never a password)
+ * and why, and returns the exit code. */
+int ctl_connect(ctl_t *ctl)
+{
+    const char *conninfo = ctl->database != NULL ? ctl->database : ctl->cfg->daemon.database;
+    ctl->db = support_query_new(conninfo);
+    if (ctl->db == NULL) {
+        fprintf(stderr, "sluicectl: out of memory\n");
+        return CTL_EXIT_FAILED;
+    }
+    if (support_query_connect(ctl->db) != SUPPORT_QUERY_OK) {
+        fprintf(stderr, "sluicectl: PostgreSQL unreachable at %s (from %s): %s\n",
+                support_query_target(ctl->db),
+                ctl->database != NULL ? "--database" : "daemon.database",
+                support_query_error(ctl->db));
+        return CTL_EXIT_UNREACHABLE;
+    }
+    return CTL_EXIT_OK;
+}
+
+/* ctl_pg_failure reports a failed read and returns its exit code. */
+int ctl_pg_failure(ctl_t *ctl, support_query_status_t st)
+{
+    if (st == SUPPORT_QUERY_UNREACHABLE) {
+        fprintf(stderr, "sluicectl: PostgreSQL unreachable at %s: %s\n",
+                support_query_target(ctl->db), support_query_error(ctl->db));
+        return CTL_EXIT_UNREACHABLE;
+    }
+    fprintf(stderr, "sluicectl: %s (at %s)\n", support_query_error(ctl->db),
+            support_query_target(ctl->db));
+    return CTL_EXIT_FAILED;
+}
+
+/* ---- arguments and commands ---- */
+
+bool ctl_parse_store_id(const char *arg, uint32_t *id)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || v < 1 || v > UINT32_MAX) {
+        fprintf(stderr, "sluicectl: \"%s\" is not a store id (1..4294967295)\n", arg);
+        return false;
+    }
+    *id = (uint32_t)v;
+    return true;
+}
+
+/* s_cmd_reconcile: sluicectl reconcile (reconcile_cmd.c) on this run's connection. */
+static int s_cmd_reconcile(ctl_t *ctl, char **argv)
+{
+    (void)argv;
+    int rc = ctl_connect(ctl);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    ctl->reconcile.json = ctl->json;
+    return reconcile_cmd_run(ctl->cfg, ctl->db, &ctl->reconcile);
+}
+
+/* ---- main ---- */
+
+/* What a command needs the config for. */
+typedef enum ctl_needs {
+    CTL_NEEDS_DATABASE,  /* the connection string, unless --database or --control */
+    CTL_NEEDS_STORES,    /* the stores, and the daemon's endpoint */
+    CTL_NEEDS_CONTROL,   /* the daemon's endpoint, unless --control */
+    CTL_NEEDS_CONFIG,    /* the whole config: platforms, their adapters, the database */
+} ctl_needs_t;
+
+/* The commands: one row each. A new command is one row and its function. */
+typedef struct ctl_command {
+    const char *name;
+    const char *arg;          /* its one argument's name, NULL for none */
+    ctl_needs_t needs;
+    bool json;                /* --json applies */
+    int (*run)(ctl_t *ctl, char **argv);
+    const char *help;
+} ctl_command_t;
+
+static const ctl_command_t s_commands[] = {
+    {"order", "ID", CTL_NEEDS_DATABASE, true, ctl_order_run,
+     "an order: state, promises, dispatch attempts and its timeline (PostgreSQL,\n"
+     "                   through the daemon's connection when it answers)"},
+    {"store", "ID", CTL_NEEDS_STORES, true, ctl_store_run,
+     "a store: capacity, live orders, promised wait, today (PostgreSQL), and the\n"
+     "                   daemon's live view: open, paused, slots, queue, wait now,\n"
+     "                   today's rejections by reason"},
+    {"platforms", NULL, CTL_NEEDS_CONTROL, true, ctl_stats_platforms,
+     "each platform: link, breaker, in flight, error ratio, p99 reply times"},
+    {"stats", NULL, CTL_NEEDS_CONTROL, true, ctl_stats_run,
+     "intake rate, decisions by reason, queue delay, commit latency, batch size"},
+    {"pause", "STORE", CTL_NEEDS_CONTROL, false, ctl_admin_pause,
+     "refuse the store's new orders (STORE_PAUSED) now and across restarts"},
+    {"resume", "STORE", CTL_NEEDS_CONTROL, false, ctl_admin_resume,
+     "remove the pause: the config decides again"},
+    {"reload", NULL, CTL_NEEDS_CONTROL, false, ctl_admin_reload,
+     "re-read the daemon's config (as SIGHUP); a refused file is reported"},
+    {"reconcile", NULL, CTL_NEEDS_CONFIG, true, s_cmd_reconcile,
+     "[--date YYYY-MM-DD] [--utc-offset MINUTES]: every platform's settlement\n"
+     "                   report of a day (default yesterday, UTC) against PostgreSQL;\n"
+     "                   stores and prints the discrepancies (exit 8 if any, 9 if a\n"
+     "                   platform could not be asked)"},
+};
+
+static void s_usage_commands(FILE *out)
+{
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++) {
+        char left[32];
+        snprintf(left, sizeof left, "%s%s%s", s_commands[i].name, s_commands[i].arg ? " " : "",
+                 s_commands[i].arg ? s_commands[i].arg : "");
+        fprintf(out, "  %-16s %s\n", left, s_commands[i].help);
+    }
+}
+
+static const ctl_command_t *s_find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
+        if (strcmp(s_commands[i].name, name) == 0)
+            return &s_commands[i];
+    return NULL;
+}
+
+/* s_prepare_config reads the config when COMMAND needs it. A 300,000-store
+ * config takes a second or more to read, so `order --database` and the
+ * daemon's commands with --control skip it unless -c names it, `store ID`
+ * reads only what can hold its store, and `order` only the daemon section
+ * until it knows the order's store (s_zone_of). ARG is the command's
+ * argument, or NULL. */
+static bool s_prepare_config(ctl_t *ctl, const ctl_command_t *command, const char *arg)
+{
+    bool required, wanted;
+    uint32_t only = 0;
+    switch (command->needs) {
+    case CTL_NEEDS_DATABASE:  /* order: the daemon at --control may answer alone */
+        required = ctl->database == NULL && ctl->control == NULL;
+        wanted = required || ctl->config_explicit;
+        only = CONFIG_NO_STORE;
+        break;
+    case CTL_NEEDS_STORES:
+        required = ctl->database == NULL;
+        wanted = true;
+        only = CONFIG_NO_STORE;
+        if (arg != NULL) {  /* a bad id is said by the command */
+            char *end;
+            unsigned long long v = strtoull(arg, &end, 10);
+            only = *arg >= '0' && *arg <= '9' && *end == '\0' && v >= 1 && v < CONFIG_NO_STORE
+                       ? (uint32_t)v : CONFIG_NO_STORE;
+        }
+        break;
+    case CTL_NEEDS_CONFIG:  /* reconcile: platforms and the database */
+        required = wanted = true;
+        only = CONFIG_NO_STORE;
+        break;
+    default:
+        required = ctl->control == NULL;
+        wanted = required || ctl->config_explicit;
+        only = CONFIG_NO_STORE;
+        break;
+    }
+    if (!wanted)
+        return true;
+    if (ctl->cfg == NULL && !ctl_load_config(ctl, required, only))
+        return false;
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "config", required_argument, NULL, 'c' },  { "database", required_argument, NULL, 'd' },
+        { "control", required_argument, NULL, 'C' }, { "timeout", required_argument, NULL, 't' },
+        { "json", no_argument, NULL, 'j' },          { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },       { "date", required_argument, NULL, 'D' },
+        { "utc-offset", required_argument, NULL, 'U' }, { NULL, 0, NULL, 0 },
+    };
+    ctl_t ctl = { .config_path = S_DEFAULT_CONFIG, .timeout_ms = CTL_CONTROL_TIMEOUT_MS };
+    int opt;
+    char *end;
+    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': ctl.config_path = optarg; ctl.config_explicit = true; break;
+        case 'd': ctl.database = optarg; break;
+        case 'C': ctl.control = optarg; break;
+        case 't':
+            ctl.timeout_ms = (int)strtol(optarg, &end, 10);
+            if (*end != '\0' || ctl.timeout_ms < 1 || ctl.timeout_ms > 600000) {
+                fprintf(stderr, "sluicectl: --timeout takes 1..600000 ms (got \"%s\")\n", optarg);
+                return CTL_EXIT_USAGE;
+            }
+            break;
+        case 'j': ctl.json = true; break;
+        case 'h': s_usage(stdout); return CTL_EXIT_OK;
+        case 'V': printf("sluicectl %s\n", SLUICE_VERSION); return CTL_EXIT_OK;
+        case 'D': ctl.reconcile.date = optarg; break;
+        case 'U': ctl.reconcile.utc_offset = optarg; break;
+        default: s_usage(stderr); return CTL_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        s_usage(stderr);
+        return CTL_EXIT_USAGE;
+    }
+    const ctl_command_t *command = s_find_command(argv[optind]);
+    if (command == NULL) {
+        fprintf(stderr, "sluicectl: unknown command \"%s\"\n", argv[optind]);
+        s_usage(stderr);
+        return CTL_EXIT_USAGE;
+    }
+    int args = argc - optind - 1;
+    if (args != (command->arg != NULL ? 1 : 0)) {
+        fprintf(stderr, "usage: sluicectl [options] %s%s%s\n", command->name,
+                command->arg ? " " : "", command->arg ? command->arg : "");
+        return CTL_EXIT_USAGE;
+    }
+    if (ctl.json && !command->json) {
+        fprintf(stderr, "sluicectl: --json is for read commands; %s answers in one line\n",
+                command->name);
+        return CTL_EXIT_USAGE;
+    }
+    int rc = CTL_EXIT_USAGE;
+    if (s_prepare_config(&ctl, command, command->arg != NULL ? argv[optind + 1] : NULL))
+        rc = command->run(&ctl, argv + optind + 1);
+    support_query_destroy(&ctl.db);
+    config_destroy(&ctl.cfg);
+    free(ctl.config_errors);
+    if (fflush(stdout) != 0 && rc == CTL_EXIT_OK) {
+        fprintf(stderr, "sluicectl: failed to write the answer: %s\n", strerror(errno));
+        rc = CTL_EXIT_FAILED;
+    }
+    return rc;
+}
+
