@@ -110,7 +110,7 @@ static void test_drill_with_every_chaos_action(void **state)
         snprintf(bindir, sizeof bindir, "%s", dirname(tmp));
     }
     snprintf(drill, sizeof drill, "%s/sluice-drill", bindir);
-    snprintf(pgtmp, sizeof pgtmp, "%s/pgtmp.sh", tools != NULL ? tools : "tools");
+    snprintf(pgtmp, sizeof pgtmp, "%s/pgtmp.sh", tools != NULL ? tools : "tools/scripts");
     snprintf(out, sizeof out, "%s/out", s_dir);
 
     char cmd[32768];

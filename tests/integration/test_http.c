@@ -102,7 +102,7 @@ static void s_promtool_check(harness_t *h, const char *page)
     fclose(f);
     const char *tools = getenv("SLUICE_TOOLS");
     snprintf(cmd, sizeof cmd, "sh %s/promtool.sh check metrics < %s > %s 2>&1",
-             tools ? tools : "tools", path, out);
+             tools ? tools : "tools/scripts", path, out);
     int rc = system(cmd);
     if (rc != 0) {
         char text[4096] = "";
