@@ -247,3 +247,40 @@ bool batch_stored_read(const PGresult *res, int row, batch_stored_t *out)
     }
     return true;
 }
+
+void batch_stored_settle(order_entry_t *e, const batch_stored_t *stored)
+{
+    e->pending = false;
+    e->fingerprint = stored->fingerprint;
+    e->store_id = stored->store_id;
+    e->state = (uint8_t)stored->state;
+    e->promised_ready_at_ms = stored->promised_ready_at_ms;
+    e->promised_delivery_at_ms = stored->promised_delivery_at_ms;
+    e->updated_at_ms = stored->updated_at_ms;
+    e->prep_slot = stored->prep_slot;
+    e->prep_start_at_ms = stored->prep_start_at_ms;
+    e->dropoff_lat = stored->dropoff_lat;
+    e->dropoff_lng = stored->dropoff_lng;
+    e->drinks = stored->drinks;
+    e->attempts = stored->attempts;
+}
+
+char *batch_id_array(size_t n, const char *(*id_at)(const void *arg, size_t i), const void *arg)
+{
+    char *ids = malloc(n * (ORDER_ID_MAX + 1) + 3);
+    if (!ids)
+        return NULL;
+    size_t len = 0;
+    ids[len++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        const char *id = id_at(arg, i);
+        size_t k = strlen(id);
+        if (i)
+            ids[len++] = ',';
+        memcpy(ids + len, id, k);
+        len += k;
+    }
+    ids[len++] = '}';
+    ids[len] = '\0';
+    return ids;
+}
