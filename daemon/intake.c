@@ -25,8 +25,8 @@ struct intake {
     batch_queue_t queue;
     committing_t committing[DBWORK_CONNECTIONS_MAX];
     order_entry_t **resolving;  /* ids a batch found already stored: look them up */
-    size_t resolving_count;
-    bool resolve_in_flight;
+    size_t resolving_count, resolving_cap;
+    size_t resolve_sent;        /* the first this many are in the lookup in flight */
     intake_stats_t stats;
 };
 
@@ -38,7 +38,8 @@ intake_t *intake_new(const intake_with_t *with)
     self->with = *with;
     size_t batch_max = (size_t)reload_config(with->reload)->daemon.commit_batch_max;
     batch_queue_init(&self->queue, batch_max);
-    self->resolving = calloc(batch_max ? batch_max : 1, sizeof *self->resolving);
+    self->resolving_cap = batch_max ? batch_max : 1;
+    self->resolving = calloc(self->resolving_cap, sizeof *self->resolving);
     if (!self->resolving) {
         free(self);
         return NULL;
@@ -336,6 +337,27 @@ static void s_batch_failed(intake_t *self, batch_t *b, const char *why)
     log_warning("failed to commit a batch of %zu orders: %s; answered UNAVAILABLE", b->count, why);
 }
 
+/* s_resolve_later queues E, which a batch found stored already, for the
+ * lookup of its first decision. Batches of other connections may commit
+ * while a lookup is in flight, so the list grows past one batch. */
+static void s_resolve_later(intake_t *self, order_entry_t *e)
+{
+    if (self->resolving_count == self->resolving_cap) {
+        size_t cap = self->resolving_cap * 2;
+        order_entry_t **grown = realloc(self->resolving, cap * sizeof *grown);
+        if (!grown) {
+            log_error("order %s: failed to look up its stored decision: out of memory",
+                      e->order_id);
+            s_fail_waiters(self, e, dbwork_retry_after_ms(self->with.dbwork));
+            order_index_remove(self->with.orders, e);
+            return;
+        }
+        self->resolving = grown;
+        self->resolving_cap = cap;
+    }
+    self->resolving[self->resolving_count++] = e;
+}
+
 static void s_batch_done(void *arg, const PGresult *res, const db_error_t *err)
 {
     committing_t *c = arg;
@@ -380,7 +402,7 @@ static void s_batch_done(void *arg, const PGresult *res, const db_error_t *err)
     for (size_t i = b->count; i-- > 0;)
         if (b->entries[i]->pending) {
             schedule_release(w->schedule, b->entries[i], now_wall);
-            self->resolving[self->resolving_count++] = b->entries[i];
+            s_resolve_later(self, b->entries[i]);
         }
     batch_queue_release(&self->queue, b);
 }
@@ -440,7 +462,8 @@ static void s_resolve_done(void *arg, const PGresult *res, const db_error_t *err
 {
     intake_t *self = arg;
     const intake_with_t *w = &self->with;
-    self->resolve_in_flight = false;
+    size_t sent = self->resolve_sent;
+    self->resolve_sent = 0;
     for (int row = 0; res && row < PQntuples(res); row++) {
         batch_stored_t stored;
         if (!batch_stored_read(res, row, &stored))
@@ -455,14 +478,17 @@ static void s_resolve_done(void *arg, const PGresult *res, const db_error_t *err
      * or the lookup failed. Either way, nothing of this request is stored. */
     uint64_t retry = err ? dbwork_retry_after_ms(w->dbwork)
                          : (uint64_t)reload_config(w->reload)->daemon.unavailable_retry_ms;
-    for (size_t i = 0; i < self->resolving_count; i++) {
+    for (size_t i = 0; i < sent; i++) {
         order_entry_t *e = self->resolving[i];
         if (!e->pending)
             continue;
         s_fail_waiters(self, e, retry);
         order_index_remove(w->orders, e);
     }
-    self->resolving_count = 0;
+    /* Those queued meanwhile wait for the next lookup. */
+    self->resolving_count -= sent;
+    memmove(self->resolving, self->resolving + sent,
+            self->resolving_count * sizeof *self->resolving);
 }
 
 static const char *s_resolving_id(const void *arg, size_t i)
@@ -474,14 +500,14 @@ static const char *s_resolving_id(const void *arg, size_t i)
 bool intake_resolve_waiting(void *arg)
 {
     const intake_t *self = arg;
-    return self->resolving_count > 0 && !self->resolve_in_flight;
+    return self->resolving_count > 0 && self->resolve_sent == 0;
 }
 
 bool intake_send_resolve(void *arg, db_t *db, size_t conn)
 {
     intake_t *self = arg;
     (void)conn;
-    self->resolve_in_flight = true;
+    self->resolve_sent = self->resolving_count;
     char *ids = batch_id_array(self->resolving_count, s_resolving_id, self);
     const char *values[1] = {ids};
     if (!ids || !db_send(db, "lookup_orders", 1, values, s_resolve_done, self)) {
@@ -495,8 +521,9 @@ bool intake_send_resolve(void *arg, db_t *db, size_t conn)
 void intake_resolve_down(void *arg)
 {
     intake_t *self = arg;
-    if (self->resolving_count > 0 && !self->resolve_in_flight) {
+    if (self->resolving_count > 0 && self->resolve_sent == 0) {
         db_error_t err = {.connection_lost = true};
+        self->resolve_sent = self->resolving_count;
         s_resolve_done(self, NULL, &err);
     }
 }
