@@ -280,8 +280,8 @@ bool lifecycle_send_changes(void *arg, db_t *db, size_t conn)
     (void)conn;
     const char *values[CHANGE_PARAMS];
     bool oom = false;
-    size_t rows = change_queue_params(&self->changes,
-                                      self->changes_solo ? 1 : LIFECYCLE_CHANGE_BATCH, values, &oom);
+    size_t max = self->changes_solo ? 1 : LIFECYCLE_CHANGE_BATCH;
+    size_t rows = change_queue_params(&self->changes, max, values, &oom);
     if (rows == 0 && !oom) {  /* only changes already answered */
         change_queue_pop_in_flight(&self->changes);
         return false;

@@ -157,9 +157,10 @@ static int s_http_answer(void *arg, const char *path, http_answer_t *out)
     if (strcmp(path, "/healthz") == 0) {
         out->body = strdup("alive\n");
     } else if (strcmp(path, "/readyz") == 0) {
+        const status_with_t *w = &self->with;
         const char *why = self->stopping ? "not ready: shutting down\n"
-                        : !dbwork_up(self->with.dbwork) ? "not ready: database unreachable\n"
-                        : !restore_done(self->with.restore) ? "not ready: reading live orders back\n"
+                        : !dbwork_up(w->dbwork) ? "not ready: database unreachable\n"
+                        : !restore_done(w->restore) ? "not ready: reading live orders back\n"
                         : NULL;
         out->status = why ? 503 : 200;
         out->body = strdup(why ? why : "ready\n");
