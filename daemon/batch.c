@@ -53,7 +53,7 @@ const char batch_insert_sql[] =
     "       (SELECT coalesce(sum((x->>'qty')::int), 0) FROM jsonb_array_elements(o.items) x)," \
     "       (SELECT coalesce(max(a.attempt), 0) FROM dispatches a WHERE a.order_id = o.order_id)"
 
-#define BATCH_DISPATCH_LIVE "d.state NOT IN ('DELIVERED', 'CANCELLED', 'REFUSED', 'ERROR')"
+#define BATCH_DISPATCH_LIVE "dispatch_state_is_live(d.state)"
 #define BATCH_DISPATCH_COLUMNS \
     ", d.dispatch_key, d.attempt, d.platform, d.state, coalesce(d.rider_ref, '')," \
     "  d.last_seq, coalesce(d.fee_cents, 0)"
@@ -64,16 +64,17 @@ const char batch_lookup_sql[] = BATCH_STORED_SELECT " FROM orders o WHERE o.orde
 
 /* Every live order with its live dispatch attempt if any, read once at start
  * to rebuild the prep schedules and the dispatch jobs (the orders_store_live
- * and dispatches_live indexes cover these rows); then the finished orders
- * whose last attempt a platform has not released yet. */
+ * and dispatches_live indexes cover these rows: the state functions of
+ * migration 007 are inlined into their predicates); then the finished
+ * orders whose last attempt a platform has not released yet. */
 const char batch_live_sql[] =
     BATCH_STORED_SELECT BATCH_DISPATCH_COLUMNS
     "  FROM orders o LEFT JOIN dispatches d ON d.order_id = o.order_id AND " BATCH_DISPATCH_LIVE
-    " WHERE o.state NOT IN ('DELIVERED', 'CANCELLED', 'FAILED')"
+    " WHERE NOT order_state_is_terminal(o.state)"
     " UNION ALL "
     BATCH_STORED_SELECT BATCH_DISPATCH_COLUMNS
     "  FROM dispatches d JOIN orders o ON o.order_id = d.order_id"
-    " WHERE " BATCH_DISPATCH_LIVE " AND o.state IN ('DELIVERED', 'CANCELLED', 'FAILED')";
+    " WHERE " BATCH_DISPATCH_LIVE " AND order_state_is_terminal(o.state)";
 
 static batch_t *s_batch_new(size_t cap)
 {
