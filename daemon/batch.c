@@ -53,7 +53,7 @@ const char batch_insert_sql[] =
     "       (SELECT coalesce(sum((x->>'qty')::int), 0) FROM jsonb_array_elements(o.items) x)," \
     "       (SELECT coalesce(max(a.attempt), 0) FROM dispatches a WHERE a.order_id = o.order_id)"
 
-#define BATCH_DISPATCH_LIVE "d.state NOT IN ('DELIVERED', 'CANCELLED', 'REFUSED', 'ERROR')"
+#define BATCH_DISPATCH_LIVE "dispatch_state_is_live(d.state)"
 #define BATCH_DISPATCH_COLUMNS \
     ", d.dispatch_key, d.attempt, d.platform, d.state, coalesce(d.rider_ref, '')," \
     "  d.last_seq, coalesce(d.fee_cents, 0)"
@@ -64,16 +64,17 @@ const char batch_lookup_sql[] = BATCH_STORED_SELECT " FROM orders o WHERE o.orde
 
 /* Every live order with its live dispatch attempt if any, read once at start
  * to rebuild the prep schedules and the dispatch jobs (the orders_store_live
- * and dispatches_live indexes cover these rows); then the finished orders
- * whose last attempt a platform has not released yet. */
+ * and dispatches_live indexes cover these rows: the state functions of
+ * migration 007 are inlined into their predicates); then the finished
+ * orders whose last attempt a platform has not released yet. */
 const char batch_live_sql[] =
     BATCH_STORED_SELECT BATCH_DISPATCH_COLUMNS
     "  FROM orders o LEFT JOIN dispatches d ON d.order_id = o.order_id AND " BATCH_DISPATCH_LIVE
-    " WHERE o.state NOT IN ('DELIVERED', 'CANCELLED', 'FAILED')"
+    " WHERE NOT order_state_is_terminal(o.state)"
     " UNION ALL "
     BATCH_STORED_SELECT BATCH_DISPATCH_COLUMNS
     "  FROM dispatches d JOIN orders o ON o.order_id = d.order_id"
-    " WHERE " BATCH_DISPATCH_LIVE " AND o.state IN ('DELIVERED', 'CANCELLED', 'FAILED')";
+    " WHERE " BATCH_DISPATCH_LIVE " AND order_state_is_terminal(o.state)";
 
 static batch_t *s_batch_new(size_t cap)
 {
@@ -246,4 +247,41 @@ bool batch_stored_read(const PGresult *res, int row, batch_stored_t *out)
         out->dispatch.fee_cents = (uint32_t)s_u64(res, row, d + 6);
     }
     return true;
+}
+
+void batch_stored_settle(order_entry_t *e, const batch_stored_t *stored)
+{
+    e->pending = false;
+    e->fingerprint = stored->fingerprint;
+    e->store_id = stored->store_id;
+    e->state = (uint8_t)stored->state;
+    e->promised_ready_at_ms = stored->promised_ready_at_ms;
+    e->promised_delivery_at_ms = stored->promised_delivery_at_ms;
+    e->updated_at_ms = stored->updated_at_ms;
+    e->prep_slot = stored->prep_slot;
+    e->prep_start_at_ms = stored->prep_start_at_ms;
+    e->dropoff_lat = stored->dropoff_lat;
+    e->dropoff_lng = stored->dropoff_lng;
+    e->drinks = stored->drinks;
+    e->attempts = stored->attempts;
+}
+
+char *batch_id_array(size_t n, const char *(*id_at)(const void *arg, size_t i), const void *arg)
+{
+    char *ids = malloc(n * (ORDER_ID_MAX + 1) + 3);
+    if (!ids)
+        return NULL;
+    size_t len = 0;
+    ids[len++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        const char *id = id_at(arg, i);
+        size_t k = strlen(id);
+        if (i)
+            ids[len++] = ',';
+        memcpy(ids + len, id, k);
+        len += k;
+    }
+    ids[len++] = '}';
+    ids[len] = '\0';
+    return ids;
 }

@@ -83,6 +83,15 @@ bool batch_params(batch_t *b, const char *values[BATCH_COLUMNS]);
  * result. */
 bool batch_stored_read(const PGresult *res, int row, batch_stored_t *out);
 
+/* batch_stored_settle makes E what the database stored for it (STORED):
+ * the first decision is known, so E is no longer pending. */
+void batch_stored_settle(order_entry_t *e, const batch_stored_t *stored);
+
+/* batch_id_array writes N order ids, ID_AT(ARG, i) for each i, as the text[]
+ * literal that batch_lookup_sql takes; validated ids need no escaping. NULL
+ * when out of memory; the caller frees it. */
+char *batch_id_array(size_t n, const char *(*id_at)(const void *arg, size_t i), const void *arg);
+
 /* batch_free frees a batch that is not in a queue. */
 void batch_free(batch_t *b);
 

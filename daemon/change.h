@@ -50,7 +50,7 @@ typedef struct change {
     order_entry_t *entry;
     ingress_ticket_t *ticket;      /* who asked; NULL for the daemon's own */
     order_state_t to;              /* the event row's state; the order's new state unless keep_state */
-    order_state_t asked;           /* a requester's: READY (MarkReady) or CANCELLED */
+    order_event_t asked;           /* a requester's: MARK_READY or CANCEL */
     bool keep_state;               /* an event (and dispatch row) only: orders.state stays */
     bool engine;                   /* the dispatch engine's: see above */
     bool dropped;                  /* a requester's change already answered with an error */

@@ -89,11 +89,6 @@ void dispatch_text(char *buf, size_t len, const char *fmt, ...)
         buf[end] = '\0';
 }
 
-static bool s_terminal(order_state_t st)
-{
-    return st == ORDER_DELIVERED || st == ORDER_CANCELLED || st == ORDER_FAILED;
-}
-
 static bool s_has_rider(const dispatch_job_t *job)
 {
     return job->dstate == DISPATCH_ASSIGNED || job->dstate == DISPATCH_ARRIVED ||
@@ -213,7 +208,7 @@ void dispatch_job_change(dispatch_t *d, dispatch_job_t *job, order_state_t to, b
                          change_after_t after, const char *detail)
 {
     order_entry_t *e = job->entry;
-    if (s_terminal((order_state_t)e->state) || e->cancel_pending)
+    if (order_state_is_terminal((order_state_t)e->state) || e->cancel_pending)
         keep = true;   /* a cancel (or the end) the requester asked for wins */
     if (keep)
         to = (order_state_t)e->state;
@@ -452,18 +447,6 @@ void dispatch_destroy(dispatch_t **self)
     *self = NULL;
 }
 
-const char *dispatch_platforms_changed(const config_t *cur, const config_t *next)
-{
-    if (cur->platform_count != next->platform_count)
-        return "platforms were added or removed";
-    for (size_t i = 0; i < cur->platform_count; i++) {
-        const char *why = pool_platform_changed(&cur->platforms[i], &next->platforms[i]);
-        if (why)
-            return why;
-    }
-    return NULL;
-}
-
 void dispatch_configure(dispatch_t *self, const config_t *cfg)
 {
     self->cfg = cfg;
@@ -500,7 +483,7 @@ void dispatch_plan(dispatch_t *self, order_entry_t *e)
 {
     e->dispatch_at_ms = 0;
     const config_store_t *st = dispatch_store(self, e);
-    if (!st || st->platform_count == 0 || e->job || s_terminal((order_state_t)e->state))
+    if (!st || st->platform_count == 0 || e->job || order_state_is_terminal((order_state_t)e->state))
         return;
     uint64_t eta = 0;
     for (int i = 0; i < st->platform_count; i++) {
@@ -533,7 +516,7 @@ void dispatch_run(dispatch_t *self, order_entry_t *e, uint64_t now_ms)
         if (!e->dispatch_at_ms || e->dispatch_at_ms > now_ms)
             return;
         e->dispatch_at_ms = 0;
-        if (e->pending || s_terminal((order_state_t)e->state) || !(job = s_job_new(self, e)))
+        if (e->pending || order_state_is_terminal((order_state_t)e->state) || !(job = s_job_new(self, e)))
             return;
         if (now_ms < job->hold_until_ms) {
             dispatch_job_quote(self, job, now_ms);
@@ -700,7 +683,7 @@ bool dispatch_restore_attempt(dispatch_t *self, order_entry_t *e, const dispatch
                  : st == DISPATCH_CANCELLING ? JOB_CANCELLING
                                              : JOB_LIVE;
     pool_take(p);
-    if (s_terminal((order_state_t)e->state)) {
+    if (order_state_is_terminal((order_state_t)e->state)) {
         job->end = (uint8_t)e->state;
         job->phase = JOB_CANCELLING;
         job->dstate = DISPATCH_CANCELLING;

@@ -64,9 +64,6 @@ dispatch_t *dispatch_new(const config_t *cfg, void *zmq_ctx, const dispatch_host
 /* dispatch_destroy closes the adapters and frees every job. */
 void dispatch_destroy(dispatch_t **self);
 
-/* dispatch_platforms_changed: why NEXT's platforms cannot replace CUR's
- * without a restart, or NULL when they are the same. */
-const char *dispatch_platforms_changed(const config_t *cur, const config_t *next);
 /* dispatch_configure points the engine at a reloaded CFG (same platforms). */
 void dispatch_configure(dispatch_t *self, const config_t *cfg);
 

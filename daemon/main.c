@@ -3,6 +3,7 @@
 #include "config_cache.h"
 #include "log.h"
 #include "migrate.h"
+#include "order_state.h"
 #include "server.h"
 
 #include <getopt.h>
@@ -24,6 +25,7 @@ static void s_usage(FILE *out)
             "       sluiced -c FILE --migrate  apply pending database migrations and exit\n"
             "       sluiced --check-config FILE  validate FILE and exit (0 valid, 1 not)\n"
             "       sluiced --config-keys      print every config key (Markdown)\n"
+            "       sluiced --states           print the order state machine (Mermaid)\n"
             "options: -v/--verbose (debug logs), --version, -h/--help\n");
 }
 
@@ -50,6 +52,7 @@ int main(int argc, char **argv)
         {"migrate", no_argument, NULL, 'm'},
         {"check-config", required_argument, NULL, 'k'},
         {"config-keys", no_argument, NULL, 'K'},
+        {"states", no_argument, NULL, 'S'},
         {"verbose", no_argument, NULL, 'v'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
@@ -64,6 +67,7 @@ int main(int argc, char **argv)
         case 'm': migrate = true; break;
         case 'k': check_path = optarg; break;
         case 'K': config_print_keys(stdout); return 0;
+        case 'S': return order_state_print_mermaid(stdout) ? 0 : 1;
         case 'v': log_set_level(LOG_LEVEL_DEBUG); break;
         case 'V': printf("sluiced %s\n", SLUICE_VERSION); return 0;
         case 'h': s_usage(stdout); return 0;

@@ -6,35 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const order_state_names[ORDER_STATE_COUNT] = {
-    [ORDER_RECEIVED] = "RECEIVED",
-    [ORDER_ACCEPTED] = "ACCEPTED",
-    [ORDER_PREPARING] = "PREPARING",
-    [ORDER_READY] = "READY",
-    [ORDER_DISPATCHING] = "DISPATCHING",
-    [ORDER_RIDER_ASSIGNED] = "RIDER_ASSIGNED",
-    [ORDER_PICKED_UP] = "PICKED_UP",
-    [ORDER_DELIVERED] = "DELIVERED",
-    [ORDER_CANCELLED] = "CANCELLED",
-    [ORDER_FAILED] = "FAILED",
-};
-
-const char *order_state_name(order_state_t state)
-{
-    return state < ORDER_STATE_COUNT ? order_state_names[state] : "UNKNOWN";
-}
-
-bool order_state_parse(const char *name, order_state_t *state)
-{
-    for (int i = 0; i < ORDER_STATE_COUNT; i++) {
-        if (strcmp(order_state_names[i], name) == 0) {
-            *state = (order_state_t)i;
-            return true;
-        }
-    }
-    return false;
-}
-
 static bool s_id_char(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||

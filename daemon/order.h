@@ -1,8 +1,10 @@
 /* order.h - owns what an order is on the way in: the bounds of every
- * SubmitOrder field, and the content fingerprint that idempotency compares. */
+ * SubmitOrder field, and the content fingerprint that idempotency compares.
+ * Its states and their machine are order_state.h's. */
 #ifndef SLUICE_ORDER_H
 #define SLUICE_ORDER_H
 
+#include "order_state.h"
 #include "proto/sluice.pb-c.h"
 
 #include <stdbool.h>
@@ -16,18 +18,6 @@
 #define ORDER_TEXT_MAX 64      /* voucher_id, customer_ref */
 #define ORDER_DETAIL_MAX 160
 #define ORDER_REASON_MAX 120   /* bytes of a cancel reason kept in its event */
-
-/* Lifecycle of an order. The names are the ones in the database enum. */
-typedef enum order_state {
-    ORDER_RECEIVED, ORDER_ACCEPTED, ORDER_PREPARING, ORDER_READY,
-    ORDER_DISPATCHING, ORDER_RIDER_ASSIGNED, ORDER_PICKED_UP,
-    ORDER_DELIVERED, ORDER_CANCELLED, ORDER_FAILED,
-    ORDER_STATE_COUNT
-} order_state_t;
-
-const char *order_state_name(order_state_t state);
-/* order_state_parse: false when NAME is not a state. */
-bool order_state_parse(const char *name, order_state_t *state);
 
 /* order_id_valid: 1..64 chars of [A-Za-z0-9._:-]. */
 bool order_id_valid(const char *id);

@@ -146,18 +146,6 @@ void pool_destroy(pool_t **self)
     *self = NULL;
 }
 
-const char *pool_platform_changed(const config_platform_t *cur, const config_platform_t *next)
-{
-    if (strcmp(cur->name, next->name) != 0 || strcmp(cur->adapter, next->adapter) != 0 ||
-        strcmp(cur->endpoint, next->endpoint) != 0)
-        return "a platform's name, adapter or endpoint changed";
-    if (cur->timeout_ms != next->timeout_ms || cur->quote_deadline_ms != next->quote_deadline_ms ||
-        cur->max_inflight != next->max_inflight ||
-        memcmp(&cur->breaker, &next->breaker, sizeof cur->breaker) != 0)
-        return "a platform's timeouts, max_inflight or breaker changed";
-    return NULL;
-}
-
 void pool_configure(pool_t *p, const config_platform_t *cfg)
 {
     p->cfg = cfg;

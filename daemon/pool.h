@@ -62,11 +62,8 @@ pool_t *pool_new(int index, const config_platform_t *cfg, uint64_t eta_ms, void 
  * NULL is fine. */
 void pool_destroy(pool_t **self);
 
-/* pool_platform_changed: why platform NEXT cannot replace CUR while running
- * (a restart can), or NULL when it may. */
-const char *pool_platform_changed(const config_platform_t *cur, const config_platform_t *next);
-/* pool_configure points P at its entry CFG of a reloaded config (one that
- * pool_platform_changed accepts). */
+/* pool_configure points P at its entry CFG of a reloaded config (one whose
+ * platforms' restart-only keys are unchanged: config_restart_changes). */
 void pool_configure(pool_t *p, const config_platform_t *cfg);
 
 /* Event-loop hooks, as adapter.h describes them. pool_step also notes a

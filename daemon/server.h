@@ -1,5 +1,7 @@
 /* server.h - owns sluiced's event loop: one zmq_poll over the ingress socket,
- * the PostgreSQL socket and a signalfd, then a fixed list of steps. */
+ * the PostgreSQL sockets and a signalfd, then a fixed list of steps; and
+ * the wiring of the rooms that do the work (intake, lifecycle, dbwork,
+ * restore, reload, admin, status and the rooms they lend to each other). */
 #ifndef SLUICE_SERVER_H
 #define SLUICE_SERVER_H
 

@@ -22,9 +22,9 @@ static const char *const s_formats[] = {
     [SUPPORT_QUERY_TIMES_ISO] = "YYYY-MM-DD\"T\"HH24:MI:SS.MSTZH:TZM",
 };
 
-/* The live states are the ones orders_store_live covers; the predicate is
- * written as in migration 001 so that the planner can use that index. */
-#define S_LIVE "state NOT IN ('DELIVERED', 'CANCELLED', 'FAILED')"
+/* The live states are the ones orders_store_live covers: the function of
+ * migration 007 inlines to that index's predicate. */
+#define S_LIVE "NOT order_state_is_terminal(state)"
 
 /* No JIT, as in sluiced's sessions: a store summary over many orders can
  * pass jit_above_cost, and loading LLVM into a fresh backend costs more than

@@ -1,6 +1,6 @@
 /* fuzz_ingress.c - libFuzzer target for what sluiced does with one ingress
  * frame before anything touches a socket or the database: decode it as a
- * sluice.v1.Request, then validate it the way server.c s_handle_request does
+ * sluice.v1.Request, then validate it the way server.c s_route and its rooms do
  * (SubmitOrder: order_validate, then order_fingerprint and order_items_json
  * as batch.c writes the row; Get/Cancel/Ready: order_id_valid; Cancel: the
  * event detail made of its reason), and free it
@@ -86,7 +86,7 @@ static void s_order_id(const char *id)
         s_fail("order_id_valid accepted an id out of bounds", id);
 }
 
-/* s_cancel_reason: what server.c puts in the change's order_events row. */
+/* s_cancel_reason: what lifecycle.c puts in the change's order_events row. */
 static void s_cancel_reason(const char *reason)
 {
     char detail[ORDER_DETAIL_MAX];

@@ -292,8 +292,8 @@ const char *dfx_describe_unfinished(dfx_t *f, const char *prefix)
         " FROM dispatches d WHERE d.order_id = o.order_id), '') || '] last: ' ||"
         " coalesce((SELECT e.detail FROM order_events e WHERE e.order_id = o.order_id"
         " ORDER BY e.event_id DESC LIMIT 1), '')"
-        " FROM orders o WHERE o.order_id LIKE $1 AND o.state NOT IN ('DELIVERED', 'CANCELLED',"
-        " 'FAILED') ORDER BY o.order_id LIMIT 12",
+        " FROM orders o WHERE o.order_id LIKE $1 AND NOT order_state_is_terminal(o.state)"
+        " ORDER BY o.order_id LIMIT 12",
         1, params);
     size_t len = 0;
     out[0] = '\0';
@@ -312,8 +312,8 @@ const char *dfx_describe_unfinished(dfx_t *f, const char *prefix)
  * has two live attempts. */
 void dfx_wait_done(dfx_t *f, const char *prefix, long n, bool any_end, int timeout_ms)
 {
-    const char *sql = any_end ? "SELECT count(*) FROM orders WHERE order_id LIKE $1 AND state IN "
-                                "('DELIVERED', 'CANCELLED', 'FAILED')"
+    const char *sql = any_end ? "SELECT count(*) FROM orders WHERE order_id LIKE $1 AND "
+                                "order_state_is_terminal(state)"
                               : "SELECT count(*) FROM orders WHERE order_id LIKE $1 AND state = "
                                 "'DELIVERED'";
     uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
@@ -346,7 +346,7 @@ void dfx_check_attempts(dfx_t *f, const char *prefix, long n)
                            " (SELECT count(*) FROM dispatches d WHERE d.order_id = o.order_id"
                            "   AND d.state = 'DELIVERED') = 1 AND"
                            " (SELECT count(*) FROM dispatches d WHERE d.order_id = o.order_id"
-                           "   AND d." DFX_LIVE_SQL ") = 0",
+                           "   AND dispatch_state_is_live(d.state)) = 0",
                            prefix);
     if (ok != n)
         fail_msg("%ld of %ld orders have exactly one DELIVERED attempt and no live one", ok, n);

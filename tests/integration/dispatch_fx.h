@@ -30,7 +30,7 @@
 #define DFX_PICKUP_ETA_S 4
 
 /* dispatches rows not ended yet (a live attempt). */
-#define DFX_LIVE_SQL "state NOT IN ('DELIVERED', 'CANCELLED', 'REFUSED', 'ERROR')"
+#define DFX_LIVE_SQL "dispatch_state_is_live(state)"
 
 typedef struct dfx {
     harness_t *h;

@@ -142,7 +142,7 @@ SELECT order_id, store_id, state,
                          jsonb_build_object('sku', 'sku-' || i % 50, 'qty', 1 + i % 3)),
        30.27 + (i % 1000) * 1e-5, 120.03 + (i % 997) * 1e-5, 'v-' || i, NULL, at, i,
        at + (150 + i % 600) * interval '1 second', at + (1650 + i % 600) * interval '1 second',
-       at, CASE WHEN state IN ('DELIVERED', 'CANCELLED', 'FAILED')
+       at, CASE WHEN order_state_is_terminal(state)
                 THEN least(at + interval '30 minutes', now()) ELSE at END,
        (i % 6)::smallint, at, state = 'FAILED'
   FROM gen ORDER BY i;
@@ -156,7 +156,7 @@ INSERT INTO order_events (order_id, state, at, detail)
 SELECT order_id, state, least(at + interval '30 minutes', now()),
        CASE state WHEN 'CANCELLED' THEN 'cancelled: customer changed her mind'
                   WHEN 'FAILED' THEN 'no rider before ready_at + max_hold: refund due' END
-  FROM gen WHERE state IN ('DELIVERED', 'CANCELLED', 'FAILED') ORDER BY i;
+  FROM gen WHERE order_state_is_terminal(state) ORDER BY i;
 \echo dispatches
 INSERT INTO dispatches (dispatch_key, order_id, attempt, platform, state, rider_ref, last_seq,
                         fee_cents, pickup_at, created_at, updated_at)
@@ -244,7 +244,7 @@ psql -X -q -v ON_ERROR_STOP=1 "$admin_dsn" -c "DROP DATABASE IF EXISTS sluice_da
 sync
 live_count() {
     psql -X -At "$daemon_dsn" -c "SELECT count(*) FROM orders
-        WHERE state NOT IN ('DELIVERED', 'CANCELLED', 'FAILED')" 2>/dev/null || echo -
+        WHERE NOT order_state_is_terminal(state)" 2>/dev/null || echo -
 }
 cat >"$dir/daemon.conf" <<CONF
 daemon = { database = "$daemon_dsn"; ingress = "tcp://127.0.0.1:$port";

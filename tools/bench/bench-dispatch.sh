@@ -94,7 +94,7 @@ accepted=$(echo "$load" | result accepted)
 # Wait until every accepted order has ended (or 5 minutes).
 i=0
 while :; do
-    live=$(psql -At "$dsn" -c "SELECT count(*) FROM orders WHERE state NOT IN ('DELIVERED','CANCELLED','FAILED')")
+    live=$(psql -At "$dsn" -c "SELECT count(*) FROM orders WHERE NOT order_state_is_terminal(state)")
     [ "$live" -eq 0 ] && break
     i=$((i + 1)); [ $i -gt 300 ] && break
     sleep 1

@@ -380,8 +380,8 @@ static void *s_monitor_main(void *arg)
         }
         if (PQstatus(c) == CONNECTION_OK) {
             PGresult *res = PQexec(c, "SELECT count(*) FILTER (WHERE state = 'DELIVERED'),"
-                                      " count(*) FILTER (WHERE state NOT IN"
-                                      " ('DELIVERED','CANCELLED','FAILED')), count(*) FROM orders");
+                                      " count(*) FILTER (WHERE NOT order_state_is_terminal(state)),"
+                                      " count(*) FROM orders");
             if (PQresultStatus(res) == PGRES_TUPLES_OK) {
                 delivered = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
                 live = strtoll(PQgetvalue(res, 0, 1), NULL, 10);

@@ -255,7 +255,7 @@ fail:
 static void s_check_dispatches(drill_report_t *r, PGconn *c)
 {
     PGresult *res = s_query(c, "SELECT order_id, count(*) FROM dispatches"
-                               " WHERE state NOT IN ('DELIVERED','CANCELLED','REFUSED','ERROR')"
+                               " WHERE dispatch_state_is_live(state)"
                                " GROUP BY order_id HAVING count(*) > 1 ORDER BY 1");
     if (res == NULL) {
         drill_report_invariant(r, "no order dispatched twice (database)", false, "could not check");
@@ -331,7 +331,7 @@ bool drill_report_measure(drill_report_t *r, PGconn *c, const drill_world_t *w,
     PGresult *res = s_query(c,
         "SELECT count(*), count(*) FILTER (WHERE state = 'DELIVERED'),"
         " count(*) FILTER (WHERE state = 'FAILED'), count(*) FILTER (WHERE state = 'CANCELLED'),"
-        " count(*) FILTER (WHERE state NOT IN ('DELIVERED','CANCELLED','FAILED')),"
+        " count(*) FILTER (WHERE NOT order_state_is_terminal(state)),"
         " count(*) FILTER (WHERE refund_due) FROM orders");
     if (res == NULL) {
         drill_report_invariant(r, "database reachable after the run", false, "%s",

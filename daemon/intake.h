@@ -1,0 +1,88 @@
+/* intake.h - owns orders coming in: SubmitOrder (validation, idempotency,
+ * admission, the ack) and GetOrder, and the group commit that makes each
+ * accepted order durable before its ack: batches of orders on any database
+ * connection, and then, on connection 0, the ids a batch found already
+ * stored ("resolving"), whose first decision is the database's. Both are
+ * dbwork sources. It counts what it decides and commits (intake_stats). */
+#ifndef SLUICE_INTAKE_H
+#define SLUICE_INTAKE_H
+
+#include "admit.h"
+#include "dbwork.h"
+#include "dispatch.h"
+#include "events.h"
+#include "ingress.h"
+#include "lookup.h"
+#include "metrics.h"
+#include "order_index.h"
+#include "reload.h"
+#include "schedule.h"
+#include "store.h"
+#include "proto/sluice.pb-c.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct intake_stats {
+    uint64_t submitted;
+    uint64_t accepted;
+    uint64_t duplicates;
+    uint64_t rejected[SLUICE__V1__REASON__NO_RIDERS + 1];
+    uint64_t batches;                     /* group commits that succeeded */
+    uint64_t batch_rows;
+    uint64_t batch_failures;
+    uint64_t commit_us_total;
+    uint64_t commit_us_max;
+    metrics_histogram_t ack_latency[2];   /* [0] accepted, [1] rejected */
+    metrics_histogram_t commit_latency;
+} intake_stats_t;
+
+/* What intake works with; borrowed, each must outlive it. */
+typedef struct intake_with {
+    const reload_t *reload;       /* the running config */
+    store_table_t *stores;
+    admit_t *admit;
+    order_index_t *orders;
+    schedule_t *schedule;
+    dispatch_t *dispatch;
+    events_t *events;
+    ingress_t *ingress;
+    const dbwork_t *dbwork;
+    lookup_t *lookup;             /* GetOrder of an order not in memory */
+} intake_with_t;
+
+typedef struct intake intake_t;
+
+intake_t *intake_new(const intake_with_t *with) __attribute__((warn_unused_result));
+/* intake_destroy frees the batches still queued (not their orders: the
+ * index owns those). Destroy the dbwork first, so that a commit in flight
+ * has failed. */
+void intake_destroy(intake_t **self);
+
+/* intake_submit decides SubmitOrder O of ticket T (taken): answered at once
+ * when rejected or a repeat of a settled order; otherwise the ack waits for
+ * the commit of the order's batch. */
+void intake_submit(intake_t *self, ingress_ticket_t *t, const Sluice__V1__SubmitOrder *o);
+/* intake_get answers GetOrder G of ticket T (taken), from memory or later
+ * from the database. */
+void intake_get(intake_t *self, ingress_ticket_t *t, const Sluice__V1__GetOrder *g);
+
+/* intake_pending: orders admitted and not yet committed (queued and
+ * committing). intake_oldest_pending_us: the age of the oldest at NOW_US
+ * (monotonic), 0 when none. */
+size_t intake_pending(const intake_t *self);
+uint64_t intake_oldest_pending_us(const intake_t *self, uint64_t now_us);
+
+const intake_stats_t *intake_stats(const intake_t *self);
+
+/* The dbwork sources (ARG: the intake_t): the batches, and the ids to resolve. */
+dbwork_waiting_fn intake_batches_waiting;
+dbwork_send_fn intake_send_batch;
+dbwork_down_fn intake_batches_down;
+dbwork_busy_fn intake_batches_busy;
+dbwork_waiting_fn intake_resolve_waiting;
+dbwork_send_fn intake_send_resolve;
+dbwork_down_fn intake_resolve_down;
+dbwork_busy_fn intake_resolve_busy;
+
+#endif

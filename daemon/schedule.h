@@ -1,0 +1,46 @@
+/* schedule.h - owns each order's place in time: its one timer (the earlier
+ * of its prep start, while it waits in line, and its next dispatch step) in
+ * the deadline heap, and its booking in its store's kitchen. */
+#ifndef SLUICE_SCHEDULE_H
+#define SLUICE_SCHEDULE_H
+
+#include "dispatch.h"
+#include "kitchen.h"
+#include "order_index.h"
+#include "store.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct schedule schedule_t;
+
+/* schedule_new keeps STORES (borrowed: it must outlive the schedule). */
+schedule_t *schedule_new(store_table_t *stores) __attribute__((warn_unused_result));
+void schedule_destroy(schedule_t **self);
+
+/* schedule_kitchen_of: the kitchen order E was booked in, or NULL. */
+kitchen_t *schedule_kitchen_of(schedule_t *self, const order_entry_t *e);
+
+/* schedule_timer arms E's timer for its next due time (none: cleared). */
+void schedule_timer(schedule_t *self, order_entry_t *e);
+/* schedule_wait arms E's timer at its prep start (admission booked it for
+ * later); false when out of memory. */
+bool schedule_wait(schedule_t *self, order_entry_t *e) __attribute__((warn_unused_result));
+/* schedule_prep_started: E's slot has started it (or it is made), so it no
+ * longer waits in line. */
+void schedule_prep_started(schedule_t *self, order_entry_t *e);
+/* schedule_release gives back the slot time of an order that will not be
+ * made: its commit failed, or it was cancelled before it was ready. */
+void schedule_release(schedule_t *self, order_entry_t *e, uint64_t now_ms);
+/* schedule_restore books a restored order's slot again while it may still be
+ * in the kitchen (a rider may be sought before it is ready), at NOW_MS. */
+void schedule_restore(schedule_t *self, order_entry_t *e, uint64_t now_ms);
+
+/* schedule_step runs every timer due by now: prep starts, and DISPATCH's
+ * steps for the order. */
+void schedule_step(schedule_t *self, dispatch_t *dispatch);
+/* schedule_next_ms: when the earliest timer is due (wall ms), UINT64_MAX
+ * when none is set. */
+uint64_t schedule_next_ms(const schedule_t *self);
+
+#endif

@@ -1,0 +1,267 @@
+/* status.c - owns /metrics, /healthz, /readyz and the sd_notify status. */
+#include "status.h"
+
+#include "clock.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "notify.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct status {
+    status_with_t with;
+    http_t *http;
+    int http_item;              /* index in the poll items, -1: none */
+    bool stopping;
+    bool ready_notified;
+    uint64_t watchdog_every_ms, watchdog_next_ms;
+    uint64_t status_next_ms;
+    uint64_t started_ms;                            /* monotonic */
+    uint64_t rate_ms[STATUS_RATE_SAMPLES];          /* ring: when ... */
+    uint64_t rate_submitted[STATUS_RATE_SAMPLES];   /* ... submitted was this */
+    size_t rate_next, rate_count;
+};
+
+static int s_http_answer(void *arg, const char *path, http_answer_t *out);
+
+status_t *status_new(const status_with_t *with)
+{
+    status_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        log_error("failed to start: out of memory");
+        return NULL;
+    }
+    self->with = *with;
+    self->http_item = -1;
+    self->started_ms = clock_mono_ms();
+    self->http = http_new(reload_config(with->reload)->daemon.http, s_http_answer, self);
+    if (!self->http) {
+        free(self);
+        return NULL;
+    }
+    self->watchdog_every_ms = notify_watchdog_interval_ms();
+    return self;
+}
+
+void status_destroy(status_t **self)
+{
+    if (!self || !*self)
+        return;
+    http_destroy(&(*self)->http);
+    free(*self);
+    *self = NULL;
+}
+
+void status_stopping(status_t *self)
+{
+    self->stopping = true;
+}
+
+/* ---- HTTP --------------------------------------------------------------- */
+
+static void s_metrics_page(status_t *self, metrics_page_t *p)
+{
+    const status_with_t *w = &self->with;
+    const intake_stats_t *st = intake_stats(w->intake);
+    const reload_stats_t *rs = reload_stats(w->reload);
+    lifecycle_stats_t ls = lifecycle_stats(w->lifecycle);
+    const ingress_stats_t *in = ingress_stats(w->ingress);
+    const shed_t *shed = admit_shed(w->admit);
+    metrics_counter(p, "sluice_ingress_messages_total", "Frames read from the ingress socket",
+                    (double)in->received);
+    metrics_counter(p, "sluice_ingress_undecodable_total", "Frames that were not a Request",
+                    (double)in->undecodable);
+    metrics_counter(p, "sluice_replies_dropped_total", "Replies to peers that were gone or full",
+                    (double)in->replies_dropped);
+    metrics_family(p, "sluice_curve_handshakes_total", "counter",
+                   "CURVE handshakes on the ingress, by result");
+    metrics_sample(p, "sluice_curve_handshakes_total", "result=\"allowed\"",
+                   w->zap ? (double)curve_zap_allowed(w->zap) : 0);
+    metrics_sample(p, "sluice_curve_handshakes_total", "result=\"denied\"",
+                   w->zap ? (double)curve_zap_denied(w->zap) : 0);
+    metrics_counter(p, "sluice_orders_submitted_total", "SubmitOrder requests",
+                    (double)st->submitted);
+    metrics_counter(p, "sluice_orders_accepted_total", "Orders accepted and committed",
+                    (double)st->accepted);
+    metrics_counter(p, "sluice_orders_duplicate_total", "Repeats answered with the first decision",
+                    (double)st->duplicates);
+    metrics_family(p, "sluice_orders_rejected_total", "counter", "Orders rejected, by reason");
+    for (int r = 1; r <= SLUICE__V1__REASON__NO_RIDERS; r++) {
+        const ProtobufCEnumValue *v =
+            protobuf_c_enum_descriptor_get_value(&sluice__v1__reason__descriptor, r);
+        char label[64];
+        snprintf(label, sizeof label, "reason=\"%s\"", v ? v->name : "OTHER");
+        metrics_sample(p, "sluice_orders_rejected_total", label, (double)st->rejected[r]);
+    }
+    metrics_counter(p, "sluice_events_published_total", "Order events sent on the PUB socket",
+                    (double)events_published(w->events));
+    metrics_counter(p, "sluice_order_changes_total", "MarkReady and CancelOrder changes committed",
+                    (double)ls.changes);
+    metrics_counter(p, "sluice_commit_batches_total", "Group commits that succeeded",
+                    (double)st->batches);
+    metrics_counter(p, "sluice_commit_rows_total", "Orders written by group commits",
+                    (double)st->batch_rows);
+    metrics_counter(p, "sluice_commit_failures_total", "Group commits that failed",
+                    (double)st->batch_failures);
+    metrics_family(p, "sluice_config_reloads_total", "counter", "Configuration reloads, by result");
+    metrics_sample(p, "sluice_config_reloads_total", "result=\"applied\"", (double)rs->reloads);
+    metrics_sample(p, "sluice_config_reloads_total", "result=\"refused\"",
+                   (double)rs->reloads_refused);
+    metrics_gauge(p, "sluice_pending_orders", "Orders admitted and not yet committed",
+                  (double)intake_pending(w->intake));
+    metrics_gauge(p, "sluice_oldest_pending_order_age_seconds",
+                  "Age of the oldest order waiting for its commit",
+                  (double)intake_oldest_pending_us(w->intake, clock_mono_us()) / 1e6);
+    metrics_gauge(p, "sluice_queue_delay_seconds",
+                  "Queue delay of the last committed batch's oldest order",
+                  (double)shed->queue_delay_us / 1e6);
+    metrics_gauge(p, "sluice_shed_limit_orders", "Adaptive limit on pending orders (AIMD)",
+                  shed->limit);
+    metrics_gauge(p, "sluice_database_up", "1 when a database connection is up",
+                  dbwork_up(w->dbwork) ? 1 : 0);
+    metrics_gauge(p, "sluice_stores", "Stores in the running configuration",
+                  (double)reload_config(w->reload)->store_count);
+    metrics_gauge(p, "sluice_orders_in_memory", "Orders in the in-memory index",
+                  (double)order_index_count(w->orders));
+    metrics_family(p, "sluice_ack_latency_seconds", "histogram",
+                   "From reading a SubmitOrder to sending its ack, by decision");
+    metrics_histogram(p, "sluice_ack_latency_seconds", "decision=\"accepted\"",
+                      &st->ack_latency[0]);
+    metrics_histogram(p, "sluice_ack_latency_seconds", "decision=\"rejected\"",
+                      &st->ack_latency[1]);
+    metrics_family(p, "sluice_commit_latency_seconds", "histogram",
+                   "Group commit statement round trips");
+    metrics_histogram(p, "sluice_commit_latency_seconds", NULL, &st->commit_latency);
+    metrics_gauge(p, "sluice_order_changes_queued", "State changes waiting for their commit",
+                  (double)ls.queued);
+    dispatch_metrics(w->dispatch, p, clock_mono_ms());
+}
+
+static int s_http_answer(void *arg, const char *path, http_answer_t *out)
+{
+    status_t *self = arg;
+    out->status = 200;
+    out->content_type = "text/plain; charset=utf-8";
+    if (strcmp(path, "/metrics") == 0) {
+        metrics_page_t page = {0};
+        s_metrics_page(self, &page);
+        out->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        out->body = metrics_page_take(&page, &out->len);
+        return out->body != NULL;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        out->body = strdup("alive\n");
+    } else if (strcmp(path, "/readyz") == 0) {
+        const status_with_t *w = &self->with;
+        const char *why = self->stopping ? "not ready: shutting down\n"
+                        : !dbwork_up(w->dbwork) ? "not ready: database unreachable\n"
+                        : !restore_done(w->restore) ? "not ready: reading live orders back\n"
+                        : NULL;
+        out->status = why ? 503 : 200;
+        out->body = strdup(why ? why : "ready\n");
+    } else {
+        out->status = 404;
+        out->body = strdup("not found: try /metrics, /healthz or /readyz\n");
+    }
+    return out->body != NULL;
+}
+
+size_t status_poll(status_t *self, zmq_pollitem_t *items, size_t max)
+{
+    self->http_item = -1;
+    if (http_fd(self->http) < 0 || max == 0)
+        return 0;
+    self->http_item = 0;
+    items[0] = (zmq_pollitem_t){.fd = http_fd(self->http), .events = ZMQ_POLLIN};
+    return 1;
+}
+
+int status_timeout_ms(const status_t *self, uint64_t now_mono_ms)
+{
+    int timeout = http_timeout_ms(self->http);
+    if (self->watchdog_every_ms) {
+        uint64_t w = self->watchdog_next_ms > now_mono_ms ? self->watchdog_next_ms - now_mono_ms
+                                                          : 0;
+        if (timeout < 0 || w < (uint64_t)timeout)
+            timeout = w < INT_MAX ? (int)w : INT_MAX;
+    }
+    return timeout;
+}
+
+/* ---- systemd and the submit rate ---------------------------------------- */
+
+static void s_notify(status_t *self, uint64_t now)
+{
+    const status_with_t *w = &self->with;
+    if (!self->ready_notified && restore_done(w->restore) && dbwork_up(w->dbwork)) {
+        self->ready_notified = true;
+        char buf[256];
+        snprintf(buf, sizeof buf, "ready: ingress %s, database connected",
+                 reload_config(w->reload)->daemon.ingress);
+        log_notice("%s", buf);
+        notify_ready(buf);
+    }
+    if (self->watchdog_every_ms && now >= self->watchdog_next_ms) {
+        notify_watchdog();
+        self->watchdog_next_ms = now + self->watchdog_every_ms;
+    }
+    if (now >= self->status_next_ms) {
+        const intake_stats_t *st = intake_stats(w->intake);
+        char buf[256];
+        snprintf(buf, sizeof buf,
+                 "accepted %" PRIu64 ", duplicates %" PRIu64 ", pending %zu, database %s",
+                 st->accepted, st->duplicates, intake_pending(w->intake),
+                 dbwork_up(w->dbwork) ? "up" : "down");
+        notify_status(buf);
+        self->status_next_ms = now + STATUS_EVERY_MS;
+    }
+}
+
+/* s_sample_rate samples the submitted counter once a second for the 10 s
+ * rate. */
+static void s_sample_rate(status_t *self, uint64_t now)
+{
+    size_t last = (self->rate_next + STATUS_RATE_SAMPLES - 1) % STATUS_RATE_SAMPLES;
+    if (self->rate_count && now < self->rate_ms[last] + 1000)
+        return;
+    self->rate_ms[self->rate_next] = now;
+    self->rate_submitted[self->rate_next] = intake_stats(self->with.intake)->submitted;
+    self->rate_next = (self->rate_next + 1) % STATUS_RATE_SAMPLES;
+    if (self->rate_count < STATUS_RATE_SAMPLES)
+        self->rate_count++;
+}
+
+void status_step(status_t *self, const zmq_pollitem_t *items, uint64_t now_mono_ms)
+{
+    if ((self->http_item >= 0 && items[self->http_item].revents) ||
+        http_timeout_ms(self->http) == 0)
+        http_step(self->http);
+    s_notify(self, now_mono_ms);
+    s_sample_rate(self, now_mono_ms);
+}
+
+const char *status_http_endpoint(const status_t *self)
+{
+    return http_endpoint(self->http);
+}
+
+uint64_t status_uptime_ms(const status_t *self, uint64_t now_mono_ms)
+{
+    return now_mono_ms - self->started_ms;
+}
+
+double status_submit_rate(const status_t *self, uint64_t now_mono_ms)
+{
+    if (self->rate_count == 0)
+        return 0;
+    size_t oldest = (self->rate_next + STATUS_RATE_SAMPLES - self->rate_count) %
+                    STATUS_RATE_SAMPLES;
+    uint64_t span = now_mono_ms - self->rate_ms[oldest];
+    uint64_t submitted = intake_stats(self->with.intake)->submitted;
+    return span ? (double)(submitted - self->rate_submitted[oldest]) * 1000.0 / (double)span : 0;
+}
