@@ -201,6 +201,40 @@ static void test_mermaid(void **state)
     free(text);
 }
 
+/* The diagram in docs/architecture.md is `sluiced --states` pasted between
+ * its markers: a change to the table must be carried to the docs. */
+static void test_docs_show_the_table(void **state)
+{
+    (void)state;
+    char *text = NULL, *doc = NULL;
+    size_t len = 0, doc_len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    assert_true(order_state_print_mermaid(out));
+    assert_int_equal(fclose(out), 0);
+    FILE *in = fopen("docs/architecture.md", "r");
+    if (!in)
+        fail_msg("docs/architecture.md: cannot open (run the unit tests from the top of the tree)");
+    out = open_memstream(&doc, &doc_len);
+    assert_non_null(out);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+    const char *begin = strstr(doc, "<!-- states:begin -->\n```mermaid\n");
+    const char *end = begin ? strstr(begin, "```\n<!-- states:end -->") : NULL;
+    if (!begin || !end)
+        fail_msg("docs/architecture.md: no mermaid block between the states markers");
+    begin += strlen("<!-- states:begin -->\n```mermaid\n");
+    if ((size_t)(end - begin) != len || memcmp(begin, text, len) != 0)
+        fail_msg("docs/architecture.md's state diagram differs from `sluiced --states`; paste "
+                 "its output between the markers:\n%s", text);
+    free(text);
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_terminal_and_kitchen_sets),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_mermaid),
+        cmocka_unit_test(test_docs_show_the_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
