@@ -235,7 +235,7 @@ $(BUILD)/man/sluice.conf.5: packaging/sluice.conf.5.in packaging/config-keys-man
 	  sed '1,/^@CONFIG_KEYS@$$/d' packaging/sluice.conf.5.in; } > $@.tmp && mv $@.tmp $@
 
 # What `make install` copies; debian/rules builds exactly this.
-programs: $(BUILD)/sluiced $(BUILD)/sluice-load $(BUILD)/sluicectl $(BUILD)/man/sluice.conf.5
+programs: $(BUILD)/sluiced $(BUILD)/sluice-load $(BUILD)/sluicectl $(BUILD)/sluice-sim $(BUILD)/man/sluice.conf.5
 
 # Program files only. The systemd unit, the sysusers file and /etc/sluice are
 # Debian's business (packaging/debian/rules), because the unit names fixed
@@ -244,10 +244,10 @@ install: programs
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DATADIR)/sluice/migrations \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BUILD)/sluiced $(DESTDIR)$(SBINDIR)/
-	install -m 0755 $(BUILD)/sluice-load $(BUILD)/sluicectl $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BUILD)/sluice-load $(BUILD)/sluicectl $(BUILD)/sluice-sim $(DESTDIR)$(BINDIR)/
 	install -m 0644 packaging/sluice.conf $(DESTDIR)$(DATADIR)/sluice/sluice.conf.example
 	install -m 0644 $(sort $(wildcard migrations/*.sql)) $(DESTDIR)$(DATADIR)/sluice/migrations/
-	install -m 0644 packaging/sluice-load.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 packaging/sluice-load.1 packaging/sluice-sim.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(BUILD)/man/sluice.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 packaging/sluiced.8 packaging/sluicectl.8 $(DESTDIR)$(MANDIR)/man8/
 

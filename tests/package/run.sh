@@ -83,11 +83,12 @@ trap cleanup EXIT INT TERM
 echo "== install"
 check "dpkg -i $deb" dpkg -i "$deb"
 check "postinst created the sluice user (systemd-sysusers)" id sluice
-for f in /usr/sbin/sluiced /usr/bin/sluice-load /usr/bin/sluicectl \
+for f in /usr/sbin/sluiced /usr/bin/sluice-load /usr/bin/sluicectl /usr/bin/sluice-sim \
          /lib/systemd/system/sluice.service /usr/lib/sysusers.d/sluice.conf /etc/sluice/sluice.conf \
          /usr/share/man/man8/sluiced.8.gz /usr/share/man/man8/sluicectl.8.gz \
          /usr/share/man/man5/sluice.conf.5.gz \
-         /usr/share/man/man1/sluice-load.1.gz /usr/share/sluice/migrations/001_orders.sql; do
+         /usr/share/man/man1/sluice-load.1.gz /usr/share/man/man1/sluice-sim.1.gz \
+         /usr/share/sluice/migrations/001_orders.sql /usr/share/doc/sluice/docs; do
     check "installed $f" test -e "$f"
 done
 conffiles=$(dpkg-query -W -f='${Conffiles}' sluice)
