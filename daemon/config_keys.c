@@ -4,6 +4,7 @@
 #include "config_internal.h"
 #include "adapter.h"
 #include "curve.h"
+#include "tz.h"
 
 #include <grp.h>
 #include <limits.h>
@@ -443,17 +444,15 @@ static void s_set_location(struct parser *p, const struct slot *sl, const settin
     }
 }
 
-/* config_zone_exists: UTC needs no file; any other name must be a regular file
- * under ZONEINFO_DIR. Names are checked for ".." and "/" before. */
+/* config_zone_exists: UTC needs no file; any other name must be a zoneinfo
+ * file (TZDIR, else /usr/share/zoneinfo) that tz.c can read: a corrupt or
+ * truncated file is refused here, not found at the first order. Names are
+ * checked for ".." and "/" before. tz.c caches what it read, for the daemon
+ * to use, behind its own lock (the store loader runs on several threads). */
 bool config_zone_exists(const char *name)
 {
-    char path[PATH_MAX];
-    struct stat st;
-    if (strcmp(name, "UTC") == 0)
-        return true;
-    if ((size_t)snprintf(path, sizeof path, "%s%s", ZONEINFO_DIR, name) >= sizeof path)
-        return false;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    char why[160];
+    return strcmp(name, "UTC") == 0 || tz_check(name, why, sizeof why);
 }
 
 /* config_tz_intern returns NAME's index in p->tz, adding it (and checking its

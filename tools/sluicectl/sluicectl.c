@@ -16,6 +16,8 @@
 #include "ctl_stats.h"
 #include "ctl_store.h"
 
+#include "tz.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -322,6 +324,7 @@ int main(int argc, char **argv)
     support_query_destroy(&ctl.db);
     config_destroy(&ctl.cfg);
     free(ctl.config_errors);
+    tz_reset();   /* the zones read for the answer's local times */
     if (fflush(stdout) != 0 && rc == CTL_EXIT_OK) {
         fprintf(stderr, "sluicectl: failed to write the answer: %s\n", strerror(errno));
         rc = CTL_EXIT_FAILED;
