@@ -36,11 +36,18 @@ CC      ?= cc
 PKGS    := libzmq libpq libprotobuf-c libconfig libsystemd libmicrohttpd
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -MMD -MP \
-           -Ibase -Idaemon -Iadapters -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
+           $(LAYER_INC) -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
 LDFLAGS += $(filter -fsanitize%,$(OPT)) -pthread
 CFLAGS  += -pthread # config.c reads store files on several threads
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
 CMOCKA  := $(shell pkg-config --libs cmocka)
+
+# The floors, enforced by the include path: base/ sees only itself, and
+# adapters/ see base/ and themselves, so a daemon header included below the
+# daemon fails the build. Everything else sees all three.
+LAYER_INC = -Ibase -Idaemon -Iadapters
+$(BUILD)/base/%.o: LAYER_INC = -Ibase
+$(BUILD)/adapters/%.o: LAYER_INC = -Ibase -Iadapters
 
 # Every proto/*.proto is compiled by protoc-c into $(BUILD)/gen/proto/ and
 # linked into libsluice.a (sluice.proto: ingress; network.proto: platforms).
