@@ -282,8 +282,11 @@ deb:
 deb-check:
 	sh tests/package/run.sh
 
+# The layout is pinned in .clang-format for Debian 12's clang-format 14
+# (apt-get install clang-format-14); another version may format differently.
+CLANG_FORMAT ?= clang-format-14
 format:
-	clang-format -i base/*.[ch] daemon/*.[ch] adapters/*.[ch] adapters/*/*.[ch] tools/*/*.[ch] \
+	$(CLANG_FORMAT) --style=file -i base/*.[ch] daemon/*.[ch] adapters/*.[ch] adapters/*/*.[ch] tools/*/*.[ch] \
 	    tests/*/*.[ch]
 
 clean:
