@@ -282,7 +282,7 @@ bool admit_order(admit_t *self, const store_table_t *stores, store_t *store,
         return false;
     bool campaign = in->campaign && in->campaign[0];
     campaign_ask_t ask = { store->cfg, at.kitchen, &out->plan, at.prep_ms, at.offset_ms,
-                           in->now_ms, in->now_us };
+                           in->now_ms, in->now_us, false };
     if (campaign && !s_campaign_decides(self, in, &ask, out))
         return false;
     if (campaign && !campaign_book(self->campaigns, out->campaign, &ask)) {

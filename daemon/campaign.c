@@ -391,10 +391,14 @@ struct stream {
     uint32_t i, n;
     int64_t shift;
     int db, sign;
+    const int *dbs;           /* per element instead of DB (the new booking's) */
 };
 
+/* s_at: where stream S's next event is; INT64_MAX when it has none left. */
 static int64_t s_at(const struct stream *s)
 {
+    if (s->i >= s->n)
+        return INT64_MAX;
     return (s->v ? (int64_t)s->v[s->i] : s->edges[s->i].at) + s->shift;
 }
 
@@ -423,14 +427,18 @@ static bool s_share_holds(const struct share *sh, int64_t b, int64_t p, int64_t 
         if (mine[k] > a0 && mine[k] <= a0 + w)
             slope_b -= sign;
     }
-    for (uint32_t i = s_lower(sh->ends, sh->ne, (uint64_t)a0 + 1); i < sh->ne; i++) {
-        booked += s_reach((int64_t)sh->ends[i], a0, w);
-        slope_b -= (int64_t)sh->ends[i] <= a0 + w;
-    }
-    for (uint32_t i = s_lower(sh->starts, sh->ns, (uint64_t)a0 + 1); i < sh->ns; i++) {
-        booked -= s_reach((int64_t)sh->starts[i], a0, w);
-        slope_b += (int64_t)sh->starts[i] <= a0 + w;
-    }
+    /* bounds in (a0, a0 + w] reach partly into the window and move with a;
+     * those after it reach across the whole window */
+    uint32_t e_in = s_lower(sh->ends, sh->ne, (uint64_t)a0 + 1);
+    uint32_t e_out = s_lower(sh->ends, sh->ne, (uint64_t)(a0 + w) + 1);
+    uint32_t s_in = s_lower(sh->starts, sh->ns, (uint64_t)a0 + 1);
+    uint32_t s_out = s_lower(sh->starts, sh->ns, (uint64_t)(a0 + w) + 1);
+    for (uint32_t i = e_in; i < e_out; i++)
+        booked += (int64_t)sh->ends[i] - a0;
+    for (uint32_t i = s_in; i < s_out; i++)
+        booked -= (int64_t)sh->starts[i] - a0;
+    booked += w * ((int64_t)(sh->ne - e_out) - (int64_t)(sh->ns - s_out));
+    slope_b += (int64_t)(s_out - s_in) - (int64_t)(e_out - e_in);
     /* the slot time and its slope at a0 */
     int64_t slots = 0, t = a0;
     int c = c0, c_end = c0;
@@ -444,27 +452,49 @@ static bool s_share_holds(const struct share *sh, int64_t b, int64_t p, int64_t 
     int64_t slope_c = c_end - c0;
 
     /* the events in (a0, a1], merged from their sorted streams */
+    /* the new booking: its start adds +1 at b - W and -1 at b, its end
+     * -1 at b + p - W and +1 at b + p */
     const uint64_t news[4] = { (uint64_t)(b - w), (uint64_t)b, (uint64_t)(b + p - w),
                                (uint64_t)(b + p) };
+    static const int start_db[2] = { +1, -1 }, end_db[2] = { -1, +1 };
     struct stream st[8] = {
-        { sh->starts, NULL, 0, sh->ns, -w, +1, 0 }, { sh->starts, NULL, 0, sh->ns, 0, -1, 0 },
-        { sh->ends, NULL, 0, sh->ne, -w, -1, 0 },   { sh->ends, NULL, 0, sh->ne, 0, +1, 0 },
-        { news, NULL, 0, 2, 0, 0, 0 },              { news + 2, NULL, 0, 2, 0, 0, 0 },
-        { NULL, edges, 0, (uint32_t)ec, -w, 0, +1 }, { NULL, edges, 0, (uint32_t)ec, 0, 0, -1 },
+        { sh->starts, NULL, 0, sh->ns, -w, +1, 0, NULL },
+        { sh->starts, NULL, 0, sh->ns, 0, -1, 0, NULL },
+        { sh->ends, NULL, 0, sh->ne, -w, -1, 0, NULL },
+        { sh->ends, NULL, 0, sh->ne, 0, +1, 0, NULL },
+        { news, NULL, 0, 2, 0, 0, 0, start_db },
+        { news + 2, NULL, 0, 2, 0, 0, 0, end_db },
+        { NULL, edges, 0, (uint32_t)ec, -w, 0, +1, NULL },
+        { NULL, edges, 0, (uint32_t)ec, 0, 0, -1, NULL },
     };
-    for (int k = 0; k < 8; k++)
-        while (st[k].i < st[k].n && s_at(&st[k]) <= a0)
-            st[k].i++;
+    /* each stream from its first event after a0 up to its last at or before
+     * a1; CUR caches where each is */
+    int64_t cur[8];
+    for (int k = 0; k < 8; k++) {
+        if (st[k].v) {
+            uint64_t lo = (uint64_t)(a0 - st[k].shift) + 1, hi = (uint64_t)(a1 - st[k].shift) + 1;
+            st[k].i = s_lower(st[k].v, st[k].n, lo);
+            st[k].n = s_lower(st[k].v, st[k].n, hi);
+        } else {
+            while (s_at(&st[k]) <= a0)
+                st[k].i++;
+            while (st[k].n > st[k].i && st[k].edges[st[k].n - 1].at + st[k].shift > a1)
+                st[k].n--;
+        }
+        cur[k] = s_at(&st[k]);
+    }
     bool holds = true;
-    int64_t a = a0;
+    int64_t a = a0, allowed_for = -1, allowed = 0;
     *jump = b + 1;
     for (;;) {
         int64_t next = a1 + 1;
         for (int k = 0; k < 8; k++)
-            if (st[k].i < st[k].n && s_at(&st[k]) < next)
-                next = s_at(&st[k]);
+            next = cur[k] < next ? cur[k] : next;
         /* check at A, then move to the next event (or past a1) */
-        int64_t allowed = (int64_t)(sh->share * (double)slots);
+        if (slots != allowed_for) { /* the slot time changes rarely: most stores keep theirs */
+            allowed = (int64_t)(sh->share * (double)slots);
+            allowed_for = slots;
+        }
         if (booked > allowed) {
             int64_t own = s_reach(b + p, a, w) - s_reach(b, a, w);
             int64_t room = allowed - (booked - own);
@@ -485,14 +515,15 @@ static bool s_share_holds(const struct share *sh, int64_t b, int64_t p, int64_t 
         slots += slope_c * (next - a);
         a = next;
         for (int k = 0; k < 8; k++)
-            while (st[k].i < st[k].n && s_at(&st[k]) == a) {
-                if (k == 4 || k == 5) /* the new booking: +1 at b - W, -1 at b; -1, +1 at b + p */
-                    slope_b += st[k].i == 0 ? (k == 4 ? 1 : -1) : (k == 4 ? -1 : 1);
+            while (cur[k] == a) {
+                if (st[k].dbs)
+                    slope_b += st[k].dbs[st[k].i];
                 else if (st[k].v)
                     slope_b += st[k].db;
                 else
                     slope_c += st[k].sign * st[k].edges[st[k].i].delta;
                 st[k].i++;
+                cur[k] = s_at(&st[k]);
             }
     }
 }
@@ -514,16 +545,17 @@ static bool s_hours_let(const config_store_t *store, int64_t offset_ms, int64_t 
 /* s_share_next: the earliest time from FROM on at which the order asked
  * about, submitted again, would pass the store's hours and the share,
  * nothing else changing: its booking is then the one kitchen_plan gives
- * at that time. False: none within a day after the last booking has left
- * every window. */
+ * at that time. No booking may start before NOT_BEFORE (what the check
+ * now found), so no time before it is tried. False: none within a day
+ * after the last booking has left every window. */
 static bool s_share_next(const struct share *sh, const campaign_ask_t *ask, int64_t from,
-                         int64_t *at)
+                         int64_t not_before, int64_t *at)
 {
     int64_t p = (int64_t)ask->prep_ms, last = (int64_t)ask->now_ms;
     if (sh->ne && (int64_t)sh->ends[sh->ne - 1] > last)
         last = (int64_t)sh->ends[sh->ne - 1];
     int64_t horizon = (from > last ? from : last) + 2 * sh->w + DAY_MS;
-    int64_t t = from;
+    int64_t t = from > not_before ? from : not_before;
     for (int step = 0; step < SEARCH_STEPS && t <= horizon; step++) {
         kitchen_plan_t plan = *ask->plan;
         if (t > (int64_t)ask->now_ms &&
@@ -545,15 +577,19 @@ static bool s_share_next(const struct share *sh, const campaign_ask_t *ask, int6
 
 /* --------------------------------------------------------------- checks */
 
-static bool s_refuse(campaign_verdict_t *out, Sluice__V1__CampaignState state, const char *fmt,
-                     ...) __attribute__((format(printf, 3, 4)));
+static bool s_refuse(campaign_verdict_t *out, bool terse, Sluice__V1__CampaignState state,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-/* s_refuse records the first limit that refuses, naming it in the detail. */
-static bool s_refuse(campaign_verdict_t *out, Sluice__V1__CampaignState state, const char *fmt, ...)
+/* s_refuse records the first limit that refuses, naming it in the detail
+ * unless TERSE. */
+static bool s_refuse(campaign_verdict_t *out, bool terse, Sluice__V1__CampaignState state,
+                     const char *fmt, ...)
 {
     if (out->state != SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_OK)
         return false;
     out->state = state;
+    if (terse)
+        return false;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(out->detail, sizeof out->detail, fmt, ap);
@@ -588,55 +624,57 @@ bool campaign_check(campaign_table_t *self, const char *name, const campaign_ask
     char when[40];
     if (!c) {
         s_never(out);
-        return s_refuse(out, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_UNKNOWN,
+        return s_refuse(out, ask->terse, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_UNKNOWN,
                         "campaign %.64s: not in the configuration", name);
     }
     const config_campaign_t *cfg = c->cfg;
     if (!c->counted) {
         out->retry_after_ms = counting_retry_ms;
-        return s_refuse(out, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_COUNTING,
+        return s_refuse(out, ask->terse, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_COUNTING,
                         "campaign %s: its counts are being read back from the database", c->name);
     }
     if (cfg->paused) {
         out->retry_after_ms = paused_retry_ms;
-        return s_refuse(out, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_PAUSED,
+        return s_refuse(out, ask->terse, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_PAUSED,
                         "campaign %s: paused", c->name);
     }
     if (cfg->ends_ms && now >= cfg->ends_ms) {
         s_never(out);
-        s_time_text(cfg->ends_ms, when, sizeof when);
-        return s_refuse(out, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_ENDED,
+        if (!ask->terse)
+            s_time_text(cfg->ends_ms, when, sizeof when);
+        return s_refuse(out, ask->terse, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_ENDED,
                         "campaign %s: ended at %s", c->name, when);
     }
     if (cfg->budget && c->counts.placed >= (uint64_t)cfg->budget) {
         s_never(out);
-        return s_refuse(out, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_BUDGET_SPENT,
+        return s_refuse(out, ask->terse, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_BUDGET_SPENT,
                         "campaign %s: budget of %d orders spent", c->name, cfg->budget);
     }
     double share = s_share(self, c, store);
     if (share <= 0.0) {
         s_never(out);
-        return s_refuse(out, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_STORE_OPTED_OUT,
+        return s_refuse(out, ask->terse, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_STORE_OPTED_OUT,
                         "campaign %s: store %" PRIu32 " takes none of its orders (store_share 0)",
                         c->name, store->id);
     }
     /* The limits that pass with time: FROM is when all of them have. */
     int64_t from = now;
     if (cfg->starts_ms && now < cfg->starts_ms) {
-        s_time_text(cfg->starts_ms, when, sizeof when);
-        s_refuse(out, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_NOT_STARTED,
+        if (!ask->terse)
+            s_time_text(cfg->starts_ms, when, sizeof when);
+        s_refuse(out, ask->terse, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_NOT_STARTED,
                  "campaign %s: starts at %s", c->name, when);
         from = cfg->starts_ms;
     }
     uint64_t token_ms = 0;
     if (!bucket_has(&c->pace, ask->now_us, &token_ms)) {
-        s_refuse(out, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_PACED,
+        s_refuse(out, ask->terse, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_PACED,
                  "campaign %s: orders_per_second %d reached", c->name, cfg->orders_per_second);
         from = now + (int64_t)token_ms > from ? now + (int64_t)token_ms : from;
     }
     const struct entry *e = s_entry(self, store->id, out->id);
     if (cfg->per_store_daily && s_today(e, ask->now_ms, ask->offset_ms) >= (uint32_t)cfg->per_store_daily) {
-        s_refuse(out, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_STORE_DAILY_CAP,
+        s_refuse(out, ask->terse, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_STORE_DAILY_CAP,
                  "campaign %s: per_store_daily %d reached at store %" PRIu32 " today", c->name,
                  cfg->per_store_daily, store->id);
         int64_t midnight = ((int64_t)s_day(ask->now_ms, ask->offset_ms) + 1) * DAY_MS -
@@ -649,18 +687,21 @@ bool campaign_check(campaign_table_t *self, const char *name, const campaign_ask
                             e ? e->ne : 0 };
         int64_t jump, at;
         int64_t b = (int64_t)ask->plan->start_ms, p = (int64_t)ask->prep_ms;
-        if (!s_share_holds(&sh, b, p, &jump))
-            s_refuse(out, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_SHARE_FULL,
+        if (s_share_holds(&sh, b, p, &jump))
+            jump = now; /* no start is ruled out */
+        else
+            s_refuse(out, ask->terse, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_SHARE_FULL,
                      "campaign %s: store_share %g of store %" PRIu32
                      "'s prep time in max_wait_minutes %d is booked", c->name, share, store->id,
                      store->max_wait_minutes);
         if (out->state == SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_OK)
             return true;
-        if (!s_share_next(&sh, ask, from, &at)) {
+        if (!s_share_next(&sh, ask, from, jump, &at)) {
             s_never(out);
             size_t len = strlen(out->detail);
-            snprintf(out->detail + len, sizeof out->detail - len,
-                     "; the share has no room for it");
+            if (!ask->terse)
+                snprintf(out->detail + len, sizeof out->detail - len,
+                         "; the share has no room for it");
             return false;
         }
         from = at;
@@ -670,7 +711,8 @@ bool campaign_check(campaign_table_t *self, const char *name, const campaign_ask
     if (cfg->ends_ms && from >= cfg->ends_ms) {
         s_never(out);
         size_t len = strlen(out->detail);
-        snprintf(out->detail + len, sizeof out->detail - len, "; it ends before then");
+        if (!ask->terse)
+            snprintf(out->detail + len, sizeof out->detail - len, "; it ends before then");
         return false;
     }
     out->retry_after_ms = (uint64_t)(from - now);

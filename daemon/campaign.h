@@ -90,6 +90,7 @@ typedef struct campaign_ask {
     int64_t offset_ms;               /* the store zone's UTC offset now */
     uint64_t now_ms;                 /* wall: days, windows, bookings */
     uint64_t now_us;                 /* monotonic: the pace */
+    bool terse;                      /* no detail wanted (availability): left "" */
 } campaign_ask_t;
 
 /* What a campaign did, for metrics and sluicectl. */
