@@ -228,15 +228,39 @@ void admit_store_view(const store_table_t *stores, store_t *store, uint64_t now_
     }
 }
 
+static bool s_campaign_check(admit_t *self, const char *name, const campaign_ask_t *ask,
+                             campaign_verdict_t *out)
+{
+    return campaign_check(self->campaigns, name, ask, (uint64_t)self->cfg->daemon.paused_retry_ms,
+                          (uint64_t)self->cfg->daemon.unavailable_retry_ms, out);
+}
+
+bool admit_campaign_rules(admit_t *self, const store_table_t *stores, store_t *store,
+                          const char *name, unsigned drinks, const admit_result_t *store_result,
+                          uint64_t now_ms, uint64_t now_us, campaign_verdict_t *out)
+{
+    const config_store_t *c = store->cfg;
+    bool planned = store_result->reason == SLUICE__V1__REASON__REASON_NONE && store_result->planned;
+    campaign_ask_t ask = {
+        .store = c,
+        .kitchen = planned ? store_kitchen(stores, store) : NULL,
+        .plan = planned ? &store_result->plan : NULL,
+        .prep_ms = ((uint64_t)c->order_seconds + (uint64_t)drinks * (uint64_t)c->item_seconds) * 1000u,
+        .offset_ms = tz_offset_ms(c->timezone, now_ms),
+        .now_ms = now_ms,
+        .now_us = now_us,
+        .terse = true,
+    };
+    return s_campaign_check(self, name, &ask, out);
+}
+
 /* s_campaign_decides runs the campaign level for IN's campaign, the store
  * having planned OUT->plan; counts a refusal by its limit. */
 static bool s_campaign_decides(admit_t *self, const admit_order_in_t *in,
                                const campaign_ask_t *ask, admit_result_t *out)
 {
     campaign_verdict_t v;
-    bool ok = campaign_check(self->campaigns, in->campaign, ask,
-                             (uint64_t)self->cfg->daemon.paused_retry_ms,
-                             (uint64_t)self->cfg->daemon.unavailable_retry_ms, &v);
+    bool ok = s_campaign_check(self, in->campaign, ask, &v);
     out->campaign = v.id;
     out->campaign_state = v.state;
     if (ok)

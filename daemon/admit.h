@@ -79,6 +79,15 @@ bool admit_order(admit_t *self, const store_table_t *stores, store_t *store,
 bool admit_store_rules(const admit_t *self, const store_table_t *stores, store_t *store,
                        unsigned drinks, uint64_t now_ms, admit_result_t *out);
 
+/* admit_campaign_rules runs the campaign level alone for an order of DRINKS
+ * of campaign NAME at STORE, whose store level gave STORE_RESULT (from
+ * admit_store_rules: with its plan when the store would take it; without,
+ * the share is not looked at), spending nothing. OUT->detail is left ""
+ * (formatting it would cost more than the check). */
+bool admit_campaign_rules(admit_t *self, const store_table_t *stores, store_t *store,
+                          const char *name, unsigned drinks, const admit_result_t *store_result,
+                          uint64_t now_ms, uint64_t now_us, campaign_verdict_t *out);
+
 /* admit_campaigns: the campaigns and their counters (campaign.h), for
  * releases, the restart and availability. */
 campaign_table_t *admit_campaigns(admit_t *self);
