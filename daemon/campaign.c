@@ -276,6 +276,8 @@ static bool s_remove(uint64_t *v, uint32_t *n, uint64_t x)
  * be checked starts after T, where they count for nothing. */
 static void s_drop_before(struct entry *e, uint64_t t)
 {
+    if (!e->cap)
+        return;
     uint32_t s = s_lower(e->starts, e->ns, t + 1), x = s_lower(e->ends, e->ne, t + 1);
     memmove(e->starts, e->starts + s, (size_t)(e->ns - s) * sizeof *e->starts);
     memmove(e->ends, e->ends + x, (size_t)(e->ne - x) * sizeof *e->ends);
@@ -297,8 +299,10 @@ static bool s_room(struct entry *e)
     uint64_t *v = malloc(2 * (size_t)cap * sizeof *v);
     if (!v)
         return false;
-    memcpy(v, e->starts, e->ns * sizeof *v);
-    memcpy(v + cap, e->ends, e->ne * sizeof *v);
+    if (e->cap) {
+        memcpy(v, e->starts, e->ns * sizeof *v);
+        memcpy(v + cap, e->ends, e->ne * sizeof *v);
+    }
     free(e->starts);
     e->starts = v;
     e->ends = v + cap;
