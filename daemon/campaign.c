@@ -625,7 +625,7 @@ bool campaign_check(campaign_table_t *self, const char *name, const campaign_ask
     struct campaign *c = s_slot(self, out->id);
     const config_store_t *store = ask->store;
     int64_t now = (int64_t)ask->now_ms;
-    char when[40];
+    char when[40] = "";
     if (!c) {
         s_never(out);
         return s_refuse(out, ask->terse, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_UNKNOWN,
