@@ -18,6 +18,7 @@ struct admit {
     shed_t shed;
     bucket_t global;
     bucket_t *brands;       /* parallel to cfg->brands */
+    campaign_table_t *campaigns;
 };
 
 admit_t *admit_new(const config_t *cfg, uint64_t now_us)
@@ -26,7 +27,8 @@ admit_t *admit_new(const config_t *cfg, uint64_t now_us)
     if (!self)
         return NULL;
     bucket_init(&self->global, cfg->daemon.limits.orders_per_second, now_us);
-    if (!admit_configure(self, cfg, now_us)) {
+    self->campaigns = campaign_table_new(cfg, now_us);
+    if (!self->campaigns || !admit_configure(self, cfg, now_us)) {
         admit_destroy(&self);
         return NULL;
     }
@@ -37,6 +39,7 @@ void admit_destroy(admit_t **self)
 {
     if (!self || !*self)
         return;
+    campaign_table_destroy(&(*self)->campaigns);
     free((*self)->brands);
     free(*self);
     *self = NULL;
@@ -47,6 +50,10 @@ bool admit_configure(admit_t *self, const config_t *cfg, uint64_t now_us)
     bucket_t *brands = calloc(cfg->brand_count ? cfg->brand_count : 1, sizeof *brands);
     if (!brands)
         return false;
+    if (!campaign_table_configure(self->campaigns, cfg, now_us)) {
+        free(brands);
+        return false;
+    }
     for (size_t i = 0; i < cfg->brand_count; i++) {
         const config_brand_t *b = &cfg->brands[i];
         bucket_init(&brands[i], b->orders_per_second, now_us);
@@ -70,6 +77,11 @@ bool admit_configure(admit_t *self, const config_t *cfg, uint64_t now_us)
 shed_t *admit_shed(admit_t *self)
 {
     return &self->shed;
+}
+
+campaign_table_t *admit_campaigns(admit_t *self)
+{
+    return self->campaigns;
 }
 
 uint64_t admit_delivery_ms(const config_t *cfg, const config_store_t *store, uint64_t ready_ms,
@@ -100,26 +112,9 @@ static bool s_reject(admit_result_t *out, Sluice__V1__Reason reason, uint64_t re
     return false;
 }
 
-static bool s_is_open(const config_store_t *c, int minute)
-{
-    if (c->open_minute <= c->close_minute)
-        return minute >= c->open_minute && minute < c->close_minute;
-    return minute >= c->open_minute || minute < c->close_minute;
-}
-
 static bool s_always_open(const config_store_t *c)
 {
     return c->open_minute == 0 && c->close_minute == TZ_MINUTES_PER_DAY;
-}
-
-/* s_until_minute: ms from local time LOCAL_MS to the next local MINUTE of
- * the day (a full day when it is now). */
-static uint64_t s_until_minute(uint64_t local_ms, int minute)
-{
-    uint64_t day_ms = (uint64_t)TZ_MINUTES_PER_DAY * MINUTE_MS;
-    uint64_t into_day = local_ms % day_ms;
-    uint64_t target = (uint64_t)(minute % TZ_MINUTES_PER_DAY) * MINUTE_MS;
-    return target > into_day ? target - into_day : target + day_ms - into_day;
 }
 
 static void s_clock_text(int minute, char *buf, size_t len)
@@ -127,9 +122,17 @@ static void s_clock_text(int minute, char *buf, size_t len)
     snprintf(buf, len, "%02d:%02d", minute / 60 % 24, minute % 60);
 }
 
+/* What the store level worked out, for the campaign level after it. */
+struct at_store {
+    kitchen_t *kitchen;
+    int64_t offset_ms;       /* the zone's UTC offset now */
+    uint64_t prep_ms;
+};
+
 /* s_store_decides runs the store level: paused, hours, queue, wait. */
-static bool s_store_decides(admit_t *self, const store_table_t *stores, store_t *store,
-                            const admit_order_in_t *in, admit_result_t *out)
+static bool s_store_decides(const admit_t *self, const store_table_t *stores, store_t *store,
+                            unsigned drinks, uint64_t now_ms, admit_result_t *out,
+                            struct at_store *at_store)
 {
     const config_store_t *c = store->cfg;
     char at[8];
@@ -138,13 +141,13 @@ static bool s_store_decides(admit_t *self, const store_table_t *stores, store_t 
                         (uint64_t)self->cfg->daemon.paused_retry_ms, "store %u: paused %s", c->id,
                         store->override == STORE_OVERRIDE_PAUSED ? "by an operator (sluicectl pause)"
                                                                  : "by the merchant");
-    int64_t offset = tz_offset_ms(c->timezone, in->now_ms);
-    uint64_t local_ms = (uint64_t)((int64_t)in->now_ms + offset);
+    int64_t offset = tz_offset_ms(c->timezone, now_ms);
+    uint64_t local_ms = (uint64_t)((int64_t)now_ms + offset);
     int minute = (int)(local_ms / MINUTE_MS % TZ_MINUTES_PER_DAY);
-    if (!s_always_open(c) && !s_is_open(c, minute)) {
+    if (!s_always_open(c) && !kitchen_open_at(c, minute)) {
         s_clock_text(c->open_minute, at, sizeof at);
         return s_reject(out, SLUICE__V1__REASON__STORE_CLOSED,
-                        s_until_minute(local_ms, c->open_minute),
+                        kitchen_until_minute(local_ms, c->open_minute),
                         "store %u: closed, opens at %s %s", c->id, at, c->timezone);
     }
     kitchen_t *k = store_kitchen(stores, store);
@@ -152,11 +155,14 @@ static bool s_store_decides(admit_t *self, const store_table_t *stores, store_t 
         return s_reject(out, SLUICE__V1__REASON__OVERLOADED,
                         (uint64_t)self->cfg->daemon.overloaded_retry_ms,
                         "daemon: out of memory for store %u's schedule", c->id);
-    uint64_t prep_ms = ((uint64_t)c->order_seconds + (uint64_t)in->drinks * (uint64_t)c->item_seconds) * 1000u;
+    uint64_t prep_ms = ((uint64_t)c->order_seconds + (uint64_t)drinks * (uint64_t)c->item_seconds) * 1000u;
     kitchen_plan_t plan;
-    if (!kitchen_plan(k, c, prep_ms, in->now_ms, offset, &plan))
+    if (!kitchen_plan(k, c, prep_ms, now_ms, offset, &plan))
         return s_reject(out, SLUICE__V1__REASON__STORE_BUSY, MINUTE_MS,
                         "store %u: no prep slot is staffed", c->id);
+    *at_store = (struct at_store){ k, offset, prep_ms };
+    out->plan = plan;
+    out->planned = true;
     if (k->waiting >= (uint32_t)c->max_queue) {
         /* Roughly one order's prep time lets the queue move by one. */
         uint64_t retry = prep_ms / (uint64_t)(k->slots ? k->slots : 1);
@@ -167,29 +173,41 @@ static bool s_store_decides(admit_t *self, const store_table_t *stores, store_t 
     if (prep_ms > max_wait_ms)  /* no retry helps: say so instead of a retry time */
         return s_reject(out, SLUICE__V1__REASON__STORE_BUSY, 0,
                         "store %u: %u drinks take %" PRIu64 " min to make, over max_wait_minutes %d",
-                        c->id, in->drinks, (prep_ms + MINUTE_MS - 1) / MINUTE_MS,
+                        c->id, drinks, (prep_ms + MINUTE_MS - 1) / MINUTE_MS,
                         c->max_wait_minutes);
-    if (plan.ready_ms - in->now_ms > max_wait_ms) {
+    if (plan.ready_ms - now_ms > max_wait_ms) {
         /* The booked slots do not move, so the earliest start stays where it
          * is; the order fits once now + max_wait reaches start + prep. */
         return s_reject(out, SLUICE__V1__REASON__STORE_BUSY,
-                        plan.ready_ms - max_wait_ms - in->now_ms,
+                        plan.ready_ms - max_wait_ms - now_ms,
                         "store %u: ready in %" PRIu64 " min, over max_wait_minutes %d", c->id,
-                        (plan.ready_ms - in->now_ms + MINUTE_MS - 1) / MINUTE_MS,
+                        (plan.ready_ms - now_ms + MINUTE_MS - 1) / MINUTE_MS,
                         c->max_wait_minutes);
     }
     if (!s_always_open(c)) {
-        uint64_t close_in = s_until_minute(local_ms, c->close_minute);
-        if (plan.ready_ms > in->now_ms + close_in) {
+        uint64_t close_in = kitchen_until_minute(local_ms, c->close_minute);
+        if (plan.ready_ms > now_ms + close_in) {
             s_clock_text(c->close_minute, at, sizeof at);
             return s_reject(out, SLUICE__V1__REASON__STORE_CLOSED,
-                            s_until_minute(local_ms, c->open_minute),
+                            kitchen_until_minute(local_ms, c->open_minute),
                             "store %u: closes at %s %s, before the order could be ready", c->id,
                             at, c->timezone);
         }
     }
-    out->plan = plan;
     return true;
+}
+
+bool admit_store_rules(const admit_t *self, const store_table_t *stores, store_t *store,
+                       unsigned drinks, uint64_t now_ms, admit_result_t *out)
+{
+    struct at_store at_store;
+    memset(out, 0, sizeof *out);
+    out->campaign = CAMPAIGN_NONE;
+    if (!store->cfg)
+        return s_reject(out, SLUICE__V1__REASON__UNKNOWN_STORE, 0,
+                        "store %u: removed from the configuration; takes no new orders",
+                        store->id);
+    return s_store_decides(self, stores, store, drinks, now_ms, out, &at_store);
 }
 
 void admit_store_view(const store_table_t *stores, store_t *store, uint64_t now_ms,
@@ -199,7 +217,7 @@ void admit_store_view(const store_table_t *stores, store_t *store, uint64_t now_
     *out = (admit_store_view_t){.queue_length = store->kitchen.waiting};
     int64_t offset = tz_offset_ms(c->timezone, now_ms);
     int minute = (int)((uint64_t)((int64_t)now_ms + offset) / MINUTE_MS % TZ_MINUTES_PER_DAY);
-    out->open_now = s_always_open(c) || s_is_open(c, minute);
+    out->open_now = s_always_open(c) || kitchen_open_at(c, minute);
     out->prep_slots_now = kitchen_slots_at(c, minute);
     kitchen_t *k = store_kitchen(stores, store);
     uint64_t prep_ms = ((uint64_t)c->order_seconds + (uint64_t)c->item_seconds) * 1000u;
@@ -210,10 +228,57 @@ void admit_store_view(const store_table_t *stores, store_t *store, uint64_t now_
     }
 }
 
+static bool s_campaign_check(admit_t *self, const char *name, const campaign_ask_t *ask,
+                             campaign_verdict_t *out)
+{
+    return campaign_check(self->campaigns, name, ask, (uint64_t)self->cfg->daemon.paused_retry_ms,
+                          (uint64_t)self->cfg->daemon.unavailable_retry_ms, out);
+}
+
+bool admit_campaign_rules(admit_t *self, const store_table_t *stores, store_t *store,
+                          const char *name, unsigned drinks, const admit_result_t *store_result,
+                          uint64_t now_ms, uint64_t now_us, campaign_verdict_t *out)
+{
+    const config_store_t *c = store->cfg;
+    bool planned = store_result->reason == SLUICE__V1__REASON__REASON_NONE && store_result->planned;
+    campaign_ask_t ask = {
+        .store = c,
+        .kitchen = planned ? store_kitchen(stores, store) : NULL,
+        .plan = planned ? &store_result->plan : NULL,
+        .prep_ms = ((uint64_t)c->order_seconds + (uint64_t)drinks * (uint64_t)c->item_seconds) * 1000u,
+        .offset_ms = tz_offset_ms(c->timezone, now_ms),
+        .now_ms = now_ms,
+        .now_us = now_us,
+        .terse = true,
+    };
+    return s_campaign_check(self, name, &ask, out);
+}
+
+/* s_campaign_decides runs the campaign level for IN's campaign, the store
+ * having planned OUT->plan; counts a refusal by its limit. */
+static bool s_campaign_decides(admit_t *self, const admit_order_in_t *in,
+                               const campaign_ask_t *ask, admit_result_t *out)
+{
+    campaign_verdict_t v;
+    bool ok = s_campaign_check(self, in->campaign, ask, &v);
+    out->campaign = v.id;
+    out->campaign_state = v.state;
+    if (ok)
+        return true;
+    if (v.id != CAMPAIGN_NONE)
+        campaign_refused(self->campaigns, v.id, v.state);
+    return s_reject(out,
+                    v.state == SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_COUNTING
+                        ? SLUICE__V1__REASON__UNAVAILABLE
+                        : SLUICE__V1__REASON__CAMPAIGN_LIMIT,
+                    v.retry_after_ms, "%s", v.detail);
+}
+
 bool admit_order(admit_t *self, const store_table_t *stores, store_t *store,
                  const admit_order_in_t *in, admit_result_t *out)
 {
     memset(out, 0, sizeof *out);
+    out->campaign = CAMPAIGN_NONE;
     if (!store->cfg)
         return s_reject(out, SLUICE__V1__REASON__UNKNOWN_STORE, 0,
                         "store %u: removed from the configuration; takes no new orders",
@@ -236,15 +301,27 @@ bool admit_order(admit_t *self, const store_table_t *stores, store_t *store,
                         "brand %s: orders_per_second %d reached",
                         self->cfg->brands[store->cfg->brand].name,
                         self->cfg->brands[store->cfg->brand].orders_per_second);
-    if (!s_store_decides(self, stores, store, in, out))
+    struct at_store at;
+    if (!s_store_decides(self, stores, store, in->drinks, in->now_ms, out, &at))
         return false;
+    bool campaign = in->campaign && in->campaign[0];
+    campaign_ask_t ask = { store->cfg, at.kitchen, &out->plan, at.prep_ms, at.offset_ms,
+                           in->now_ms, in->now_us, false };
+    if (campaign && !s_campaign_decides(self, in, &ask, out))
+        return false;
+    if (campaign && !campaign_book(self->campaigns, out->campaign, &ask)) {
+        out->campaign = CAMPAIGN_NONE;
+        return s_reject(out, SLUICE__V1__REASON__OVERLOADED,
+                        (uint64_t)self->cfg->daemon.overloaded_retry_ms,
+                        "daemon: out of memory for campaign %s at store %u", in->campaign,
+                        store->cfg->id);
+    }
     bucket_take(&self->global);
     if (brand)
         bucket_take(brand);
-    kitchen_t *k = store_kitchen(stores, store);
-    kitchen_book(k, &out->plan);
+    kitchen_book(at.kitchen, &out->plan);
     if (out->plan.start_ms > in->now_ms)
-        k->waiting++;
+        at.kitchen->waiting++;
     out->reason = SLUICE__V1__REASON__REASON_NONE;
     out->promised_delivery_at_ms = admit_delivery_ms(self->cfg, store->cfg, out->plan.ready_ms,
                                                      in->dropoff_lat, in->dropoff_lng);

@@ -197,6 +197,7 @@ static bool s_load_tree(struct load *ld, const setting_t *root)
     s_parse_section(p, S_DISPATCH, root, &cfg->dispatch);
     cfg->brands = s_parse_list(p, S_BRAND, root, &cfg->brand_count);
     cfg->platforms = s_parse_list(p, S_PLATFORM, root, &cfg->platform_count);
+    cfg->campaigns = s_parse_list(p, S_CAMPAIGN, root, &cfg->campaign_count);
     return config_stores_load(ld, root);
 }
 
@@ -516,6 +517,8 @@ void config_destroy(config_t **self)
         config_free_strings(S_BRAND, &cfg->brands[i]);
     for (size_t i = 0; i < cfg->platform_count; i++)
         config_free_strings(S_PLATFORM, &cfg->platforms[i]);
+    for (size_t i = 0; i < cfg->campaign_count; i++)
+        config_free_strings(S_CAMPAIGN, &cfg->campaigns[i]);
     for (size_t i = 0; i < cfg->store_count; i++)
         config_free_strings(S_STORE, &cfg->stores[i]);
     for (size_t i = 0; i < cfg->timezone_count; i++)
@@ -523,6 +526,7 @@ void config_destroy(config_t **self)
     config_sources_free(cfg->sources);
     free(cfg->brands);
     free(cfg->platforms);
+    free(cfg->campaigns);
     free(cfg->stores);
     free(cfg->timezones);
     free(cfg->path);

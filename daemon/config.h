@@ -10,6 +10,7 @@
 
 #define CONFIG_MAX_STORE_PLATFORMS 8
 #define CONFIG_MAX_STAFFING 8
+#define CONFIG_MAX_STORE_CAMPAIGNS 4 /* campaign overrides in one store's entry */
 #define CONFIG_MAX_BREAKER_WINDOW 600 /* seconds; the breaker keeps a bucket per second */
 
 typedef struct config_limits {
@@ -36,6 +37,7 @@ typedef struct config_daemon {
     int reconnect_min_ms;    /* first database reconnect delay */
     int reconnect_max_ms;    /* cap of the exponential reconnect backoff */
     int paused_retry_ms;     /* retry_after_ms sent with STORE_PAUSED */
+    int availability_event_ms; /* at most one avail.<store_id> event per store this often */
     char *curve_secret_key_file;  /* "" = no CURVE (loopback or ipc:// ingress only) */
     char *curve_client_keys_file; /* allowed producer public keys, one per line */
 } config_daemon_t;
@@ -76,6 +78,28 @@ typedef struct config_platform {
     int line;
 } config_platform_t;
 
+/* A campaign (daemon/campaign.h): orders that name it in
+ * SubmitOrder.campaign are paced, capped and kept to a share of each
+ * store's prep time, on top of the store's own rules. */
+typedef struct config_campaign {
+    char *name;
+    int64_t starts_ms;       /* unix ms it takes orders from; 0: no start */
+    int64_t ends_ms;         /* unix ms it stops taking them; 0: no end */
+    double store_share;      /* most of a store's prep-slot time in any window of
+                              * its max_wait_minutes; 1: no limit, 0: none */
+    int orders_per_second;   /* token bucket over all stores */
+    int budget;              /* orders it may place in all; 0: no limit */
+    int per_store_daily;     /* orders per store per local day; 0: no limit */
+    bool paused;
+    int line;                /* source line, for messages */
+} config_campaign_t;
+
+/* A store's own store_share for one campaign (stores.[].campaigns). */
+typedef struct config_store_campaign {
+    int campaign;            /* index into config_t.campaigns */
+    double store_share;      /* 0: the store takes none of its orders */
+} config_store_campaign_t;
+
 typedef struct config_staffing {
     int from_minute;         /* minutes after local midnight */
     int to_minute;
@@ -100,6 +124,9 @@ typedef struct config_store {
     int platforms[CONFIG_MAX_STORE_PLATFORMS]; /* indexes into config_t.platforms */
     int staffing_count;
     config_staffing_t staffing[CONFIG_MAX_STAFFING];
+    int typical_drinks;      /* the order size availability answers for */
+    int campaign_count;
+    config_store_campaign_t campaigns[CONFIG_MAX_STORE_CAMPAIGNS];
     int line;
 } config_store_t;
 
@@ -122,6 +149,8 @@ typedef struct config {
     size_t brand_count;
     config_platform_t *platforms;
     size_t platform_count;
+    config_campaign_t *campaigns;
+    size_t campaign_count;
     config_store_t *stores;
     size_t store_count;
     char **timezones;        /* interned timezone names */
@@ -142,9 +171,9 @@ typedef struct config_load_options {
     /* A config loaded before (say, the one running when SIGHUP asks for a
      * reload). A file @include'd in the stores list whose path, length and
      * content hash are unchanged since PREVIOUS read it has its stores copied
-     * from PREVIOUS instead of parsed again, provided brands and platforms
-     * are the same names in the same order. PREVIOUS is only read; it must
-     * stay alive during the call. NULL: parse everything. */
+     * from PREVIOUS instead of parsed again, provided brands, platforms and
+     * campaigns are the same names in the same order. PREVIOUS is only
+     * read; it must stay alive during the call. NULL: parse everything. */
     const config_t *previous;
     /* Threads that parse (the caller's included); 0: one per online CPU. */
     unsigned threads;
@@ -163,9 +192,9 @@ typedef struct config_load_options {
     /* A directory for the parsed-store cache (daemon/config_cache.h); NULL:
      * none. Each @include'd store file that is not reused from PREVIOUS has
      * its stores read from its cache file there when that file matches its
-     * bytes, brands and platforms exactly, instead of parsed. After a load
-     * without errors, the files parsed get their cache files (re)written,
-     * atomically; one that cannot be written only counts in
+     * bytes, brands, platforms and campaigns exactly, instead of parsed.
+     * After a load without errors, the files parsed get their cache files
+     * (re)written, atomically; one that cannot be written only counts in
      * stats.cache_write_failures. Not used by a partial load (only_store)
      * nor by a whole one. */
     const char *cache_dir;

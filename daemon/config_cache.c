@@ -16,7 +16,8 @@
 #include <unistd.h>
 
 /* A store is written by walking the store rows of the key table (and the
- * staffing rows of its windows), each by its kind, then the two fields no
+ * staffing rows of its windows, the rows of its campaign shares), each by
+ * its kind, then the two fields no
  * row sets (its line and its id's line); a key added to the table is cached
  * with no change here. The header holds a hash of those rows (paths, kinds,
  * offsets, defaults, ranges): a file written by a build whose table differs
@@ -25,7 +26,7 @@
  * to one machine); a file from a host of the other order reads as another
  * version. */
 #define CACHE_MAGIC "SLUICE-STORES\n\0\0"
-#define CACHE_VERSION UINT32_C(2)
+#define CACHE_VERSION UINT32_C(3)
 #define NO_STRING UINT32_MAX
 
 uint64_t config_cache_hash(const void *data, size_t len)
@@ -64,9 +65,10 @@ static uint64_t s_mix(uint64_t h, const void *data, size_t len)
  * fields, and the sizes of the structs they point into. */
 static uint64_t s_layout(void)
 {
-    static const enum scope_id sids[] = { S_STORE, S_STAFFING };
-    uint64_t h = s_mix(0, (const uint64_t[]){ sizeof(config_store_t), sizeof(config_staffing_t) },
-                       2 * sizeof(uint64_t));
+    static const enum scope_id sids[] = { S_STORE, S_STAFFING, S_STORE_CAMPAIGN };
+    uint64_t h = s_mix(0, (const uint64_t[]){ sizeof(config_store_t), sizeof(config_staffing_t),
+                                              sizeof(config_store_campaign_t) },
+                       3 * sizeof(uint64_t));
     for (size_t k = 0; k < sizeof sids / sizeof sids[0]; k++) {
         const struct scope *sc = &config_scopes[sids[k]];
         for (size_t i = 0; i < sc->row_count; i++) {
@@ -94,8 +96,8 @@ struct step {
 };
 
 struct plan {
-    struct step store[ROWS_MAX], window[ROWS_MAX];
-    size_t store_count, window_count;
+    struct step store[ROWS_MAX], window[ROWS_MAX], share[ROWS_MAX];
+    size_t store_count, window_count, share_count;
 };
 
 /* s_plain_bytes: the bytes of a plain number's field, 0 for other kinds. */
@@ -113,6 +115,8 @@ static size_t s_plain_bytes(enum kind kind)
         return 2 * sizeof(int);
     case K_LOCATION:
         return 2 * sizeof(double);
+    case K_INSTANT:
+        return sizeof(int64_t);
     default:
         return 0;
     }
@@ -138,6 +142,7 @@ static void s_plan(struct plan *pl)
 {
     pl->store_count = s_plan_scope(S_STORE, pl->store);
     pl->window_count = s_plan_scope(S_STAFFING, pl->window);
+    pl->share_count = s_plan_scope(S_STORE_CAMPAIGN, pl->share);
 }
 
 /* s_file_name: DIR/stores-<hash of the source's path>.cache in BUF. */
@@ -210,6 +215,9 @@ static void s_put_key(struct out *o, const config_cache_key_t *key)
     s_put_u32(o, (uint32_t)key->platform_count);
     for (size_t i = 0; i < key->platform_count; i++)
         s_put_str(o, key->platforms[i].name);
+    s_put_u32(o, (uint32_t)key->campaign_count);
+    for (size_t i = 0; i < key->campaign_count; i++)
+        s_put_str(o, key->campaigns[i].name);
 }
 
 /* s_tz_index: the index of NAME in O's zone table (added when new), -1
@@ -257,6 +265,7 @@ static void s_put_fields(struct out *o, const struct step *steps, size_t count, 
         }
         switch (steps[i].kind) {
         case K_BRAND:
+        case K_CAMPAIGN:
             s_put_i32(o, s_int_at(field));
             break;
         case K_BOOL: {
@@ -287,12 +296,22 @@ static void s_put_fields(struct out *o, const struct step *steps, size_t count, 
                              field + sizeof(int) + (size_t)k * sizeof(config_staffing_t));
             break;
         }
+        case K_CAMPAIGNS: {
+            int n = s_int_at(field);
+            s_put_i32(o, n);
+            for (int k = 0; k < n && k < CONFIG_MAX_STORE_CAMPAIGNS; k++)
+                s_put_fields(o, o->plan.share, o->plan.share_count,
+                             field + CAMPAIGNS_ARRAY_AT +
+                                 (size_t)k * sizeof(config_store_campaign_t));
+            break;
+        }
         case K_INT:
         case K_ID:
         case K_DOUBLE:
         case K_HOURS:
         case K_CLOCK:
         case K_LOCATION:
+        case K_INSTANT:
         case K_COUNT:
             break; /* plain numbers: copied above */
         }
@@ -430,6 +449,11 @@ static bool s_match_key(struct in *r, const config_cache_key_t *key)
     for (size_t i = 0; i < key->platform_count; i++)
         if (!s_match_str(r, key->platforms[i].name))
             return false;
+    if (s_get_u32(r) != key->campaign_count)
+        return false;
+    for (size_t i = 0; i < key->campaign_count; i++)
+        if (!s_match_str(r, key->campaigns[i].name))
+            return false;
     return !r->bad;
 }
 
@@ -458,6 +482,12 @@ static bool s_get_fields(struct in *r, const config_cache_key_t *key,
         case K_BRAND:
             n = s_get_i32(r);
             if (!s_in_range(n, -1, (long long)key->brand_count))
+                return false;
+            memcpy(field, &n, sizeof n);
+            break;
+        case K_CAMPAIGN:
+            n = s_get_i32(r);
+            if (!s_in_range(n, 0, (long long)key->campaign_count))
                 return false;
             memcpy(field, &n, sizeof n);
             break;
@@ -510,12 +540,24 @@ static bool s_get_fields(struct in *r, const config_cache_key_t *key,
                                   field + sizeof(int) + (size_t)k * sizeof(config_staffing_t)))
                     return false;
             break;
+        case K_CAMPAIGNS:
+            n = s_get_i32(r);
+            if (!s_in_range(n, 0, CONFIG_MAX_STORE_CAMPAIGNS + 1))
+                return false;
+            memcpy(field, &n, sizeof n);
+            for (int k = 0; k < n; k++)
+                if (!s_get_fields(r, key, e, r->plan.share, r->plan.share_count,
+                                  field + CAMPAIGNS_ARRAY_AT +
+                                      (size_t)k * sizeof(config_store_campaign_t)))
+                    return false;
+            break;
         case K_INT:
         case K_ID:
         case K_DOUBLE:
         case K_HOURS:
         case K_CLOCK:
         case K_LOCATION:
+        case K_INSTANT:
         case K_COUNT:
             break; /* plain numbers: copied above */
         }

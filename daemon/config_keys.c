@@ -4,6 +4,7 @@
 #include "config_internal.h"
 #include "adapter.h"
 #include "curve.h"
+#include "order.h"
 #include "tz.h"
 
 #include <grp.h>
@@ -71,7 +72,12 @@ static const struct key_row s_daemon_rows[] = {
       "\"\"", 0, 4096,
       "file with the producers' CURVE public keys (Z85), one per line; others cannot connect" },
     { "daemon.paused_retry_ms", K_INT, APPLY_LIVE, DM(paused_retry_ms), "60000", 1, 86400000,
-      "retry_after_ms sent with STORE_PAUSED (a pause has no announced end)" },
+      "retry_after_ms sent with STORE_PAUSED (a pause has no announced end), and with "
+      "CAMPAIGN_LIMIT for a paused campaign" },
+    { "daemon.availability_event_ms", K_INT, APPLY_LIVE, DM(availability_event_ms), "1000", 0,
+      3600000,
+      "at most one avail.<store_id> event per store this often; a change within it is held and "
+      "the store's latest class is sent when it has passed; 0 = every change at once" },
 };
 
 #define DI(f) offsetof(config_dispatch_t, f)
@@ -132,6 +138,32 @@ static const struct key_row s_platform_rows[] = {
       "10", 1, 3600, "how long the breaker stays open before a half-open probe" },
 };
 
+#define CA(f) offsetof(config_campaign_t, f)
+static const struct key_row s_campaign_rows[] = {
+    { "campaigns.[].name", K_STRING, APPLY_LIVE, CA(name), NULL, 1, 64,
+      "campaign name, as orders give it in SubmitOrder.campaign; unique; letters, digits and "
+      ". _ : - only" },
+    { "campaigns.[].starts", K_INSTANT, APPLY_LIVE, CA(starts_ms), "\"\"", 0, 0,
+      "when it starts taking orders, ISO 8601 with the offset: \"2027-02-10T10:00:00+08:00\"; "
+      "\"\" = already started; orders before it get CAMPAIGN_LIMIT with retry_after_ms until then" },
+    { "campaigns.[].ends", K_INSTANT, APPLY_LIVE, CA(ends_ms), "\"\"", 0, 0,
+      "when it stops taking orders, the same form, after starts; \"\" = no end; orders from "
+      "then on get CAMPAIGN_LIMIT with retry_after_ms 0" },
+    { "campaigns.[].store_share", K_DOUBLE, APPLY_LIVE, CA(store_share), "0.5", 0, 1,
+      "most of a store's prep-slot time, in any window of the store's max_wait_minutes, that "
+      "this campaign's orders may be promised; the rest stays for other orders; 1 = no limit; "
+      "stores.[].campaigns sets it per store" },
+    { "campaigns.[].orders_per_second", K_INT, APPLY_LIVE, CA(orders_per_second), NULL, 1,
+      10000000, "token-bucket rate of its orders over all stores" },
+    { "campaigns.[].budget", K_INT, APPLY_LIVE, CA(budget), "0", 0, 2147483647,
+      "orders it may place in all (cancelled ones too), counted in the database across "
+      "restarts; then CAMPAIGN_LIMIT with retry_after_ms 0; 0 = no limit" },
+    { "campaigns.[].per_store_daily", K_INT, APPLY_LIVE, CA(per_store_daily), "0", 0, 1000000,
+      "orders it may place at one store per local day (the store's timezone); 0 = no limit" },
+    { "campaigns.[].paused", K_BOOL, APPLY_LIVE, CA(paused), "false", 0, 0,
+      "refuse its orders with CAMPAIGN_LIMIT at once (retry_after_ms daemon.paused_retry_ms)" },
+};
+
 #define ST(f) offsetof(config_store_t, f)
 static const struct key_row s_store_rows[] = {
     { "stores.[].id", K_ID, APPLY_LIVE, ST(id), NULL, 1, 4294967295.0,
@@ -163,6 +195,12 @@ static const struct key_row s_store_rows[] = {
       "delivery platforms the store may use, in preference order" },
     { "stores.[].staffing", K_STAFFING, APPLY_LIVE, ST(staffing_count),
       "()", 0, CONFIG_MAX_STAFFING, "time windows with their own prep_slots" },
+    { "stores.[].typical_drinks", K_INT, APPLY_LIVE, ST(typical_drinks), "2", 1, 99,
+      "drinks in a typical order: the order QueryAvailability and the avail.<store_id> events "
+      "give the store's promise for" },
+    { "stores.[].campaigns", K_CAMPAIGNS, APPLY_LIVE, ST(campaign_count),
+      "()", 0, CONFIG_MAX_STORE_CAMPAIGNS,
+      "the store's own store_share for some campaigns, in place of the campaign's" },
 };
 
 #define SF(f) offsetof(config_staffing_t, f)
@@ -175,7 +213,15 @@ static const struct key_row s_staffing_rows[] = {
       "prep_slots during the window" },
 };
 
-static config_check_fn s_check_daemon, s_check_brand, s_check_platform;
+#define SC(f) offsetof(config_store_campaign_t, f)
+static const struct key_row s_store_campaign_rows[] = {
+    { "stores.[].campaigns.[].name", K_CAMPAIGN, APPLY_LIVE, SC(campaign), NULL, 0, 0,
+      "a campaign in campaigns, at most once per store" },
+    { "stores.[].campaigns.[].store_share", K_DOUBLE, APPLY_LIVE, SC(store_share), NULL, 0, 1,
+      "this store's share for that campaign; 0 = the store takes none of its orders" },
+};
+
+static config_check_fn s_check_daemon, s_check_brand, s_check_platform, s_check_campaign;
 
 #define PREFIX(s) s, sizeof(s) - 1
 #define ROWS(a) a, sizeof(a) / sizeof(a[0])
@@ -193,11 +239,18 @@ const struct scope config_scopes[S_COUNT] = {
                      sizeof(config_platform_t), s_check_platform,
                      LIST_IN_CONFIG(platforms, platform_count),
                      .name_at = offsetof(config_platform_t, name) },
+    [S_CAMPAIGN] = { "campaigns", true, PREFIX("campaigns.[]."), ROWS(s_campaign_rows),
+                     sizeof(config_campaign_t), s_check_campaign,
+                     LIST_IN_CONFIG(campaigns, campaign_count),
+                     .name_at = offsetof(config_campaign_t, name) },
     [S_STORE] = { "stores", true, PREFIX("stores.[]."), ROWS(s_store_rows),
                   sizeof(config_store_t), NULL, /* stores: config_stores.c checks ids */
                   LIST_IN_CONFIG(stores, store_count), .name_at = -1 },
     [S_STAFFING] = { NULL, true, PREFIX("stores.[].staffing.[]."), ROWS(s_staffing_rows),
                      sizeof(config_staffing_t), NULL, .name_at = -1 },
+    [S_STORE_CAMPAIGN] = { NULL, true, PREFIX("stores.[].campaigns.[]."),
+                           ROWS(s_store_campaign_rows), sizeof(config_store_campaign_t), NULL,
+                           .name_at = -1 },
 };
 
 #define ROWS_FIT(a) _Static_assert(sizeof a / sizeof a[0] <= ROWS_MAX, #a " has too many rows")
@@ -207,6 +260,8 @@ ROWS_FIT(s_brand_rows);
 ROWS_FIT(s_platform_rows);
 ROWS_FIT(s_store_rows);
 ROWS_FIT(s_staffing_rows);
+ROWS_FIT(s_campaign_rows);
+ROWS_FIT(s_store_campaign_rows);
 
 /* Walks by offset (the store cache, the restart check) find the fields of
  * the kinds that set several right after the row's offset (see enum kind). */
@@ -216,6 +271,9 @@ _Static_assert(NEXT_TO(open_minute, close_minute), "K_HOURS: close_minute follow
 _Static_assert(NEXT_TO(lat, lng), "K_LOCATION: lng follows lat");
 _Static_assert(NEXT_TO(platform_count, platforms), "K_PLATFORMS: the array follows its count");
 _Static_assert(NEXT_TO(staffing_count, staffing), "K_STAFFING: the array follows its count");
+_Static_assert(offsetof(config_store_t, campaigns) ==
+                   offsetof(config_store_t, campaign_count) + CAMPAIGNS_ARRAY_AT,
+               "K_CAMPAIGNS: the array is CAMPAIGNS_ARRAY_AT after its count");
 
 /* ---------------------------------------------------------- value parsers */
 
@@ -609,6 +667,125 @@ static void s_set_staffing(struct parser *p, const struct slot *sl, const settin
     st->staffing_count = n;
 }
 
+/* s_digits reads N decimal digits at V into *OUT. */
+static bool s_digits(const char *v, int n, int *out)
+{
+    int x = 0;
+    for (int i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return false;
+        x = x * 10 + (v[i] - '0');
+    }
+    *out = x;
+    return true;
+}
+
+/* s_days_from_civil: days from 1970-01-01 to Y-M-D (proleptic Gregorian). */
+static int64_t s_days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* s_instant parses "YYYY-MM-DDTHH:MM[:SS]" followed by "Z" or "+HH:MM" /
+ * "-HH:MM" into unix ms. The offset is required: a merchant's "10:00" is
+ * in some zone, and the daemon must not guess which. */
+static bool s_instant(const char *v, int64_t *ms)
+{
+    static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int y, mo, d, h, mi, sec = 0, oh = 0, om = 0;
+    if (!s_digits(v, 4, &y) || v[4] != '-' || !s_digits(v + 5, 2, &mo) || v[7] != '-' ||
+        !s_digits(v + 8, 2, &d) || v[10] != 'T' || !s_digits(v + 11, 2, &h) || v[13] != ':' ||
+        !s_digits(v + 14, 2, &mi))
+        return false;
+    const char *rest = v + 16;
+    if (*rest == ':') {
+        if (!s_digits(rest + 1, 2, &sec))
+            return false;
+        rest += 3;
+    }
+    int sign = 0;
+    if (strcmp(rest, "Z") != 0) {
+        sign = rest[0] == '+' ? 1 : rest[0] == '-' ? -1 : 0;
+        if (!sign || strlen(rest) != 6 || !s_digits(rest + 1, 2, &oh) || rest[3] != ':' ||
+            !s_digits(rest + 4, 2, &om) || oh > 23 || om > 59)
+            return false;
+    }
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+        (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || sec > 59)
+        return false;
+    int64_t local_s = s_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+    *ms = (local_s - sign * (oh * 3600 + om * 60)) * 1000;
+    return *ms > 0;
+}
+
+static void s_set_instant(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    const char *v = s_string(p, sl, s);
+    int64_t ms = 0;
+    if (!v)
+        return;
+    if (v[0] && !s_instant(v, &ms))
+        config_bad(p, sl, s, "must be a time with its offset, \"2027-02-10T10:00:00+08:00\" "
+                   "or \"2027-02-10T02:00:00Z\", after 1970, or \"\" for none");
+    else
+        *(int64_t *)sl->field = ms;
+}
+
+static void s_set_campaign(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    const char *v = s_string(p, sl, s);
+    if (!v)
+        return;
+    size_t last = 0;
+    int i = s_find_name(p->load->cfg->campaigns, p->load->cfg->campaign_count,
+                        sizeof(config_campaign_t), offsetof(config_campaign_t, name), &last, v);
+    if (i < 0)
+        config_bad(p, sl, s, "unknown campaign: not in campaigns");
+    else
+        *(int *)sl->field = i;
+}
+
+static void s_set_campaigns(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    config_store_t *st = sl->base;
+    int n = config_setting_length(s);
+    if (!config_setting_is_list(s) && !(config_setting_is_array(s) && n == 0)) {
+        config_bad(p, sl, s, "must be a list ( { name = \"...\"; store_share = 0.2; }, ... )");
+        return;
+    }
+    if (n > sl->row->max) {
+        config_report(p, s, sl->ctx, sl->key, "at most %.0f campaigns (got %d)", sl->row->max, n);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        struct ctx ectx = { sl->ctx, "campaigns", i };
+        size_t before = p->error_count;
+        config_store_campaign_t *c = &st->campaigns[i];
+        c->campaign = -1;
+        if (!config_setting_is_group(e)) {
+            char got[SHOW_MAX];
+            config_report(p, e, &ectx, NULL,
+                          "must be a group { name = ...; store_share = ...; } (got %s)",
+                          config_show(e, got, sizeof got));
+            continue;
+        }
+        config_parse_group(p, S_STORE_CAMPAIGN, e, c, &ectx);
+        for (int j = 0; p->error_count == before && j < i; j++)
+            if (st->campaigns[j].campaign == c->campaign)
+                config_report(p, config_member_or(e, "name"), &ectx, "name",
+                              "campaign listed twice, first as campaigns[%d] (got \"%s\")", j,
+                              p->load->cfg->campaigns[c->campaign].name);
+    }
+    st->campaign_count = n;
+}
+
 const struct kind_info config_kinds[K_COUNT] = {
     [K_INT] = { "int", s_set_int },
     [K_ID] = { "int (uint32)", s_set_id },
@@ -623,6 +800,9 @@ const struct kind_info config_kinds[K_COUNT] = {
     [K_TIMEZONE] = { "timezone", s_set_timezone },
     [K_PLATFORMS] = { "list of platform names", s_set_platforms },
     [K_STAFFING] = { "staffing list", s_set_staffing },
+    [K_INSTANT] = { "time", s_set_instant },
+    [K_CAMPAIGN] = { "campaign name", s_set_campaign },
+    [K_CAMPAIGNS] = { "list of campaign shares", s_set_campaigns },
 };
 
 /* ------------------------------------------------- checks across keys */
@@ -768,6 +948,21 @@ static void s_check_platform(struct parser *p, const setting_t *grp, const struc
                         offsetof(config_platform_t, name), index);
 }
 
+static void s_check_campaign(struct parser *p, const setting_t *grp, const struct ctx *ctx,
+                             void *array, size_t index)
+{
+    config_campaign_t *campaigns = array, *c = &campaigns[index];
+    c->line = (int)config_line(p, grp);
+    if (!order_id_valid(c->name))
+        config_report(p, config_member_or(grp, "name"), ctx, "name",
+                      "only letters, digits and . _ : - are allowed, as in SubmitOrder.campaign "
+                      "(got \"%s\")", c->name);
+    if (c->starts_ms && c->ends_ms && c->ends_ms <= c->starts_ms)
+        config_report(p, config_member_or(grp, "ends"), ctx, "ends", "must be after starts");
+    s_check_unique_name(p, grp, ctx, "campaign", array, sizeof *campaigns,
+                        offsetof(config_campaign_t, name), index);
+}
+
 /* config_free_strings frees the strings that the rows of SID own in BASE. */
 void config_free_strings(enum scope_id sid, void *base)
 {
@@ -822,6 +1017,15 @@ static void s_range_text(const struct key_row *row, char *buf, size_t size)
         break;
     case K_STAFFING:
         snprintf(buf, size, "at most %.0f windows, not overlapping", row->max);
+        break;
+    case K_INSTANT:
+        snprintf(buf, size, "ISO 8601 with its offset, or `\"\"`");
+        break;
+    case K_CAMPAIGN:
+        snprintf(buf, size, "a name in campaigns");
+        break;
+    case K_CAMPAIGNS:
+        snprintf(buf, size, "at most %.0f, each campaign once", row->max);
         break;
     case K_BOOL:
         snprintf(buf, size, "true, false");

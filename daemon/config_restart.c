@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define VALUE_MAX 256    /* characters of a string shown; longer ones end in "..." */
 #define SHOWN_MAX 1024   /* a value as shown, lists included */
@@ -259,6 +260,38 @@ static void s_show(struct out *o, const struct key_row *row, const config_t *cfg
         s_put(o, ")", 1);
         break;
     }
+    case K_INSTANT: {
+        int64_t ms;
+        memcpy(&ms, field, sizeof ms);
+        time_t t = (time_t)(ms / 1000);
+        struct tm tm;
+        char text[32];
+        if (ms && gmtime_r(&t, &tm) && strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm))
+            s_quote(o, text);
+        else
+            s_quote(o, "");
+        break;
+    }
+    case K_CAMPAIGN:
+        memcpy(n, field, sizeof n[0]);
+        s_quote(o, s_name(cfg->campaigns, cfg->campaign_count, sizeof *cfg->campaigns,
+                          offsetof(config_campaign_t, name), n[0]));
+        break;
+    case K_CAMPAIGNS: {
+        int count;
+        memcpy(&count, field, sizeof count);
+        const char *shares = field + CAMPAIGNS_ARRAY_AT;
+        s_put(o, "(", 1);
+        for (int i = 0; i < count && i < CONFIG_MAX_STORE_CAMPAIGNS; i++) {
+            s_put(o, i ? ", " : " ", i ? 2 : 1);
+            s_show_group(o, S_STORE_CAMPAIGN, cfg,
+                         shares + (size_t)i * sizeof(config_store_campaign_t));
+        }
+        if (count > 0)
+            s_put(o, " ", 1);
+        s_put(o, ")", 1);
+        break;
+    }
     case K_COUNT:
         break;
     }
@@ -293,6 +326,8 @@ static bool s_differs(const struct key_row *row, const config_t *ca, const char 
         return memcmp(a, b, 2 * sizeof(int)) != 0;
     case K_LOCATION:
         return memcmp(a, b, 2 * sizeof(double)) != 0;
+    case K_INSTANT:
+        return memcmp(a, b, sizeof(int64_t)) != 0;
     case K_STAFFING: {
         int count;
         memcpy(&count, a, sizeof count);
@@ -303,6 +338,8 @@ static bool s_differs(const struct key_row *row, const config_t *ca, const char 
     }
     case K_BRAND:
     case K_PLATFORMS:
+    case K_CAMPAIGN:
+    case K_CAMPAIGNS:
     case K_COUNT:
         break;
     }

@@ -256,15 +256,17 @@ static bool s_on_piece(void *arg, const config_scan_piece_t *piece)
 }
 
 /* s_source_cached gives SRC one piece, already walked, holding its stores
- * from the cache, when the cache has them for these bytes, brands and
- * platforms. A file is cached only when it was cacheable, and the same
+ * from the cache, when the cache has them for these bytes, brands,
+ * platforms and campaigns. A file is cached only when it was cacheable, and the same
  * bytes scan the same, so SRC is cacheable too. A zone that no longer
  * exists makes it a miss: the parse then says so as usual. */
 static bool s_source_cached(struct load *ld, struct source *src)
 {
     const config_t *cfg = ld->cfg;
-    config_cache_key_t key = { src->path, src->shown, src->len, src->hash, cfg->brands,
-                               cfg->brand_count, cfg->platforms, cfg->platform_count };
+    config_cache_key_t key = { src->path,      src->shown,          src->len,
+                               src->hash,      cfg->brands,         cfg->brand_count,
+                               cfg->platforms, cfg->platform_count, cfg->campaigns,
+                               cfg->campaign_count };
     config_cache_entry_t e;
     if (!config_cache_read(ld->cache_dir, &key, &e))
         return false;
@@ -812,7 +814,7 @@ static void s_id_lines(const struct source *src, unsigned *lines)
 
 /* s_cache_write writes the cache file of every source this load parsed
  * (only cacheable ones: their bytes are all their stores depend on, besides
- * brands and platforms, which the file names). The cache is only a help: a
+ * brands, platforms and campaigns, which the file names). The cache is only a help: a
  * file not written is counted for the caller to warn about, no error. */
 static void s_cache_write(struct load *ld)
 {
@@ -823,8 +825,10 @@ static void s_cache_write(struct load *ld)
         const struct source *src = sg->source;
         size_t count = sg->run ? sg->run->count : s_source_count(src);
         if (src && src->cacheable && !src->reuse && !src->cached) {
-            config_cache_key_t key = { src->path, src->shown, src->len, src->hash, cfg->brands,
-                                       cfg->brand_count, cfg->platforms, cfg->platform_count };
+            config_cache_key_t key = { src->path,      src->shown,          src->len,
+                                       src->hash,      cfg->brands,         cfg->brand_count,
+                                       cfg->platforms, cfg->platform_count, cfg->campaigns,
+                                       cfg->campaign_count };
             unsigned *lines = malloc((count + 1) * sizeof *lines);
             if (lines)
                 s_id_lines(src, lines);
@@ -887,13 +891,14 @@ fail:
 }
 
 /* s_reuse_init: the previous config's sources may be reused when it read
- * them against the same brands and platforms (stores hold their indexes)
+ * them against the same brands, platforms and campaigns (stores hold their
+ * indexes)
  * and every timezone it knew still exists. */
 static bool s_reuse_init(const struct load *ld)
 {
     const config_t *old = ld->previous, *cfg = ld->cfg;
     if (!old || !old->sources || old->brand_count != cfg->brand_count ||
-        old->platform_count != cfg->platform_count)
+        old->platform_count != cfg->platform_count || old->campaign_count != cfg->campaign_count)
         return false;
     for (size_t i = 0; i < cfg->brand_count; i++)
         if (!old->brands[i].name || !cfg->brands[i].name ||
@@ -902,6 +907,10 @@ static bool s_reuse_init(const struct load *ld)
     for (size_t i = 0; i < cfg->platform_count; i++)
         if (!old->platforms[i].name || !cfg->platforms[i].name ||
             strcmp(old->platforms[i].name, cfg->platforms[i].name) != 0)
+            return false;
+    for (size_t i = 0; i < cfg->campaign_count; i++)
+        if (!old->campaigns[i].name || !cfg->campaigns[i].name ||
+            strcmp(old->campaigns[i].name, cfg->campaigns[i].name) != 0)
             return false;
     for (size_t i = 0; i < old->timezone_count; i++)
         if (!config_zone_exists(old->timezones[i]))

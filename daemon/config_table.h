@@ -30,12 +30,25 @@ enum kind {
     K_PLATFORMS, /* ["name", ...] -> int platform_count, int platforms[] */
     K_STAFFING,  /* ( { from; to; prep_slots; }, ... ) -> int staffing_count,
                   * config_staffing_t staffing[] (its rows: S_STAFFING) */
+    K_INSTANT,   /* "YYYY-MM-DDTHH:MM[:SS]" and "Z" or "+HH:MM" -> int64_t unix ms;
+                  * "" -> 0 (none) */
+    K_CAMPAIGN,  /* campaign name -> int index into config_t.campaigns */
+    K_CAMPAIGNS, /* ( { name; store_share; }, ... ) -> int campaign_count, then
+                  * CAMPAIGNS_ARRAY_AT bytes after it config_store_campaign_t
+                  * campaigns[] (its rows: S_STORE_CAMPAIGN) */
     K_COUNT
 };
 
+/* Where a store's campaign overrides start, from their count: the int,
+ * rounded up to the array's alignment (config_keys.c asserts it). */
+#define CAMPAIGNS_ARRAY_AT \
+    ((sizeof(int) + _Alignof(config_store_campaign_t) - 1) / _Alignof(config_store_campaign_t) * \
+     _Alignof(config_store_campaign_t))
+
 /* When a changed value takes effect. A reload that changes a restart row is
  * refused (config_restart_changes), naming the key and both values. The
- * rows of stores.[].staffing.[] go with their list's row, stores.[].staffing. */
+ * rows of stores.[].staffing.[] go with their list's row, stores.[].staffing,
+ * and those of stores.[].campaigns.[] with stores.[].campaigns. */
 enum apply {
     APPLY_LIVE,      /* the next order sees the reloaded value */
     APPLY_RESTART,   /* bound, connected or sized at start: a restart applies it */
@@ -51,7 +64,10 @@ struct key_row {
     const char *doc;
 };
 
-enum scope_id { S_DAEMON, S_DISPATCH, S_BRAND, S_PLATFORM, S_STORE, S_STAFFING, S_COUNT };
+enum scope_id {
+    S_DAEMON, S_DISPATCH, S_BRAND, S_PLATFORM, S_CAMPAIGN, S_STORE, S_STAFFING, S_STORE_CAMPAIGN,
+    S_COUNT
+};
 
 /* config_check_fn checks a scope's struct across keys, after its rows were
  * set without problems (see config_internal.h for the parser). */

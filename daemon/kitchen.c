@@ -21,6 +21,48 @@ int kitchen_slots_at(const config_store_t *cfg, int minute)
     return cfg->prep_slots;
 }
 
+bool kitchen_open_at(const config_store_t *cfg, int minute)
+{
+    if (cfg->open_minute <= cfg->close_minute)
+        return minute >= cfg->open_minute && minute < cfg->close_minute;
+    return minute >= cfg->open_minute || minute < cfg->close_minute;
+}
+
+int kitchen_capacity_at(const config_store_t *cfg, int minute)
+{
+    return kitchen_open_at(cfg, minute) ? kitchen_slots_at(cfg, minute) : 0;
+}
+
+uint64_t kitchen_until_minute(uint64_t local_ms, int minute)
+{
+    uint64_t day_ms = (uint64_t)TZ_MINUTES_PER_DAY * MINUTE_MS;
+    uint64_t into_day = local_ms % day_ms;
+    uint64_t target = (uint64_t)(minute % TZ_MINUTES_PER_DAY) * MINUTE_MS;
+    return target > into_day ? target - into_day : target + day_ms - into_day;
+}
+
+/* s_ahead: minutes from MINUTE to the next EDGE of the day, a full day when
+ * it is now. */
+static int s_ahead(int minute, int edge)
+{
+    int d = (edge % TZ_MINUTES_PER_DAY - minute + TZ_MINUTES_PER_DAY) % TZ_MINUTES_PER_DAY;
+    return d ? d : TZ_MINUTES_PER_DAY;
+}
+
+int kitchen_capacity_next(const config_store_t *cfg, int minute)
+{
+    int ahead = s_ahead(minute, cfg->open_minute);
+    int close = s_ahead(minute, cfg->close_minute);
+    ahead = close < ahead ? close : ahead;
+    for (int i = 0; i < cfg->staffing_count; i++) {
+        int from = s_ahead(minute, cfg->staffing[i].from_minute);
+        int to = s_ahead(minute, cfg->staffing[i].to_minute);
+        ahead = from < ahead ? from : ahead;
+        ahead = to < ahead ? to : ahead;
+    }
+    return ahead;
+}
+
 /* ---- the heap of always-staffed slots --------------------------------- */
 
 static bool s_before(const kitchen_t *k, uint16_t a, uint16_t b)

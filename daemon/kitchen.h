@@ -36,6 +36,23 @@ typedef struct kitchen_plan {
 /* kitchen_slots_at: prep slots staffed at local MINUTE (0..1439). */
 int kitchen_slots_at(const config_store_t *cfg, int minute);
 
+/* kitchen_open_at: is the store open (its hours) at local MINUTE (0..1439)? */
+bool kitchen_open_at(const config_store_t *cfg, int minute);
+
+/* kitchen_capacity_at: the prep slots the store has to give at local MINUTE
+ * (0..1439): those staffed while it is open, none while it is closed. This
+ * is the "slot time" a campaign's share is a share of (campaign.h). */
+int kitchen_capacity_at(const config_store_t *cfg, int minute);
+
+/* kitchen_until_minute: ms from local time LOCAL_MS to the next local
+ * MINUTE of the day (a full day when it is that minute's start now). */
+uint64_t kitchen_until_minute(uint64_t local_ms, int minute);
+
+/* kitchen_capacity_next: minutes (1..1440) from local MINUTE to the next
+ * minute at which kitchen_capacity_at may change: an opening or closing
+ * time, or a staffing window's edge. */
+int kitchen_capacity_next(const config_store_t *cfg, int minute);
+
 /* kitchen_configure sizes the schedule for CFG (first use, or after a reload
  * changed the store). Booked slots keep their free times. False when out of
  * memory; the kitchen is then unchanged. */

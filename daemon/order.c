@@ -150,6 +150,13 @@ bool order_validate(const Sluice__V1__SubmitOrder *o, char *detail, size_t len)
         return false;
     if (!s_check_optional_text("customer_ref", o->customer_ref, detail, len))
         return false;
+    /* A campaign is named like an order id: the config's names obey the same rule. */
+    const char *campaign = o->campaign ? o->campaign : "";
+    if (strlen(campaign) > ORDER_ID_MAX)
+        return s_fail(detail, len, "campaign: at most %d characters (got %zu)", ORDER_ID_MAX,
+                      strlen(campaign));
+    if (campaign[0] && !order_id_valid(campaign))
+        return s_fail(detail, len, "campaign: only letters, digits and . _ : - are allowed");
     return true;
 }
 

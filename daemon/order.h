@@ -22,8 +22,9 @@
 /* order_id_valid: 1..64 chars of [A-Za-z0-9._:-]. */
 bool order_id_valid(const char *id);
 
-/* order_validate checks every field's bounds. On failure it writes a detail
- * that names the field ("items[2].quantity: must be 1..99 (got 100)"). */
+/* order_validate checks every field's bounds (campaign: optional, else
+ * 1..64 chars of [A-Za-z0-9._:-], as order_id). On failure it writes a
+ * detail that names the field ("items[2].quantity: must be 1..99 (got 100)"). */
 bool order_validate(const Sluice__V1__SubmitOrder *o, char *detail, size_t detail_len);
 
 /* order_cancel_detail writes the event detail of a CancelOrder into DETAIL:

@@ -2,7 +2,8 @@
  * loaded from libconfig text: the level hierarchy (daemon shed limit, daemon
  * bucket, brand bucket, store), who names itself in the detail, exact
  * retry_after_ms, hours in the store's timezone, and that only admitted
- * orders spend tokens or book prep slots. */
+ * orders spend tokens or book prep slots; the campaign level after them
+ * all (its own cases are in test_campaign.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,6 +35,7 @@
 #define R_CLOSED SLUICE__V1__REASON__STORE_CLOSED
 #define R_UNKNOWN SLUICE__V1__REASON__UNKNOWN_STORE
 #define R_OVERLOADED SLUICE__V1__REASON__OVERLOADED
+#define R_CAMPAIGN SLUICE__V1__REASON__CAMPAIGN_LIMIT
 
 
 /* D: 2026-01-15 00:00 UTC. */
@@ -587,6 +589,96 @@ static void test_delivery_promise_adds_handoff_and_travel(void **state)
     assert_int_equal(r.promised_delivery_at_ms, east);
 }
 
+/* ------------------------------------------------------------ campaigns */
+
+#define CAMPAIGN_LEVEL_CONFIG                                                               \
+    "daemon = { limits = { orders_per_second = 4; }; };\n"                                  \
+    "brands = ( { name = \"heytea\"; orders_per_second = 3; } );\n"                        \
+    "campaigns = ( { name = \"free-tea\"; orders_per_second = 1; store_share = 1; } );\n" \
+    "stores = (\n"                                                                          \
+    "  { id = 1; brand = \"heytea\"; location = [0.0, 0.0]; prep_slots = 50;\n"            \
+    "    item_seconds = 60; max_wait_minutes = 60; },\n"                                   \
+    "  { id = 2; brand = \"heytea\"; location = [0.0, 0.0]; prep_slots = 50;\n"            \
+    "    item_seconds = 60; max_wait_minutes = 60; paused = true; } );\n"
+
+/* s_campaign_order is s_order for an order of CAMPAIGN. */
+static bool s_campaign_order(env_t *e, uint32_t id, const char *campaign, uint64_t now_ms,
+                             uint64_t now_us, admit_result_t *r)
+{
+    store_t *st = store_table_find(e->stores, id);
+    assert_non_null(st);
+    admit_order_in_t in = { .campaign = campaign, .drinks = 1, .now_ms = now_ms, .now_us = now_us };
+    memset(r, 0xa5, sizeof *r);
+    bool ok = admit_order(e->admit, e->stores, st, &in, r);
+    assert_int_equal(ok, r->reason == R_NONE);
+    return ok;
+}
+
+/* The campaign level comes last, after the daemon's, the brand's and the
+ * store's; its refusals spend no token of any level and book nothing;
+ * regular orders never meet it. */
+static void test_campaign_level_comes_last_and_spends_nothing(void **state)
+{
+    env_t *e = *state;
+    s_start(e, CAMPAIGN_LEVEL_CONFIG, US0);
+    const char *names[1];
+    size_t n = campaign_uncounted(admit_campaigns(e->admit), names, 1);
+    assert_int_equal(n, 1);
+    campaign_counted(admit_campaigns(e->admit), names, n);
+    uint64_t now = s_utc(0, 10, 0);
+    admit_result_t r;
+    /* the store's rule before the campaign's: a paused store says so */
+    assert_false(s_campaign_order(e, 2, "no-such-campaign", now, US0, &r));
+    s_rejected(&r, R_PAUSED, 60000, "store 2:", "paused");
+    assert_true(s_campaign_order(e, 1, "free-tea", now, US0, &r));
+    assert_int_equal(r.campaign, 0);
+    uint64_t booked = s_kitchen(e, 1)->free_at[0];
+    /* the campaign's one token is gone: refused, nothing spent, nothing booked */
+    for (int i = 0; i < 5; i++) {
+        assert_false(s_campaign_order(e, 1, "free-tea", now, US0, &r));
+        s_rejected(&r, R_CAMPAIGN, 1000, "campaign free-tea:", "orders_per_second 1 reached");
+    }
+    assert_int_equal(s_kitchen(e, 1)->free_at[1], 0);
+    assert_int_equal(s_kitchen(e, 1)->free_at[0], booked);
+    /* the brand still has 2 of its 3 tokens, the daemon 3 of its 4 */
+    s_admitted(e, 1, now, US0, 0, &r);
+    assert_int_equal(r.campaign, CAMPAIGN_NONE);
+    s_admitted(e, 1, now, US0, 0, &r);
+    assert_false(s_order(e, 1, 1, now, US0, 0, &r));
+    s_rejected(&r, R_OVERLOADED, 334, "brand heytea:", "orders_per_second 3");
+    /* the brand comes before the campaign, even one that is not configured */
+    assert_false(s_campaign_order(e, 1, "no-such-campaign", now, US0, &r));
+    s_rejected(&r, R_OVERLOADED, 334, "brand heytea:", "orders_per_second 3");
+    /* a second later: an unknown campaign is the campaign level's refusal */
+    assert_false(s_campaign_order(e, 1, "no-such-campaign", now, US0 + 1000000, &r));
+    s_rejected(&r, R_CAMPAIGN, 0, "campaign no-such-campaign:", "not in the configuration");
+    assert_true(s_campaign_order(e, 1, "free-tea", now, US0 + 1000000, &r));
+}
+
+/* admit_store_rules answers for the store alone, booking nothing, and
+ * shows the plan also when the wait is too long. */
+static void test_store_rules_alone(void **state)
+{
+    env_t *e = *state;
+    s_start(e,
+            "stores = ( { id = 1; location = [0.0, 0.0]; prep_slots = 1; item_seconds = 60;\n"
+            "             max_wait_minutes = 2; } );\n",
+            US0);
+    uint64_t now = s_utc(0, 10, 0);
+    admit_result_t r;
+    store_t *st = store_table_find(e->stores, 1);
+    assert_true(admit_store_rules(e->admit, e->stores, st, 2, now, &r));
+    assert_true(r.planned);
+    assert_int_equal(r.plan.ready_ms, now + 2 * MIN);
+    assert_int_equal(s_kitchen(e, 1)->free_at[0], 0);
+    s_admitted(e, 1, now, US0, 0, &r);
+    assert_false(admit_store_rules(e->admit, e->stores, st, 2, now, &r));
+    s_rejected(&r, R_BUSY, MIN, "store 1:", "over max_wait_minutes 2");
+    assert_true(r.planned);
+    assert_int_equal(r.plan.ready_ms, now + 3 * MIN);
+    assert_int_equal(s_kitchen(e, 1)->free_at[0], now + MIN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -612,6 +704,9 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_delivery_promise_adds_handoff_and_travel, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_campaign_level_comes_last_and_spends_nothing, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_store_rules_alone, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("admit", tests, NULL, NULL);
 }

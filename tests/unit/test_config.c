@@ -16,6 +16,7 @@
 #undef config_t
 
 #include "unit_tmp.h"
+#include "unit_time.h"
 #include "config.h"
 #include "config_cache.h"
 
@@ -301,6 +302,7 @@ static void test_defaults(void **state)
     assert_int_equal(d->reconnect_min_ms, 100);
     assert_int_equal(d->reconnect_max_ms, 5000);
     assert_int_equal(d->paused_retry_ms, 60000);
+    assert_int_equal(d->availability_event_ms, 1000);
     assert_int_equal(cfg->dispatch.margin_seconds, 60);
     assert_int_equal(cfg->dispatch.pickup_eta_seconds, 300);
     assert_int_equal(cfg->dispatch.assign_timeout_seconds, 120);
@@ -331,6 +333,10 @@ static void test_defaults(void **state)
     assert_false(s->paused);
     assert_int_equal(s->platform_count, 0);
     assert_int_equal(s->staffing_count, 0);
+    assert_int_equal(s->typical_drinks, 2);
+    assert_int_equal(s->campaign_count, 0);
+    assert_int_equal(cfg->campaign_count, 0);
+    assert_null(cfg->campaigns);
     config_destroy(&cfg);
 }
 
@@ -379,6 +385,60 @@ static void test_values(void **state)
     assert_ptr_equal(cfg->stores[0].timezone, cfg->stores[1].timezone);
     assert_string_equal(cfg->stores[2].timezone, "UTC");
     assert_int_equal(cfg->timezone_count, 2);
+    config_destroy(&cfg);
+}
+
+/* Campaigns and a store's own shares: times with their offsets become unix
+ * ms, names become indexes, omitted keys take their defaults. */
+static void test_campaign_values(void **state)
+{
+    char path[512], *errors = NULL;
+    const char *text =
+            PRELUDE
+            "campaigns = (\n"
+            "  { name = \"free-tea\"; starts = \"2027-02-10T10:00:00+08:00\";\n"
+            "    ends = \"2027-02-10T19:00-05:30\"; store_share = 0.25; orders_per_second = 2000;\n"
+            "    budget = 10000000; per_store_daily = 300; paused = true; },\n"
+            "  { name = \"half:price_2.0\"; orders_per_second = 7; starts = \"2027-01-01T00:00Z\"; }\n"
+            ");\n"
+            "stores = (\n"
+            "  { id = 1; " STORE_REQUIRED " typical_drinks = 3;\n"
+            "    campaigns = ( { name = \"half:price_2.0\"; store_share = 0.0; },\n"
+            "                  { name = \"free-tea\"; store_share = 1; } ); },\n"
+            "  { id = 2; " STORE_REQUIRED " }\n"
+            ");\n";
+    s_write(*state, "campaigns.conf", text, path, sizeof path);
+    config_t *cfg = config_load(path, &errors);
+    if (!cfg)
+        print_error("%s", errors);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->campaign_count, 2);
+    const config_campaign_t *a = &cfg->campaigns[0], *b = &cfg->campaigns[1];
+    int64_t day = unit_days_from_civil(2027, 2, 10);
+    assert_string_equal(a->name, "free-tea");
+    assert_int_equal(a->starts_ms, (day * 86400 + 2 * 3600) * 1000);
+    assert_int_equal(a->ends_ms, (day * 86400 + 19 * 3600 + 5 * 3600 + 30 * 60) * 1000);
+    assert_true(a->store_share == 0.25);
+    assert_int_equal(a->orders_per_second, 2000);
+    assert_int_equal(a->budget, 10000000);
+    assert_int_equal(a->per_store_daily, 300);
+    assert_true(a->paused);
+    assert_int_equal(a->line, s_line_of(text, "{ name = \"free-tea\""));
+    assert_string_equal(b->name, "half:price_2.0");
+    assert_int_equal(b->starts_ms, unit_days_from_civil(2027, 1, 1) * 86400 * 1000);
+    assert_int_equal(b->ends_ms, 0);
+    assert_true(b->store_share == 0.5);
+    assert_int_equal(b->budget, 0);
+    assert_int_equal(b->per_store_daily, 0);
+    assert_false(b->paused);
+    const config_store_t *s1 = &cfg->stores[0], *s2 = &cfg->stores[1];
+    assert_int_equal(s1->typical_drinks, 3);
+    assert_int_equal(s1->campaign_count, 2);
+    assert_int_equal(s1->campaigns[0].campaign, 1);
+    assert_true(s1->campaigns[0].store_share == 0.0);
+    assert_int_equal(s1->campaigns[1].campaign, 0);
+    assert_true(s1->campaigns[1].store_share == 1.0);
+    assert_int_equal(s2->campaign_count, 0);
     config_destroy(&cfg);
 }
 
@@ -520,6 +580,81 @@ static const struct error_case s_cases[] = {
     { "platforms = ( { name = \"x\"; adapter = \"zmq\"; endpoint = \"x\";\n"
       "  breaker = { window_seconds = 601; }; } );\n",
       "window_seconds", "platforms[0].breaker.window_seconds: must be between 1 and 600 (got 601)" },
+    { "daemon = {\n  availability_event_ms = -1;\n};\n", "availability_event_ms",
+      "daemon.availability_event_ms: must be between 0 and 3600000 (got -1)" },
+    { "campaigns = 5;\n", "campaigns", "campaigns: must be a list ( { ... }, { ... } ) (got 5)" },
+    { "campaigns = (\n  { orders_per_second = 10; } );\n", "orders_per_second = 10",
+      "campaigns[0].name: required key missing" },
+    { "campaigns = (\n  { name = \"x\"; } );\n", "name = \"x\"",
+      "campaigns[0].orders_per_second: required key missing" },
+    { "campaigns = ( { orders_per_second = 1;\n  name = \"free tea\"; } );\n", "name = \"free tea",
+      "campaigns[0].name: only letters, digits and . _ : - are allowed, as in "
+      "SubmitOrder.campaign (got \"free tea\")" },
+    { "campaigns = ( { orders_per_second = 1;\n  name = \"\"; } );\n", "name = \"\"",
+      "campaigns[0].name: must not be empty (got \"\")" },
+    { "campaigns = ( { name = \"a\"; orders_per_second = 1; },\n"
+      "  { orders_per_second = 2;\n    name = \"a\"; } );\n",
+      "name = \"a\"; } );", "campaigns[1].name: duplicate campaign \"a\" (first at line " },
+    { "campaigns = ( { name = \"a\"; orders_per_second = 1;\n  starts = \"2027-02-10 10:00\"; } );\n",
+      "starts", "campaigns[0].starts: must be a time with its offset, "
+      "\"2027-02-10T10:00:00+08:00\" or \"2027-02-10T02:00:00Z\", after 1970, or \"\" for none "
+      "(got \"2027-02-10 10:00\")" },
+    { "campaigns = ( { name = \"a\"; orders_per_second = 1;\n  starts = \"2027-02-10T10:00:00\"; } );\n",
+      "starts", "campaigns[0].starts: must be a time with its offset" },
+    { "campaigns = ( { name = \"a\"; orders_per_second = 1;\n  ends = \"2027-02-29T10:00Z\"; } );\n",
+      "ends", "campaigns[0].ends: must be a time with its offset" },
+    { "campaigns = ( { name = \"a\"; orders_per_second = 1;\n  starts = 20270210; } );\n",
+      "starts", "campaigns[0].starts: must be a string (got 20270210)" },
+    { "campaigns = ( { name = \"a\"; orders_per_second = 1;\n"
+      "  starts = \"2027-02-10T10:00:00+08:00\";\n  ends = \"2027-02-10T02:00:00Z\"; } );\n",
+      "ends", "campaigns[0].ends: must be after starts" },
+    { "campaigns = ( { name = \"a\"; orders_per_second = 1;\n  store_share = 1.5; } );\n",
+      "store_share", "campaigns[0].store_share: must be between 0 and 1 (got 1.5)" },
+    { "campaigns = ( { name = \"a\";\n  orders_per_second = 0; } );\n", "orders_per_second = 0",
+      "campaigns[0].orders_per_second: must be between 1 and 10000000 (got 0)" },
+    { "campaigns = ( { name = \"a\"; orders_per_second = 1;\n  budget = -1; } );\n", "budget",
+      "campaigns[0].budget: must be between 0 and 2147483647 (got -1)" },
+    { "campaigns = ( { name = \"a\"; orders_per_second = 1;\n  per_store_daily = 1000001; } );\n",
+      "per_store_daily",
+      "campaigns[0].per_store_daily: must be between 0 and 1000000 (got 1000001)" },
+    { "campaigns = ( { name = \"a\"; orders_per_second = 1;\n  paused = \"yes\"; } );\n",
+      "paused", "campaigns[0].paused: must be true or false (got \"yes\")" },
+    { "campaigns = ( { name = \"a\"; orders_per_second = 1;\n  budjet = 5; } );\n", "budjet",
+      "campaigns[0].budjet: unknown key (did you mean budget?)" },
+    { "campaigns = ( { name = \"free-tea\"; orders_per_second = 1; } );\n"
+      "stores = ( { id = 1; " STORE_REQUIRED "\n  typical_drinks = 0; } );\n", "typical_drinks",
+      "stores[0].typical_drinks: must be between 1 and 99 (got 0)" },
+    { "campaigns = ( { name = \"free-tea\"; orders_per_second = 1; } );\n"
+      "stores = ( { id = 1; " STORE_REQUIRED "\n  campaigns = ( { name = \"free-te\"; store_share = 0.2; } ); } );\n",
+      "free-te\"", "stores[0].campaigns[0].name: unknown campaign: not in campaigns (got \"free-te\")" },
+    { "stores = ( { id = 1; " STORE_REQUIRED "\n  campaigns = ( { name = \"free-tea\"; store_share = 0.2; } ); } );\n",
+      "free-tea\"", "stores[0].campaigns[0].name: unknown campaign: not in campaigns (got \"free-tea\")" },
+    { "campaigns = ( { name = \"free-tea\"; orders_per_second = 1; } );\n"
+      "stores = ( { id = 1; " STORE_REQUIRED "\n  campaigns = ( { name = \"free-tea\"; } ); } );\n",
+      "campaigns = ( { name = \"free-tea\"; } )",
+      "stores[0].campaigns[0].store_share: required key missing" },
+    { "campaigns = ( { name = \"free-tea\"; orders_per_second = 1; } );\n"
+      "stores = ( { id = 1; " STORE_REQUIRED "\n  campaigns = ( { name = \"free-tea\"; store_share = 2; } ); } );\n",
+      "store_share = 2", "stores[0].campaigns[0].store_share: must be between 0 and 1 (got 2)" },
+    { "campaigns = ( { name = \"free-tea\"; orders_per_second = 1; } );\n"
+      "stores = ( { id = 1; " STORE_REQUIRED "\n  campaigns = ( { name = \"free-tea\"; store_share = 0.1; },\n"
+      "    { store_share = 0.2; name = \"free-tea\"; } ); } );\n",
+      "{ store_share = 0.2;",
+      "stores[0].campaigns[1].name: campaign listed twice, first as campaigns[0] (got \"free-tea\")" },
+    { "campaigns = ( { name = \"a\"; orders_per_second = 1; } );\n"
+      "stores = ( { id = 1; " STORE_REQUIRED "\n  campaigns = ( { name = \"a\"; store_share = 0.1; },"
+      " { name = \"a\"; store_share = 0.1; }, { name = \"a\"; store_share = 0.1; },"
+      " { name = \"a\"; store_share = 0.1; }, { name = \"a\"; store_share = 0.1; } ); } );\n",
+      "campaigns = ( { name = \"a\"; store_share", "stores[0].campaigns: at most 4 campaigns (got 5)" },
+    { "campaigns = ( { name = \"a\"; orders_per_second = 1; } );\n"
+      "stores = ( { id = 1; " STORE_REQUIRED "\n  campaigns = \"a\"; } );\n", "campaigns = \"a\"",
+      "stores[0].campaigns: must be a list ( { name = \"...\"; store_share = 0.2; }, ... ) (got \"a\")" },
+    { "campaigns = ( { name = \"a\"; orders_per_second = 1; } );\n"
+      "stores = ( { id = 1; " STORE_REQUIRED "\n  campaigns = ( \"a\" ); } );\n", "campaigns = ( \"a\"",
+      "stores[0].campaigns[0]: must be a group { name = ...; store_share = ...; } (got \"a\")" },
+    { "campaigns = ( { name = \"a\"; orders_per_second = 1; } );\n"
+      "stores = ( { id = 1; " STORE_REQUIRED "\n  campaigns = ( { name = \"a\"; store_shares = 0.1; } ); } );\n",
+      "store_shares = 0.1", "stores[0].campaigns[0].store_shares: unknown key (did you mean store_share?)" },
 };
 
 /* Each case is its own file, after PRELUDE unless it defines brands or
@@ -804,12 +939,19 @@ static void s_same_config(const config_t *a, const config_t *b)
             x->max_queue != y->max_queue || x->open_minute != y->open_minute ||
             x->close_minute != y->close_minute || x->paused != y->paused ||
             x->platform_count != y->platform_count || x->staffing_count != y->staffing_count ||
-            x->line != y->line ||
+            x->line != y->line || x->typical_drinks != y->typical_drinks ||
+            x->campaign_count != y->campaign_count ||
             memcmp(x->platforms, y->platforms, sizeof x->platforms) != 0 ||
             memcmp(x->staffing, y->staffing, sizeof x->staffing) != 0) {
             print_error("store %zu differs: id %u/%u line %d/%d\n", i, x->id, y->id, x->line, y->line);
             fail();
         }
+        for (int k = 0; k < x->campaign_count; k++)
+            if (x->campaigns[k].campaign != y->campaigns[k].campaign ||
+                x->campaigns[k].store_share != y->campaigns[k].store_share) {
+                print_error("store %zu: campaigns[%d] differs\n", i, k);
+                fail();
+            }
         s_same_text(x->name, y->name);
         s_same_text(x->timezone, y->timezone);
     }
@@ -1223,6 +1365,61 @@ static void test_cache_brands_changed(void **state)
     }
 }
 
+/* Stores hold campaign indexes too: campaigns reordered, renamed or gone
+ * mean no cache file and no reuse; a name that is gone is refused at its
+ * line in the store file. */
+static void test_cache_campaigns_changed(void **state)
+{
+    struct fixture *f = *state;
+    char path[512], inc[512], cache[512], *errors;
+    const char *stores = "{ id = 1; " STORE_REQUIRED " },\n"
+                         "{ id = 2; " STORE_REQUIRED "\n"
+                         "  campaigns = ( { name = \"b\"; store_share = 0.2; } ); }\n";
+    s_write(f, "camp.conf", stores, inc, sizeof inc);
+    s_cache_dir(f, cache, sizeof cache);
+    static const char *const campaigns[] = {
+        "campaigns = ( { name = \"a\"; orders_per_second = 1; },\n"
+        "  { name = \"b\"; orders_per_second = 2; } );\n",
+        "campaigns = ( { name = \"b\"; orders_per_second = 2; },\n"
+        "  { name = \"a\"; orders_per_second = 1; } );\n",
+    };
+    config_t *prev = NULL;
+    for (size_t i = 0; i < 4; i++) {
+        char text[2048];
+        snprintf(text, sizeof text, PRELUDE "%sstores = (\n@include \"camp.conf\"\n);\n",
+                 campaigns[i % 2]);
+        s_write(f, "main.conf", text, path, sizeof path);
+        config_load_options_t o = { .previous = prev, .threads = 2, .cache_dir = cache };
+        config_t *cfg = s_load_opts(path, &o, &errors);
+        if (!cfg)
+            print_error("%s", errors);
+        assert_non_null(cfg);
+        assert_int_equal(cfg->stores[1].campaign_count, 1);
+        assert_int_equal(cfg->stores[1].campaigns[0].campaign, i % 2 ? 0 : 1);
+        /* the first load and each change parse it; the same campaigns again reuse it */
+        assert_int_equal(cfg->stats.files_parsed, 1);
+        assert_int_equal(cfg->stats.files_reused + cfg->stats.files_cached, 0);
+        config_load_options_t same = { .previous = cfg, .threads = 2, .cache_dir = cache };
+        config_t *again = s_load_opts(path, &same, &errors);
+        assert_non_null(again);
+        assert_int_equal(again->stats.files_reused, 1);
+        s_same_config(cfg, again);
+        config_destroy(&again);
+        config_destroy(&prev);
+        prev = cfg;
+    }
+    s_write(f, "main.conf",
+            PRELUDE "campaigns = ( { name = \"a\"; orders_per_second = 1; } );\n"
+                    "stores = (\n@include \"camp.conf\"\n);\n",
+            path, sizeof path);
+    config_load_options_t o = { .previous = prev, .threads = 2, .cache_dir = cache };
+    assert_null(s_load_opts(path, &o, &errors));
+    s_expect(errors, "%s:%d: stores[1].campaigns[0].name: unknown campaign: not in campaigns "
+             "(got \"b\")", inc, s_line_of(stores, "campaigns ="));
+    free(errors);
+    config_destroy(&prev);
+}
+
 /* s_corrupt damages the cache file PATH in way HOW. */
 static void s_corrupt(const char *path, int how)
 {
@@ -1345,8 +1542,9 @@ static void test_cache_round_trip(void **state)
     s_cache_dir(f, cache, sizeof cache);
     config_brand_t brands[] = { { .name = "heytea" }, { .name = "chagee" } };
     config_platform_t platforms[] = { { .name = "meituan" }, { .name = "jd" }, { .name = "eleme" } };
+    config_campaign_t campaigns[] = { { .name = "free-tea" }, { .name = "half-price" } };
     config_cache_key_t key = { "/etc/sluice/stores-a.conf", "stores-a.conf", 12345,
-                               UINT64_C(0xfeedface), brands, 2, platforms, 3 };
+                               UINT64_C(0xfeedface), brands, 2, platforms, 3, campaigns, 2 };
     char name[] = "Heytea \"Xixi\" \xe6\xb5\xb7";
     config_store_t st[2] = {
         { .id = 3000000000u, .brand = 1, .name = name, .lat = -33.8688, .lng = 151.2093,
@@ -1354,7 +1552,8 @@ static void test_cache_round_trip(void **state)
           .max_queue = 321, .open_minute = 22 * 60, .close_minute = 2 * 60 + 30,
           .timezone = "Australia/Sydney", .paused = true, .platform_count = 3,
           .platforms = { 2, 0, 1 }, .staffing_count = 2,
-          .staffing = { { 11 * 60, 14 * 60, 9 }, { 23 * 60, 60, 1 } }, .line = 42 },
+          .staffing = { { 11 * 60, 14 * 60, 9 }, { 23 * 60, 60, 1 } }, .typical_drinks = 3,
+          .campaign_count = 2, .campaigns = { { 1, 0.25 }, { 0, 0.0 } }, .line = 42 },
         { .id = 1, .brand = -1, .prep_slots = 1, .item_seconds = 1, .max_wait_minutes = 1,
           .max_queue = 1, .close_minute = 24 * 60, .line = 44 },
     };
@@ -1390,11 +1589,21 @@ static void test_cache_round_trip(void **state)
         assert_memory_equal(b->platforms, a->platforms, sizeof a->platforms);
         assert_int_equal(b->staffing_count, a->staffing_count);
         assert_memory_equal(b->staffing, a->staffing, sizeof a->staffing);
+        assert_int_equal(b->typical_drinks, a->typical_drinks);
+        assert_int_equal(b->campaign_count, a->campaign_count);
+        for (int k = 0; k < a->campaign_count; k++) {
+            assert_int_equal(b->campaigns[k].campaign, a->campaigns[k].campaign);
+            assert_true(b->campaigns[k].store_share == a->campaigns[k].store_share);
+        }
         assert_int_equal(b->line, a->line);
         assert_int_equal(e.id_lines[i], lines[i]);
     }
     config_cache_entry_free(&e);
     /* indexes are only good against the same names: another key is a miss */
+    key.campaigns = (config_campaign_t[]){ { .name = "half-price" }, { .name = "free-tea" } };
+    assert_false(config_cache_read(cache, &key, &e));
+    assert_null(e.stores);
+    key.campaigns = campaigns;
     key.platform_count = 2;
     assert_false(config_cache_read(cache, &key, &e));
     assert_null(e.stores);
@@ -1483,6 +1692,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_defaults, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_empty_file_loads, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_values, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_campaign_values, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_missing_file, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_syntax_error, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_each_error, s_setup, s_teardown),
@@ -1498,6 +1708,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reload_reuses_unchanged_files, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cache_same_as_parse, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cache_brands_changed, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_cache_campaigns_changed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cache_corrupt, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cache_duplicate_id, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cache_unwritable, s_setup, s_teardown),

@@ -802,6 +802,46 @@ static void test_random_ops_match_model_with_windows(void **state)
         s_random_run(true, seed, 10000);
 }
 
+/* ------------------------------------------------ capacity by local time */
+
+/* What a campaign's share is a share of: slots staffed while open, none
+ * while closed; and the minutes to the next change, hours and windows
+ * alike, across midnight. */
+static void test_capacity_follows_hours_and_staffing(void **state)
+{
+    (void)state;
+    config_store_t c = s_store(3);
+    assert_true(kitchen_open_at(&c, 0) && kitchen_open_at(&c, 1439));
+    assert_int_equal(kitchen_capacity_at(&c, 700), 3);
+    assert_int_equal(kitchen_capacity_next(&c, 700), 1440 - 700); /* only midnight's edges */
+    c.open_minute = 22 * 60;                                       /* 22:00-02:00 */
+    c.close_minute = 2 * 60;
+    s_window(&c, 23, 0, 1, 0, 5);
+    assert_false(kitchen_open_at(&c, 21 * 60 + 59));
+    assert_int_equal(kitchen_capacity_at(&c, 21 * 60 + 59), 0);
+    assert_int_equal(kitchen_capacity_next(&c, 21 * 60 + 59), 1);
+    assert_int_equal(kitchen_capacity_at(&c, 22 * 60), 3);
+    assert_int_equal(kitchen_capacity_next(&c, 22 * 60), 60);
+    assert_int_equal(kitchen_capacity_at(&c, 23 * 60 + 30), 5);
+    assert_int_equal(kitchen_capacity_next(&c, 23 * 60 + 30), 90);  /* 01:00 */
+    assert_int_equal(kitchen_capacity_at(&c, 60), 3);
+    assert_int_equal(kitchen_capacity_next(&c, 60), 60);            /* 02:00 */
+    assert_int_equal(kitchen_capacity_at(&c, 2 * 60), 0);
+    assert_int_equal(kitchen_capacity_next(&c, 2 * 60), 20 * 60);   /* 22:00 */
+    /* every minute: the capacity changes only where _next says it may */
+    for (int m = 0; m < 1440; m++) {
+        int next = kitchen_capacity_next(&c, m);
+        assert_true(next >= 1 && next <= 1440);
+        for (int k = 1; k < next; k++)
+            assert_int_equal(kitchen_capacity_at(&c, (m + k) % 1440), kitchen_capacity_at(&c, m));
+    }
+    /* ms to the next local minute of the day, a full day at it */
+    uint64_t local = (uint64_t)21 * HOUR + 59 * MIN + 30 * SEC;
+    assert_int_equal(kitchen_until_minute(local, 22 * 60), 30 * SEC);
+    assert_int_equal(kitchen_until_minute(local, 2 * 60), 4 * HOUR + 30 * SEC);
+    assert_int_equal(kitchen_until_minute((uint64_t)22 * HOUR, 22 * 60), DAY);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -818,6 +858,7 @@ int main(void)
         cmocka_unit_test(test_configure_keeps_booked_times),
         cmocka_unit_test(test_random_ops_match_model_without_windows),
         cmocka_unit_test(test_random_ops_match_model_with_windows),
+        cmocka_unit_test(test_capacity_follows_hours_and_staffing),
     };
     return cmocka_run_group_tests_name("kitchen", tests, NULL, NULL);
 }
