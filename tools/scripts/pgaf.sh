@@ -11,13 +11,13 @@
 #   pgaf.sh primary DIR       the name of the node that is primary now
 #   pgaf.sh wait DIR SECONDS  wait until one node is primary and one secondary
 #   pgaf.sh kill NODE DIR     kill -9 NODE's postmaster (its keeper restarts it)
-#   pgaf.sh freeze NODE DIR   SIGSTOP every process of NODE (keeper, postgres)
+#   pgaf.sh freeze NODE DIR   SIGSTOP every process of NODE (keeper, postmaster
+#                             and every server process): a hung machine
 #   pgaf.sh thaw NODE DIR     SIGCONT them
 #   pgaf.sh stop DIR          stop every keeper and server
 #   pgaf.sh destroy DIR       stop, then remove DIR
 #
-# The failover timings are set short (see docs/operations.md, "Database
-# failover"): the monitor checks each node every second and calls a node
+# The failover timings are set short: the monitor checks each node every second and calls a node
 # unhealthy after 3 s without an answer; a primary that lost the monitor and
 # its standby demotes itself after 4 s; the monitor promotes the standby 6 s
 # after it asked a silent primary to demote.
@@ -51,10 +51,13 @@ monitor_sql() {
 }
 
 # run_keeper NAME: pg_autoctl run for DIR/NAME in a session of its own, so
-# that freeze/thaw reach the keeper and the server it started at once.
+# that one signal to its group reaches the keeper and the postmaster it
+# started. As root, setpriv rather than runuser: runuser stays in between as
+# a parent that stops itself whenever its child stops, and stays stopped.
 run_keeper() {
     if [ "$(id -u)" = 0 ]; then
-        setsid runuser -u "$runas" -- env PATH="$PGBIN:$PATH" XDG_CONFIG_HOME="$dir/xdg/config" \
+        setsid setpriv --reuid="$runas" --regid="$runas" --init-groups \
+            env HOME="$dir" PATH="$PGBIN:$PATH" XDG_CONFIG_HOME="$dir/xdg/config" \
             XDG_DATA_HOME="$dir/xdg/data" XDG_RUNTIME_DIR="$dir/xdg/run" \
             pg_autoctl run --pgdata "$dir/$1" >>"$dir/$1.log" 2>&1 &
     else
@@ -87,10 +90,27 @@ group_of() {
     return 0
 }
 
-signal_node() {   # signal_node SIGNAL NAME
+# server_children NAME: the processes of NAME's postmaster. Each calls
+# setsid(), so they are in no group of the keeper's and a signal to that
+# group misses them.
+server_children() {
+    pm=$(head -1 "$dir/$1/postmaster.pid" 2>/dev/null || true)
+    [ -n "$pm" ] && pgrep -P "$pm"
+    return 0
+}
+
+# signal_node SIGNAL NAME: STOP the keeper's group first, so the postmaster
+# forks no new process meanwhile, then the server's processes; CONT in the
+# opposite order.
+signal_node() {
     g=$(group_of "$2")
     [ -n "$g" ] || { echo "pgaf.sh: $2 is not running" >&2; exit 1; }
-    kill -s "$1" -- "-$g"
+    [ "$1" = STOP ] && kill -s STOP -- "-$g"
+    for p in $(server_children "$2"); do
+        kill -s "$1" "$p" 2>/dev/null || true
+    done
+    [ "$1" = CONT ] && kill -s CONT -- "-$g"
+    return 0
 }
 
 case "$cmd" in
@@ -189,6 +209,8 @@ stop|destroy)
         [ -f "$dir/$n.pid" ] || continue
         g=$(group_of "$n" || true)
         [ -n "$g" ] || continue
+        # A frozen server would never finish its shutdown.
+        for p in $(server_children "$n"); do kill -s CONT "$p" 2>/dev/null || true; done
         kill -s CONT -- "-$g" 2>/dev/null || true
         kill -s TERM -- "-$g" 2>/dev/null || true
     done
