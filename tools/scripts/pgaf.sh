@@ -17,10 +17,13 @@
 #   pgaf.sh stop DIR          stop every keeper and server
 #   pgaf.sh destroy DIR       stop, then remove DIR
 #
-# The failover timings are set short: the monitor checks each node every second and calls a node
-# unhealthy after 3 s without an answer; a primary that lost the monitor and
-# its standby demotes itself after 4 s; the monitor promotes the standby 6 s
-# after it asked a silent primary to demote.
+# The failover timings are set short: the monitor checks each node every
+# second and calls a node unhealthy after 3 s without an answer; a primary
+# that lost the monitor and its standby demotes itself after 4 s; the
+# monitor promotes the standby 6 s after it asked a silent primary to
+# demote. Measured with a frozen primary: the standby is primary about 10 s
+# after the freeze. A frozen standby puts the primary in wait_primary
+# (synchronous replication off, commits local only) 3 to 4 s after.
 set -eu
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
