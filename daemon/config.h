@@ -36,6 +36,8 @@ typedef struct config_daemon {
     int unavailable_retry_ms;/* retry_after_ms sent with UNAVAILABLE */
     int reconnect_min_ms;    /* first database reconnect delay */
     int reconnect_max_ms;    /* cap of the exponential reconnect backoff */
+    int db_connect_timeout_ms;   /* one host's connection attempt */
+    int db_statement_timeout_ms; /* a statement without an answer this long: connection lost */
     int paused_retry_ms;     /* retry_after_ms sent with STORE_PAUSED */
     int availability_event_ms; /* at most one avail.<store_id> event per store this often */
     char *curve_secret_key_file;  /* "" = no CURVE (loopback or ipc:// ingress only) */

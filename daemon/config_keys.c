@@ -65,6 +65,15 @@ static const struct key_row s_daemon_rows[] = {
       "first database reconnect delay" },
     { "daemon.reconnect_max_ms", K_INT, APPLY_LIVE, DM(reconnect_max_ms), "5000", 1, 600000,
       "cap of the exponential reconnect backoff; at least reconnect_min_ms" },
+    { "daemon.db_connect_timeout_ms", K_INT, APPLY_LIVE, DM(db_connect_timeout_ms), "2000", 100,
+      600000,
+      "a connection attempt to one host of database not ready in this long is given up and the "
+      "next host tried (libpq's connect_timeout does not apply: sluiced never blocks on it)" },
+    { "daemon.db_statement_timeout_ms", K_INT, APPLY_LIVE, DM(db_statement_timeout_ms), "5000",
+      100, 600000,
+      "a statement the database sends nothing back for this long is given up: the connection is "
+      "dropped and the next host tried, and a commit in flight is resolved by order id (it may "
+      "have committed)" },
     { "daemon.curve.secret_key_file", K_STRING, APPLY_RESTART, DM(curve_secret_key_file),
       "\"\"", 0, 4096,
       "file with the ingress's CURVE secret key (Z85); \"\" = no CURVE, allowed only when ingress is loopback or ipc://" },

@@ -1,7 +1,9 @@
 /* db.h - owns the daemon's PostgreSQL connection: non-blocking libpq driven
  * by the event loop, one statement in flight at a time, loss detected (SQLSTATE
- * class 08, admin shutdown, EOF) and healed by reconnecting with backoff and
- * jitter. A connection counts as up only once the schema version matches. */
+ * class 08, admin shutdown, EOF, a deadline passed) and healed by reconnecting
+ * host by host through a multi-host connection string, then with backoff and
+ * jitter. A connection counts as up only once the schema version matches and
+ * the session can write. */
 #ifndef SLUICE_DB_H
 #define SLUICE_DB_H
 
@@ -20,7 +22,8 @@ typedef enum db_state {
 
 typedef struct db_error {
     char sqlstate[6];
-    bool connection_lost;
+    bool connection_lost;    /* the statement's outcome is unknown unless it only read */
+    bool timed_out;          /* no answer within the statement timeout: it may have committed */
     char message[256];
 } db_error_t;
 
@@ -37,23 +40,52 @@ typedef struct db_statement {
 
 typedef struct db db_t;
 
-/* db_new: STATEMENTS (N of them, static storage) are prepared, with a generic
- * plan, each time a connection comes up. */
+/* The deadlines (daemon.db_connect_timeout_ms, daemon.db_statement_timeout_ms)
+ * and the backoff (daemon.reconnect_min_ms, daemon.reconnect_max_ms). */
+typedef struct db_timeouts {
+    int connect_ms;        /* per host: from the TCP handshake to the session being ready */
+    int statement_ms;      /* a statement the server sends nothing back for this long is lost */
+    int reconnect_min_ms;  /* first delay once every host failed */
+    int reconnect_max_ms;  /* cap of the exponential backoff */
+} db_timeouts_t;
+
+#define DB_CONNECT_TIMEOUT_MS 2000
+#define DB_STATEMENT_TIMEOUT_MS 5000
+
+/* db_new: CONNINFO is a libpq connection string or URI; when it names
+ * several hosts, each attempt starts from the host after the one the last
+ * attempt or connection ended on. STATEMENTS (N of them, static storage) are
+ * prepared, with a generic plan, each time a connection comes up. The
+ * timeouts are DB_CONNECT_TIMEOUT_MS and DB_STATEMENT_TIMEOUT_MS until
+ * db_set_timeouts. */
 db_t *db_new(const char *conninfo, int schema_version, const db_statement_t *statements, size_t n,
              int reconnect_min_ms, int reconnect_max_ms) __attribute__((warn_unused_result));
 void db_destroy(db_t **self);
+
+/* db_set_timeouts applies TIMEOUTS at once, also to the attempt, statement
+ * or backoff under way: call it after db_new and on every reload. Values
+ * below 1 ms count as 1; reconnect_max_ms as at least reconnect_min_ms. */
+void db_set_timeouts(db_t *self, const db_timeouts_t *timeouts);
 
 /* Event-loop hooks: the socket to poll (-1 for none) and the events wanted,
  * then db_step with what poll saw, every pass. */
 int db_socket(const db_t *self);
 short db_poll_events(const db_t *self);
 void db_step(db_t *self, short revents, uint64_t now_ms);
-/* db_timeout_ms: how long the loop may sleep before db_step needs to run. */
+/* db_timeout_ms: how long the loop may sleep before db_step needs to run
+ * (the next attempt, or the deadline of the attempt or statement under way);
+ * -1 when nothing is due. */
 int db_timeout_ms(const db_t *self, uint64_t now_ms);
 
 db_state_t db_state(const db_t *self);
 bool db_is_up(const db_t *self);      /* IDLE or BUSY */
 bool db_is_idle(const db_t *self);
+/* db_why_down: why the connection is not up, one line for /readyz and the
+ * logs ("connecting to 10.0.0.2:5432 (attempt 3) after: ..."); "" when up.
+ * db_host: HOST:PORT of the connection, "" when there is none. Both point
+ * into SELF and change with its state. Neither ever holds a password. */
+const char *db_why_down(const db_t *self);
+const char *db_host(const db_t *self);
 /* db_retry_after_ms: a fair retry_after for clients while the database is down. */
 uint64_t db_retry_after_ms(const db_t *self, uint64_t now_ms);
 

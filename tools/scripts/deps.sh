@@ -8,11 +8,14 @@
 # systemd-analyze and the manager tests/package/boot-check.sh runs (curl
 # asks the daemon's HTTP endpoint there). chromium: tests/integration/
 # test_drill.c opens the drill's HTML report in it, headless.
+# pg_auto_failover (the keeper and its monitor extension): tools/scripts/
+# pgaf.sh runs a formation on localhost for the HA tests and drills.
 set -eu
 
 PACKAGES="gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-dev
 libpq-dev libconfig-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev
 postgresql-15 postgresql-client-15 procps util-linux
+postgresql-15-auto-failover pg-auto-failover-cli
 clang libclang-rt-14-dev llvm-14
 build-essential dpkg-dev debhelper lintian systemd curl
 chromium"
