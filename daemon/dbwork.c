@@ -51,7 +51,18 @@ dbwork_t *dbwork_new(const config_daemon_t *d)
             return NULL;
         }
     }
+    dbwork_configure(self, d);
     return self;
+}
+
+void dbwork_configure(dbwork_t *self, const config_daemon_t *d)
+{
+    db_timeouts_t t = {.connect_ms = d->db_connect_timeout_ms,
+                       .statement_ms = d->db_statement_timeout_ms,
+                       .reconnect_min_ms = d->reconnect_min_ms,
+                       .reconnect_max_ms = d->reconnect_max_ms};
+    for (size_t i = 0; i < self->conn_count; i++)
+        db_set_timeouts(self->conns[i], &t);
 }
 
 void dbwork_destroy(dbwork_t **self)
@@ -224,6 +235,14 @@ bool dbwork_up(const dbwork_t *self)
         if (db_is_up(self->conns[i]))
             return true;
     return false;
+}
+
+const char *dbwork_why_down(const dbwork_t *self)
+{
+    for (size_t i = 0; i < self->conn_count; i++)
+        if (db_is_up(self->conns[i]))
+            return "";
+    return db_why_down(self->conns[0]);
 }
 
 bool dbwork_first_up(const dbwork_t *self)

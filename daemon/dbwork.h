@@ -61,6 +61,9 @@ typedef struct dbwork dbwork_t;
 /* dbwork_new starts connecting D's database->db_connections (1..8) times;
  * every connection prepares the daemon's statements. */
 dbwork_t *dbwork_new(const config_daemon_t *d) __attribute__((warn_unused_result));
+/* dbwork_configure applies D's database deadlines and reconnect backoff
+ * (live keys: at start and on every reload) to every connection. */
+void dbwork_configure(dbwork_t *self, const config_daemon_t *d);
 /* dbwork_destroy closes the connections; a statement in flight fails, and
  * its source hears of it, so destroy this before the sources. */
 void dbwork_destroy(dbwork_t **self);
@@ -93,6 +96,9 @@ void dbwork_step_send(dbwork_t *self);
 int dbwork_timeout_ms(const dbwork_t *self, uint64_t now_mono_ms);
 
 bool dbwork_up(const dbwork_t *self);         /* some connection is up */
+/* dbwork_why_down: "" while a connection is up, else why none is (what the
+ * first connection is trying, and what ended its last attempt). */
+const char *dbwork_why_down(const dbwork_t *self);
 bool dbwork_first_up(const dbwork_t *self);   /* connection 0 is up */
 /* dbwork_retry_after_ms: a fair retry_after for clients while it is down. */
 uint64_t dbwork_retry_after_ms(const dbwork_t *self);

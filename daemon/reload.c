@@ -98,6 +98,7 @@ bool reload_run(reload_t *self, char *out, size_t len)
     }
     size_t before = self->cfg->store_count;
     dispatch_configure(t->dispatch, next);
+    dbwork_configure(t->dbwork, &next->daemon);
     config_destroy(&self->cfg);
     self->cfg = next;
     self->stats.reloads++;

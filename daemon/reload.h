@@ -10,6 +10,7 @@
 #include "admit.h"
 #include "config.h"
 #include "curve.h"
+#include "dbwork.h"
 #include "dispatch.h"
 #include "override.h"
 #include "store.h"
@@ -25,6 +26,7 @@ typedef struct reload_targets {
     dispatch_t *dispatch;
     curve_zap_t *zap;                    /* NULL when the ingress is plain */
     const override_list_t *overrides;    /* stand over whatever the file says */
+    dbwork_t *dbwork;                    /* the database deadlines and backoff */
 } reload_targets_t;
 
 typedef struct reload_stats {

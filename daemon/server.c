@@ -299,7 +299,7 @@ static bool s_open_rooms(server_t *s, config_t **cfg)
         return false;
     s->dispatch = lifecycle_dispatch(s->lifecycle);
     reload_targets_t rt = {.stores = s->stores, .admit = s->admit, .dispatch = s->dispatch,
-                           .zap = s->zap, .overrides = &s->overrides};
+                           .zap = s->zap, .overrides = &s->overrides, .dbwork = s->dbwork};
     s->reload = reload_new(*cfg, &rt);
     if (s->reload)
         *cfg = NULL;

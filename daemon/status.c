@@ -158,8 +158,11 @@ static int s_http_answer(void *arg, const char *path, http_answer_t *out)
         out->body = strdup("alive\n");
     } else if (strcmp(path, "/readyz") == 0) {
         const status_with_t *w = &self->with;
+        char db_why[512];
+        snprintf(db_why, sizeof db_why, "not ready: database unreachable: %s\n",
+                 dbwork_why_down(w->dbwork));
         const char *why = self->stopping ? "not ready: shutting down\n"
-                        : !dbwork_up(w->dbwork) ? "not ready: database unreachable\n"
+                        : !dbwork_up(w->dbwork) ? db_why
                         : !restore_done(w->restore) ? "not ready: reading live orders back\n"
                         : NULL;
         out->status = why ? 503 : 200;

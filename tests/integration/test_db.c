@@ -354,7 +354,7 @@ static void test_rotation_follows_libpq_past_a_refusal(void **state)
 {
     fixture_t *f = *state;
     s_black_hole(f, 0);
-    int closed = harness_free_port();
+    int closed = harness_hold_port(f->h);   /* bound, not listening: refuses */
     char conninfo[1024], hole[64];
     snprintf(conninfo, sizeof conninfo,
              "host=127.0.0.1,127.0.0.1,%s port=%d,%d,%s user=%s dbname=%s", f->host, closed,
@@ -505,10 +505,22 @@ static const db_statement_t s_pgaf_statements[] = {
 };
 
 /* s_free_ports returns a port P with P, P+1 and P+2 free on 127.0.0.1. */
+/* s_free_ports: the first of three ports in a row that nothing holds now.
+ * PostgreSQL needs numbers in its config, so this cannot bind port 0 and
+ * read the endpoint back as the rest of the tier does; pg_autoctl fails
+ * loudly on a port taken in between. */
 static int s_free_ports(void)
 {
     for (int tries = 0; tries < 50; tries++) {
-        int base = harness_free_port();
+        int fd0 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a0 = {.sin_family = AF_INET, .sin_port = 0};
+        a0.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t a0len = sizeof a0;
+        if (fd0 < 0 || bind(fd0, (struct sockaddr *)&a0, sizeof a0) != 0 ||
+            getsockname(fd0, (struct sockaddr *)&a0, &a0len) != 0)
+            fail_msg("cannot bind a loopback port");
+        close(fd0);
+        int base = ntohs(a0.sin_port);
         bool ok = base < 65000;
         for (int i = 1; ok && i < 3; i++) {
             int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
