@@ -225,7 +225,7 @@ void dispatch_attempt_send(dispatch_t *d, dispatch_job_t *job)
     request_ctx_t *ctx = dispatch_request_new(d, job, pool_index(p), 0);
     adapter_send_t rc = ADAPTER_SEND_FAILED;
     if (ctx) {
-        (void)pool_admit(p, &ctx->ticket);
+        pool_count(p, &ctx->ticket);
         rc = pool_dispatch(p, &ctx->ticket, &req, s_dispatch_done, ctx);
     }
     if (rc == ADAPTER_SEND_OK) {
@@ -287,7 +287,7 @@ void dispatch_attempt_send_cancel(dispatch_t *d, dispatch_job_t *job, const char
     request_ctx_t *ctx = dispatch_request_new(d, job, pool_index(p), 0);
     adapter_send_t rc = ADAPTER_SEND_FAILED;
     if (ctx) {
-        (void)pool_admit(p, &ctx->ticket);
+        pool_count(p, &ctx->ticket);
         rc = pool_cancel(p, &ctx->ticket, job->key, reason,
                          pool_cancel_deadline(p, job->cancel_tries, clock_mono_ms()),
                          s_cancel_done, ctx);
@@ -401,7 +401,7 @@ void dispatch_attempt_status(dispatch_t *d, dispatch_job_t *job)
     request_ctx_t *ctx = dispatch_request_new(d, job, pool_index(p), 0);
     adapter_send_t rc = ADAPTER_SEND_FAILED;
     if (ctx) {
-        (void)pool_admit(p, &ctx->ticket);
+        pool_count(p, &ctx->ticket);
         rc = pool_status(p, &ctx->ticket, job->key, s_status_done, ctx);
     }
     if (rc == ADAPTER_SEND_OK) {

@@ -44,8 +44,10 @@ adapter_platform_t pool_adapter_platform(const config_platform_t *cfg)
 
 /* ---- the breaker ---------------------------------------------------------- */
 
-/* s_note logs and publishes a change of P's breaker state. */
-static void s_note(pool_t *p, uint64_t now_mono)
+/* s_note logs and publishes a change of P's breaker state. PROBE says how
+ * the request whose outcome made the change went ("timeout after 400 ms");
+ * NULL when time or an admission made it. */
+static void s_note(pool_t *p, uint64_t now_mono, const char *probe)
 {
     breaker_state_t st = breaker_state(&p->breaker, now_mono);
     if (st == p->shown)
@@ -56,10 +58,23 @@ static void s_note(pool_t *p, uint64_t now_mono)
      * some request's callback). */
     if (st == BREAKER_CLOSED)
         p->resync = true;
+    bool after_probe = p->shown == BREAKER_HALF_OPEN;
     p->shown = st;
     char detail[160];
-    snprintf(detail, sizeof detail, "error ratio %.2f over the last %d s",
-             breaker_error_ratio(&p->breaker, now_mono), p->cfg->breaker.window_seconds);
+    uint64_t requests, failures;
+    breaker_counts(&p->breaker, now_mono, &requests, &failures);
+    if (st == BREAKER_HALF_OPEN)
+        snprintf(detail, sizeof detail, "open for %d s: the next quote is the probe",
+                 p->cfg->breaker.open_seconds);
+    else if (after_probe)
+        /* The window is not fed while open: what it says now is history. */
+        snprintf(detail, sizeof detail, "the half-open probe %s",
+                 probe ? probe : "did not come back");
+    else
+        snprintf(detail, sizeof detail,
+                 "error ratio %.2f over the last %d s: %llu of %llu requests failed or slow",
+                 breaker_error_ratio(&p->breaker, now_mono), p->cfg->breaker.window_seconds,
+                 (unsigned long long)failures, (unsigned long long)requests);
     if (st == BREAKER_OPEN)
         log_warning("platform %s: breaker open (%s); its orders go to other platforms for %d s",
                     p->name, detail, p->cfg->breaker.open_seconds);
@@ -72,11 +87,19 @@ bool pool_admit(pool_t *p, pool_ticket_t *t)
 {
     uint64_t now = clock_mono_ms();
     t->counted = breaker_allow(&p->breaker, now, &t->ticket);
-    s_note(p, now);
+    s_note(p, now, NULL);
     return t->counted;
 }
 
-static void s_record(pool_t *p, pool_ticket_t *t, bool failed, uint64_t latency_ms)
+void pool_count(pool_t *p, pool_ticket_t *t)
+{
+    t->counted = breaker_count(&p->breaker, &t->ticket);
+}
+
+/* s_record counts one request's outcome: WHAT it came to (an adapter
+ * outcome or send name), FAILED, after LATENCY_MS. */
+static void s_record(pool_t *p, pool_ticket_t *t, const char *what, bool failed,
+                     uint64_t latency_ms)
 {
     if (failed)
         p->failures++;
@@ -85,7 +108,16 @@ static void s_record(pool_t *p, pool_ticket_t *t, bool failed, uint64_t latency_
     t->counted = false;
     uint64_t now = clock_mono_ms();
     breaker_record(&p->breaker, t->ticket, now, failed, latency_ms);
-    s_note(p, now);
+    char how[96];
+    if (failed)
+        snprintf(how, sizeof how, "failed: %s after %llu ms", what,
+                 (unsigned long long)latency_ms);
+    else if (latency_ms >= (uint64_t)p->cfg->breaker.slow_ms)
+        snprintf(how, sizeof how, "was slow: answered in %llu ms (slow_ms %d)",
+                 (unsigned long long)latency_ms, p->cfg->breaker.slow_ms);
+    else
+        snprintf(how, sizeof how, "answered in %llu ms", (unsigned long long)latency_ms);
+    s_note(p, now, how);
 }
 
 /* ---- what the adapter says unasked ----------------------------------------- */
@@ -164,7 +196,7 @@ int pool_timeout_ms(const pool_t *p, uint64_t now_mono_ms)
 void pool_step(pool_t *p, uint64_t now_mono_ms)
 {
     adapter_step(p->adapter, now_mono_ms);
-    s_note(p, now_mono_ms);  /* open -> half-open shows by itself */
+    s_note(p, now_mono_ms, NULL);  /* open -> half-open shows by itself */
     if (p->resync) {
         p->resync = false;
         if (p->link_up)
@@ -246,7 +278,8 @@ static adapter_send_t s_sent(pool_t *p, pool_ticket_t *t, adapter_send_t rc, uin
             (*count)++;
         return rc;
     }
-    s_record(p, t, rc == ADAPTER_SEND_UNREACHABLE || rc == ADAPTER_SEND_FAILED, 0);
+    bool failed = rc == ADAPTER_SEND_UNREACHABLE || rc == ADAPTER_SEND_FAILED;
+    s_record(p, t, adapter_send_name(rc), failed, 0);
     return rc;
 }
 
@@ -278,7 +311,8 @@ void pool_quote_answered(pool_t *p, pool_ticket_t *t, const adapter_done_t *done
 {
     if (!p->closing)
         metrics_observe_us(&p->quote_latency, done->latency_ms * 1000u);
-    s_record(p, t, done->outcome != ADAPTER_OK, done->latency_ms);
+    s_record(p, t, adapter_outcome_name(done->outcome), done->outcome != ADAPTER_OK,
+             done->latency_ms);
 }
 
 void pool_dispatch_answered(pool_t *p, pool_ticket_t *t, const adapter_done_t *done,
@@ -286,14 +320,16 @@ void pool_dispatch_answered(pool_t *p, pool_ticket_t *t, const adapter_done_t *d
 {
     if (!p->closing)
         metrics_observe_us(&p->dispatch_latency, done->latency_ms * 1000u);
-    s_record(p, t, done->outcome != ADAPTER_OK, done->latency_ms);
+    s_record(p, t, adapter_outcome_name(done->outcome), done->outcome != ADAPTER_OK,
+             done->latency_ms);
     if (r && !r->accepted)
         p->refusals++;
 }
 
 void pool_answered(pool_t *p, pool_ticket_t *t, const adapter_done_t *done)
 {
-    s_record(p, t, done->outcome != ADAPTER_OK, done->latency_ms);
+    s_record(p, t, adapter_outcome_name(done->outcome), done->outcome != ADAPTER_OK,
+             done->latency_ms);
 }
 
 /* ---- figures ---------------------------------------------------------------- */

@@ -8,9 +8,11 @@
  * the breaker first and counts the outcome when the answer comes:
  *
  *   pool_ticket_t t;                        (kept with the request)
- *   pool_admit(p, &t)                       (false: the breaker refuses; a
- *                                             cancel or status goes anyway,
- *                                             uncounted)
+ *   pool_admit(p, &t)                       (a quote; false: the breaker
+ *                                             refuses, it is not sent)
+ *   pool_count(p, &t)                       (a dispatch, cancel or status:
+ *                                             it goes anyway, counted only
+ *                                             while the breaker is closed)
  *   pool_quote(p, &t, ...) / pool_dispatch / pool_cancel / pool_status
  *   in its callback: pool_quote_answered / pool_dispatch_answered /
  *                    pool_answered (cancel, status)
@@ -111,10 +113,16 @@ typedef struct pool_ticket {
     breaker_ticket_t ticket;
 } pool_ticket_t;
 
-/* pool_admit asks P's breaker to count one request; false when the breaker
- * refuses (open, or half-open with its probe out): a quote is then not sent,
- * a request that must go (dispatch, cancel, status) goes uncounted. */
+/* pool_admit asks P's breaker to let one quote through and count it; false
+ * when the breaker refuses (open, or half-open with its probe out): the
+ * quote is then not sent. The first quote after open_seconds is the
+ * half-open probe: it answers within quote_deadline_ms, so a platform that
+ * is back is used again that soon. */
 bool pool_admit(pool_t *p, pool_ticket_t *t);
+/* pool_count: a request that must go whatever the breaker says (dispatch,
+ * cancel, status) is counted while the breaker is closed, and never made
+ * the probe (breaker_count says why); otherwise it goes uncounted. */
+void pool_count(pool_t *p, pool_ticket_t *t);
 
 /* The sends: as adapter.h's, through P's adapter, with T from pool_admit.
  * When nothing was sent (not ADAPTER_SEND_OK) the outcome is counted at

@@ -6,14 +6,17 @@
  * cancelled and moving on only once released; a restart sending the outbox
  * row again under the same key; FAILED when no rider comes by ready_at +
  * max_hold; rider events applied in seq order with a gap asking Status, and
- * one against the attempt's table refused; the attempt's table itself.
+ * one against the attempt's table refused; the attempt's table itself; the
+ * half-open probe is a quote, never a re-sent cancel, and the log says what
+ * the probe did.
  *
  * The fake answers a request only when the test says so, and delivers the
  * answers, rider events and link changes from adapter_step, as the zmq
  * transport does. A fake dispatch_host_t records the engine's changes and
  * commits them, in order, when the test says so. The config is real
- * (config_load of a small file). End-to-end runs against sluice-sim are in
- * tests/integration/test_dispatch.c. */
+ * (config_load of a small file). The clocks are this file's (below), so a
+ * test can let minutes pass at once. End-to-end runs against sluice-sim are
+ * in tests/integration/test_dispatch.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,9 +35,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MINUTE_MS 60000u
+
+/* ==== the clocks ============================================================ */
+
+/* The engine reads base/clock.h. These definitions take the place of
+ * clock.c's in this program (the archive's clock.o is never linked), so a
+ * test lets time pass with s_skip: both clocks move on at once. */
+static uint64_t s_skipped_ms;
+
+uint64_t clock_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u + s_skipped_ms;
+}
+
+uint64_t clock_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u + s_skipped_ms * 1000u;
+}
+
+uint64_t clock_mono_ms(void)
+{
+    return clock_mono_us() / 1000u;
+}
+
+static void s_skip(uint64_t ms)
+{
+    s_skipped_ms += ms;
+}
 
 /* ==== the fake transport ================================================== */
 
@@ -382,6 +417,7 @@ typedef struct fx {
     change_t changes[256];
     size_t n_changes, committed;
     char breaker[8][48];       /* "platform state" of each breaker change */
+    char breaker_why[8][160];  /* and the detail it was told with */
     size_t n_breaker;
 } fx_t;
 
@@ -410,8 +446,8 @@ static const config_store_t *s_host_store(void *arg, uint32_t id)
 static void s_host_breaker(void *arg, const char *platform, const char *state, const char *detail)
 {
     fx_t *f = arg;
-    (void)detail;
     assert_true(f->n_breaker < sizeof f->breaker / sizeof f->breaker[0]);
+    snprintf(f->breaker_why[f->n_breaker], sizeof f->breaker_why[0], "%s", detail);
     snprintf(f->breaker[f->n_breaker++], sizeof f->breaker[0], "%s %s", platform, state);
 }
 
@@ -445,6 +481,7 @@ static void s_new_engine(fx_t *f)
 
 static int s_setup(void **state)
 {
+    s_skipped_ms = 0;  /* each test starts at the machine's time */
     fx_t *f = calloc(1, sizeof *f);
     assert_non_null(f);
     assert_true(unit_tmp_template(f->dir, sizeof f->dir, "sluice-test-dispatch"));
@@ -663,6 +700,68 @@ static void test_breaker_reroutes(void **state)
     assert_string_equal(pa.breaker, "open");
     assert_int_equal(pa.failures, 2);
     assert_int_equal(pa.quotes, 2);
+}
+
+/* pa's breaker opens on a dispatch that timed out; the cancel for that key
+ * goes unanswered and is sent again after open_seconds. That cancel must not
+ * be the half-open probe (it may take a minute to answer): the next order's
+ * quote is, and its quick answer decides. A failed probe opens the breaker
+ * again and the log says so, not "error ratio 0.00" of an aged-out window;
+ * the next probe that answers closes it. */
+static void test_probe_is_a_quote(void **state)
+{
+    fx_t *f = *state;
+    uint64_t ready = clock_wall_ms() + 20 * MINUTE_MS;
+    order_entry_t *e = s_order(f, "probe-1", 1, ready);
+    s_start(f, e);
+    s_quote_ok("pa", ready, 100);
+    s_quote_ok("pb", ready + 4 * MINUTE_MS, 100);
+    s_step_all(f);
+    s_commit(f);
+    fake_t *pa = s_fake("pa");
+    s_answer(pa, s_next(pa, FK_DISPATCH), ADAPTER_TIMEOUT);
+    s_step_all(f);
+    assert_int_equal(f->n_breaker, 1);
+    assert_string_equal(f->breaker[0], "pa open");
+    assert_non_null(strstr(f->breaker_why[0], "error ratio 0.50 over the last"));
+    s_answer(pa, s_next(pa, FK_CANCEL), ADAPTER_TIMEOUT);
+    s_step_all(f);
+
+    /* open_seconds pass; the cancel goes again and stays unanswered. */
+    s_skip(61000);
+    dispatch_run(f->d, e, clock_wall_ms());
+    assert_int_equal(s_waiting(pa, FK_CANCEL), 1);
+    s_step_all(f);
+    assert_int_equal(f->n_breaker, 2);
+    assert_string_equal(f->breaker[1], "pa half-open");
+
+    /* The next order's quote is the probe; it times out: open again. */
+    order_entry_t *x = s_order(f, "probe-2", 2, ready);
+    s_start(f, x);
+    assert_int_equal(s_waiting(pa, FK_QUOTE), 1);
+    s_quote_fails("pa", ADAPTER_TIMEOUT);
+    s_step_all(f);
+    assert_int_equal(f->n_breaker, 3);
+    assert_string_equal(f->breaker[2], "pa open");
+    assert_non_null(strstr(f->breaker_why[2], "the half-open probe failed: timeout"));
+    assert_null(strstr(f->breaker_why[2], "error ratio"));
+
+    /* Another open_seconds: the store's next round of quotes probes, the
+     * platform answers, the breaker closes. */
+    s_skip(61000);
+    s_step_all(f);
+    dispatch_run(f->d, x, clock_wall_ms());
+    assert_int_equal(s_waiting(pa, FK_QUOTE), 1);
+    s_quote_ok("pa", ready, 100);
+    s_step_all(f);
+    assert_int_equal(f->n_breaker, 5);
+    assert_string_equal(f->breaker[3], "pa half-open");
+    assert_string_equal(f->breaker[4], "pa closed");
+    assert_non_null(strstr(f->breaker_why[4], "the half-open probe answered in"));
+    s_expect_last(f, "dispatching to pa (attempt 1, key probe-2:1)");
+    /* The cancel that never held the probe is still out; closing after an
+     * outage asked about the key again (a resync). */
+    assert_int_equal(s_waiting(pa, FK_CANCEL), 2);
 }
 
 /* ==== a dispatch that times out ================================================ */
@@ -902,6 +1001,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_choice, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_refused_goes_to_next_pool, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_breaker_reroutes, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_probe_is_a_quote, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_timeout_cancels_then_moves_on, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_restart_resends_same_key, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_no_rider_by_max_hold_fails, s_setup, s_teardown),
