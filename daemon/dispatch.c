@@ -115,6 +115,16 @@ const config_store_t *dispatch_store(dispatch_t *d, const order_entry_t *e)
 
 /* ---- jobs: life and timers ---------------------------------------------- */
 
+/* s_ready_at: when E is ready, as far as NOW_MS knows. READY is reached by
+ * MarkReady only, so an order restored in it was made by now at the latest
+ * (the moment of the mark is not kept). */
+static uint64_t s_ready_at(const order_entry_t *e, uint64_t now_ms)
+{
+    if ((e->marked_ready || e->state == ORDER_READY) && now_ms < e->promised_ready_at_ms)
+        return now_ms;
+    return e->promised_ready_at_ms;
+}
+
 void dispatch_job_timer(dispatch_t *d, dispatch_job_t *job)
 {
     d->host.timer(d->host.arg, job->entry);
@@ -135,6 +145,7 @@ static dispatch_job_t *s_job_new(dispatch_t *d, order_entry_t *e)
     }
     job->entry = e;
     job->wake_ms = UINT64_MAX;
+    job->ready_at_ms = s_ready_at(e, clock_wall_ms());
     job->hold_until_ms = e->promised_ready_at_ms +
                          (uint64_t)d->cfg->dispatch.max_hold_minutes * 60000u;
     job->pool = job->best = -1;
@@ -277,7 +288,7 @@ static void s_quote_done(void *arg, const adapter_done_t *done, const adapter_qu
     } else {
         if (q->pickup_at_ms > now)
             pool_learn_eta(p, q->pickup_at_ms - now);
-        uint64_t ready = job->entry->promised_ready_at_ms;
+        uint64_t ready = job->ready_at_ms;
         uint64_t off = q->pickup_at_ms > ready ? q->pickup_at_ms - ready : ready - q->pickup_at_ms;
         uint64_t best_off = 0;
         if (job->best >= 0)
@@ -316,7 +327,7 @@ void dispatch_job_quote(dispatch_t *d, dispatch_job_t *job, uint64_t now)
     adapter_quote_req_t req = {
         .order_id = e->order_id, .store_id = e->store_id,
         .pickup = {st->lat, st->lng}, .dropoff = {e->dropoff_lat, e->dropoff_lng},
-        .ready_at_ms = e->promised_ready_at_ms, .items = e->drinks ? e->drinks : 1,
+        .ready_at_ms = job->ready_at_ms, .items = e->drinks ? e->drinks : 1,
     };
     job->quotes_out = 1;  /* held until every quote is sent, so none completes the round early */
     for (int i = 0; i < st->platform_count; i++) {
@@ -382,7 +393,7 @@ static void s_job_choose(dispatch_t *d, dispatch_job_t *job, uint64_t now)
         return;
     }
     uint64_t margin = (uint64_t)d->cfg->dispatch.margin_seconds * 1000u;
-    uint64_t ready = e->promised_ready_at_ms;
+    uint64_t ready = job->ready_at_ms;
     if (job->best_pickup_ms + margin < ready && job->early_requotes < DISPATCH_EARLY_REQUOTES) {
         /* The rider would wait at the counter past the margin: ask later. */
         job->early_requotes++;
@@ -492,7 +503,8 @@ void dispatch_plan(dispatch_t *self, order_entry_t *e)
             eta = pool_eta_ms(p);
     }
     uint64_t lead = eta + (uint64_t)self->cfg->dispatch.margin_seconds * 1000u;
-    e->dispatch_at_ms = e->promised_ready_at_ms > lead ? e->promised_ready_at_ms - lead : 1;
+    uint64_t ready = s_ready_at(e, clock_wall_ms());
+    e->dispatch_at_ms = ready > lead ? ready - lead : 1;
 }
 
 uint64_t dispatch_due_ms(const order_entry_t *e)
@@ -575,15 +587,25 @@ void dispatch_run(dispatch_t *self, order_entry_t *e, uint64_t now_ms)
 
 void dispatch_marked_ready(dispatch_t *self, order_entry_t *e, uint64_t now_ms)
 {
-    if (e->job || !e->dispatch_at_ms)
-        return;
-    uint64_t promised = e->promised_ready_at_ms;
-    if (now_ms >= promised)
-        return;
-    /* Ready early by so much: the rider is wanted that much sooner. */
-    uint64_t early = promised - now_ms;
-    e->dispatch_at_ms = e->dispatch_at_ms > now_ms + early ? e->dispatch_at_ms - early : now_ms;
-    self->host.timer(self->host.arg, e);
+    dispatch_job_t *job = e->job;
+    if (!job) {
+        if (!e->dispatch_at_ms)
+            return;   /* no platforms, or nothing more to do */
+        /* Made: the rider is wanted now, not at the promised time's plan. */
+        e->dispatch_at_ms = 0;
+        if (e->pending || order_state_is_terminal((order_state_t)e->state) ||
+            !(job = s_job_new(self, e)))
+            return;
+        job->phase = JOB_WAITING;
+    }
+    if (now_ms < job->ready_at_ms)
+        job->ready_at_ms = now_ms;
+    /* A job waiting for its first round, for a rider who would have waited
+     * at the counter, or for the next round after "no rider" asks now. One
+     * with quotes out chooses by the new time; one whose rider is on the way
+     * keeps that rider (the protocol has no way to hurry one). */
+    if (job->phase == JOB_WAITING)
+        dispatch_job_wake(self, job, now_ms);
 }
 
 void dispatch_cancelled(dispatch_t *self, order_entry_t *e)

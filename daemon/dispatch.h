@@ -5,7 +5,8 @@
  *
  * The way of one order (design sections 4 and 6):
  *
- *   accepted: dispatch_at = ready_at - pickup estimate - margin
+ *   accepted: dispatch_at = ready_at - pickup estimate - margin (MarkReady:
+ *     at once, with the ready time the kitchen reported)
  *   at dispatch_at: quote every usable pool of the store (breaker allows,
  *     fewer than max_inflight live dispatches, not tried this round)
  *   all quotes in: the rider who reaches the store closest to ready_at (to
@@ -80,8 +81,11 @@ uint64_t dispatch_due_ms(const order_entry_t *e);
 /* dispatch_run does what is due for E at NOW_MS (wall clock). */
 void dispatch_run(dispatch_t *self, order_entry_t *e, uint64_t now_ms);
 
-/* dispatch_marked_ready: the store said E is ready now, earlier than promised
- * perhaps: look for a rider sooner. */
+/* dispatch_marked_ready: the store said at NOW_MS (wall clock) that E is
+ * ready, earlier than promised perhaps. Its rider is sought at once, for
+ * that ready time: quotes and the DispatchRequest carry it, and a rider is
+ * no longer held back to arrive at the promised time. A rider already on
+ * the way keeps the time it was sent for. */
 void dispatch_marked_ready(dispatch_t *self, order_entry_t *e, uint64_t now_ms);
 /* dispatch_cancelled: E was cancelled (committed): release its rider, if any. */
 void dispatch_cancelled(dispatch_t *self, order_entry_t *e);

@@ -219,7 +219,7 @@ void dispatch_attempt_send(dispatch_t *d, dispatch_job_t *job)
     adapter_dispatch_req_t req = {
         .key = job->key, .order_id = e->order_id, .store_id = e->store_id,
         .pickup = {st->lat, st->lng}, .dropoff = {e->dropoff_lat, e->dropoff_lng},
-        .ready_at_ms = e->promised_ready_at_ms, .items = e->drinks ? e->drinks : 1,
+        .ready_at_ms = job->ready_at_ms, .items = e->drinks ? e->drinks : 1,
         .deliver_by_ms = e->promised_delivery_at_ms,
     };
     request_ctx_t *ctx = dispatch_request_new(d, job, pool_index(p), 0);

@@ -43,6 +43,8 @@ struct dispatch_job {
     order_entry_t *entry;
     dispatch_job_t *prev, *next;   /* every job, for link-ups */
     uint64_t wake_ms;              /* wall clock; UINT64_MAX: nothing timed */
+    uint64_t ready_at_ms;          /* when the order is ready: promised, or earlier when the
+                                    * kitchen said so (MarkReady); riders are timed to it */
     uint64_t hold_until_ms;        /* no rider by then: FAILED */
     uint64_t pickup_at_ms;
     uint64_t best_pickup_ms;

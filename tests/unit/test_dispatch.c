@@ -86,6 +86,7 @@ typedef struct fk_req {
     char key[ADAPTER_ID_MAX + 1];
     char order_id[ADAPTER_ID_MAX + 1];
     uint64_t deadline_ms;
+    uint64_t ready_at_ms;     /* a quote's or dispatch's */
     union {
         adapter_quote_fn *quote;
         adapter_dispatch_fn *dispatch;
@@ -230,6 +231,7 @@ static adapter_send_t s_quote(adapter_t *a, const adapter_quote_req_t *req, uint
     adapter_send_t rc;
     fk_req_t *r = s_request(s_self(a), FK_QUOTE, NULL, req->order_id, deadline_ms, &rc);
     if (r) {
+        r->ready_at_ms = req->ready_at_ms;
         r->fn.quote = done;
         r->arg = arg;
     }
@@ -242,6 +244,7 @@ static adapter_send_t s_dispatch(adapter_t *a, const adapter_dispatch_req_t *req
     adapter_send_t rc;
     fk_req_t *r = s_request(s_self(a), FK_DISPATCH, req->key, req->order_id, deadline_ms, &rc);
     if (r) {
+        r->ready_at_ms = req->ready_at_ms;
         r->fn.dispatch = done;
         r->arg = arg;
     }
@@ -764,6 +767,60 @@ static void test_probe_is_a_quote(void **state)
     assert_int_equal(s_waiting(pa, FK_CANCEL), 2);
 }
 
+/* ==== MarkReady ================================================================ */
+
+/* The kitchen marks an order ready 20 minutes early. Its rider is sought at
+ * once and for the reported time: the quotes and the DispatchRequest carry
+ * it, and a rider 5 minutes away is sent, not held back for the promised
+ * time. The same for an order whose job was already waiting to ask again
+ * because its rider would have been early. */
+static void test_marked_ready_dispatches_now(void **state)
+{
+    fx_t *f = *state;
+    uint64_t ready = clock_wall_ms() + 20 * MINUTE_MS;
+    order_entry_t *e = s_order(f, "early-1", 1, ready);
+    dispatch_plan(f->d, e);
+    assert_true(e->dispatch_at_ms > clock_wall_ms() + 10 * MINUTE_MS);
+    uint64_t mark = clock_wall_ms();
+    e->marked_ready = true;  /* as lifecycle.c does before telling the engine */
+    dispatch_marked_ready(f->d, e, mark);
+    assert_true(dispatch_due_ms(e) <= mark);
+    dispatch_run(f->d, e, mark);
+    fk_req_t *q = s_next(s_fake("pa"), FK_QUOTE);
+    assert_int_equal(q->ready_at_ms, mark);
+    s_quote_ok("pa", mark + 5 * MINUTE_MS, 100);
+    s_quote_ok("pb", mark + 7 * MINUTE_MS, 100);
+    s_step_all(f);
+    s_expect_last(f, "dispatching to pa (attempt 1, key early-1:1)");
+    s_commit(f);
+    fk_req_t *r = s_next(s_fake("pa"), FK_DISPATCH);
+    assert_string_equal(r->key, "early-1:1");
+    assert_int_equal(r->ready_at_ms, mark);
+
+    /* Already waiting: its rider would have stood at the counter. */
+    order_entry_t *w = s_order(f, "early-2", 1, ready);
+    s_start(f, w);
+    uint64_t now = clock_wall_ms();
+    s_quote_ok("pa", now + 5 * MINUTE_MS, 100);
+    s_quote_ok("pb", now + 5 * MINUTE_MS, 100);
+    size_t before = f->n_changes;
+    s_step_all(f);
+    assert_int_equal(f->n_changes, before);  /* held back: asks again later */
+    assert_true(dispatch_due_ms(w) > now + 10 * MINUTE_MS);
+    mark = clock_wall_ms();
+    w->marked_ready = true;
+    dispatch_marked_ready(f->d, w, mark);
+    assert_true(dispatch_due_ms(w) <= mark);
+    dispatch_run(f->d, w, mark);
+    assert_int_equal(s_next(s_fake("pb"), FK_QUOTE)->ready_at_ms, mark);
+    s_quote_ok("pa", mark + 6 * MINUTE_MS, 100);
+    s_quote_ok("pb", mark + 5 * MINUTE_MS, 100);
+    s_step_all(f);
+    s_expect_last(f, "dispatching to pb (attempt 1, key early-2:1)");
+    s_commit(f);
+    assert_int_equal(s_next(s_fake("pb"), FK_DISPATCH)->ready_at_ms, mark);
+}
+
 /* ==== a dispatch that times out ================================================ */
 
 /* No answer to the dispatch: the key is cancelled, and until the platform
@@ -1002,6 +1059,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused_goes_to_next_pool, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_breaker_reroutes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_probe_is_a_quote, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_marked_ready_dispatches_now, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_timeout_cancels_then_moves_on, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_restart_resends_same_key, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_no_rider_by_max_hold_fails, s_setup, s_teardown),
