@@ -123,6 +123,13 @@ typedef struct adapter_geo {
     double lat, lng;          /* WGS84 degrees */
 } adapter_geo_t;
 
+/* An amount that may be 0 and must not be mistaken for "not said" (a `Fee`
+ * on the wire). */
+typedef struct adapter_fee {
+    bool said;
+    uint32_t cents;           /* 0 with said: free */
+} adapter_fee_t;
+
 /* What a transport is told about one platform (one platforms.[] entry of
  * the daemon's config), read during adapter_open only: a transport copies
  * what it keeps. */
@@ -205,6 +212,7 @@ typedef struct adapter_cancel {
                                * for the key and never will; only now may the order go elsewhere */
     char rider_ref[ADAPTER_REF_MAX + 1];
     uint32_t fee_cents;
+    adapter_fee_t cancel_fee; /* state CANCELLED: what the cancel costs, if the gateway said */
 } adapter_cancel_t;
 
 typedef struct adapter_status {
@@ -221,6 +229,7 @@ typedef struct adapter_status {
     bool has_position;
     adapter_geo_t rider_position;
     adapter_refusal_t refusal;
+    adapter_fee_t cancel_fee; /* state CANCELLED: what the cancel costs, if the gateway said */
 } adapter_status_t;
 
 typedef struct adapter_settlement_line {
@@ -261,6 +270,7 @@ typedef struct adapter_event {
     uint32_t fee_cents;       /* DELIVERED, CANCELLED */
     uint64_t pickup_at_ms, delivery_at_ms;  /* current estimates */
     uint64_t gateway_at_ms;   /* the reply's sent_at_ms */
+    adapter_fee_t cancel_fee; /* CANCELLED: what the cancel costs, if the gateway said */
 } adapter_event_t;
 
 /* Callbacks. RESULT is NULL unless done->outcome is ADAPTER_OK. */

@@ -234,6 +234,7 @@ void dispatch_job_change(dispatch_t *d, dispatch_job_t *job, order_state_t to, b
         r->platform = pool_name(p);
         r->seq = job->seq;
         r->fee_cents = job->fee_cents;
+        r->fee_unknown = !job->fee_said;
         r->pickup_at_ms = job->pickup_at_ms;
         memcpy(r->key, job->key, sizeof r->key);
         snprintf(r->rider_ref, sizeof r->rider_ref, "%s", job->rider_ref);
@@ -699,6 +700,7 @@ bool dispatch_restore_attempt(dispatch_t *self, order_entry_t *e, const dispatch
     job->dstate = (uint8_t)st;
     job->seq = row->seq;
     job->fee_cents = row->fee_cents;
+    job->fee_said = row->fee_cents > 0;
     job->sync = job->maybe_sent = true;
     job->wake_ms = job->news_ms = clock_wall_ms();  /* a first look, in case the link is up */
     job->phase = st == DISPATCH_SENDING      ? JOB_SENDING

@@ -52,7 +52,7 @@ struct dispatch_job {
     uint32_t quoted;               /* pools quoted this round */
     uint64_t stuck_ms;             /* dispatch.stuck_minutes when the job began */
     uint32_t seq;                  /* last rider event applied */
-    uint32_t fee_cents, best_fee;
+    uint32_t fee_cents, best_fee;  /* the current attempt's fee; the best quote's */
     uint64_t told_at_ms;           /* when the timeline last heard "no rider" */
     uint64_t news_ms;              /* the current attempt's last change of state */
     uint16_t outstanding;          /* requests whose callback has not run */
@@ -68,6 +68,8 @@ struct dispatch_job {
     bool sync;                     /* ask the platform again when its link is up */
     bool maybe_sent;               /* the current key may have left this process */
     bool sweeping;                 /* a Status out because the attempt seemed stuck */
+    bool fee_said;                 /* fee_cents is the platform's word, a free cancel's 0
+                                    * included; false: not said, stored NULL */
     char key[CHANGE_KEY_MAX + 1];
     char rider_ref[ADAPTER_REF_MAX + 1];
     char why[120];                 /* what the last round of quotes said */

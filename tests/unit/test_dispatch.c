@@ -8,7 +8,8 @@
  * max_hold; rider events applied in seq order with a gap asking Status, and
  * one against the attempt's table refused; the attempt's table itself; the
  * half-open probe is a quote, never a re-sent cancel, and the log says what
- * the probe did.
+ * the probe did; a cancelled attempt keeps the platform's cancel fee, 0
+ * included, or none when it did not say, never the delivery fee.
  *
  * The fake answers a request only when the test says so, and delivers the
  * answers, rider events and link changes from adapter_step, as the zmq
@@ -875,6 +876,74 @@ static void test_timeout_cancels_then_moves_on(void **state)
     s_expect_last(f, "dispatching to pb (attempt 2, key dark:2)");
 }
 
+/* ==== cancel fees ============================================================== */
+
+/* s_last_event_fee: the cancel fee of the event the test pushed last. */
+static void s_last_event_fee(const char *platform, bool said, uint32_t cents)
+{
+    fake_t *f = s_fake(platform);
+    assert_true(f->n_items > 0);
+    f->items[f->n_items - 1].event.cancel_fee = (adapter_fee_t){.said = said, .cents = cents};
+}
+
+/* A dispatch accepted at 450 cents that ends CANCELLED is recorded with
+ * what the platform charges for the cancel: 150 for ours of a rider at the
+ * counter, 0 for a ride the platform gave up (said 0: free, not "450"), and
+ * no fee at all when the platform did not say. */
+static void test_cancel_fee_recorded(void **state)
+{
+    fx_t *f = *state;
+    uint64_t ready = clock_wall_ms() + 20 * MINUTE_MS;
+    fake_t *pa = s_fake("pa");
+    order_entry_t *e = s_order(f, "fee-1", 2, ready);
+    s_start(f, e);
+    s_quote_ok("pa", ready, 300);
+    s_step_all(f);
+    s_commit(f);
+    s_dispatch_answer("pa", true, ADAPTER_STATE_ASSIGNED, "r-1", false);
+    s_step_all(f);
+    assert_int_equal(s_last(f)->dispatch.fee_cents, 450);
+    assert_false(s_last(f)->dispatch.fee_unknown);
+    e->state = ORDER_CANCELLED;  /* committed, as lifecycle.c tells the engine */
+    dispatch_cancelled(f->d, e);
+    fk_req_t *c = s_next(pa, FK_CANCEL);
+    c->r.cancel = (adapter_cancel_t){.previous = ADAPTER_STATE_ARRIVED,
+                                     .state = ADAPTER_STATE_CANCELLED, .released = true,
+                                     .fee_cents = 150, .cancel_fee = {.said = true, .cents = 150}};
+    snprintf(c->r.cancel.key, sizeof c->r.cancel.key, "fee-1:1");
+    s_answer(pa, c, ADAPTER_OK);
+    s_step_all(f);
+    const change_t *x = s_expect_last(f, "pa released attempt 1; cancel fee 150 cents");
+    assert_string_equal(x->dispatch.state, "CANCELLED");
+    assert_int_equal(x->dispatch.fee_cents, 150);
+    assert_false(x->dispatch.fee_unknown);
+
+    const char *said[] = {"fee-2", "fee-3"};
+    for (int i = 0; i < 2; i++) {
+        order_entry_t *o = s_order(f, said[i], 2, ready);
+        s_start(f, o);
+        s_quote_ok("pa", ready, 300);
+        s_step_all(f);
+        s_commit(f);
+        char key[32];
+        snprintf(key, sizeof key, "%s", s_dispatch_answer("pa", true, ADAPTER_STATE_ASSIGNED,
+                                                          "r-2", false));
+        s_step_all(f);
+        s_event("pa", key, said[i], 1, ADAPTER_STATE_CANCELLED, "r-2");
+        s_last_event_fee("pa", i == 0, 0);
+        s_step_all(f);
+        size_t k = f->n_changes;
+        while (k > 0 && (strcmp(f->changes[k - 1].dispatch.key, key) != 0 ||
+                         strcmp(f->changes[k - 1].dispatch.state, "CANCELLED") != 0))
+            k--;
+        assert_true(k > 0);
+        x = &f->changes[k - 1];
+        assert_int_equal(strncmp(x->detail, "pa cancelled attempt 1 (theirs", 30), 0);
+        assert_int_equal(x->dispatch.fee_cents, 0);
+        assert_true(x->dispatch.fee_unknown == (i == 1));
+    }
+}
+
 /* ==== restart ================================================================== */
 
 /* The process stops with the outbox row committed and the DispatchRequest
@@ -1061,6 +1130,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_probe_is_a_quote, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_marked_ready_dispatches_now, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_timeout_cancels_then_moves_on, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_fee_recorded, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_restart_resends_same_key, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_no_rider_by_max_hold_fails, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_rider_events_in_order, s_setup, s_teardown),
