@@ -53,6 +53,8 @@
 #define ADAPTER_SETTLEMENT_LINES_MAX 256
 #define ADAPTER_POLL_MAX 2              /* most zmq_pollitem_t one adapter asks for */
 #define ADAPTER_REGISTRY_MAX 16         /* transports one process can know */
+#define ADAPTER_CONNECT_TIMEOUT_MS 2000 /* a connection attempt that long unanswered failed */
+#define ADAPTER_RECONNECT_MAX_MS 2000   /* a link down is tried again at least this often */
 
 /* ---- values, with network.proto's numbers ---------------------------- */
 
@@ -289,8 +291,13 @@ typedef struct adapter_listener {
     /* LINK: the connection to the gateway came up (UP, after its handshake;
      * requests can be sent) or went down (requests say UNREACHABLE, and
      * events of our keys are dropped by the gateway until we ask Status).
-     * The first up comes after open; every up asks for Status of every key
-     * in flight (proto/network.proto, Events). */
+     * Until the first call the link is unknown: after open, the first
+     * attempt to connect says which it is, up or down (nothing listens,
+     * the host does not answer within ADAPTER_CONNECT_TIMEOUT_MS), so a
+     * gateway that is gone at start-up is told as soon as one that went
+     * away later. Then a call for each change; while down, the transport
+     * tries again at least every ADAPTER_RECONNECT_MAX_MS. Every up asks
+     * for Status of every key in flight (proto/network.proto, Events). */
     void (*link)(void *arg, bool up);
     void *arg;
 } adapter_listener_t;

@@ -263,6 +263,19 @@ void dispatch_job_fail(dispatch_t *d, dispatch_job_t *job, const char *why)
 
 /* ---- quotes and the choice ----------------------------------------------- */
 
+void dispatch_learn_riders(dispatch_t *d, pool_t *p, uint32_t store_id, bool rider,
+                           adapter_refusal_t refusal)
+{
+    if (rider) {
+        pool_has_rider(p, store_id);
+    } else if (refusal == ADAPTER_REFUSAL_NO_RIDER) {
+        /* Waiting orders of the store ask again every retry_seconds and keep
+         * it fresh; twice that, so one late round does not let it lapse. */
+        uint64_t stands = 2u * (uint64_t)d->cfg->dispatch.retry_seconds * 1000u;
+        pool_no_rider(p, store_id, clock_mono_ms() + stands);
+    }
+}
+
 static void s_job_choose(dispatch_t *d, dispatch_job_t *job, uint64_t now);
 
 static void s_quote_done(void *arg, const adapter_done_t *done, const adapter_quote_t *q)
@@ -273,6 +286,8 @@ static void s_quote_done(void *arg, const adapter_done_t *done, const adapter_qu
     int rank = ctx->rank;
     dispatch_job_t *job;
     pool_quote_answered(p, &ctx->ticket, done);
+    if (done->outcome == ADAPTER_OK)
+        dispatch_learn_riders(d, p, ctx->job->entry->store_id, q->available, q->refusal);
     if (!dispatch_request_end(ctx, &job) || job->phase != JOB_QUOTING)
         return;
     job->quotes_out--;
@@ -653,23 +668,32 @@ void dispatch_committed(dispatch_t *self, const change_t *c)
 }
 
 bool dispatch_can_deliver(const dispatch_t *self, const config_store_t *store,
-                          uint64_t *retry_after_ms)
+                          uint64_t *retry_after_ms, char *why, size_t why_len)
 {
     if (store->platform_count == 0)
         return true;
     uint64_t now = clock_mono_ms(), soonest = UINT64_MAX;
+    /* Room for every platform's name (1..64 bytes) and reason: it is cut to
+     * WHY_LEN at a character boundary only at the end. */
+    char all[DISPATCH_POOLS_MAX * (64 + 32) + 64];
+    size_t used = 0;
     for (int i = 0; i < store->platform_count; i++) {
         const pool_t *p = dispatch_pool(self, store->platforms[i]);
         if (!p)
             continue;
-        if (!pool_link_up(p))
-            return true;  /* not connected yet or just lost: the breaker decides */
-        if (!pool_unusable(p, now))
+        uint64_t wait;
+        const char *unable = pool_unable(p, store->id, now, &wait);
+        if (!unable)
             return true;
-        uint64_t wait = pool_retry_after_ms(p, now);
+        int n = snprintf(all + used, sizeof all - used, "%s%s %s", used ? ", " : "",
+                         pool_name(p), unable);
+        if (n > 0 && (size_t)n < sizeof all - used)
+            used += (size_t)n;
         if (wait < soonest)
             soonest = wait;
     }
+    all[used] = '\0';
+    dispatch_text(why, why_len, "platforms: none can take an order now (%s)", all);
     *retry_after_ms = soonest == UINT64_MAX ? 1000 : soonest;
     return false;
 }

@@ -93,10 +93,15 @@ void dispatch_cancelled(dispatch_t *self, order_entry_t *e);
 void dispatch_committed(dispatch_t *self, const change_t *c);
 
 /* dispatch_can_deliver: false when none of STORE's platforms could take an
- * order now (every breaker open or every pool full); *RETRY_AFTER_MS then
- * says when one may. Stores without platforms always can (no riders asked). */
+ * order now: each is not connected (its gateway is gone), full, has its
+ * breaker open, or had no rider for this store at its last quote or
+ * dispatch (until a quote says yes, or for 2 x retry_seconds). WHY
+ * (WHY_LEN bytes) then names each platform and its reason, and
+ * *RETRY_AFTER_MS says when the first may serve again. A platform whose link is not known yet
+ * (start-up: its first attempt to connect has not settled) counts as able.
+ * Stores without platforms always can (no riders asked). */
 bool dispatch_can_deliver(const dispatch_t *self, const config_store_t *store,
-                          uint64_t *retry_after_ms);
+                          uint64_t *retry_after_ms, char *why, size_t why_len);
 
 /* Restart: dispatch_restore_attempt gives E (restored from the database) its
  * live attempt (a dispatches row not yet terminal); dispatch_restore_done,

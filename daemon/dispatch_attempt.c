@@ -199,6 +199,8 @@ static void s_dispatch_done(void *arg, const adapter_done_t *done, const adapter
     pool_t *p = dispatch_pool(d, ctx->pool);
     dispatch_job_t *job;
     pool_dispatch_answered(p, &ctx->ticket, done, done->outcome == ADAPTER_OK ? r : NULL);
+    if (done->outcome == ADAPTER_OK)
+        dispatch_learn_riders(d, p, ctx->job->entry->store_id, r->accepted, r->refusal);
     if (!dispatch_request_end(ctx, &job) || job->phase != JOB_SENDING || job->pool != pool_index(p))
         return;
     char detail[ORDER_DETAIL_MAX];

@@ -125,6 +125,12 @@ void dispatch_job_wake(dispatch_t *d, dispatch_job_t *job, uint64_t at_ms);
 request_ctx_t *dispatch_request_new(dispatch_t *d, dispatch_job_t *job, int pool, int rank);
 bool dispatch_request_end(request_ctx_t *ctx, dispatch_job_t **job_out)
     __attribute__((warn_unused_result));
+/* dispatch_learn_riders: P answered a quote or dispatch for store STORE_ID
+ * with a rider (RIDER) or without, for REFUSAL: admission's memory of the
+ * stores P has no rider for follows (pool_no_rider). OUT_OF_AREA is about
+ * one drop-off, not the store: it changes nothing. */
+void dispatch_learn_riders(dispatch_t *d, pool_t *p, uint32_t store_id, bool rider,
+                           adapter_refusal_t refusal);
 pool_t *dispatch_pool(const dispatch_t *d, int index);
 const config_store_t *dispatch_store(dispatch_t *d, const order_entry_t *e);
 /* dispatch_text formats a timeline detail into BUF, cut at a character

@@ -4,6 +4,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "norider.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #define POOL_NAME_MAX 64               /* platforms.[].name is 1..64 characters */
 #define POOL_ETA_WEIGHT 8              /* the pickup estimate follows 1/8 of each quote */
 #define POOL_CANCEL_WAIT_MAX_MS 60000  /* a cancel's deadline doubles up to this */
+#define POOL_RETRY_MS 1000             /* retry_after for a full pool: one may end any time */
 
 struct pool {
     int index;
@@ -22,10 +24,12 @@ struct pool {
     breaker_t breaker;
     breaker_state_t shown;     /* the state last logged */
     bool link_up;
+    bool link_known;           /* the adapter has said up or down once (start-up: not yet) */
     bool resync;               /* the breaker closed after an outage: sync at the next step */
     bool closing;              /* pool_destroy runs: outcomes no longer count */
     uint64_t eta_ms;
     size_t live;
+    norider_t no_rider;       /* stores it recently had no rider for */
     uint64_t quotes, dispatches, refusals, failures;
     metrics_histogram_t quote_latency, dispatch_latency;
 };
@@ -132,6 +136,7 @@ static void s_link(void *arg, bool up)
 {
     pool_t *p = arg;
     p->link_up = up;
+    p->link_known = true;
     if (!up) {
         log_warning("platform %s: link to %s down", p->name, p->cfg->endpoint);
         return;
@@ -156,6 +161,7 @@ pool_t *pool_new(int index, const config_platform_t *cfg, uint64_t eta_ms, void 
     snprintf(p->name, sizeof p->name, "%s", cfg->name);
     p->eta_ms = eta_ms;
     p->listener = *listener;
+    norider_init(&p->no_rider);
     breaker_init(&p->breaker, &cfg->breaker);
     adapter_platform_t platform = pool_adapter_platform(cfg);
     adapter_listener_t hooks = {.event = s_event, .link = s_link, .arg = p};
@@ -174,6 +180,7 @@ void pool_destroy(pool_t **self)
     pool_t *p = *self;
     p->closing = true;
     adapter_close(&p->adapter);
+    norider_free(&p->no_rider);
     free(p);
     *self = NULL;
 }
@@ -247,10 +254,39 @@ const char *pool_unusable(const pool_t *p, uint64_t now_mono_ms)
     return NULL;
 }
 
-uint64_t pool_retry_after_ms(const pool_t *p, uint64_t now_mono_ms)
+const char *pool_unable(const pool_t *p, uint32_t store_id, uint64_t now_mono_ms,
+                        uint64_t *retry_after_ms)
 {
-    uint64_t until = breaker_open_until(&p->breaker);
-    return until > now_mono_ms ? until - now_mono_ms : 1000;
+    *retry_after_ms = POOL_RETRY_MS;
+    if (!p->link_up && p->link_known) {
+        /* The next reconnect may find it back. */
+        *retry_after_ms = ADAPTER_RECONNECT_MAX_MS;
+        return "not connected";
+    }
+    if (p->live >= (size_t)p->cfg->max_inflight)
+        return "full";
+    if (!breaker_would_allow(&p->breaker, now_mono_ms)) {
+        uint64_t until = breaker_open_until(&p->breaker);
+        if (until > now_mono_ms)
+            *retry_after_ms = until - now_mono_ms;
+        return "breaker open";
+    }
+    uint64_t until = norider_until(&p->no_rider, store_id, now_mono_ms);
+    if (until) {
+        *retry_after_ms = until - now_mono_ms;
+        return "no rider near the store";
+    }
+    return NULL;
+}
+
+void pool_no_rider(pool_t *p, uint32_t store_id, uint64_t until_mono_ms)
+{
+    norider_note(&p->no_rider, store_id, until_mono_ms, clock_mono_ms());
+}
+
+void pool_has_rider(pool_t *p, uint32_t store_id)
+{
+    norider_forget(&p->no_rider, store_id);
 }
 
 void pool_learn_eta(pool_t *p, uint64_t eta_ms)
@@ -365,9 +401,12 @@ void pool_metrics(pool_t *const *pools, size_t n, metrics_page_t *page, uint64_t
         {"sluice_platform_inflight", "gauge", "Dispatches at the platform not yet released"},
         {"sluice_platform_quotes_total", "counter", "Quote requests sent"},
         {"sluice_platform_dispatches_total", "counter", "Dispatch requests sent"},
-        {"sluice_platform_refusals_total", "counter", "Dispatches the platform refused"},
+        {"sluice_platform_norider_total", "counter", "Dispatches the platform refused"},
         {"sluice_platform_failures_total", "counter",
          "Requests that failed (Error, timeout, unreachable) or were slow"},
+        {"sluice_platform_stores_without_riders", "gauge",
+         "Stores whose last quote or dispatch there was refused NO_RIDER, lately: admission "
+         "counts the platform out for them"},
     };
     for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
         metrics_family(page, families[f].name, families[f].type, families[f].help);
@@ -375,7 +414,8 @@ void pool_metrics(pool_t *const *pools, size_t n, metrics_page_t *page, uint64_t
             const pool_t *p = pools[i];
             double v[] = {p->link_up, breaker_state(&p->breaker, now_mono_ms), (double)p->live,
                           (double)p->quotes, (double)p->dispatches, (double)p->refusals,
-                          (double)p->failures};
+                          (double)p->failures,
+                          (double)norider_standing(&p->no_rider, now_mono_ms)};
             snprintf(label, sizeof label, "platform=\"%s\"", p->name);
             metrics_sample(page, families[f].name, label, v[f]);
         }

@@ -314,7 +314,8 @@ static void s_cancel_stalled(fx_t *f, harness_client_t *cl, const char *order_id
     assert_non_null(o);
     harness_order_fill(o, order_id, STORE_A);
     Sluice__V1__Reply *r = harness_submit(cl, o, REPLY_MS);
-    harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, order_id);
+    harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
+                       order_id);
     harness_reply_free(&r);
     free(o);
     const char *upper = strcmp(state, "arrived") == 0 ? "ARRIVED" : "ASSIGNED";

@@ -9,7 +9,9 @@
  * one against the attempt's table refused; the attempt's table itself; the
  * half-open probe is a quote, never a re-sent cancel, and the log says what
  * the probe did; a cancelled attempt keeps the platform's cancel fee, 0
- * included, or none when it did not say, never the delivery fee.
+ * included, or none when it did not say, never the delivery fee; admission
+ * counting out a platform whose gateway is gone or that had no rider for
+ * the store, and taking it back as soon as it is there again.
  *
  * The fake answers a request only when the test says so, and delivers the
  * answers, rider events and link changes from adapter_step, as the zmq
@@ -373,6 +375,14 @@ static void s_quote_none(const char *platform)
     s_answer(f, r, ADAPTER_OK);
 }
 
+static void s_quote_refused(const char *platform, adapter_refusal_t refusal)
+{
+    fake_t *f = s_fake(platform);
+    fk_req_t *r = s_next(f, FK_QUOTE);
+    r->r.quote = (adapter_quote_t){.available = false, .refusal = refusal};
+    s_answer(f, r, ADAPTER_OK);
+}
+
 static void s_quote_fails(const char *platform, adapter_outcome_t outcome)
 {
     fake_t *f = s_fake(platform);
@@ -696,9 +706,11 @@ static void test_breaker_reroutes(void **state)
     s_expect_last(f, "dispatching to pb (attempt 1, key brk-3:1)");
 
     uint64_t retry = 0;
-    assert_false(dispatch_can_deliver(f->d, s_host_store(f, 2), &retry));
+    char why[ORDER_DETAIL_MAX];
+    assert_false(dispatch_can_deliver(f->d, s_host_store(f, 2), &retry, why, sizeof why));
     assert_true(retry > 0 && retry <= 60000);
-    assert_true(dispatch_can_deliver(f->d, s_host_store(f, 1), &retry));
+    assert_string_equal(why, "platforms: none can take an order now (pa breaker open)");
+    assert_true(dispatch_can_deliver(f->d, s_host_store(f, 1), &retry, why, sizeof why));
     dispatch_platform_t pa;
     dispatch_platform_read(f->d, 0, clock_mono_ms(), &pa);
     assert_string_equal(pa.breaker, "open");
@@ -820,6 +832,102 @@ static void test_marked_ready_dispatches_now(void **state)
     s_expect_last(f, "dispatching to pb (attempt 1, key early-2:1)");
     s_commit(f);
     assert_int_equal(s_next(s_fake("pb"), FK_DISPATCH)->ready_at_ms, mark);
+}
+
+/* ==== admission: who can serve ================================================== */
+
+/* s_can: dispatch_can_deliver for STORE; its detail and retry in WHY, RETRY. */
+static bool s_can(fx_t *f, uint32_t store, char *why, uint64_t *retry)
+{
+    why[0] = '\0';
+    *retry = 0;
+    return dispatch_can_deliver(f->d, s_host_store(f, store), retry, why, ORDER_DETAIL_MAX);
+}
+
+/* A platform whose gateway is gone counts out its stores, from the first
+ * failed attempt to connect (not only after a link that was up went down),
+ * and is counted in again the moment its link is up. At start-up, before
+ * any attempt settled, a platform counts as able: orders are not refused
+ * for a link that is merely not known yet. */
+static void test_admission_links(void **state)
+{
+    fx_t *f = *state;
+    char why[ORDER_DETAIL_MAX];
+    uint64_t retry;
+    dispatch_destroy(&f->d);
+    s_new_engine(f);  /* its links not known yet */
+    assert_true(s_can(f, 2, why, &retry));
+    assert_true(s_can(f, 1, why, &retry));
+
+    s_link("pa", false);  /* the first attempt failed: nothing listens */
+    s_step_all(f);
+    assert_false(s_can(f, 2, why, &retry));
+    assert_string_equal(why, "platforms: none can take an order now (pa not connected)");
+    assert_int_equal(retry, ADAPTER_RECONNECT_MAX_MS);
+    assert_true(s_can(f, 1, why, &retry));  /* pb not known yet: able */
+    s_link("pb", false);
+    s_step_all(f);
+    assert_false(s_can(f, 1, why, &retry));
+    assert_string_equal(why, "platforms: none can take an order now (pa not connected, "
+                             "pb not connected)");
+
+    s_link("pa", true);  /* back */
+    s_step_all(f);
+    assert_true(s_can(f, 2, why, &retry));
+    assert_true(s_can(f, 1, why, &retry));
+    s_link("pa", false);  /* gone again after being up */
+    s_step_all(f);
+    assert_false(s_can(f, 2, why, &retry));
+}
+
+/* Every quote for store 2 refused NO_RIDER: its only platform counts out
+ * for that store (not for store 1, which has pb too) for 2 x retry_seconds
+ * or until a quote says yes. The waiting order keeps asking, and the first
+ * yes takes it back at once. OUT_OF_AREA is about one drop-off: it counts
+ * nothing out. */
+static void test_admission_no_rider(void **state)
+{
+    fx_t *f = *state;
+    char why[ORDER_DETAIL_MAX];
+    uint64_t retry;
+    uint64_t ready = clock_wall_ms() + 20 * MINUTE_MS;
+    order_entry_t *e = s_order(f, "norider-1", 2, ready);
+    s_start(f, e);
+    s_quote_refused("pa", ADAPTER_REFUSAL_OUT_OF_AREA);
+    s_step_all(f);
+    assert_true(s_can(f, 2, why, &retry));
+
+    s_skip(30000);  /* retry_seconds: the next round */
+    dispatch_run(f->d, e, clock_wall_ms());
+    s_quote_none("pa");
+    s_step_all(f);
+    assert_false(s_can(f, 2, why, &retry));
+    assert_string_equal(why, "platforms: none can take an order now (pa no rider near the store)");
+    assert_true(retry > 59000 && retry <= 60000);
+    assert_true(s_can(f, 1, why, &retry));  /* another store of pa's: unaffected */
+
+    s_skip(30000);  /* asked again, still nobody: it stands on */
+    dispatch_run(f->d, e, clock_wall_ms());
+    s_quote_none("pa");
+    s_step_all(f);
+    s_skip(45000);
+    assert_false(s_can(f, 2, why, &retry));
+    assert_true(retry > 0 && retry <= 15000);
+
+    dispatch_run(f->d, e, clock_wall_ms());  /* the round after: a rider at last */
+    uint64_t now = clock_wall_ms();
+    s_quote_ok("pa", now + 5 * MINUTE_MS, 100);
+    s_step_all(f);
+    assert_true(s_can(f, 2, why, &retry));
+
+    /* Left alone, a refusal passes after 2 x retry_seconds. */
+    order_entry_t *x = s_order(f, "norider-2", 2, ready);
+    s_start(f, x);
+    s_quote_none("pa");
+    s_step_all(f);
+    assert_false(s_can(f, 2, why, &retry));
+    s_skip(60000);
+    assert_true(s_can(f, 2, why, &retry));
 }
 
 /* ==== a dispatch that times out ================================================ */
@@ -1129,6 +1237,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_breaker_reroutes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_probe_is_a_quote, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_marked_ready_dispatches_now, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_admission_links, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_admission_no_rider, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_timeout_cancels_then_moves_on, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_fee_recorded, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_restart_resends_same_key, s_setup, s_teardown),
