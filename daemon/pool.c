@@ -29,7 +29,7 @@ struct pool {
     bool closing;              /* pool_destroy runs: outcomes no longer count */
     uint64_t eta_ms;
     size_t live;
-    norider_t no_rider;       /* stores it recently had no rider for */
+    norider_t no_rider;        /* stores it recently had no rider for */
     uint64_t quotes, dispatches, refusals, failures;
     metrics_histogram_t quote_latency, dispatch_latency;
 };
@@ -110,8 +110,12 @@ static void s_record(pool_t *p, pool_ticket_t *t, const char *what, bool failed,
     if (!t->counted || p->closing)
         return;
     t->counted = false;
-    uint64_t now = clock_mono_ms();
+    uint64_t now = clock_mono_ms(), before = breaker_transitions(&p->breaker);
     breaker_record(&p->breaker, t->ticket, now, failed, latency_ms);
+    if (breaker_transitions(&p->breaker) == before) {
+        s_note(p, now, NULL);  /* only time can have moved it */
+        return;
+    }
     char how[96];
     if (failed)
         snprintf(how, sizeof how, "failed: %s after %llu ms", what,
