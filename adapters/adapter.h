@@ -53,6 +53,8 @@
 #define ADAPTER_SETTLEMENT_LINES_MAX 256
 #define ADAPTER_POLL_MAX 2              /* most zmq_pollitem_t one adapter asks for */
 #define ADAPTER_REGISTRY_MAX 16         /* transports one process can know */
+#define ADAPTER_CONNECT_TIMEOUT_MS 2000 /* a connection attempt that long unanswered failed */
+#define ADAPTER_RECONNECT_MAX_MS 2000   /* a link down is tried again at least this often */
 
 /* ---- values, with network.proto's numbers ---------------------------- */
 
@@ -122,6 +124,13 @@ typedef enum adapter_send {
 typedef struct adapter_geo {
     double lat, lng;          /* WGS84 degrees */
 } adapter_geo_t;
+
+/* An amount that may be 0 and must not be mistaken for "not said" (a `Fee`
+ * on the wire). */
+typedef struct adapter_fee {
+    bool said;
+    uint32_t cents;           /* 0 with said: free */
+} adapter_fee_t;
 
 /* What a transport is told about one platform (one platforms.[] entry of
  * the daemon's config), read during adapter_open only: a transport copies
@@ -205,6 +214,7 @@ typedef struct adapter_cancel {
                                * for the key and never will; only now may the order go elsewhere */
     char rider_ref[ADAPTER_REF_MAX + 1];
     uint32_t fee_cents;
+    adapter_fee_t cancel_fee; /* state CANCELLED: what the cancel costs, if the gateway said */
 } adapter_cancel_t;
 
 typedef struct adapter_status {
@@ -221,6 +231,7 @@ typedef struct adapter_status {
     bool has_position;
     adapter_geo_t rider_position;
     adapter_refusal_t refusal;
+    adapter_fee_t cancel_fee; /* state CANCELLED: what the cancel costs, if the gateway said */
 } adapter_status_t;
 
 typedef struct adapter_settlement_line {
@@ -261,6 +272,7 @@ typedef struct adapter_event {
     uint32_t fee_cents;       /* DELIVERED, CANCELLED */
     uint64_t pickup_at_ms, delivery_at_ms;  /* current estimates */
     uint64_t gateway_at_ms;   /* the reply's sent_at_ms */
+    adapter_fee_t cancel_fee; /* CANCELLED: what the cancel costs, if the gateway said */
 } adapter_event_t;
 
 /* Callbacks. RESULT is NULL unless done->outcome is ADAPTER_OK. */
@@ -279,8 +291,13 @@ typedef struct adapter_listener {
     /* LINK: the connection to the gateway came up (UP, after its handshake;
      * requests can be sent) or went down (requests say UNREACHABLE, and
      * events of our keys are dropped by the gateway until we ask Status).
-     * The first up comes after open; every up asks for Status of every key
-     * in flight (proto/network.proto, Events). */
+     * Until the first call the link is unknown: after open, the first
+     * attempt to connect says which it is, up or down (nothing listens,
+     * the host does not answer within ADAPTER_CONNECT_TIMEOUT_MS), so a
+     * gateway that is gone at start-up is told as soon as one that went
+     * away later. Then a call for each change; while down, the transport
+     * tries again at least every ADAPTER_RECONNECT_MAX_MS. Every up asks
+     * for Status of every key in flight (proto/network.proto, Events). */
     void (*link)(void *arg, bool up);
     void *arg;
 } adapter_listener_t;

@@ -145,6 +145,14 @@ bool breaker_allow(breaker_t *b, uint64_t now_ms, breaker_ticket_t *ticket)
     return true;
 }
 
+bool breaker_count(const breaker_t *b, breaker_ticket_t *ticket)
+{
+    if (b->state != BREAKER_CLOSED)
+        return false;
+    *ticket = b->transitions;
+    return true;
+}
+
 void breaker_record(breaker_t *b, breaker_ticket_t ticket, uint64_t now_ms, bool failed,
                     uint64_t latency_ms)
 {

@@ -8,7 +8,10 @@
  * and the failed share is failure_ratio or more, the breaker OPENS for
  * open_seconds and refuses everything. After that it is HALF_OPEN: one probe
  * goes through at a time; a good probe CLOSES it with an empty window, a
- * failed or slow one OPENS it again for a full open_seconds.
+ * failed or slow one OPENS it again for a full open_seconds. The probe is a
+ * request asked with breaker_allow (the pool's quotes, which answer within
+ * quote_deadline_ms); the requests that go anyway ask breaker_count and are
+ * counted only while closed.
  *
  * Time is the caller's monotonic clock in ms; the breaker never reads a
  * clock, so tests and the event loop agree on "now". No allocation: the
@@ -76,11 +79,22 @@ void breaker_init(breaker_t *b, const config_breaker_t *cfg);
  * next opening. */
 void breaker_configure(breaker_t *b, const config_breaker_t *cfg);
 
-/* breaker_allow: may one request go to the platform at NOW_MS? When true,
+/* breaker_allow: may one request go to the platform at NOW_MS? The first
+ * one allowed after open_seconds is the half-open probe. When true,
  * *TICKET is set and the request's outcome must be given to breaker_record
  * with it, also when the request timed out (as a failure): a half-open
  * breaker lets nothing else through until its probe comes back. */
 bool breaker_allow(breaker_t *b, uint64_t now_ms, breaker_ticket_t *ticket)
+    __attribute__((warn_unused_result));
+
+/* breaker_count: may a request that goes whatever the breaker says (a
+ * dispatch, a cancel, a status) be counted? True, with *TICKET set, only
+ * while the breaker is closed: such a request is never the half-open probe,
+ * because it may wait long for its answer (a cancel's deadline doubles up to
+ * a minute) and a probe must answer within a quote's deadline, or a platform
+ * that is back stays unused until the slow request gives up. False: send it
+ * uncounted. Changes nothing. */
+bool breaker_count(const breaker_t *b, breaker_ticket_t *ticket)
     __attribute__((warn_unused_result));
 
 /* breaker_record counts the outcome of the request let through with TICKET:

@@ -28,13 +28,13 @@ const char change_sql[] =
     " INSERT INTO dispatches AS d (dispatch_key, order_id, attempt, platform, state, rider_ref,"
     "                             last_seq, fee_cents, pickup_at)"
     " SELECT DISTINCT ON (dkey) dkey, order_id, attempt, platform, dstate, rider_ref, seq,"
-    "        nullif(fee, 0), CASE WHEN pickup_ms > 0 THEN to_timestamp(pickup_ms / 1000.0) END"
+    "        fee, CASE WHEN pickup_ms > 0 THEN to_timestamp(pickup_ms / 1000.0) END"
     "   FROM input WHERE dkey IS NOT NULL AND order_id IN (SELECT order_id FROM updated)"
     "  ORDER BY dkey, n DESC"
     " ON CONFLICT (dispatch_key) DO UPDATE SET state = EXCLUDED.state,"
     "        rider_ref = coalesce(EXCLUDED.rider_ref, d.rider_ref),"
     "        last_seq = greatest(EXCLUDED.last_seq, d.last_seq),"
-    "        fee_cents = coalesce(EXCLUDED.fee_cents, d.fee_cents),"
+    "        fee_cents = EXCLUDED.fee_cents,"
     "        pickup_at = coalesce(EXCLUDED.pickup_at, d.pickup_at), updated_at = now()"
     "), events AS ("
     " INSERT INTO order_events (order_id, state, detail)"
@@ -110,7 +110,8 @@ static bool s_put_row(change_queue_t *q, const change_t *c)
         !pgarray_put_text(&col[7], row ? d->state : NULL, true) ||
         !pgarray_put_text(&col[8], row ? d->rider_ref : NULL, true) ||
         !pgarray_put_fmt(&col[9], "%" PRIu32, d->seq) ||
-        !pgarray_put_fmt(&col[10], "%" PRIu32, d->fee_cents) ||
+        !(d->fee_unknown ? pgarray_put_raw(&col[10], "NULL", 4)
+                         : pgarray_put_fmt(&col[10], "%" PRIu32, d->fee_cents)) ||
         !pgarray_put_fmt(&col[11], "%" PRIu64, d->pickup_at_ms))
         return false;
     return true;

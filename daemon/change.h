@@ -40,7 +40,9 @@ typedef struct change_dispatch {
     const char *state;             /* a dispatch_state name (static storage) */
     const char *platform;          /* the pool's own copy: outlives reloads (dispatch.c) */
     uint32_t seq;                  /* last rider event applied */
-    uint32_t fee_cents;            /* 0: not known (kept) */
+    uint32_t fee_cents;            /* written as is, 0 included (a free cancel) */
+    bool fee_unknown;              /* the platform did not say: written NULL (a cancel whose
+                                    * fee was not said must not keep the delivery fee) */
     uint64_t pickup_at_ms;         /* 0: not known (kept) */
     char key[CHANGE_KEY_MAX + 1];
     char rider_ref[CHANGE_REF_MAX + 1];  /* "": not known (kept) */

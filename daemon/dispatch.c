@@ -115,6 +115,16 @@ const config_store_t *dispatch_store(dispatch_t *d, const order_entry_t *e)
 
 /* ---- jobs: life and timers ---------------------------------------------- */
 
+/* s_ready_at: when E is ready, as far as NOW_MS knows. READY is reached by
+ * MarkReady only, so an order restored in it was made by now at the latest
+ * (the moment of the mark is not kept). */
+static uint64_t s_ready_at(const order_entry_t *e, uint64_t now_ms)
+{
+    if ((e->marked_ready || e->state == ORDER_READY) && now_ms < e->promised_ready_at_ms)
+        return now_ms;
+    return e->promised_ready_at_ms;
+}
+
 void dispatch_job_timer(dispatch_t *d, dispatch_job_t *job)
 {
     d->host.timer(d->host.arg, job->entry);
@@ -135,6 +145,7 @@ static dispatch_job_t *s_job_new(dispatch_t *d, order_entry_t *e)
     }
     job->entry = e;
     job->wake_ms = UINT64_MAX;
+    job->ready_at_ms = s_ready_at(e, clock_wall_ms());
     job->hold_until_ms = e->promised_ready_at_ms +
                          (uint64_t)d->cfg->dispatch.max_hold_minutes * 60000u;
     job->pool = job->best = -1;
@@ -223,6 +234,7 @@ void dispatch_job_change(dispatch_t *d, dispatch_job_t *job, order_state_t to, b
         r->platform = pool_name(p);
         r->seq = job->seq;
         r->fee_cents = job->fee_cents;
+        r->fee_unknown = !job->fee_said;
         r->pickup_at_ms = job->pickup_at_ms;
         memcpy(r->key, job->key, sizeof r->key);
         snprintf(r->rider_ref, sizeof r->rider_ref, "%s", job->rider_ref);
@@ -251,6 +263,19 @@ void dispatch_job_fail(dispatch_t *d, dispatch_job_t *job, const char *why)
 
 /* ---- quotes and the choice ----------------------------------------------- */
 
+void dispatch_learn_riders(dispatch_t *d, pool_t *p, uint32_t store_id, bool rider,
+                           adapter_refusal_t refusal)
+{
+    if (rider) {
+        pool_has_rider(p, store_id);
+    } else if (refusal == ADAPTER_REFUSAL_NO_RIDER) {
+        /* Waiting orders of the store ask again every retry_seconds and keep
+         * it fresh; twice that, so one late round does not let it lapse. */
+        uint64_t stands = 2u * (uint64_t)d->cfg->dispatch.retry_seconds * 1000u;
+        pool_no_rider(p, store_id, clock_mono_ms() + stands);
+    }
+}
+
 static void s_job_choose(dispatch_t *d, dispatch_job_t *job, uint64_t now);
 
 static void s_quote_done(void *arg, const adapter_done_t *done, const adapter_quote_t *q)
@@ -261,6 +286,8 @@ static void s_quote_done(void *arg, const adapter_done_t *done, const adapter_qu
     int rank = ctx->rank;
     dispatch_job_t *job;
     pool_quote_answered(p, &ctx->ticket, done);
+    if (done->outcome == ADAPTER_OK)
+        dispatch_learn_riders(d, p, ctx->job->entry->store_id, q->available, q->refusal);
     if (!dispatch_request_end(ctx, &job) || job->phase != JOB_QUOTING)
         return;
     job->quotes_out--;
@@ -277,7 +304,7 @@ static void s_quote_done(void *arg, const adapter_done_t *done, const adapter_qu
     } else {
         if (q->pickup_at_ms > now)
             pool_learn_eta(p, q->pickup_at_ms - now);
-        uint64_t ready = job->entry->promised_ready_at_ms;
+        uint64_t ready = job->ready_at_ms;
         uint64_t off = q->pickup_at_ms > ready ? q->pickup_at_ms - ready : ready - q->pickup_at_ms;
         uint64_t best_off = 0;
         if (job->best >= 0)
@@ -316,7 +343,7 @@ void dispatch_job_quote(dispatch_t *d, dispatch_job_t *job, uint64_t now)
     adapter_quote_req_t req = {
         .order_id = e->order_id, .store_id = e->store_id,
         .pickup = {st->lat, st->lng}, .dropoff = {e->dropoff_lat, e->dropoff_lng},
-        .ready_at_ms = e->promised_ready_at_ms, .items = e->drinks ? e->drinks : 1,
+        .ready_at_ms = job->ready_at_ms, .items = e->drinks ? e->drinks : 1,
     };
     job->quotes_out = 1;  /* held until every quote is sent, so none completes the round early */
     for (int i = 0; i < st->platform_count; i++) {
@@ -382,7 +409,7 @@ static void s_job_choose(dispatch_t *d, dispatch_job_t *job, uint64_t now)
         return;
     }
     uint64_t margin = (uint64_t)d->cfg->dispatch.margin_seconds * 1000u;
-    uint64_t ready = e->promised_ready_at_ms;
+    uint64_t ready = job->ready_at_ms;
     if (job->best_pickup_ms + margin < ready && job->early_requotes < DISPATCH_EARLY_REQUOTES) {
         /* The rider would wait at the counter past the margin: ask later. */
         job->early_requotes++;
@@ -492,7 +519,8 @@ void dispatch_plan(dispatch_t *self, order_entry_t *e)
             eta = pool_eta_ms(p);
     }
     uint64_t lead = eta + (uint64_t)self->cfg->dispatch.margin_seconds * 1000u;
-    e->dispatch_at_ms = e->promised_ready_at_ms > lead ? e->promised_ready_at_ms - lead : 1;
+    uint64_t ready = s_ready_at(e, clock_wall_ms());
+    e->dispatch_at_ms = ready > lead ? ready - lead : 1;
 }
 
 uint64_t dispatch_due_ms(const order_entry_t *e)
@@ -575,15 +603,25 @@ void dispatch_run(dispatch_t *self, order_entry_t *e, uint64_t now_ms)
 
 void dispatch_marked_ready(dispatch_t *self, order_entry_t *e, uint64_t now_ms)
 {
-    if (e->job || !e->dispatch_at_ms)
-        return;
-    uint64_t promised = e->promised_ready_at_ms;
-    if (now_ms >= promised)
-        return;
-    /* Ready early by so much: the rider is wanted that much sooner. */
-    uint64_t early = promised - now_ms;
-    e->dispatch_at_ms = e->dispatch_at_ms > now_ms + early ? e->dispatch_at_ms - early : now_ms;
-    self->host.timer(self->host.arg, e);
+    dispatch_job_t *job = e->job;
+    if (!job) {
+        if (!e->dispatch_at_ms)
+            return;   /* no platforms, or nothing more to do */
+        /* Made: the rider is wanted now, not at the promised time's plan. */
+        e->dispatch_at_ms = 0;
+        if (e->pending || order_state_is_terminal((order_state_t)e->state) ||
+            !(job = s_job_new(self, e)))
+            return;
+        job->phase = JOB_WAITING;
+    }
+    if (now_ms < job->ready_at_ms)
+        job->ready_at_ms = now_ms;
+    /* A job waiting for its first round, for a rider who would have waited
+     * at the counter, or for the next round after "no rider" asks now. One
+     * with quotes out chooses by the new time; one whose rider is on the way
+     * keeps that rider (the protocol has no way to hurry one). */
+    if (job->phase == JOB_WAITING)
+        dispatch_job_wake(self, job, now_ms);
 }
 
 void dispatch_cancelled(dispatch_t *self, order_entry_t *e)
@@ -630,23 +668,32 @@ void dispatch_committed(dispatch_t *self, const change_t *c)
 }
 
 bool dispatch_can_deliver(const dispatch_t *self, const config_store_t *store,
-                          uint64_t *retry_after_ms)
+                          uint64_t *retry_after_ms, char *why, size_t why_len)
 {
     if (store->platform_count == 0)
         return true;
     uint64_t now = clock_mono_ms(), soonest = UINT64_MAX;
+    /* Room for every platform's name (1..64 bytes) and reason: it is cut to
+     * WHY_LEN at a character boundary only at the end. */
+    char all[DISPATCH_POOLS_MAX * (64 + 32) + 64];
+    size_t used = 0;
     for (int i = 0; i < store->platform_count; i++) {
         const pool_t *p = dispatch_pool(self, store->platforms[i]);
         if (!p)
             continue;
-        if (!pool_link_up(p))
-            return true;  /* not connected yet or just lost: the breaker decides */
-        if (!pool_unusable(p, now))
+        uint64_t wait;
+        const char *unable = pool_unable(p, store->id, now, &wait);
+        if (!unable)
             return true;
-        uint64_t wait = pool_retry_after_ms(p, now);
+        int n = snprintf(all + used, sizeof all - used, "%s%s %s", used ? ", " : "",
+                         pool_name(p), unable);
+        if (n > 0 && (size_t)n < sizeof all - used)
+            used += (size_t)n;
         if (wait < soonest)
             soonest = wait;
     }
+    all[used] = '\0';
+    dispatch_text(why, why_len, "platforms: none can take an order now (%s)", all);
     *retry_after_ms = soonest == UINT64_MAX ? 1000 : soonest;
     return false;
 }
@@ -677,6 +724,7 @@ bool dispatch_restore_attempt(dispatch_t *self, order_entry_t *e, const dispatch
     job->dstate = (uint8_t)st;
     job->seq = row->seq;
     job->fee_cents = row->fee_cents;
+    job->fee_said = row->fee_cents > 0;
     job->sync = job->maybe_sent = true;
     job->wake_ms = job->news_ms = clock_wall_ms();  /* a first look, in case the link is up */
     job->phase = st == DISPATCH_SENDING      ? JOB_SENDING

@@ -5,7 +5,8 @@
  *
  * The way of one order (design sections 4 and 6):
  *
- *   accepted: dispatch_at = ready_at - pickup estimate - margin
+ *   accepted: dispatch_at = ready_at - pickup estimate - margin (MarkReady:
+ *     at once, with the ready time the kitchen reported)
  *   at dispatch_at: quote every usable pool of the store (breaker allows,
  *     fewer than max_inflight live dispatches, not tried this round)
  *   all quotes in: the rider who reaches the store closest to ready_at (to
@@ -80,8 +81,11 @@ uint64_t dispatch_due_ms(const order_entry_t *e);
 /* dispatch_run does what is due for E at NOW_MS (wall clock). */
 void dispatch_run(dispatch_t *self, order_entry_t *e, uint64_t now_ms);
 
-/* dispatch_marked_ready: the store said E is ready now, earlier than promised
- * perhaps: look for a rider sooner. */
+/* dispatch_marked_ready: the store said at NOW_MS (wall clock) that E is
+ * ready, earlier than promised perhaps. Its rider is sought at once, for
+ * that ready time: quotes and the DispatchRequest carry it, and a rider is
+ * no longer held back to arrive at the promised time. A rider already on
+ * the way keeps the time it was sent for. */
 void dispatch_marked_ready(dispatch_t *self, order_entry_t *e, uint64_t now_ms);
 /* dispatch_cancelled: E was cancelled (committed): release its rider, if any. */
 void dispatch_cancelled(dispatch_t *self, order_entry_t *e);
@@ -89,10 +93,15 @@ void dispatch_cancelled(dispatch_t *self, order_entry_t *e);
 void dispatch_committed(dispatch_t *self, const change_t *c);
 
 /* dispatch_can_deliver: false when none of STORE's platforms could take an
- * order now (every breaker open or every pool full); *RETRY_AFTER_MS then
- * says when one may. Stores without platforms always can (no riders asked). */
+ * order now: each is not connected (its gateway is gone), full, has its
+ * breaker open, or had no rider for this store at its last quote or
+ * dispatch (until a quote says yes, or for 2 x retry_seconds). WHY
+ * (WHY_LEN bytes) then names each platform and its reason, and
+ * *RETRY_AFTER_MS says when the first may serve again. A platform whose link is not known yet
+ * (start-up: its first attempt to connect has not settled) counts as able.
+ * Stores without platforms always can (no riders asked). */
 bool dispatch_can_deliver(const dispatch_t *self, const config_store_t *store,
-                          uint64_t *retry_after_ms);
+                          uint64_t *retry_after_ms, char *why, size_t why_len);
 
 /* Restart: dispatch_restore_attempt gives E (restored from the database) its
  * live attempt (a dispatches row not yet terminal); dispatch_restore_done,

@@ -67,6 +67,26 @@ static bool s_attempt_to(dispatch_job_t *job, dispatch_event_t ev)
     return true;
 }
 
+/* s_job_fee: the platform named the current attempt's fee, CENTS. A
+ * delivery fee of 0 is proto3's "not set": the fee stays as it was. */
+static void s_job_fee(dispatch_job_t *job, uint32_t cents)
+{
+    if (cents == 0)
+        return;
+    job->fee_cents = cents;
+    job->fee_said = true;
+}
+
+/* s_job_cancel_fee: the current attempt ended CANCELLED, and FEE is what the
+ * platform charges for that (0 when free). It replaces the delivery fee
+ * whatever it says: a cancel whose charge was not said is stored as not
+ * known, never as the price of a delivery that did not happen. */
+static void s_job_cancel_fee(dispatch_job_t *job, adapter_fee_t fee)
+{
+    job->fee_cents = fee.said ? fee.cents : 0;
+    job->fee_said = fee.said;
+}
+
 /* s_job_released: the current attempt is over and no rider of it will come
  * (refused, Error, cancelled and released): EV says which. The order goes to
  * the next pool, unless it is ending. */
@@ -77,6 +97,13 @@ static void s_job_released(dispatch_t *d, dispatch_job_t *job, dispatch_event_t 
     bool picked_up = job->dstate == DISPATCH_PICKED_UP;
     if (!s_attempt_to(job, ev))
         return;
+    char told[ORDER_DETAIL_MAX];
+    if (ev == DISPATCH_EV_CANCELLED && job->fee_said && job->fee_cents > 0) {
+        /* Support and accounts see the charge where the cancel is told. */
+        dispatch_text(told, sizeof told, "%s; cancel fee %" PRIu32 " cents", detail,
+                      job->fee_cents);
+        detail = told;
+    }
     dispatch_job_change(d, job, ORDER_DISPATCHING, job->end != 0, CHANGE_AFTER_NOTHING, detail);
     if (p) {
         pool_release(p);
@@ -86,6 +113,7 @@ static void s_job_released(dispatch_t *d, dispatch_job_t *job, dispatch_event_t 
     job->dstate = DISPATCH_NONE;   /* the attempt is over: the next one starts afresh */
     job->rider_ref[0] = '\0';
     job->fee_cents = 0;
+    job->fee_said = false;
     job->sync = job->maybe_sent = false;
     if (job->end) {
         dispatch_job_finish(d, job);
@@ -154,6 +182,7 @@ void dispatch_attempt_begin(dispatch_t *d, dispatch_job_t *job, pool_t *p)
     job->seq = 0;
     job->pickup_at_ms = job->best_pickup_ms;
     job->fee_cents = job->best_fee;
+    job->fee_said = job->best_fee > 0;
     job->maybe_sent = false;
     pool_take(p);
     dispatch_text(detail, sizeof detail,
@@ -170,6 +199,8 @@ static void s_dispatch_done(void *arg, const adapter_done_t *done, const adapter
     pool_t *p = dispatch_pool(d, ctx->pool);
     dispatch_job_t *job;
     pool_dispatch_answered(p, &ctx->ticket, done, done->outcome == ADAPTER_OK ? r : NULL);
+    if (done->outcome == ADAPTER_OK)
+        dispatch_learn_riders(d, p, ctx->job->entry->store_id, r->accepted, r->refusal);
     if (!dispatch_request_end(ctx, &job) || job->phase != JOB_SENDING || job->pool != pool_index(p))
         return;
     char detail[ORDER_DETAIL_MAX];
@@ -193,8 +224,7 @@ static void s_dispatch_done(void *arg, const adapter_done_t *done, const adapter
         return;
     }
     snprintf(job->rider_ref, sizeof job->rider_ref, "%s", r->rider_ref);
-    if (r->fee_cents)
-        job->fee_cents = r->fee_cents;
+    s_job_fee(job, r->fee_cents);
     if (r->pickup_at_ms)
         job->pickup_at_ms = r->pickup_at_ms;
     dispatch_text(detail, sizeof detail, "%s accepted%s%s%s", pool_name(p),
@@ -219,13 +249,13 @@ void dispatch_attempt_send(dispatch_t *d, dispatch_job_t *job)
     adapter_dispatch_req_t req = {
         .key = job->key, .order_id = e->order_id, .store_id = e->store_id,
         .pickup = {st->lat, st->lng}, .dropoff = {e->dropoff_lat, e->dropoff_lng},
-        .ready_at_ms = e->promised_ready_at_ms, .items = e->drinks ? e->drinks : 1,
+        .ready_at_ms = job->ready_at_ms, .items = e->drinks ? e->drinks : 1,
         .deliver_by_ms = e->promised_delivery_at_ms,
     };
     request_ctx_t *ctx = dispatch_request_new(d, job, pool_index(p), 0);
     adapter_send_t rc = ADAPTER_SEND_FAILED;
     if (ctx) {
-        (void)pool_admit(p, &ctx->ticket);
+        pool_count(p, &ctx->ticket);
         rc = pool_dispatch(p, &ctx->ticket, &req, s_dispatch_done, ctx);
     }
     if (rc == ADAPTER_SEND_OK) {
@@ -263,6 +293,8 @@ static void s_cancel_done(void *arg, const adapter_done_t *done, const adapter_c
     }
     char detail[ORDER_DETAIL_MAX];
     if (r->released) {
+        if (r->state == ADAPTER_STATE_CANCELLED)
+            s_job_cancel_fee(job, r->cancel_fee);
         dispatch_text(detail, sizeof detail, "%s released attempt %u%s", pool_name(p),
                       (unsigned)job->entry->attempts,
                       r->previous == ADAPTER_STATE_UNKNOWN ? " (it had never arrived)" : "");
@@ -287,7 +319,7 @@ void dispatch_attempt_send_cancel(dispatch_t *d, dispatch_job_t *job, const char
     request_ctx_t *ctx = dispatch_request_new(d, job, pool_index(p), 0);
     adapter_send_t rc = ADAPTER_SEND_FAILED;
     if (ctx) {
-        (void)pool_admit(p, &ctx->ticket);
+        pool_count(p, &ctx->ticket);
         rc = pool_cancel(p, &ctx->ticket, job->key, reason,
                          pool_cancel_deadline(p, job->cancel_tries, clock_mono_ms()),
                          s_cancel_done, ctx);
@@ -383,8 +415,10 @@ static void s_status_done(void *arg, const adapter_done_t *done, const adapter_s
     job->seq = r->seq;
     if (r->rider_ref[0])
         snprintf(job->rider_ref, sizeof job->rider_ref, "%s", r->rider_ref);
-    if (r->fee_cents)
-        job->fee_cents = r->fee_cents;
+    if (r->state == ADAPTER_STATE_CANCELLED)
+        s_job_cancel_fee(job, r->cancel_fee);
+    else
+        s_job_fee(job, r->fee_cents);
     dispatch_text(detail, sizeof detail, "%s reports the attempt %s", pool_name(p),
                   adapter_state_name(r->state));
     s_job_apply(d, job, r->state, detail);  /* may end (and free) the job, unless PENDING */
@@ -401,7 +435,7 @@ void dispatch_attempt_status(dispatch_t *d, dispatch_job_t *job)
     request_ctx_t *ctx = dispatch_request_new(d, job, pool_index(p), 0);
     adapter_send_t rc = ADAPTER_SEND_FAILED;
     if (ctx) {
-        (void)pool_admit(p, &ctx->ticket);
+        pool_count(p, &ctx->ticket);
         rc = pool_status(p, &ctx->ticket, job->key, s_status_done, ctx);
     }
     if (rc == ADAPTER_SEND_OK) {
@@ -451,8 +485,10 @@ void dispatch_attempt_event(void *arg, pool_t *p, const adapter_event_t *ev)
                     ev->rider_ref[0] && strcmp(ev->rider_ref, job->rider_ref) != 0;
     if (ev->rider_ref[0])
         snprintf(job->rider_ref, sizeof job->rider_ref, "%s", ev->rider_ref);
-    if (ev->fee_cents)
-        job->fee_cents = ev->fee_cents;
+    if (ev->state == ADAPTER_STATE_CANCELLED)
+        s_job_cancel_fee(job, ev->cancel_fee);
+    else
+        s_job_fee(job, ev->fee_cents);
     if (ev->pickup_at_ms)
         job->pickup_at_ms = ev->pickup_at_ms;
     char detail[ORDER_DETAIL_MAX], t[16];

@@ -43,6 +43,8 @@ struct dispatch_job {
     order_entry_t *entry;
     dispatch_job_t *prev, *next;   /* every job, for link-ups */
     uint64_t wake_ms;              /* wall clock; UINT64_MAX: nothing timed */
+    uint64_t ready_at_ms;          /* when the order is ready: promised, or earlier when the
+                                    * kitchen said so (MarkReady); riders are timed to it */
     uint64_t hold_until_ms;        /* no rider by then: FAILED */
     uint64_t pickup_at_ms;
     uint64_t best_pickup_ms;
@@ -50,7 +52,7 @@ struct dispatch_job {
     uint32_t quoted;               /* pools quoted this round */
     uint64_t stuck_ms;             /* dispatch.stuck_minutes when the job began */
     uint32_t seq;                  /* last rider event applied */
-    uint32_t fee_cents, best_fee;
+    uint32_t fee_cents, best_fee;  /* the current attempt's fee; the best quote's */
     uint64_t told_at_ms;           /* when the timeline last heard "no rider" */
     uint64_t news_ms;              /* the current attempt's last change of state */
     uint16_t outstanding;          /* requests whose callback has not run */
@@ -66,6 +68,8 @@ struct dispatch_job {
     bool sync;                     /* ask the platform again when its link is up */
     bool maybe_sent;               /* the current key may have left this process */
     bool sweeping;                 /* a Status out because the attempt seemed stuck */
+    bool fee_said;                 /* fee_cents is the platform's word, a free cancel's 0
+                                    * included; false: not said, stored NULL */
     char key[CHANGE_KEY_MAX + 1];
     char rider_ref[ADAPTER_REF_MAX + 1];
     char why[120];                 /* what the last round of quotes said */
@@ -121,6 +125,12 @@ void dispatch_job_wake(dispatch_t *d, dispatch_job_t *job, uint64_t at_ms);
 request_ctx_t *dispatch_request_new(dispatch_t *d, dispatch_job_t *job, int pool, int rank);
 bool dispatch_request_end(request_ctx_t *ctx, dispatch_job_t **job_out)
     __attribute__((warn_unused_result));
+/* dispatch_learn_riders: P answered a quote or dispatch for store STORE_ID
+ * with a rider (RIDER) or without, for REFUSAL: admission's memory of the
+ * stores P has no rider for follows (pool_no_rider). OUT_OF_AREA is about
+ * one drop-off, not the store: it changes nothing. */
+void dispatch_learn_riders(dispatch_t *d, pool_t *p, uint32_t store_id, bool rider,
+                           adapter_refusal_t refusal);
 pool_t *dispatch_pool(const dispatch_t *d, int index);
 const config_store_t *dispatch_store(dispatch_t *d, const order_entry_t *e);
 /* dispatch_text formats a timeline detail into BUF, cut at a character

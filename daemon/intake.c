@@ -233,9 +233,10 @@ void intake_submit(intake_t *self, ingress_ticket_t *t, const Sluice__V1__Submit
         return;
     }
     uint64_t riders_retry_ms = 0;
-    if (store->cfg && !dispatch_can_deliver(w->dispatch, store->cfg, &riders_retry_ms)) {
+    if (store->cfg &&
+        !dispatch_can_deliver(w->dispatch, store->cfg, &riders_retry_ms, detail, sizeof detail)) {
         s_reject_at_store(self, t, store, order_id, SLUICE__V1__REASON__NO_RIDERS, riders_retry_ms,
-                          "platforms: every platform of the store is unavailable or full");
+                          detail);
         free(t);
         return;
     }

@@ -4,6 +4,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "norider.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #define POOL_NAME_MAX 64               /* platforms.[].name is 1..64 characters */
 #define POOL_ETA_WEIGHT 8              /* the pickup estimate follows 1/8 of each quote */
 #define POOL_CANCEL_WAIT_MAX_MS 60000  /* a cancel's deadline doubles up to this */
+#define POOL_RETRY_MS 1000             /* retry_after for a full pool: one may end any time */
 
 struct pool {
     int index;
@@ -22,10 +24,12 @@ struct pool {
     breaker_t breaker;
     breaker_state_t shown;     /* the state last logged */
     bool link_up;
+    bool link_known;           /* the adapter has said up or down once (start-up: not yet) */
     bool resync;               /* the breaker closed after an outage: sync at the next step */
     bool closing;              /* pool_destroy runs: outcomes no longer count */
     uint64_t eta_ms;
     size_t live;
+    norider_t no_rider;        /* stores it recently had no rider for */
     uint64_t quotes, dispatches, refusals, failures;
     metrics_histogram_t quote_latency, dispatch_latency;
 };
@@ -44,8 +48,10 @@ adapter_platform_t pool_adapter_platform(const config_platform_t *cfg)
 
 /* ---- the breaker ---------------------------------------------------------- */
 
-/* s_note logs and publishes a change of P's breaker state. */
-static void s_note(pool_t *p, uint64_t now_mono)
+/* s_note logs and publishes a change of P's breaker state. PROBE says how
+ * the request whose outcome made the change went ("timeout after 400 ms");
+ * NULL when time or an admission made it. */
+static void s_note(pool_t *p, uint64_t now_mono, const char *probe)
 {
     breaker_state_t st = breaker_state(&p->breaker, now_mono);
     if (st == p->shown)
@@ -56,10 +62,23 @@ static void s_note(pool_t *p, uint64_t now_mono)
      * some request's callback). */
     if (st == BREAKER_CLOSED)
         p->resync = true;
+    bool after_probe = p->shown == BREAKER_HALF_OPEN;
     p->shown = st;
     char detail[160];
-    snprintf(detail, sizeof detail, "error ratio %.2f over the last %d s",
-             breaker_error_ratio(&p->breaker, now_mono), p->cfg->breaker.window_seconds);
+    uint64_t requests, failures;
+    breaker_counts(&p->breaker, now_mono, &requests, &failures);
+    if (st == BREAKER_HALF_OPEN)
+        snprintf(detail, sizeof detail, "open for %d s: the next quote is the probe",
+                 p->cfg->breaker.open_seconds);
+    else if (after_probe)
+        /* The window is not fed while open: what it says now is history. */
+        snprintf(detail, sizeof detail, "the half-open probe %s",
+                 probe ? probe : "did not come back");
+    else
+        snprintf(detail, sizeof detail,
+                 "error ratio %.2f over the last %d s: %llu of %llu requests failed or slow",
+                 breaker_error_ratio(&p->breaker, now_mono), p->cfg->breaker.window_seconds,
+                 (unsigned long long)failures, (unsigned long long)requests);
     if (st == BREAKER_OPEN)
         log_warning("platform %s: breaker open (%s); its orders go to other platforms for %d s",
                     p->name, detail, p->cfg->breaker.open_seconds);
@@ -72,20 +91,41 @@ bool pool_admit(pool_t *p, pool_ticket_t *t)
 {
     uint64_t now = clock_mono_ms();
     t->counted = breaker_allow(&p->breaker, now, &t->ticket);
-    s_note(p, now);
+    s_note(p, now, NULL);
     return t->counted;
 }
 
-static void s_record(pool_t *p, pool_ticket_t *t, bool failed, uint64_t latency_ms)
+void pool_count(pool_t *p, pool_ticket_t *t)
+{
+    t->counted = breaker_count(&p->breaker, &t->ticket);
+}
+
+/* s_record counts one request's outcome: WHAT it came to (an adapter
+ * outcome or send name), FAILED, after LATENCY_MS. */
+static void s_record(pool_t *p, pool_ticket_t *t, const char *what, bool failed,
+                     uint64_t latency_ms)
 {
     if (failed)
         p->failures++;
     if (!t->counted || p->closing)
         return;
     t->counted = false;
-    uint64_t now = clock_mono_ms();
+    uint64_t now = clock_mono_ms(), before = breaker_transitions(&p->breaker);
     breaker_record(&p->breaker, t->ticket, now, failed, latency_ms);
-    s_note(p, now);
+    if (breaker_transitions(&p->breaker) == before) {
+        s_note(p, now, NULL);  /* only time can have moved it */
+        return;
+    }
+    char how[96];
+    if (failed)
+        snprintf(how, sizeof how, "failed: %s after %llu ms", what,
+                 (unsigned long long)latency_ms);
+    else if (latency_ms >= (uint64_t)p->cfg->breaker.slow_ms)
+        snprintf(how, sizeof how, "was slow: answered in %llu ms (slow_ms %d)",
+                 (unsigned long long)latency_ms, p->cfg->breaker.slow_ms);
+    else
+        snprintf(how, sizeof how, "answered in %llu ms", (unsigned long long)latency_ms);
+    s_note(p, now, how);
 }
 
 /* ---- what the adapter says unasked ----------------------------------------- */
@@ -100,6 +140,7 @@ static void s_link(void *arg, bool up)
 {
     pool_t *p = arg;
     p->link_up = up;
+    p->link_known = true;
     if (!up) {
         log_warning("platform %s: link to %s down", p->name, p->cfg->endpoint);
         return;
@@ -124,6 +165,7 @@ pool_t *pool_new(int index, const config_platform_t *cfg, uint64_t eta_ms, void 
     snprintf(p->name, sizeof p->name, "%s", cfg->name);
     p->eta_ms = eta_ms;
     p->listener = *listener;
+    norider_init(&p->no_rider);
     breaker_init(&p->breaker, &cfg->breaker);
     adapter_platform_t platform = pool_adapter_platform(cfg);
     adapter_listener_t hooks = {.event = s_event, .link = s_link, .arg = p};
@@ -142,6 +184,7 @@ void pool_destroy(pool_t **self)
     pool_t *p = *self;
     p->closing = true;
     adapter_close(&p->adapter);
+    norider_free(&p->no_rider);
     free(p);
     *self = NULL;
 }
@@ -164,7 +207,7 @@ int pool_timeout_ms(const pool_t *p, uint64_t now_mono_ms)
 void pool_step(pool_t *p, uint64_t now_mono_ms)
 {
     adapter_step(p->adapter, now_mono_ms);
-    s_note(p, now_mono_ms);  /* open -> half-open shows by itself */
+    s_note(p, now_mono_ms, NULL);  /* open -> half-open shows by itself */
     if (p->resync) {
         p->resync = false;
         if (p->link_up)
@@ -215,10 +258,39 @@ const char *pool_unusable(const pool_t *p, uint64_t now_mono_ms)
     return NULL;
 }
 
-uint64_t pool_retry_after_ms(const pool_t *p, uint64_t now_mono_ms)
+const char *pool_unable(const pool_t *p, uint32_t store_id, uint64_t now_mono_ms,
+                        uint64_t *retry_after_ms)
 {
-    uint64_t until = breaker_open_until(&p->breaker);
-    return until > now_mono_ms ? until - now_mono_ms : 1000;
+    *retry_after_ms = POOL_RETRY_MS;
+    if (!p->link_up && p->link_known) {
+        /* The next reconnect may find it back. */
+        *retry_after_ms = ADAPTER_RECONNECT_MAX_MS;
+        return "not connected";
+    }
+    if (p->live >= (size_t)p->cfg->max_inflight)
+        return "full";
+    if (!breaker_would_allow(&p->breaker, now_mono_ms)) {
+        uint64_t until = breaker_open_until(&p->breaker);
+        if (until > now_mono_ms)
+            *retry_after_ms = until - now_mono_ms;
+        return "breaker open";
+    }
+    uint64_t until = norider_until(&p->no_rider, store_id, now_mono_ms);
+    if (until) {
+        *retry_after_ms = until - now_mono_ms;
+        return "no rider near the store";
+    }
+    return NULL;
+}
+
+void pool_no_rider(pool_t *p, uint32_t store_id, uint64_t until_mono_ms)
+{
+    norider_note(&p->no_rider, store_id, until_mono_ms, clock_mono_ms());
+}
+
+void pool_has_rider(pool_t *p, uint32_t store_id)
+{
+    norider_forget(&p->no_rider, store_id);
 }
 
 void pool_learn_eta(pool_t *p, uint64_t eta_ms)
@@ -246,7 +318,8 @@ static adapter_send_t s_sent(pool_t *p, pool_ticket_t *t, adapter_send_t rc, uin
             (*count)++;
         return rc;
     }
-    s_record(p, t, rc == ADAPTER_SEND_UNREACHABLE || rc == ADAPTER_SEND_FAILED, 0);
+    bool failed = rc == ADAPTER_SEND_UNREACHABLE || rc == ADAPTER_SEND_FAILED;
+    s_record(p, t, adapter_send_name(rc), failed, 0);
     return rc;
 }
 
@@ -278,7 +351,8 @@ void pool_quote_answered(pool_t *p, pool_ticket_t *t, const adapter_done_t *done
 {
     if (!p->closing)
         metrics_observe_us(&p->quote_latency, done->latency_ms * 1000u);
-    s_record(p, t, done->outcome != ADAPTER_OK, done->latency_ms);
+    s_record(p, t, adapter_outcome_name(done->outcome), done->outcome != ADAPTER_OK,
+             done->latency_ms);
 }
 
 void pool_dispatch_answered(pool_t *p, pool_ticket_t *t, const adapter_done_t *done,
@@ -286,14 +360,16 @@ void pool_dispatch_answered(pool_t *p, pool_ticket_t *t, const adapter_done_t *d
 {
     if (!p->closing)
         metrics_observe_us(&p->dispatch_latency, done->latency_ms * 1000u);
-    s_record(p, t, done->outcome != ADAPTER_OK, done->latency_ms);
+    s_record(p, t, adapter_outcome_name(done->outcome), done->outcome != ADAPTER_OK,
+             done->latency_ms);
     if (r && !r->accepted)
         p->refusals++;
 }
 
 void pool_answered(pool_t *p, pool_ticket_t *t, const adapter_done_t *done)
 {
-    s_record(p, t, done->outcome != ADAPTER_OK, done->latency_ms);
+    s_record(p, t, adapter_outcome_name(done->outcome), done->outcome != ADAPTER_OK,
+             done->latency_ms);
 }
 
 /* ---- figures ---------------------------------------------------------------- */
@@ -329,9 +405,12 @@ void pool_metrics(pool_t *const *pools, size_t n, metrics_page_t *page, uint64_t
         {"sluice_platform_inflight", "gauge", "Dispatches at the platform not yet released"},
         {"sluice_platform_quotes_total", "counter", "Quote requests sent"},
         {"sluice_platform_dispatches_total", "counter", "Dispatch requests sent"},
-        {"sluice_platform_refusals_total", "counter", "Dispatches the platform refused"},
+        {"sluice_platform_norider_total", "counter", "Dispatches the platform refused"},
         {"sluice_platform_failures_total", "counter",
          "Requests that failed (Error, timeout, unreachable) or were slow"},
+        {"sluice_platform_stores_without_riders", "gauge",
+         "Stores whose last quote or dispatch there was refused NO_RIDER, lately: admission "
+         "counts the platform out for them"},
     };
     for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
         metrics_family(page, families[f].name, families[f].type, families[f].help);
@@ -339,7 +418,8 @@ void pool_metrics(pool_t *const *pools, size_t n, metrics_page_t *page, uint64_t
             const pool_t *p = pools[i];
             double v[] = {p->link_up, breaker_state(&p->breaker, now_mono_ms), (double)p->live,
                           (double)p->quotes, (double)p->dispatches, (double)p->refusals,
-                          (double)p->failures};
+                          (double)p->failures,
+                          (double)norider_standing(&p->no_rider, now_mono_ms)};
             snprintf(label, sizeof label, "platform=\"%s\"", p->name);
             metrics_sample(page, families[f].name, label, v[f]);
         }

@@ -8,9 +8,11 @@
  * the breaker first and counts the outcome when the answer comes:
  *
  *   pool_ticket_t t;                        (kept with the request)
- *   pool_admit(p, &t)                       (false: the breaker refuses; a
- *                                             cancel or status goes anyway,
- *                                             uncounted)
+ *   pool_admit(p, &t)                       (a quote; false: the breaker
+ *                                             refuses, it is not sent)
+ *   pool_count(p, &t)                       (a dispatch, cancel or status:
+ *                                             it goes anyway, counted only
+ *                                             while the breaker is closed)
  *   pool_quote(p, &t, ...) / pool_dispatch / pool_cancel / pool_status
  *   in its callback: pool_quote_answered / pool_dispatch_answered /
  *                    pool_answered (cancel, status)
@@ -75,7 +77,8 @@ void pool_step(pool_t *p, uint64_t now_mono_ms);
 
 /* pool_index: P's place in the config's platforms (its bit in a set of
  * pools). pool_name: its name, valid as long as P (not the config's copy:
- * changes waiting for their commit point at it across reloads). */
+ * changes waiting for their commit point at it across reloads).
+ * pool_link_up: requests can be sent (false too while not known yet). */
 int pool_index(const pool_t *p);
 const char *pool_name(const pool_t *p);
 bool pool_link_up(const pool_t *p);
@@ -88,12 +91,27 @@ uint64_t pool_eta_ms(const pool_t *p);
  * gets to answer one (until it does, the order may not go elsewhere). */
 uint64_t pool_cancel_deadline(const pool_t *p, unsigned tries, uint64_t now_mono_ms);
 
-/* pool_unusable: why a new order may not go to P now ("not connected",
- * "full", "breaker open"), or NULL when it may. No side effects. */
+/* pool_unusable: why a request for a new attempt may not go to P now ("not
+ * connected", "full", "breaker open"), or NULL when it may. No side
+ * effects. */
 const char *pool_unusable(const pool_t *p, uint64_t now_mono_ms);
-/* pool_retry_after_ms: for an unusable pool, how long until it may take
- * orders again as far as time goes (its breaker's open time left). */
-uint64_t pool_retry_after_ms(const pool_t *p, uint64_t now_mono_ms);
+
+/* pool_unable: why P cannot serve a new order of store STORE_ID, for
+ * admission: its link is down, it is full, its breaker is open, or it had
+ * no rider for that store lately (pool_no_rider); NULL when it can. A link
+ * not known yet (start-up, before the first attempt to connect settled)
+ * counts as able: unknown is not down. *RETRY_AFTER_MS says when to ask
+ * again: the reconnect interval, the breaker's open time left, the refusal's
+ * time left, or a second for a full pool. No side effects. */
+const char *pool_unable(const pool_t *p, uint32_t store_id, uint64_t now_mono_ms,
+                        uint64_t *retry_after_ms);
+
+/* pool_no_rider: P answered a quote or dispatch for store STORE_ID NO_RIDER;
+ * admission counts P out for that store until UNTIL_MONO_MS, unless
+ * pool_has_rider comes first: P offered or took a rider for it. Memory
+ * follows the stores refused lately (norider.h). */
+void pool_no_rider(pool_t *p, uint32_t store_id, uint64_t until_mono_ms);
+void pool_has_rider(pool_t *p, uint32_t store_id);
 
 /* pool_learn_eta: a quote said a rider reaches the store ETA_MS after asking;
  * the estimate follows it slowly. */
@@ -111,10 +129,16 @@ typedef struct pool_ticket {
     breaker_ticket_t ticket;
 } pool_ticket_t;
 
-/* pool_admit asks P's breaker to count one request; false when the breaker
- * refuses (open, or half-open with its probe out): a quote is then not sent,
- * a request that must go (dispatch, cancel, status) goes uncounted. */
+/* pool_admit asks P's breaker to let one quote through and count it; false
+ * when the breaker refuses (open, or half-open with its probe out): the
+ * quote is then not sent. The first quote after open_seconds is the
+ * half-open probe: it answers within quote_deadline_ms, so a platform that
+ * is back is used again that soon. */
 bool pool_admit(pool_t *p, pool_ticket_t *t);
+/* pool_count: a request that must go whatever the breaker says (dispatch,
+ * cancel, status) is counted while the breaker is closed, and never made
+ * the probe (breaker_count says why); otherwise it goes uncounted. */
+void pool_count(pool_t *p, pool_ticket_t *t);
 
 /* The sends: as adapter.h's, through P's adapter, with T from pool_admit.
  * When nothing was sent (not ADAPTER_SEND_OK) the outcome is counted at

@@ -337,6 +337,20 @@ static adapter_cancelled_by_t s_cancelled_by(int v)
                ? (adapter_cancelled_by_t)v : ADAPTER_CANCELLED_BY_NONE;
 }
 
+/* s_cancel_fee: what a key in STATE costs for its cancel: the message's
+ * cancel_fee when set (0 included); else, from a gateway older than that
+ * field, a non-zero fee_cents, which it documented as the cancel's charge;
+ * else not said. Nothing for a key not CANCELLED. */
+static adapter_fee_t s_cancel_fee(adapter_state_t state, const Sluice__Net__V1__Fee *cancel_fee,
+                                  uint32_t fee_cents)
+{
+    if (state != ADAPTER_STATE_CANCELLED)
+        return (adapter_fee_t){0};
+    if (cancel_fee)
+        return (adapter_fee_t){.said = true, .cents = cancel_fee->cents};
+    return (adapter_fee_t){.said = fee_cents > 0, .cents = fee_cents};
+}
+
 /* s_position: a rider position is information only; one out of range is
  * treated as not known. */
 static bool s_position(const Sluice__Net__V1__Geo *g, adapter_geo_t *out)
@@ -401,6 +415,7 @@ static bool s_cancel(const Sluice__Net__V1__CancelReply *c, network_wire_reply_t
     r->released = r->state == ADAPTER_STATE_CANCELLED || r->state == ADAPTER_STATE_REFUSED;
     s_copy_text(r->rider_ref, sizeof r->rider_ref, c->rider_ref);
     r->fee_cents = c->fee_cents;
+    r->cancel_fee = s_cancel_fee(r->state, c->cancel_fee, c->fee_cents);
     return true;
 }
 
@@ -427,6 +442,7 @@ static bool s_status(const Sluice__Net__V1__StatusReply *s, network_wire_reply_t
     r->fee_cents = s->fee_cents;
     r->has_position = s_position(s->rider_position, &r->rider_position);
     r->refusal = s_refusal(s->refusal);
+    r->cancel_fee = s_cancel_fee(r->state, s->cancel_fee, s->fee_cents);
     return true;
 }
 
@@ -512,6 +528,7 @@ static bool s_event(const Sluice__Net__V1__RiderEvent *e, network_wire_reply_t *
     r->pickup_at_ms = e->pickup_at_ms;
     r->delivery_at_ms = e->delivery_at_ms;
     r->gateway_at_ms = out->sent_at_ms;
+    r->cancel_fee = s_cancel_fee(r->state, e->cancel_fee, e->fee_cents);
     return true;
 }
 

@@ -23,10 +23,15 @@
 #define MAX_FRAME_BYTES (256 * 1024) /* the protocol's frames are at most 64 KiB; a peer sending
                                       * more than this is cut off by libzmq */
 #define RECONNECT_IVL_MS 100         /* libzmq reconnects on its own, backing off to the max */
-#define RECONNECT_IVL_MAX_MS 5000
+#define RECONNECT_IVL_MAX_MS ADAPTER_RECONNECT_MAX_MS  /* a gateway back is used within this */
+#define CONNECT_TIMEOUT_MS ADAPTER_CONNECT_TIMEOUT_MS  /* a host that drops our SYNs: retry */
 #define HEARTBEAT_IVL_MS 2000        /* ZMTP pings find a gateway whose host vanished */
 #define HEARTBEAT_TIMEOUT_MS 6000
 #define COMPLAIN_EVERY_MS 1000       /* one warning per second about a misbehaving gateway */
+/* A peer that is not a ZMTP gateway, or refused our security: a link down. */
+#define S_HANDSHAKE_FAILED                                                                    \
+    (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |              \
+     ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
 
 typedef struct zmq_adapter {
     adapter_t base;
@@ -41,6 +46,7 @@ typedef struct zmq_adapter {
     inflight_t inflight;
     network_wire_reply_t *reply;  /* decode buffer, reused for every frame */
     bool up;                  /* the link is up as far as the monitor has told */
+    bool told;                /* the listener has heard of the link once: it is not unknown */
     bool more;                /* the last step stopped at RECV_BATCH with frames waiting */
     bool closing;
     uint64_t quiet_until_ms;  /* s_complain's rate limit */
@@ -126,6 +132,7 @@ static bool s_socket_options(zmq_adapter_t *self)
            zmq_setsockopt(self->socket, ZMQ_MAXMSGSIZE, &max_frame, sizeof max_frame) == 0 &&
            s_set_int(self->socket, ZMQ_RECONNECT_IVL, RECONNECT_IVL_MS) &&
            s_set_int(self->socket, ZMQ_RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS) &&
+           s_set_int(self->socket, ZMQ_CONNECT_TIMEOUT, CONNECT_TIMEOUT_MS) &&
            s_set_int(self->socket, ZMQ_HEARTBEAT_IVL, HEARTBEAT_IVL_MS) &&
            s_set_int(self->socket, ZMQ_HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS);
 }
@@ -139,7 +146,8 @@ static bool s_monitor(zmq_adapter_t *self, void *ctx)
     snprintf(endpoint, sizeof endpoint, "inproc://sluice-adapter-monitor-%u",
              atomic_fetch_add(&monitors, 1));
     if (zmq_socket_monitor(self->socket, endpoint,
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0)
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_CONNECT_RETRIED | S_HANDSHAKE_FAILED) != 0)
         return false;
     self->monitor = zmq_socket(ctx, ZMQ_PAIR);
     return self->monitor && s_set_int(self->monitor, ZMQ_LINGER, 0) &&
@@ -469,26 +477,37 @@ static void s_step_deadlines(zmq_adapter_t *self, uint64_t now)
     }
 }
 
+/* s_link tells the listener of a change of the link, and of the first
+ * thing known of it: a first attempt that failed is news (a link down from
+ * the start), its repeats while down are not. */
 static void s_link(zmq_adapter_t *self, bool up)
 {
-    if (self->up == up)
+    if (self->told && self->up == up)
         return;
+    bool first = !self->told;
+    self->told = true;
     self->up = up;
     if (up) {
         self->stats.link_ups++;
         log_notice("platform %s: connected to %s", self->name, self->endpoint);
     } else {
         self->stats.link_downs++;
-        log_warning("platform %s: lost the connection to %s; reconnecting", self->name,
-                    self->endpoint);
+        if (first)
+            log_warning("platform %s: cannot connect to %s; trying again every %d s at most",
+                        self->name, self->endpoint, RECONNECT_IVL_MAX_MS / 1000);
+        else
+            log_warning("platform %s: lost the connection to %s; reconnecting", self->name,
+                        self->endpoint);
     }
     if (self->listener.link)
         self->listener.link(self->listener.arg, up);
 }
 
 /* s_step_monitor reads the DEALER's connection events: a completed
- * handshake is a link up, a disconnect a link down. Each event is two
- * frames: (u16 event, u32 value), then the peer's address. */
+ * handshake is a link up; a disconnect, an attempt that failed (refused,
+ * or unanswered for CONNECT_TIMEOUT_MS: libzmq schedules the next one) and
+ * a handshake that failed (not a ZMTP peer) are a link down. Each event is
+ * two frames: (u16 event, u32 value), then the peer's address. */
 static void s_step_monitor(zmq_adapter_t *self)
 {
     for (;;) {
@@ -505,7 +524,8 @@ static void s_step_monitor(zmq_adapter_t *self)
         envelope_discard_rest(self->monitor);
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
             s_link(self, true);
-        else if (event == ZMQ_EVENT_DISCONNECTED)
+        else if (event == ZMQ_EVENT_DISCONNECTED || event == ZMQ_EVENT_CONNECT_RETRIED ||
+                 (event & S_HANDSHAKE_FAILED))
             s_link(self, false);
     }
 }

@@ -12,6 +12,8 @@
  *   CANCELLED): anything else would let the daemon give the order to a
  *   second platform while a rider is coming;
  * - events come with request_id 0 and replies with one that is not;
+ * - a cancel's fee is said only for a key that ended CANCELLED (the daemon
+ *   puts it in place of the delivery fee), and "not said" carries 0;
  * - a refused frame says why. */
 #include "zmq/network_wire.h"
 
@@ -108,6 +110,15 @@ static void s_dispatch(const adapter_dispatch_t *d)
         s_fail("a refusal without a reason", d->key);
 }
 
+/* s_cancel_fee: FEE, of a key in STATE, is said only when it is CANCELLED. */
+static void s_cancel_fee(adapter_fee_t fee, adapter_state_t state, const char *key)
+{
+    if (fee.said && state != ADAPTER_STATE_CANCELLED)
+        s_fail("a cancel fee for a key not cancelled", key);
+    if (!fee.said && fee.cents != 0)
+        s_fail("a cancel fee not said, yet with cents", key);
+}
+
 static void s_cancel(const adapter_cancel_t *c)
 {
     s_id(c->key, false, "cancel.key");
@@ -118,6 +129,7 @@ static void s_cancel(const adapter_cancel_t *c)
         s_fail("a cancel left a live state", c->key);
     if (c->released != released)
         s_fail("released disagrees with the state", c->key);
+    s_cancel_fee(c->cancel_fee, c->state, c->key);
 }
 
 static void s_status(const adapter_status_t *s)
@@ -130,6 +142,7 @@ static void s_status(const adapter_status_t *s)
     if (s->has_position && !(s->rider_position.lat >= -90 && s->rider_position.lat <= 90 &&
                              s->rider_position.lng >= -180 && s->rider_position.lng <= 180))
         s_fail("a position out of range", s->key);
+    s_cancel_fee(s->cancel_fee, s->state, s->key);
 }
 
 static void s_settlement(const adapter_settlement_t *s)
@@ -168,6 +181,7 @@ static void s_event(const adapter_event_t *e)
     if ((int)e->cancelled_by < ADAPTER_CANCELLED_BY_NONE ||
         (int)e->cancelled_by > ADAPTER_CANCELLED_BY_PLATFORM)
         s_fail("event.cancelled_by out of range", e->key);
+    s_cancel_fee(e->cancel_fee, e->state, e->key);
 }
 
 /* s_reply: the invariants of a frame decoded as NETWORK_WIRE_OK. */

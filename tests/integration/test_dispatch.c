@@ -5,7 +5,10 @@
  * and the others take its orders until it recovers; a platform slower than
  * timeout_ms never holds a second rider for one order; kill -9 in the middle
  * of dispatching loses nothing and doubles nothing; a platform's own cancel
- * sends the order elsewhere; NO_RIDERS at admission; FAILED after max_hold.
+ * sends the order elsewhere; NO_RIDERS at admission (breakers open, a full
+ * pool, a gateway that is gone from the start or later and is used again as
+ * soon as it is back, a platform that has no rider for the store); FAILED
+ * after max_hold; MarkReady sends the rider at once, for the time reported.
  *
  * The simulators' ledgers are the witnesses: `sluice-sim --check-ledger`
  * over all of them proves that no order ever had two live riders. Every wait
@@ -708,7 +711,202 @@ static void test_no_riders(void **state)
     dfx_finish(f);
 }
 
-/* ==== 7. FAILED after max_hold ============================================================ */
+/* s_expect_no_riders submits ID to STORE and expects NO_RIDERS with a
+ * detail containing WHY and a retry_after_ms of at most MAX_RETRY_MS. */
+static void s_expect_no_riders(dfx_t *f, const char *id, uint32_t store, const char *why,
+                               uint64_t max_retry_ms)
+{
+    harness_order_t *o = malloc(sizeof *o);
+    assert_non_null(o);
+    harness_order_fill(o, id, store);
+    Sluice__V1__Reply *r = harness_submit(f->cl, o, DFX_REPLY_MS);
+    free(o);
+    harness_expect_ack(r, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__NO_RIDERS, id);
+    fprintf(stderr, "dispatch: %s: NO_RIDERS, retry_after_ms %" PRIu64 ", '%s'\n", id,
+            r->ack->retry_after_ms, r->ack->detail);
+    if (!strstr(r->ack->detail, why))
+        fail_msg("%s: the detail '%s' does not say '%s'", id, r->ack->detail, why);
+    assert_true(r->ack->retry_after_ms > 0 && r->ack->retry_after_ms <= max_retry_ms);
+    harness_reply_free(&r);
+}
+
+/* s_until_accepted submits PREFIX-0, -1, ... to STORE until one is
+ * ACCEPTED (within TIMEOUT_MS; the others must be NO_RIDERS) and returns
+ * how long it took. */
+static uint64_t s_until_accepted(dfx_t *f, const char *prefix, uint32_t store, int timeout_ms)
+{
+    harness_order_t *o = malloc(sizeof *o);
+    assert_non_null(o);
+    uint64_t t0 = harness_now_ms();
+    for (size_t i = 0;; i++) {
+        char id[64];
+        dfx_order_id(id, sizeof id, prefix, i);
+        harness_order_fill(o, id, store);
+        Sluice__V1__Reply *r = harness_submit(f->cl, o, DFX_REPLY_MS);
+        assert_non_null(r);
+        assert_int_equal(r->body_case, SLUICE__V1__REPLY__BODY_ACK);
+        bool accepted = r->ack->decision == SLUICE__V1__DECISION__ACCEPTED;
+        if (!accepted)
+            assert_int_equal(r->ack->reason, SLUICE__V1__REASON__NO_RIDERS);
+        harness_reply_free(&r);
+        if (accepted)
+            break;
+        if (harness_now_ms() > t0 + (uint64_t)timeout_ms)
+            fail_msg("no order of %s was accepted within %d ms", prefix, timeout_ms);
+        harness_nap_ms(100);
+    }
+    free(o);
+    return harness_now_ms() - t0;
+}
+
+/* s_sim_back starts S again (the same name and seed) on ENDPOINT. */
+static void s_sim_back(dfx_t *f, sim_proc_t *s, const char *name, const char *endpoint)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", f->h->tmpdir, name);
+    const char *argv[] = {"--name", name, "--time-scale", DFX_TIME_SCALE, "--seed", "11", NULL};
+    sim_proc_start(s, f->h->zctx, dir, endpoint, argv);
+}
+
+/* The only platform of store 2001 has no gateway when sluiced starts
+ * (nothing listens): once the first attempt to connect has failed, orders
+ * there are refused NO_RIDERS, retry after the reconnect interval, instead
+ * of being accepted to wait for a rider who cannot come. The gateway starts:
+ * orders are accepted within a reconnect interval and delivered. The
+ * gateway's process goes away: refused again at once; it comes back: taken
+ * again as quickly. */
+static void test_gone_platform(void **state)
+{
+    dfx_t *f = *state;
+    sim_proc_t *pa = dfx_sim(f, "pa", NULL);
+    char endpoint[128];
+    snprintf(endpoint, sizeof endpoint, "%s", pa->gateway);
+    assert_int_equal(sim_proc_stop(pa), 0);
+    dfx_plat_t plats[1] = {dfx_plat_defaults()};
+    dfx_disp_t d = dfx_disp_defaults();
+    d.item_seconds = 1;   /* ready in 3 s */
+    d.order_seconds = 0;
+    const char *stores[] = {"2001:pa", NULL};
+    dfx_boot(f, plats, &d, stores);
+
+    char down[192];
+    snprintf(down, sizeof down, "platform pa: link to %s down", endpoint);
+    assert_true(harness_wait_log(f->h, 0, down, 10000));
+    s_expect_no_riders(f, "gone-start", STORE_A, "pa not connected", 2000);
+
+    s_sim_back(f, pa, "pa", endpoint);
+    uint64_t took = s_until_accepted(f, "gone-up", STORE_A, 10000);
+    fprintf(stderr, "dispatch: pa started: accepted again after %" PRIu64 " ms\n", took);
+    dfx_wait_done(f, "gone-up", 1, false, 30000);
+
+    off_t mark = harness_log_size(f->h);
+    assert_int_equal(sim_proc_stop(pa), 0);
+    assert_true(harness_wait_log(f->h, mark, down, 10000));
+    s_expect_no_riders(f, "gone-later", STORE_A, "pa not connected", 2000);
+    assert_int_equal(harness_db_count(f->h, "SELECT count(*) FROM orders WHERE order_id LIKE"
+                                            " 'gone-start%' OR order_id LIKE 'gone-later%'", 0),
+                     0);
+
+    s_sim_back(f, pa, "pa", endpoint);
+    took = s_until_accepted(f, "gone-back", STORE_A, 10000);
+    fprintf(stderr, "dispatch: pa back: accepted again after %" PRIu64 " ms\n", took);
+    dfx_wait_done(f, "gone-back", 1, false, 30000);
+    dfx_finish(f);
+}
+
+/* Every quote of store 2001's only platform is refused NO_RIDER (no riders
+ * at all). The first order is accepted (nothing is known yet); once its
+ * quote was refused, the next are refused NO_RIDERS at admission, retry
+ * within 2 x retry_seconds, instead of being accepted to FAIL with a refund.
+ * Store 2002, on another platform, is not affected. */
+static void test_no_rider_admission(void **state)
+{
+    dfx_t *f = *state;
+    const char *const none[] = {"--riders", "0", NULL};
+    dfx_sim(f, "pa", none);
+    dfx_sim(f, "pb", NULL);
+    dfx_plat_t plats[2] = {dfx_plat_defaults(), dfx_plat_defaults()};
+    dfx_disp_t d = dfx_disp_defaults();
+    d.item_seconds = 1;   /* ready in 3 s: quoted at once */
+    d.order_seconds = 0;
+    const char *stores[] = {"2001:pa", "2002:pb", NULL};
+    dfx_boot(f, plats, &d, stores);
+
+    dfx_submit(f, "nr-0", STORE_A);
+    uint64_t deadline = harness_now_ms() + 20000;
+    while (harness_db_count(f->h, "SELECT count(*) FROM order_events WHERE order_id = 'nr-0'"
+                                  " AND detail LIKE 'no rider available (pa NO_RIDER)%'", 0) < 1) {
+        if (harness_now_ms() > deadline)
+            fail_msg("nr-0 was never refused a rider");
+        harness_nap_ms(50);
+    }
+    assert_true(dfx_metric(f, "sluice_platform_stores_without_riders{platform=\"pa\"}") == 1);
+    for (int i = 1; i <= 3; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "nr-%d", i);
+        s_expect_no_riders(f, id, STORE_A, "pa no rider near the store",
+                           2u * (uint64_t)d.retry * 1000u);
+    }
+    dfx_submit(f, "nr-other-0", STORE_B);
+    dfx_wait_done(f, "nr-other", 1, false, 30000);
+    assert_int_equal(harness_db_count(f->h, "SELECT count(*) FROM orders WHERE store_id = 2001",
+                                      0),
+                     1);
+    dfx_finish(f);
+}
+
+/* ==== 7. MarkReady: the rider now, for the time the kitchen reported ========== */
+
+/* An order promised ready 32 s after it is accepted is marked ready at once.
+ * Its rider is sent at the mark, not at the promised time's plan, and the
+ * DispatchRequest carries the reported time: the rider picks it up as soon
+ * as there, long before the promised time (the simulator never picks up
+ * before the ready time it was sent). */
+static void test_mark_ready_dispatches_now(void **state)
+{
+    dfx_t *f = *state;
+    sim_proc_t *pa = dfx_sim(f, "pa", NULL);
+    dfx_plat_t plats[1] = {dfx_plat_defaults()};
+    dfx_disp_t d = dfx_disp_defaults();
+    d.item_seconds = 10;   /* 3 drinks: ready 32 s after it is accepted */
+    const char *stores[] = {"2001:pa", NULL};
+    dfx_boot(f, plats, &d, stores);
+
+    dfx_submit(f, "early-0", STORE_A);
+    uint64_t marked = harness_wall_ms();
+    Sluice__V1__Reply *r = harness_mark_ready(f->cl, "early-0", DFX_REPLY_MS);
+    harness_expect_status(r, "early-0", "READY", "MarkReady half a minute early");
+    harness_reply_free(&r);
+    dfx_wait_done(f, "early", 1, false, 30000);
+
+    char *promised_text = harness_db_value(f->h, "SELECT (extract(epoch FROM promised_ready_at)"
+                                                 " * 1000)::int8 FROM orders"
+                                                 " WHERE order_id = 'early-0'", 0);
+    assert_non_null(promised_text);
+    uint64_t promised = strtoull(promised_text, NULL, 10);
+    free(promised_text);
+    assert_true(promised > marked + 25000);
+    char by[32];
+    snprintf(by, sizeof by, "%" PRIu64, marked + 5000);
+    assert_int_equal(harness_db_count(f->h, "SELECT count(*) FROM dispatches WHERE"
+                                            " order_id = 'early-0' AND attempt = 1 AND"
+                                            " created_at < to_timestamp($1::int8 / 1000.0)",
+                                      1, by),
+                     1);
+    size_t n = 0;
+    uint64_t picked = 0;
+    dfx_lrec_t *recs = dfx_ledger_read(pa->ledger, &n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(recs[i].event, "picked_up") == 0 && strcmp(recs[i].order_id, "early-0") == 0)
+            picked = recs[i].at_ms;
+    free(recs);
+    fprintf(stderr, "dispatch: marked ready %" PRIu64 " ms early, picked up %" PRIu64
+                    " ms after the mark\n", promised - marked, picked - marked);
+    assert_true(picked > 0 && picked + 15000 < promised);
+    dfx_finish(f);
+}
+
+/* ==== 8. FAILED after max_hold ============================================================ */
 
 /* A platform without riders refuses every quote (NO_RIDER); with
  * max_hold_minutes = 0 the order FAILS at its ready time, flagged for
@@ -803,6 +1001,9 @@ int main(void)
         HARNESS_CASE(test_kill9_mid_dispatch),
         HARNESS_CASE(test_platform_cancel_redispatch),
         HARNESS_CASE(test_no_riders),
+        HARNESS_CASE(test_gone_platform),
+        HARNESS_CASE(test_no_rider_admission),
+        HARNESS_CASE(test_mark_ready_dispatches_now),
         HARNESS_CASE(test_failed_after_max_hold),
         HARNESS_CASE(test_reload_while_changes_wait),
     };

@@ -7,7 +7,11 @@
  * duplicate / phantom, skew) is found exactly, in the output and in
  * reconcile_discrepancies (exit 8); a re-run replaces the day's rows; an
  * unreachable platform is exit 9 with its earlier rows kept, and all of it
- * works with the daemon stopped. Every wait polls against a deadline.
+ * works with the daemon stopped. Dispatches that end cancelled after a rider
+ * was assigned (the platform's own cancels, free; ours of a rider on the
+ * way, free; ours of a rider at the counter, half the fee) are recorded with
+ * the fee the platform said, so their lines reconcile clean. Every wait
+ * polls against a deadline.
  * Environment: as tests/integration/harness.h and sim_proc.h. */
 #include <errno.h>
 #include <libgen.h>
@@ -81,7 +85,9 @@ static void s_sim(fx_t *f, sim_proc_t *s, const char *name, const char *seed)
     sim_proc_start(s, f->h->zctx, dir, NULL, argv);
 }
 
-static void s_boot(fx_t *f)
+/* s_boot starts sluiced with store 2001 on pa and 2002 on pb, or with
+ * 2001 on pa then pb when BOTH. */
+static void s_boot(fx_t *f, bool both)
 {
     char plats[1024], body[2048];
     snprintf(plats, sizeof plats,
@@ -95,7 +101,7 @@ static void s_boot(fx_t *f)
     " item_seconds = 1; order_seconds = 1; max_wait_minutes = 60;"                            \
     " max_queue = 1000; platforms = [\"%s\"]; }"
     char a[512], b[512];
-    snprintf(a, sizeof a, STORE_FMT, STORE_A, STORE_A, "pa");
+    snprintf(a, sizeof a, STORE_FMT, STORE_A, STORE_A, both ? "pa\", \"pb" : "pa");
     snprintf(b, sizeof b, STORE_FMT, STORE_B, STORE_B, "pb");
     snprintf(body, sizeof body,
              "dispatch = { margin_seconds = 3; pickup_eta_seconds = 4; assign_timeout_seconds = 20;"
@@ -175,6 +181,7 @@ static long s_count(fx_t *f, const char *platform, const char *kind)
                             3, f->day, platform, kind);
 }
 
+/* s_settle sends the control command CMD, which must be answered "ok CMD". */
 static void s_settle(sim_proc_t *s, const char *cmd)
 {
     char want[64];
@@ -187,7 +194,7 @@ static void test_reconcile_finds_each_kind(void **state)
     fx_t *f = *state;
     s_sim(f, &f->pa, "pa", "21");
     s_sim(f, &f->pb, "pb", "22");
-    s_boot(f);
+    s_boot(f, false);
     harness_client_t *cl = harness_client_new(f->h, ZMQ_DEALER);
     s_deliver(cl, "ra", N_A, STORE_A);
     s_deliver(cl, "rb", N_B, STORE_B);
@@ -281,10 +288,112 @@ static void test_reconcile_finds_each_kind(void **state)
     harness_pass(f->h);
 }
 
+/* s_wait_count polls until SQL (one text parameter) counts WANT rows. */
+static void s_wait_count(fx_t *f, const char *sql, const char *param, long want, const char *what)
+{
+    uint64_t deadline = harness_now_ms() + DELIVER_MS;
+    long got = 0;
+    while (harness_now_ms() < deadline) {
+        got = harness_db_count(f->h, sql, 1, param);
+        if (got == want)
+            return;
+        harness_nap_ms(50);
+    }
+    fail_msg("%s: %ld rows, expected %ld", what, got, want);
+}
+
+/* s_cancel_stalled: ORDER_ID's ride at pb stops in STATE; the customer
+ * cancels it there and pb releases the key. */
+static void s_cancel_stalled(fx_t *f, harness_client_t *cl, const char *order_id,
+                             const char *state)
+{
+    char cmd[32];
+    snprintf(cmd, sizeof cmd, "stall next 1 at %.9s", state);
+    s_settle(&f->pb, cmd);
+    harness_order_t *o = malloc(sizeof *o);
+    assert_non_null(o);
+    harness_order_fill(o, order_id, STORE_A);
+    Sluice__V1__Reply *r = harness_submit(cl, o, REPLY_MS);
+    harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
+                       order_id);
+    harness_reply_free(&r);
+    free(o);
+    const char *upper = strcmp(state, "arrived") == 0 ? "ARRIVED" : "ASSIGNED";
+    char sql[192];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM dispatches WHERE order_id = $1 AND"
+                              " platform = 'pb' AND state = '%s'", upper);
+    s_wait_count(f, sql, order_id, 1, "the ride stalled at pb");
+    r = harness_cancel(cl, order_id, "changed my mind", REPLY_MS);
+    harness_expect_status(r, order_id, "CANCELLED", "a cancel of a stalled ride");
+    harness_reply_free(&r);
+    s_wait_count(f, "SELECT count(*) FROM dispatches WHERE order_id = $1 AND platform = 'pb'"
+                    " AND state = 'CANCELLED'", order_id, 1, "pb released the ride");
+}
+
+/* pa gives up every ride it takes (a platform's cancel after a rider was
+ * assigned: listed, free); pb delivers, except two rides the customer
+ * cancels, one with the rider on the way (free) and one with the rider at
+ * the counter (half the fee). Every cancelled dispatch carries the fee the
+ * platform said, 0 included, and the day reconciles clean on both. */
+static void test_reconcile_cancel_fees(void **state)
+{
+    enum { N = 3 };
+    fx_t *f = *state;
+    s_sim(f, &f->pa, "pa", "31");
+    s_sim(f, &f->pb, "pb", "32");
+    s_boot(f, true);
+    assert_string_equal(sim_proc_ctl(&f->pa, "cancel-ratio 1"), "ok cancel-ratio 1");
+    harness_client_t *cl = harness_client_new(f->h, ZMQ_DEALER);
+    s_deliver(cl, "rc", N, STORE_A);
+    s_wait_delivered(f, N);
+    s_cancel_stalled(f, cl, "rc-way", "assigned");
+    s_cancel_stalled(f, cl, "rc-counter", "arrived");
+    harness_client_destroy(&cl);
+    time_t now = (time_t)(harness_wall_ms() / 1000);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(f->day, sizeof f->day, "%Y-%m-%d", &tm);
+
+    /* Said free: 0, not the delivery fee and not unknown. */
+    long pa_cancelled = harness_db_count(f->h, "SELECT count(*) FROM dispatches WHERE"
+                                               " platform = 'pa' AND state = 'CANCELLED'", 0);
+    assert_true(pa_cancelled >= 1);
+    assert_int_equal(harness_db_count(f->h, "SELECT count(*) FROM dispatches WHERE"
+                                            " platform = 'pa' AND state = 'CANCELLED'"
+                                            " AND fee_cents = 0", 0),
+                     pa_cancelled);
+    assert_int_equal(harness_db_count(f->h, "SELECT count(*) FROM dispatches WHERE"
+                                            " order_id = 'rc-way' AND platform = 'pb'"
+                                            " AND fee_cents = 0", 0),
+                     1);
+    /* At the counter: half of a delivery fee (500 cents and up). */
+    assert_int_equal(harness_db_count(f->h, "SELECT count(*) FROM dispatches WHERE"
+                                            " order_id = 'rc-counter' AND platform = 'pb'"
+                                            " AND fee_cents >= 250", 0),
+                     1);
+    char *timeline = harness_db_value(f->h, "SELECT string_agg(detail, ' | ' ORDER BY event_id)"
+                                            " FROM order_events WHERE order_id = 'rc-counter'", 0);
+    assert_non_null(timeline);
+    if (!strstr(timeline, "pb released attempt") || !strstr(timeline, "; cancel fee "))
+        fail_msg("rc-counter's timeline does not tell the cancel fee: %s", timeline);
+    free(timeline);
+
+    s_ctl(f, "reconcile", "--date", f->day, NULL);
+    ctl_expect_rc(&f->run, 0, "cancel fees as the platforms said");
+    s_expect_out(f, "platform pa: CLEAN");
+    s_expect_out(f, "platform pb: CLEAN");
+    assert_int_equal(harness_db_count(f->h, "SELECT count(*) FROM reconcile_discrepancies", 0), 0);
+    assert_int_equal(harness_stop(f->h, 15000), 0);
+    assert_int_equal(sim_proc_stop(&f->pa), 0);
+    assert_int_equal(sim_proc_stop(&f->pb), 0);
+    harness_pass(f->h);
+}
+
 int main(void)
 {
     static const harness_case_t cases[] = {
         HARNESS_CASE(test_reconcile_finds_each_kind),
+        HARNESS_CASE(test_reconcile_cancel_fees),
     };
     return harness_main("reconcile", cases, HARNESS_COUNT(cases), s_setup, s_teardown);
 }

@@ -1,8 +1,9 @@
 /* test_sim.c - sluice-sim as a real process, spoken to over a real DEALER
  * with proto/network.proto: a ride's events in order on the time scale,
- * idempotent keys, cancel and status, events after a reconnect, refusals,
- * dark/light, injected failures and slowness, platform cancellations,
- * settlement, bad requests, bad command lines and the ledger check.
+ * idempotent keys, cancel and status (and what a cancel costs, said even
+ * when free), events after a reconnect, refusals, dark/light, injected
+ * failures and slowness, platform cancellations, settlement, bad requests,
+ * bad command lines and the ledger check.
  *
  * Needs no database. Each test starts its own simulator on ports it picks
  * itself (tcp://127.0.0.1:*, read back from the "ready" log line) and stops
@@ -714,7 +715,11 @@ static void test_cancel_then_status(void **state)
     assert_int_equal(x->cancel->state, SLUICE__NET__V1__DISPATCH_STATE__CANCELLED);
     assert_string_equal(x->cancel->rider_ref, "sim-r0");
     assert_int_equal(x->cancel->fee_cents, 0);
+    assert_non_null(x->cancel->cancel_fee);  /* free, and said so */
+    assert_int_equal(x->cancel->cancel_fee->cents, 0);
     reply_t *st = status(c, "o1:1");
+    assert_non_null(st->status->cancel_fee);
+    assert_int_equal(st->status->cancel_fee->cents, 0);
     assert_int_equal(st->status->state, SLUICE__NET__V1__DISPATCH_STATE__CANCELLED);
     assert_int_equal(st->status->cancelled_by, SLUICE__NET__V1__CANCELLED_BY__CANCELLED_BY_CLIENT);
     assert_string_equal(st->status->order_id, "o1");
@@ -724,6 +729,9 @@ static void test_cancel_then_status(void **state)
     reply_t *e1 = expect_event(c, "o1:1", SLUICE__NET__V1__DISPATCH_STATE__ASSIGNED, 1, REPLY_MS);
     reply_t *e2 = expect_event(c, "o1:1", SLUICE__NET__V1__DISPATCH_STATE__CANCELLED, 2, REPLY_MS);
     assert_int_equal(e2->event->cancelled_by, SLUICE__NET__V1__CANCELLED_BY__CANCELLED_BY_CLIENT);
+    assert_non_null(e2->event->cancel_fee);
+    assert_int_equal(e2->event->cancel_fee->cents, 0);
+    assert_null(e1->event->cancel_fee);  /* only a cancelled key has a cancel fee */
     reply_t *again = cancel(c, "o1:1");
     assert_int_equal(again->cancel->previous, SLUICE__NET__V1__DISPATCH_STATE__CANCELLED);
     assert_int_equal(again->cancel->state, SLUICE__NET__V1__DISPATCH_STATE__CANCELLED);
@@ -748,6 +756,7 @@ static void test_cancel_then_status(void **state)
     reply_t *too_late = cancel(c, "o3:1");
     assert_int_equal(too_late->cancel->previous, SLUICE__NET__V1__DISPATCH_STATE__PICKED_UP);
     assert_int_equal(too_late->cancel->state, SLUICE__NET__V1__DISPATCH_STATE__PICKED_UP);
+    assert_null(too_late->cancel->cancel_fee);
     reply_t *done = expect_event(c, "o3:1", SLUICE__NET__V1__DISPATCH_STATE__DELIVERED, 4, 5000);
 
     assert_int_equal(s_count_lines(s->ledger, "\tcancelled\to1:1\to1\tsim-r0\t0\tby=client test"), 1);
@@ -758,6 +767,39 @@ static void test_cancel_then_status(void **state)
     assert_int_equal(sim_check_ledger(s, (const char *const[]){s->ledger, NULL}, out), 0);
     reply_t *all[] = {d, x, st, e1, e2, again, ghost, late, unknown, d2, ev[0], ev[1], ev[2],
                       too_late, done};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        reply_free(&all[i]);
+    client_destroy(&c);
+    sim_stop(s);
+}
+
+/* Our cancel of a rider who waits at the counter costs half the fee, said
+ * in the CancelReply, the CANCELLED event, Status and the settlement line. */
+static void test_cancel_fee_at_the_counter(void **state)
+{
+    sim_t *s = *state;
+    sim_start(s, s_one_rider);
+    client_t *c = client_new(s);
+    order_t later = s_order(0.1, 1, harness_wall_ms() + 600000);
+    reply_t *d = dispatch(c, "o1:1", "o1", &later);
+    assert_true(d->dispatch->accepted);
+    assert_int_equal(d->dispatch->fee_cents, 650);
+    reply_t *e1 = expect_event(c, "o1:1", SLUICE__NET__V1__DISPATCH_STATE__ASSIGNED, 1, REPLY_MS);
+    reply_t *e2 = expect_event(c, "o1:1", SLUICE__NET__V1__DISPATCH_STATE__ARRIVED, 2, 5000);
+    reply_t *x = cancel(c, "o1:1");
+    assert_int_equal(x->cancel->previous, SLUICE__NET__V1__DISPATCH_STATE__ARRIVED);
+    assert_int_equal(x->cancel->state, SLUICE__NET__V1__DISPATCH_STATE__CANCELLED);
+    assert_non_null(x->cancel->cancel_fee);
+    assert_int_equal(x->cancel->cancel_fee->cents, 325);
+    assert_int_equal(x->cancel->fee_cents, 325);  /* what older adapters read */
+    reply_t *e3 = expect_event(c, "o1:1", SLUICE__NET__V1__DISPATCH_STATE__CANCELLED, 3, REPLY_MS);
+    assert_non_null(e3->event->cancel_fee);
+    assert_int_equal(e3->event->cancel_fee->cents, 325);
+    reply_t *st = status(c, "o1:1");
+    assert_non_null(st->status->cancel_fee);
+    assert_int_equal(st->status->cancel_fee->cents, 325);
+    assert_int_equal(s_count_lines(s->ledger, "\tcancelled\to1:1\to1\tsim-r0\t325\tby=client"), 1);
+    reply_t *all[] = {d, e1, e2, x, e3, st};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         reply_free(&all[i]);
     client_destroy(&c);
@@ -949,6 +991,8 @@ static void test_platform_cancellations(void **state)
     assert_int_equal(e2->event->cancelled_by, SLUICE__NET__V1__CANCELLED_BY__CANCELLED_BY_PLATFORM);
     assert_true(e2->event->reason[0] != '\0');
     assert_true(e2->event->at_ms < d->dispatch->pickup_at_ms);  /* before the rider got there */
+    assert_non_null(e2->event->cancel_fee);  /* the platform's own cancel is free */
+    assert_int_equal(e2->event->cancel_fee->cents, 0);
     reply_t *st = status(c, "o1:1");
     assert_int_equal(st->status->cancelled_by, SLUICE__NET__V1__CANCELLED_BY__CANCELLED_BY_PLATFORM);
     assert_int_equal(st->status->picked_up_at_ms, 0);
@@ -1189,6 +1233,7 @@ static void test_control_commands(void **state)
     assert_true(strncmp(sim_ctl(s, "stall next 1 at delivered"), "error: stall needs", 18) == 0);
     assert_true(strncmp(sim_ctl(s, "stall next 1 on assigned"), "error: stall needs", 18) == 0);
     assert_string_equal(sim_ctl(s, "stall next 2 at picked-up"), "ok stall next 2 at picked-up");
+    assert_string_equal(sim_ctl(s, "stall next 1 at arrived"), "ok stall next 1 at arrived");
     assert_string_equal(sim_ctl(s, "stall next 0"), "ok stall next 0 at assigned");
     assert_string_equal(sim_ctl(s, "skew 0.25"), "ok skew 0.25");
     assert_true(strstr(sim_ctl(s, "stats"), " skew=0.25 ") != NULL);
@@ -1299,6 +1344,7 @@ int main(void)
         HARNESS_CASE(test_ride_events_in_order),
         HARNESS_CASE(test_repeated_dispatch_same_rider),
         HARNESS_CASE(test_cancel_then_status),
+        HARNESS_CASE(test_cancel_fee_at_the_counter),
         HARNESS_CASE(test_events_follow_status_after_reconnect),
         HARNESS_CASE(test_refusals),
         HARNESS_CASE(test_dark_then_light),

@@ -3,7 +3,8 @@
  * names, registration refusing a duplicate name, a missing operation and a
  * full table, the id syntax of keys, event ordering by seq, and the zmq
  * transport's answers that need no gateway (invalid requests, no link,
- * open failures). Requests against a real gateway are in
+ * a link down told from the first attempt, open failures). Requests
+ * against a real gateway are in
  * tests/integration/test_adapter.c. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -175,6 +176,40 @@ static void test_zmq_without_gateway(void **state)
     zmq_ctx_term(ctx);
 }
 
+static void s_count_link(void *arg, bool up)
+{
+    int *links = arg;
+    links[up ? 1 : 0]++;
+}
+
+/* Nothing listens: the first attempt to connect is refused, and that is
+ * told as a link down (once, however often libzmq tries again), so that a
+ * gateway gone at start-up is known to be gone, not merely "not up yet". */
+static void test_zmq_link_down_from_the_start(void **state)
+{
+    (void)state;
+    void *ctx = zmq_ctx_new();
+    adapter_platform_t p = s_platform("tcp://127.0.0.1:1");
+    int links[2] = {0, 0};
+    adapter_listener_t listener = {.link = s_count_link, .arg = links};
+    adapter_t *a = adapter_open(&p, ctx, &listener);
+    assert_non_null(a);
+    uint64_t deadline = clock_mono_ms() + 5000, quiet_until = 0;
+    while (clock_mono_ms() < (quiet_until ? quiet_until : deadline)) {
+        zmq_pollitem_t items[ADAPTER_POLL_MAX];
+        size_t n = adapter_poll(a, items, ADAPTER_POLL_MAX);
+        assert_true(zmq_poll(items, (int)n, 10) >= 0);
+        adapter_step(a, clock_mono_ms());
+        if (links[0] && !quiet_until)
+            quiet_until = clock_mono_ms() + 500;  /* a few retries more: still one down */
+    }
+    assert_int_equal(links[0], 1);
+    assert_int_equal(links[1], 0);
+    assert_int_equal(adapter_stats(a)->link_downs, 1);
+    adapter_close(&a);
+    zmq_ctx_term(ctx);
+}
+
 static void test_zmq_open_failures(void **state)
 {
     (void)state;
@@ -254,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_event_order),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_zmq_without_gateway),
+        cmocka_unit_test(test_zmq_link_down_from_the_start),
         cmocka_unit_test(test_zmq_open_failures),
         /* last: they add transports to the process's registry */
         cmocka_unit_test(test_register_refuses_duplicates),

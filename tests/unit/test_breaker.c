@@ -285,6 +285,39 @@ static void test_probe_failure_reopens(void **state)
     assert_int_equal(breaker_transitions(&b), 5);
 }
 
+/* A request that goes anyway (dispatch, cancel, status) is counted while
+ * closed, like any other, but never becomes the half-open probe: a re-sent
+ * cancel with a minute's deadline once held the probe slot long after the
+ * platform answered again. Open, past open_until and with the probe out, it
+ * is not counted and changes nothing; the quote that follows is the probe. */
+static void test_count_never_probes(void **state)
+{
+    (void)state;
+    breaker_t b, before;
+    breaker_ticket_t t, probe;
+    uint64_t until = T0 + 10000;
+    breaker_init(&b, &s_cfg);
+    assert_true(breaker_count(&b, &t));
+    breaker_record(&b, t, T0, true, 0);
+    s_expect_counts(&b, T0, 1, 1);
+
+    s_trip(&b, &s_cfg, T0);
+    uint64_t times[] = { T0, until - 1, until, until + 60000 };
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        memcpy(&before, &b, sizeof b);
+        assert_false(breaker_count(&b, &t));
+        assert_memory_equal(&before, &b, sizeof b);
+        assert_true(breaker_would_allow(&b, times[i]) == (times[i] >= until));
+    }
+    assert_true(breaker_allow(&b, until, &probe));
+    assert_int_equal(breaker_transitions(&b), 2);
+    assert_false(breaker_count(&b, &t));
+    breaker_record(&b, probe, until + 150, false, 150);
+    assert_int_equal(breaker_state(&b, until + 150), BREAKER_CLOSED);
+    assert_true(breaker_count(&b, &t));
+    assert_int_equal(t, breaker_transitions(&b));
+}
+
 static void test_would_allow_has_no_side_effects(void **state)
 {
     (void)state;
@@ -528,6 +561,7 @@ int main(void)
         cmocka_unit_test(test_open_then_one_probe),
         cmocka_unit_test(test_probe_success_closes_clean),
         cmocka_unit_test(test_probe_failure_reopens),
+        cmocka_unit_test(test_count_never_probes),
         cmocka_unit_test(test_would_allow_has_no_side_effects),
         cmocka_unit_test(test_stale_outcomes_ignored),
         cmocka_unit_test(test_configure_keeps_state),

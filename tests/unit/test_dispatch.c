@@ -6,14 +6,20 @@
  * cancelled and moving on only once released; a restart sending the outbox
  * row again under the same key; FAILED when no rider comes by ready_at +
  * max_hold; rider events applied in seq order with a gap asking Status, and
- * one against the attempt's table refused; the attempt's table itself.
+ * one against the attempt's table refused; the attempt's table itself; the
+ * half-open probe is a quote, never a re-sent cancel, and the log says what
+ * the probe did; a cancelled attempt keeps the platform's cancel fee, 0
+ * included, or none when it did not say, never the delivery fee; admission
+ * counting out a platform whose gateway is gone or that had no rider for
+ * the store, and taking it back as soon as it is there again.
  *
  * The fake answers a request only when the test says so, and delivers the
  * answers, rider events and link changes from adapter_step, as the zmq
  * transport does. A fake dispatch_host_t records the engine's changes and
  * commits them, in order, when the test says so. The config is real
- * (config_load of a small file). End-to-end runs against sluice-sim are in
- * tests/integration/test_dispatch.c. */
+ * (config_load of a small file). The clocks are this file's (below), so a
+ * test can let minutes pass at once. End-to-end runs against sluice-sim are
+ * in tests/integration/test_dispatch.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,9 +38,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MINUTE_MS 60000u
+
+/* ==== the clocks ============================================================ */
+
+/* The engine reads base/clock.h. These definitions take the place of
+ * clock.c's in this program (the archive's clock.o is never linked), so a
+ * test lets time pass with s_skip: both clocks move on at once. */
+static uint64_t s_skipped_ms;
+
+uint64_t clock_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u + s_skipped_ms;
+}
+
+uint64_t clock_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u + s_skipped_ms * 1000u;
+}
+
+uint64_t clock_mono_ms(void)
+{
+    return clock_mono_us() / 1000u;
+}
+
+static void s_skip(uint64_t ms)
+{
+    s_skipped_ms += ms;
+}
 
 /* ==== the fake transport ================================================== */
 
@@ -51,6 +89,7 @@ typedef struct fk_req {
     char key[ADAPTER_ID_MAX + 1];
     char order_id[ADAPTER_ID_MAX + 1];
     uint64_t deadline_ms;
+    uint64_t ready_at_ms;     /* a quote's or dispatch's */
     union {
         adapter_quote_fn *quote;
         adapter_dispatch_fn *dispatch;
@@ -195,6 +234,7 @@ static adapter_send_t s_quote(adapter_t *a, const adapter_quote_req_t *req, uint
     adapter_send_t rc;
     fk_req_t *r = s_request(s_self(a), FK_QUOTE, NULL, req->order_id, deadline_ms, &rc);
     if (r) {
+        r->ready_at_ms = req->ready_at_ms;
         r->fn.quote = done;
         r->arg = arg;
     }
@@ -207,6 +247,7 @@ static adapter_send_t s_dispatch(adapter_t *a, const adapter_dispatch_req_t *req
     adapter_send_t rc;
     fk_req_t *r = s_request(s_self(a), FK_DISPATCH, req->key, req->order_id, deadline_ms, &rc);
     if (r) {
+        r->ready_at_ms = req->ready_at_ms;
         r->fn.dispatch = done;
         r->arg = arg;
     }
@@ -334,6 +375,14 @@ static void s_quote_none(const char *platform)
     s_answer(f, r, ADAPTER_OK);
 }
 
+static void s_quote_refused(const char *platform, adapter_refusal_t refusal)
+{
+    fake_t *f = s_fake(platform);
+    fk_req_t *r = s_next(f, FK_QUOTE);
+    r->r.quote = (adapter_quote_t){.available = false, .refusal = refusal};
+    s_answer(f, r, ADAPTER_OK);
+}
+
 static void s_quote_fails(const char *platform, adapter_outcome_t outcome)
 {
     fake_t *f = s_fake(platform);
@@ -382,6 +431,7 @@ typedef struct fx {
     change_t changes[256];
     size_t n_changes, committed;
     char breaker[8][48];       /* "platform state" of each breaker change */
+    char breaker_why[8][160];  /* and the detail it was told with */
     size_t n_breaker;
 } fx_t;
 
@@ -410,8 +460,8 @@ static const config_store_t *s_host_store(void *arg, uint32_t id)
 static void s_host_breaker(void *arg, const char *platform, const char *state, const char *detail)
 {
     fx_t *f = arg;
-    (void)detail;
     assert_true(f->n_breaker < sizeof f->breaker / sizeof f->breaker[0]);
+    snprintf(f->breaker_why[f->n_breaker], sizeof f->breaker_why[0], "%s", detail);
     snprintf(f->breaker[f->n_breaker++], sizeof f->breaker[0], "%s %s", platform, state);
 }
 
@@ -445,6 +495,7 @@ static void s_new_engine(fx_t *f)
 
 static int s_setup(void **state)
 {
+    s_skipped_ms = 0;  /* each test starts at the machine's time */
     fx_t *f = calloc(1, sizeof *f);
     assert_non_null(f);
     assert_true(unit_tmp_template(f->dir, sizeof f->dir, "sluice-test-dispatch"));
@@ -655,14 +706,228 @@ static void test_breaker_reroutes(void **state)
     s_expect_last(f, "dispatching to pb (attempt 1, key brk-3:1)");
 
     uint64_t retry = 0;
-    assert_false(dispatch_can_deliver(f->d, s_host_store(f, 2), &retry));
+    char why[ORDER_DETAIL_MAX];
+    assert_false(dispatch_can_deliver(f->d, s_host_store(f, 2), &retry, why, sizeof why));
     assert_true(retry > 0 && retry <= 60000);
-    assert_true(dispatch_can_deliver(f->d, s_host_store(f, 1), &retry));
+    assert_string_equal(why, "platforms: none can take an order now (pa breaker open)");
+    assert_true(dispatch_can_deliver(f->d, s_host_store(f, 1), &retry, why, sizeof why));
     dispatch_platform_t pa;
     dispatch_platform_read(f->d, 0, clock_mono_ms(), &pa);
     assert_string_equal(pa.breaker, "open");
     assert_int_equal(pa.failures, 2);
     assert_int_equal(pa.quotes, 2);
+}
+
+/* pa's breaker opens on a dispatch that timed out; the cancel for that key
+ * goes unanswered and is sent again after open_seconds. That cancel must not
+ * be the half-open probe (it may take a minute to answer): the next order's
+ * quote is, and its quick answer decides. A failed probe opens the breaker
+ * again and the log says so, not "error ratio 0.00" of an aged-out window;
+ * the next probe that answers closes it. */
+static void test_probe_is_a_quote(void **state)
+{
+    fx_t *f = *state;
+    uint64_t ready = clock_wall_ms() + 20 * MINUTE_MS;
+    order_entry_t *e = s_order(f, "probe-1", 1, ready);
+    s_start(f, e);
+    s_quote_ok("pa", ready, 100);
+    s_quote_ok("pb", ready + 4 * MINUTE_MS, 100);
+    s_step_all(f);
+    s_commit(f);
+    fake_t *pa = s_fake("pa");
+    s_answer(pa, s_next(pa, FK_DISPATCH), ADAPTER_TIMEOUT);
+    s_step_all(f);
+    assert_int_equal(f->n_breaker, 1);
+    assert_string_equal(f->breaker[0], "pa open");
+    assert_non_null(strstr(f->breaker_why[0], "error ratio 0.50 over the last"));
+    s_answer(pa, s_next(pa, FK_CANCEL), ADAPTER_TIMEOUT);
+    s_step_all(f);
+
+    /* open_seconds pass; the cancel goes again and stays unanswered. */
+    s_skip(61000);
+    dispatch_run(f->d, e, clock_wall_ms());
+    assert_int_equal(s_waiting(pa, FK_CANCEL), 1);
+    s_step_all(f);
+    assert_int_equal(f->n_breaker, 2);
+    assert_string_equal(f->breaker[1], "pa half-open");
+
+    /* The next order's quote is the probe; it times out: open again. */
+    order_entry_t *x = s_order(f, "probe-2", 2, ready);
+    s_start(f, x);
+    assert_int_equal(s_waiting(pa, FK_QUOTE), 1);
+    s_quote_fails("pa", ADAPTER_TIMEOUT);
+    s_step_all(f);
+    assert_int_equal(f->n_breaker, 3);
+    assert_string_equal(f->breaker[2], "pa open");
+    assert_non_null(strstr(f->breaker_why[2], "the half-open probe failed: timeout"));
+    assert_null(strstr(f->breaker_why[2], "error ratio"));
+
+    /* Another open_seconds: the store's next round of quotes probes, the
+     * platform answers, the breaker closes. */
+    s_skip(61000);
+    s_step_all(f);
+    dispatch_run(f->d, x, clock_wall_ms());
+    assert_int_equal(s_waiting(pa, FK_QUOTE), 1);
+    s_quote_ok("pa", ready, 100);
+    s_step_all(f);
+    assert_int_equal(f->n_breaker, 5);
+    assert_string_equal(f->breaker[3], "pa half-open");
+    assert_string_equal(f->breaker[4], "pa closed");
+    assert_non_null(strstr(f->breaker_why[4], "the half-open probe answered in"));
+    s_expect_last(f, "dispatching to pa (attempt 1, key probe-2:1)");
+    /* The cancel that never held the probe is still out; closing after an
+     * outage asked about the key again (a resync). */
+    assert_int_equal(s_waiting(pa, FK_CANCEL), 2);
+}
+
+/* ==== MarkReady ================================================================ */
+
+/* The kitchen marks an order ready 20 minutes early. Its rider is sought at
+ * once and for the reported time: the quotes and the DispatchRequest carry
+ * it, and a rider 5 minutes away is sent, not held back for the promised
+ * time. The same for an order whose job was already waiting to ask again
+ * because its rider would have been early. */
+static void test_marked_ready_dispatches_now(void **state)
+{
+    fx_t *f = *state;
+    uint64_t ready = clock_wall_ms() + 20 * MINUTE_MS;
+    order_entry_t *e = s_order(f, "early-1", 1, ready);
+    dispatch_plan(f->d, e);
+    assert_true(e->dispatch_at_ms > clock_wall_ms() + 10 * MINUTE_MS);
+    uint64_t mark = clock_wall_ms();
+    e->marked_ready = true;  /* as lifecycle.c does before telling the engine */
+    dispatch_marked_ready(f->d, e, mark);
+    assert_true(dispatch_due_ms(e) <= mark);
+    dispatch_run(f->d, e, mark);
+    fk_req_t *q = s_next(s_fake("pa"), FK_QUOTE);
+    assert_int_equal(q->ready_at_ms, mark);
+    s_quote_ok("pa", mark + 5 * MINUTE_MS, 100);
+    s_quote_ok("pb", mark + 7 * MINUTE_MS, 100);
+    s_step_all(f);
+    s_expect_last(f, "dispatching to pa (attempt 1, key early-1:1)");
+    s_commit(f);
+    fk_req_t *r = s_next(s_fake("pa"), FK_DISPATCH);
+    assert_string_equal(r->key, "early-1:1");
+    assert_int_equal(r->ready_at_ms, mark);
+
+    /* Already waiting: its rider would have stood at the counter. */
+    order_entry_t *w = s_order(f, "early-2", 1, ready);
+    s_start(f, w);
+    uint64_t now = clock_wall_ms();
+    s_quote_ok("pa", now + 5 * MINUTE_MS, 100);
+    s_quote_ok("pb", now + 5 * MINUTE_MS, 100);
+    size_t before = f->n_changes;
+    s_step_all(f);
+    assert_int_equal(f->n_changes, before);  /* held back: asks again later */
+    assert_true(dispatch_due_ms(w) > now + 10 * MINUTE_MS);
+    mark = clock_wall_ms();
+    w->marked_ready = true;
+    dispatch_marked_ready(f->d, w, mark);
+    assert_true(dispatch_due_ms(w) <= mark);
+    dispatch_run(f->d, w, mark);
+    assert_int_equal(s_next(s_fake("pb"), FK_QUOTE)->ready_at_ms, mark);
+    s_quote_ok("pa", mark + 6 * MINUTE_MS, 100);
+    s_quote_ok("pb", mark + 5 * MINUTE_MS, 100);
+    s_step_all(f);
+    s_expect_last(f, "dispatching to pb (attempt 1, key early-2:1)");
+    s_commit(f);
+    assert_int_equal(s_next(s_fake("pb"), FK_DISPATCH)->ready_at_ms, mark);
+}
+
+/* ==== admission: who can serve ================================================== */
+
+/* s_can: dispatch_can_deliver for STORE; its detail and retry in WHY, RETRY. */
+static bool s_can(fx_t *f, uint32_t store, char *why, uint64_t *retry)
+{
+    why[0] = '\0';
+    *retry = 0;
+    return dispatch_can_deliver(f->d, s_host_store(f, store), retry, why, ORDER_DETAIL_MAX);
+}
+
+/* A platform whose gateway is gone counts out its stores, from the first
+ * failed attempt to connect (not only after a link that was up went down),
+ * and is counted in again the moment its link is up. At start-up, before
+ * any attempt settled, a platform counts as able: orders are not refused
+ * for a link that is merely not known yet. */
+static void test_admission_links(void **state)
+{
+    fx_t *f = *state;
+    char why[ORDER_DETAIL_MAX];
+    uint64_t retry;
+    dispatch_destroy(&f->d);
+    s_new_engine(f);  /* its links not known yet */
+    assert_true(s_can(f, 2, why, &retry));
+    assert_true(s_can(f, 1, why, &retry));
+
+    s_link("pa", false);  /* the first attempt failed: nothing listens */
+    s_step_all(f);
+    assert_false(s_can(f, 2, why, &retry));
+    assert_string_equal(why, "platforms: none can take an order now (pa not connected)");
+    assert_int_equal(retry, ADAPTER_RECONNECT_MAX_MS);
+    assert_true(s_can(f, 1, why, &retry));  /* pb not known yet: able */
+    s_link("pb", false);
+    s_step_all(f);
+    assert_false(s_can(f, 1, why, &retry));
+    assert_string_equal(why, "platforms: none can take an order now (pa not connected, "
+                             "pb not connected)");
+
+    s_link("pa", true);  /* back */
+    s_step_all(f);
+    assert_true(s_can(f, 2, why, &retry));
+    assert_true(s_can(f, 1, why, &retry));
+    s_link("pa", false);  /* gone again after being up */
+    s_step_all(f);
+    assert_false(s_can(f, 2, why, &retry));
+}
+
+/* Every quote for store 2 refused NO_RIDER: its only platform counts out
+ * for that store (not for store 1, which has pb too) for 2 x retry_seconds
+ * or until a quote says yes. The waiting order keeps asking, and the first
+ * yes takes it back at once. OUT_OF_AREA is about one drop-off: it counts
+ * nothing out. */
+static void test_admission_no_rider(void **state)
+{
+    fx_t *f = *state;
+    char why[ORDER_DETAIL_MAX];
+    uint64_t retry;
+    uint64_t ready = clock_wall_ms() + 20 * MINUTE_MS;
+    order_entry_t *e = s_order(f, "norider-1", 2, ready);
+    s_start(f, e);
+    s_quote_refused("pa", ADAPTER_REFUSAL_OUT_OF_AREA);
+    s_step_all(f);
+    assert_true(s_can(f, 2, why, &retry));
+
+    s_skip(30000);  /* retry_seconds: the next round */
+    dispatch_run(f->d, e, clock_wall_ms());
+    s_quote_none("pa");
+    s_step_all(f);
+    assert_false(s_can(f, 2, why, &retry));
+    assert_string_equal(why, "platforms: none can take an order now (pa no rider near the store)");
+    assert_true(retry > 59000 && retry <= 60000);
+    assert_true(s_can(f, 1, why, &retry));  /* another store of pa's: unaffected */
+
+    s_skip(30000);  /* asked again, still nobody: it stands on */
+    dispatch_run(f->d, e, clock_wall_ms());
+    s_quote_none("pa");
+    s_step_all(f);
+    s_skip(45000);
+    assert_false(s_can(f, 2, why, &retry));
+    assert_true(retry > 0 && retry <= 15000);
+
+    dispatch_run(f->d, e, clock_wall_ms());  /* the round after: a rider at last */
+    uint64_t now = clock_wall_ms();
+    s_quote_ok("pa", now + 5 * MINUTE_MS, 100);
+    s_step_all(f);
+    assert_true(s_can(f, 2, why, &retry));
+
+    /* Left alone, a refusal passes after 2 x retry_seconds. */
+    order_entry_t *x = s_order(f, "norider-2", 2, ready);
+    s_start(f, x);
+    s_quote_none("pa");
+    s_step_all(f);
+    assert_false(s_can(f, 2, why, &retry));
+    s_skip(60000);
+    assert_true(s_can(f, 2, why, &retry));
 }
 
 /* ==== a dispatch that times out ================================================ */
@@ -717,6 +982,74 @@ static void test_timeout_cancels_then_moves_on(void **state)
     s_quote_ok("pb", ready, 200);
     s_step_all(f);
     s_expect_last(f, "dispatching to pb (attempt 2, key dark:2)");
+}
+
+/* ==== cancel fees ============================================================== */
+
+/* s_last_event_fee: the cancel fee of the event the test pushed last. */
+static void s_last_event_fee(const char *platform, bool said, uint32_t cents)
+{
+    fake_t *f = s_fake(platform);
+    assert_true(f->n_items > 0);
+    f->items[f->n_items - 1].event.cancel_fee = (adapter_fee_t){.said = said, .cents = cents};
+}
+
+/* A dispatch accepted at 450 cents that ends CANCELLED is recorded with
+ * what the platform charges for the cancel: 150 for ours of a rider at the
+ * counter, 0 for a ride the platform gave up (said 0: free, not "450"), and
+ * no fee at all when the platform did not say. */
+static void test_cancel_fee_recorded(void **state)
+{
+    fx_t *f = *state;
+    uint64_t ready = clock_wall_ms() + 20 * MINUTE_MS;
+    fake_t *pa = s_fake("pa");
+    order_entry_t *e = s_order(f, "fee-1", 2, ready);
+    s_start(f, e);
+    s_quote_ok("pa", ready, 300);
+    s_step_all(f);
+    s_commit(f);
+    s_dispatch_answer("pa", true, ADAPTER_STATE_ASSIGNED, "r-1", false);
+    s_step_all(f);
+    assert_int_equal(s_last(f)->dispatch.fee_cents, 450);
+    assert_false(s_last(f)->dispatch.fee_unknown);
+    e->state = ORDER_CANCELLED;  /* committed, as lifecycle.c tells the engine */
+    dispatch_cancelled(f->d, e);
+    fk_req_t *c = s_next(pa, FK_CANCEL);
+    c->r.cancel = (adapter_cancel_t){.previous = ADAPTER_STATE_ARRIVED,
+                                     .state = ADAPTER_STATE_CANCELLED, .released = true,
+                                     .fee_cents = 150, .cancel_fee = {.said = true, .cents = 150}};
+    snprintf(c->r.cancel.key, sizeof c->r.cancel.key, "fee-1:1");
+    s_answer(pa, c, ADAPTER_OK);
+    s_step_all(f);
+    const change_t *x = s_expect_last(f, "pa released attempt 1; cancel fee 150 cents");
+    assert_string_equal(x->dispatch.state, "CANCELLED");
+    assert_int_equal(x->dispatch.fee_cents, 150);
+    assert_false(x->dispatch.fee_unknown);
+
+    const char *said[] = {"fee-2", "fee-3"};
+    for (int i = 0; i < 2; i++) {
+        order_entry_t *o = s_order(f, said[i], 2, ready);
+        s_start(f, o);
+        s_quote_ok("pa", ready, 300);
+        s_step_all(f);
+        s_commit(f);
+        char key[32];
+        snprintf(key, sizeof key, "%s", s_dispatch_answer("pa", true, ADAPTER_STATE_ASSIGNED,
+                                                          "r-2", false));
+        s_step_all(f);
+        s_event("pa", key, said[i], 1, ADAPTER_STATE_CANCELLED, "r-2");
+        s_last_event_fee("pa", i == 0, 0);
+        s_step_all(f);
+        size_t k = f->n_changes;
+        while (k > 0 && (strcmp(f->changes[k - 1].dispatch.key, key) != 0 ||
+                         strcmp(f->changes[k - 1].dispatch.state, "CANCELLED") != 0))
+            k--;
+        assert_true(k > 0);
+        x = &f->changes[k - 1];
+        assert_int_equal(strncmp(x->detail, "pa cancelled attempt 1 (theirs", 30), 0);
+        assert_int_equal(x->dispatch.fee_cents, 0);
+        assert_true(x->dispatch.fee_unknown == (i == 1));
+    }
 }
 
 /* ==== restart ================================================================== */
@@ -902,7 +1235,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_choice, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_refused_goes_to_next_pool, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_breaker_reroutes, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_probe_is_a_quote, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_marked_ready_dispatches_now, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_admission_links, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_admission_no_rider, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_timeout_cancels_then_moves_on, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_fee_recorded, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_restart_resends_same_key, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_no_rider_by_max_hold_fails, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_rider_events_in_order, s_setup, s_teardown),

@@ -2,7 +2,8 @@
  * network_wire.c): every request encoded as the protocol says and refused
  * at each bound; every reply body decoded field by field; replies that
  * break the protocol refused with the field named; a gateway's unknown
- * enum values and untidy text made safe. */
+ * enum values and untidy text made safe; a cancel's fee told apart from a
+ * fee not said, and read from older gateways' fee_cents. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -454,6 +455,80 @@ static void test_decode_events_and_errors(void **state)
     assert_int_equal(network_wire_decode(garbage, 0, &s_out), NETWORK_WIRE_BAD);
 }
 
+/* A cancelled key's fee: the Fee wrapper says it, 0 included; without it
+ * (a gateway older than the field) a non-zero fee_cents is the charge and 0
+ * is "not said"; a key not CANCELLED has no cancel fee. The same rule in a
+ * CancelReply, a StatusReply and a CANCELLED event. */
+static void test_decode_cancel_fee(void **state)
+{
+    (void)state;
+    Sluice__Net__V1__Fee zero = SLUICE__NET__V1__FEE__INIT, some = SLUICE__NET__V1__FEE__INIT;
+    some.cents = 325;
+    Sluice__Net__V1__CancelReply c = SLUICE__NET__V1__CANCEL_REPLY__INIT;
+    c.key = "k:1";
+    c.previous = SLUICE__NET__V1__DISPATCH_STATE__ARRIVED;
+    c.state = SLUICE__NET__V1__DISPATCH_STATE__CANCELLED;
+    c.fee_cents = 999;        /* superseded where cancel_fee is set */
+    c.cancel_fee = &zero;
+    Sluice__Net__V1__StatusReply st = SLUICE__NET__V1__STATUS_REPLY__INIT;
+    st.key = "k:1";
+    st.order_id = "k";
+    st.state = SLUICE__NET__V1__DISPATCH_STATE__CANCELLED;
+    st.fee_cents = 999;
+    st.cancel_fee = &zero;
+    Sluice__Net__V1__RiderEvent e = SLUICE__NET__V1__RIDER_EVENT__INIT;
+    e.key = "k:1";
+    e.order_id = "k";
+    e.seq = 3;
+    e.state = SLUICE__NET__V1__DISPATCH_STATE__CANCELLED;
+    e.fee_cents = 999;
+    e.cancel_fee = &zero;
+    reply_pb_t pb[3] = {SLUICE__NET__V1__REPLY__INIT, SLUICE__NET__V1__REPLY__INIT,
+                        SLUICE__NET__V1__REPLY__INIT};
+    pb[0].request_id = 1;
+    pb[0].body_case = SLUICE__NET__V1__REPLY__BODY_CANCEL;
+    pb[0].cancel = &c;
+    pb[1].request_id = 2;
+    pb[1].body_case = SLUICE__NET__V1__REPLY__BODY_STATUS;
+    pb[1].status = &st;
+    pb[2].body_case = SLUICE__NET__V1__REPLY__BODY_EVENT;
+    pb[2].event = &e;
+    const adapter_fee_t *got[3] = {&s_out.u.cancel.cancel_fee, &s_out.u.status.cancel_fee,
+                                   &s_out.u.event.cancel_fee};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s_decode(&pb[i]), NETWORK_WIRE_OK);
+        assert_true(got[i]->said);                 /* free, said so */
+        assert_int_equal(got[i]->cents, 0);
+    }
+    c.cancel_fee = st.cancel_fee = e.cancel_fee = &some;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s_decode(&pb[i]), NETWORK_WIRE_OK);
+        assert_true(got[i]->said);
+        assert_int_equal(got[i]->cents, 325);
+    }
+    /* An older gateway: fee_cents is the charge, and 0 says nothing. */
+    c.cancel_fee = st.cancel_fee = e.cancel_fee = NULL;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s_decode(&pb[i]), NETWORK_WIRE_OK);
+        assert_true(got[i]->said);
+        assert_int_equal(got[i]->cents, 999);
+    }
+    c.fee_cents = st.fee_cents = e.fee_cents = 0;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s_decode(&pb[i]), NETWORK_WIRE_OK);
+        assert_false(got[i]->said);
+    }
+    /* Not cancelled: no cancel fee, whatever is set. */
+    c.cancel_fee = st.cancel_fee = e.cancel_fee = &some;
+    c.state = SLUICE__NET__V1__DISPATCH_STATE__PICKED_UP;
+    st.state = SLUICE__NET__V1__DISPATCH_STATE__DELIVERED;
+    e.state = SLUICE__NET__V1__DISPATCH_STATE__DELIVERED;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s_decode(&pb[i]), NETWORK_WIRE_OK);
+        assert_false(got[i]->said);
+    }
+}
+
 /* Opaque text from a gateway reaches logs and the database: it comes out
  * printable UTF-8, cut at a character boundary. */
 static void test_decode_cleans_text(void **state)
@@ -489,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_encode_refuses_out_of_bounds),
         cmocka_unit_test(test_decode_dispatch),
         cmocka_unit_test(test_decode_cancel_status_quote),
+        cmocka_unit_test(test_decode_cancel_fee),
         cmocka_unit_test(test_decode_settlement),
         cmocka_unit_test(test_decode_events_and_errors),
         cmocka_unit_test(test_decode_cleans_text),

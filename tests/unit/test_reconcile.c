@@ -1,7 +1,8 @@
 /* test_reconcile.c - the settlement comparison (tools/sluicectl/reconcile.c) on
  * arrays: a clean day, each kind of discrepancy alone, all of them at once,
- * a delivery our clock put on the next day, cancels with fees, empty inputs,
- * and the per-store totals. */
+ * a delivery our clock put on the next day, cancels with fees (a free
+ * cancel said free, one whose fee was never said), empty inputs, and the
+ * per-store totals. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -174,6 +175,41 @@ static void test_cancels(void **state)
     reconcile_result_free(&r);
 }
 
+/* The daemon records a cancel's fee as the platform said it: 0 for a free
+ * one, which matches a 0 line (it used to keep the delivery fee and every
+ * such cancel was a FEE_MISMATCH); NULL when the platform never said, which
+ * matches a 0 line and is reported, saying so, against a charge. */
+static void test_cancel_fees_said(void **state)
+{
+    (void)state;
+    reconcile_ours_t ours[] = {
+        s_ours("free:1", 7, C, 0, true), s_ours("half:1", 7, C, 325, true),
+        s_ours("unsaid-0:1", 7, C, 0, true), s_ours("unsaid-fee:1", 7, C, 0, true),
+        s_ours("free-charged:1", 7, C, 0, true),
+    };
+    ours[0].has_fee = ours[4].has_fee = true;   /* said: free */
+    adapter_settlement_line_t theirs[] = {
+        s_line("free:1", 7, false, 0), s_line("half:1", 7, false, 325),
+        s_line("unsaid-0:1", 7, false, 0), s_line("unsaid-fee:1", 7, false, 150),
+        s_line("free-charged:1", 7, false, 150),
+    };
+    reconcile_result_t r;
+    assert_true(reconcile_compare(ours, 5, theirs, 5, &r));
+    assert_int_equal(r.item_count, 2);
+    assert_int_equal(r.kind_count[RECONCILE_FEE_MISMATCH], 2);
+    assert_string_equal(r.items[0].key, "free-charged:1");
+    assert_string_equal(r.items[0].detail, "cancelled: +150 cents there");
+    assert_true(r.items[0].has_our_fee);
+    assert_int_equal(r.items[0].our_fee_cents, 0);
+    assert_string_equal(r.items[1].key, "unsaid-fee:1");
+    assert_string_equal(r.items[1].detail,
+                        "cancelled: +150 cents there; the platform never said a cancel fee");
+    assert_false(r.items[1].has_our_fee);
+    assert_int_equal(s_store(&r, 7)->fee_ours_cents, 325);
+    assert_int_equal(s_store(&r, 7)->fee_theirs_cents, 625);
+    reconcile_result_free(&r);
+}
+
 static void test_empty(void **state)
 {
     (void)state;
@@ -216,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_each_kind),
         cmocka_unit_test(test_midnight_is_one_delivery),
         cmocka_unit_test(test_cancels),
+        cmocka_unit_test(test_cancel_fees_said),
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_kind_names),
     };

@@ -135,7 +135,7 @@ static void s_usage(FILE *out)
         "  slow MS | fail R | dark | light | cancel-ratio R | skew R |\n"
         "  settle omit|overcharge|duplicate|phantom N (faults in each day's settlement report) |\n"
         "  platform-cancel KEY |\n"
-        "  stall next N|KEY [at assigned|picked-up] (rides stop there for good) |\n"
+        "  stall next N|KEY [at assigned|arrived|picked-up] (rides stop there for good) |\n"
         "  stats | help\n");
 }
 
@@ -468,6 +468,17 @@ static void s_geo(Sluice__Net__V1__Geo *g, sim_geo_t at)
     g->lng = at.lng;
 }
 
+/* s_cancel_fee: for a cancelled record, what its cancel costs, written into
+ * FEE (0 included: "free" is said, not left out); NULL for any other state. */
+static Sluice__Net__V1__Fee *s_cancel_fee(const sim_dispatch_t *d, Sluice__Net__V1__Fee *fee)
+{
+    if (d->state != SLUICE__NET__V1__DISPATCH_STATE__CANCELLED)
+        return NULL;
+    sluice__net__v1__fee__init(fee);
+    fee->cents = d->charged_cents;
+    return fee;
+}
+
 static void s_on_event(void *ctx, const sim_world_t *w, const sim_dispatch_t *d)
 {
     sim_t *s = ctx;
@@ -497,6 +508,8 @@ static void s_on_event(void *ctx, const sim_world_t *w, const sim_dispatch_t *d)
                        ? d->charged_cents : 0;
     ev.pickup_at_ms = d->pickup_at_ms;
     ev.delivery_at_ms = d->delivery_at_ms;
+    Sluice__Net__V1__Fee cancel_fee;
+    ev.cancel_fee = s_cancel_fee(d, &cancel_fee);
     Sluice__Net__V1__Reply reply = SLUICE__NET__V1__REPLY__INIT;
     reply.body_case = SLUICE__NET__V1__REPLY__BODY_EVENT;
     reply.event = &ev;
@@ -708,6 +721,8 @@ static void s_handle_cancel(sim_t *s, const peer_t *peer, uint64_t id,
     body.state = d->state;
     body.rider_ref = rider;
     body.fee_cents = d->state == SLUICE__NET__V1__DISPATCH_STATE__CANCELLED ? d->charged_cents : 0;
+    Sluice__Net__V1__Fee cancel_fee;
+    body.cancel_fee = s_cancel_fee(d, &cancel_fee);
     Sluice__Net__V1__Reply reply = SLUICE__NET__V1__REPLY__INIT;
     reply.request_id = id;
     reply.body_case = SLUICE__NET__V1__REPLY__BODY_CANCEL;
@@ -716,7 +731,8 @@ static void s_handle_cancel(sim_t *s, const peer_t *peer, uint64_t id,
 }
 
 static void s_status_body(sim_t *s, const sim_dispatch_t *d, Sluice__Net__V1__StatusReply *b,
-                          char *rider, size_t rider_len, Sluice__Net__V1__Geo *at)
+                          char *rider, size_t rider_len, Sluice__Net__V1__Geo *at,
+                          Sluice__Net__V1__Fee *cancel_fee)
 {
     sim_world_rider_ref(s->world, d->rider, rider, rider_len);
     b->key = (char *)d->key;
@@ -737,6 +753,7 @@ static void s_status_body(sim_t *s, const sim_dispatch_t *d, Sluice__Net__V1__St
                            d->state == SLUICE__NET__V1__DISPATCH_STATE__CANCELLED
                        ? d->charged_cents : d->fee_cents;
     b->refusal = d->refusal;
+    b->cancel_fee = s_cancel_fee(d, cancel_fee);
     if (d->rider >= 0) {
         s_geo(at, sim_world_rider_position(s->world, (size_t)d->rider, clock_wall_ms()));
         b->rider_position = at;
@@ -754,12 +771,14 @@ static void s_handle_status(sim_t *s, const peer_t *peer, uint64_t id,
     }
     Sluice__Net__V1__StatusReply body = SLUICE__NET__V1__STATUS_REPLY__INIT;
     Sluice__Net__V1__Geo at;
+    Sluice__Net__V1__Fee cancel_fee;
     char rider[48];
     uint32_t index;
     sim_world_advance(s->world, clock_wall_ms());
     if (sim_world_find(s->world, q->key, &index)) {
         sim_world_subscribe(s->world, index, s_peer_handle(s, peer));
-        s_status_body(s, sim_world_record(s->world, index), &body, rider, sizeof rider, &at);
+        s_status_body(s, sim_world_record(s->world, index), &body, rider, sizeof rider, &at,
+                      &cancel_fee);
     } else {
         body.key = (char *)q->key;
         body.state = SLUICE__NET__V1__DISPATCH_STATE__UNKNOWN;
@@ -1089,10 +1108,11 @@ static void s_control_settle(sim_t *s, const char *kind, const char *count, char
     snprintf(out, len, "ok settle %s %lu", kind, n);
 }
 
-/* s_control_stall: `stall next N [at assigned|picked-up]` stalls the next N
- * dispatches accepted (0: none), `stall KEY [at ...]` one known key; the
- * ride stops at that state for good (default: assigned, the rider never
- * arrives), while Status keeps telling the truth. */
+/* s_control_stall: `stall next N [at assigned|arrived|picked-up]` stalls
+ * the next N dispatches accepted (0: none), `stall KEY [at ...]` one known
+ * key; the ride stops at that state for good (default: assigned, the rider
+ * never arrives; arrived: the rider waits at the counter), while Status
+ * keeps telling the truth. */
 static void s_control_stall(sim_t *s, const char *what, char *save, char *out, size_t len)
 {
     bool next = what && strcmp(what, "next") == 0;
@@ -1102,6 +1122,8 @@ static void s_control_stall(sim_t *s, const char *what, char *save, char *out, s
     sim_state_t st = 0;
     if (state && strcmp(state, "assigned") == 0)
         st = SLUICE__NET__V1__DISPATCH_STATE__ASSIGNED;
+    else if (state && strcmp(state, "arrived") == 0)
+        st = SLUICE__NET__V1__DISPATCH_STATE__ARRIVED;
     else if (state && strcmp(state, "picked-up") == 0)
         st = SLUICE__NET__V1__DISPATCH_STATE__PICKED_UP;
     char *end = NULL;
@@ -1113,7 +1135,7 @@ static void s_control_stall(sim_t *s, const char *what, char *save, char *out, s
         ok = sim_world_stall(s->world, what, st);
     if (!ok) {
         snprintf(out, len, "error: stall needs next N (0..100000) or a known key, then "
-                           "optionally at assigned|picked-up");
+                           "optionally at assigned|arrived|picked-up");
         return;
     }
     if (next)
@@ -1172,8 +1194,8 @@ static void s_control(sim_t *s, char *cmd, char *out, size_t len)
     } else if (strcmp(verb, "help") == 0) {
         snprintf(out, len, "ok commands: slow MS | fail R | dark | light | cancel-ratio R | "
                            "skew R | settle omit|overcharge|duplicate|phantom N | "
-                           "platform-cancel KEY | stall next N|KEY [at assigned|picked-up] | "
-                           "stats | help");
+                           "platform-cancel KEY | "
+                           "stall next N|KEY [at assigned|arrived|picked-up] | stats | help");
     } else {
         snprintf(out, len, "error: unknown command '%s' (try help)", verb);
     }

@@ -309,6 +309,7 @@ void sim_world_set_cancel_ratio(sim_world_t *w, double ratio)
 static bool s_stall_state(sim_state_t at)
 {
     return at == SLUICE__NET__V1__DISPATCH_STATE__ASSIGNED ||
+           at == SLUICE__NET__V1__DISPATCH_STATE__ARRIVED ||
            at == SLUICE__NET__V1__DISPATCH_STATE__PICKED_UP;
 }
 

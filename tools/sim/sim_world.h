@@ -175,10 +175,11 @@ void sim_world_set_settlement_skew(sim_world_t *w, double ratio);
 void sim_world_set_settle_faults(sim_world_t *w, const sim_settle_faults_t *faults);
 
 /* Stalls (`stall` on the control channel): a stalled ride stops moving when
- * it reaches AT (ASSIGNED: the rider never arrives; PICKED_UP: never
- * delivered) and sends no more events; Status still answers its true state,
- * and a client cancel still stops it before pickup. AT is ASSIGNED or
- * PICKED_UP (anything else is refused: false). sim_world_stall_next stalls
+ * it reaches AT (ASSIGNED: the rider never arrives; ARRIVED: the rider waits
+ * at the counter for good; PICKED_UP: never delivered) and sends no more
+ * events; Status still answers its true state, and a client cancel still
+ * stops it before pickup (at the counter it costs half the fee). AT is
+ * ASSIGNED, ARRIVED or PICKED_UP (anything else is refused: false). sim_world_stall_next stalls
  * the next N dispatches accepted (0: none); sim_world_stall the known KEY. */
 bool sim_world_stall_next(sim_world_t *w, uint32_t n, sim_state_t at);
 bool sim_world_stall(sim_world_t *w, const char *key, sim_state_t at);

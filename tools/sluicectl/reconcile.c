@@ -130,10 +130,12 @@ static bool s_first_line(cmp_t *c, const adapter_settlement_line_t *l)
     } else if ((o->has_fee ? o->fee_cents : 0) != l->fee_cents) {
         it = s_add(c, RECONCILE_FEE_MISMATCH, l->key, o->order_id, store);
         if (it != NULL)
-            snprintf(it->detail, sizeof it->detail, "%s: %s%lld cents there",
+            snprintf(it->detail, sizeof it->detail, "%s: %s%lld cents there%s",
                      delivered ? "delivered" : "cancelled",
                      l->fee_cents >= (o->has_fee ? o->fee_cents : 0) ? "+" : "",
-                     (long long)l->fee_cents - (long long)(o->has_fee ? o->fee_cents : 0));
+                     (long long)l->fee_cents - (long long)(o->has_fee ? o->fee_cents : 0),
+                     o->has_fee ? "" : delivered ? "; no fee known here"
+                                                 : "; the platform never said a cancel fee");
     } else {
         return true;
     }

@@ -12,7 +12,9 @@
  *   (detail: our state);
  * - a CANCELLED line whose dispatch is DELIVERED here: MISSING_THERE;
  * - otherwise the line and our dispatch match: FEE_MISMATCH when the fees
- *   differ (our fee NULL counts as 0);
+ *   differ (our fee NULL counts as 0). For a CANCELLED dispatch our fee is
+ *   what the platform said the cancel costs (0 when it said free; NULL when
+ *   it never said, which the detail tells), not the delivery fee;
  * - a dispatch DELIVERED here inside the day that no line names:
  *   MISSING_THERE.
  * A line matches our dispatch whatever day our clock put it in, so a
