@@ -929,8 +929,9 @@ static bool s_doubt_released_holds(const intake_t *self, const order_entry_t *e)
 void intake_step(intake_t *self, uint64_t now_mono_ms)
 {
     uint64_t max = (uint64_t)reload_config(self->with.reload)->daemon.in_doubt_max_ms;
+    /* Lost during this pass, after NOW was read: not due yet. */
     for (doubt_t *d = self->doubt_head; d; d = d->next) {
-        if (d->released || now_mono_ms - d->lost_ms < max)
+        if (d->released || now_mono_ms < d->lost_ms + max)
             continue;
         for (size_t i = 0; i < d->batch->count; i++)
             s_fail_unknown(self, d->batch->entries[i]);
@@ -942,7 +943,7 @@ void intake_step(intake_t *self, uint64_t now_mono_ms)
     }
     for (size_t i = 0; i < self->doubt_id_count; i++) {
         doubt_id_t *di = &self->doubt_ids[i];
-        if (di->released || now_mono_ms - di->lost_ms < max)
+        if (di->released || now_mono_ms < di->lost_ms + max)
             continue;
         s_fail_unknown(self, di->entry);
         di->released = true;

@@ -55,6 +55,7 @@ struct lease {
     uint64_t expires_in_ms;
     uint64_t read_ms;
     bool failing;                        /* the last statement failed: log once */
+    bool closing;                        /* lease_destroy: a statement failing is no news */
     char why[512];
 };
 
@@ -109,6 +110,7 @@ void lease_destroy(lease_t **self)
 {
     if (!self || !*self)
         return;
+    (*self)->closing = true;
     db_destroy(&(*self)->db);   /* may fail the statement in flight: s_done hears */
     free(*self);
     *self = NULL;
@@ -241,6 +243,8 @@ static void s_done(void *arg, const PGresult *res, const db_error_t *err)
     lease_t *self = arg;
     uint64_t now = clock_mono_ms();
     self->in_flight = false;
+    if (self->closing || self->role == LEASE_LOST)
+        return;
     if (self->releasing) {
         self->releasing = false;
         self->released = !err && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
