@@ -200,8 +200,12 @@ void lease_fenced(void *arg, const db_error_t *err)
                     self->shard, err->message);
         return;
     }
+    /* libpq's text starts with the severity, which the log line has. */
+    const char *message = err->message;
+    if (strncmp(message, "ERROR:  ", 8) == 0)
+        message += 8;
     char why[400];
-    snprintf(why, sizeof why, "a write was refused by the fence: %s", err->message);
+    snprintf(why, sizeof why, "a write was refused by the fence: %s", message);
     s_lose(self, why);
 }
 

@@ -48,7 +48,7 @@ static int s_teardown(void **state)
 {
     fixture_t *x = *state;
     for (size_t i = 0; i < 2; i++) {
-        if (x->nodes[i].pid && !x->f->h->passed)
+        if (x->nodes[i].log[0] && !x->f->h->passed)
             node_dump_log(&x->nodes[i]);
         node_kill(&x->nodes[i]);
     }
@@ -215,6 +215,37 @@ static void test_active_and_standby(void **state)
     harness_client_destroy(&c2);
     node_signal(a2, SIGTERM);
     assert_int_equal(node_wait_exit(a2, 15000), 0);
+    harness_pass(h);
+}
+
+/* Another node takes the lease (its UPDATE, done here by hand) while the
+ * active still counts it held: the active's next write fails the fence in
+ * the database, its order is answered UNAVAILABLE and not stored, and the
+ * active stops and exits 75. The lease is long, so no renewal comes first. */
+static void test_fenced_write_stops_the_node(void **state)
+{
+    fixture_t *x = *state;
+    harness_t *h = x->f->h;
+    node_proc_t *a1 = &x->nodes[0];
+    node_write(a1, h, "a1", s_daemon("a1", 30), NULL, s_stores());
+    s_migrate(a1);
+    s_active(a1);
+    harness_client_t *c = node_client(a1);
+    s_submit(c, "fence-1", HARNESS_FIRST_STORE, SLUICE__V1__DECISION__ACCEPTED,
+             SLUICE__V1__REASON__REASON_NONE, NULL);
+    assert_int_equal(harness_db_count(h, "UPDATE shard_leases SET epoch = epoch + 1, holder ="
+                                         " 'intruder' WHERE shard = 'a' RETURNING epoch", 0), 2);
+    Sluice__V1__Reply *r;
+    s_submit(c, "fence-2", HARNESS_FIRST_STORE, SLUICE__V1__DECISION__REJECTED,
+             SLUICE__V1__REASON__UNAVAILABLE, &r);
+    assert_non_null(strstr(r->ack->detail, "nothing was stored"));
+    harness_reply_free(&r);
+    assert_int_equal(node_wait_exit(a1, 10000), EXIT_LEASE_LOST);
+    assert_true(node_log_contains(a1, "lost the lease of shard a (epoch 1): a write was refused "
+                                      "by the fence: shard a: epoch 1 is stale"));
+    assert_int_equal(harness_db_count(h, "SELECT count(*) FROM orders WHERE order_id = 'fence-2'",
+                                      0), 0);
+    harness_client_destroy(&c);
     harness_pass(h);
 }
 
@@ -403,6 +434,7 @@ int main(void)
 {
     static const harness_case_t cases[] = {
         HARNESS_CASE(test_active_and_standby),
+        HARNESS_CASE(test_fenced_write_stops_the_node),
         HARNESS_CASE(test_kill9_takeover),
         HARNESS_CASE(test_sigstop_active_is_fenced),
     };

@@ -44,7 +44,7 @@ static int s_teardown(void **state)
 {
     fixture_t *x = *state;
     for (size_t i = 0; i < 2; i++) {
-        if (x->nodes[i].pid && !x->h->passed)
+        if (x->nodes[i].log[0] && !x->h->passed)
             node_dump_log(&x->nodes[i]);
         node_kill(&x->nodes[i]);
     }
