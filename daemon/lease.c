@@ -56,6 +56,7 @@ struct lease {
     uint64_t read_ms;
     bool failing;                        /* the last statement failed: log once */
     bool closing;                        /* lease_destroy: a statement failing is no news */
+    bool stood_down;                     /* lease_stand_down: no more attempts */
     char why[512];
 };
 
@@ -287,6 +288,11 @@ static void s_done(void *arg, const PGresult *res, const db_error_t *err)
     self->next_ms = now + LEASE_CHECK_MS;
 }
 
+void lease_stand_down(lease_t *self)
+{
+    self->stood_down = true;
+}
+
 static void s_send(lease_t *self)
 {
     char ms[24], epoch[24];
@@ -295,6 +301,8 @@ static void s_send(lease_t *self)
     const char *acquire[] = {self->shard, self->node, self->endpoint, ms};
     const char *renew[] = {self->shard, self->node, epoch, ms};
     bool active = self->role == LEASE_ACTIVE;
+    if (!active && self->stood_down)
+        return;
     self->sent_ms = clock_mono_ms();
     self->in_flight = db_send(self->db, active ? "lease_renew" : "lease_acquire", 4,
                               active ? renew : acquire, s_done, self);
@@ -334,7 +342,8 @@ int lease_timeout_ms(const lease_t *self, uint64_t now_mono_ms)
 {
     int timeout = db_timeout_ms(self->db, now_mono_ms);
     uint64_t due = UINT64_MAX;
-    if (self->role != LEASE_LOST && !self->in_flight && db_is_idle(self->db))
+    if (self->role != LEASE_LOST && !self->in_flight && db_is_idle(self->db) &&
+        !(self->role == LEASE_STANDBY && self->stood_down))
         due = self->next_ms;
     if (self->role == LEASE_ACTIVE && self->deadline_ms < due)
         due = self->deadline_ms;

@@ -76,6 +76,10 @@ const char *lease_holder_endpoint(const lease_t *self);
  * earliest takeover (the lease's expiry as last read), at least 1 s. */
 uint64_t lease_retry_after_ms(const lease_t *self, uint64_t now_mono_ms);
 
+/* lease_stand_down, on SIGTERM: a standby makes no more attempts (an
+ * active keeps renewing while it drains). */
+void lease_stand_down(lease_t *self);
+
 /* lease_release, on a clean stop of the active, expires the lease now so
  * that a standby takes it at its next attempt; it waits for the database
  * at most TIMEOUT_MS. False when it did not (the standby then waits for

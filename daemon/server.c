@@ -90,6 +90,8 @@ static void s_step_signals(server_t *s, uint64_t now)
             s->stopping = true;
             status_stopping(s->status);
             intake_stop(s->intake);
+            if (s->lease)
+                lease_stand_down(s->lease);
             s->stop_deadline_ms = now + SERVER_SHUTDOWN_GRACE_MS;
         }
     }
