@@ -15,48 +15,50 @@
 
 #define LEASE_NAME_MAX 72
 #define LEASE_ENDPOINT_MAX 1040
-#define LEASE_RETRY_MS 250       /* a failed renewal is tried again this soon */
+#define LEASE_RETRY_MS 250 /* a failed renewal is tried again this soon */
 
 /* The lease's statements, on its own connection (migration 010's functions:
  * the rules live in the database, beside the row). */
 static const db_statement_t s_statements[] = {
-    {.name = "lease_acquire",
-     .sql = "SELECT acquired, lease_holder, lease_epoch, lease_endpoint, expires_in_ms"
-            " FROM sluice_lease_acquire($1, $2, $3, $4::int)",
-     .nparams = 4},
-    {.name = "lease_renew",
-     .sql = "SELECT renewed, lease_holder, lease_epoch, lease_endpoint, expires_in_ms"
-            " FROM sluice_lease_renew($1, $2, $3::int8, $4::int)",
-     .nparams = 4},
-    {.name = "lease_release", .sql = "SELECT sluice_lease_release($1, $2, $3::int8)", .nparams = 3},
+    { .name = "lease_acquire",
+      .sql = "SELECT acquired, lease_holder, lease_epoch, lease_endpoint, expires_in_ms"
+             " FROM sluice_lease_acquire($1, $2, $3, $4::int)",
+      .nparams = 4 },
+    { .name = "lease_renew",
+      .sql = "SELECT renewed, lease_holder, lease_epoch, lease_endpoint, expires_in_ms"
+             " FROM sluice_lease_renew($1, $2, $3::int8, $4::int)",
+      .nparams = 4 },
+    { .name = "lease_release",
+      .sql = "SELECT sluice_lease_release($1, $2, $3::int8)",
+      .nparams = 3 },
 };
 
 struct lease {
     db_t *db;
     char shard[LEASE_NAME_MAX];
     char node[LEASE_NAME_MAX];
-    char endpoint[LEASE_ENDPOINT_MAX];   /* advertised */
+    char endpoint[LEASE_ENDPOINT_MAX]; /* advertised */
     uint64_t lease_ms;
-    uint64_t margin_ms;                  /* counted lost this much before the database would */
+    uint64_t margin_ms; /* counted lost this much before the database would */
     lease_role_t role;
     uint64_t epoch;
-    bool in_flight;                      /* an attempt, renewal or release */
+    bool in_flight; /* an attempt, renewal or release */
     bool releasing;
     bool released;
-    uint64_t sent_ms;                    /* when the statement in flight was sent */
-    uint64_t next_ms;                    /* the next attempt or renewal is due */
-    uint64_t deadline_ms;                /* active: lost from then on */
-    uint64_t renewed_sent_ms;            /* active: when the last good renewal was sent */
+    uint64_t sent_ms;         /* when the statement in flight was sent */
+    uint64_t next_ms;         /* the next attempt or renewal is due */
+    uint64_t deadline_ms;     /* active: lost from then on */
+    uint64_t renewed_sent_ms; /* active: when the last good renewal was sent */
     /* The row as last read. */
     char holder[LEASE_NAME_MAX];
     char holder_endpoint[LEASE_ENDPOINT_MAX];
     uint64_t holder_epoch;
-    uint64_t seen_epoch;                 /* a standby's: the holder it last logged */
+    uint64_t seen_epoch; /* a standby's: the holder it last logged */
     uint64_t expires_in_ms;
     uint64_t read_ms;
-    bool failing;                        /* the last statement failed: log once */
-    bool closing;                        /* lease_destroy: a statement failing is no news */
-    bool stood_down;                     /* lease_stand_down: no more attempts */
+    bool failing;    /* the last statement failed: log once */
+    bool closing;    /* lease_destroy: a statement failing is no news */
+    bool stood_down; /* lease_stand_down: no more attempts */
     char why[512];
 };
 
@@ -94,16 +96,17 @@ lease_t *lease_new(const config_daemon_t *d, const char *advertise)
     /* A renewal that hangs is given up in time to try another host before
      * the lease runs out. */
     int third = (int)(self->lease_ms / 3);
-    db_set_timeouts(self->db, &(db_timeouts_t){
-                                  .connect_ms = d->db_connect_timeout_ms < third
-                                                    ? d->db_connect_timeout_ms : third,
-                                  .statement_ms = third,
-                                  .reconnect_min_ms = d->reconnect_min_ms,
-                                  .reconnect_max_ms = d->reconnect_max_ms < third
-                                                          ? d->reconnect_max_ms : third});
+    db_set_timeouts(
+        self->db,
+        &(db_timeouts_t){
+            .connect_ms = d->db_connect_timeout_ms < third ? d->db_connect_timeout_ms : third,
+            .statement_ms = third,
+            .reconnect_min_ms = d->reconnect_min_ms,
+            .reconnect_max_ms = d->reconnect_max_ms < third ? d->reconnect_max_ms : third });
     s_prefix(self);
     log_notice("standby for shard %s as node %s (advertising %s): taking the lease once it is "
-               "free", self->shard, self->node, self->endpoint);
+               "free",
+               self->shard, self->node, self->endpoint);
     return self;
 }
 
@@ -112,7 +115,7 @@ void lease_destroy(lease_t **self)
     if (!self || !*self)
         return;
     (*self)->closing = true;
-    db_destroy(&(*self)->db);   /* may fail the statement in flight: s_done hears */
+    db_destroy(&(*self)->db); /* may fail the statement in flight: s_done hears */
     free(*self);
     *self = NULL;
 }
@@ -197,8 +200,8 @@ void lease_fenced(void *arg, const db_error_t *err)
 {
     lease_t *self = arg;
     if (self->role != LEASE_ACTIVE) {
-        log_warning("a write of this standby was refused by the fence of shard %s: %s",
-                    self->shard, err->message);
+        log_warning("a write of this standby was refused by the fence of shard %s: %s", self->shard,
+                    err->message);
         return;
     }
     /* libpq's text starts with the severity, which the log line has. */
@@ -240,7 +243,8 @@ static void s_granted(lease_t *self)
     self->epoch = self->holder_epoch;
     s_prefix(self);
     log_notice("took the lease of shard %s as node %s (epoch %" PRIu64 "): restoring its live "
-               "orders, then serving", self->shard, self->node, self->epoch);
+               "orders, then serving",
+               self->shard, self->node, self->epoch);
 }
 
 static void s_done(void *arg, const PGresult *res, const db_error_t *err)
@@ -298,8 +302,8 @@ static void s_send(lease_t *self)
     char ms[24], epoch[24];
     snprintf(ms, sizeof ms, "%" PRIu64, self->lease_ms);
     snprintf(epoch, sizeof epoch, "%" PRIu64, self->epoch);
-    const char *acquire[] = {self->shard, self->node, self->endpoint, ms};
-    const char *renew[] = {self->shard, self->node, epoch, ms};
+    const char *acquire[] = { self->shard, self->node, self->endpoint, ms };
+    const char *renew[] = { self->shard, self->node, epoch, ms };
     bool active = self->role == LEASE_ACTIVE;
     if (!active && self->stood_down)
         return;
@@ -318,9 +322,9 @@ size_t lease_poll(lease_t *self, zmq_pollitem_t *items, size_t max)
     if (fd < 0 || max == 0)
         return 0;
     short ev = db_poll_events(self->db);
-    items[0] = (zmq_pollitem_t){.fd = fd,
-                                .events = (short)(((ev & POLLIN) ? ZMQ_POLLIN : 0) |
-                                                  ((ev & POLLOUT) ? ZMQ_POLLOUT : 0))};
+    items[0] = (zmq_pollitem_t){ .fd = fd,
+                                 .events = (short)(((ev & POLLIN) ? ZMQ_POLLIN : 0) |
+                                                   ((ev & POLLOUT) ? ZMQ_POLLOUT : 0)) };
     return 1;
 }
 
@@ -362,20 +366,19 @@ bool lease_release(lease_t *self, int timeout_ms)
     uint64_t end = clock_mono_ms() + (uint64_t)timeout_ms;
     char epoch[24];
     snprintf(epoch, sizeof epoch, "%" PRIu64, self->epoch);
-    const char *values[] = {self->shard, self->node, epoch};
+    const char *values[] = { self->shard, self->node, epoch };
     bool sent = false;
     for (uint64_t now = clock_mono_ms(); now < end; now = clock_mono_ms()) {
         if (!sent && !self->in_flight && db_is_idle(self->db)) {
             self->releasing = true;
-            self->in_flight = sent =
-                db_send(self->db, "lease_release", 3, values, s_done, self);
+            self->in_flight = sent = db_send(self->db, "lease_release", 3, values, s_done, self);
             self->releasing = sent;
         }
         if (sent && !self->in_flight)
             break;
         int wait = db_timeout_ms(self->db, now);
         int left = (int)(end - now);
-        struct pollfd p = {.fd = db_socket(self->db), .events = db_poll_events(self->db)};
+        struct pollfd p = { .fd = db_socket(self->db), .events = db_poll_events(self->db) };
         int rc = poll(&p, p.fd >= 0 ? 1 : 0, wait >= 0 && wait < left ? wait : left);
         db_step(self->db, rc > 0 ? p.revents : 0, clock_mono_ms());
     }
@@ -384,6 +387,7 @@ bool lease_release(lease_t *self, int timeout_ms)
                    self->shard, self->epoch);
     else
         log_warning("failed to release the lease of shard %s in %d ms: a standby takes over "
-                    "once it expires", self->shard, timeout_ms);
+                    "once it expires",
+                    self->shard, timeout_ms);
     return self->released;
 }

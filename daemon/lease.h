@@ -23,13 +23,13 @@
 #include <stdint.h>
 #include <zmq.h>
 
-#define LEASE_CHECK_MS 1000      /* a standby's attempts */
-#define LEASE_EXIT_LOST 75       /* EX_TEMPFAIL: the lease was lost; restart as a standby */
+#define LEASE_CHECK_MS 1000 /* a standby's attempts */
+#define LEASE_EXIT_LOST 75  /* EX_TEMPFAIL: the lease was lost; restart as a standby */
 
 typedef enum lease_role {
-    LEASE_STANDBY,   /* another node serves the shard, or none yet */
-    LEASE_ACTIVE,    /* this node serves it */
-    LEASE_LOST,      /* it did, and must stop now */
+    LEASE_STANDBY, /* another node serves the shard, or none yet */
+    LEASE_ACTIVE,  /* this node serves it */
+    LEASE_LOST,    /* it did, and must stop now */
 } lease_role_t;
 
 typedef struct lease lease_t;
@@ -62,10 +62,10 @@ bool lease_lost(lease_t *self, uint64_t now_mono_ms);
 void lease_fenced(void *arg, const db_error_t *err);
 
 lease_role_t lease_role(const lease_t *self);
-const char *lease_role_name(const lease_t *self);   /* "standby", "active", "lost" */
+const char *lease_role_name(const lease_t *self); /* "standby", "active", "lost" */
 const char *lease_shard(const lease_t *self);
 const char *lease_node(const lease_t *self);
-uint64_t lease_epoch(const lease_t *self);          /* 0 until this node held the lease */
+uint64_t lease_epoch(const lease_t *self); /* 0 until this node held the lease */
 /* lease_why_lost: one line, "" unless lost. */
 const char *lease_why_lost(const lease_t *self);
 /* The active node as a standby last read it from the lease row: its name

@@ -17,7 +17,7 @@
  * point into the config. */
 typedef struct shard_owner {
     const char *name;
-    const char *const *endpoints;   /* NULL after the last */
+    const char *const *endpoints; /* NULL after the last */
     size_t endpoint_count;
 } shard_owner_t;
 

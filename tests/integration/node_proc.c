@@ -44,7 +44,7 @@ void node_write(node_proc_t *n, harness_t *h, const char *name, const char *daem
             "  %s\n"
             "};\n",
             h->dsn, n->control, daemon_extra ? daemon_extra : "");
-    if (!platforms && !h->platform_endpoint[0])   /* a port nobody answers on */
+    if (!platforms && !h->platform_endpoint[0]) /* a port nobody answers on */
         snprintf(h->platform_endpoint, sizeof h->platform_endpoint, "tcp://127.0.0.1:%d",
                  harness_hold_port(h));
     if (platforms)
@@ -88,7 +88,7 @@ void node_start(node_proc_t *n)
     assert_int_equal(n->pid, 0);
     struct stat st;
     n->log_mark = stat(n->log, &st) == 0 ? st.st_size : 0;
-    const char *args[] = {"-c", n->conf, NULL};
+    const char *args[] = { "-c", n->conf, NULL };
     n->pid = harness_spawn(n->h, n->log, args);
     uint64_t deadline = harness_now_ms() + NODE_BOUND_MS;
     for (;;) {
@@ -183,7 +183,7 @@ void node_kill(node_proc_t *n)
 void node_dump_log(const node_proc_t *n)
 {
     char *log = harness_read_file(n->log);
-    fprintf(stderr, "---- node %s log (%s) ----\n%s---- end of node %s log ----\n", n->name,
-            n->log, log, n->name);
+    fprintf(stderr, "---- node %s log (%s) ----\n%s---- end of node %s log ----\n", n->name, n->log,
+            log, n->name);
     free(log);
 }

@@ -18,11 +18,11 @@ typedef struct node_proc {
     char name[32];
     char conf[PATH_MAX];
     char log[PATH_MAX];
-    char ingress[128];        /* as bound, once started */
+    char ingress[128]; /* as bound, once started */
     char http[64];
     char control[PATH_MAX + 16];
-    pid_t pid;                /* 0 when not running */
-    off_t log_mark;           /* the log's size when it last started */
+    pid_t pid;      /* 0 when not running */
+    off_t log_mark; /* the log's size when it last started */
 } node_proc_t;
 
 /* node_write writes node NAME's config: the daemon section with its

@@ -29,17 +29,17 @@
 
 #define REPLY_MS 15000
 #define STATEMENT_MS 1000
-#define EXTRA                                                                                  \
-    "db_connections = 1; db_statement_timeout_ms = 1000; reconnect_min_ms = 50;"             \
+#define EXTRA                                                                    \
+    "db_connections = 1; db_statement_timeout_ms = 1000; reconnect_min_ms = 50;" \
     " reconnect_max_ms = 200;"
 
 typedef struct fixture {
     harness_t *h;
-    pid_t frozen[4];          /* backends this test SIGSTOPped */
-    pid_t guard[4];           /* each one's guard: SIGCONTs it if this process dies */
+    pid_t frozen[4]; /* backends this test SIGSTOPped */
+    pid_t guard[4];  /* each one's guard: SIGCONTs it if this process dies */
     int guard_fd[4];
     size_t frozen_count;
-    bool sync_hang;           /* synchronous_standby_names names nobody */
+    bool sync_hang; /* synchronous_standby_names names nobody */
 } fixture_t;
 
 /* ---- the server's side -------------------------------------------------- */
@@ -152,7 +152,7 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     fixture_t *f = *state;
-    s_thaw(f);   /* first of all: never leave the shared server stopped or waiting */
+    s_thaw(f); /* first of all: never leave the shared server stopped or waiting */
     if (f->sync_hang) {
         PGconn *c = PQconnectdb(f->h->dsn);
         PQclear(PQexec(c, "ALTER SYSTEM RESET synchronous_standby_names"));
@@ -216,7 +216,7 @@ static void test_lost_commit_is_accepted_once(void **state)
     uint64_t id = harness_send_submit(c, &o);
     if (!harness_wait_log(f->h, mark, "is unknown (statement timed out", STATEMENT_MS + 5000))
         fail_msg("the commit's outcome was not lost");
-    assert_null(harness_recv(c, 200));                  /* nobody answered yet */
+    assert_null(harness_recv(c, 200));                   /* nobody answered yet */
     assert_int_equal(s_rows(f, "orders", "doubt-1"), 0); /* waiting: not visible */
 
     s_sync_hang(f, false);
@@ -233,7 +233,8 @@ static void test_lost_commit_is_accepted_once(void **state)
     assert_true(harness_log_contains_from(f->h, mark, "resolved a batch of 1 orders in doubt"));
 
     r = harness_submit(c, &o, REPLY_MS);
-    harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, "repeat");
+    harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
+                       "repeat");
     assert_true(r->ack->duplicate);
     assert_int_equal(r->ack->promised_ready_at_ms, promised);
     harness_reply_free(&r);
@@ -328,7 +329,7 @@ static void test_in_doubt_too_long_is_unavailable(void **state)
             fail_msg("the order in doubt was never settled");
         harness_nap_ms(50);
     }
-    assert_true(r->ack->duplicate);   /* the first decision, given again */
+    assert_true(r->ack->duplicate); /* the first decision, given again */
     harness_reply_free(&r);
     assert_int_equal(s_rows(f, "orders", "doubt-3"), 1);
     assert_int_equal(s_rows(f, "order_events", "doubt-3"), 1);
@@ -393,7 +394,7 @@ static void test_sigterm_with_hung_database(void **state)
         }
         harness_reply_free(&r);
     }
-    assert_true(unknown >= 2);   /* the two batches on the frozen backends */
+    assert_true(unknown >= 2); /* the two batches on the frozen backends */
     s_thaw(f);
     harness_client_destroy(&c);
     harness_pass(f->h);

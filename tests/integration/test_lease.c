@@ -29,7 +29,7 @@
 #define READY_MS 30000
 
 typedef struct fixture {
-    dfx_t *f;                 /* the harness (PostgreSQL) and the simulators */
+    dfx_t *f; /* the harness (PostgreSQL) and the simulators */
     node_proc_t nodes[2];
 } fixture_t;
 
@@ -65,7 +65,8 @@ static const char *s_daemon(const char *name, int lease_seconds)
     static char buf[256];
     snprintf(buf, sizeof buf,
              "shard = \"a\"; node = \"%s\"; lease_seconds = %d; db_connections = 1;"
-             " reconnect_min_ms = 50; reconnect_max_ms = 500;", name, lease_seconds);
+             " reconnect_min_ms = 50; reconnect_max_ms = 500;",
+             name, lease_seconds);
     return buf;
 }
 
@@ -75,17 +76,18 @@ static const char *s_stores(void)
     static char buf[4096];
     size_t n = (size_t)snprintf(buf, sizeof buf, "stores = (\n");
     for (int i = 0; i < HARNESS_STORE_COUNT; i++)
-        n += (size_t)snprintf(buf + n, sizeof buf - n,
-                              "  { id = %d; location = [30.27, 120.03]; prep_slots = 1000;"
-                              " item_seconds = 1; max_wait_minutes = 600; max_queue = 100000; }%s\n",
-                              HARNESS_FIRST_STORE + i, i + 1 < HARNESS_STORE_COUNT ? "," : "");
+        n +=
+            (size_t)snprintf(buf + n, sizeof buf - n,
+                             "  { id = %d; location = [30.27, 120.03]; prep_slots = 1000;"
+                             " item_seconds = 1; max_wait_minutes = 600; max_queue = 100000; }%s\n",
+                             HARNESS_FIRST_STORE + i, i + 1 < HARNESS_STORE_COUNT ? "," : "");
     snprintf(buf + n, sizeof buf - n, ");\n");
     return buf;
 }
 
 static void s_migrate(node_proc_t *n)
 {
-    const char *args[] = {"-c", n->conf, "--migrate", NULL};
+    const char *args[] = { "-c", n->conf, "--migrate", NULL };
     int rc = harness_run(n->h, 60000, args);
     if (rc != 0)
         fail_msg("sluiced --migrate exited with %d", rc);
@@ -205,7 +207,7 @@ static void test_active_and_standby(void **state)
     assert_true(took < 4000);
     s_submit(c2, "lease-2", HARNESS_FIRST_STORE, SLUICE__V1__DECISION__ACCEPTED,
              SLUICE__V1__REASON__REASON_NONE, NULL);
-    r = harness_get(c2, "lease-1", 10000);   /* restored: live in memory again */
+    r = harness_get(c2, "lease-1", 10000); /* restored: live in memory again */
     harness_expect_status(r, "lease-1", "ACCEPTED", "GetOrder after the takeover");
     harness_reply_free(&r);
     assert_true(s_metric_has(a2, "sluice_node_info{shard=\"a\",role=\"active\",node=\"a2\"} 1"));
@@ -233,8 +235,11 @@ static void test_fenced_write_stops_the_node(void **state)
     harness_client_t *c = node_client(a1);
     s_submit(c, "fence-1", HARNESS_FIRST_STORE, SLUICE__V1__DECISION__ACCEPTED,
              SLUICE__V1__REASON__REASON_NONE, NULL);
-    assert_int_equal(harness_db_count(h, "UPDATE shard_leases SET epoch = epoch + 1, holder ="
-                                         " 'intruder' WHERE shard = 'a' RETURNING epoch", 0), 2);
+    assert_int_equal(harness_db_count(h,
+                                      "UPDATE shard_leases SET epoch = epoch + 1, holder ="
+                                      " 'intruder' WHERE shard = 'a' RETURNING epoch",
+                                      0),
+                     2);
     Sluice__V1__Reply *r;
     s_submit(c, "fence-2", HARNESS_FIRST_STORE, SLUICE__V1__DECISION__REJECTED,
              SLUICE__V1__REASON__UNAVAILABLE, &r);
@@ -243,8 +248,8 @@ static void test_fenced_write_stops_the_node(void **state)
     assert_int_equal(node_wait_exit(a1, 10000), EXIT_LEASE_LOST);
     assert_true(node_log_contains(a1, "lost the lease of shard a (epoch 1): a write was refused "
                                       "by the fence: shard a: epoch 1 is stale"));
-    assert_int_equal(harness_db_count(h, "SELECT count(*) FROM orders WHERE order_id = 'fence-2'",
-                                      0), 0);
+    assert_int_equal(
+        harness_db_count(h, "SELECT count(*) FROM orders WHERE order_id = 'fence-2'", 0), 0);
     harness_client_destroy(&c);
     harness_pass(h);
 }
@@ -262,7 +267,7 @@ static harness_client_t *s_boot_pair(fixture_t *x, int lease_seconds)
     dfx_plat_t plat = dfx_plat_defaults();
     dfx_platform(pl, f, 0, &plat);
     dfx_disp_t d = dfx_disp_defaults();
-    const char *stores[] = {"2001:pa", NULL};
+    const char *stores[] = { "2001:pa", NULL };
     dfx_body(body, &d, stores);
     node_proc_t *a1 = &x->nodes[0], *a2 = &x->nodes[1];
     node_write(a1, f->h, "a1", s_daemon("a1", lease_seconds), pl->buf, body->buf);
@@ -282,10 +287,8 @@ static void s_wait_dispatching(dfx_t *f, const char *prefix, long min)
     uint64_t deadline = harness_now_ms() + 60000;
     for (;;) {
         dfx_no_double_live(f, prefix, "before the failover");
-        long live = dfx_count_like(f,
-                                   "SELECT count(*) FROM dispatches WHERE order_id LIKE $1 AND "
-                                   DFX_LIVE_SQL,
-                                   prefix);
+        long live = dfx_count_like(
+            f, "SELECT count(*) FROM dispatches WHERE order_id LIKE $1 AND " DFX_LIVE_SQL, prefix);
         if (live >= min)
             return;
         if (harness_now_ms() > deadline)
@@ -342,7 +345,7 @@ static void test_kill9_takeover(void **state)
     dfx_t *f = x->f;
     enum { N = 12, LEASE_S = 4 };
     f->cl = s_boot_pair(x, LEASE_S);
-    const uint32_t ids[] = {STORE_A};
+    const uint32_t ids[] = { STORE_A };
     dfx_submit_many(f, "kill", N, ids, 1);
     s_wait_dispatching(f, "kill", 3);
 
@@ -379,7 +382,7 @@ static void test_sigstop_active_is_fenced(void **state)
     dfx_t *f = x->f;
     enum { N = 10, LEASE_S = 6 };
     f->cl = s_boot_pair(x, LEASE_S);
-    const uint32_t ids[] = {STORE_A};
+    const uint32_t ids[] = { STORE_A };
     dfx_submit_many(f, "stop", N, ids, 1);
     s_wait_dispatching(f, "stop", 2);
 

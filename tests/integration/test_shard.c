@@ -63,8 +63,8 @@ static const char *s_fleet(void)
     size_t n = (size_t)snprintf(buf, sizeof buf,
                                 "shards = (\n"
                                 "  { name = \"a\"; endpoints = [\"tcp://10.0.1.1:7400\"]; },\n"
-                                "  { name = \"b\"; endpoints = [\"" B_ENDPOINT_1 "\", \""
-                                B_ENDPOINT_2 "\"]; }\n"
+                                "  { name = \"b\"; endpoints = [\"" B_ENDPOINT_1
+                                "\", \"" B_ENDPOINT_2 "\"]; }\n"
                                 ");\n"
                                 "stores = (\n");
     for (int i = 0; i < HARNESS_STORE_COUNT; i++)
@@ -82,10 +82,9 @@ static void s_boot(node_proc_t *n, harness_t *h, const char *name, const char *s
 {
     char daemon[256];
     snprintf(daemon, sizeof daemon,
-             "shard = \"%s\"; node = \"%s1\"; lease_seconds = 4; db_connections = 1;", shard,
-             name);
+             "shard = \"%s\"; node = \"%s1\"; lease_seconds = 4; db_connections = 1;", shard, name);
     node_write(n, h, name, daemon, NULL, s_fleet());
-    const char *args[] = {"-c", n->conf, "--migrate", NULL};
+    const char *args[] = { "-c", n->conf, "--migrate", NULL };
     assert_int_equal(harness_run(h, 60000, args), 0);
     node_start(n);
     if (!node_wait_http(n, "/readyz", 200, "ready", READY_MS)) {
@@ -127,18 +126,25 @@ static void test_wrong_shard_redirect(void **state)
     assert_string_equal(r->ack->shard_endpoints[0], B_ENDPOINT_1);
     assert_string_equal(r->ack->shard_endpoints[1], B_ENDPOINT_2);
     assert_int_equal(r->ack->retry_after_ms, 0);
-    assert_string_equal(r->ack->detail, "store_id: store 1008 belongs to shard b; send it to "
-                                        B_ENDPOINT_1 ", " B_ENDPOINT_2);
+    assert_string_equal(r->ack->detail,
+                        "store_id: store 1008 belongs to shard b; send it to " B_ENDPOINT_1
+                        ", " B_ENDPOINT_2);
     harness_reply_free(&r);
     r = s_submit(cb, "shard-b-1", HARNESS_FIRST_STORE + 7);
     harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE,
                        "b's store at b");
     harness_reply_free(&r);
 
-    assert_int_equal(harness_db_count(x->h, "SELECT count(*) FROM orders WHERE order_id ="
-                                             " 'shard-a-1' AND shard = 'a'", 0), 1);
-    assert_int_equal(harness_db_count(x->h, "SELECT count(*) FROM orders WHERE order_id ="
-                                             " 'shard-b-1' AND shard = 'b'", 0), 1);
+    assert_int_equal(harness_db_count(x->h,
+                                      "SELECT count(*) FROM orders WHERE order_id ="
+                                      " 'shard-a-1' AND shard = 'a'",
+                                      0),
+                     1);
+    assert_int_equal(harness_db_count(x->h,
+                                      "SELECT count(*) FROM orders WHERE order_id ="
+                                      " 'shard-b-1' AND shard = 'b'",
+                                      0),
+                     1);
     r = harness_get(ca, "shard-b-1", 10000);
     harness_expect_status(r, "shard-b-1", "ACCEPTED", "b's order from a");
     harness_reply_free(&r);
@@ -222,8 +228,8 @@ static void test_single_node_unchanged(void **state)
         harness_reply_free(&r);
     }
     assert_int_equal(harness_db_count(x->h, "SELECT count(*) FROM shard_leases", 0), 0);
-    assert_int_equal(harness_db_count(x->h, "SELECT count(*) FROM orders WHERE shard IS NOT NULL",
-                                      0), 0);
+    assert_int_equal(
+        harness_db_count(x->h, "SELECT count(*) FROM orders WHERE shard IS NOT NULL", 0), 0);
     char body[1 << 16];
     assert_int_equal(harness_http_get(x->h, "/metrics", body, sizeof body), 200);
     assert_null(strstr(body, "sluice_node_info"));

@@ -50,9 +50,9 @@ static void test_fenced_parameters_follow_the_callers(void **state)
 static void test_unfenced_never_call_it(void **state)
 {
     (void)state;
-    const char *const sqls[] = {batch_insert_sql, batch_resolve_sql, change_sql, override_put_sql,
-                                override_delete_sql, batch_live_sql, batch_live_shard_sql,
-                                batch_lookup_sql};
+    const char *const sqls[] = { batch_insert_sql,     batch_resolve_sql,   change_sql,
+                                 override_put_sql,     override_delete_sql, batch_live_sql,
+                                 batch_live_shard_sql, batch_lookup_sql };
     for (size_t i = 0; i < sizeof sqls / sizeof sqls[0]; i++)
         assert_null(strstr(sqls[i], "sluice_fence"));
     /* Only the fenced insert writes the shard, last. */

@@ -13,16 +13,16 @@
 #include <string.h>
 
 static config_shard_t s_shards[2] = {
-    {.name = "a", .endpoints = {"tcp://10.0.1.1:7400", NULL}},
-    {.name = "b", .endpoints = {"tcp://10.0.2.1:7400", "tcp://10.0.2.2:7400", NULL}},
+    { .name = "a", .endpoints = { "tcp://10.0.1.1:7400", NULL } },
+    { .name = "b", .endpoints = { "tcp://10.0.2.1:7400", "tcp://10.0.2.2:7400", NULL } },
 };
 
 static void test_no_shards_serves_all(void **state)
 {
     (void)state;
-    config_t cfg = {.daemon = {.shard = ""}};
-    config_store_t st = {.id = 7, .shard = -1};
-    shard_owner_t owner = {0};
+    config_t cfg = { .daemon = { .shard = "" } };
+    config_store_t st = { .id = 7, .shard = -1 };
+    shard_owner_t owner = { 0 };
     assert_true(shard_serves(&cfg, &st, &owner));
     assert_true(shard_serves(&cfg, NULL, &owner));
     assert_null(owner.name);
@@ -31,11 +31,11 @@ static void test_no_shards_serves_all(void **state)
 static void test_own_and_other_shard(void **state)
 {
     (void)state;
-    config_t cfg = {.daemon = {.shard = "a"}, .shards = s_shards, .shard_count = 2};
-    config_store_t mine = {.id = 1001, .shard = 0}, theirs = {.id = 1008, .shard = 1};
-    shard_owner_t owner = {0};
+    config_t cfg = { .daemon = { .shard = "a" }, .shards = s_shards, .shard_count = 2 };
+    config_store_t mine = { .id = 1001, .shard = 0 }, theirs = { .id = 1008, .shard = 1 };
+    shard_owner_t owner = { 0 };
     assert_true(shard_serves(&cfg, &mine, &owner));
-    assert_true(shard_serves(&cfg, NULL, &owner));   /* removed by a reload: admission's */
+    assert_true(shard_serves(&cfg, NULL, &owner)); /* removed by a reload: admission's */
     assert_false(shard_serves(&cfg, &theirs, &owner));
     assert_string_equal(owner.name, "b");
     assert_int_equal(owner.endpoint_count, 2);
