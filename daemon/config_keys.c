@@ -87,7 +87,7 @@ static const struct key_row s_daemon_rows[] = {
       3600000,
       "at most one avail.<store_id> event per store this often; a change within it is held and "
       "the store's latest class is sent when it has passed; 0 = every change at once" },
-    { "daemon.in_doubt_max_ms", K_INT, APPLY_LIVE, DM(in_doubt_max_ms), "30000", 100, 600000,
+    { "daemon.in_doubt_max_ms", K_INT, APPLY_LIVE, DM(in_doubt_max_ms), "5000", 100, 600000,
       "a batch whose commit's outcome was lost (connection lost, or db_statement_timeout_ms "
       "passed) is resolved by order id once a primary answers; its clients wait at most this "
       "long, then get UNAVAILABLE saying the outcome is unknown and that resubmitting the same "

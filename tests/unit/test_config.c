@@ -283,7 +283,7 @@ static void test_shard_sample_loads(void **state)
     cfg = config_load(SAMPLE, &errors);
     assert_non_null(cfg);
     assert_string_equal(cfg->daemon.shard, "");
-    assert_int_equal(cfg->daemon.in_doubt_max_ms, 30000);
+    assert_int_equal(cfg->daemon.in_doubt_max_ms, 5000);
     assert_int_equal(cfg->shard_count, 0);
     for (size_t i = 0; i < cfg->store_count; i++)
         assert_int_equal(cfg->stores[i].shard, -1);
