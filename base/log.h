@@ -8,8 +8,14 @@
 enum log_level { LOG_LEVEL_ERR = 3, LOG_LEVEL_WARNING = 4, LOG_LEVEL_NOTICE = 5,
                  LOG_LEVEL_INFO = 6, LOG_LEVEL_DEBUG = 7 };
 
+#define LOG_PREFIX_MAX 160
+
 /* log_set_level drops messages less important than LEVEL. */
 void log_set_level(enum log_level level);
+/* log_set_prefix puts PREFIX (copied; NULL or "": none) at the start of every
+ * line from now on, after the priority: a node of a shard says its shard
+ * and role there ("<6>[shard a active] ..."). Call it from one thread. */
+void log_set_prefix(const char *prefix);
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -55,11 +55,21 @@ typedef struct batch_stored {
 #define BATCH_STORED_FIELDS 13
 
 /* batch_insert_sql: BATCH_COLUMNS array parameters; returns the order_ids it
- * inserted. batch_lookup_sql: one text[] of order_ids; returns stored orders.
- * batch_live_sql: no parameters; returns every order not yet terminal. */
+ * inserted. batch_resolve_sql: the same parameters, for a batch whose
+ * commit's outcome was lost; returns one row: a WAL position, then the
+ * text[] of the ids it inserted (the others were stored before). Their
+ * _fenced forms, for a node with a shard, take the fence's two parameters
+ * after the arrays (db.h) and write orders.shard. batch_lookup_sql: one
+ * text[] of order_ids; returns stored orders. batch_live_sql: no
+ * parameters; returns every order not yet terminal; batch_live_shard_sql:
+ * those of the shard $1. */
 extern const char batch_insert_sql[];
+extern const char batch_insert_fenced_sql[];
+extern const char batch_resolve_sql[];
+extern const char batch_resolve_fenced_sql[];
 extern const char batch_lookup_sql[];
 extern const char batch_live_sql[];
+extern const char batch_live_shard_sql[];
 
 void batch_queue_init(batch_queue_t *q, size_t batch_max);
 /* batch_queue_clear frees every batch (not the entries they point at). */

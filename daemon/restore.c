@@ -129,7 +129,11 @@ static void s_orders_done(void *arg, const PGresult *res, const db_error_t *err)
         }
     }
     self->restored = true;
-    log_notice("restored %d live orders into the prep schedules", rows);
+    if (self->with.shard[0])
+        log_notice("restored %d live orders of shard %s into the prep schedules", rows,
+                   self->with.shard);
+    else
+        log_notice("restored %d live orders into the prep schedules", rows);
 }
 
 bool restore_orders_waiting(void *arg)
@@ -145,7 +149,9 @@ bool restore_send_orders(void *arg, db_t *db, size_t conn)
     if (self->restore_in_flight)
         return false;
     self->restore_in_flight = true;
-    if (!db_send(db, "live_orders", 0, NULL, s_orders_done, self)) {
+    const char *shard[1] = {self->with.shard};
+    if (!db_send(db, "live_orders", shard[0][0] ? 1 : 0, shard[0][0] ? shard : NULL, s_orders_done,
+                 self)) {
         db_error_t err = {.connection_lost = true};
         snprintf(err.message, sizeof err.message, "could not send the query");
         s_orders_done(self, NULL, &err);

@@ -23,6 +23,7 @@ typedef struct restore_with {
     order_index_t *orders;
     schedule_t *schedule;
     dispatch_t *dispatch;
+    const char *shard;            /* daemon.shard: only its live orders; "" all */
 } restore_with_t;
 
 typedef struct restore restore_t;

@@ -19,6 +19,7 @@ struct status {
     int http_item;              /* index in the poll items, -1: none */
     bool stopping;
     bool ready_notified;
+    bool serving_notified;      /* a node of a shard said it serves, once */
     uint64_t watchdog_every_ms, watchdog_next_ms;
     uint64_t status_next_ms;
     uint64_t started_ms;                            /* monotonic */
@@ -139,6 +140,21 @@ static void s_metrics_page(status_t *self, metrics_page_t *p)
     metrics_histogram(p, "sluice_commit_latency_seconds", NULL, &st->commit_latency);
     metrics_gauge(p, "sluice_order_changes_queued", "State changes waiting for their commit",
                   (double)ls.queued);
+    metrics_counter(p, "sluice_commit_in_doubt_total",
+                    "Group commits whose outcome was lost and was resolved by order id",
+                    (double)st->batches_in_doubt);
+    metrics_gauge(p, "sluice_orders_in_doubt",
+                  "Orders of batches whose commit's outcome is being resolved",
+                  (double)intake_in_doubt(w->intake));
+    if (w->lease) {
+        char label[256];
+        snprintf(label, sizeof label, "shard=\"%s\",role=\"%s\",node=\"%s\"",
+                 lease_shard(w->lease), lease_role_name(w->lease), lease_node(w->lease));
+        metrics_family(p, "sluice_node_info", "gauge", "This node's shard and role (1)");
+        metrics_sample(p, "sluice_node_info", label, 1);
+        metrics_gauge(p, "sluice_lease_epoch", "The epoch of the shard lease this node holds",
+                      (double)lease_epoch(w->lease));
+    }
     dispatch_metrics(w->dispatch, p, clock_mono_ms());
 }
 
@@ -158,10 +174,17 @@ static int s_http_answer(void *arg, const char *path, http_answer_t *out)
         out->body = strdup("alive\n");
     } else if (strcmp(path, "/readyz") == 0) {
         const status_with_t *w = &self->with;
-        char db_why[512];
+        char db_why[512], standby[1200];
         snprintf(db_why, sizeof db_why, "not ready: database unreachable: %s\n",
                  dbwork_why_down(w->dbwork));
+        bool is_standby = w->lease && lease_role(w->lease) == LEASE_STANDBY;
+        if (is_standby)
+            snprintf(standby, sizeof standby, "not ready: standby (active: %s at %s)\n",
+                     lease_holder(w->lease)[0] ? lease_holder(w->lease) : "none yet",
+                     lease_holder_endpoint(w->lease)[0] ? lease_holder_endpoint(w->lease)
+                                                        : "none");
         const char *why = self->stopping ? "not ready: shutting down\n"
+                        : is_standby ? standby
                         : !dbwork_up(w->dbwork) ? db_why
                         : !restore_done(w->restore) ? "not ready: reading live orders back\n"
                         : NULL;
@@ -201,13 +224,26 @@ int status_timeout_ms(const status_t *self, uint64_t now_mono_ms)
 static void s_notify(status_t *self, uint64_t now)
 {
     const status_with_t *w = &self->with;
-    if (!self->ready_notified && restore_done(w->restore) && dbwork_up(w->dbwork)) {
+    /* A standby is started as far as systemd is concerned: it may wait for
+     * its lease for days. */
+    bool standby = w->lease && lease_role(w->lease) == LEASE_STANDBY;
+    if (!self->ready_notified && (standby || (restore_done(w->restore) && dbwork_up(w->dbwork)))) {
         self->ready_notified = true;
         char buf[256];
-        snprintf(buf, sizeof buf, "ready: ingress %s, database connected",
-                 reload_config(w->reload)->daemon.ingress);
+        if (standby)
+            snprintf(buf, sizeof buf, "ready: ingress %s, standby for shard %s",
+                     reload_config(w->reload)->daemon.ingress, lease_shard(w->lease));
+        else
+            snprintf(buf, sizeof buf, "ready: ingress %s, database connected",
+                     reload_config(w->reload)->daemon.ingress);
         log_notice("%s", buf);
         notify_ready(buf);
+    }
+    if (self->ready_notified && !self->serving_notified && w->lease &&
+        lease_role(w->lease) == LEASE_ACTIVE && restore_done(w->restore)) {
+        self->serving_notified = true;
+        log_notice("serving shard %s as its active node (epoch %" PRIu64 ")", lease_shard(w->lease),
+                   lease_epoch(w->lease));
     }
     if (self->watchdog_every_ms && now >= self->watchdog_next_ms) {
         notify_watchdog();
@@ -216,8 +252,12 @@ static void s_notify(status_t *self, uint64_t now)
     if (now >= self->status_next_ms) {
         const intake_stats_t *st = intake_stats(w->intake);
         char buf[256];
+        char role[128] = "";
+        if (w->lease)
+            snprintf(role, sizeof role, "%s of shard %s, ", lease_role_name(w->lease),
+                     lease_shard(w->lease));
         snprintf(buf, sizeof buf,
-                 "accepted %" PRIu64 ", duplicates %" PRIu64 ", pending %zu, database %s",
+                 "%saccepted %" PRIu64 ", duplicates %" PRIu64 ", pending %zu, database %s", role,
                  st->accepted, st->duplicates, intake_pending(w->intake),
                  dbwork_up(w->dbwork) ? "up" : "down");
         notify_status(buf);

@@ -13,6 +13,7 @@
 #include "events.h"
 #include "ingress.h"
 #include "intake.h"
+#include "lease.h"
 #include "lifecycle.h"
 #include "order_index.h"
 #include "reload.h"
@@ -39,6 +40,7 @@ typedef struct status_with {
     const ingress_t *ingress;
     const events_t *events;
     const curve_zap_t *zap;         /* NULL when the ingress is plain */
+    const lease_t *lease;           /* daemon.shard's lease; NULL: a single node */
 } status_with_t;
 
 typedef struct status status_t;
