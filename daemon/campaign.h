@@ -11,7 +11,8 @@
  *   unknown     the name is not in the config
  *   counting    after a start, until its counts are read back (admission
  *               answers UNAVAILABLE)
- *   paused      campaigns.[].paused (retry_after_ms: daemon.paused_retry_ms)
+ *   paused      campaigns.[].paused, or an operator's pause (below)
+ *               (retry_after_ms: daemon.paused_retry_ms)
  *   ended       from ends on
  *   budget      orders placed in all (every order accepted, cancelled ones
  *               too, as the database counts them)
@@ -97,6 +98,8 @@ typedef struct campaign_ask {
 typedef struct campaign_counts {
     uint64_t placed;                 /* orders placed, as the budget counts them */
     uint64_t refused[SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_SHARE_FULL + 1]; /* by limit */
+    uint32_t share_full_stores;      /* stores where its last share check (an order's or
+                                      * an availability question's) found no room */
 } campaign_counts_t;
 
 /* campaign_table_new: the campaigns of CFG, every one uncounted (see
@@ -154,6 +157,43 @@ void campaign_unplace(campaign_table_t *self, campaign_id_t id, const config_sto
 
 /* campaign_counts: ID's counters, NULL for none. */
 const campaign_counts_t *campaign_counts(const campaign_table_t *self, campaign_id_t id);
+
+/* campaign_is_counted: ID's counts are read back (false: it answers
+ * COUNTING). campaign_pace_tokens: its bucket's tokens at NOW_US. */
+bool campaign_is_counted(const campaign_table_t *self, campaign_id_t id);
+double campaign_pace_tokens(campaign_table_t *self, campaign_id_t id, uint64_t now_us);
+
+/* campaign_share_full_list puts in STORES (up to MAX) the stores where ID's
+ * last share check found no room (counts.share_full_stores of them, which
+ * it returns). A share frees with time, so a store stays listed until the
+ * next check there; walking the table costs O(entries of every campaign). */
+size_t campaign_share_full_list(const campaign_table_t *self, campaign_id_t id, uint32_t *stores,
+                                size_t max);
+
+/* ---- operators' pauses --------------------------------------------------
+ *
+ * `sluicectl campaign pause NAME` stands over campaigns.[].paused until
+ * `sluicectl campaign resume NAME` lifts it (then the config decides
+ * again), across reloads (a name the config no longer has keeps it for a
+ * reload that brings the campaign back) and restarts (the daemon keeps it
+ * in campaign_overrides, migration 009, through these statements):
+ *   campaign_override_load_sql    no parameters; rows (campaign, set_by)
+ *   campaign_override_put_sql     $1 campaign, $2 set_by ("" for none)
+ *   campaign_override_delete_sql  $1 campaign */
+
+extern const char campaign_override_load_sql[];
+extern const char campaign_override_put_sql[];
+extern const char campaign_override_delete_sql[];
+
+/* campaign_override_pause pauses NAME by BY's word (replacing who paused it
+ * before). False when out of memory: nothing changed. */
+bool campaign_override_pause(campaign_table_t *self, const char *name, const char *by)
+    __attribute__((warn_unused_result));
+/* campaign_override_clear lifts NAME's operator pause, if any. */
+void campaign_override_clear(campaign_table_t *self, const char *name);
+/* campaign_override_by: who paused NAME ("" when not recorded); NULL when
+ * no operator pause is in force. */
+const char *campaign_override_by(const campaign_table_t *self, const char *name);
 
 /* ---- restart: the counts come back from the database --------------------
  *
