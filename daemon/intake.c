@@ -246,6 +246,7 @@ void intake_submit(intake_t *self, ingress_ticket_t *t, const Sluice__V1__Submit
         return;
     }
     admit_order_in_t in = {
+        .campaign = o->campaign,
         .drinks = order_drink_count(o),
         .dropoff_lat = o->dropoff->lat,
         .dropoff_lng = o->dropoff->lng,
@@ -261,14 +262,16 @@ void intake_submit(intake_t *self, ingress_ticket_t *t, const Sluice__V1__Submit
         return;
     }
 
+    uint16_t campaign = admit.campaign == CAMPAIGN_NONE ? 0 : (uint16_t)(admit.campaign + 1u);
     e = order_index_add(w->orders, order_id);
     if (!e) {
         order_entry_t booked = {
             .store_id = o->store_id, .prep_slot = admit.plan.slot,
             .prep_start_at_ms = admit.plan.start_ms, .promised_ready_at_ms = admit.plan.ready_ms,
-            .waiting = admit.plan.start_ms > in.now_ms,
+            .waiting = admit.plan.start_ms > in.now_ms, .campaign = campaign,
+            .updated_at_ms = in.now_ms,
         };
-        schedule_release(w->schedule, &booked, in.now_ms);
+        schedule_unplace(w->schedule, &booked, in.now_ms);
         s_reject_at_store(self, t, store, order_id, SLUICE__V1__REASON__OVERLOADED,
                           (uint64_t)cfg->daemon.overloaded_retry_ms, "daemon: out of memory");
         free(t);
@@ -286,13 +289,15 @@ void intake_submit(intake_t *self, ingress_ticket_t *t, const Sluice__V1__Submit
     e->dropoff_lat = o->dropoff->lat;
     e->dropoff_lng = o->dropoff->lng;
     e->drinks = (uint16_t)in.drinks;
+    e->campaign = campaign;
+    e->updated_at_ms = in.now_ms;   /* until its commit: when it was admitted */
     t->next = NULL;
     e->waiters = t;
     bool timed = !e->waiting || schedule_wait(w->schedule, e);
     if (!timed || !batch_queue_add(&self->queue, e, o)) {
         log_error("failed to queue order %s for commit: out of memory", order_id);
         e->waiters = NULL;
-        schedule_release(w->schedule, e, in.now_ms);
+        schedule_unplace(w->schedule, e, in.now_ms);
         order_index_remove(w->orders, e);
         s_reject_at_store(self, t, store, order_id, SLUICE__V1__REASON__OVERLOADED,
                           (uint64_t)cfg->daemon.overloaded_retry_ms, "daemon: out of memory");
@@ -329,7 +334,7 @@ static void s_batch_failed(intake_t *self, batch_t *b, const char *why)
     /* Newest first: each release then finds its order last on its slot. */
     for (size_t i = b->count; i-- > 0;) {
         order_entry_t *e = b->entries[i];
-        schedule_release(self->with.schedule, e, now);
+        schedule_unplace(self->with.schedule, e, now);
         s_fail_waiters(self, e, retry);
         order_index_remove(self->with.orders, e);
     }
@@ -401,7 +406,7 @@ static void s_batch_done(void *arg, const PGresult *res, const db_error_t *err)
      * decision is in the database. */
     for (size_t i = b->count; i-- > 0;)
         if (b->entries[i]->pending) {
-            schedule_release(w->schedule, b->entries[i], now_wall);
+            schedule_unplace(w->schedule, b->entries[i], now_wall);
             s_resolve_later(self, b->entries[i]);
         }
     batch_queue_release(&self->queue, b);

@@ -285,7 +285,7 @@ static bool s_set_sources(server_t *s)
 static bool s_open_rooms(server_t *s, config_t **cfg)
 {
     s->dbwork = dbwork_new(&(*cfg)->daemon);
-    s->schedule = schedule_new(s->stores);
+    s->schedule = schedule_new(s->stores, admit_campaigns(s->admit));
     s->lookup = s->dbwork ? lookup_new(s->ingress, s->dbwork) : NULL;
     if (!s->dbwork || !s->schedule || !s->lookup) {
         log_error("failed to start: out of memory");
