@@ -136,10 +136,12 @@ static void s_stats(admin_t *self, const control_ticket_t *t)
     const intake_stats_t *st = intake_stats(self->with.intake);
     const reload_stats_t *rs = reload_stats(self->with.reload);
     uint64_t now = clock_mono_ms();
-    Sluice__Control__V1__ReasonCount counts[SLUICE__V1__REASON__NO_RIDERS];
-    Sluice__Control__V1__ReasonCount *ptrs[SLUICE__V1__REASON__NO_RIDERS];
+    Sluice__Control__V1__ReasonCount counts[INTAKE_REASON_SLOTS];
+    Sluice__Control__V1__ReasonCount *ptrs[INTAKE_REASON_SLOTS];
     size_t n = 0;
-    for (int r = 1; r <= SLUICE__V1__REASON__NO_RIDERS; r++, n++)
+    int r;
+    const char *name;
+    for (; n < INTAKE_REASON_SLOTS && intake_reason(n, &r, &name); n++)
         ptrs[n] = s_reason_count(&counts[n], r, st->rejected[r]);
     Sluice__Control__V1__StatsReply body = SLUICE__CONTROL__V1__STATS_REPLY__INIT;
     uint64_t uptime = status_uptime_ms(self->with.status, now);

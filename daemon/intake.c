@@ -67,6 +67,22 @@ const intake_stats_t *intake_stats(const intake_t *self)
     return &self->stats;
 }
 
+bool intake_reason(size_t i, int *reason, const char **name)
+{
+    const ProtobufCEnumDescriptor *d = &sluice__v1__reason__descriptor;
+    for (unsigned k = 0; k < d->n_values; k++) {
+        const ProtobufCEnumValue *v = &d->values[k];
+        if (v->value <= SLUICE__V1__REASON__REASON_NONE || v->value >= INTAKE_REASON_SLOTS)
+            continue;
+        if (i-- == 0) {
+            *reason = v->value;
+            *name = v->name;
+            return true;
+        }
+    }
+    return false;
+}
+
 static size_t s_committing_orders(const intake_t *self)
 {
     size_t n = 0;
@@ -110,7 +126,7 @@ static void s_reject(intake_t *self, ingress_ticket_t *t, const char *order_id,
     ack.reason = reason;
     ack.retry_after_ms = retry_after_ms;
     ack.detail = (char *)(detail ? detail : "");
-    if (reason <= SLUICE__V1__REASON__NO_RIDERS)
+    if ((unsigned)reason < INTAKE_REASON_SLOTS)
         self->stats.rejected[reason]++;
     s_ack(self, t, &ack);
 }

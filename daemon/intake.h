@@ -23,11 +23,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Rejections are counted by Reason value, with room for reasons to come;
+ * readers list the ones sluice.v1.Reason's descriptor names (intake_reason). */
+#define INTAKE_REASON_SLOTS 32
+
 typedef struct intake_stats {
     uint64_t submitted;
     uint64_t accepted;
     uint64_t duplicates;
-    uint64_t rejected[SLUICE__V1__REASON__NO_RIDERS + 1];
+    uint64_t rejected[INTAKE_REASON_SLOTS];
     uint64_t batches;                     /* group commits that succeeded */
     uint64_t batch_rows;
     uint64_t batch_failures;
@@ -74,6 +78,11 @@ size_t intake_pending(const intake_t *self);
 uint64_t intake_oldest_pending_us(const intake_t *self, uint64_t now_us);
 
 const intake_stats_t *intake_stats(const intake_t *self);
+
+/* intake_reason gives the I-th reason a rejection can have, in the order of
+ * sluice.v1.Reason (REASON_NONE left out): its value in *REASON and its
+ * name in *NAME. False past the last. */
+bool intake_reason(size_t i, int *reason, const char **name);
 
 /* The dbwork sources (ARG: the intake_t): the batches, and the ids to resolve. */
 dbwork_waiting_fn intake_batches_waiting;

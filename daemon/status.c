@@ -91,11 +91,11 @@ static void s_metrics_page(status_t *self, metrics_page_t *p)
     metrics_counter(p, "sluice_orders_duplicate_total", "Repeats answered with the first decision",
                     (double)st->duplicates);
     metrics_family(p, "sluice_orders_rejected_total", "counter", "Orders rejected, by reason");
-    for (int r = 1; r <= SLUICE__V1__REASON__NO_RIDERS; r++) {
-        const ProtobufCEnumValue *v =
-            protobuf_c_enum_descriptor_get_value(&sluice__v1__reason__descriptor, r);
+    int r;
+    const char *name;
+    for (size_t i = 0; intake_reason(i, &r, &name); i++) {
         char label[64];
-        snprintf(label, sizeof label, "reason=\"%s\"", v ? v->name : "OTHER");
+        snprintf(label, sizeof label, "reason=\"%s\"", name);
         metrics_sample(p, "sluice_orders_rejected_total", label, (double)st->rejected[r]);
     }
     metrics_counter(p, "sluice_events_published_total", "Order events sent on the PUB socket",
