@@ -25,6 +25,16 @@ const char campaign_day_sql[] =
     "   AND accepted_at >= 'epoch'::timestamptz + $2::int8 * interval '1 millisecond'"
     " GROUP BY store_id, campaign";
 
+const char campaign_bookings_sql[] =
+    "SELECT o.store_id, o.campaign,"
+    "       (extract(epoch FROM o.prep_start_at) * 1000)::int8,"
+    "       (extract(epoch FROM least(o.promised_ready_at, coalesce(("
+    "           SELECT min(ev.at) FROM order_events ev"
+    "            WHERE ev.order_id = o.order_id AND ev.state = 'CANCELLED'), 'infinity'))) * 1000)::int8"
+    "  FROM orders o WHERE o.campaign = ANY($1::text[])"
+    "   AND o.accepted_at >= 'epoch'::timestamptz + $2::int8 * interval '1 millisecond'"
+    "   AND o.prep_start_at IS NOT NULL";
+
 struct campaign {
     char *name;
     const config_campaign_t *cfg;   /* NULL: not in the current config */

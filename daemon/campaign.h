@@ -205,19 +205,27 @@ const char *campaign_override_by(const campaign_table_t *self, const char *name)
  *                        unix ms (campaign_day_start_ms), once per distinct
  *                        midnight of the zones in the config;
  *                        rows (store_id int8, campaign text, placed int8)
- * passes each row to campaign_restore_counts / campaign_restore_day, and
- * when both have succeeded, calls campaign_counted with the names. The
- * partial index orders_campaign_accepted (migration 008) serves both.
+ *   campaign_bookings_sql
+ *                        $1 the same names, $2 int8: unix ms no booking
+ *                        still in a window began before (now less twice
+ *                        the config's longest max_wait_minutes: an order is
+ *                        accepted at most one max_wait before its ready);
+ *                        rows (store_id int8, campaign text, start_ms int8,
+ *                        end_ms int8): each order's booking, ended at its
+ *                        cancel when it was cancelled before its ready
+ * passes each row to campaign_restore_counts / campaign_restore_day /
+ * campaign_restore_booking, and when all have succeeded, calls
+ * campaign_counted with the names. The partial index
+ * orders_campaign_accepted (migration 008) serves them all.
  * Orders count from their accepted_at (the commit's time): one committed
  * just after the store's midnight but admitted just before counts in the
- * new day, which can only refuse one order more.
- *
- * The share's bookings come back with the live orders: for every live
- * order with a campaign, campaign_restore_booking with its store, its
- * prep_start_at and promised_ready_at. */
+ * new day, which can only refuse one order more. Bookings come back whole
+ * up to the cancel's commit (an early MarkReady before the restart is not
+ * given back again), so the share errs only on the side of refusing. */
 
 extern const char campaign_counts_sql[];
 extern const char campaign_day_sql[];
+extern const char campaign_bookings_sql[];
 
 /* campaign_uncounted puts in NAMES (up to MAX) the configured campaigns
  * whose counts are not read back yet and returns how many there are. */
@@ -242,8 +250,8 @@ bool campaign_restore_day(campaign_table_t *self, const char *name, const config
  * take orders again. */
 void campaign_counted(campaign_table_t *self, const char *const *names, size_t count);
 
-/* campaign_restore_booking puts back a live order of campaign NAME at
- * STORE booked [START_MS, READY_MS), unless it ended more than the store's
+/* campaign_restore_booking puts back an order of campaign NAME at STORE
+ * booked [START_MS, READY_MS), unless it ended more than the store's
  * max_wait_minutes before NOW_MS. False when out of memory. */
 bool campaign_restore_booking(campaign_table_t *self, const char *name, const config_store_t *store,
                               uint64_t start_ms, uint64_t ready_ms, uint64_t now_ms)

@@ -256,16 +256,21 @@ static bool s_open_ingress(server_t *s, const config_daemon_t *d)
 }
 
 /* s_set_sources is the order in which the rooms' work goes to the
- * database: the start-up reads alone, then on connection 0 the operators'
- * writes, the ids a batch found stored, the state changes, and lookups and
- * batches taking turns; batches also on every other connection. */
+ * database: the start-up reads alone, then on connection 0 the campaigns'
+ * counts, the operators' writes, the ids a batch found stored, the state
+ * changes, and lookups and batches taking turns; batches also on every
+ * other connection. */
 static bool s_set_sources(server_t *s)
 {
     const dbwork_source_t sources[] = {
         {"start-up overrides", DBWORK_FIRST, DBWORK_ALONE, restore_overrides_waiting,
          restore_send_overrides, NULL, NULL, s->restore},
+        {"start-up campaign pauses", DBWORK_FIRST, DBWORK_ALONE, restore_campaign_pauses_waiting,
+         restore_send_campaign_pauses, NULL, NULL, s->restore},
         {"restore", DBWORK_FIRST, DBWORK_ALONE, restore_orders_waiting, restore_send_orders,
          NULL, NULL, s->restore},
+        {"campaign counts", DBWORK_FIRST, DBWORK_IN_ORDER, restore_counts_waiting,
+         restore_send_counts, NULL, restore_counts_busy, s->restore},
         {"control writes", DBWORK_FIRST, DBWORK_IN_ORDER, admin_writes_waiting, admin_send_write,
          admin_writes_down, admin_writes_busy, s->admin},
         {"resolving ids", DBWORK_FIRST, DBWORK_IN_ORDER, intake_resolve_waiting,
@@ -309,7 +314,8 @@ static bool s_open_rooms(server_t *s, config_t **cfg)
                         .lookup = s->lookup};
     s->intake = s->reload ? intake_new(&iw) : NULL;
     restore_with_t rw = {.overrides = &s->overrides, .stores = s->stores, .orders = s->orders,
-                         .schedule = s->schedule, .dispatch = s->dispatch};
+                         .schedule = s->schedule, .dispatch = s->dispatch,
+                         .campaigns = admit_campaigns(s->admit), .reload = s->reload};
     s->restore = restore_new(&rw);
     if (!s->reload || !s->intake || !s->restore) {
         log_error("failed to start: out of memory");
