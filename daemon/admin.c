@@ -251,6 +251,7 @@ static void s_pause(admin_t *self, control_ticket_t *t, uint32_t id, bool pause,
     snprintf(w->by, sizeof w->by, "%s", by ? by : "");
     /* A resume removes the override: the config decides again. */
     store->override = pause ? STORE_OVERRIDE_PAUSED : STORE_OVERRIDE_NONE;
+    watch_store(self->with.watch, id, clock_wall_ms(), clock_mono_us());
     *self->writes_tail = w;
     self->writes_tail = &w->next;
     self->write_count++;
@@ -275,6 +276,7 @@ static void s_write_answer(admin_t *self, write_t *w, const db_error_t *err)
     if (err) {
         if (store)
             store->override = w->previous;
+        watch_store(self->with.watch, w->store_id, clock_wall_ms(), clock_mono_us());
         log_warning("store %" PRIu32 ": %s not stored (%s); taken back", w->store_id, what,
                     err->message);
         control_reply_error(self->control, w->ticket, SLUICE__CONTROL__V1__ERROR__CODE__UNAVAILABLE,

@@ -15,6 +15,7 @@
 #include "reload.h"
 #include "status.h"
 #include "store.h"
+#include "watch.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,6 +35,7 @@ typedef struct admin_with {
     const status_t *status;
     const dbwork_t *dbwork;
     void *zmq;
+    watch_t *watch;                 /* a pause or resume changes a store's class */
 } admin_with_t;
 
 typedef struct admin admin_t;

@@ -22,6 +22,9 @@ typedef struct committing {
 
 struct intake {
     intake_with_t with;
+    /* QueryAvailability's answer, made once: no allocation per question */
+    Sluice__V1__StoreAvailability *answers;
+    Sluice__V1__StoreAvailability **answer_ptrs;
     batch_queue_t queue;
     committing_t committing[DBWORK_CONNECTIONS_MAX];
     order_entry_t **resolving;  /* ids a batch found already stored: look them up */
@@ -40,8 +43,10 @@ intake_t *intake_new(const intake_with_t *with)
     batch_queue_init(&self->queue, batch_max);
     self->resolving_cap = batch_max ? batch_max : 1;
     self->resolving = calloc(self->resolving_cap, sizeof *self->resolving);
-    if (!self->resolving) {
-        free(self);
+    self->answers = calloc(INTAKE_QUERY_STORES_MAX, sizeof *self->answers);
+    self->answer_ptrs = calloc(INTAKE_QUERY_STORES_MAX, sizeof *self->answer_ptrs);
+    if (!self->resolving || !self->answers || !self->answer_ptrs) {
+        intake_destroy(&self);
         return NULL;
     }
     for (size_t i = 0; i < DBWORK_CONNECTIONS_MAX; i++)
@@ -58,6 +63,8 @@ void intake_destroy(intake_t **self)
         batch_free(in->committing[i].batch);   /* its entries go with the index */
     batch_queue_clear(&in->queue);
     free(in->resolving);
+    free(in->answers);
+    free(in->answer_ptrs);
     free(in);
     *self = NULL;
 }
@@ -272,11 +279,15 @@ void intake_submit(intake_t *self, ingress_ticket_t *t, const Sluice__V1__Submit
     };
     admit_result_t admit;
     if (!admit_order(w->admit, w->stores, store, &in, &admit)) {
+        /* Nothing was booked: the store's class is as it was. */
+        if (admit.reason != SLUICE__V1__REASON__OVERLOADED)
+            watch_touch(w->watch, o->store_id, in.now_ms, in.now_us);
         s_reject_at_store(self, t, store, order_id, admit.reason, admit.retry_after_ms,
                           admit.detail);
         free(t);
         return;
     }
+    watch_store(w->watch, o->store_id, in.now_ms, in.now_us);
 
     uint16_t campaign = admit.campaign == CAMPAIGN_NONE ? 0 : (uint16_t)(admit.campaign + 1u);
     e = order_index_add(w->orders, order_id);
@@ -339,6 +350,59 @@ void intake_get(intake_t *self, ingress_ticket_t *t, const Sluice__V1__GetOrder 
         return;
     }
     lookup_get(self->with.lookup, t, order_id);
+}
+
+/* ---- QueryAvailability -------------------------------------------------- */
+
+void intake_query(intake_t *self, ingress_ticket_t *t, const Sluice__V1__QueryAvailability *q)
+{
+    const intake_with_t *w = &self->with;
+    uint64_t started = clock_mono_us();
+    const char *campaign = q->campaign ? q->campaign : "";
+    char why[ORDER_DETAIL_MAX];
+    if (q->n_store_ids > INTAKE_QUERY_STORES_MAX) {
+        snprintf(why, sizeof why, "query_availability.store_ids: at most %d stores per request "
+                 "(got %zu)", INTAKE_QUERY_STORES_MAX, q->n_store_ids);
+        reply_error(w->ingress, t, REPLY_BAD_REQUEST, why);
+        free(t);
+        return;
+    }
+    if (campaign[0] && !order_id_valid(campaign)) {
+        reply_error(w->ingress, t, REPLY_BAD_REQUEST,
+                    "query_availability.campaign: 1..64 chars of [A-Za-z0-9._:-]");
+        free(t);
+        return;
+    }
+    if (campaign[0] && campaign_find(admit_campaigns(w->admit), campaign) == CAMPAIGN_NONE) {
+        snprintf(why, sizeof why, "query_availability.campaign: no campaign %s is configured",
+                 campaign);
+        reply_error(w->ingress, t, REPLY_BAD_REQUEST, why);
+        free(t);
+        return;
+    }
+    uint64_t now_ms = clock_wall_ms(), now_us = clock_mono_us();
+    for (size_t i = 0; i < q->n_store_ids; i++) {
+        uint32_t id = q->store_ids[i];
+        availability_t a;
+        availability_of(w->admit, w->stores, store_table_find(w->stores, id), campaign, now_ms,
+                        now_us, &a);
+        sluice__v1__store_availability__init(&self->answers[i]);
+        availability_to_proto(&a, id, &self->answers[i]);
+        self->answer_ptrs[i] = &self->answers[i];
+        watch_seen(w->watch, id, &a, now_ms);
+    }
+    Sluice__V1__Availability body = SLUICE__V1__AVAILABILITY__INIT;
+    body.n_stores = q->n_store_ids;
+    body.stores = self->answer_ptrs;
+    Sluice__V1__Reply reply = SLUICE__V1__REPLY__INIT;
+    reply.request_id = t->request_id;
+    reply.body_case = SLUICE__V1__REPLY__BODY_AVAILABILITY;
+    reply.availability = &body;
+    ingress_reply(w->ingress, t, &reply);
+    free(t);
+    self->stats.queries++;
+    self->stats.queried_stores += q->n_store_ids;
+    metrics_observe_us(&self->stats.query_latency, clock_mono_us() - started);
 }
 
 /* ---- group commit ------------------------------------------------------- */

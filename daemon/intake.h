@@ -1,9 +1,11 @@
 /* intake.h - owns orders coming in: SubmitOrder (validation, idempotency,
- * admission, the ack) and GetOrder, and the group commit that makes each
- * accepted order durable before its ack: batches of orders on any database
- * connection, and then, on connection 0, the ids a batch found already
- * stored ("resolving"), whose first decision is the database's. Both are
- * dbwork sources. It counts what it decides and commits (intake_stats). */
+ * admission, the ack), GetOrder and QueryAvailability, and the group commit
+ * that makes each accepted order durable before its ack: batches of orders
+ * on any database connection, and then, on connection 0, the ids a batch
+ * found already stored ("resolving"), whose first decision is the
+ * database's. Both are dbwork sources. It counts what it decides and
+ * commits (intake_stats), and tells the watch (watch.h) which stores its
+ * decisions and questions touched. */
 #ifndef SLUICE_INTAKE_H
 #define SLUICE_INTAKE_H
 
@@ -18,6 +20,7 @@
 #include "reload.h"
 #include "schedule.h"
 #include "store.h"
+#include "watch.h"
 #include "proto/sluice.pb-c.h"
 
 #include <stddef.h>
@@ -26,6 +29,10 @@
 /* Rejections are counted by Reason value, with room for reasons to come;
  * readers list the ones sluice.v1.Reason's descriptor names (intake_reason). */
 #define INTAKE_REASON_SLOTS 32
+
+/* QueryAvailability.store_ids per request, at most: answered from memory in
+ * well under a millisecond (metric sluice_availability_query_seconds). */
+#define INTAKE_QUERY_STORES_MAX 1000
 
 typedef struct intake_stats {
     uint64_t submitted;
@@ -39,6 +46,9 @@ typedef struct intake_stats {
     uint64_t commit_us_max;
     metrics_histogram_t ack_latency[2];   /* [0] accepted, [1] rejected */
     metrics_histogram_t commit_latency;
+    uint64_t queries;                     /* QueryAvailability answered */
+    uint64_t queried_stores;              /* stores in them */
+    metrics_histogram_t query_latency;    /* a query's service time, read to answer sent */
 } intake_stats_t;
 
 /* What intake works with; borrowed, each must outlive it. */
@@ -53,6 +63,7 @@ typedef struct intake_with {
     ingress_t *ingress;
     const dbwork_t *dbwork;
     lookup_t *lookup;             /* GetOrder of an order not in memory */
+    watch_t *watch;               /* the avail.<store_id> events */
 } intake_with_t;
 
 typedef struct intake intake_t;
@@ -70,6 +81,12 @@ void intake_submit(intake_t *self, ingress_ticket_t *t, const Sluice__V1__Submit
 /* intake_get answers GetOrder G of ticket T (taken), from memory or later
  * from the database. */
 void intake_get(intake_t *self, ingress_ticket_t *t, const Sluice__V1__GetOrder *g);
+
+/* intake_query answers QueryAvailability Q of ticket T (taken) at once,
+ * from memory: each store's availability (availability.h), with Q's
+ * campaign when it names one. More than INTAKE_QUERY_STORES_MAX stores, or
+ * a campaign the config does not have, is an Error naming the field. */
+void intake_query(intake_t *self, ingress_ticket_t *t, const Sluice__V1__QueryAvailability *q);
 
 /* intake_pending: orders admitted and not yet committed (queued and
  * committing). intake_oldest_pending_us: the age of the oldest at NOW_US

@@ -184,13 +184,16 @@ static void s_apply(lifecycle_t *self, const change_t *c, uint64_t updated_ms)
     if (c->asked == ORDER_EVENT_MARK_READY) {
         e->marked_ready = true;
         schedule_ready(self->with.schedule, e, c->at_ms);
+        watch_store(self->with.watch, e->store_id, clock_wall_ms(), clock_mono_us());
         dispatch_marked_ready(self->dispatch, e, c->at_ms);
         return;
     }
     /* Still in the kitchen (a rider may be on the way already): give the
      * prep time (and a campaign's share of it) back. */
-    if (in_kitchen)
+    if (in_kitchen) {
         schedule_release(self->with.schedule, e, c->at_ms);
+        watch_store(self->with.watch, e->store_id, clock_wall_ms(), clock_mono_us());
+    }
     dispatch_cancelled(self->dispatch, e);
 }
 

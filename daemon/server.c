@@ -24,6 +24,7 @@
 #include "status.h"
 #include "store.h"
 #include "tz.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -59,6 +60,7 @@ struct server {
     dispatch_t *dispatch;       /* the lifecycle's engine */
     intake_t *intake;
     restore_t *restore;
+    watch_t *watch;             /* the avail.<store_id> events */
     status_t *status;
     admin_t *admin;
     /* The loop. */
@@ -105,6 +107,9 @@ static void s_route(server_t *s, ingress_ticket_t *t, const Sluice__V1__Request 
     case SLUICE__V1__REQUEST__BODY_GET:
         intake_get(s->intake, t, req->get);
         break;
+    case SLUICE__V1__REQUEST__BODY_QUERY_AVAILABILITY:
+        intake_query(s->intake, t, req->query_availability);
+        break;
     case SLUICE__V1__REQUEST__BODY_CANCEL:
         lifecycle_request(s->lifecycle, t, "cancel.order_id",
                           req->cancel->order_id ? req->cancel->order_id : "", ORDER_EVENT_CANCEL,
@@ -117,7 +122,8 @@ static void s_route(server_t *s, ingress_ticket_t *t, const Sluice__V1__Request 
         break;
     default:
         reply_error(s->ingress, t, REPLY_BAD_REQUEST,
-                    "request: no body (expected submit, cancel, ready or get)");
+                    "request: no body (expected submit, cancel, ready, get or "
+                    "query_availability)");
         free(t);
         break;
     }
@@ -153,9 +159,11 @@ static int s_poll_timeout(server_t *s, uint64_t now)
     s_sooner(&timeout, dbwork_timeout_ms(s->dbwork, now));
     s_sooner(&timeout, status_timeout_ms(s->status, now));
     s_sooner(&timeout, dispatch_timeout_ms(s->dispatch, now));
-    uint64_t due = schedule_next_ms(s->schedule), wall = clock_wall_ms();
-    if (due != UINT64_MAX && (due <= wall || due - wall < (uint64_t)timeout))
-        timeout = due <= wall ? 0 : (int)(due - wall);
+    uint64_t wall = clock_wall_ms();
+    const uint64_t dues[2] = {schedule_next_ms(s->schedule), watch_due_ms(s->watch)};
+    for (int i = 0; i < 2; i++)
+        if (dues[i] != UINT64_MAX && (dues[i] <= wall || dues[i] - wall < (uint64_t)timeout))
+            timeout = dues[i] <= wall ? 0 : (int)(dues[i] - wall);
     return timeout;
 }
 
@@ -198,6 +206,7 @@ int server_run(server_t *s)
         dbwork_step_down(s->dbwork);
         dispatch_step(s->dispatch, now);
         schedule_step(s->schedule, s->dispatch);
+        watch_step(s->watch, s->reload, clock_wall_ms(), clock_mono_us());
         dbwork_step_send(s->dbwork);
         if (!s->stopping && restore_done(s->restore))
             s_step_ingress(s);
@@ -292,13 +301,16 @@ static bool s_open_rooms(server_t *s, config_t **cfg)
     s->dbwork = dbwork_new(&(*cfg)->daemon);
     s->schedule = schedule_new(s->stores, admit_campaigns(s->admit));
     s->lookup = s->dbwork ? lookup_new(s->ingress, s->dbwork) : NULL;
-    if (!s->dbwork || !s->schedule || !s->lookup) {
+    watch_with_t ww = {.admit = s->admit, .stores = s->stores, .events = s->events,
+                       .interval_ms = (uint64_t)(*cfg)->daemon.availability_event_ms};
+    s->watch = watch_new(&ww);
+    if (!s->dbwork || !s->schedule || !s->lookup || !s->watch) {
         log_error("failed to start: out of memory");
         return false;
     }
     lifecycle_with_t lw = {.stores = s->stores, .orders = s->orders, .schedule = s->schedule,
                            .events = s->events, .ingress = s->ingress, .dbwork = s->dbwork,
-                           .lookup = s->lookup, .zmq = s->zmq};
+                           .lookup = s->lookup, .zmq = s->zmq, .watch = s->watch};
     s->lifecycle = lifecycle_new(*cfg, &lw);
     if (!s->lifecycle)
         return false;
@@ -311,7 +323,7 @@ static bool s_open_rooms(server_t *s, config_t **cfg)
     intake_with_t iw = {.reload = s->reload, .stores = s->stores, .admit = s->admit,
                         .orders = s->orders, .schedule = s->schedule, .dispatch = s->dispatch,
                         .events = s->events, .ingress = s->ingress, .dbwork = s->dbwork,
-                        .lookup = s->lookup};
+                        .lookup = s->lookup, .watch = s->watch};
     s->intake = s->reload ? intake_new(&iw) : NULL;
     restore_with_t rw = {.overrides = &s->overrides, .stores = s->stores, .orders = s->orders,
                          .schedule = s->schedule, .dispatch = s->dispatch,
@@ -324,13 +336,14 @@ static bool s_open_rooms(server_t *s, config_t **cfg)
     status_with_t sw = {.reload = s->reload, .intake = s->intake, .lifecycle = s->lifecycle,
                         .restore = s->restore, .dbwork = s->dbwork, .admit = s->admit,
                         .dispatch = s->dispatch, .orders = s->orders, .ingress = s->ingress,
-                        .events = s->events, .zap = s->zap};
+                        .events = s->events, .zap = s->zap, .watch = s->watch};
     s->status = status_new(&sw);
     if (!s->status)
         return false;
     admin_with_t aw = {.reload = s->reload, .stores = s->stores, .admit = s->admit,
                        .overrides = &s->overrides, .dispatch = s->dispatch, .intake = s->intake,
-                       .status = s->status, .dbwork = s->dbwork, .zmq = s->zmq};
+                       .status = s->status, .dbwork = s->dbwork, .zmq = s->zmq,
+                       .watch = s->watch};
     s->admin = admin_new(&aw);
     return s->admin && s_set_sources(s);
 }
@@ -390,6 +403,7 @@ void server_destroy(server_t **self)
     restore_destroy(&s->restore);
     lifecycle_destroy(&s->lifecycle);  /* before the orders its engine's jobs point at */
     lookup_destroy(&s->lookup);
+    watch_destroy(&s->watch);
     schedule_destroy(&s->schedule);
     override_list_free(&s->overrides);
     order_index_destroy(&s->orders);

@@ -17,6 +17,7 @@
 #include "order_index.h"
 #include "reload.h"
 #include "restore.h"
+#include "watch.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,6 +40,7 @@ typedef struct status_with {
     const ingress_t *ingress;
     const events_t *events;
     const curve_zap_t *zap;         /* NULL when the ingress is plain */
+    const watch_t *watch;
 } status_with_t;
 
 typedef struct status status_t;
