@@ -193,6 +193,7 @@ static void test_report_classes_and_shares(void **state)
     drill_report_t *r = drill_report_new();
     assert_non_null(r);
     assert_true(drill_report_regular_share(r) == 0);
+    assert_true(drill_report_regular_accepted(r) == 0);
     assert_true(drill_report_per_accepted(r, 2) == 0);
     r->kinds[0][0] = (drill_kind_t){.offered = 10, .submissions = 12, .accepted = 6,
                                     .accepted_prep_s = 30};
@@ -201,6 +202,7 @@ static void test_report_classes_and_shares(void **state)
     r->kinds[2][1] = (drill_kind_t){.offered = 5, .submissions = 8, .accepted = 4,
                                     .accepted_prep_s = 9};
     assert_true(drill_report_regular_share(r) > 0.5999 && drill_report_regular_share(r) < 0.6001);
+    assert_true(drill_report_regular_accepted(r) == 0.6);
     assert_true(drill_report_per_accepted(r, 0) == 2.0);
     assert_true(drill_report_per_accepted(r, 1) == 6.0);
     assert_true(drill_report_per_accepted(r, 2) == 60.0 / 14.0);

@@ -88,7 +88,7 @@ static void s_usage(FILE *f)
           "                      an order ready at its promised time, give or take: -25%..+15%\n"
           "                      of its prep time)\n"
           "  --campaign-share F  share of the demand that carries the giveaway's campaign\n"
-          "                      (\"" DRILL_CAMPAIGN "\"), 0..1 (default 0.5; 0: no campaign)\n"
+          "                      (\"" DRILL_CAMPAIGN "\"), 0..1 (default 0.7; 0: no campaign)\n"
           "  --store-share S     the campaign's store_share of each store's prep time, 0..1\n"
           "                      (default 0.5)\n"
           "  --honour-availability  producers follow the avail.<store_id> events and their own\n"
@@ -213,7 +213,7 @@ static bool s_apply_option(options_t *o, int c, const char *arg)
 static bool s_parse_options(int argc, char **argv, options_t *o, bool *help)
 {
     *o = (options_t){.stores = 200, .minutes = 3, .peak_rate = 200, .seed = 1, .connections = 4,
-                     .max_tries = 4, .drain_s = 120, .campaign_share = 0.5, .store_share = 0.5};
+                     .max_tries = 4, .drain_s = 120, .campaign_share = 0.7, .store_share = 0.5};
     *help = false;
     int c;
     while ((c = getopt_long(argc, argv, "h", s_longopts, NULL)) != -1) {

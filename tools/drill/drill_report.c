@@ -396,6 +396,12 @@ size_t drill_report_class(uint32_t rank)
 static const char *const s_class_names[DRILL_CLASSES] = {"top 10", "11-100", "the rest"};
 static const char *const s_kind_names[2] = {"regular", "campaign"};
 
+double drill_report_regular_accepted(const drill_report_t *r)
+{
+    const drill_kind_t *k = &r->kinds[0][0];
+    return k->offered ? (double)k->accepted / (double)k->offered : 0;
+}
+
 double drill_report_regular_share(const drill_report_t *r)
 {
     double regular = r->kinds[0][0].accepted_prep_s, all = regular + r->kinds[0][1].accepted_prep_s;
@@ -439,10 +445,12 @@ static void s_campaign_text(const drill_report_t *r, FILE *f)
             drill_report_per_accepted(r, 2), drill_report_per_accepted(r, 0),
             drill_report_per_accepted(r, 1));
     if (r->campaign_share > 0) {
-        double share = drill_report_regular_share(r), rest = 1 - r->store_share;
-        fprintf(f, "  regular orders' part of the prep time accepted at the top 10 stores: %.3f,"
-                   " %s their remainder %.3f\n\n",
-                share, share >= rest ? "at least" : "below", rest);
+        double accepted = drill_report_regular_accepted(r), rest = 1 - r->store_share;
+        fprintf(f, "  regular orders at the top 10 stores: %.3f of them accepted, %s their"
+                   " remainder of the kitchens %.3f; their part of the prep time accepted"
+                   " there %.3f\n\n",
+                accepted, accepted >= rest ? "at least" : "below", rest,
+                drill_report_regular_share(r));
     } else {
         fputc('\n', f);
     }
@@ -573,12 +581,13 @@ static void s_campaign_json(const drill_report_t *r, FILE *f)
     fprintf(f, "\"campaign\":{\"name\":%s,\"demand_share\":%.3f,\"store_share\":%.3f,"
                "\"honour_availability\":%s,\"feed_events\":%" PRIu64 ",\"held\":%" PRIu64
                ",\"submissions_per_accepted\":{\"all\":%.4f,\"regular\":%.4f,"
-               "\"campaign\":%.4f},\"top10_regular_share\":%.4f,\"top10_remainder\":%.4f,"
-               "\"classes\":[",
+               "\"campaign\":%.4f},\"top10_regular_accepted\":%.4f,"
+               "\"top10_regular_prep_share\":%.4f,\"top10_remainder\":%.4f,\"classes\":[",
             r->campaign_share > 0 ? "\"" DRILL_CAMPAIGN "\"" : "null", r->campaign_share,
             r->store_share, r->honour ? "true" : "false", r->feed_events, r->held,
             drill_report_per_accepted(r, 2), drill_report_per_accepted(r, 0),
-            drill_report_per_accepted(r, 1), drill_report_regular_share(r), 1 - r->store_share);
+            drill_report_per_accepted(r, 1), drill_report_regular_accepted(r),
+            drill_report_regular_share(r), 1 - r->store_share);
     for (size_t c = 0; c < DRILL_CLASSES; c++) {
         fprintf(f, "%s{\"stores\":\"%s\"", c ? "," : "", s_class_names[c]);
         for (int k = 0; k < 2; k++) {

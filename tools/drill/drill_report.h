@@ -150,8 +150,12 @@ void drill_report_print_text(const drill_report_t *r, FILE *f);
 /* drill_report_class: the class of a store of popularity RANK. */
 size_t drill_report_class(uint32_t rank);
 
-/* drill_report_regular_share: the regular orders' part of the prep time
- * accepted at the top-10 stores (0 when none was accepted there). */
+/* drill_report_regular_accepted: the share of the regular orders offered
+ * at the top-10 stores that were accepted (0 when none was offered); the
+ * campaign's share leaves them at least 1 - store_share of those kitchens.
+ * drill_report_regular_share: their part of the prep time accepted there
+ * (0 when none was), which their demand bounds too. */
+double drill_report_regular_accepted(const drill_report_t *r);
 double drill_report_regular_share(const drill_report_t *r);
 
 /* drill_report_per_accepted: submissions per accepted order of KIND (0
