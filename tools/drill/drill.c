@@ -518,6 +518,7 @@ int main(int argc, char **argv)
     memset(d->mon.breaker, DRILL_BREAKER_UNKNOWN, sizeof d->mon.breaker);
     d->mon.live = d->mon.delivered = -1;
     d->rng = d->opt.seed * 0x2545f4914f6cdd1dull + 7;
+    d->pos_rng = d->rng ^ 0x9e3779b97f4a7c15ull;
     snprintf(d->prefix, sizeof d->prefix, "drill%" PRIu64 "-%lld", d->opt.seed,
              (long long)time(NULL) % 100000000);
     int rc = EXIT_SETUP;

@@ -162,7 +162,9 @@ typedef struct {
     size_t order_count, order_cap;
     heap_t timers;
     size_t inflight;
-    uint64_t rng;
+    uint64_t rng;               /* the orders: their stores, sizes, drop-offs, campaign */
+    uint64_t pos_rng;           /* the kitchens' timing: a stream of its own, so that runs
+                                 * of one seed offer the same orders whatever is accepted */
     double owed;                /* orders due but not yet made */
     uint64_t start_us;
     /* chaos */

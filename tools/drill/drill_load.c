@@ -177,7 +177,7 @@ static void s_schedule_ready(drill_t *d, uint32_t idx, uint64_t promised_ready_m
     const order_rec_t *o = &d->orders[idx];
     const drill_store_t *st = &d->world->stores[o->store];
     double prep_ms = 1000.0 * (st->cfg_order_seconds + o->items * st->cfg_item_seconds);
-    double jitter = prep_ms * (-0.25 + 0.40 * drill_world_uniform(&d->rng));
+    double jitter = prep_ms * (-0.25 + 0.40 * drill_world_uniform(&d->pos_rng));
     double delay_ms = (double)promised_ready_ms - (double)clock_wall_ms() + jitter;
     uint64_t at = now + (uint64_t)(delay_ms > 0 ? delay_ms * 1000.0 : 0);
     s_heap_push(&d->timers, (timer_t_){at, idx, 0, TIMER_POS});
