@@ -383,13 +383,13 @@ void intake_query(intake_t *self, ingress_ticket_t *t, const Sluice__V1__QueryAv
     uint64_t now_ms = clock_wall_ms(), now_us = clock_mono_us();
     for (size_t i = 0; i < q->n_store_ids; i++) {
         uint32_t id = q->store_ids[i];
+        store_t *store = store_table_find(w->stores, id);
         availability_t a;
-        availability_of(w->admit, w->stores, store_table_find(w->stores, id), campaign, now_ms,
-                        now_us, &a);
+        availability_of(w->admit, w->stores, store, campaign, now_ms, now_us, &a);
         sluice__v1__store_availability__init(&self->answers[i]);
         availability_to_proto(&a, id, &self->answers[i]);
         self->answer_ptrs[i] = &self->answers[i];
-        watch_seen(w->watch, id, &a, now_ms);
+        watch_seen(w->watch, store, &a, now_ms);
     }
     Sluice__V1__Availability body = SLUICE__V1__AVAILABILITY__INIT;
     body.n_stores = q->n_store_ids;

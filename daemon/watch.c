@@ -20,6 +20,7 @@ struct followed {
     uint32_t heap_pos;
     uint8_t state;              /* Sluice__V1__StoreState as last looked */
     bool pending;               /* a change with time alone is due (busy, closed) */
+    bool noted;                 /* STATE is the feed's latest for the store */
 };
 
 struct watch {
@@ -257,12 +258,20 @@ static void s_follow(watch_t *self, uint32_t i, const store_t *store, const avai
                      uint64_t now_ms)
 {
     struct followed *f = &self->v[i];
+    bool same = f->noted && f->state == (uint8_t)a->state;
     f->state = (uint8_t)a->state;
     f->pending = a->next_at_ms > now_ms;
-    s_set_due(self, i, s_next_look(store, a, now_ms));
+    /* A look sooner than needed costs one look; moving the store later in
+     * the heap at every question would cost a sift each time. */
+    uint64_t due = s_next_look(store, a, now_ms);
+    if (f->due_ms <= now_ms || due < f->due_ms)
+        s_set_due(self, i, due);
+    /* The feed has the class last looked at already: a question about 1,000
+     * stores whose classes stand costs it nothing. */
     availability_change_t change;
-    if (availability_feed_note(self->feed, f->store_id, a->state, now_ms, &change))
+    if (!same && availability_feed_note(self->feed, f->store_id, a->state, now_ms, &change))
         s_publish(self, &change, a, now_ms);
+    f->noted = true;
 }
 
 static void s_look(watch_t *self, uint32_t i, uint64_t now_ms, uint64_t now_us)
@@ -295,15 +304,15 @@ void watch_touch(watch_t *self, uint32_t store_id, uint64_t now_ms, uint64_t now
     self->v[i].touched_ms = now_ms;
 }
 
-void watch_seen(watch_t *self, uint32_t store_id, const availability_t *a, uint64_t now_ms)
+void watch_seen(watch_t *self, const store_t *store, const availability_t *a, uint64_t now_ms)
 {
-    if (a->state == SLUICE__V1__STORE_STATE__STORE_STATE_UNKNOWN)
+    if (!store || a->state == SLUICE__V1__STORE_STATE__STORE_STATE_UNKNOWN)
         return;
-    uint32_t i = s_find(self, store_id);
-    if (i == NONE && (i = s_add(self, store_id, now_ms)) == NONE)
+    uint32_t i = s_find(self, store->id);
+    if (i == NONE && (i = s_add(self, store->id, now_ms)) == NONE)
         return;
     self->v[i].touched_ms = now_ms;
-    s_follow(self, i, store_table_find(self->with.stores, store_id), a, now_ms);
+    s_follow(self, i, store, a, now_ms);
 }
 
 /* s_reloaded looks at every followed store once after a reload: hours,

@@ -11,7 +11,7 @@
  * WATCH_IDLE_MS is forgotten once it is open, paused or unknown (nothing
  * that time alone changes is pending); a busy or closed one is followed
  * until it opens, so its producers hear of it. So the work and the memory
- * (40 bytes a store, plus the feed's 32) grow with the stores in play, not
+ * (about 44 bytes a store, plus the feed's 32) grow with the stores in play, not
  * with the 300,000 configured. A reload looks at every followed store. */
 #ifndef SLUICE_WATCH_H
 #define SLUICE_WATCH_H
@@ -54,10 +54,10 @@ void watch_store(watch_t *self, uint32_t store_id, uint64_t now_ms, uint64_t now
  * rejection): it stays followed; it is looked at only if it was not. */
 void watch_touch(watch_t *self, uint32_t store_id, uint64_t now_ms, uint64_t now_us);
 
-/* watch_seen follows STORE_ID from A, its availability at NOW_MS as a
- * QueryAvailability worked it out, without working it out again. Stores not
- * in the config are not followed. */
-void watch_seen(watch_t *self, uint32_t store_id, const availability_t *a, uint64_t now_ms);
+/* watch_seen follows STORE (NULL: none) from A, its availability at NOW_MS
+ * as a QueryAvailability worked it out, without working it out again.
+ * Stores not in the config are not followed. */
+void watch_seen(watch_t *self, const store_t *store, const availability_t *a, uint64_t now_ms);
 
 /* watch_step looks again at the stores whose time has come, and sends the
  * changes the feed held whose time has come. After a reload of RELOAD (the
