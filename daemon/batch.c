@@ -11,12 +11,13 @@
 #include <string.h>
 
 enum { COL_ID, COL_STORE, COL_ITEMS, COL_LAT, COL_LNG, COL_VOUCHER, COL_CUSTOMER,
-       COL_CREATED, COL_FINGERPRINT, COL_READY, COL_DELIVERY, COL_SLOT, COL_START };
+       COL_CREATED, COL_FINGERPRINT, COL_READY, COL_DELIVERY, COL_SLOT, COL_START, COL_CAMPAIGN };
 
 /* Arrays in; out come the ids this statement inserted. An id that is not
  * returned already existed (a retry after a restart): the caller looks those
  * up by primary key. No join against orders here: at millions of rows the
- * planner would hash the whole table for every batch.
+ * planner would hash the whole table for every batch. A campaign order's
+ * first event names its campaign, so its timeline says so.
  *
  * The batch statements share their input and their inserts, and differ in
  * the fence and in what they return. A node with a shard fences them:
@@ -28,27 +29,30 @@ enum { COL_ID, COL_STORE, COL_ITEMS, COL_LAT, COL_LNG, COL_VOUCHER, COL_CUSTOMER
     "WITH " fence "input AS (" \
     " SELECT * FROM unnest($1::text[], $2::int8[], $3::jsonb[], $4::float8[], $5::float8[]," \
     "                      $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[]," \
-    "                      $12::int2[], $13::int8[])" \
+    "                      $12::int2[], $13::int8[], $14::text[])" \
     "  WITH ORDINALITY AS t(order_id, store_id, items, lat, lng, voucher_id, customer_ref," \
-    "                       created_ms, fingerprint, ready_ms, delivery_ms, slot, start_ms, n)" \
+    "                       created_ms, fingerprint, ready_ms, delivery_ms, slot, start_ms," \
+    "                       campaign, n)" \
     "), inserted AS (" \
     " INSERT INTO orders (order_id, store_id, state, items, dropoff_lat, dropoff_lng, voucher_id," \
     "                     customer_ref, producer_created_at, fingerprint, promised_ready_at," \
-    "                     promised_delivery_at, prep_slot, prep_start_at" shard_column ")" \
+    "                     promised_delivery_at, prep_slot, prep_start_at, campaign" shard_column ")" \
     " SELECT order_id, store_id, 'ACCEPTED', items, lat, lng, voucher_id, customer_ref," \
     "        'epoch'::timestamptz + nullif(created_ms, 0) * interval '1 millisecond', fingerprint," \
     "        'epoch'::timestamptz + ready_ms * interval '1 millisecond'," \
     "        'epoch'::timestamptz + delivery_ms * interval '1 millisecond', slot," \
-    "        'epoch'::timestamptz + start_ms * interval '1 millisecond'" shard_value \
+    "        'epoch'::timestamptz + start_ms * interval '1 millisecond', nullif(campaign, '')" \
+    shard_value \
     " FROM " from " ORDER BY n"  /* one lock order for every writer */ \
     " ON CONFLICT (order_id) DO NOTHING" \
-    " RETURNING order_id" \
+    " RETURNING order_id, campaign" \
     "), events AS (" \
-    " INSERT INTO order_events (order_id, state) SELECT order_id, 'ACCEPTED' FROM inserted" \
+    " INSERT INTO order_events (order_id, state, detail)" \
+    " SELECT order_id, 'ACCEPTED', 'campaign ' || campaign FROM inserted" \
     ")"
 #define BATCH_UNFENCED BATCH_INSERT("", "", "", "input")
 #define BATCH_FENCED \
-    BATCH_INSERT("fence AS MATERIALIZED (SELECT sluice_fence($14, $15) AS shard), ", ", shard", \
+    BATCH_INSERT("fence AS MATERIALIZED (SELECT sluice_fence($15, $16) AS shard), ", ", shard", \
                  ", fence.shard", "input CROSS JOIN fence")
 
 /* A batch whose commit's outcome was lost (the connection dropped, or no
@@ -78,7 +82,8 @@ const char batch_resolve_fenced_sql[] = BATCH_FENCED BATCH_RESOLVED;
     "       (extract(epoch FROM coalesce(o.prep_start_at, o.promised_ready_at)) * 1000)::int8," \
     "       o.dropoff_lat, o.dropoff_lng," \
     "       (SELECT coalesce(sum((x->>'qty')::int), 0) FROM jsonb_array_elements(o.items) x)," \
-    "       (SELECT coalesce(max(a.attempt), 0) FROM dispatches a WHERE a.order_id = o.order_id)"
+    "       (SELECT coalesce(max(a.attempt), 0) FROM dispatches a WHERE a.order_id = o.order_id)," \
+    "       coalesce(o.campaign, '')"
 
 #define BATCH_DISPATCH_LIVE "dispatch_state_is_live(d.state)"
 #define BATCH_DISPATCH_COLUMNS \
@@ -189,7 +194,8 @@ bool batch_queue_add(batch_queue_t *q, order_entry_t *entry, const Sluice__V1__S
               pgarray_put_fmt(&b->col[COL_READY], "%" PRIu64, entry->promised_ready_at_ms) &&
               pgarray_put_fmt(&b->col[COL_DELIVERY], "%" PRIu64, entry->promised_delivery_at_ms) &&
               pgarray_put_fmt(&b->col[COL_SLOT], "%u", (unsigned)entry->prep_slot) &&
-              pgarray_put_fmt(&b->col[COL_START], "%" PRIu64, entry->prep_start_at_ms);
+              pgarray_put_fmt(&b->col[COL_START], "%" PRIu64, entry->prep_start_at_ms) &&
+              pgarray_put_text(&b->col[COL_CAMPAIGN], o->campaign, true);
     if (!ok) {
         for (int i = 0; i < BATCH_COLUMNS; i++)
             b->col[i].len = mark[i];
@@ -266,6 +272,7 @@ bool batch_stored_read(const PGresult *res, int row, batch_stored_t *out)
     out->dropoff_lng = strtod(PQgetvalue(res, row, 10), NULL);
     out->drinks = (uint16_t)s_u64(res, row, 11);
     out->attempts = (uint16_t)s_u64(res, row, 12);
+    out->campaign = PQgetvalue(res, row, 13);
     int d = BATCH_STORED_FIELDS;
     if (fields > d && !PQgetisnull(res, row, d)) {
         out->has_dispatch = true;

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BATCH_COLUMNS 13
+#define BATCH_COLUMNS 14
 
 typedef struct batch {
     struct batch *next;
@@ -47,12 +47,13 @@ typedef struct batch_stored {
     uint16_t prep_slot;
     uint16_t drinks;
     uint16_t attempts;      /* dispatch attempts made (the highest number) */
+    const char *campaign;   /* its campaign's name, "" for none (in the PGresult) */
     double dropoff_lat, dropoff_lng;
     bool has_dispatch;      /* batch_live_sql: the live attempt, strings in the PGresult */
     dispatch_row_t dispatch;
 } batch_stored_t;
 
-#define BATCH_STORED_FIELDS 13
+#define BATCH_STORED_FIELDS 14
 
 /* batch_insert_sql: BATCH_COLUMNS array parameters; returns the order_ids it
  * inserted. batch_resolve_sql: the same parameters, for a batch whose

@@ -51,7 +51,9 @@ bool control_is_write(Sluice__Control__V1__Request__BodyCase body_case)
 {
     return body_case == SLUICE__CONTROL__V1__REQUEST__BODY_PAUSE ||
            body_case == SLUICE__CONTROL__V1__REQUEST__BODY_RESUME ||
-           body_case == SLUICE__CONTROL__V1__REQUEST__BODY_RELOAD;
+           body_case == SLUICE__CONTROL__V1__REQUEST__BODY_RELOAD ||
+           body_case == SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN_PAUSE ||
+           body_case == SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN_RESUME;
 }
 
 static bool s_refuse(control_code_t *code, control_code_t c, char *why, size_t len,
@@ -67,13 +69,11 @@ static bool s_refuse(control_code_t *code, control_code_t c, char *why, size_t l
     return false;
 }
 
-/* s_check_store checks a store_id and, for pause and resume, the `by` text. */
-static bool s_check_store(const char *field, uint32_t store_id, const char *by,
-                          control_code_t *code, char *why, size_t len)
+/* s_check_by checks who asked: at most CONTROL_BY_MAX bytes, no control
+ * characters. */
+static bool s_check_by(const char *field, const char *by, control_code_t *code, char *why,
+                       size_t len)
 {
-    if (store_id == 0)
-        return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
-                        "%s.store_id: must be 1..4294967295 (got 0)", field);
     if (by && strlen(by) > CONTROL_BY_MAX)
         return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
                         "%s.by: at most %d bytes (got %zu)", field, CONTROL_BY_MAX, strlen(by));
@@ -82,6 +82,28 @@ static bool s_check_store(const char *field, uint32_t store_id, const char *by,
             return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
                             "%s.by: control characters are not allowed", field);
     return true;
+}
+
+/* s_check_store checks a store_id and, for pause and resume, the `by` text. */
+static bool s_check_store(const char *field, uint32_t store_id, const char *by,
+                          control_code_t *code, char *why, size_t len)
+{
+    if (store_id == 0)
+        return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
+                        "%s.store_id: must be 1..4294967295 (got 0)", field);
+    return s_check_by(field, by, code, why, len);
+}
+
+/* s_check_campaign checks a campaign's name ("" only where ANY allows it:
+ * every campaign) and, for pause and resume, the `by` text. */
+static bool s_check_campaign(const char *field, const char *name, bool any, const char *by,
+                             control_code_t *code, char *why, size_t len)
+{
+    bool named = name && name[0];
+    if ((named || !any) && (!named || !order_id_valid(name)))
+        return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
+                        "%s.name: must be 1..%d of A-Z a-z 0-9 . _ : -", field, ORDER_ID_MAX);
+    return s_check_by(field, by, code, why, len);
 }
 
 bool control_check(const control_request_t *req, bool readonly, control_code_t *code, char *why,
@@ -97,7 +119,7 @@ bool control_check(const control_request_t *req, bool readonly, control_code_t *
     if (control_is_write(req->body_case) && readonly)
         return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__PERMISSION_DENIED, why, len,
                         "permission denied: this is the read-only control socket; pause, "
-                        "resume and reload need daemon.control");
+                        "resume, reload and campaign pause/resume need daemon.control");
     switch (req->body_case) {
     case SLUICE__CONTROL__V1__REQUEST__BODY_PLATFORMS:
     case SLUICE__CONTROL__V1__REQUEST__BODY_STATS:
@@ -111,6 +133,14 @@ bool control_check(const control_request_t *req, bool readonly, control_code_t *
         return s_check_store("pause", req->pause->store_id, req->pause->by, code, why, len);
     case SLUICE__CONTROL__V1__REQUEST__BODY_RESUME:
         return s_check_store("resume", req->resume->store_id, req->resume->by, code, why, len);
+    case SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN:
+        return s_check_campaign("campaign", req->campaign->name, true, NULL, code, why, len);
+    case SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN_PAUSE:
+        return s_check_campaign("campaign_pause", req->campaign_pause->name, false,
+                                req->campaign_pause->by, code, why, len);
+    case SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN_RESUME:
+        return s_check_campaign("campaign_resume", req->campaign_resume->name, false,
+                                req->campaign_resume->by, code, why, len);
     case SLUICE__CONTROL__V1__REQUEST__BODY_ORDER:
         if (!order_id_valid(req->order->order_id))
             return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
@@ -120,7 +150,7 @@ bool control_check(const control_request_t *req, bool readonly, control_code_t *
     default:
         return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
                         "request: no body (expected platforms, stats, store, store_day, order, "
-                        "pause, resume or reload)");
+                        "campaign, pause, resume, reload, campaign_pause or campaign_resume)");
     }
 }
 

@@ -3,6 +3,7 @@
 #include "dbwork.h"
 
 #include "batch.h"
+#include "campaign.h"
 #include "change.h"
 #include "clock.h"
 #include "log.h"
@@ -23,6 +24,12 @@ static const db_statement_t s_statements[] = {
     {.name = "load_overrides", .sql = override_load_sql, .nparams = 0},
     {.name = "put_override", .sql = override_put_sql, .nparams = 3},
     {.name = "delete_override", .sql = override_delete_sql, .nparams = 1},
+    {.name = "campaign_counts", .sql = campaign_counts_sql, .nparams = 2},
+    {.name = "campaign_day", .sql = campaign_day_sql, .nparams = 3},
+    {.name = "campaign_bookings", .sql = campaign_bookings_sql, .nparams = 3},
+    {.name = "load_campaign_overrides", .sql = campaign_override_load_sql, .nparams = 0},
+    {.name = "put_campaign_override", .sql = campaign_override_put_sql, .nparams = 2},
+    {.name = "delete_campaign_override", .sql = campaign_override_delete_sql, .nparams = 1},
 };
 
 /* The same for a node with a shard, under the same names: every write is
@@ -38,6 +45,12 @@ static const db_statement_t s_shard_statements[] = {
     {.name = "load_overrides", .sql = override_load_sql, .nparams = 0},
     {.name = "put_override", .sql = override_put_fenced_sql, FENCED(3)},
     {.name = "delete_override", .sql = override_delete_fenced_sql, FENCED(1)},
+    {.name = "campaign_counts", .sql = campaign_counts_sql, .nparams = 2},
+    {.name = "campaign_day", .sql = campaign_day_sql, .nparams = 3},
+    {.name = "campaign_bookings", .sql = campaign_bookings_sql, .nparams = 3},
+    {.name = "load_campaign_overrides", .sql = campaign_override_load_sql, .nparams = 0},
+    {.name = "put_campaign_override", .sql = campaign_override_put_fenced_sql, FENCED(2)},
+    {.name = "delete_campaign_override", .sql = campaign_override_delete_fenced_sql, FENCED(1)},
 };
 _Static_assert(sizeof s_statements == sizeof s_shard_statements,
                "a node with a shard runs the same statements, fenced");

@@ -119,16 +119,20 @@ bool ingress_recv(ingress_t *self, ingress_ticket_t **ticket_out, Sluice__V1__Re
 
 void ingress_reply(ingress_t *self, const ingress_ticket_t *ticket, const Sluice__V1__Reply *reply)
 {
-    uint8_t body[INGRESS_REPLY_MAX];
+    /* Acks fit the stack; an Availability of up to 1,000 stores (about 40
+     * bytes each) is packed on the heap. */
+    uint8_t stack[INGRESS_REPLY_MAX], *body = stack;
     size_t body_len = sluice__v1__reply__get_packed_size(reply);
-    if (body_len > sizeof body) {
-        log_error("failed to send reply %llu: %zu bytes is over the %d byte limit",
-                  (unsigned long long)ticket->request_id, body_len, INGRESS_REPLY_MAX);
-        return;
+    if (body_len > sizeof stack && !(body = malloc(body_len))) {
+        log_error("failed to send reply %llu of %zu bytes: out of memory",
+                  (unsigned long long)ticket->request_id, body_len);
+        goto dropped;
     }
     sluice__v1__reply__pack(reply, body);
-
-    if (!envelope_send(self->socket, ticket->envelope, ticket->envelope_len, body, body_len))
+    bool sent = envelope_send(self->socket, ticket->envelope, ticket->envelope_len, body, body_len);
+    if (body != stack)
+        free(body);
+    if (!sent)
         goto dropped;
     self->stats.replies++;
     return;

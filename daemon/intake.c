@@ -44,6 +44,9 @@ typedef enum doubt_sent { DOUBT_IDLE, DOUBT_RESOLVING, DOUBT_LOOKING_UP } doubt_
 
 struct intake {
     intake_with_t with;
+    /* QueryAvailability's answer, made once: no allocation per question */
+    Sluice__V1__StoreAvailability *answers;
+    Sluice__V1__StoreAvailability **answer_ptrs;
     batch_queue_t queue;
     committing_t committing[DBWORK_CONNECTIONS_MAX];
     order_entry_t **resolving;  /* ids a batch found already stored: look them up */
@@ -70,8 +73,10 @@ intake_t *intake_new(const intake_with_t *with)
     batch_queue_init(&self->queue, batch_max);
     self->resolving_cap = batch_max ? batch_max : 1;
     self->resolving = calloc(self->resolving_cap, sizeof *self->resolving);
-    if (!self->resolving) {
-        free(self);
+    self->answers = calloc(INTAKE_QUERY_STORES_MAX, sizeof *self->answers);
+    self->answer_ptrs = calloc(INTAKE_QUERY_STORES_MAX, sizeof *self->answer_ptrs);
+    if (!self->resolving || !self->answers || !self->answer_ptrs) {
+        intake_destroy(&self);
         return NULL;
     }
     for (size_t i = 0; i < DBWORK_CONNECTIONS_MAX; i++)
@@ -95,6 +100,8 @@ void intake_destroy(intake_t **self)
     free(in->doubt_ids);
     batch_queue_clear(&in->queue);
     free(in->resolving);
+    free(in->answers);
+    free(in->answer_ptrs);
     free(in);
     *self = NULL;
 }
@@ -102,6 +109,22 @@ void intake_destroy(intake_t **self)
 const intake_stats_t *intake_stats(const intake_t *self)
 {
     return &self->stats;
+}
+
+bool intake_reason(size_t i, int *reason, const char **name)
+{
+    const ProtobufCEnumDescriptor *d = &sluice__v1__reason__descriptor;
+    for (unsigned k = 0; k < d->n_values; k++) {
+        const ProtobufCEnumValue *v = &d->values[k];
+        if (v->value <= SLUICE__V1__REASON__REASON_NONE || v->value >= INTAKE_REASON_SLOTS)
+            continue;
+        if (i-- == 0) {
+            *reason = v->value;
+            *name = v->name;
+            return true;
+        }
+    }
+    return false;
 }
 
 static size_t s_committing_orders(const intake_t *self)
@@ -154,7 +177,7 @@ static void s_reject(intake_t *self, ingress_ticket_t *t, const char *order_id,
     ack.reason = reason;
     ack.retry_after_ms = retry_after_ms;
     ack.detail = (char *)(detail ? detail : "");
-    if (reason <= SLUICE__V1__REASON__NO_RIDERS)
+    if ((unsigned)reason < INTAKE_REASON_SLOTS)
         self->stats.rejected[reason]++;
     s_ack(self, t, &ack);
 }
@@ -384,6 +407,7 @@ void intake_submit(intake_t *self, ingress_ticket_t *t, const Sluice__V1__Submit
         return;
     }
     admit_order_in_t in = {
+        .campaign = o->campaign,
         .drinks = order_drink_count(o),
         .dropoff_lat = o->dropoff->lat,
         .dropoff_lng = o->dropoff->lng,
@@ -393,20 +417,26 @@ void intake_submit(intake_t *self, ingress_ticket_t *t, const Sluice__V1__Submit
     };
     admit_result_t admit;
     if (!admit_order(w->admit, w->stores, store, &in, &admit)) {
+        /* Nothing was booked: the store's class is as it was. */
+        if (admit.reason != SLUICE__V1__REASON__OVERLOADED)
+            watch_touch(w->watch, o->store_id, in.now_ms, in.now_us);
         s_reject_at_store(self, t, store, order_id, admit.reason, admit.retry_after_ms,
                           admit.detail);
         free(t);
         return;
     }
+    watch_store(w->watch, o->store_id, in.now_ms, in.now_us);
 
+    uint16_t campaign = admit.campaign == CAMPAIGN_NONE ? 0 : (uint16_t)(admit.campaign + 1u);
     e = order_index_add(w->orders, order_id);
     if (!e) {
         order_entry_t booked = {
             .store_id = o->store_id, .prep_slot = admit.plan.slot,
             .prep_start_at_ms = admit.plan.start_ms, .promised_ready_at_ms = admit.plan.ready_ms,
-            .waiting = admit.plan.start_ms > in.now_ms,
+            .waiting = admit.plan.start_ms > in.now_ms, .campaign = campaign,
+            .updated_at_ms = in.now_ms,
         };
-        schedule_release(w->schedule, &booked, in.now_ms);
+        schedule_unplace(w->schedule, &booked, in.now_ms);
         s_reject_at_store(self, t, store, order_id, SLUICE__V1__REASON__OVERLOADED,
                           (uint64_t)cfg->daemon.overloaded_retry_ms, "daemon: out of memory");
         free(t);
@@ -424,13 +454,15 @@ void intake_submit(intake_t *self, ingress_ticket_t *t, const Sluice__V1__Submit
     e->dropoff_lat = o->dropoff->lat;
     e->dropoff_lng = o->dropoff->lng;
     e->drinks = (uint16_t)in.drinks;
+    e->campaign = campaign;
+    e->updated_at_ms = in.now_ms;   /* until its commit: when it was admitted */
     t->next = NULL;
     e->waiters = t;
     bool timed = !e->waiting || schedule_wait(w->schedule, e);
     if (!timed || !batch_queue_add(&self->queue, e, o)) {
         log_error("failed to queue order %s for commit: out of memory", order_id);
         e->waiters = NULL;
-        schedule_release(w->schedule, e, in.now_ms);
+        schedule_unplace(w->schedule, e, in.now_ms);
         order_index_remove(w->orders, e);
         s_reject_at_store(self, t, store, order_id, SLUICE__V1__REASON__OVERLOADED,
                           (uint64_t)cfg->daemon.overloaded_retry_ms, "daemon: out of memory");
@@ -458,6 +490,59 @@ void intake_get(intake_t *self, ingress_ticket_t *t, const Sluice__V1__GetOrder 
     lookup_get(self->with.lookup, t, order_id);
 }
 
+/* ---- QueryAvailability -------------------------------------------------- */
+
+void intake_query(intake_t *self, ingress_ticket_t *t, const Sluice__V1__QueryAvailability *q)
+{
+    const intake_with_t *w = &self->with;
+    uint64_t started = clock_mono_us();
+    const char *campaign = q->campaign ? q->campaign : "";
+    char why[ORDER_DETAIL_MAX];
+    if (q->n_store_ids > INTAKE_QUERY_STORES_MAX) {
+        snprintf(why, sizeof why, "query_availability.store_ids: at most %d stores per request "
+                 "(got %zu)", INTAKE_QUERY_STORES_MAX, q->n_store_ids);
+        reply_error(w->ingress, t, REPLY_BAD_REQUEST, why);
+        free(t);
+        return;
+    }
+    if (campaign[0] && !order_id_valid(campaign)) {
+        reply_error(w->ingress, t, REPLY_BAD_REQUEST,
+                    "query_availability.campaign: 1..64 chars of [A-Za-z0-9._:-]");
+        free(t);
+        return;
+    }
+    if (campaign[0] && campaign_find(admit_campaigns(w->admit), campaign) == CAMPAIGN_NONE) {
+        snprintf(why, sizeof why, "query_availability.campaign: no campaign %s is configured",
+                 campaign);
+        reply_error(w->ingress, t, REPLY_BAD_REQUEST, why);
+        free(t);
+        return;
+    }
+    uint64_t now_ms = clock_wall_ms(), now_us = clock_mono_us();
+    for (size_t i = 0; i < q->n_store_ids; i++) {
+        uint32_t id = q->store_ids[i];
+        store_t *store = store_table_find(w->stores, id);
+        availability_t a;
+        availability_of(w->admit, w->stores, store, campaign, now_ms, now_us, &a);
+        sluice__v1__store_availability__init(&self->answers[i]);
+        availability_to_proto(&a, id, &self->answers[i]);
+        self->answer_ptrs[i] = &self->answers[i];
+        watch_seen(w->watch, store, &a, now_ms);
+    }
+    Sluice__V1__Availability body = SLUICE__V1__AVAILABILITY__INIT;
+    body.n_stores = q->n_store_ids;
+    body.stores = self->answer_ptrs;
+    Sluice__V1__Reply reply = SLUICE__V1__REPLY__INIT;
+    reply.request_id = t->request_id;
+    reply.body_case = SLUICE__V1__REPLY__BODY_AVAILABILITY;
+    reply.availability = &body;
+    ingress_reply(w->ingress, t, &reply);
+    free(t);
+    self->stats.queries++;
+    self->stats.queried_stores += q->n_store_ids;
+    metrics_observe_us(&self->stats.query_latency, clock_mono_us() - started);
+}
+
 /* ---- group commit ------------------------------------------------------- */
 
 static void s_batch_failed(intake_t *self, batch_t *b, const char *why)
@@ -467,7 +552,7 @@ static void s_batch_failed(intake_t *self, batch_t *b, const char *why)
     /* Newest first: each release then finds its order last on its slot. */
     for (size_t i = b->count; i-- > 0;) {
         order_entry_t *e = b->entries[i];
-        schedule_release(self->with.schedule, e, now);
+        schedule_unplace(self->with.schedule, e, now);
         s_fail_waiters(self, e, retry);
         order_index_remove(self->with.orders, e);
     }
@@ -555,7 +640,7 @@ static void s_batch_done(void *arg, const PGresult *res, const db_error_t *err)
      * decision is in the database. */
     for (size_t i = b->count; i-- > 0;)
         if (b->entries[i]->pending) {
-            schedule_release(w->schedule, b->entries[i], now_wall);
+            schedule_unplace(w->schedule, b->entries[i], now_wall);
             s_resolve_later(self, b->entries[i]);
         }
     batch_queue_release(&self->queue, b);

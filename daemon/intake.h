@@ -1,8 +1,9 @@
 /* intake.h - owns orders coming in: SubmitOrder (validation, idempotency,
- * the shard, admission, the ack) and GetOrder, and the group commit that
- * makes each accepted order durable before its ack: batches of orders on
- * any database connection, and then, on connection 0, the ids a batch found
- * already stored ("resolving"), whose first decision is the database's.
+ * the shard, admission, the ack), GetOrder and QueryAvailability, and the
+ * group commit that makes each accepted order durable before its ack:
+ * batches of orders on any database connection, and then, on connection 0,
+ * the ids a batch found already stored ("resolving"), whose first decision
+ * is the database's.
  *
  * A batch whose commit's outcome was lost (the connection dropped, or no
  * answer within the statement deadline: it may have committed) is in
@@ -14,7 +15,8 @@
  * daemon.in_doubt_max_ms, and on SIGTERM not at all: then they get
  * UNAVAILABLE saying the outcome is unknown and a resubmission is safe.
  * These are dbwork sources too. It counts what it decides and commits
- * (intake_stats). */
+ * (intake_stats), and tells the watch (watch.h) which stores its decisions
+ * and questions touched. */
 #ifndef SLUICE_INTAKE_H
 #define SLUICE_INTAKE_H
 
@@ -30,16 +32,25 @@
 #include "reload.h"
 #include "schedule.h"
 #include "store.h"
+#include "watch.h"
 #include "proto/sluice.pb-c.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
+/* Rejections are counted by Reason value, with room for reasons to come;
+ * readers list the ones sluice.v1.Reason's descriptor names (intake_reason). */
+#define INTAKE_REASON_SLOTS 32
+
+/* QueryAvailability.store_ids per request, at most: answered from memory in
+ * well under a millisecond (metric sluice_availability_query_seconds). */
+#define INTAKE_QUERY_STORES_MAX 1000
+
 typedef struct intake_stats {
     uint64_t submitted;
     uint64_t accepted;
     uint64_t duplicates;
-    uint64_t rejected[SLUICE__V1__REASON__NO_RIDERS + 1];
+    uint64_t rejected[INTAKE_REASON_SLOTS];
     uint64_t batches;                     /* group commits that succeeded */
     uint64_t batch_rows;
     uint64_t batch_failures;
@@ -48,6 +59,9 @@ typedef struct intake_stats {
     uint64_t commit_us_max;
     metrics_histogram_t ack_latency[2];   /* [0] accepted, [1] rejected */
     metrics_histogram_t commit_latency;
+    uint64_t queries;                     /* QueryAvailability answered */
+    uint64_t queried_stores;              /* stores in them */
+    metrics_histogram_t query_latency;    /* a query's service time, read to answer sent */
 } intake_stats_t;
 
 /* What intake works with; borrowed, each must outlive it. */
@@ -63,6 +77,7 @@ typedef struct intake_with {
     const dbwork_t *dbwork;
     lookup_t *lookup;             /* GetOrder of an order not in memory */
     const lease_t *lease;         /* this node's shard lease; NULL: no shard */
+    watch_t *watch;               /* the avail.<store_id> events */
 } intake_with_t;
 
 typedef struct intake intake_t;
@@ -80,6 +95,12 @@ void intake_submit(intake_t *self, ingress_ticket_t *t, const Sluice__V1__Submit
 /* intake_get answers GetOrder G of ticket T (taken), from memory or later
  * from the database. */
 void intake_get(intake_t *self, ingress_ticket_t *t, const Sluice__V1__GetOrder *g);
+
+/* intake_query answers QueryAvailability Q of ticket T (taken) at once,
+ * from memory: each store's availability (availability.h), with Q's
+ * campaign when it names one. More than INTAKE_QUERY_STORES_MAX stores, or
+ * a campaign the config does not have, is an Error naming the field. */
+void intake_query(intake_t *self, ingress_ticket_t *t, const Sluice__V1__QueryAvailability *q);
 
 /* intake_pending: orders admitted and not yet committed (queued,
  * committing and in doubt). intake_oldest_pending_us: the age of the oldest
@@ -104,6 +125,11 @@ void intake_stop(intake_t *self);
 void intake_abandon(intake_t *self);
 
 const intake_stats_t *intake_stats(const intake_t *self);
+
+/* intake_reason gives the I-th reason a rejection can have, in the order of
+ * sluice.v1.Reason (REASON_NONE left out): its value in *REASON and its
+ * name in *NAME. False past the last. */
+bool intake_reason(size_t i, int *reason, const char **name);
 
 /* The dbwork sources (ARG: the intake_t): the batches, and the ids to resolve. */
 dbwork_waiting_fn intake_batches_waiting;

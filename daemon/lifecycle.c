@@ -178,22 +178,22 @@ static void s_apply(lifecycle_t *self, const change_t *c, uint64_t updated_ms)
     order_state_t from = (order_state_t)e->state, to;
     e->updated_at_ms = updated_ms;
     self->committed++;
-    kitchen_t *k = schedule_kitchen_of(self->with.schedule, e);
     bool in_kitchen = !e->marked_ready && order_state_in_kitchen(from);
     if (order_state_on(from, c->asked, s_facts(e), &to) == ORDER_EFFECT_MOVE)
         e->state = (uint8_t)to;
     if (c->asked == ORDER_EVENT_MARK_READY) {
         e->marked_ready = true;
-        schedule_prep_started(self->with.schedule, e);
-        if (k)
-            kitchen_ready(k, e->prep_slot, e->promised_ready_at_ms, c->at_ms);
+        schedule_ready(self->with.schedule, e, c->at_ms);
+        watch_store(self->with.watch, e->store_id, clock_wall_ms(), clock_mono_us());
         dispatch_marked_ready(self->dispatch, e, c->at_ms);
         return;
     }
     /* Still in the kitchen (a rider may be on the way already): give the
-     * prep time back. */
-    if (in_kitchen)
+     * prep time (and a campaign's share of it) back. */
+    if (in_kitchen) {
         schedule_release(self->with.schedule, e, c->at_ms);
+        watch_store(self->with.watch, e->store_id, clock_wall_ms(), clock_mono_us());
+    }
     dispatch_cancelled(self->dispatch, e);
 }
 

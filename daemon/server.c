@@ -25,6 +25,7 @@
 #include "status.h"
 #include "store.h"
 #include "tz.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -61,6 +62,7 @@ struct server {
     dispatch_t *dispatch;       /* the lifecycle's engine */
     intake_t *intake;
     restore_t *restore;
+    watch_t *watch;             /* the avail.<store_id> events */
     status_t *status;
     admin_t *admin;
     lease_t *lease;             /* daemon.shard's lease; NULL: a single node */
@@ -129,6 +131,9 @@ static void s_route(server_t *s, ingress_ticket_t *t, const Sluice__V1__Request 
     case SLUICE__V1__REQUEST__BODY_GET:
         intake_get(s->intake, t, req->get);
         break;
+    case SLUICE__V1__REQUEST__BODY_QUERY_AVAILABILITY:
+        intake_query(s->intake, t, req->query_availability);
+        break;
     case SLUICE__V1__REQUEST__BODY_CANCEL:
         lifecycle_request(s->lifecycle, t, "cancel.order_id",
                           req->cancel->order_id ? req->cancel->order_id : "", ORDER_EVENT_CANCEL,
@@ -141,7 +146,8 @@ static void s_route(server_t *s, ingress_ticket_t *t, const Sluice__V1__Request 
         break;
     default:
         reply_error(s->ingress, t, REPLY_BAD_REQUEST,
-                    "request: no body (expected submit, cancel, ready or get)");
+                    "request: no body (expected submit, cancel, ready, get or "
+                    "query_availability)");
         free(t);
         break;
     }
@@ -180,9 +186,11 @@ static int s_poll_timeout(server_t *s, uint64_t now)
         s_sooner(&timeout, lease_timeout_ms(s->lease, now));
     s_sooner(&timeout, status_timeout_ms(s->status, now));
     s_sooner(&timeout, dispatch_timeout_ms(s->dispatch, now));
-    uint64_t due = schedule_next_ms(s->schedule), wall = clock_wall_ms();
-    if (due != UINT64_MAX && (due <= wall || due - wall < (uint64_t)timeout))
-        timeout = due <= wall ? 0 : (int)(due - wall);
+    uint64_t wall = clock_wall_ms();
+    const uint64_t dues[2] = {schedule_next_ms(s->schedule), watch_due_ms(s->watch)};
+    for (int i = 0; i < 2; i++)
+        if (dues[i] != UINT64_MAX && (dues[i] <= wall || dues[i] - wall < (uint64_t)timeout))
+            timeout = dues[i] <= wall ? 0 : (int)(dues[i] - wall);
     return timeout;
 }
 
@@ -268,6 +276,7 @@ int server_run(server_t *s)
         intake_step(s->intake, now);
         dispatch_step(s->dispatch, now);
         schedule_step(s->schedule, s->dispatch);
+        watch_step(s->watch, s->reload, clock_wall_ms(), clock_mono_us());
         dbwork_step_send(s->dbwork);
         if (!s->stopping && (restore_done(s->restore) || s_standby(s)))
             s_step_ingress(s);
@@ -331,17 +340,21 @@ static bool s_open_ingress(server_t *s, const config_daemon_t *d)
 }
 
 /* s_set_sources is the order in which the rooms' work goes to the
- * database: the start-up reads alone, then on connection 0 the operators'
- * writes, the batches whose commit's outcome was lost, the ids a batch found
- * stored, the state changes, and lookups and batches taking turns; batches
- * also on every other connection. */
+ * database: the start-up reads alone, then on connection 0 the campaigns'
+ * counts, the operators' writes, the batches whose commit's outcome was
+ * lost, the ids a batch found stored, the state changes, and lookups and
+ * batches taking turns; batches also on every other connection. */
 static bool s_set_sources(server_t *s)
 {
     const dbwork_source_t sources[] = {
         {"start-up overrides", DBWORK_FIRST, DBWORK_ALONE, restore_overrides_waiting,
          restore_send_overrides, NULL, NULL, s->restore},
+        {"start-up campaign pauses", DBWORK_FIRST, DBWORK_ALONE, restore_campaign_pauses_waiting,
+         restore_send_campaign_pauses, NULL, NULL, s->restore},
         {"restore", DBWORK_FIRST, DBWORK_ALONE, restore_orders_waiting, restore_send_orders,
          NULL, NULL, s->restore},
+        {"campaign counts", DBWORK_FIRST, DBWORK_IN_ORDER, restore_counts_waiting,
+         restore_send_counts, NULL, restore_counts_busy, s->restore},
         {"control writes", DBWORK_FIRST, DBWORK_IN_ORDER, admin_writes_waiting, admin_send_write,
          admin_writes_down, admin_writes_busy, s->admin},
         {"batches in doubt", DBWORK_FIRST, DBWORK_IN_ORDER, intake_doubt_waiting,
@@ -365,15 +378,18 @@ static bool s_open_rooms(server_t *s, config_t **cfg)
     s->dbwork = dbwork_new(&(*cfg)->daemon);
     if (s->dbwork && s->lease)
         dbwork_hold_start(s->dbwork, true);   /* until the lease is this node's */
-    s->schedule = schedule_new(s->stores);
+    s->schedule = schedule_new(s->stores, admit_campaigns(s->admit));
     s->lookup = s->dbwork ? lookup_new(s->ingress, s->dbwork) : NULL;
-    if (!s->dbwork || !s->schedule || !s->lookup) {
+    watch_with_t ww = {.admit = s->admit, .stores = s->stores, .events = s->events,
+                       .interval_ms = (uint64_t)(*cfg)->daemon.availability_event_ms};
+    s->watch = watch_new(&ww);
+    if (!s->dbwork || !s->schedule || !s->lookup || !s->watch) {
         log_error("failed to start: out of memory");
         return false;
     }
     lifecycle_with_t lw = {.stores = s->stores, .orders = s->orders, .schedule = s->schedule,
                            .events = s->events, .ingress = s->ingress, .dbwork = s->dbwork,
-                           .lookup = s->lookup, .zmq = s->zmq};
+                           .lookup = s->lookup, .zmq = s->zmq, .watch = s->watch};
     s->lifecycle = lifecycle_new(*cfg, &lw);
     if (!s->lifecycle)
         return false;
@@ -386,11 +402,12 @@ static bool s_open_rooms(server_t *s, config_t **cfg)
     intake_with_t iw = {.reload = s->reload, .stores = s->stores, .admit = s->admit,
                         .orders = s->orders, .schedule = s->schedule, .dispatch = s->dispatch,
                         .events = s->events, .ingress = s->ingress, .dbwork = s->dbwork,
-                        .lookup = s->lookup, .lease = s->lease};
+                        .lookup = s->lookup, .lease = s->lease, .watch = s->watch};
     s->intake = s->reload ? intake_new(&iw) : NULL;
     restore_with_t rw = {.overrides = &s->overrides, .stores = s->stores, .orders = s->orders,
                          .schedule = s->schedule, .dispatch = s->dispatch,
-                         .shard = s->lease ? lease_shard(s->lease) : ""};
+                         .shard = s->lease ? lease_shard(s->lease) : "",
+                         .campaigns = admit_campaigns(s->admit), .reload = s->reload};
     s->restore = restore_new(&rw);
     if (!s->reload || !s->intake || !s->restore) {
         log_error("failed to start: out of memory");
@@ -399,13 +416,15 @@ static bool s_open_rooms(server_t *s, config_t **cfg)
     status_with_t sw = {.reload = s->reload, .intake = s->intake, .lifecycle = s->lifecycle,
                         .restore = s->restore, .dbwork = s->dbwork, .admit = s->admit,
                         .dispatch = s->dispatch, .orders = s->orders, .ingress = s->ingress,
-                        .events = s->events, .zap = s->zap, .lease = s->lease};
+                        .events = s->events, .zap = s->zap, .lease = s->lease,
+                        .watch = s->watch};
     s->status = status_new(&sw);
     if (!s->status)
         return false;
     admin_with_t aw = {.reload = s->reload, .stores = s->stores, .admit = s->admit,
                        .overrides = &s->overrides, .dispatch = s->dispatch, .intake = s->intake,
-                       .status = s->status, .dbwork = s->dbwork, .zmq = s->zmq};
+                       .status = s->status, .dbwork = s->dbwork, .zmq = s->zmq,
+                       .watch = s->watch};
     s->admin = admin_new(&aw);
     return s->admin && s_set_sources(s);
 }
@@ -472,6 +491,7 @@ void server_destroy(server_t **self)
     restore_destroy(&s->restore);
     lifecycle_destroy(&s->lifecycle);  /* before the orders its engine's jobs point at */
     lookup_destroy(&s->lookup);
+    watch_destroy(&s->watch);
     schedule_destroy(&s->schedule);
     override_list_free(&s->overrides);
     order_index_destroy(&s->orders);

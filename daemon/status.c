@@ -65,6 +65,105 @@ void status_stopping(status_t *self)
 
 /* ---- HTTP --------------------------------------------------------------- */
 
+/* s_availability_metrics: QueryAvailability and the avail.<store_id> events. */
+static void s_availability_metrics(status_t *self, metrics_page_t *p)
+{
+    const intake_stats_t *st = intake_stats(self->with.intake);
+    watch_stats_t ws = watch_stats(self->with.watch);
+    metrics_counter(p, "sluice_availability_queries_total", "QueryAvailability requests answered",
+                    (double)st->queries);
+    metrics_counter(p, "sluice_availability_query_stores_total",
+                    "Stores asked about in QueryAvailability requests", (double)st->queried_stores);
+    metrics_family(p, "sluice_availability_query_seconds", "histogram",
+                   "A QueryAvailability's service time, from reading it to sending its answer");
+    metrics_histogram(p, "sluice_availability_query_seconds", NULL, &st->query_latency);
+    metrics_counter(p, "sluice_availability_events_total",
+                    "avail.<store_id> events sent on the PUB socket", (double)ws.events);
+    metrics_gauge(p, "sluice_availability_stores_followed",
+                  "Stores whose availability the avail.<store_id> events follow now",
+                  (double)ws.followed);
+}
+
+/* s_campaign_sample writes one campaign's sample of family NAME. */
+static void s_campaign_sample(metrics_page_t *p, const char *name, const char *campaign,
+                              const char *more, double value)
+{
+    char label[160];
+    snprintf(label, sizeof label, "campaign=\"%s\"%s", campaign, more ? more : "");
+    metrics_sample(p, name, label, value);
+}
+
+/* s_campaign_metrics: each configured campaign's counters (no per-store
+ * labels: the stores are sluicectl campaign's). */
+static void s_campaign_metrics(status_t *self, metrics_page_t *p)
+{
+    const config_t *cfg = reload_config(self->with.reload);
+    campaign_table_t *t = admit_campaigns(self->with.admit);
+    uint64_t now_us = clock_mono_us();
+    static const struct {
+        const char *name, *type, *help;
+    } families[] = {
+        {"sluice_campaign_orders_placed", "gauge",
+         "Orders the campaign has placed in all, as its budget counts them (read back at start)"},
+        {"sluice_campaign_refused_total", "counter",
+         "The campaign's orders refused since start, by the limit that refused them"},
+        {"sluice_campaign_budget_left", "gauge", "Orders the campaign may still place (with a budget)"},
+        {"sluice_campaign_pace_tokens", "gauge", "Tokens in the campaign's orders_per_second bucket"},
+        {"sluice_campaign_stores_share_full", "gauge",
+         "Stores where the campaign's last check found its store_share booked"},
+        {"sluice_campaign_paused", "gauge", "1 while the config or an operator pauses the campaign"},
+        {"sluice_campaign_counting", "gauge", "1 while the campaign's counts are read back"},
+    };
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+        metrics_family(p, families[f].name, families[f].type, families[f].help);
+        for (size_t i = 0; i < cfg->campaign_count; i++) {
+            const config_campaign_t *c = &cfg->campaigns[i];
+            campaign_id_t id = campaign_find(t, c->name);
+            const campaign_counts_t *n = campaign_counts(t, id);
+            if (!n)
+                continue;
+            switch (f) {
+            case 0:
+                s_campaign_sample(p, families[f].name, c->name, NULL, (double)n->placed);
+                break;
+            case 1:
+                for (int st = SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_COUNTING;
+                     st <= SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_SHARE_FULL; st++) {
+                    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+                        &sluice__v1__campaign_state__descriptor, st);
+                    char more[64];
+                    snprintf(more, sizeof more, ",limit=\"%s\"",
+                             v ? v->name + strlen("CAMPAIGN_STATE_") : "OTHER");
+                    s_campaign_sample(p, families[f].name, c->name, more, (double)n->refused[st]);
+                }
+                break;
+            case 2:
+                if (c->budget)
+                    s_campaign_sample(p, families[f].name, c->name, NULL,
+                                      n->placed >= (uint64_t)c->budget
+                                          ? 0 : (double)((uint64_t)c->budget - n->placed));
+                break;
+            case 3:
+                s_campaign_sample(p, families[f].name, c->name, NULL,
+                                  campaign_pace_tokens(t, id, now_us));
+                break;
+            case 4:
+                s_campaign_sample(p, families[f].name, c->name, NULL,
+                                  (double)n->share_full_stores);
+                break;
+            case 5:
+                s_campaign_sample(p, families[f].name, c->name, NULL,
+                                  c->paused || campaign_override_by(t, c->name) ? 1 : 0);
+                break;
+            default:
+                s_campaign_sample(p, families[f].name, c->name, NULL,
+                                  campaign_is_counted(t, id) ? 0 : 1);
+                break;
+            }
+        }
+    }
+}
+
 static void s_metrics_page(status_t *self, metrics_page_t *p)
 {
     const status_with_t *w = &self->with;
@@ -92,11 +191,11 @@ static void s_metrics_page(status_t *self, metrics_page_t *p)
     metrics_counter(p, "sluice_orders_duplicate_total", "Repeats answered with the first decision",
                     (double)st->duplicates);
     metrics_family(p, "sluice_orders_rejected_total", "counter", "Orders rejected, by reason");
-    for (int r = 1; r <= SLUICE__V1__REASON__NO_RIDERS; r++) {
-        const ProtobufCEnumValue *v =
-            protobuf_c_enum_descriptor_get_value(&sluice__v1__reason__descriptor, r);
+    int r;
+    const char *name;
+    for (size_t i = 0; intake_reason(i, &r, &name); i++) {
         char label[64];
-        snprintf(label, sizeof label, "reason=\"%s\"", v ? v->name : "OTHER");
+        snprintf(label, sizeof label, "reason=\"%s\"", name);
         metrics_sample(p, "sluice_orders_rejected_total", label, (double)st->rejected[r]);
     }
     metrics_counter(p, "sluice_events_published_total", "Order events sent on the PUB socket",
@@ -155,6 +254,8 @@ static void s_metrics_page(status_t *self, metrics_page_t *p)
         metrics_gauge(p, "sluice_lease_epoch", "The epoch of the shard lease this node holds",
                       (double)lease_epoch(w->lease));
     }
+    s_availability_metrics(self, p);
+    s_campaign_metrics(self, p);
     dispatch_metrics(w->dispatch, p, clock_mono_ms());
 }
 

@@ -18,6 +18,7 @@
 #include "order_index.h"
 #include "reload.h"
 #include "restore.h"
+#include "watch.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -41,6 +42,7 @@ typedef struct status_with {
     const events_t *events;
     const curve_zap_t *zap;         /* NULL when the ingress is plain */
     const lease_t *lease;           /* daemon.shard's lease; NULL: a single node */
+    const watch_t *watch;
 } status_with_t;
 
 typedef struct status status_t;

@@ -397,6 +397,7 @@ static void s_answer_order(control_t *control, lookup_t *l)
     row.refund_due = r->refund_due;
     row.prep_slot = s_text(r->prep_slot);
     row.prep_start_at = s_text(r->prep_start_at);
+    row.campaign = s_text(r->campaign);
 
     Sluice__Control__V1__DispatchAttempt *d = calloc(o->dispatch_count + 1, sizeof *d);
     Sluice__Control__V1__DispatchAttempt **dp = calloc(o->dispatch_count + 1, sizeof *dp);

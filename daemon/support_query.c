@@ -43,7 +43,7 @@ static const char s_order_sql[] =
     "          FROM jsonb_array_elements(items) WITH ORDINALITY AS i(e, n)),"
     "       NULLIF(voucher_id, ''), NULLIF(customer_ref, ''), to_char(accepted_at, $2), to_char(promised_ready_at, $2),"
     "       to_char(promised_delivery_at, $2), to_char(updated_at, $2), refund_due, prep_slot,"
-    "       to_char(prep_start_at, $2)"
+    "       to_char(prep_start_at, $2), campaign"
     "  FROM orders WHERE order_id = $1";
 static const char s_dispatches_sql[] =
     "SELECT attempt, platform, dispatch_key, state::text, NULLIF(rider_ref, ''), fee_cents,"
@@ -362,7 +362,7 @@ support_query_status_t support_query_order_read(support_query_t *self, const cha
         .accepted_at = s_text(r, 0, 7), .promised_ready_at = s_text(r, 0, 8),
         .promised_delivery_at = s_text(r, 0, 9), .updated_at = s_text(r, 0, 10),
         .refund_due = strcmp(PQgetvalue(r, 0, 11), "t") == 0, .prep_slot = s_text(r, 0, 12),
-        .prep_start_at = s_text(r, 0, 13),
+        .prep_start_at = s_text(r, 0, 13), .campaign = s_text(r, 0, 14),
     };
     r = out->res[1];
     out->dispatch_count = (size_t)PQntuples(r);

@@ -1268,13 +1268,9 @@ const char *harness_decision_name(int decision)
 
 const char *harness_reason_name(int reason)
 {
-    static const char *const names[] = { "REASON_NONE", "STORE_BUSY", "STORE_PAUSED",
-                                         "STORE_CLOSED", "UNKNOWN_STORE", "INVALID",
-                                         "OVERLOADED", "CONFLICT", "UNAVAILABLE",
-                                         "NO_RIDERS" };
-    if (reason >= 0 && (size_t)reason < sizeof names / sizeof names[0])
-        return names[reason];
-    return "?";
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&sluice__v1__reason__descriptor, reason);
+    return v ? v->name : "?";
 }
 
 const char *harness_reply_describe(const Sluice__V1__Reply *r, char *buf, size_t len)

@@ -772,7 +772,7 @@ static void s_expect_since(const char *text, const char *needle, const char *lo,
 
 #define ZERO_REJECTED(busy, paused)                                                        \
     "\"rejected\":{\"STORE_BUSY\":" #busy ",\"STORE_PAUSED\":" #paused ",\"STORE_CLOSED\":0," \
-    "\"OVERLOADED\":0,\"NO_RIDERS\":0,\"UNAVAILABLE\":0}"
+    "\"OVERLOADED\":0,\"NO_RIDERS\":0,\"UNAVAILABLE\":0,\"CAMPAIGN_LIMIT\":0}"
 
 /* Today's rejections come from the running daemon's memory, by reason, with
  * the local time they count from; a restart counts from zero again, and a
@@ -812,6 +812,7 @@ static void test_store_rejected_today(void **state)
     ctl_expect_field(r.out, "    OVERLOADED", "0");
     ctl_expect_field(r.out, "    NO_RIDERS", "0");
     ctl_expect_field(r.out, "    UNAVAILABLE", "0");
+    ctl_expect_field(r.out, "    CAMPAIGN_LIMIT", "0");
     ctl_expect_lacks(r.out, "UNKNOWN_STORE", "store 1004");
     ctl_run_free(&r);
 

@@ -111,6 +111,45 @@ static void test_check(void **state)
                         "PERMISSION_DENIED");
 }
 
+/* campaign reads every campaign ("") or one by a valid name, on either
+ * socket; campaign_pause and campaign_resume need a name and the write one. */
+static void test_check_campaign(void **state)
+{
+    (void)state;
+    req_t req = SLUICE__CONTROL__V1__REQUEST__INIT;
+    req.version = SLUICE__CONTROL__V1__VERSION__VERSION_CURRENT;
+    Sluice__Control__V1__CampaignRequest read = SLUICE__CONTROL__V1__CAMPAIGN_REQUEST__INIT;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN;
+    req.campaign = &read;
+    s_allowed(&req, true);
+    read.name = "spring-2027";
+    s_allowed(&req, true);
+    read.name = "spring 2027";
+    s_refused(&req, true, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, "campaign.name");
+
+    Sluice__Control__V1__CampaignPauseRequest pause =
+        SLUICE__CONTROL__V1__CAMPAIGN_PAUSE_REQUEST__INIT;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN_PAUSE;
+    req.campaign_pause = &pause;
+    s_refused(&req, false, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, "campaign_pause.name");
+    pause.name = "spring-2027";
+    s_allowed(&req, false);
+    s_refused(&req, true, SLUICE__CONTROL__V1__ERROR__CODE__PERMISSION_DENIED, "read-only");
+    pause.by = "ops\x07";
+    s_refused(&req, false, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, "campaign_pause.by");
+
+    Sluice__Control__V1__CampaignResumeRequest resume =
+        SLUICE__CONTROL__V1__CAMPAIGN_RESUME_REQUEST__INIT;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN_RESUME;
+    req.campaign_resume = &resume;
+    s_refused(&req, false, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, "campaign_resume.name");
+    resume.name = "spring-2027";
+    s_allowed(&req, false);
+    s_refused(&req, true, SLUICE__CONTROL__V1__ERROR__CODE__PERMISSION_DENIED, "read-only");
+    assert_true(control_is_write(SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN_PAUSE));
+    assert_false(control_is_write(SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN));
+}
+
 static const char *s_ro(const char *control, const char *readonly, char *buf, size_t len)
 {
     config_daemon_t d = {.control = (char *)control, .control_readonly = (char *)readonly};
@@ -212,6 +251,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_commands),   cmocka_unit_test(test_check),
+        cmocka_unit_test(test_check_campaign),
         cmocka_unit_test(test_readonly_endpoint), cmocka_unit_test(test_override_list),
         cmocka_unit_test(test_store_paused),     cmocka_unit_test(test_quantile),
     };

@@ -1,5 +1,5 @@
 /* test_fence.c - the fenced forms of the daemon's writes (batch.c,
- * change.c, override.c): each calls sluice_fence once with the two
+ * change.c, override.c, campaign.c): each calls sluice_fence once with the two
  * parameters db.h appends after the caller's, so a column added to a
  * statement (a new array parameter) must move the fence's numbers with it;
  * the unfenced forms do not call it at all; the resolve statement is the
@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "batch.h"
+#include "campaign.h"
 #include "change.h"
 #include "db.h"
 #include "override.h"
@@ -45,6 +46,8 @@ static void test_fenced_parameters_follow_the_callers(void **state)
     s_fence_params(change_fenced_sql, CHANGE_PARAMS, "change_orders");
     s_fence_params(override_put_fenced_sql, 3, "put_override");
     s_fence_params(override_delete_fenced_sql, 1, "delete_override");
+    s_fence_params(campaign_override_put_fenced_sql, 2, "put_campaign_override");
+    s_fence_params(campaign_override_delete_fenced_sql, 1, "delete_campaign_override");
 }
 
 static void test_unfenced_never_call_it(void **state)
@@ -52,12 +55,13 @@ static void test_unfenced_never_call_it(void **state)
     (void)state;
     const char *const sqls[] = { batch_insert_sql,     batch_resolve_sql,   change_sql,
                                  override_put_sql,     override_delete_sql, batch_live_sql,
-                                 batch_live_shard_sql, batch_lookup_sql };
+                                 batch_live_shard_sql, batch_lookup_sql,
+                                 campaign_override_put_sql, campaign_override_delete_sql };
     for (size_t i = 0; i < sizeof sqls / sizeof sqls[0]; i++)
         assert_null(strstr(sqls[i], "sluice_fence"));
     /* Only the fenced insert writes the shard, last. */
     assert_null(strstr(batch_insert_sql, "shard"));
-    assert_non_null(strstr(batch_insert_fenced_sql, "prep_start_at, shard)"));
+    assert_non_null(strstr(batch_insert_fenced_sql, "prep_start_at, campaign, shard)"));
     assert_non_null(strstr(batch_live_shard_sql, "o.shard = $1"));
 }
 

@@ -58,6 +58,8 @@ static void s_order_json(const support_query_order_t *o, const order_source_t *s
     ctl_json_string(&j, r->voucher_id);
     ctl_json_key(&j, "customer_ref");
     ctl_json_string(&j, r->customer_ref);
+    ctl_json_key(&j, "campaign");
+    ctl_json_string(&j, r->campaign);
     ctl_json_key(&j, "accepted_at");
     ctl_json_string(&j, r->accepted_at);
     ctl_json_key(&j, "promised_ready_at");
@@ -142,6 +144,8 @@ static void s_order_text(const support_query_order_t *o, const char *store_name,
         ctl_text_field("voucher", r->voucher_id);
     if (r->customer_ref != NULL)
         ctl_text_field("customer", r->customer_ref);
+    if (r->campaign != NULL)
+        ctl_text_field("campaign", r->campaign);
     ctl_text_field("accepted", r->accepted_at);
     ctl_text_field("promised ready", r->promised_ready_at);
     ctl_text_field("promised delivery", r->promised_delivery_at);
@@ -208,6 +212,7 @@ static bool s_order_of_reply(const Sluice__Control__V1__OrderReply *r, support_q
         .refund_due = w->refund_due,
         .prep_slot = ctl_daemon_nullable(w->prep_slot),
         .prep_start_at = ctl_daemon_nullable(w->prep_start_at),
+        .campaign = ctl_daemon_nullable(w->campaign),
     };
     o->dispatch_count = r->n_dispatches;
     o->event_count = r->n_events;

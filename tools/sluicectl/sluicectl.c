@@ -7,10 +7,11 @@
  * directly, so support staff get answers while sluiced is down, and adds
  * the daemon's live view when the daemon answers on its control socket
  * (ctl_daemon.c, ctl_control.c), and every answer says where it came from.
- * platforms, stats, pause, resume and reload ask the daemon only.
+ * platforms, stats, campaign, pause, resume and reload ask the daemon only.
  * `reconcile` asks the platforms and PostgreSQL itself (reconcile_cmd.c). */
 #include "ctl.h"
 #include "ctl_admin.h"
+#include "ctl_campaign.h"
 #include "ctl_control.h"
 #include "ctl_order.h"
 #include "ctl_stats.h"
@@ -171,7 +172,9 @@ typedef enum ctl_needs {
 /* The commands: one row each. A new command is one row and its function. */
 typedef struct ctl_command {
     const char *name;
-    const char *arg;          /* its one argument's name, NULL for none */
+    const char *arg;          /* its one argument's name, NULL for none; in brackets
+                               * ("[NAME]"): optional, and the command checks its
+                               * words itself (campaign pause NAME) */
     ctl_needs_t needs;
     bool json;                /* --json applies */
     int (*run)(ctl_t *ctl, char **argv);
@@ -190,6 +193,12 @@ static const ctl_command_t s_commands[] = {
      "each platform: link, breaker, in flight, error ratio, p99 reply times"},
     {"stats", NULL, CTL_NEEDS_CONTROL, true, ctl_stats_run,
      "intake rate, decisions by reason, queue delay, commit latency, batch size"},
+    {"campaign", "[NAME]", CTL_NEEDS_CONTROL, true, ctl_campaign_run,
+     "a campaign (every one without NAME): state, placed, budget left, pace,\n"
+     "                   refusals by limit, the stores where its share is full;\n"
+     "                   campaign pause NAME: refuse its orders (CAMPAIGN_LIMIT) now\n"
+     "                   and across restarts; campaign resume NAME: the config decides\n"
+     "                   again"},
     {"pause", "STORE", CTL_NEEDS_CONTROL, false, ctl_admin_pause,
      "refuse the store's new orders (STORE_PAUSED) now and across restarts"},
     {"resume", "STORE", CTL_NEEDS_CONTROL, false, ctl_admin_resume,
@@ -308,7 +317,8 @@ int main(int argc, char **argv)
         return CTL_EXIT_USAGE;
     }
     int args = argc - optind - 1;
-    if (args != (command->arg != NULL ? 1 : 0)) {
+    bool own_words = command->arg != NULL && command->arg[0] == '[';
+    if (!own_words && args != (command->arg != NULL ? 1 : 0)) {
         fprintf(stderr, "usage: sluicectl [options] %s%s%s\n", command->name,
                 command->arg ? " " : "", command->arg ? command->arg : "");
         return CTL_EXIT_USAGE;
