@@ -1,6 +1,8 @@
 /* test_intake.c - the way in, end to end: real PostgreSQL, real sluiced, real
  * ZeroMQ. Admission answers, durability of every ACCEPTED, idempotency, bad
- * input, back-pressure, crashes, database outages, shutdown and migrations. */
+ * input (text with a NUL byte, ids too long or not UTF-8: refused, never
+ * shortened, never echoed), back-pressure, crashes, database outages,
+ * shutdown and migrations. */
 #include <ctype.h>
 #include <glob.h>
 #include <setjmp.h>
@@ -15,6 +17,8 @@
 #include <zmq.h>
 
 #include "harness.h"
+#include "order.h"
+#include "wire_text.h"
 
 #define S_REPLY_MS 5000
 
@@ -277,6 +281,23 @@ static void s_latitude_91(harness_order_t *o)
     o->dropoff.lat = 91.0;
 }
 
+/* 5,000 characters: refused, and an answer that echoed it would not fit
+ * the reply path (4,096 bytes). */
+static void s_id_5000(harness_order_t *o)
+{
+    static char id[5001];
+    memset(id, 'A', 5000);
+    harness_order_fill(o, "bad-id-5000", HARNESS_FIRST_STORE);
+    o->msg.order_id = id;
+}
+
+/* Not UTF-8: echoed in a `string` field, standard clients could not parse
+ * the answer. */
+static void s_id_not_utf8(harness_order_t *o)
+{
+    harness_order_fill(o, "bad-\xff\xfe-\xc3", HARNESS_FIRST_STORE);
+}
+
 static const bad_frame_t s_bad_frames[] = {
     { "a garbage frame", .build = s_garbage, .expect = BAD_ERROR, .code = 400 },
     { "a packed Item", .build = s_packed_item, .expect = BAD_ERROR_OR_INVALID },
@@ -291,16 +312,20 @@ static const bad_frame_t s_bad_frames[] = {
     { "quantity 100", .order = s_quantity_100, .expect = BAD_INVALID, .field = "quantity" },
     { "65-char sku", .order = s_long_sku, .expect = BAD_INVALID, .field = "sku" },
     { "dropoff latitude 91", .order = s_latitude_91, .expect = BAD_INVALID, .field = "lat" },
+    { "5,000-char order_id", .order = s_id_5000, .expect = BAD_INVALID, .field = "order_id" },
+    { "order_id not UTF-8", .order = s_id_not_utf8, .expect = BAD_INVALID, .field = "order_id" },
     { "an oversized frame", .build = s_huge_get, .expect = BAD_DROPPED },
 };
 
 /* s_expect_bad_reply fails unless R is what frame B must get; REQUEST_ID
- * is the request the frame carried. */
-static void s_expect_bad_reply(const bad_frame_t *b, uint64_t request_id,
+ * is the request the frame carried, SENT_ID its order_id (NULL: none). */
+static void s_expect_bad_reply(const bad_frame_t *b, uint64_t request_id, const char *sent_id,
                                const Sluice__V1__Reply *r)
 {
-    char buf[768];
+    char buf[768], field[128];
     bool error = r != NULL && r->body_case == SLUICE__V1__REPLY__BODY_ERROR;
+    if (r != NULL && wire_text_find_invalid(&r->base, field, sizeof field))
+        fail_msg("%s: the reply's %s is not UTF-8", b->name, field);
     switch (b->expect) {
     case BAD_ERROR:
         if (!error)
@@ -327,6 +352,11 @@ static void s_expect_bad_reply(const bad_frame_t *b, uint64_t request_id,
             strstr(r->ack->detail, b->field) == NULL)
             fail_msg("%s: detail \"%s\" does not name \"%s\"", b->name,
                      r->ack->detail ? r->ack->detail : "", b->field);
+        /* an id that is not one is never echoed, and the detail says so */
+        if (sent_id != NULL && sent_id[0] != '\0' && !order_id_valid(sent_id) &&
+            (r->ack->order_id[0] != '\0' || strstr(r->ack->detail, "left out") == NULL))
+            fail_msg("%s: order_id \"%.80s\" echoed, detail \"%s\"", b->name, r->ack->order_id,
+                     r->ack->detail);
         break;
     case BAD_DROPPED:
         if (r != NULL)
@@ -341,7 +371,8 @@ static void s_expect_bad_reply(const bad_frame_t *b, uint64_t request_id,
 static void test_bad_input(void **state)
 {
     harness_t *h = *state;
-    harness_boot(h, "max_message_bytes = 4096;");
+    /* room for the 5,000-character id, not for the 10 kB frame */
+    harness_boot(h, "max_message_bytes = 8192;");
     harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
     uint8_t *frame = malloc(BAD_FRAME_MAX);
     harness_order_t *o = malloc(sizeof *o);
@@ -366,16 +397,104 @@ static void test_bad_input(void **state)
         harness_client_t *to = b->expect == BAD_DROPPED ? harness_client_new(h, ZMQ_DEALER) : c;
         harness_send_raw(to, frame, len);
         Sluice__V1__Reply *r = harness_recv(to, b->expect == BAD_DROPPED ? 1000 : S_REPLY_MS);
-        s_expect_bad_reply(b, request_id, r);
+        s_expect_bad_reply(b, request_id, b->order != NULL ? o->msg.order_id : NULL, r);
         harness_reply_free(&r);
         if (to != c)
             harness_client_destroy(&to);
-        if (b->order != NULL && s_rows(h, o->order_id) != 0)
+        /* (PostgreSQL takes only UTF-8 text to look for) */
+        if (b->order != NULL && wire_text_utf8(o->order_id, strlen(o->order_id)) &&
+            s_rows(h, o->order_id) != 0)
             fail_msg("%s: rejected order \"%s\" is in the database", b->name, o->order_id);
         s_still_serving(h, b->name);
     }
     free(o);
     free(frame);
+    harness_client_destroy(&c);
+    harness_pass(h);
+}
+
+/* s_send_nul sends REQ with REQUEST_ID, every '#' of its frame a NUL byte,
+ * and returns the reply. */
+static Sluice__V1__Reply *s_send_nul(harness_client_t *c, Sluice__V1__Request *req,
+                                     uint64_t request_id)
+{
+    uint8_t buf[4096];
+    req->request_id = request_id;
+    size_t len = sluice__v1__request__pack(req, buf);
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] == '#')
+            buf[i] = '\0';
+    harness_send_raw(c, buf, len);
+    Sluice__V1__Reply *r = harness_recv_for(c, request_id, S_REPLY_MS);
+    if (r == NULL)
+        fail_msg("no answer to request %llu", (unsigned long long)request_id);
+    return r;
+}
+
+/* proto3 text may hold a NUL byte; C strings stop at it. Neither "A" nor
+ * "milk" is taken for what was sent, and "A\0second" is no CONFLICT with an
+ * order that was never stored. */
+static void test_text_with_nul(void **state)
+{
+    harness_t *h = *state;
+    harness_boot(h, NULL);
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    harness_order_t *o = s_order_new("A#first", HARNESS_FIRST_STORE);
+    snprintf(o->skus[0], sizeof o->skus[0], "milk#-tea-with-extra");
+    Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+    req.body_case = SLUICE__V1__REQUEST__BODY_SUBMIT;
+    req.submit = &o->msg;
+    const char *const ids[] = { "A#first", "A#second" };
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(o->order_id, sizeof o->order_id, "%s", ids[i]);
+        Sluice__V1__Reply *r = s_send_nul(c, &req, 900 + i);
+        harness_expect_ack(r, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__INVALID, ids[i]);
+        assert_string_equal(r->ack->order_id, "");
+        assert_non_null(strstr(r->ack->detail, "order_id: must not hold a NUL byte"));
+        harness_reply_free(&r);
+    }
+    /* the id whole, the sku not: named, and the id echoed */
+    snprintf(o->order_id, sizeof o->order_id, "A-1");
+    Sluice__V1__Reply *r = s_send_nul(c, &req, 902);
+    harness_expect_ack(r, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__INVALID, "sku");
+    assert_string_equal(r->ack->order_id, "A-1");
+    assert_string_equal(r->ack->detail, "items[0].sku: must not hold a NUL byte");
+    harness_reply_free(&r);
+    assert_int_equal(s_rows(h, "A"), 0);
+    assert_int_equal(s_rows(h, "A-1"), 0);
+    assert_int_equal(harness_db_count(h, "SELECT count(*) FROM orders WHERE items::text LIKE "
+                                         "'%\"milk\"%'", 0), 0);
+
+    /* GetOrder and CancelOrder: an Error naming the field */
+    Sluice__V1__GetOrder get = SLUICE__V1__GET_ORDER__INIT;
+    get.order_id = "A#first";
+    Sluice__V1__Request g = SLUICE__V1__REQUEST__INIT;
+    g.body_case = SLUICE__V1__REQUEST__BODY_GET;
+    g.get = &get;
+    r = s_send_nul(c, &g, 903);
+    assert_int_equal(r->body_case, SLUICE__V1__REPLY__BODY_ERROR);
+    assert_int_equal(r->error->code, 400);
+    assert_string_equal(r->error->message, "get.order_id: must not hold a NUL byte");
+    harness_reply_free(&r);
+    Sluice__V1__CancelOrder cancel = SLUICE__V1__CANCEL_ORDER__INIT;
+    cancel.order_id = "A-1";
+    cancel.reason = "changed my mind#; refund please";
+    g.body_case = SLUICE__V1__REQUEST__BODY_CANCEL;
+    g.cancel = &cancel;
+    r = s_send_nul(c, &g, 904);
+    assert_int_equal(r->body_case, SLUICE__V1__REPLY__BODY_ERROR);
+    assert_string_equal(r->error->message, "cancel.reason: must not hold a NUL byte");
+    harness_reply_free(&r);
+
+    /* "A" itself is a new order: nothing was stored under it */
+    harness_order_fill(o, "A", HARNESS_FIRST_STORE);
+    r = harness_submit(c, o, S_REPLY_MS);
+    harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, "A");
+    assert_false(r->ack->duplicate);
+    harness_reply_free(&r);
+    assert_true(harness_log_contains(h, "ingress: refused request 900: order_id: must not hold "
+                                        "a NUL byte", true));
+    free(o);
     harness_client_destroy(&c);
     harness_pass(h);
 }
@@ -932,6 +1051,7 @@ int main(void)
         HARNESS_CASE(test_unknown_store),
         HARNESS_CASE(test_get_order),
         HARNESS_CASE(test_bad_input),
+        HARNESS_CASE(test_text_with_nul),
         HARNESS_CASE(test_req_and_dealer_together),
         HARNESS_CASE(test_dealer_without_delimiter),
         HARNESS_CASE(test_client_disconnects_before_ack),
