@@ -1,8 +1,9 @@
 /* test_intake.c - the way in, end to end: real PostgreSQL, real sluiced, real
  * ZeroMQ. Admission answers, durability of every ACCEPTED, idempotency, bad
  * input (text with a NUL byte, ids too long or not UTF-8: refused, never
- * shortened, never echoed), back-pressure, crashes, database outages,
- * shutdown and migrations. */
+ * shortened, never echoed), back-pressure, crashes, database outages (with
+ * daemon.unavailable_retry_ms in every UNAVAILABLE), shutdown and
+ * migrations. */
 #include <ctype.h>
 #include <glob.h>
 #include <setjmp.h>
@@ -749,7 +750,9 @@ static void test_kill9_during_stream(void **state)
 static void test_postgres_restart_during_stream(void **state)
 {
     harness_t *h = *state;
-    harness_boot(h, "reconnect_min_ms = 50; reconnect_max_ms = 1000;");
+    /* UNAVAILABLE answers carry unavailable_retry_ms, longer than the time
+     * to the next reconnect attempt (at most reconnect_max_ms + 500) */
+    harness_boot(h, "reconnect_min_ms = 50; reconnect_max_ms = 1000; unavailable_retry_ms = 7777;");
     harness_stream_t *s = harness_stream_new(h, "pg", 200000, 50);
     s->rate_per_sec = 400;
     uint64_t deadline = harness_now_ms() + 20000;
@@ -809,10 +812,15 @@ static void test_postgres_restart_during_stream(void **state)
     if (!harness_stream_drain(s, 15000))
         fail_msg("%zu requests never answered", s->sent - s->replied);
 
-    for (size_t i = 0; i < s->sent; i++)
-        if (s->outcome[i] == HARNESS_REJECTED && s->reason[i] == SLUICE__V1__REASON__UNAVAILABLE &&
-            s->retry_after[i] == 0)
+    for (size_t i = 0; i < s->sent; i++) {
+        if (s->outcome[i] != HARNESS_REJECTED || s->reason[i] != SLUICE__V1__REASON__UNAVAILABLE)
+            continue;
+        if (s->retry_after[i] == 0)
             fail_msg("order %zu: UNAVAILABLE without retry_after_ms", i);
+        if (s->retry_after[i] != 7777)
+            fail_msg("order %zu: UNAVAILABLE with retry_after_ms %llu, not the configured 7777",
+                     i, (unsigned long long)s->retry_after[i]);
+    }
     fprintf(stderr, "# outage stream: %zu sent, %zu accepted, %zu UNAVAILABLE, %zu other\n",
             s->sent, s->accepted, s->by_reason[SLUICE__V1__REASON__UNAVAILABLE],
             s->rejected - s->by_reason[SLUICE__V1__REASON__UNAVAILABLE] + s->errors);
