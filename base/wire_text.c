@@ -30,8 +30,10 @@ static bool s_field(const uint8_t *p, size_t len, size_t *at, uint32_t *number, 
                     size_t *value_len)
 {
     uint64_t tag, n;
-    if (!s_varint(p, len, at, &tag) || (tag >> 3) == 0 || (tag >> 3) > UINT32_MAX)
+    if (!s_varint(p, len, at, &tag))
         return false;
+    /* As protobuf-c reads it: a number past 32 bits is cut, and a
+     * non-canonical 0 (0x80 0x00) is taken, as an unknown field. */
     *number = (uint32_t)(tag >> 3);
     *value = NULL;
     switch (tag & 7) {
@@ -127,39 +129,57 @@ bool wire_text_find_nul(const ProtobufCMessageDescriptor *desc, const uint8_t *d
     return s_find_nul(desc, data, len, field, field_len, 0, 0);
 }
 
+/* s_char: the length (1..4) of the UTF-8 character at P (LEN bytes left),
+ * 0 when P starts none. */
+static size_t s_char(const unsigned char *p, size_t len)
+{
+    unsigned char c = p[0];
+    size_t extra;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xe0) == 0xc0) {
+        extra = 1; cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+        extra = 2; cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+        extra = 3; cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (extra > len - 1)
+        return 0;
+    for (size_t k = 1; k <= extra; k++) {
+        if ((p[k] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[k] & 0x3f);
+    }
+    static const uint32_t min_cp[4] = {0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return extra + 1;
+}
+
 bool wire_text_utf8(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < len;) {
-        unsigned char c = p[i];
-        size_t extra;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if ((c & 0xe0) == 0xc0) {
-            extra = 1; cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            extra = 2; cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            extra = 3; cp = c & 0x07;
-        } else {
+    for (size_t i = 0, n; i < len; i += n)
+        if ((n = s_char(p + i, len - i)) == 0)
             return false;
-        }
-        if (extra > len - i - 1)
-            return false;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-        static const uint32_t min_cp[4] = {0, 0x80, 0x800, 0x10000};
-        if (cp < min_cp[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += extra + 1;
-    }
     return true;
+}
+
+size_t wire_text_repair(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    size_t len = strlen(s), replaced = 0;
+    for (size_t i = 0, n; i < len; i += n)
+        if ((n = s_char(p + i, len - i)) == 0) {
+            p[i] = '?';
+            n = 1;
+            replaced++;
+        }
+    return replaced;
 }
 
 static bool s_find_invalid(const ProtobufCMessage *m, char *field, size_t field_len,

@@ -29,6 +29,13 @@ bool wire_text_find_nul(const ProtobufCMessageDescriptor *desc, const uint8_t *d
  * overlong form, surrogate or code point past U+10FFFF. */
 bool wire_text_utf8(const char *s, size_t len);
 
+/* wire_text_repair makes S UTF-8 in place: each byte that does not belong to
+ * a character (a stray or cut sequence, an overlong form, a surrogate) is
+ * replaced by '?'. For text that is ours to word but may quote what it was
+ * given, or may have been cut at a buffer's end. Returns how many bytes it
+ * replaced. */
+size_t wire_text_repair(char *s);
+
 /* wire_text_find_invalid walks the unpacked (or about to be packed) message
  * M: true when a `string` field is not UTF-8, with its path in FIELD as
  * above. NULL strings and messages are empty. */

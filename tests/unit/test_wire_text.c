@@ -2,7 +2,8 @@
  * a packed message is found and named by its path at any depth (the order
  * id, the second item's sku, a cancel reason), text without one passes, a
  * path too long for its buffer is cut, and bytes that are not protobuf are
- * left to the unpacker; UTF-8 is judged strictly; a message about to be
+ * left to the unpacker; UTF-8 is judged strictly, and repaired byte by byte
+ * where it is not; a message about to be
  * packed is walked for text that is not UTF-8, through oneofs, repeated
  * fields and nested messages. */
 #include <setjmp.h>
@@ -108,6 +109,15 @@ static void test_nul_named(void **state)
     char none[1] = { 'x' };
     assert_true(wire_text_find_nul(&sluice__v1__request__descriptor, buf, n, none, sizeof none));
     assert_int_equal(none[0], '\0');
+    /* an unknown field numbered 0 (written 0x80 0x00) before: protobuf-c
+     * reads on, so does the walk */
+    uint8_t odd[1100] = { 0x80, 0x00, 0x22 };
+    memcpy(odd + 3, buf, n);
+    assert_true(wire_text_find_nul(&sluice__v1__request__descriptor, odd, n + 3, small,
+                                   sizeof small));
+    Sluice__V1__Request *back = sluice__v1__request__unpack(NULL, n + 3, odd);
+    assert_non_null(back);
+    sluice__v1__request__free_unpacked(back, NULL);
     /* not protobuf: left to the unpacker, which refuses it */
     assert_false(wire_text_find_nul(&sluice__v1__request__descriptor, buf, n - 1, small,
                                     sizeof small));
@@ -134,6 +144,11 @@ static void test_utf8(void **state)
             fail_msg("bad text %zu taken", i);
     assert_true(wire_text_utf8("a\0b", 3));               /* NUL is text to UTF-8 */
     assert_false(wire_text_utf8("\xe5\x8f\x96", 2));      /* cut by the length given */
+
+    char text[] = "caf\xc3\xa9 \xff \xc0\xaf \xe5\x8f\x96\xe6\xb6";
+    assert_int_equal(wire_text_repair(text), 5);
+    assert_string_equal(text, "caf\xc3\xa9 ? ?? \xe5\x8f\x96??");
+    assert_int_equal(wire_text_repair(text), 0);
 }
 
 static void test_invalid_named(void **state)
