@@ -511,6 +511,71 @@ static void s_check_round_trip(harness_client_t *c, const char *id, const char *
     free(o);
 }
 
+/* s_count: how many times NEEDLE is in TEXT. */
+static size_t s_count(const char *text, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* s_send_fat_envelope sends one message whose first frame (300 bytes) no
+ * routing envelope can hold: dropped unanswered. */
+static void s_send_fat_envelope(harness_client_t *c, const uint8_t *body, size_t len)
+{
+    static const char fat[300] = { 'x' };
+    if (zmq_send(c->sock, fat, sizeof fat, ZMQ_SNDMORE) < 0 || zmq_send(c->sock, body, len, 0) < 0)
+        fail_msg("failed to send: %s", zmq_strerror(zmq_errno()));
+}
+
+/* 10,000 messages the ingress must drop unanswered write a line a
+ * LOG_LIMIT_INTERVAL_MS (10 s), not 10,000; the next interval's line says
+ * how many were left out; everyone else is served meanwhile. */
+static void test_log_flood_limited(void **state)
+{
+    harness_t *h = *state;
+    harness_boot(h, NULL);
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    c->delimiter = false;
+    harness_order_t *o = s_order_new("flood-1", HARNESS_FIRST_STORE);
+    Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+    req.body_case = SLUICE__V1__REQUEST__BODY_SUBMIT;
+    req.submit = &o->msg;
+    uint8_t body[1024];
+    size_t len = sluice__v1__request__pack(&req, body);
+    off_t mark = harness_log_size(h);
+    uint64_t t0 = harness_now_ms();
+    for (int i = 0; i < 10000; i++)
+        s_send_fat_envelope(c, body, len);
+    s_still_serving(h, "10,000 dropped messages");
+    /* the last of them has been read: a message after them is answered */
+    harness_client_t *after = harness_client_new(h, ZMQ_DEALER);
+    s_check_round_trip(after, "flood-after-1", "after the flood");
+    static const char line[] = "dropped a ingress message with an oversized routing envelope";
+    char *log = harness_log_read_from(h, mark);
+    size_t lines = s_count(log, line);
+    uint64_t took_s = (harness_now_ms() - t0) / 1000;
+    free(log);
+    if (lines < 1 || lines > 1 + took_s / 10 + 1)
+        fail_msg("%zu log lines for 10,000 dropped messages in %llu s", lines,
+                 (unsigned long long)took_s);
+    assert_int_equal(s_rows(h, "flood-1"), 0);
+    /* the next interval's first line counts the rest */
+    uint64_t deadline = harness_now_ms() + 25000;
+    while (!harness_log_contains_from(h, mark, "more like this not logged in the ")) {
+        if (harness_now_ms() > deadline)
+            fail_msg("no line counting the messages left out within 25 s");
+        s_send_fat_envelope(c, body, len);
+        harness_nap_ms(200);
+    }
+    assert_null(harness_recv(c, 200));  /* none of them was answered */
+    free(o);
+    harness_client_destroy(&after);
+    harness_client_destroy(&c);
+    harness_pass(h);
+}
+
 static void test_req_and_dealer_together(void **state)
 {
     harness_t *h = *state;
@@ -1060,6 +1125,7 @@ int main(void)
         HARNESS_CASE(test_get_order),
         HARNESS_CASE(test_bad_input),
         HARNESS_CASE(test_text_with_nul),
+        HARNESS_CASE(test_log_flood_limited),
         HARNESS_CASE(test_req_and_dealer_together),
         HARNESS_CASE(test_dealer_without_delimiter),
         HARNESS_CASE(test_client_disconnects_before_ack),
