@@ -179,6 +179,11 @@ $(BUILD)/tests/unit/test_reconcile: $(BUILD)/tests/unit/test_reconcile.o $(BUILD
 $(BUILD)/tests/unit/test_ctl_format: $(BUILD)/tests/unit/test_ctl_format.o $(BUILD)/tools/sluicectl/ctl_format.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
+$(BUILD)/tests/unit/test_ctl_config: $(BUILD)/tests/unit/test_ctl_config.o $(BUILD)/tools/sluicectl/ctl_config.o \
+        $(BUILD)/tools/sluicectl/ctl_error.o $(BUILD)/tools/sluicectl/ctl_json.o \
+        $(BUILD)/tools/sluicectl/ctl_text.o $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
+
 $(BUILD)/tests/unit/test_sim_%: $(BUILD)/tests/unit/test_sim_%.o $(SIM_OBJS) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 

@@ -904,9 +904,12 @@ static void test_not_found_and_usage(void **state)
     assert_string_equal(r.out, "");
     ctl_expect_has(r.err, "no order no-such-order in PostgreSQL", "unknown order");
     ctl_run_free(&r);
+    /* --json: an answer on stdout even so, the exit status the same */
     r = ctl_run(h, "-c", h->conf_path, "--json", "order", "no-such-order", NULL);
     ctl_expect_rc(&r, 1, "--json unknown order");
-    assert_string_equal(r.out, "");
+    s_expect_json(r.out, "--json unknown order");
+    ctl_expect_has(r.out, "{\"error\":{\"exit\":1,\"reason\":\"not_found\",\"message\":\"no "
+                          "order no-such-order in PostgreSQL", "--json unknown order");
     ctl_run_free(&r);
 
     r = ctl_run(h, "-c", h->conf_path, "store", "4242", NULL);
@@ -981,7 +984,10 @@ static void test_database_unreachable(void **state)
     r = ctl_run(h, "--database", "postgresql://support:hunter2@127.0.0.1:1/sluice", "--json",
               "store", "1002", NULL);
     ctl_expect_rc(&r, 3, "URI to a closed port");
-    assert_string_equal(r.out, "");
+    s_expect_json(r.out, "URI to a closed port");
+    ctl_expect_has(r.out, "{\"error\":{\"exit\":3,\"reason\":\"postgresql_unreachable\",",
+                   "URI to a closed port");
+    ctl_expect_lacks(r.out, "hunter2", "URI");
     ctl_expect_has(r.err, "host=127.0.0.1 port=1 dbname=sluice user=support", "URI");
     ctl_expect_lacks(r.err, "hunter2", "URI");
     ctl_run_free(&r);

@@ -1,6 +1,10 @@
 /* ctl_admin.h - owns sluicectl's write commands: pause STORE, resume STORE
  * (a pause that outlives restarts, kept in PostgreSQL by the daemon) and
- * reload. Each is one control request; the daemon's one line is the answer. */
+ * reload. Each is one control request; the daemon's one line is the answer,
+ * or with --json the reply's fields as one object:
+ *   {"source":"daemon","endpoint":...,"store_id":1002,"paused":true,
+ *    "config_paused":false,"message":"store 1002 paused ..."}
+ *   {"source":"daemon","endpoint":...,"message":"reloaded ..."} */
 #ifndef SLUICE_CTL_ADMIN_H
 #define SLUICE_CTL_ADMIN_H
 
