@@ -62,7 +62,7 @@ typedef struct ingress_refusal {
     Sluice__V1__Reply reply;
     Sluice__V1__OrderAck ack;
     Sluice__V1__Error error;
-    char order_id[65];
+    char order_id[65];           /* ORDER_ID_MAX + 1: echoed only when valid */
     char text[192];
 } ingress_refusal_t;
 
