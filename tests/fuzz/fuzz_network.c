@@ -17,6 +17,7 @@
  *   own reading of it) is found by wire_text_find_nul, the check the
  *   adapter makes before believing a frame's text. */
 #include "fuzz_text.h"
+#include "proto/network.pb-c.h"
 #include "wire_text.h"
 #include "zmq/network_wire.h"
 
