@@ -446,13 +446,16 @@ static void s_campaign_answer(admin_t *self, const write_t *w, const db_error_t 
 {
     campaign_table_t *campaigns = admit_campaigns(self->with.admit);
     const char *what = w->pause ? "pause" : "resume";
+    /* As a store's: a failure repeats with every pause sent while the
+     * database is away. */
+    static log_limiter_t failed_log = LOG_LIMITER_INIT;
     if (err) {
         if (!w->was_held)
             campaign_override_clear(campaigns, w->campaign);
         else if (!campaign_override_pause(campaigns, w->campaign, w->was_by))
             log_error("campaign %s: failed to put its pause back: out of memory", w->campaign);
-        log_warning("campaign %s: %s not stored (%s); taken back", w->campaign, what,
-                    err->message);
+        log_limited(&failed_log, LOG_LEVEL_WARNING, "campaign %s: %s not stored (%s); taken back",
+                    w->campaign, what, err->message);
         control_reply_error(self->control, w->ticket, SLUICE__CONTROL__V1__ERROR__CODE__UNAVAILABLE,
                             "database: the %s could not be stored (%s); nothing changed, retry",
                             what, err->message[0] ? err->message : "connection lost");
@@ -493,21 +496,26 @@ static void s_write_answer(admin_t *self, write_t *w, const db_error_t *err)
         free(w);
         return;
     }
+    /* A failure repeats with every pause sent while the database is away:
+     * limited. The line of a change made is not: it records who changed what,
+     * and only the control group can cause it. */
+    static log_limiter_t failed_log = LOG_LIMITER_INIT, oom_log = LOG_LIMITER_INIT;
     store_t *store = store_table_find(self->with.stores, w->store_id);
     const char *what = w->pause ? "pause" : "resume";
     if (err) {
         if (store)
             store->override = w->previous;
         watch_store(self->with.watch, w->store_id, clock_wall_ms(), clock_mono_us());
-        log_warning("store %" PRIu32 ": %s not stored (%s); taken back", w->store_id, what,
-                    err->message);
+        log_limited(&failed_log, LOG_LEVEL_WARNING, "store %" PRIu32 ": %s not stored (%s); "
+                    "taken back", w->store_id, what, err->message);
         control_reply_error(self->control, w->ticket, SLUICE__CONTROL__V1__ERROR__CODE__UNAVAILABLE,
                             "database: the %s could not be stored (%s); nothing changed, retry",
                             what, err->message[0] ? err->message : "connection lost");
     } else {
         if (w->pause && !override_put(self->with.overrides, w->store_id, true, w->by))
-            log_error("store %" PRIu32 ": failed to remember its override: out of memory",
-                      w->store_id);
+            log_limited(&oom_log, LOG_LEVEL_ERR,
+                        "store %" PRIu32 ": failed to remember its override: out of memory",
+                        w->store_id);
         if (!w->pause)
             override_remove(self->with.overrides, w->store_id);
         bool config_paused = store && store->cfg && store->cfg->paused;

@@ -60,7 +60,8 @@ static const struct key_row s_daemon_rows[] = {
     { "daemon.overloaded_retry_ms", K_INT, APPLY_LIVE, DM(overloaded_retry_ms), "200", 1, 600000,
       "retry_after_ms sent with OVERLOADED" },
     { "daemon.unavailable_retry_ms", K_INT, APPLY_LIVE, DM(unavailable_retry_ms), "1000", 1, 600000,
-      "retry_after_ms sent with UNAVAILABLE" },
+      "retry_after_ms sent with UNAVAILABLE; longer only while the next database reconnect "
+      "attempt is further away (that wait + 500 ms)" },
     { "daemon.reconnect_min_ms", K_INT, APPLY_LIVE, DM(reconnect_min_ms), "100", 1, 600000,
       "first database reconnect delay" },
     { "daemon.reconnect_max_ms", K_INT, APPLY_LIVE, DM(reconnect_max_ms), "5000", 1, 600000,

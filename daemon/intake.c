@@ -160,6 +160,16 @@ size_t intake_in_doubt(const intake_t *self)
 
 /* ---- answers ------------------------------------------------------------ */
 
+/* s_unavailable_retry_ms: retry_after_ms of an UNAVAILABLE answer,
+ * daemon.unavailable_retry_ms, or the wait for the database's next
+ * reconnect attempt when that is longer: asking before it is no use. */
+static uint64_t s_unavailable_retry_ms(const intake_t *self)
+{
+    uint64_t configured = (uint64_t)reload_config(self->with.reload)->daemon.unavailable_retry_ms;
+    uint64_t reconnect = dbwork_retry_after_ms(self->with.dbwork);
+    return reconnect > configured ? reconnect : configured;
+}
+
 static void s_ack(intake_t *self, ingress_ticket_t *t, Sluice__V1__OrderAck *ack)
 {
     metrics_observe_us(
@@ -393,7 +403,7 @@ void intake_submit(intake_t *self, ingress_ticket_t *t, const Sluice__V1__Submit
     }
     if (!dbwork_up(w->dbwork)) {
         s_reject_at_store(self, t, store, order_id, SLUICE__V1__REASON__UNAVAILABLE,
-                          dbwork_retry_after_ms(w->dbwork), "database: unreachable, retry later");
+                          s_unavailable_retry_ms(self), "database: unreachable, retry later");
         free(t);
         return;
     }
@@ -460,7 +470,9 @@ void intake_submit(intake_t *self, ingress_ticket_t *t, const Sluice__V1__Submit
     e->waiters = t;
     bool timed = !e->waiting || schedule_wait(w->schedule, e);
     if (!timed || !batch_queue_add(&self->queue, e, o)) {
-        log_error("failed to queue order %s for commit: out of memory", order_id);
+        static log_limiter_t oom_log = LOG_LIMITER_INIT;
+        log_limited(&oom_log, LOG_LEVEL_ERR, "failed to queue order %s for commit: out of memory",
+                    order_id);
         e->waiters = NULL;
         schedule_unplace(w->schedule, e, in.now_ms);
         order_index_remove(w->orders, e);
@@ -547,7 +559,7 @@ void intake_query(intake_t *self, ingress_ticket_t *t, const Sluice__V1__QueryAv
 
 static void s_batch_failed(intake_t *self, batch_t *b, const char *why)
 {
-    uint64_t retry = dbwork_retry_after_ms(self->with.dbwork);
+    uint64_t retry = s_unavailable_retry_ms(self);
     uint64_t now = clock_wall_ms();
     /* Newest first: each release then finds its order last on its slot. */
     for (size_t i = b->count; i-- > 0;) {
@@ -556,8 +568,10 @@ static void s_batch_failed(intake_t *self, batch_t *b, const char *why)
         s_fail_waiters(self, e, retry);
         order_index_remove(self->with.orders, e);
     }
+    static log_limiter_t failed_log = LOG_LIMITER_INIT;
     self->stats.batch_failures++;
-    log_warning("failed to commit a batch of %zu orders: %s; answered UNAVAILABLE", b->count, why);
+    log_limited(&failed_log, LOG_LEVEL_WARNING,
+                "failed to commit a batch of %zu orders: %s; answered UNAVAILABLE", b->count, why);
 }
 
 /* s_resolve_later queues E, which a batch found stored already, for the
@@ -565,13 +579,15 @@ static void s_batch_failed(intake_t *self, batch_t *b, const char *why)
  * while a lookup is in flight, so the list grows past one batch. */
 static void s_resolve_later(intake_t *self, order_entry_t *e)
 {
+    static log_limiter_t oom_log = LOG_LIMITER_INIT;
     if (self->resolving_count == self->resolving_cap) {
         size_t cap = self->resolving_cap * 2;
         order_entry_t **grown = realloc(self->resolving, cap * sizeof *grown);
         if (!grown) {
-            log_error("order %s: failed to look up its stored decision: out of memory",
-                      e->order_id);
-            s_fail_waiters(self, e, dbwork_retry_after_ms(self->with.dbwork));
+            log_limited(&oom_log, LOG_LEVEL_ERR,
+                        "order %s: failed to look up its stored decision: out of memory",
+                        e->order_id);
+            s_fail_waiters(self, e, s_unavailable_retry_ms(self));
             order_index_remove(self->with.orders, e);
             return;
         }
@@ -702,6 +718,7 @@ static void s_resolve_done(void *arg, const PGresult *res, const db_error_t *err
     intake_t *self = arg;
     const intake_with_t *w = &self->with;
     size_t sent = self->resolve_sent;
+    (void)err;  /* a failed lookup finds no row: its orders fail below */
     self->resolve_sent = 0;
     for (int row = 0; res && row < PQntuples(res); row++) {
         batch_stored_t stored;
@@ -715,8 +732,7 @@ static void s_resolve_done(void *arg, const PGresult *res, const db_error_t *err
     }
     /* Not found: the id's holder was a concurrent writer that rolled back,
      * or the lookup failed. Either way, nothing of this request is stored. */
-    uint64_t retry = err ? dbwork_retry_after_ms(w->dbwork)
-                         : (uint64_t)reload_config(w->reload)->daemon.unavailable_retry_ms;
+    uint64_t retry = s_unavailable_retry_ms(self);
     for (size_t i = 0; i < sent; i++) {
         order_entry_t *e = self->resolving[i];
         if (!e->pending)

@@ -245,20 +245,25 @@ static void s_changes_done(void *arg, const PGresult *res, const db_error_t *err
     }
     if (self->changes_solo)
         self->changes_solo--;
+    /* Both repeat with every run while the database is away or refuses:
+     * one line per interval, saying how many were left out. */
+    static log_limiter_t refused_log = LOG_LIMITER_INIT, failed_log = LOG_LIMITER_INIT;
     if (err && !err->connection_lost && self->changes.in_flight == 1) {
         /* The database refuses this one change itself: keeping it would
          * block every change behind it for good. */
         change_t *c = change_queue_in_flight(&self->changes, 0);
-        log_error("order %s: the database refuses a change (%s%s%s); dropped: %s",
-                  c->entry->order_id, err->sqlstate, err->sqlstate[0] ? " " : "", err->message,
-                  c->detail);
+        log_limited(&refused_log, LOG_LEVEL_ERR,
+                    "order %s: the database refuses a change (%s%s%s); dropped: %s",
+                    c->entry->order_id, err->sqlstate, err->sqlstate[0] ? " " : "", err->message,
+                    c->detail);
         change_queue_pop_in_flight(&self->changes);
         return;
     }
     if (err) {
         /* Requesters have their answer; the engine's changes are sent again,
          * one per statement if the database refused the run. */
-        log_warning("failed to record %zu order changes: %s; the dispatch steps among them will "
+        log_limited(&failed_log, LOG_LEVEL_WARNING,
+                    "failed to record %zu order changes: %s; the dispatch steps among them will "
                     "be sent again", self->changes.in_flight, err->message);
         if (!err->connection_lost && !self->changes_solo)
             self->changes_solo = self->changes.in_flight;

@@ -2,7 +2,9 @@
 #include "ctl_campaign.h"
 
 #include "control.h"
+#include "ctl_admin.h"
 #include "ctl_daemon.h"
+#include "ctl_error.h"
 #include "ctl_json.h"
 #include "ctl_text.h"
 #include "order.h"
@@ -142,8 +144,12 @@ static int s_pause_or_resume(ctl_t *ctl, const char *name, bool pause)
                              &reply);
     if (rc != CTL_EXIT_OK)
         return rc;
-    ctl_text_put(stdout, reply->campaign_pause->message);
-    fputc('\n', stdout);
+    if (ctl->json) {
+        ctl_admin_json_answer(ctl, &reply->campaign_pause->base);
+    } else {
+        ctl_text_put(stdout, reply->campaign_pause->message);
+        fputc('\n', stdout);
+    }
     sluice__control__v1__reply__free_unpacked(reply, NULL);
     return CTL_EXIT_OK;
 }
@@ -153,8 +159,8 @@ static bool s_name_ok(const char *name)
 {
     if (order_id_valid(name))
         return true;
-    fprintf(stderr, "sluicectl: \"%s\" is not a campaign name (1..%d of A-Z a-z 0-9 . _ : -)\n",
-            name, ORDER_ID_MAX);
+    ctl_error("\"%s\" is not a campaign name (1..%d of A-Z a-z 0-9 . _ : -)", name,
+              ORDER_ID_MAX);
     return false;
 }
 
@@ -165,13 +171,8 @@ int ctl_campaign_run(ctl_t *ctl, char **argv)
         n++;
     bool write = n == 2 && (strcmp(argv[0], "pause") == 0 || strcmp(argv[0], "resume") == 0);
     if (n > 2 || (n == 2 && !write)) {
-        fprintf(stderr, "usage: sluicectl [options] campaign [NAME]\n"
-                        "       sluicectl [options] campaign pause|resume NAME\n");
-        return CTL_EXIT_USAGE;
-    }
-    if (write && ctl->json) {
-        fprintf(stderr, "sluicectl: --json is for read commands; campaign %s answers in one "
-                        "line\n", argv[0]);
+        ctl_error("usage: sluicectl [options] campaign [NAME]\n"
+                  "       sluicectl [options] campaign pause|resume NAME");
         return CTL_EXIT_USAGE;
     }
     const char *name = write ? argv[1] : argv[0];
