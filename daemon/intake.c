@@ -303,7 +303,7 @@ static const char s_unknown[] =
  * known, UNAVAILABLE, and frees the tickets. */
 static void s_fail_unknown(intake_t *self, order_entry_t *e)
 {
-    uint64_t retry = dbwork_retry_after_ms(self->with.dbwork);
+    uint64_t retry = s_unavailable_retry_ms(self);
     while (e->waiters) {
         ingress_ticket_t *t = e->waiters;
         e->waiters = t->next;
@@ -360,7 +360,7 @@ void intake_submit(intake_t *self, ingress_ticket_t *t, const Sluice__V1__Submit
     if (e && e->pending) {
         if (self->doubt_released > 0 && s_doubt_released_holds(self, e)) {
             s_reject(self, t, order_id, SLUICE__V1__REASON__UNAVAILABLE,
-                     dbwork_retry_after_ms(w->dbwork), s_unknown);
+                     s_unavailable_retry_ms(self), s_unknown);
             free(t);
             return;
         }
@@ -412,7 +412,7 @@ void intake_submit(intake_t *self, ingress_ticket_t *t, const Sluice__V1__Submit
                  "database: %zu orders whose commit's outcome was lost are being resolved; "
                  "retry later", self->doubt_orders);
         s_reject_at_store(self, t, store, order_id, SLUICE__V1__REASON__UNAVAILABLE,
-                          dbwork_retry_after_ms(w->dbwork), detail);
+                          s_unavailable_retry_ms(self), detail);
         free(t);
         return;
     }
