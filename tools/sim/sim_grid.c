@@ -147,6 +147,16 @@ void sim_grid_remove(sim_grid_t *g, uint32_t rider)
     g->count--;
 }
 
+double sim_grid_bound_km(const sim_grid_t *g, sim_geo_t at)
+{
+    if (!g->flat || g->head[s_overflow(g)] >= 0)
+        return 0;
+    /* A rider in the box is at most its half-diagonal from the centre (on
+     * the flat map, true to BOUND_SAFETY): the triangle inequality does the rest. */
+    double d = sim_distance_km(at, g->center) - g->half_km * M_SQRT2 / BOUND_SAFETY;
+    return d > 0 ? d : 0;
+}
+
 size_t sim_grid_count(const sim_grid_t *g)
 {
     return g->count;
