@@ -52,8 +52,8 @@ typedef struct config_daemon {
 } config_daemon_t;
 
 typedef struct config_dispatch {
-    int margin_seconds;
-    int pickup_eta_seconds;  /* rider to store, until a quote says otherwise */
+    double margin_seconds;   /* fractions allowed, as pickup_eta_seconds */
+    double pickup_eta_seconds; /* rider to store, until a quote says otherwise */
     int assign_timeout_seconds;
     int stuck_minutes;       /* no news of a rider for this long: ask, then replace or escalate */
     int retry_seconds;       /* no platform can take the order now: ask again after */

@@ -115,11 +115,11 @@ static const struct key_row s_daemon_rows[] = {
 
 #define DI(f) offsetof(config_dispatch_t, f)
 static const struct key_row s_dispatch_rows[] = {
-    { "dispatch.margin_seconds", K_INT, APPLY_LIVE, DI(margin_seconds), "60", 0, 3600,
-      "ask for riders at ready_at - pickup_eta - margin_seconds" },
-    { "dispatch.pickup_eta_seconds", K_INT, APPLY_LIVE, DI(pickup_eta_seconds), "300", 0, 7200,
+    { "dispatch.margin_seconds", K_DOUBLE, APPLY_LIVE, DI(margin_seconds), "60", 0, 3600,
+      "ask for riders at ready_at - pickup_eta - margin_seconds; fractions of a second allowed" },
+    { "dispatch.pickup_eta_seconds", K_DOUBLE, APPLY_LIVE, DI(pickup_eta_seconds), "300", 0, 7200,
       "how long a rider takes to reach the store: the pickup_eta that times the first quote, "
-      "before any quote has given one" },
+      "before any quote has given one; fractions of a second allowed" },
     { "dispatch.assign_timeout_seconds", K_INT, APPLY_LIVE, DI(assign_timeout_seconds),
       "120", 1, 3600,
       "an attempt without an assigned rider after this long is cancelled and retried elsewhere" },
