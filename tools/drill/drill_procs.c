@@ -183,7 +183,9 @@ static bool s_start_sims(drill_t *d)
          * simulated second, times a ride, shared by the platforms with half
          * again to spare for when one is dark. Not sized from the offered
          * peak: only accepted orders need riders, and the kitchens bound
-         * those. The simulators find riders in a grid, so many are cheap. */
+         * those; riders as dense as a city's keep the nearest one a few
+         * minutes away. The simulators find riders in a grid, so many are
+         * cheap. */
         double made_per_s = 0;
         for (size_t i = 0; i < d->world->store_count; i++) {
             const drill_store_t *st = &d->world->stores[i];
@@ -193,6 +195,14 @@ static bool s_start_sims(drill_t *d)
         double busy = made_per_s * DRILL_RIDE_SIM_S;
         riders = (uint32_t)fmin(DRILL_RIDERS_MAX, fmax(200, busy / DRILL_PLATFORMS * 1.5));
     }
+    /* the riders move as the world promises: DRILL_RIDER_KMH_MIN..MAX, around
+     * each city's centre */
+    char speed_s[64], center_s[DRILL_CITIES_MAX][48], radius_s[32];
+    snprintf(speed_s, sizeof speed_s, "%g,%g", DRILL_RIDER_KMH_MIN, DRILL_RIDER_KMH_MAX);
+    snprintf(radius_s, sizeof radius_s, "%g", DRILL_CITY_RADIUS_KM);
+    for (size_t c = 0; c < d->world->city_count; c++)
+        snprintf(center_s[c], sizeof center_s[c], "%.4f,%.4f", d->world->cities[c].lat,
+                 d->world->cities[c].lng);
     for (int p = 0; p < DRILL_PLATFORMS; p++) {
         char bin[PATH_MAX + 64], log[PATH_MAX + 64], ledger[PATH_MAX + 64], name[16],
             riders_s[16], scale_s[32], seed_s[32];
@@ -206,10 +216,16 @@ static bool s_start_sims(drill_t *d)
         snprintf(d->ep.platform_endpoint[p], sizeof d->ep.platform_endpoint[p],
                  "tcp://127.0.0.1:%u", s_free_port());
         snprintf(d->sim_control[p], sizeof d->sim_control[p], "tcp://127.0.0.1:%u", s_free_port());
-        const char *argv[] = {bin, "--endpoint", d->ep.platform_endpoint[p], "--control",
-                        d->sim_control[p], "--name", name, "--riders", riders_s,
-                        "--center", "30.27,120.15", "--radius-km", "10", "--time-scale", scale_s,
-                        "--seed", seed_s, "--ledger", ledger, NULL};
+        const char *argv[24 + 2 * DRILL_CITIES_MAX] = {
+            bin, "--endpoint", d->ep.platform_endpoint[p], "--control", d->sim_control[p],
+            "--name", name, "--riders", riders_s, "--radius-km", radius_s,
+            "--speed-kmh", speed_s, "--time-scale", scale_s, "--seed", seed_s,
+            "--ledger", ledger};
+        size_t argc = 19;
+        for (size_t c = 0; c < d->world->city_count; c++) {
+            argv[argc++] = "--center";
+            argv[argc++] = center_s[c];
+        }
         d->sim_pid[p] = s_spawn(argv, log);
         if (d->sim_pid[p] < 0)
             return false;
@@ -230,7 +246,8 @@ static bool s_start_sims(drill_t *d)
             return false;
         }
     }
-    drill_log(d, "three platforms up (%u riders each, time scale %.1f)", riders, d->opt.scale);
+    drill_log(d, "three platforms up (%u riders each in %zu cit%s, time scale %.1f)", riders,
+              d->world->city_count, d->world->city_count == 1 ? "y" : "ies", d->opt.scale);
     return true;
 }
 
