@@ -14,10 +14,12 @@
 #include "../../tools/drill/drill_report.h"
 #include "../../tools/drill/drill_world.h"
 #include "admit.h"
+#include "proto/sluice.pb-c.h"
 #include "config.h"
 #include "store.h"
 #include "unit_tmp.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -386,6 +388,113 @@ static void test_report_classes_and_shares(void **state)
     drill_report_destroy(&r);
 }
 
+/* The report's sums: a run whose counts agree passes every one; a count
+ * off by one fails its sum and the invariant, which names it. */
+static void test_report_checks_its_sums(void **state)
+{
+    (void)state;
+    drill_report_t *r = drill_report_new();
+    assert_non_null(r);
+    /* 10 orders: 6 accepted, 3 gave up, 1 never answered; 15 submissions */
+    r->orders = 10;
+    r->accepted = 6;
+    r->gave_up = 3;
+    r->unanswered = 1;
+    r->census[0] = 6;
+    r->census[1] = 3;
+    r->census[2] = 1;
+    r->submissions = 15;
+    r->answered_accepted = 6;
+    r->rejected = 6;
+    r->reasons[SLUICE__V1__REASON__STORE_BUSY] = 5;
+    r->reasons[SLUICE__V1__REASON__OVERLOADED] = 1;
+    r->timed_out = 2;
+    r->unanswered_submissions = 1;
+    drill_second_t *e = drill_report_second(r, 0);
+    assert_non_null(e);
+    *e = (drill_second_t){.offered = 10, .orders_accepted = 6, .orders_gave_up = 4, .sent = 15,
+                          .accepted = 6, .rejected = 6, .timed_out = 2};
+    r->kinds[0][0] = (drill_kind_t){.offered = 4, .submissions = 5, .accepted = 2};
+    r->kinds[2][1] = (drill_kind_t){.offered = 6, .submissions = 10, .accepted = 4};
+    r->ready_orders = r->ready_orders_ok = r->ready_ok = 6;
+    r->ready_sent = 7;
+    r->ready_503 = 1;
+    r->measured = true;
+    r->db_orders = 7;   /* the one never answered was committed */
+    r->db_delivered = 6;
+    r->db_failed = 1;
+    r->db_unacked = 1;
+    r->db_dispatches = 3;
+    e->dispatched[1] = 3;
+    r->late_count = 6;
+    drill_report_check_sums(r);
+    assert_true(r->sum_count >= 20);
+    for (size_t i = 0; i < r->sum_count; i++)
+        if (!r->sums[i].ok)
+            fail_msg("sum %s = %s does not hold: %" PRId64 " vs %" PRId64, r->sums[i].what,
+                     r->sums[i].formula, r->sums[i].left, r->sums[i].right);
+    assert_true(drill_report_ok(r));
+    assert_string_equal(r->inv[r->inv_count - 1].name, "every count in the report adds up");
+
+    r->inv_count = 0;
+    r->reasons[SLUICE__V1__REASON__OVERLOADED] = 0;   /* a refusal without its reason */
+    r->db_unacked = 2;                                /* more unacked than unanswered */
+    drill_report_check_sums(r);
+    size_t bad = 0;
+    for (size_t i = 0; i < r->sum_count; i++)
+        bad += !r->sums[i].ok;
+    assert_int_equal(bad, 3);   /* reasons; acked + never acked; never acked <= unanswered */
+    assert_false(drill_report_ok(r));
+    assert_non_null(strstr(r->inv[0].detail, "refused submissions 6 != the sum over their reasons 5"));
+    drill_report_destroy(&r);
+}
+
+/* Axes end at a round step just above the data; chaos labels take the
+ * lowest lane where they fit, and a short label of the first words. */
+static void test_report_axes_and_labels(void **state)
+{
+    (void)state;
+    double top, step;
+    drill_report_axis(260, &top, &step);
+    assert_true(top == 300 && step == 50);
+    drill_report_axis(500, &top, &step);
+    assert_true(top == 500 && step == 100);
+    drill_report_axis(0.37, &top, &step);
+    assert_true(fabs(top - 0.4) < 1e-9 && fabs(step - 0.1) < 1e-9);
+    drill_report_axis(0, &top, &step);
+    assert_true(top == 1);
+    drill_report_axis(11, &top, &step);
+    assert_true(top == 12 && step == 2);
+
+    const double from[] = {10, 20, 60, 65, 70, 300};
+    const double to[] = {50, 90, 100, 120, 110, 340};
+    int lane[6];
+    assert_int_equal(drill_report_lanes(from, to, 6, 3, lane), 3);
+    assert_int_equal(lane[0], 0);
+    assert_int_equal(lane[1], 1);
+    assert_int_equal(lane[2], 0);   /* the first lane is free again at 50 */
+    assert_int_equal(lane[3], 2);
+    assert_int_equal(lane[4], -1);  /* no lane free: its number only */
+    assert_int_equal(lane[5], 0);
+
+    drill_report_t *r = drill_report_new();
+    assert_non_null(r);
+    drill_report_chaos(r, 1, "p2: dark (ok)");
+    drill_report_chaos(r, 2, "kill -9 sluiced (pid 7), restarted as pid 8");
+    drill_report_chaos(r, 3, "sluiced answering again, 2.0 s after the restart");
+    drill_report_chaos(r, 4, "PostgreSQL accepting connections again 2.0 s after the stop");
+    char label[64];
+    drill_report_chaos_label(r, 0, label, sizeof label);
+    assert_string_equal(label, "p2: dark");
+    drill_report_chaos_label(r, 1, label, sizeof label);
+    assert_string_equal(label, "kill -9 sluiced");
+    drill_report_chaos_label(r, 2, label, sizeof label);
+    assert_string_equal(label, "sluiced answering again");
+    drill_report_chaos_label(r, 3, label, sizeof label);
+    assert_string_equal(label, "PostgreSQL accepting\u2026");
+    drill_report_destroy(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,6 +506,8 @@ int main(void)
         cmocka_unit_test(test_compressed_store_promises_as_real_one),
         cmocka_unit_test(test_big_world_in_files_and_cities),
         cmocka_unit_test(test_report_classes_and_shares),
+        cmocka_unit_test(test_report_checks_its_sums),
+        cmocka_unit_test(test_report_axes_and_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
