@@ -331,6 +331,7 @@ static void s_run_loop(drill_t *d)
     double offering_s = d->opt.minutes * 60.0;
     d->start_us = clock_mono_us();
     d->report->start_wall_ms = clock_wall_ms();
+    d->report->load_start = drill_procs_load();
     uint64_t offering_end = d->start_us + (uint64_t)(offering_s * 1e6);
     uint64_t replies_end = 0, settle_end = 0;
     uint64_t last = d->start_us;
@@ -441,6 +442,7 @@ static float *s_read_waits(drill_t *d, size_t *n)
 
 static void s_finish_run(drill_t *d)
 {
+    drill_procs_cpu(d);
     drill_procs_stop_daemon(d, 15000);
     drill_procs_wait_db(d);
     char conninfo[700];

@@ -160,6 +160,7 @@ typedef struct {
     uint64_t down_scrapes;      /* the monitor's scrape count when it was killed */
     double daemon_killed_at;
     int daemon_unexpected_exits;
+    double killed_cpu_s;        /* CPU seconds of the sluiced instances killed by chaos */
     /* producers */
     void *zctx;
     void *conns[CONNS_MAX];
@@ -229,6 +230,12 @@ void drill_procs_monitor_stop(drill_t *d);
 void drill_procs_stop_daemon(drill_t *d, int grace_ms);
 void drill_procs_stop_sims(drill_t *d);
 void drill_procs_wait_db(drill_t *d);
+/* drill_procs_cpu records, before anything is stopped, the CPU seconds
+ * sluiced, PostgreSQL, the simulators and the drill have used, and the
+ * load average. */
+void drill_procs_cpu(drill_t *d);
+/* drill_procs_load: the machine's 1-minute load average (0 when unknown). */
+double drill_procs_load(void);
 /* drill_procs_check_ledgers runs sluice-sim --check-ledger on the three
  * ledgers and records the invariant. */
 void drill_procs_check_ledgers(drill_t *d);

@@ -841,6 +841,26 @@ static void s_how_text(const drill_report_t *r, FILE *f)
             r->scale, r->scale, r->rider_kmh, DRILL_RIDER_KMH_MIN, DRILL_RIDER_KMH_MAX, r->scale);
 }
 
+static const char *const s_cpu_names[DRILL_CPU_PARTS] = {"sluiced", "PostgreSQL", "simulators",
+                                                          "sluice-drill"};
+
+const char *drill_report_cpu_name(int part)
+{
+    return part >= 0 && part < DRILL_CPU_PARTS ? s_cpu_names[part] : "?";
+}
+
+static void s_cpu_text(const drill_report_t *r, FILE *f)
+{
+    double capacity = r->wall_s * (double)(r->cores > 0 ? r->cores : 1);
+    fprintf(f, "where the time went (%.1f s of offering and draining on %ld cores, load average"
+               " %.2f at the start, %.2f at the end)\n ",
+            r->wall_s, r->cores, r->load_start, r->load_end);
+    for (int k = 0; k < DRILL_CPU_PARTS; k++)
+        fprintf(f, "%s %s %.1f CPU s (%.0f%% of the machine)", k ? "," : "", s_cpu_names[k],
+                r->cpu_s[k], capacity > 0 ? 100 * r->cpu_s[k] / capacity : 0);
+    fputs("\n\n", f);
+}
+
 static void s_sums_text(const drill_report_t *r, FILE *f)
 {
     fprintf(f, "counts that add up (checked by the report)\n");
@@ -929,6 +949,7 @@ void drill_report_print_text(const drill_report_t *r, FILE *f)
     } else {
         fputc('\n', f);
     }
+    s_cpu_text(r, f);
     fprintf(f, "chaos\n");
     if (r->chaos_count == 0)
         fprintf(f, "  (none)\n");
@@ -1031,7 +1052,12 @@ void drill_report_write_json(const drill_report_t *r, FILE *f)
             r->ready_sent, r->ready_ok, r->ready_503, r->ready_refused, r->ready_unanswered,
             r->ready_orders, r->ready_orders_ok, r->ready_orders_refused, r->ready_orders_gave_up,
             r->ready_orders_unanswered);
-    fprintf(f, "\"sums\":[");
+    fprintf(f, "\"cpu\":{\"wall_s\":%.3f,\"cores\":%ld,\"load_start\":%.2f,\"load_end\":%.2f",
+            r->wall_s, r->cores, r->load_start, r->load_end);
+    for (int k = 0; k < DRILL_CPU_PARTS; k++)
+        fprintf(f, ",\"%s_s\":%.3f", k == DRILL_CPU_SLUICED ? "sluiced" : k == DRILL_CPU_POSTGRES
+                ? "postgres" : k == DRILL_CPU_SIMS ? "simulators" : "drill", r->cpu_s[k]);
+    fprintf(f, "},\"sums\":[");
     for (size_t i = 0; i < r->sum_count; i++) {
         const drill_sum_t *s = &r->sums[i];
         fprintf(f, "%s{\"what\":", i ? "," : "");

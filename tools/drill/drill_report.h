@@ -33,6 +33,12 @@
 #define DRILL_BREAKER_UNKNOWN 255
 #define DRILL_HEAT_STORES 12    /* the busiest stores in the slot-use heat map */
 #define DRILL_HEAT_COLS 60      /* its time buckets */
+/* The parts whose CPU time the report shows: sluiced (killed ones
+ * included), PostgreSQL (since its last start), the three simulators,
+ * sluice-drill itself. */
+enum { DRILL_CPU_SLUICED, DRILL_CPU_POSTGRES, DRILL_CPU_SIMS, DRILL_CPU_DRILL, DRILL_CPU_PARTS };
+/* drill_report_cpu_name: "sluiced", "PostgreSQL", "simulators", "sluice-drill". */
+const char *drill_report_cpu_name(int part);
 
 typedef struct {
     /* orders, by the second they were offered, accepted or given up in */
@@ -168,6 +174,12 @@ typedef struct {
     uint32_t util_max_store;
     uint32_t util_saturated;    /* stores at 90% or more */
     drill_heat_t heat;
+    /* where the time went: CPU seconds of each part over the run, and the
+     * machine it ran on (drill_procs_cpu) */
+    double cpu_s[DRILL_CPU_PARTS];
+    double wall_s;
+    long cores;
+    double load_start, load_end;    /* the 1-minute load average */
     /* the sums the report checks (drill_report_check_sums) */
     drill_sum_t sums[DRILL_SUMS_MAX];
     size_t sum_count;
