@@ -94,7 +94,16 @@ uint64_t admit_delivery_ms(const config_t *cfg, const config_store_t *store, uin
                cos(store->lat * rad) * cos(lat * rad) * sin(dlng / 2) * sin(dlng / 2);
     double km = 2.0 * EARTH_RADIUS_KM * asin(sqrt(a < 1.0 ? a : 1.0));
     double travel_ms = km / cfg->dispatch.rider_kmh * 3600000.0;
-    return ready_ms + (uint64_t)cfg->dispatch.handoff_seconds * 1000u + (uint64_t)llround(travel_ms);
+    return ready_ms + (uint64_t)llround(cfg->dispatch.handoff_seconds * 1000.0) +
+           (uint64_t)llround(travel_ms);
+}
+
+/* s_prep_ms: DRINKS take this long at store C. Its times may be fractions
+ * of a second (a time-compressed drill's), so they are summed before they
+ * are rounded to the millisecond. */
+static uint64_t s_prep_ms(const config_store_t *c, unsigned drinks)
+{
+    return (uint64_t)llround((c->order_seconds + (double)drinks * c->item_seconds) * 1000.0);
 }
 
 static bool s_reject(admit_result_t *out, Sluice__V1__Reason reason, uint64_t retry_ms,
@@ -155,7 +164,7 @@ static bool s_store_decides(const admit_t *self, const store_table_t *stores, st
         return s_reject(out, SLUICE__V1__REASON__OVERLOADED,
                         (uint64_t)self->cfg->daemon.overloaded_retry_ms,
                         "daemon: out of memory for store %u's schedule", c->id);
-    uint64_t prep_ms = ((uint64_t)c->order_seconds + (uint64_t)drinks * (uint64_t)c->item_seconds) * 1000u;
+    uint64_t prep_ms = s_prep_ms(c, drinks);
     kitchen_plan_t plan;
     if (!kitchen_plan(k, c, prep_ms, now_ms, offset, &plan))
         return s_reject(out, SLUICE__V1__REASON__STORE_BUSY, MINUTE_MS,
@@ -169,10 +178,10 @@ static bool s_store_decides(const admit_t *self, const store_table_t *stores, st
         return s_reject(out, SLUICE__V1__REASON__STORE_BUSY, retry < 1000 ? 1000 : retry,
                         "store %u: %u orders already waiting (max_queue)", c->id, k->waiting);
     }
-    uint64_t max_wait_ms = (uint64_t)c->max_wait_minutes * MINUTE_MS;
+    uint64_t max_wait_ms = (uint64_t)llround(c->max_wait_minutes * MINUTE_MS);
     if (prep_ms > max_wait_ms)  /* no retry helps: say so instead of a retry time */
         return s_reject(out, SLUICE__V1__REASON__STORE_BUSY, 0,
-                        "store %u: %u drinks take %" PRIu64 " min to make, over max_wait_minutes %d",
+                        "store %u: %u drinks take %" PRIu64 " min to make, over max_wait_minutes %g",
                         c->id, drinks, (prep_ms + MINUTE_MS - 1) / MINUTE_MS,
                         c->max_wait_minutes);
     if (plan.ready_ms - now_ms > max_wait_ms) {
@@ -180,7 +189,7 @@ static bool s_store_decides(const admit_t *self, const store_table_t *stores, st
          * is; the order fits once now + max_wait reaches start + prep. */
         return s_reject(out, SLUICE__V1__REASON__STORE_BUSY,
                         plan.ready_ms - max_wait_ms - now_ms,
-                        "store %u: ready in %" PRIu64 " min, over max_wait_minutes %d", c->id,
+                        "store %u: ready in %" PRIu64 " min, over max_wait_minutes %g", c->id,
                         (plan.ready_ms - now_ms + MINUTE_MS - 1) / MINUTE_MS,
                         c->max_wait_minutes);
     }
@@ -220,7 +229,7 @@ void admit_store_view(const store_table_t *stores, store_t *store, uint64_t now_
     out->open_now = s_always_open(c) || kitchen_open_at(c, minute);
     out->prep_slots_now = kitchen_slots_at(c, minute);
     kitchen_t *k = store_kitchen(stores, store);
-    uint64_t prep_ms = ((uint64_t)c->order_seconds + (uint64_t)c->item_seconds) * 1000u;
+    uint64_t prep_ms = s_prep_ms(c, 1);
     kitchen_plan_t plan;
     if (k && kitchen_plan(k, c, prep_ms, now_ms, offset, &plan)) {
         out->promise_possible = true;
@@ -245,7 +254,7 @@ bool admit_campaign_rules(admit_t *self, const store_table_t *stores, store_t *s
         .store = c,
         .kitchen = planned ? store_kitchen(stores, store) : NULL,
         .plan = planned ? &store_result->plan : NULL,
-        .prep_ms = ((uint64_t)c->order_seconds + (uint64_t)drinks * (uint64_t)c->item_seconds) * 1000u,
+        .prep_ms = s_prep_ms(c, drinks),
         .offset_ms = tz_offset_ms(c->timezone, now_ms),
         .now_ms = now_ms,
         .now_us = now_us,

@@ -4,6 +4,7 @@
 #include "tz.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -367,7 +368,7 @@ static bool s_room(struct entry *e)
 
 static uint64_t s_window_ms(const config_store_t *store)
 {
-    return (uint64_t)store->max_wait_minutes * (uint64_t)MINUTE_MS;
+    return (uint64_t)llround(store->max_wait_minutes * (double)MINUTE_MS);
 }
 
 /* s_book adds [START, READY) to E, after forgetting what ended a window
@@ -768,7 +769,7 @@ bool campaign_check(campaign_table_t *self, const char *name, const campaign_ask
         else
             s_refuse(out, ask->terse, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_SHARE_FULL,
                      "campaign %s: store_share %g of store %" PRIu32
-                     "'s prep time in max_wait_minutes %d is booked", c->name, share, store->id,
+                     "'s prep time in max_wait_minutes %g is booked", c->name, share, store->id,
                      store->max_wait_minutes);
         if (out->state == SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_OK)
             return true;

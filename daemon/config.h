@@ -52,13 +52,13 @@ typedef struct config_daemon {
 } config_daemon_t;
 
 typedef struct config_dispatch {
-    int margin_seconds;
-    int pickup_eta_seconds;  /* rider to store, until a quote says otherwise */
+    double margin_seconds;   /* fractions allowed, as pickup_eta_seconds */
+    double pickup_eta_seconds; /* rider to store, until a quote says otherwise */
     int assign_timeout_seconds;
     int stuck_minutes;       /* no news of a rider for this long: ask, then replace or escalate */
     int retry_seconds;       /* no platform can take the order now: ask again after */
     int max_hold_minutes;
-    int handoff_seconds;     /* from ready to a rider leaving with it */
+    double handoff_seconds;  /* from ready to a rider leaving with it; fractions allowed */
     double rider_kmh;        /* travel estimate speed, straight line */
 } config_dispatch_t;
 
@@ -129,9 +129,12 @@ typedef struct config_store {
     char *name;
     double lat, lng;
     int prep_slots;
-    int item_seconds;
-    int order_seconds;
-    int max_wait_minutes;
+    /* Durations take fractions, so a time-compressed drill can write a
+     * store's real times divided by its scale (docs/drill.md); admission
+     * keeps them to the millisecond. */
+    double item_seconds;
+    double order_seconds;
+    double max_wait_minutes;
     int max_queue;
     int open_minute;         /* "hours": minutes after local midnight; */
     int close_minute;        /* close < open means the store closes after midnight */

@@ -116,11 +116,11 @@ static const struct key_row s_daemon_rows[] = {
 
 #define DI(f) offsetof(config_dispatch_t, f)
 static const struct key_row s_dispatch_rows[] = {
-    { "dispatch.margin_seconds", K_INT, APPLY_LIVE, DI(margin_seconds), "60", 0, 3600,
-      "ask for riders at ready_at - pickup_eta - margin_seconds" },
-    { "dispatch.pickup_eta_seconds", K_INT, APPLY_LIVE, DI(pickup_eta_seconds), "300", 0, 7200,
+    { "dispatch.margin_seconds", K_DOUBLE, APPLY_LIVE, DI(margin_seconds), "60", 0, 3600,
+      "ask for riders at ready_at - pickup_eta - margin_seconds; fractions of a second allowed" },
+    { "dispatch.pickup_eta_seconds", K_DOUBLE, APPLY_LIVE, DI(pickup_eta_seconds), "300", 0, 7200,
       "how long a rider takes to reach the store: the pickup_eta that times the first quote, "
-      "before any quote has given one" },
+      "before any quote has given one; fractions of a second allowed" },
     { "dispatch.assign_timeout_seconds", K_INT, APPLY_LIVE, DI(assign_timeout_seconds),
       "120", 1, 3600,
       "an attempt without an assigned rider after this long is cancelled and retried elsewhere" },
@@ -131,10 +131,13 @@ static const struct key_row s_dispatch_rows[] = {
       "replaced, and a picked-up order still not delivered is logged and put in its timeline" },
     { "dispatch.max_hold_minutes", K_INT, APPLY_LIVE, DI(max_hold_minutes), "15", 0, 1440,
       "no rider by ready_at + max_hold_minutes: the order FAILS and is flagged for refund" },
-    { "dispatch.handoff_seconds", K_INT, APPLY_LIVE, DI(handoff_seconds), "300", 0, 7200,
-      "promised delivery = ready + handoff_seconds + travel from store to drop-off" },
-    { "dispatch.rider_kmh", K_DOUBLE, APPLY_LIVE, DI(rider_kmh), "15", 1, 200,
-      "rider speed that turns the straight-line distance into a travel estimate" },
+    { "dispatch.handoff_seconds", K_DOUBLE, APPLY_LIVE, DI(handoff_seconds), "300", 0, 7200,
+      "promised delivery = ready + handoff_seconds + travel from store to drop-off; fractions "
+      "of a second allowed" },
+    { "dispatch.rider_kmh", K_DOUBLE, APPLY_LIVE, DI(rider_kmh), "15", 1, 1000000,
+      "rider speed that turns the straight-line distance into a travel estimate; above 200 "
+      "only in a time-compressed drill, where simulated riders cover their km/h times the "
+      "drill's time scale in a real hour" },
 };
 
 #define BR(f) offsetof(config_brand_t, f)
@@ -221,12 +224,15 @@ static const struct key_row s_store_rows[] = {
       "[latitude, longitude] in WGS84 degrees" },
     { "stores.[].prep_slots", K_INT, APPLY_LIVE, ST(prep_slots), NULL, 1, 1000,
       "drinks made in parallel" },
-    { "stores.[].item_seconds", K_INT, APPLY_LIVE, ST(item_seconds), NULL, 1, 3600,
-      "preparation time per item" },
-    { "stores.[].order_seconds", K_INT, APPLY_LIVE, ST(order_seconds), "0", 0, 3600,
-      "overhead per order: prep time = order_seconds + items * item_seconds" },
-    { "stores.[].max_wait_minutes", K_INT, APPLY_LIVE, ST(max_wait_minutes), NULL, 1, 1440,
-      "longest promise made; an order ready later is refused BUSY" },
+    { "stores.[].item_seconds", K_DOUBLE, APPLY_LIVE, ST(item_seconds), NULL, 0.001, 3600,
+      "preparation time per item; fractions of a second allowed (kept to the millisecond)" },
+    { "stores.[].order_seconds", K_DOUBLE, APPLY_LIVE, ST(order_seconds), "0", 0, 3600,
+      "overhead per order: prep time = order_seconds + items * item_seconds; fractions of a "
+      "second allowed" },
+    { "stores.[].max_wait_minutes", K_DOUBLE, APPLY_LIVE, ST(max_wait_minutes), NULL, 0.001,
+      1440,
+      "longest promise made; an order ready later is refused BUSY; fractions of a minute "
+      "allowed (kept to the millisecond)" },
     { "stores.[].max_queue", K_INT, APPLY_LIVE, ST(max_queue), "1000", 1, 100000,
       "most accepted orders waiting to be prepared" },
     { "stores.[].hours", K_HOURS, APPLY_LIVE, ST(open_minute), "\"00:00-24:00\"", 0, 0,

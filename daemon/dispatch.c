@@ -7,6 +7,7 @@
 #include "log.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -410,7 +411,7 @@ static void s_job_choose(dispatch_t *d, dispatch_job_t *job, uint64_t now)
         dispatch_job_wake(d, job, now + (uint64_t)d->cfg->dispatch.retry_seconds * 1000u);
         return;
     }
-    uint64_t margin = (uint64_t)d->cfg->dispatch.margin_seconds * 1000u;
+    uint64_t margin = (uint64_t)llround(d->cfg->dispatch.margin_seconds * 1000.0);
     uint64_t ready = job->ready_at_ms;
     if (job->best_pickup_ms + margin < ready && job->early_requotes < DISPATCH_EARLY_REQUOTES) {
         /* The rider would wait at the counter past the margin: ask later. */
@@ -446,7 +447,7 @@ dispatch_t *dispatch_new(const config_t *cfg, void *zmq_ctx, const dispatch_host
                                 .sync = dispatch_attempt_pool_sync,
                                 .breaker = s_pool_breaker,
                                 .arg = d};
-    uint64_t eta = (uint64_t)cfg->dispatch.pickup_eta_seconds * 1000u;
+    uint64_t eta = (uint64_t)llround(cfg->dispatch.pickup_eta_seconds * 1000.0);
     for (size_t i = 0; i < cfg->platform_count; i++) {
         d->pools[i] = pool_new((int)i, &cfg->platforms[i], eta, zmq_ctx, &listener);
         if (!d->pools[i]) {
@@ -520,7 +521,7 @@ void dispatch_plan(dispatch_t *self, order_entry_t *e)
         if (p && pool_eta_ms(p) > eta)
             eta = pool_eta_ms(p);
     }
-    uint64_t lead = eta + (uint64_t)self->cfg->dispatch.margin_seconds * 1000u;
+    uint64_t lead = eta + (uint64_t)llround(self->cfg->dispatch.margin_seconds * 1000.0);
     uint64_t ready = s_ready_at(e, clock_wall_ms());
     e->dispatch_at_ms = ready > lead ? ready - lead : 1;
 }

@@ -9,6 +9,7 @@
 #include "pgarray.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,9 +285,8 @@ static bool s_round_begin(restore_t *self)
     c->now_ms = clock_wall_ms();
     uint64_t longest = 0;
     for (size_t i = 0; i < cfg->store_count; i++)
-        if ((uint64_t)cfg->stores[i].max_wait_minutes > longest)
-            longest = (uint64_t)cfg->stores[i].max_wait_minutes;
-    longest *= 60000u;
+        if ((uint64_t)ceil(cfg->stores[i].max_wait_minutes * 60000.0) > longest)
+            longest = (uint64_t)ceil(cfg->stores[i].max_wait_minutes * 60000.0);
     c->since_ms = c->now_ms > 2 * longest ? c->now_ms - 2 * longest : 0;
     (void)s_add_day(c, campaign_day_start_ms(NULL, c->now_ms), cfg->timezone_count + 1);
     for (size_t i = 0; i < cfg->timezone_count; i++)

@@ -1,9 +1,11 @@
 /* test_drill.c - a short flash-crowd drill (sluice-drill, 50 stores, one
  * minute for the day) with every chaos action, run as a real process: it
- * must exit 0 (every invariant held), write its three reports, and its HTML
- * page must render with charts that have data points. The page is opened in
- * headless Chromium when `chromium` is on PATH; without it the test reads
- * the file's text instead and says so.
+ * must exit 0 (every invariant held, every sum in its report checked and
+ * holding), write its three reports, and its HTML page must render with
+ * charts that have data points, axes scaled to the data, chaos marks with
+ * labels, and figures as tables. The page is opened in headless Chromium
+ * when `chromium` is on PATH; without it the test reads the file's text
+ * instead and says so.
  *
  * Starts its own PostgreSQL (the drill calls pgtmp.sh), so it does not use
  * the runner's server. Environment: SLUICE_BIN (sluice-drill and sluice-sim
@@ -30,9 +32,10 @@
 
 /* Every chaos action, in one minute of offering. */
 #define DRILL_CHAOS                                                                      \
-    "6s:dark p2,10s:slow p3 2000,14s:kill-daemon,22s:restart-db,28s:light p2,"          \
-    "30s:slow p3 0,33s:fail p1 1.0,40s:fail p1 0,42s:cancel-ratio p3 0.05,44s:pause-store," \
-    "47s:halve-brand,52s:resume-store,54s:cancel-ratio p3 0"
+    "6s:dark p2,10s:slow p3 2000,14s:kill-daemon,18s:rider-pace p1 0.3,22s:restart-db,"   \
+    "28s:light p2,30s:slow p3 0,33s:fail p1 1.0,38s:rider-pace p1 1,40s:fail p1 0,"        \
+    "42s:cancel-ratio p3 0.05,44s:pause-store,47s:halve-brand,52s:resume-store,"           \
+    "54s:cancel-ratio p3 0"
 
 static char s_dir[PATH_MAX];
 
@@ -90,6 +93,45 @@ static void s_count_points(const char *dom, const char *id, int *lines, int *poi
     }
 }
 
+/* s_chart: the text of the element with id="ID" (one chart's <svg>), up
+ * to its end, in a malloc'ed copy; NULL when there is none. */
+static char *s_chart(const char *dom, const char *id)
+{
+    char key[64];
+    snprintf(key, sizeof key, "id=\"%s\"", id);
+    const char *start = strstr(dom, key);
+    const char *end = start != NULL ? strstr(start, "</svg>") : NULL;
+    return end != NULL ? strndup(start, (size_t)(end - start)) : NULL;
+}
+
+/* s_fill: how much of the plot's height chart ID's highest line point
+ * reaches, 0..1 (the plot is its first rect, #fafafa, of height 200). */
+static double s_fill(const char *dom, const char *id)
+{
+    char *chart = s_chart(dom, id);
+    assert_non_null(chart);
+    const char *box = strstr(chart, "fill=\"#fafafa\"");
+    assert_non_null(box);
+    const char *y = box;
+    while (y > chart && strncmp(y, " y=\"", 4) != 0)
+        y--;
+    double top = strtod(y + 4, NULL), highest = top + 200;
+    for (const char *p = strstr(chart, "points=\""); p != NULL; p = strstr(p + 1, "points=\"")) {
+        for (const char *q = p + 8; *q != '"' && *q != '\0';) {
+            char *end;
+            (void)strtod(q, &end);
+            if (*end != ',')
+                break;
+            double py = strtod(end + 1, &end);
+            if (py < highest)
+                highest = py;
+            q = end + (*end == ' ');
+        }
+    }
+    free(chart);
+    return (top + 200 - highest) / 200;
+}
+
 static int s_count(const char *hay, const char *needle)
 {
     int n = 0;
@@ -139,7 +181,11 @@ static void test_drill_with_every_chaos_action(void **state)
     assert_non_null(strstr(log, "p1: fail 1 (ok)"));
     assert_non_null(strstr(log, "pause store"));
     assert_non_null(strstr(log, "halve brand"));
+    assert_non_null(strstr(log, "p1: pace 0.3 (ok)"));
     assert_null(strstr(log, "FAIL "));
+    /* the counts add up, and the report checked them */
+    assert_non_null(strstr(log, "every count in the report adds up"));
+    assert_non_null(strstr(log, "sums checked, every one holds"));
     free(log);
 
     snprintf(path, sizeof path, "%s/report.json", out);
@@ -181,6 +227,57 @@ static void test_drill_with_every_chaos_action(void **state)
     assert_true(s_count(dom, "class=\"chaos\"") >= 2 * 10);
     assert_non_null(strstr(dom, "id=\"verdict\""));
     assert_null(strstr(dom, "<script"));
+    /* axes scaled to the data: each line chart's peak fills most of its height */
+    double fill = s_fill(dom, "chart-load");
+    fprintf(stderr, "test_drill: chart-load's peak at %.0f%% of its axis\n", 100 * fill);
+    assert_true(fill >= 0.6);
+    assert_true(s_fill(dom, "chart-latency") >= 0.6);
+    /* chaos labels: numbered, in lanes above the plots */
+    assert_true(s_count(dom, "class=\"chaos-label\"") >= 2 * 10);
+    /* refusals by reason, stacked */
+    char *chart = s_chart(dom, "chart-answers");
+    assert_non_null(chart);
+    assert_true(s_count(chart, "class=\"band\"") >= 3);
+    assert_non_null(strstr(chart, "data-series=\"ACCEPTED\""));
+    free(chart);
+    /* breakers per platform (p2 went dark, p1 refused: open at some point), shares */
+    chart = s_chart(dom, "chart-platforms");
+    assert_non_null(chart);
+    for (int p = 1; p <= 3; p++) {
+        char key[64];
+        snprintf(key, sizeof key, "data-platform=\"p%d\"", p);
+        assert_true(s_count(chart, key) >= 1);
+    }
+    assert_true(s_count(chart, "data-state=\"open\"") >= 1);
+    assert_int_equal(s_count(chart, "class=\"band\""), 3);
+    free(chart);
+    /* delivered minus promised: a histogram with the promise on it */
+    chart = s_chart(dom, "chart-late");
+    assert_non_null(chart);
+    assert_true(s_count(chart, "class=\"bar\"") >= 5);
+    assert_non_null(strstr(chart, "class=\"promise\""));
+    free(chart);
+    s_count_points(dom, "chart-handoff", &lines, &points);
+    fprintf(stderr, "test_drill: chart-handoff: %d polylines, %d points\n", lines, points);
+    assert_int_equal(lines, 2);
+    assert_true(points >= 2 * 30);
+    /* the busiest stores' slot use: a row of cells per store */
+    chart = s_chart(dom, "chart-heat");
+    assert_non_null(chart);
+    assert_true(s_count(chart, "class=\"cell\"") >= 12 * 30);
+    free(chart);
+    /* figures as tables, no pasted text block; every sum held */
+    assert_null(strstr(dom, "<pre"));
+    for (size_t i = 0; i < 6; i++) {
+        static const char *const tables[] = {"glance", "orders", "submissions", "markready",
+                                             "promises", "sums"};
+        char key[64];
+        snprintf(key, sizeof key, "<table id=\"%s\"", tables[i]);
+        assert_non_null(strstr(dom, key));
+    }
+    chart = strstr(dom, "<table id=\"sums\"");
+    assert_true(s_count(chart, "<td class=\"ok\">ok</td>") >= 15);
+    assert_null(strstr(chart, "<td class=\"fail\">"));
     free(dom);
 }
 

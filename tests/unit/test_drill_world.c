@@ -2,7 +2,9 @@
  * gives one population, kitchens within their ranges, Zipf popularity, the
  * giveaway's demand shape, and a generated config that sluiced's own parser
  * (config_load) accepts, with pauses and halved brands carried over and the
- * giveaway's campaign; the report's store classes and campaign figures. */
+ * giveaway's campaign; a compressed store promises what the real one would,
+ * through sluiced's own admission (admit.c); a big world in store files and
+ * several cities; the report's store classes and campaign figures. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,13 +13,18 @@
 
 #include "../../tools/drill/drill_report.h"
 #include "../../tools/drill/drill_world.h"
+#include "admit.h"
+#include "proto/sluice.pb-c.h"
 #include "config.h"
+#include "store.h"
 #include "unit_tmp.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void test_same_seed_same_world(void **state)
@@ -52,17 +59,19 @@ static void test_kitchens_in_their_ranges(void **state)
         assert_in_range(s->item_seconds, 30, 90);
         assert_in_range(s->order_seconds, 20, 60);
         assert_in_range(s->max_wait_minutes, 20, 45);
-        /* compressed by 180, never below 1 */
-        assert_in_range(s->cfg_item_seconds, 1, 1);
-        assert_in_range(s->cfg_max_wait_minutes, 1, 1);
+        /* compressed by 180, exactly: the config takes fractions */
+        assert_true(s->cfg_item_seconds == s->item_seconds / 180.0);
+        assert_true(s->cfg_order_seconds == s->order_seconds / 180.0);
+        assert_true(s->cfg_max_wait_minutes == s->max_wait_minutes / 180.0);
         assert_in_range(s->platform_count, 1, DRILL_PLATFORMS);
         for (uint32_t k = 0; k < s->platform_count; k++)
             for (uint32_t j = k + 1; j < s->platform_count; j++)
                 assert_int_not_equal(s->platforms[k], s->platforms[j]);
         assert_in_range(s->brand, 0, w->brand_count - 1);
-        /* within ~10 km of its city */
-        const drill_city_t *city = &w->cities[s->city];
-        assert_true(fabs(s->lat - city->lat) < 0.1 && fabs(s->lng - city->lng) < 0.1);
+        /* within ~10 km of its district, of the one city a small world has */
+        assert_int_equal(s->city, 0);
+        const double *district = w->cities[s->city].district_at[s->district];
+        assert_true(fabs(s->lat - district[0]) < 0.1 && fabs(s->lng - district[1]) < 0.1);
         assert_in_range(s->rank, 1, 2000);
         assert_false(ranks[s->rank]);
         ranks[s->rank] = true;
@@ -154,10 +163,14 @@ static void test_config_is_valid_and_follows_chaos(void **state)
     for (size_t i = 0; i < cfg->store_count; i++) {
         assert_int_equal(cfg->stores[i].id, w->stores[i].id);
         assert_int_equal(cfg->stores[i].paused, i == top);
-        assert_int_equal(cfg->stores[i].max_wait_minutes, (int)w->stores[i].cfg_max_wait_minutes);
+        assert_true(fabs(cfg->stores[i].max_wait_minutes - w->stores[i].cfg_max_wait_minutes) < 1e-8);
+        assert_true(fabs(cfg->stores[i].item_seconds - w->stores[i].cfg_item_seconds) < 1e-8);
         assert_int_equal(cfg->stores[i].platform_count, (int)w->stores[i].platform_count);
     }
     assert_int_equal(cfg->campaign_count, 0);   /* none set */
+    /* promises: 5 simulated minutes of handoff, the riders' mean speed */
+    assert_true(fabs(cfg->dispatch.handoff_seconds - 300.0 / 180) < 1e-8);
+    assert_true(fabs(cfg->dispatch.rider_kmh - 20.0 * 180) < 1e-6);
     config_destroy(&cfg);
     free(errors);
 
@@ -177,6 +190,172 @@ static void test_config_is_valid_and_follows_chaos(void **state)
     config_destroy(&cfg);
     free(errors);
     unlink(path);
+    drill_world_destroy(&w);
+}
+
+/* s_write_load writes W's config to PATH and loads it with sluiced's parser. */
+static config_t *s_write_load(drill_world_t *w, const char *path)
+{
+    drill_endpoints_t ep = {.dsn = "host=/nonexistent dbname=sluice",
+                            .ingress = "tcp://127.0.0.1:7400",
+                            .events = "tcp://127.0.0.1:7401",
+                            .control = "ipc:///tmp/drill-unit.sock",
+                            .http = "127.0.0.1:9464"};
+    for (int p = 0; p < DRILL_PLATFORMS; p++)
+        snprintf(ep.platform_endpoint[p], sizeof ep.platform_endpoint[p], "tcp://127.0.0.1:%d",
+                 7601 + p);
+    assert_true(drill_world_write_config(w, &ep, path));
+    char *errors = NULL;
+    config_t *cfg = config_load(path, &errors);
+    if (cfg == NULL)
+        fail_msg("generated config refused:\n%s", errors ? errors : "");
+    free(errors);
+    return cfg;
+}
+
+/* One kitchen under the same orders, in real time and compressed. */
+typedef struct {
+    config_t *cfg;
+    store_table_t *stores;
+    admit_t *admit;
+} kitchen_env_t;
+
+static void s_kitchen_env(kitchen_env_t *k, drill_world_t *w, const char *path)
+{
+    k->cfg = s_write_load(w, path);
+    k->stores = store_table_new();
+    assert_non_null(k->stores);
+    assert_true(store_table_apply(k->stores, k->cfg, 0));
+    k->admit = admit_new(k->cfg, 1);
+    assert_non_null(k->admit);
+}
+
+static void s_kitchen_env_free(kitchen_env_t *k)
+{
+    admit_destroy(&k->admit);
+    store_table_destroy(&k->stores);
+    config_destroy(&k->cfg);
+}
+
+/* A store of the drill at time scale 270 (the day in two minutes) promises,
+ * in simulated time, what the same store promises in real time, within 5%
+ * (here within a millisecond a promise): the same orders, 12 simulated
+ * minutes apart then a rush, get the same decisions, ready and delivery
+ * times; delivery travel uses the simulated riders' mean speed. */
+static void test_compressed_store_promises_as_real_one(void **state)
+{
+    (void)state;
+    const double scale = 270;
+    drill_world_t *real = drill_world_new(20, 9, 1, 1e6);
+    drill_world_t *fast = drill_world_new(20, 9, scale, 1e6);
+    assert_non_null(real);
+    assert_non_null(fast);
+    char dir[512], path[600];
+    assert_true(unit_tmp_template(dir, sizeof dir, "test_drill_world"));
+    assert_non_null(mkdtemp(dir));
+    kitchen_env_t r, f;
+    snprintf(path, sizeof path, "%s/real.conf", dir);
+    s_kitchen_env(&r, real, path);
+    snprintf(path, sizeof path, "%s/fast.conf", dir);
+    s_kitchen_env(&f, fast, path);
+    assert_true(fabs(f.cfg->dispatch.rider_kmh - real->rider_kmh * scale) < 1e-6);
+
+    const uint64_t t0 = UINT64_C(1800000000000);   /* a wall clock ms, any */
+    size_t busy = 0, accepted = 0;
+    for (size_t s = 0; s < 4; s++) {
+        uint32_t id = real->stores[s].id;
+        double lat = real->stores[s].lat + 0.02, lng = real->stores[s].lng;   /* 2.2 km north */
+        for (unsigned i = 0; i < 40; i++) {
+            /* 12 minutes apart, then a rush of one a second */
+            double at_s = i < 5 ? 720.0 * i : 2880.0 + (i - 4);
+            unsigned drinks = 1 + i % 3;
+            admit_result_t a, b;
+            admit_order_in_t in = {.drinks = drinks, .dropoff_lat = lat, .dropoff_lng = lng};
+            in.now_ms = t0 + (uint64_t)llround(at_s * 1000);
+            in.now_us = 1 + (uint64_t)llround(at_s * 1e6);
+            bool ok_real = admit_order(r.admit, r.stores, store_table_find(r.stores, id), &in, &a);
+            in.now_ms = t0 + (uint64_t)llround(at_s * 1000 / scale);
+            in.now_us = 1 + (uint64_t)llround(at_s * 1e6 / scale);
+            bool ok_fast = admit_order(f.admit, f.stores, store_table_find(f.stores, id), &in, &b);
+            assert_int_equal(ok_real, ok_fast);
+            assert_int_equal(a.reason, b.reason);
+            if (!ok_real) {
+                busy += a.reason == SLUICE__V1__REASON__STORE_BUSY;
+                continue;
+            }
+            accepted++;
+            double ready_real = (double)(a.plan.ready_ms - (t0 + (uint64_t)llround(at_s * 1000)));
+            double ready_fast = (double)(b.plan.ready_ms - in.now_ms) * scale;
+            double deliver_real = (double)(a.promised_delivery_at_ms - a.plan.ready_ms);
+            double deliver_fast = (double)(b.promised_delivery_at_ms - b.plan.ready_ms) * scale;
+            assert_true(fabs(ready_fast - ready_real) <= 0.05 * ready_real);
+            assert_true(fabs(deliver_fast - deliver_real) <= 0.05 * deliver_real);
+            /* ready + 5 minutes of handoff + 2.2 km at 20 km/h: about 11.7 minutes */
+            assert_true(deliver_real > 11 * 60000.0 && deliver_real < 12.5 * 60000.0);
+        }
+    }
+    assert_true(accepted >= 20);
+    assert_true(busy > 0);   /* the rush met max_wait_minutes in both */
+    s_kitchen_env_free(&r);
+    s_kitchen_env_free(&f);
+    snprintf(path, sizeof path, "rm -rf '%s'", dir);
+    assert_int_equal(system(path), 0);
+    drill_world_destroy(&real);
+    drill_world_destroy(&fast);
+}
+
+/* Past 3,000 stores the stores go in @include'd files that sluiced loads in
+ * parallel, and a pause rewrites only its store's file; past 25,000 they
+ * spread over several cities, about evenly. */
+static void test_big_world_in_files_and_cities(void **state)
+{
+    (void)state;
+    drill_world_t *w = drill_world_new(7000, 2, 180, 3200);
+    assert_non_null(w);
+    assert_int_equal(w->city_count, 1);
+    char dir[512], path[600], file[700];
+    assert_true(unit_tmp_template(dir, sizeof dir, "test_drill_world"));
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/sluice.conf", dir);
+    config_t *cfg = s_write_load(w, path);
+    assert_int_equal(cfg->store_count, 7000);
+    assert_int_equal(cfg->stores[6999].id, w->stores[6999].id);
+    assert_true(fabs(cfg->stores[4500].item_seconds - w->stores[4500].cfg_item_seconds) < 1e-8);
+    config_destroy(&cfg);
+    struct stat before[3], after[3];
+    for (int k = 0; k < 3; k++) {
+        snprintf(file, sizeof file, "%s.stores-%03d.conf", path, k);
+        assert_int_equal(stat(file, &before[k]), 0);
+    }
+    w->stores[4000].paused = true;   /* in the second file */
+    cfg = s_write_load(w, path);
+    assert_true(cfg->stores[4000].paused);
+    assert_false(cfg->stores[3999].paused);
+    config_destroy(&cfg);
+    for (int k = 0; k < 3; k++) {
+        snprintf(file, sizeof file, "%s.stores-%03d.conf", path, k);
+        assert_int_equal(stat(file, &after[k]), 0);
+        assert_int_equal(after[k].st_ino != before[k].st_ino, k == 1);
+    }
+    snprintf(file, sizeof file, "rm -rf '%s'", dir);
+    assert_int_equal(system(file), 0);
+    drill_world_destroy(&w);
+
+    w = drill_world_new(60000, 2, 54, 3200);
+    assert_non_null(w);
+    assert_int_equal(w->city_count, 3);
+    size_t per_city[3] = {0};
+    for (size_t i = 0; i < w->store_count; i++) {
+        const drill_store_t *s = &w->stores[i];
+        assert_in_range(s->city, 0, 2);
+        per_city[s->city]++;
+        /* within a rider's reach of its city's centre */
+        assert_true(fabs(s->lat - w->cities[s->city].lat) < 0.2 &&
+                    fabs(s->lng - w->cities[s->city].lng) < 0.2);
+    }
+    for (int c = 0; c < 3; c++)
+        assert_true(per_city[c] > 19000 && per_city[c] < 21000);
+    assert_string_equal(w->cities[1].name, "Shanghai");
     drill_world_destroy(&w);
 }
 
@@ -209,6 +388,113 @@ static void test_report_classes_and_shares(void **state)
     drill_report_destroy(&r);
 }
 
+/* The report's sums: a run whose counts agree passes every one; a count
+ * off by one fails its sum and the invariant, which names it. */
+static void test_report_checks_its_sums(void **state)
+{
+    (void)state;
+    drill_report_t *r = drill_report_new();
+    assert_non_null(r);
+    /* 10 orders: 6 accepted, 3 gave up, 1 never answered; 15 submissions */
+    r->orders = 10;
+    r->accepted = 6;
+    r->gave_up = 3;
+    r->unanswered = 1;
+    r->census[0] = 6;
+    r->census[1] = 3;
+    r->census[2] = 1;
+    r->submissions = 15;
+    r->answered_accepted = 6;
+    r->rejected = 6;
+    r->reasons[SLUICE__V1__REASON__STORE_BUSY] = 5;
+    r->reasons[SLUICE__V1__REASON__OVERLOADED] = 1;
+    r->timed_out = 2;
+    r->unanswered_submissions = 1;
+    drill_second_t *e = drill_report_second(r, 0);
+    assert_non_null(e);
+    *e = (drill_second_t){.offered = 10, .orders_accepted = 6, .orders_gave_up = 4, .sent = 15,
+                          .accepted = 6, .rejected = 6, .timed_out = 2};
+    r->kinds[0][0] = (drill_kind_t){.offered = 4, .submissions = 5, .accepted = 2};
+    r->kinds[2][1] = (drill_kind_t){.offered = 6, .submissions = 10, .accepted = 4};
+    r->ready_orders = r->ready_orders_ok = r->ready_ok = 6;
+    r->ready_sent = 7;
+    r->ready_503 = 1;
+    r->measured = true;
+    r->db_orders = 7;   /* the one never answered was committed */
+    r->db_delivered = 6;
+    r->db_failed = 1;
+    r->db_unacked = 1;
+    r->db_dispatches = 3;
+    e->dispatched[1] = 3;
+    r->late_count = 6;
+    drill_report_check_sums(r);
+    assert_true(r->sum_count >= 20);
+    for (size_t i = 0; i < r->sum_count; i++)
+        if (!r->sums[i].ok)
+            fail_msg("sum %s = %s does not hold: %" PRId64 " vs %" PRId64, r->sums[i].what,
+                     r->sums[i].formula, r->sums[i].left, r->sums[i].right);
+    assert_true(drill_report_ok(r));
+    assert_string_equal(r->inv[r->inv_count - 1].name, "every count in the report adds up");
+
+    r->inv_count = 0;
+    r->reasons[SLUICE__V1__REASON__OVERLOADED] = 0;   /* a refusal without its reason */
+    r->db_unacked = 2;                                /* more unacked than unanswered */
+    drill_report_check_sums(r);
+    size_t bad = 0;
+    for (size_t i = 0; i < r->sum_count; i++)
+        bad += !r->sums[i].ok;
+    assert_int_equal(bad, 3);   /* reasons; acked + never acked; never acked <= unanswered */
+    assert_false(drill_report_ok(r));
+    assert_non_null(strstr(r->inv[0].detail, "refused submissions 6 != the sum over their reasons 5"));
+    drill_report_destroy(&r);
+}
+
+/* Axes end at a round step just above the data; chaos labels take the
+ * lowest lane where they fit, and a short label of the first words. */
+static void test_report_axes_and_labels(void **state)
+{
+    (void)state;
+    double top, step;
+    drill_report_axis(260, &top, &step);
+    assert_true(top == 300 && step == 50);
+    drill_report_axis(500, &top, &step);
+    assert_true(top == 500 && step == 100);
+    drill_report_axis(0.37, &top, &step);
+    assert_true(fabs(top - 0.4) < 1e-9 && fabs(step - 0.1) < 1e-9);
+    drill_report_axis(0, &top, &step);
+    assert_true(top == 1);
+    drill_report_axis(11, &top, &step);
+    assert_true(top == 12 && step == 2);
+
+    const double from[] = {10, 20, 60, 65, 70, 300};
+    const double to[] = {50, 90, 100, 120, 110, 340};
+    int lane[6];
+    assert_int_equal(drill_report_lanes(from, to, 6, 3, lane), 3);
+    assert_int_equal(lane[0], 0);
+    assert_int_equal(lane[1], 1);
+    assert_int_equal(lane[2], 0);   /* the first lane is free again at 50 */
+    assert_int_equal(lane[3], 2);
+    assert_int_equal(lane[4], -1);  /* no lane free: its number only */
+    assert_int_equal(lane[5], 0);
+
+    drill_report_t *r = drill_report_new();
+    assert_non_null(r);
+    drill_report_chaos(r, 1, "p2: dark (ok)");
+    drill_report_chaos(r, 2, "kill -9 sluiced (pid 7), restarted as pid 8");
+    drill_report_chaos(r, 3, "sluiced answering again, 2.0 s after the restart");
+    drill_report_chaos(r, 4, "PostgreSQL accepting connections again 2.0 s after the stop");
+    char label[64];
+    drill_report_chaos_label(r, 0, label, sizeof label);
+    assert_string_equal(label, "p2: dark");
+    drill_report_chaos_label(r, 1, label, sizeof label);
+    assert_string_equal(label, "kill -9 sluiced");
+    drill_report_chaos_label(r, 2, label, sizeof label);
+    assert_string_equal(label, "sluiced answering again");
+    drill_report_chaos_label(r, 3, label, sizeof label);
+    assert_string_equal(label, "PostgreSQL accepting\u2026");
+    drill_report_destroy(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,7 +503,11 @@ int main(void)
         cmocka_unit_test(test_zipf_popularity),
         cmocka_unit_test(test_demand_shape),
         cmocka_unit_test(test_config_is_valid_and_follows_chaos),
+        cmocka_unit_test(test_compressed_store_promises_as_real_one),
+        cmocka_unit_test(test_big_world_in_files_and_cities),
         cmocka_unit_test(test_report_classes_and_shares),
+        cmocka_unit_test(test_report_checks_its_sums),
+        cmocka_unit_test(test_report_axes_and_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -166,6 +166,32 @@ static void test_empty_and_misuse(void **state)
     sim_grid_free(&g);                         /* twice: harmless */
 }
 
+/* The bound a search over several cities skips a far grid by: never above
+ * the distance of any rider in it, in its box or outside it. */
+static void test_bound_for_far_grids(void **state)
+{
+    (void)state;
+    sim_grid_t *g = sim_grid_new((sim_geo_t){30, 120}, 10, 3);
+    assert_non_null(g);
+    const sim_geo_t beijing = {39.9, 116.4}, near = {30.01, 120.01};
+    assert_true(sim_grid_bound_km(g, near) == 0);            /* inside the box */
+    double far = sim_grid_bound_km(g, beijing);
+    assert_true(far > 1000 && far < sim_distance_km(beijing, (sim_geo_t){30, 120}));
+    sim_grid_add(g, 0, (sim_geo_t){30.05, 120.05});
+    assert_true(sim_grid_bound_km(g, beijing) == far);       /* a rider in the box */
+    sim_grid_add(g, 1, (sim_geo_t){35, 118});                /* one left outside */
+    double out = sim_distance_km(beijing, (sim_geo_t){35, 118});
+    assert_true(sim_grid_bound_km(g, beijing) <= out && out < far);
+    double km;
+    assert_int_equal(sim_grid_nearest(g, beijing, &km), 1);
+    assert_true(km >= sim_grid_bound_km(g, beijing));
+    sim_grid_free(&g);
+    g = sim_grid_new((sim_geo_t){85, 20}, 10, 1);            /* no flat map: cannot say */
+    assert_non_null(g);
+    assert_true(sim_grid_bound_km(g, beijing) == 0);
+    sim_grid_free(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +200,7 @@ int main(void)
         cmocka_unit_test(test_few_riders),
         cmocka_unit_test(test_where_the_flat_map_gives_up),
         cmocka_unit_test(test_empty_and_misuse),
+        cmocka_unit_test(test_bound_for_far_grids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

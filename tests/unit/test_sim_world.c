@@ -1,7 +1,8 @@
 /* test_sim_world.c - sluice-sim's model (tools/sim/sim_world.c) on a clock the
- * test moves: rider placement, nearest-rider quotes, the ride's timeline
- * (never picked up before ready), idempotent keys, refusals, cancels and
- * tombstones, platform cancellations, and settlement pages. */
+ * test moves: rider placement (in one city or several), nearest-rider quotes
+ * (across cities), the ride's timeline (never picked up before ready),
+ * idempotent keys, refusals, cancels and tombstones, platform cancellations,
+ * settlement pages, and the time scale and riders' pace. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -549,6 +550,87 @@ static void test_time_scale_shortens_rides(void **state)
     sim_world_destroy(&fast);
 }
 
+/* Riders dealt to three cities a thousand km apart: each disc holds its
+ * share, and a quote anywhere finds the rider a scan of all would. */
+static void test_cities_and_nearest_across_them(void **state)
+{
+    (void)state;
+    heard_t h;
+    sim_params_t p = s_params(301);
+    p.radius_km = 8;
+    p.more_centers[0] = (sim_geo_t){39.9, 116.4};
+    p.more_centers[1] = (sim_geo_t){23.1, 113.3};
+    p.more_center_count = 2;
+    sim_world_t *w = s_world(&p, &h);
+    for (size_t i = 0; i < sim_world_rider_count(w); i++) {
+        sim_geo_t c = i % 3 == 0 ? p.center : p.more_centers[i % 3 - 1];
+        assert_true(sim_distance_km(sim_world_rider(w, i)->to, c) <= 8.0 + 1e-6);
+    }
+    assert_int_equal(sim_world_idle_riders(w), 301);
+    const sim_geo_t stores[] = {{30.01, 120.02}, {39.95, 116.3}, {23.0, 113.35}, {35.0, 118.0},
+                                {45.0, 125.0}};
+    for (size_t k = 0; k < sizeof stores / sizeof stores[0]; k++) {
+        sim_order_t o = s_order("q", "q", 0, 1, T0);
+        o.pickup = stores[k];
+        o.dropoff = stores[k];
+        size_t best = 0;
+        for (size_t i = 1; i < sim_world_rider_count(w); i++)
+            if (sim_distance_km(sim_world_rider(w, i)->to, o.pickup) <
+                sim_distance_km(sim_world_rider(w, best)->to, o.pickup))
+                best = i;
+        const sim_rider_t *r = sim_world_rider(w, best);
+        sim_quote_t q;
+        sim_world_quote(w, &o, T0, &q);
+        assert_true(q.available);
+        assert_int_equal(q.pickup_at_ms,
+                         T0 + sim_world_travel_ms(w, sim_distance_km(r->to, o.pickup), r->speed_kmh));
+    }
+    /* a rider taken in one city is not found in another, and comes back to its own */
+    sim_order_t o = s_order("k", "o", 0.5, 1, T0);
+    o.pickup = (sim_geo_t){39.9, 116.4};
+    o.dropoff = (sim_geo_t){39.91, 116.4};
+    const sim_dispatch_t *d = s_dispatch(w, &o, T0, SIM_OK);
+    assert_int_equal(d->rider % 3, 1);
+    assert_int_equal(sim_world_idle_riders(w), 300);
+    sim_world_advance(w, T0 + 3600000);
+    assert_int_equal(sim_world_idle_riders(w), 301);
+    sim_world_destroy(&w);
+}
+
+/* A pace of 0.5 doubles the time of what starts after it; a ride under way
+ * keeps its arrival. */
+static void test_pace_slows_new_legs(void **state)
+{
+    (void)state;
+    heard_t h;
+    sim_params_t p = s_params(2);
+    sim_world_t *w = s_world(&p, &h);
+    assert_true(sim_world_pace(w) == 1);
+    sim_order_t o1 = s_order("k1", "o1", 1, 2, T0);
+    const sim_dispatch_t *d = s_dispatch(w, &o1, T0, SIM_OK);
+    uint64_t arrive = d->first_pickup_at_ms;
+    assert_true(arrive >= T0 + 999 && arrive <= T0 + 1001);
+    sim_world_set_pace(w, 0.5);
+    assert_true(sim_world_pace(w) == 0.5);
+    sim_world_set_pace(w, 0);                  /* refused: keeps 0.5 */
+    sim_world_set_pace(w, SIM_PACE_MAX * 2);
+    assert_true(sim_world_pace(w) == 0.5);
+    assert_int_equal(sim_world_travel_ms(w, 3, 36), 6000);  /* 3 s at full pace */
+    sim_world_advance(w, arrive);              /* the first rider arrives as planned */
+    assert_int_equal(sim_world_record(w, 0)->state, SLUICE__NET__V1__DISPATCH_STATE__PICKED_UP);
+    sim_order_t o2 = s_order("k2", "o2", 1, 2, T0);
+    sim_quote_t q;
+    sim_world_quote(w, &o2, arrive, &q);
+    assert_true(q.available);
+    assert_true(q.pickup_at_ms >= arrive + 1998 && q.pickup_at_ms <= arrive + 2002);
+    /* the picked-up order rides its 2 km at half speed: 4 s */
+    sim_world_advance(w, arrive + 3999);
+    assert_int_equal(sim_world_record(w, 0)->state, SLUICE__NET__V1__DISPATCH_STATE__PICKED_UP);
+    sim_world_advance(w, arrive + 4001);
+    assert_int_equal(sim_world_record(w, 0)->state, SLUICE__NET__V1__DISPATCH_STATE__DELIVERED);
+    sim_world_destroy(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -565,6 +647,8 @@ int main(void)
         cmocka_unit_test(test_settlement_pages_and_skew),
         cmocka_unit_test(test_settlement_faults),
         cmocka_unit_test(test_time_scale_shortens_rides),
+        cmocka_unit_test(test_cities_and_nearest_across_them),
+        cmocka_unit_test(test_pace_slows_new_legs),
     };
     return cmocka_run_group_tests_name("sim_world", tests, NULL, NULL);
 }

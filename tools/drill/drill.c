@@ -74,8 +74,10 @@ static void s_usage(FILE *f)
           "  --drain-seconds S   after offering, wait at most S for orders to end (default 120)\n"
           "  --chaos SPEC        comma-separated TIME:ACTION, TIME as 30, 30s, 1m or 50%\n"
           "                      (of the offering time). Actions: kill-daemon, restart-db,\n"
-          "                      dark P, light P, slow P MS, fail P RATIO, cancel-ratio P R\n"
-          "                      (P = p1|p2|p3), pause-store [ID], resume-store [ID]\n"
+          "                      dark P, light P, slow P MS, fail P RATIO, cancel-ratio P R,\n"
+          "                      rider-pace P F (P's riders at F times their speed: 0.5 is\n"
+          "                      half, 1 back to normal) (P = p1|p2|p3), pause-store [ID],\n"
+          "                      resume-store [ID]\n"
           "                      (default: the most popular store), halve-brand [NAME]\n"
           "                      (default: the most popular store's brand)\n"
           "  --chaos-file FILE   more actions, one per line (TIME:ACTION or TIME ACTION; # comments)\n"
@@ -294,9 +296,10 @@ static void s_close_second(drill_t *d, size_t sec, double offering_s)
         drill_report_chaos(d->report, (double)sec + 1, "sluiced answering again, %.1f s after the restart",
                            (double)sec + 1 - d->daemon_killed_at);
     }
+    const drill_report_t *r = d->report;
+    e->open = (uint32_t)(r->orders - r->accepted - r->gave_up - r->unanswered);
     if (d->opt.quiet)
         return;
-    const drill_report_t *r = d->report;
     static const char *const bname[] = {"closed", "OPEN", "half"};
     char br[96] = "";
     for (int p = 0; p < DRILL_PLATFORMS; p++) {
@@ -305,15 +308,20 @@ static void s_close_second(drill_t *d, size_t sec, double offering_s)
                  e->breaker[p] <= 2 ? bname[e->breaker[p]] : "?");
     }
     int h = (int)e->sim_hour, m = (int)((e->sim_hour - h) * 60);
+    /* orders each count once, submissions once each: both add up */
     fprintf(stderr,
-            "[%4zus %02d:%02d] offered %" PRIu64 " (%u/s) accepted %" PRIu64 " rejected %" PRIu64
+            "[%4zus %02d:%02d] orders %" PRIu64 " (+%u): accepted %" PRIu64 " gave up %" PRIu64
+            " open %u | submissions %" PRIu64 ": accepted %" PRIu64 " refused %" PRIu64
             " (busy %" PRIu64 " paused %" PRIu64 " overloaded %" PRIu64 " unavail %" PRIu64
-            " no-riders %" PRIu64 " campaign %" PRIu64 ") delivered %" PRId64 " ack p99 %.1fms%s\n",
-            sec + 1, h, m, r->orders, e->offered, r->accepted, r->rejected,
+            " no-riders %" PRIu64 " campaign %" PRIu64 ") errors %" PRIu64 " no answer %" PRIu64
+            " awaited %zu | delivered %" PRId64 " | ack p99 %.1fms |%s\n",
+            sec + 1, h, m, r->orders, e->offered, r->accepted, r->gave_up + r->unanswered,
+            e->open, r->submissions, r->answered_accepted, r->rejected,
             r->reasons[SLUICE__V1__REASON__STORE_BUSY], r->reasons[SLUICE__V1__REASON__STORE_PAUSED],
             r->reasons[SLUICE__V1__REASON__OVERLOADED], r->reasons[SLUICE__V1__REASON__UNAVAILABLE],
             r->reasons[SLUICE__V1__REASON__NO_RIDERS], r->reasons[SLUICE__V1__REASON__CAMPAIGN_LIMIT],
-            e->delivered, e->p99_ms < 0 ? 0 : e->p99_ms, br);
+            r->errors, r->timed_out + r->unanswered_submissions, d->pending, e->delivered,
+            e->p99_ms < 0 ? 0 : e->p99_ms, br);
 }
 
 /* ---- the run ---- */
@@ -322,6 +330,8 @@ static void s_run_loop(drill_t *d)
 {
     double offering_s = d->opt.minutes * 60.0;
     d->start_us = clock_mono_us();
+    d->report->start_wall_ms = clock_wall_ms();
+    d->report->load_start = drill_procs_load();
     uint64_t offering_end = d->start_us + (uint64_t)(offering_s * 1e6);
     uint64_t replies_end = 0, settle_end = 0;
     uint64_t last = d->start_us;
@@ -345,7 +355,7 @@ static void s_run_loop(drill_t *d)
             d->report->offering_s = at;
             d->report->interrupted = drill_interrupts() > 0;
             replies_end = now + REPLIES_WAIT_S * 1000000u;
-            drill_load_give_up_held(d);
+            drill_load_give_up_held(d, now);
             drill_log(d, "offering ended: %" PRIu64 " orders, %zu awaiting a reply", d->report->orders,
                   d->inflight);
         }
@@ -375,11 +385,7 @@ static void s_run_loop(drill_t *d)
             cur_sec++;
         }
         if (phase == PH_REPLIES && (d->inflight == 0 || now >= replies_end || drill_interrupts() > 1)) {
-            for (size_t i = 0; i < d->order_count; i++)
-                if (d->orders[i].state == OS_INFLIGHT) {
-                    d->report->unanswered++;
-                    drill_load_finish(d, &d->orders[i], OS_UNANSWERED);
-                }
+            drill_load_end_replies(d, now);
             phase = PH_SETTLE;
             settle_end = now + (uint64_t)(d->opt.drain_s * 1e6);
             drill_log(d, "waiting up to %.0f s for every order to end", d->opt.drain_s);
@@ -436,12 +442,14 @@ static float *s_read_waits(drill_t *d, size_t *n)
 
 static void s_finish_run(drill_t *d)
 {
+    drill_procs_cpu(d);
     drill_procs_stop_daemon(d, 15000);
     drill_procs_wait_db(d);
     char conninfo[700];
     snprintf(conninfo, sizeof conninfo, "%s connect_timeout=10", d->ep.dsn);
     PGconn *c = PQconnectdb(conninfo);
     size_t n_acked = 0, n_wait = 0;
+    drill_load_end_pos(d);
     uint32_t *acked = drill_load_acked(d, &n_acked);
     drill_procs_stop_sims(d);
     float *waits = s_read_waits(d, &n_wait);
@@ -458,6 +466,8 @@ static void s_finish_run(drill_t *d)
     drill_report_invariant(d->report, "sluiced died only when killed",
                            d->daemon_unexpected_exits == 0, "%d unexpected exits",
                            d->daemon_unexpected_exits);
+    drill_load_census(d);
+    drill_report_check_sums(d->report);
 }
 
 static void s_teardown(drill_t *d)
@@ -545,6 +555,8 @@ int main(int argc, char **argv)
     r->minutes = d->opt.minutes;
     r->peak_rate = d->opt.peak_rate;
     r->scale = d->opt.scale;
+    r->cities = d->world->city_count;
+    r->rider_kmh = d->world->rider_kmh;
     for (size_t i = 0; i < d->chaos_count; i++) {
         size_t used = strlen(r->chaos_spec);
         snprintf(r->chaos_spec + used, sizeof r->chaos_spec - used, "%s%.0fs:%s", i ? ", " : "",

@@ -64,7 +64,7 @@ typedef struct {
 
 typedef enum {
     CH_KILL_DAEMON, CH_RESTART_DB, CH_DARK, CH_LIGHT, CH_SLOW, CH_FAIL, CH_CANCEL_RATIO,
-    CH_PAUSE_STORE, CH_RESUME_STORE, CH_HALVE_BRAND,
+    CH_PAUSE_STORE, CH_RESUME_STORE, CH_HALVE_BRAND, CH_RIDER_PACE,
 } chaos_kind_t;
 
 typedef struct {
@@ -81,6 +81,9 @@ typedef struct {
 
 enum { OS_INFLIGHT, OS_WAIT, OS_ACCEPTED, OS_GAVE_UP, OS_UNANSWERED, OS_HELD };
 
+/* Where an order's MarkReady stands. */
+enum { POS_NONE, POS_SENT, POS_AGAIN, POS_DONE };
+
 typedef struct {
     uint32_t store;             /* index into the world's stores */
     uint32_t attempt;           /* submissions so far; request_id = idx << 16 | attempt */
@@ -90,14 +93,19 @@ typedef struct {
     uint8_t tries;              /* rejections so far */
     uint8_t resends;            /* sends after no reply */
     uint8_t state;
+    uint8_t outstanding;        /* its latest submission awaits its answer */
+    uint8_t last_reason;        /* of its latest refusal (sluice.v1.Reason), 0: none */
     uint8_t pos_tries;          /* MarkReady requests sent */
+    uint8_t pos;                /* POS_*: its MarkReady */
     uint8_t campaign;           /* it carries the giveaway's campaign */
     uint8_t probe;              /* --honour-availability: sent to learn whether its store has room */
     uint8_t was_held;           /* it waited for its store at least once */
     uint32_t next_held;         /* the next held order of its store and kind, index + 1 */
 } order_rec_t;
 
-enum { TIMER_SUBMIT, TIMER_POS, TIMER_STORE };
+/* TIMER_SUBMIT: a refused order's retry; TIMER_REPLY: a submission's answer
+ * is due; TIMER_POS: a kitchen finishes; TIMER_STORE: a held order may go. */
+enum { TIMER_SUBMIT, TIMER_POS, TIMER_STORE, TIMER_REPLY };
 
 /* What a producer honouring the feed knows of a store: when it takes
  * orders again (from the avail.<store_id> events and its own replies), and
@@ -152,6 +160,7 @@ typedef struct {
     uint64_t down_scrapes;      /* the monitor's scrape count when it was killed */
     double daemon_killed_at;
     int daemon_unexpected_exits;
+    double killed_cpu_s;        /* CPU seconds of the sluiced instances killed by chaos */
     /* producers */
     void *zctx;
     void *conns[CONNS_MAX];
@@ -161,7 +170,8 @@ typedef struct {
     order_rec_t *orders;
     size_t order_count, order_cap;
     heap_t timers;
-    size_t inflight;
+    size_t inflight;            /* orders in flight */
+    size_t pending;             /* submissions awaiting their answer */
     uint64_t rng;               /* the orders: their stores, sizes, drop-offs, campaign */
     uint64_t pos_rng;           /* the kitchens' timing: a stream of its own, so that runs
                                  * of one seed offer the same orders whatever is accepted */
@@ -220,6 +230,12 @@ void drill_procs_monitor_stop(drill_t *d);
 void drill_procs_stop_daemon(drill_t *d, int grace_ms);
 void drill_procs_stop_sims(drill_t *d);
 void drill_procs_wait_db(drill_t *d);
+/* drill_procs_cpu records, before anything is stopped, the CPU seconds
+ * sluiced, PostgreSQL, the simulators and the drill have used, and the
+ * load average. */
+void drill_procs_cpu(drill_t *d);
+/* drill_procs_load: the machine's 1-minute load average (0 when unknown). */
+double drill_procs_load(void);
 /* drill_procs_check_ledgers runs sluice-sim --check-ledger on the three
  * ledgers and records the invariant. */
 void drill_procs_check_ledgers(drill_t *d);
@@ -233,6 +249,16 @@ size_t drill_load_sec(const drill_t *d, uint64_t now_us);
 bool drill_load_new_order(drill_t *d, uint64_t now);
 /* drill_load_finish moves order O to STATE (OS_*), out of flight. */
 void drill_load_finish(drill_t *d, order_rec_t *o, int state);
+/* drill_load_end_replies: the wait for answers is over at NOW; orders
+ * still in flight were never answered, nor were the submissions awaiting
+ * an answer. */
+void drill_load_end_replies(drill_t *d, uint64_t now);
+/* drill_load_end_pos: the kitchens are done; a MarkReady awaiting its
+ * answer was never answered, one waiting to be sent again gave up. */
+void drill_load_end_pos(drill_t *d);
+/* drill_load_census counts the orders by how they ended into the
+ * report's census (accepted, gave up, never answered, still open). */
+void drill_load_census(drill_t *d);
 /* drill_load_drain handles the replies waiting on every socket. */
 void drill_load_drain(drill_t *d, bool offering, uint64_t offering_end_us);
 /* drill_load_fire_timers: retries of rejected orders, resends of unanswered
@@ -244,7 +270,7 @@ uint32_t *drill_load_acked(const drill_t *d, size_t *n);
 /* drill_load_feed reads the avail.<store_id> events waiting (with
  * --honour-availability) and releases held orders of stores that opened. */
 void drill_load_feed(drill_t *d, uint64_t now);
-/* drill_load_give_up_held: offering has ended; the held orders give up. */
-void drill_load_give_up_held(drill_t *d);
+/* drill_load_give_up_held: offering has ended at NOW; the held orders give up. */
+void drill_load_give_up_held(drill_t *d, uint64_t now);
 
 #endif

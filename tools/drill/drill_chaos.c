@@ -21,6 +21,7 @@ static const struct {
     {"slow", CH_SLOW, 1, 1},               {"fail", CH_FAIL, 1, 1},
     {"cancel-ratio", CH_CANCEL_RATIO, 1, 1}, {"pause-store", CH_PAUSE_STORE, 0, 0},
     {"resume-store", CH_RESUME_STORE, 0, 0}, {"halve-brand", CH_HALVE_BRAND, 0, 0},
+    {"rider-pace", CH_RIDER_PACE, 1, 1},
 };
 
 /* s_chaos_time parses 30, 30s, 1m, 1m30s or 50% (of OFFERING_S). */
@@ -97,6 +98,8 @@ static bool s_chaos_add(drill_t *d, const char *item, double offering_s)
     }
     if (s_chaos_verbs[v].value_arg) {
         if (w >= nw || !drill_parse_double(words[w], 0, 600000, &a->value))
+            goto bad;
+        if (a->kind == CH_RIDER_PACE && !(a->value > 0 && a->value <= 100))
             goto bad;
         w++;
     }
@@ -188,6 +191,9 @@ void drill_chaos_run(drill_t *d, chaos_action_t *a, double at)
         break;
     case CH_CANCEL_RATIO:
         snprintf(cmd, sizeof cmd, "cancel-ratio %g", a->value);
+        break;
+    case CH_RIDER_PACE:
+        snprintf(cmd, sizeof cmd, "pace %g", a->value);
         break;
     case CH_PAUSE_STORE:
     case CH_RESUME_STORE: {

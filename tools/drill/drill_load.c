@@ -141,16 +141,56 @@ static void s_send(drill_t *d, uint32_t idx, uint64_t now)
     d->report->submissions++;
     s_kind(d, o)->submissions++;
     o->sent_us = now;
+    o->outstanding = 1;
+    d->pending++;
     if (o->state != OS_INFLIGHT)
         d->inflight++;
     o->state = OS_INFLIGHT;
     /* an unsent request is treated like a lost one: sent again after the timeout */
-    s_heap_push(&d->timers, (timer_t_){now + REPLY_TIMEOUT_MS * 1000u, idx, o->attempt, TIMER_SUBMIT});
+    s_heap_push(&d->timers, (timer_t_){now + REPLY_TIMEOUT_MS * 1000u, idx, o->attempt, TIMER_REPLY});
 }
 
-/* s_send_ready: the store's POS says order IDX is made. */
-static void s_send_ready(drill_t *d, uint32_t idx)
+/* s_answered: order O's latest submission got its answer (or never will). */
+static void s_answered(drill_t *d, order_rec_t *o)
 {
+    if (o->outstanding) {
+        o->outstanding = 0;
+        d->pending--;
+    }
+}
+
+/* s_end ends order O: accepted, given up (OS_GAVE_UP) or never answered
+ * (OS_UNANSWERED), counted in the totals and in second NOW's. */
+static void s_end(drill_t *d, order_rec_t *o, int state, uint64_t now)
+{
+    drill_report_t *r = d->report;
+    drill_second_t *e = drill_report_second(r, drill_load_sec(d, now));
+    if (state == OS_ACCEPTED) {
+        r->accepted++;
+        if (e != NULL)
+            e->orders_accepted++;
+    } else {
+        if (state == OS_UNANSWERED)
+            r->unanswered++;
+        else
+            r->gave_up++;
+        if (state == OS_GAVE_UP && o->last_reason == SLUICE__V1__REASON__UNAVAILABLE)
+            r->gave_up_unavailable++;
+        if (e != NULL)
+            e->orders_gave_up++;
+    }
+    drill_load_finish(d, o, state);
+}
+
+/* s_send_ready: the store's POS says order IDX is made; a request that
+ * cannot leave now is tried again after POS_RETRY_MS. */
+static void s_send_ready(drill_t *d, uint32_t idx, uint64_t now)
+{
+    order_rec_t *o = &d->orders[idx];
+    if (o->pos == POS_SENT || o->pos == POS_DONE)
+        return;
+    if (o->pos == POS_NONE)
+        d->report->ready_orders++;
     char id[48];
     snprintf(id, sizeof id, "%s-%" PRIu32, d->prefix, idx);
     Sluice__V1__MarkReady mr = SLUICE__V1__MARK_READY__INIT;
@@ -163,8 +203,12 @@ static void s_send_ready(drill_t *d, uint32_t idx)
     size_t len = protobuf_c_message_pack(&req.base, buf);
     void *sock = d->conns[d->rr++ % d->opt.connections];
     if (zmq_send(sock, buf, len, ZMQ_DONTWAIT) == (int)len) {
-        d->orders[idx].pos_tries++;
+        o->pos_tries++;
+        o->pos = POS_SENT;
         d->report->ready_sent++;
+    } else {
+        o->pos = POS_AGAIN;
+        s_heap_push(&d->timers, (timer_t_){now + POS_RETRY_MS * 1000u, idx, 0, TIMER_POS});
     }
 }
 
@@ -186,16 +230,27 @@ static void s_schedule_ready(drill_t *d, uint32_t idx, uint64_t promised_ready_m
 static void s_on_ready_reply(drill_t *d, const Sluice__V1__Reply *rep, uint64_t now)
 {
     uint64_t idx = rep->request_id & ~POS_BIT;
-    if (idx >= d->order_count)
+    if (idx >= d->order_count || d->orders[idx].pos != POS_SENT)
         return;
+    order_rec_t *o = &d->orders[idx];
+    drill_report_t *r = d->report;
+    o->pos = POS_DONE;
     if (rep->body_case == SLUICE__V1__REPLY__BODY_STATUS) {
-        d->report->ready_ok++;
+        r->ready_ok++;
+        r->ready_orders_ok++;
     } else if (rep->body_case == SLUICE__V1__REPLY__BODY_ERROR &&
-               rep->error->code == ERROR_UNAVAILABLE && d->orders[idx].pos_tries < POS_TRIES_MAX) {
-        s_heap_push(&d->timers,
-                    (timer_t_){now + POS_RETRY_MS * 1000u, (uint32_t)idx, 0, TIMER_POS});
+               rep->error->code == ERROR_UNAVAILABLE) {
+        r->ready_503++;
+        if (o->pos_tries < POS_TRIES_MAX) {
+            o->pos = POS_AGAIN;
+            s_heap_push(&d->timers,
+                        (timer_t_){now + POS_RETRY_MS * 1000u, (uint32_t)idx, 0, TIMER_POS});
+        } else {
+            r->ready_orders_gave_up++;
+        }
     } else {
-        d->report->ready_refused++;   /* e.g. the order was cancelled or failed meanwhile */
+        r->ready_refused++;   /* e.g. the order was cancelled or failed meanwhile */
+        r->ready_orders_refused++;
         if (d->report->ready_refused_example[0] == '\0' && rep->body_case == SLUICE__V1__REPLY__BODY_ERROR)
             snprintf(d->report->ready_refused_example, sizeof d->report->ready_refused_example,
                      "%u %s", rep->error->code, rep->error->message ? rep->error->message : "");
@@ -321,8 +376,7 @@ static bool s_refused_here(drill_t *d, uint32_t idx, const Sluice__V1__OrderAck 
     }
     s_unprobe(d, o);
     if (o->tries >= d->opt.max_tries || ack->retry_after_ms == 0) {
-        d->report->gave_up++;
-        drill_load_finish(d, o, OS_GAVE_UP);
+        s_end(d, o, OS_GAVE_UP, now);
         s_pump(d, o->store, now);
     } else {
         s_hold(d, idx, true, now);
@@ -364,13 +418,11 @@ void drill_load_feed(drill_t *d, uint64_t now)
     }
 }
 
-void drill_load_give_up_held(drill_t *d)
+void drill_load_give_up_held(drill_t *d, uint64_t now)
 {
     for (size_t i = 0; i < d->order_count; i++)
-        if (d->orders[i].state == OS_HELD) {
-            d->report->gave_up++;
-            drill_load_finish(d, &d->orders[i], OS_GAVE_UP);
-        }
+        if (d->orders[i].state == OS_HELD)
+            s_end(d, &d->orders[i], OS_GAVE_UP, now);
 }
 
 bool drill_load_new_order(drill_t *d, uint64_t now)
@@ -432,22 +484,32 @@ static void s_on_reply(drill_t *d, const uint8_t *data, size_t len, uint64_t now
     if (idx >= d->order_count)
         goto done;
     order_rec_t *o = &d->orders[idx];
-    bool current = o->state == OS_INFLIGHT && (o->attempt & 0xffffu) == attempt;
+    /* The answer to the latest submission, while it is awaited, counts as
+     * that submission's; an answer to one that ran out of time (sent again
+     * since) counts apart, and acts only if it accepts the order. */
+    bool current = o->outstanding && (o->attempt & 0xffffu) == attempt;
+    size_t sec = drill_load_sec(d, now);
+    double ms = (double)(now - o->sent_us) / 1000.0;
+    if (current) {
+        s_answered(d, o);
+        if (rep->body_case == SLUICE__V1__REPLY__BODY_ACK)
+            drill_report_reply(d->report, sec, ms, rep->ack->decision, rep->ack->reason);
+        else
+            drill_report_reply(d->report, sec, ms, 0, 0);
+    } else {
+        d->report->late_answers++;
+    }
     if (rep->body_case == SLUICE__V1__REPLY__BODY_ACK) {
         const Sluice__V1__OrderAck *ack = rep->ack;
         if (ack->decision == SLUICE__V1__DECISION__ACCEPTED) {
-            if (current)
-                drill_report_reply(d->report, drill_load_sec(d, now), (double)(now - o->sent_us) / 1000.0,
-                                   ack->decision, 0);
             if (ack->duplicate)
                 d->report->duplicates++;
-            if (o->state != OS_ACCEPTED) {
+            if (o->state == OS_INFLIGHT || o->state == OS_WAIT) {
                 const drill_store_t *st = &d->world->stores[o->store];
-                d->report->accepted++;
                 drill_kind_t *k = s_kind(d, o);
                 k->accepted++;
                 k->accepted_prep_s += st->cfg_order_seconds + (double)o->items * st->cfg_item_seconds;
-                drill_load_finish(d, o, OS_ACCEPTED);
+                s_end(d, o, OS_ACCEPTED, now);
                 s_unprobe(d, o);
                 s_schedule_ready(d, (uint32_t)idx, ack->promised_ready_at_ms, now);
                 if (d->views != NULL && offering)
@@ -455,14 +517,10 @@ static void s_on_reply(drill_t *d, const uint8_t *data, size_t len, uint64_t now
             }
             goto done;
         }
-        if (!current)
+        if (!current || o->state != OS_INFLIGHT)
             goto done;
-        drill_report_reply(d->report, drill_load_sec(d, now), (double)(now - o->sent_us) / 1000.0,
-                           ack->decision, ack->reason);
-        d->report->rejected++;
-        if (ack->reason < DRILL_REASONS)
-            d->report->reasons[ack->reason]++;
         o->tries++;
+        o->last_reason = ack->reason < 256 ? (uint8_t)ack->reason : 0;
         if (d->views != NULL && offering && s_refused_here(d, (uint32_t)idx, ack, now))
             goto done;
         s_unprobe(d, o);
@@ -471,17 +529,14 @@ static void s_on_reply(drill_t *d, const uint8_t *data, size_t len, uint64_t now
             ack->reason != SLUICE__V1__REASON__UNAVAILABLE)
             at = UINT64_MAX;   /* INVALID, CONFLICT, UNKNOWN_STORE: retrying cannot help */
         if (o->tries >= d->opt.max_tries || !offering || at >= offering_end_us) {
-            d->report->gave_up++;
-            drill_load_finish(d, o, OS_GAVE_UP);
+            s_end(d, o, OS_GAVE_UP, now);
         } else {
             drill_load_finish(d, o, OS_WAIT);
             s_heap_push(&d->timers, (timer_t_){at, (uint32_t)idx, o->attempt, TIMER_SUBMIT});
         }
-    } else if (current) {
-        drill_report_reply(d->report, drill_load_sec(d, now), (double)(now - o->sent_us) / 1000.0, 0, 0);
-        d->report->errors++;
-        d->report->gave_up++;
-        drill_load_finish(d, o, OS_GAVE_UP);
+    } else if (current && o->state == OS_INFLIGHT) {
+        d->report->gave_up_error++;
+        s_end(d, o, OS_GAVE_UP, now);
         s_unprobe(d, o);
     }
 done:
@@ -503,7 +558,9 @@ void drill_load_drain(drill_t *d, bool offering, uint64_t offering_end_us)
     }
 }
 
-/* drill_load_fire_timers: retries of rejected orders and resends of unanswered ones. */
+/* drill_load_fire_timers: retries of refused orders, submissions whose
+ * answer is late (sent again), held orders that may go, and the stores'
+ * MarkReady. */
 void drill_load_fire_timers(drill_t *d, uint64_t now, bool offering)
 {
     while (d->timers.n > 0 && d->timers.v[0].at_us <= now) {
@@ -516,32 +573,79 @@ void drill_load_fire_timers(drill_t *d, uint64_t now, bool offering)
         }
         order_rec_t *o = &d->orders[t.idx];
         if (t.kind == TIMER_POS) {
-            s_send_ready(d, t.idx);   /* kitchens keep working after offering ends */
+            s_send_ready(d, t.idx, now);   /* kitchens keep working after offering ends */
             continue;
         }
         if (o->attempt != t.attempt)
             continue;
-        if (o->state == OS_WAIT) {
-            if (offering) {
-                s_send(d, t.idx, now);
-            } else {
-                d->report->gave_up++;
-                drill_load_finish(d, o, OS_GAVE_UP);
-            }
-        } else if (o->state == OS_INFLIGHT) {
+        if (t.kind == TIMER_REPLY) {
+            if (!o->outstanding)
+                continue;
+            s_answered(d, o);
+            d->report->timed_out++;
+            drill_second_t *e = drill_report_second(d->report, drill_load_sec(d, now));
+            if (e != NULL)
+                e->timed_out++;
+            if (o->state != OS_INFLIGHT)
+                continue;   /* accepted meanwhile, by an earlier submission's late answer */
             if (o->resends >= RESENDS_MAX) {
-                d->report->unanswered++;
-                drill_load_finish(d, o, OS_UNANSWERED);
+                s_end(d, o, OS_UNANSWERED, now);
                 s_unprobe(d, o);
             } else {
                 o->resends++;
-                d->report->resent_after_timeout++;
                 s_send(d, t.idx, now);
             }
+        } else if (o->state == OS_WAIT) {
+            if (offering)
+                s_send(d, t.idx, now);
+            else
+                s_end(d, o, OS_GAVE_UP, now);
         }
     }
 }
 
+void drill_load_end_replies(drill_t *d, uint64_t now)
+{
+    for (size_t i = 0; i < d->order_count; i++) {
+        order_rec_t *o = &d->orders[i];
+        if (o->outstanding) {
+            s_answered(d, o);
+            d->report->unanswered_submissions++;
+        }
+        if (o->state == OS_INFLIGHT) {
+            s_end(d, o, OS_UNANSWERED, now);
+            s_unprobe(d, o);
+        } else if (o->state == OS_WAIT || o->state == OS_HELD) {
+            s_end(d, o, OS_GAVE_UP, now);
+        }
+    }
+}
+
+void drill_load_end_pos(drill_t *d)
+{
+    drill_report_t *r = d->report;
+    for (size_t i = 0; i < d->order_count; i++) {
+        order_rec_t *o = &d->orders[i];
+        if (o->pos == POS_SENT) {
+            r->ready_unanswered++;
+            r->ready_orders_unanswered++;
+        } else if (o->pos == POS_AGAIN) {
+            r->ready_orders_gave_up++;
+        }
+        if (o->pos == POS_SENT || o->pos == POS_AGAIN)
+            o->pos = POS_DONE;
+    }
+}
+
+void drill_load_census(drill_t *d)
+{
+    uint64_t *c = d->report->census;
+    memset(d->report->census, 0, sizeof d->report->census);
+    for (size_t i = 0; i < d->order_count; i++) {
+        int st = d->orders[i].state;
+        c[st == OS_ACCEPTED ? 0 : st == OS_GAVE_UP ? 1 : st == OS_UNANSWERED ? 2 : 3]++;
+    }
+}
 
 uint32_t *drill_load_acked(const drill_t *d, size_t *n)
 {

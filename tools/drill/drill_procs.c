@@ -8,6 +8,7 @@
 #include "proc.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <math.h>
@@ -183,7 +184,9 @@ static bool s_start_sims(drill_t *d)
          * simulated second, times a ride, shared by the platforms with half
          * again to spare for when one is dark. Not sized from the offered
          * peak: only accepted orders need riders, and the kitchens bound
-         * those. The simulators find riders in a grid, so many are cheap. */
+         * those; riders as dense as a city's keep the nearest one a few
+         * minutes away. The simulators find riders in a grid, so many are
+         * cheap. */
         double made_per_s = 0;
         for (size_t i = 0; i < d->world->store_count; i++) {
             const drill_store_t *st = &d->world->stores[i];
@@ -193,6 +196,14 @@ static bool s_start_sims(drill_t *d)
         double busy = made_per_s * DRILL_RIDE_SIM_S;
         riders = (uint32_t)fmin(DRILL_RIDERS_MAX, fmax(200, busy / DRILL_PLATFORMS * 1.5));
     }
+    /* the riders move as the world promises: DRILL_RIDER_KMH_MIN..MAX, around
+     * each city's centre */
+    char speed_s[64], center_s[DRILL_CITIES_MAX][48], radius_s[32];
+    snprintf(speed_s, sizeof speed_s, "%g,%g", DRILL_RIDER_KMH_MIN, DRILL_RIDER_KMH_MAX);
+    snprintf(radius_s, sizeof radius_s, "%g", DRILL_CITY_RADIUS_KM);
+    for (size_t c = 0; c < d->world->city_count; c++)
+        snprintf(center_s[c], sizeof center_s[c], "%.4f,%.4f", d->world->cities[c].lat,
+                 d->world->cities[c].lng);
     for (int p = 0; p < DRILL_PLATFORMS; p++) {
         char bin[PATH_MAX + 64], log[PATH_MAX + 64], ledger[PATH_MAX + 64], name[16],
             riders_s[16], scale_s[32], seed_s[32];
@@ -206,10 +217,16 @@ static bool s_start_sims(drill_t *d)
         snprintf(d->ep.platform_endpoint[p], sizeof d->ep.platform_endpoint[p],
                  "tcp://127.0.0.1:%u", s_free_port());
         snprintf(d->sim_control[p], sizeof d->sim_control[p], "tcp://127.0.0.1:%u", s_free_port());
-        const char *argv[] = {bin, "--endpoint", d->ep.platform_endpoint[p], "--control",
-                        d->sim_control[p], "--name", name, "--riders", riders_s,
-                        "--center", "30.27,120.15", "--radius-km", "10", "--time-scale", scale_s,
-                        "--seed", seed_s, "--ledger", ledger, NULL};
+        const char *argv[24 + 2 * DRILL_CITIES_MAX] = {
+            bin, "--endpoint", d->ep.platform_endpoint[p], "--control", d->sim_control[p],
+            "--name", name, "--riders", riders_s, "--radius-km", radius_s,
+            "--speed-kmh", speed_s, "--time-scale", scale_s, "--seed", seed_s,
+            "--ledger", ledger};
+        size_t argc = 19;
+        for (size_t c = 0; c < d->world->city_count; c++) {
+            argv[argc++] = "--center";
+            argv[argc++] = center_s[c];
+        }
         d->sim_pid[p] = s_spawn(argv, log);
         if (d->sim_pid[p] < 0)
             return false;
@@ -230,7 +247,8 @@ static bool s_start_sims(drill_t *d)
             return false;
         }
     }
-    drill_log(d, "three platforms up (%u riders each, time scale %.1f)", riders, d->opt.scale);
+    drill_log(d, "three platforms up (%u riders each in %zu cit%s, time scale %.1f)", riders,
+              d->world->city_count, d->world->city_count == 1 ? "y" : "ies", d->opt.scale);
     return true;
 }
 
@@ -280,10 +298,91 @@ static void s_mark_down(drill_t *d, double at)
     d->daemon_killed_at = at;
 }
 
+/* s_cpu_s: the CPU seconds (user and system) process PID has used, with
+ * those of the children it has waited for when CHILDREN; 0 when it is gone.
+ * Its parent's pid in *PPID when not NULL. */
+static double s_cpu_s(pid_t pid, bool children, pid_t *ppid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* after the command's closing parenthesis: state, ppid, ... utime is
+     * field 14, stime 15, cutime 16, cstime 17 */
+    const char *p = strrchr(buf, ')');
+    unsigned long long v[15] = {0};
+    if (p == NULL || sscanf(p + 2, "%*c %llu %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu %llu %llu",
+                            &v[0], &v[1], &v[2], &v[3], &v[4]) != 5)
+        return 0;
+    if (ppid != NULL)
+        *ppid = (pid_t)v[0];
+    double ticks = (double)sysconf(_SC_CLK_TCK);
+    return (double)(v[1] + v[2] + (children ? v[3] + v[4] : 0)) / ticks;
+}
+
+/* s_postgres_cpu_s: the postmaster's CPU seconds, its children's (the
+ * backends that ended it has waited for, and those alive). */
+static double s_postgres_cpu_s(const drill_t *d)
+{
+    char path[PATH_MAX + 64], line[64];
+    snprintf(path, sizeof path, "%s/data/postmaster.pid", d->pgdir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    pid_t pm = fgets(line, sizeof line, f) != NULL ? (pid_t)atoi(line) : 0;
+    fclose(f);
+    if (pm <= 0)
+        return 0;
+    double cpu = s_cpu_s(pm, true, NULL);
+    DIR *proc = opendir("/proc");
+    struct dirent *e;
+    while (proc != NULL && (e = readdir(proc)) != NULL) {
+        pid_t pid = (pid_t)atoi(e->d_name), ppid = 0;
+        double c = pid > 0 ? s_cpu_s(pid, false, &ppid) : 0;
+        if (ppid == pm)
+            cpu += c;
+    }
+    if (proc != NULL)
+        closedir(proc);
+    return cpu;
+}
+
+void drill_procs_cpu(drill_t *d)
+{
+    drill_report_t *r = d->report;
+    r->cpu_s[DRILL_CPU_SLUICED] = d->killed_cpu_s + (d->daemon_pid > 0 ? s_cpu_s(d->daemon_pid, false, NULL) : 0);
+    r->cpu_s[DRILL_CPU_POSTGRES] = s_postgres_cpu_s(d);
+    r->cpu_s[DRILL_CPU_SIMS] = 0;
+    for (int p = 0; p < DRILL_PLATFORMS; p++)
+        if (d->sim_pid[p] > 0)
+            r->cpu_s[DRILL_CPU_SIMS] += s_cpu_s(d->sim_pid[p], false, NULL);
+    r->cpu_s[DRILL_CPU_DRILL] = s_cpu_s(getpid(), false, NULL);
+    r->wall_s = drill_elapsed_s(d);
+    r->cores = sysconf(_SC_NPROCESSORS_ONLN);
+    r->load_end = drill_procs_load();
+}
+
+double drill_procs_load(void)
+{
+    double load = 0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%lf", &load) != 1)
+            load = 0;
+        fclose(f);
+    }
+    return load;
+}
+
 void drill_procs_kill_daemon(drill_t *d, double at)
 {
     pid_t old = d->daemon_pid;
     if (old > 0) {
+        d->killed_cpu_s += s_cpu_s(old, false, NULL);
         proc_signal(old, SIGKILL);
         (void)proc_wait(old, -1);
     }

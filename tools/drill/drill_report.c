@@ -1,4 +1,5 @@
-/* drill_report.c - owns sluice-drill's run record, its measurement in PostgreSQL and its report. */
+/* drill_report.c - owns sluice-drill's run record, its measurement in
+ * PostgreSQL, the sums it checks, and its text and JSON reports. */
 #include "drill_report.h"
 
 #include "proto/sluice.pb-c.h"
@@ -33,6 +34,7 @@ void drill_report_destroy(drill_report_t **self)
     free(r->lat_all);
     free(r->lat_accepted);
     free(r->lat_rejected);
+    free(r->late_s);
     free(r);
     *self = NULL;
 }
@@ -67,6 +69,7 @@ drill_second_t *drill_report_second(drill_report_t *r, size_t s)
         drill_second_t *e = &r->secs[r->sec_count++];
         memset(e, 0, sizeof *e);
         e->p50_ms = e->p99_ms = -1;
+        e->handoff_p50_s = e->handoff_p90_s = NAN;
         e->delivered = -1;
         memset(e->breaker, DRILL_BREAKER_UNKNOWN, sizeof e->breaker);
     }
@@ -82,14 +85,21 @@ void drill_report_reply(drill_report_t *r, size_t s, double ms, int decision, in
     s_push(&r->lat_all, &r->n_all, &r->cap_all, (float)ms);
     if (decision == SLUICE__V1__DECISION__ACCEPTED) {
         e->accepted++;
+        r->answered_accepted++;
         s_push(&r->lat_accepted, &r->n_accepted, &r->cap_accepted, (float)ms);
     } else if (decision == SLUICE__V1__DECISION__REJECTED) {
         e->rejected++;
-        if (reason >= 0 && reason < DRILL_REASONS)
+        r->rejected++;
+        /* a reason past DRILL_REASONS is counted as a rejection only: the
+         * sum of reasons then falls short, and the report says so */
+        if (reason >= 0 && reason < DRILL_REASONS) {
             e->reasons[reason]++;
+            r->reasons[reason]++;
+        }
         s_push(&r->lat_rejected, &r->n_rejected, &r->cap_rejected, (float)ms);
     } else {
         e->errors++;
+        r->errors++;
     }
 }
 
@@ -137,6 +147,27 @@ void drill_report_chaos(drill_report_t *r, double at_s, const char *fmt, ...)
     va_end(ap);
 }
 
+#define LABEL_CHARS 24   /* a chaos label's length before it is cut at a word */
+
+void drill_report_chaos_label(const drill_report_t *r, size_t i, char *label, size_t len)
+{
+    if (len == 0)
+        return;
+    const char *text = i < r->chaos_count ? r->chaos[i].text : "";
+    size_t n = strcspn(text, "(,");
+    while (n > 0 && text[n - 1] == ' ')
+        n--;
+    bool cut = n > LABEL_CHARS;
+    if (cut) {
+        n = LABEL_CHARS;
+        while (n > 8 && text[n] != ' ')
+            n--;
+        while (n > 0 && text[n - 1] == ' ')
+            n--;
+    }
+    snprintf(label, len, "%.*s%s", (int)n, text, cut ? "\u2026" : "");
+}
+
 void drill_report_invariant(drill_report_t *r, const char *name, bool ok, const char *fmt, ...)
 {
     if (r->inv_count == DRILL_INVARIANTS_MAX)
@@ -158,6 +189,41 @@ bool drill_report_ok(const drill_report_t *r)
     return true;
 }
 
+/* drill_report_axis: see drill_report.h. */
+void drill_report_axis(double max, double *top, double *step)
+{
+    if (!(max > 0)) {
+        *top = 1;
+        *step = 0.2;
+        return;
+    }
+    double raw = max / 6, e = pow(10, floor(log10(raw))), m = raw / e;
+    *step = (m <= 1 ? 1 : m <= 2 ? 2 : m <= 2.5 ? 2.5 : m <= 5 ? 5 : 10) * e;
+    double steps = ceil(max / *step - 1e-9);
+    *top = (steps < 1 ? 1 : steps) * *step;
+}
+
+int drill_report_lanes(const double *from, const double *to, size_t n, int lanes, int *lane)
+{
+    double end[16];
+    int used = 0;
+    if (lanes > 16)
+        lanes = 16;
+    for (size_t i = 0; i < n; i++) {
+        lane[i] = -1;
+        for (int k = 0; k < lanes; k++) {
+            if (k < used && end[k] > from[i])
+                continue;
+            lane[i] = k;
+            end[k] = to[i];
+            if (k == used)
+                used++;
+            break;
+        }
+    }
+    return used;
+}
+
 /* ---- measuring in PostgreSQL ---- */
 
 /* s_query runs SQL and returns its result if it produced rows, else NULL (logged). */
@@ -172,6 +238,31 @@ static PGresult *s_query(PGconn *c, const char *sql)
     return res;
 }
 
+/* s_query_params runs SQL with its N text PARAMS, returning its rows or
+ * NULL (logged). */
+static PGresult *s_query_params(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "sluice-drill: failed to query PostgreSQL: %s", PQerrorMessage(c));
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* s_query_since runs SQL with $1 the wall clock of second 0 (unix ms). */
+static PGresult *s_query_since(PGconn *c, const drill_report_t *r, const char *sql)
+{
+    char start[32];
+    snprintf(start, sizeof start, "%" PRIu64, r->start_wall_ms);
+    const char *params[1] = {start};
+    return s_query_params(c, sql, 1, params);
+}
+
+/* The second of the timeline a timestamp column falls in, given $1. */
+#define SQL_SECOND(col) "floor((extract(epoch FROM " col ") * 1000 - $1::float8) / 1000)::bigint"
+
 static int64_t s_int(PGresult *res, int row, int col)
 {
     if (res == NULL || row >= PQntuples(res) || PQgetisnull(res, row, col))
@@ -179,8 +270,11 @@ static int64_t s_int(PGresult *res, int row, int col)
     return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-/* s_seconds fetches one column of seconds (SQL) and fills OUT with its percentiles. */
-static bool s_seconds(PGconn *c, const char *sql, drill_pct_t *out, double *late_share)
+/* s_seconds fetches one column of seconds (SQL) and fills OUT with its
+ * percentiles; *LATE_SHARE (if not NULL) gets the share above 0, and
+ * *KEEP (if not NULL) the values, sorted (N in *KEPT; the caller frees). */
+static bool s_seconds(PGconn *c, const char *sql, drill_pct_t *out, double *late_share,
+                      float **keep, size_t *kept)
 {
     PGresult *res = s_query(c, sql);
     if (res == NULL)
@@ -199,12 +293,17 @@ static bool s_seconds(PGconn *c, const char *sql, drill_pct_t *out, double *late
     drill_report_percentiles(v, n, out);
     if (late_share != NULL)
         *late_share = n ? (double)late / (double)n : 0;
-    free(v);
+    if (keep != NULL) {
+        *keep = v;
+        *kept = n;
+    } else {
+        free(v);
+    }
     return true;
 }
 
-/* s_check_acked copies the acked ids into a temporary table and counts those
- * missing from orders. */
+/* s_check_acked copies the acked ids into a temporary table, counts those
+ * missing from orders, and the orders that no producer heard ACCEPTED for. */
 static void s_check_acked(drill_report_t *r, PGconn *c, const char *prefix, const uint32_t *acked,
                           size_t n)
 {
@@ -246,6 +345,10 @@ static void s_check_acked(drill_report_t *r, PGconn *c, const char *prefix, cons
     PQclear(res);
     drill_report_invariant(r, "no acked order lost", missing == 0,
                            "%zu orders acked ACCEPTED, %d missing from orders%s", n, missing, ids);
+    res = s_query(c, "SELECT count(*) FROM orders o LEFT JOIN drill_acked a USING (order_id)"
+                     " WHERE a.order_id IS NULL");
+    r->db_unacked = s_int(res, 0, 0);
+    PQclear(res);
     return;
 fail:
     drill_report_invariant(r, "no acked order lost", false, "could not check: %s",
@@ -282,10 +385,11 @@ static void s_check_promises(drill_report_t *r, PGconn *c, const drill_world_t *
         uint32_t id = (uint32_t)strtoul(PQgetvalue(res, i, 0), NULL, 10);
         double worst = strtod(PQgetvalue(res, i, 1), NULL);
         size_t k = drill_world_find_store(w, id);
-        double limit = k == SIZE_MAX ? -1 : w->stores[k].cfg_max_wait_minutes * 60.0;
+        /* admission keeps the limit to the millisecond */
+        double limit = k == SIZE_MAX ? -1 : round(w->stores[k].cfg_max_wait_minutes * 60000.0) / 1000.0;
         if (worst > limit) {
             if (bad++ == 0)
-                snprintf(first, sizeof first, ", e.g. store %u promised %.1f s, limit %.0f s", id,
+                snprintf(first, sizeof first, ", e.g. store %u promised %.3f s, limit %.3f s", id,
                          worst, limit);
         }
     }
@@ -324,6 +428,110 @@ static void s_measure_utilisation(drill_report_t *r, PGconn *c, const drill_worl
     PQclear(res);
 }
 
+/* The order's wait at handoff: its first pickup minus when it was ready
+ * (the store's MarkReady when it came, else the promised ready time). */
+#define SQL_HANDOFF                                                                          \
+    "SELECT p.at, extract(epoch FROM p.at - coalesce(m.at, o.promised_ready_at)) AS wait"    \
+    " FROM orders o"                                                                         \
+    " JOIN (SELECT order_id, min(at) AS at FROM order_events"                                \
+    "        WHERE state = 'PICKED_UP' GROUP BY 1) p USING (order_id)"                       \
+    " LEFT JOIN (SELECT order_id, min(at) AS at FROM order_events"                           \
+    "        WHERE detail = 'marked ready by the store' GROUP BY 1) m USING (order_id)"
+
+/* s_measure_timeline puts each second's dispatch attempts per platform and
+ * its pickups' order wait at handoff into the timeline. */
+static void s_measure_timeline(drill_report_t *r, PGconn *c)
+{
+    PGresult *res = s_query_since(c, r, "SELECT platform, " SQL_SECOND("created_at")
+                                        ", count(*) FROM dispatches GROUP BY 1, 2");
+    for (int i = 0; res != NULL && i < PQntuples(res); i++) {
+        const char *name = PQgetvalue(res, i, 0);
+        int64_t s = s_int(res, i, 1), n = s_int(res, i, 2);
+        int p = name[0] == 'p' ? name[1] - '1' : -1;
+        drill_second_t *e = s >= 0 ? drill_report_second(r, (size_t)s) : NULL;
+        if (e != NULL && p >= 0 && p < DRILL_PLATFORMS && name[2] == '\0')
+            e->dispatched[p] += (uint32_t)n;
+    }
+    PQclear(res);
+    res = s_query(c, "SELECT count(*) FROM dispatches");
+    r->db_dispatches = s_int(res, 0, 0);
+    PQclear(res);
+    res = s_query_since(c, r, "SELECT " SQL_SECOND("h.at") ", percentile_cont(0.5) WITHIN GROUP"
+                              " (ORDER BY h.wait), percentile_cont(0.9) WITHIN GROUP (ORDER BY"
+                              " h.wait) FROM (" SQL_HANDOFF ") h GROUP BY 1");
+    for (int i = 0; res != NULL && i < PQntuples(res); i++) {
+        int64_t s = s_int(res, i, 0);
+        drill_second_t *e = s >= 0 ? drill_report_second(r, (size_t)s) : NULL;
+        if (e == NULL)
+            continue;
+        e->handoff_p50_s = strtof(PQgetvalue(res, i, 1), NULL);
+        e->handoff_p90_s = strtof(PQgetvalue(res, i, 2), NULL);
+    }
+    PQclear(res);
+}
+
+/* s_measure_heat: the DRILL_HEAT_STORES stores that accepted the most
+ * orders, and the share of their slot time that preparation took in each
+ * bucket of the timeline. */
+static void s_measure_heat(drill_report_t *r, PGconn *c, const drill_world_t *w)
+{
+    drill_heat_t *h = &r->heat;
+    h->rows = 0;
+    if (r->sec_count == 0)
+        return;
+    h->col_s = ceil((double)r->sec_count / DRILL_HEAT_COLS);
+    h->cols = (size_t)ceil((double)r->sec_count / h->col_s);
+    char limit[16];
+    snprintf(limit, sizeof limit, "%d", DRILL_HEAT_STORES);
+    const char *top[1] = {limit};
+    PGresult *res = s_query_params(c, "SELECT store_id, count(*) FROM orders"
+                                      " WHERE prep_start_at IS NOT NULL"
+                                      " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $1::int", 1, top);
+    char ids[DRILL_HEAT_STORES * 12 + 4] = "{";
+    for (int i = 0; res != NULL && i < PQntuples(res) && h->rows < DRILL_HEAT_STORES; i++) {
+        size_t k = drill_world_find_store(w, (uint32_t)s_int(res, i, 0));
+        if (k == SIZE_MAX)
+            continue;
+        drill_heat_row_t *row = &h->row[h->rows++];
+        *row = (drill_heat_row_t){.store_id = w->stores[k].id, .rank = w->stores[k].rank,
+                                  .slots = w->stores[k].prep_slots,
+                                  .orders = (uint64_t)s_int(res, i, 1)};
+        size_t used = strlen(ids);
+        snprintf(ids + used, sizeof ids - used, "%s%u", h->rows > 1 ? "," : "", row->store_id);
+    }
+    PQclear(res);
+    if (h->rows == 0)
+        return;
+    strcat(ids, "}");
+    char start[32];
+    snprintf(start, sizeof start, "%" PRIu64, r->start_wall_ms);
+    const char *params[2] = {start, ids};
+    res = s_query_params(c, "SELECT store_id, extract(epoch FROM prep_start_at) * 1000 - $1::float8,"
+                            " extract(epoch FROM promised_ready_at) * 1000 - $1::float8 FROM orders"
+                            " WHERE store_id = ANY ($2::bigint[]) AND prep_start_at IS NOT NULL",
+                         2, params);
+    if (res == NULL)
+        return;
+    double col_ms = h->col_s * 1000;
+    for (int i = 0; i < PQntuples(res); i++) {
+        uint32_t id = (uint32_t)s_int(res, i, 0);
+        size_t k = 0;
+        while (k < h->rows && h->row[k].store_id != id)
+            k++;
+        double from = strtod(PQgetvalue(res, i, 1), NULL), to = strtod(PQgetvalue(res, i, 2), NULL);
+        if (k == h->rows || to <= from)
+            continue;
+        drill_heat_row_t *row = &h->row[k];
+        for (size_t b = from > 0 ? (size_t)(from / col_ms) : 0; b < h->cols; b++) {
+            double lo = fmax(from, (double)b * col_ms), hi = fmin(to, (double)(b + 1) * col_ms);
+            if (hi <= lo)
+                break;
+            row->use[b] += (float)((hi - lo) / (col_ms * row->slots));
+        }
+    }
+    PQclear(res);
+}
+
 bool drill_report_measure(drill_report_t *r, PGconn *c, const drill_world_t *w,
                           const char *prefix, const uint32_t *acked, size_t n,
                           const float *rider_wait_ms, size_t n_wait)
@@ -349,23 +557,20 @@ bool drill_report_measure(drill_report_t *r, PGconn *c, const drill_world_t *w,
 
     (void)s_seconds(c, "SELECT extract(epoch FROM d.at - o.accepted_at) FROM orders o"
                        " JOIN order_events d ON d.order_id = o.order_id AND d.state = 'DELIVERED'",
-                    &r->e2e_s, NULL);
+                    &r->e2e_s, NULL, NULL, NULL);
+    free(r->late_s);
+    r->late_s = NULL;
+    r->late_count = 0;
     (void)s_seconds(c, "SELECT extract(epoch FROM d.at - o.promised_delivery_at) FROM orders o"
                        " JOIN order_events d ON d.order_id = o.order_id AND d.state = 'DELIVERED'",
-                    &r->delivery_late_s, &r->delivered_late_share);
+                    &r->delivery_late_s, &r->delivered_late_share, &r->late_s, &r->late_count);
     /* MarkReady is an event with this detail whatever state the order is in */
     (void)s_seconds(c, "SELECT extract(epoch FROM min(e.at) - o.promised_ready_at) FROM orders o"
                        " JOIN order_events e ON e.order_id = o.order_id"
                        " AND e.detail = 'marked ready by the store'"
                        " GROUP BY o.order_id, o.promised_ready_at",
-                    &r->ready_late_s, NULL);
-    (void)s_seconds(c, "SELECT extract(epoch FROM p.at - coalesce(m.at, o.promised_ready_at))"
-                       " FROM orders o"
-                       " JOIN (SELECT order_id, min(at) AS at FROM order_events"
-                       "        WHERE state = 'PICKED_UP' GROUP BY 1) p USING (order_id)"
-                       " LEFT JOIN (SELECT order_id, min(at) AS at FROM order_events"
-                       "        WHERE detail = 'marked ready by the store' GROUP BY 1) m USING (order_id)",
-                    &r->handoff_s, NULL);
+                    &r->ready_late_s, NULL, NULL, NULL);
+    (void)s_seconds(c, "SELECT h.wait FROM (" SQL_HANDOFF ") h", &r->handoff_s, NULL, NULL, NULL);
     if (n_wait > 0) {
         float *v = malloc(n_wait * sizeof *v);
         if (v != NULL) {
@@ -376,6 +581,8 @@ bool drill_report_measure(drill_report_t *r, PGconn *c, const drill_world_t *w,
         }
     }
     s_measure_utilisation(r, c, w);
+    s_measure_timeline(r, c);
+    s_measure_heat(r, c, w);
 
     s_check_acked(r, c, prefix, acked, n);
     s_check_dispatches(r, c);
@@ -384,6 +591,121 @@ bool drill_report_measure(drill_report_t *r, PGconn *c, const drill_world_t *w,
                            "%" PRId64 " of %" PRId64 " orders not DELIVERED, CANCELLED or FAILED",
                            r->db_live, r->db_orders);
     return true;
+}
+
+/* ---- the sums the report checks ---- */
+
+/* s_sum records one sum: LEFT against RIGHT, as FORMULA says. */
+static void s_sum(drill_report_t *r, const char *what, const char *formula, drill_sum_kind_t kind,
+                  int64_t left, int64_t right)
+{
+    if (r->sum_count == DRILL_SUMS_MAX)
+        return;
+    drill_sum_t *s = &r->sums[r->sum_count++];
+    snprintf(s->what, sizeof s->what, "%s", what);
+    snprintf(s->formula, sizeof s->formula, "%s", formula);
+    s->kind = kind;
+    s->left = left;
+    s->right = right;
+    s->ok = kind == DRILL_SUM_EQUAL ? left == right : left <= right;
+}
+
+void drill_report_check_sums(drill_report_t *r)
+{
+    r->sum_count = 0;
+    int64_t reasons = 0, sec_offered = 0, sec_sent = 0, sec_acc = 0, sec_rej = 0, sec_err = 0,
+            sec_timed_out = 0, sec_orders_acc = 0, sec_gave_up = 0, sec_dispatched = 0;
+    for (unsigned k = 0; k < DRILL_REASONS; k++)
+        reasons += (int64_t)r->reasons[k];
+    for (size_t i = 0; i < r->sec_count; i++) {
+        const drill_second_t *e = &r->secs[i];
+        sec_offered += e->offered;
+        sec_sent += e->sent;
+        sec_acc += e->accepted;
+        sec_rej += e->rejected;
+        sec_err += e->errors;
+        sec_timed_out += e->timed_out;
+        sec_orders_acc += e->orders_accepted;
+        sec_gave_up += e->orders_gave_up;
+        for (int p = 0; p < DRILL_PLATFORMS; p++)
+            sec_dispatched += e->dispatched[p];
+    }
+    int64_t k_offered = 0, k_sub = 0, k_acc = 0;
+    for (size_t c = 0; c < DRILL_CLASSES; c++)
+        for (int k = 0; k < 2; k++) {
+            k_offered += (int64_t)r->kinds[c][k].offered;
+            k_sub += (int64_t)r->kinds[c][k].submissions;
+            k_acc += (int64_t)r->kinds[c][k].accepted;
+        }
+    int64_t orders = (int64_t)r->orders, accepted = (int64_t)r->accepted;
+    int64_t ended = (int64_t)(r->gave_up + r->unanswered);
+
+    s_sum(r, "orders offered", "accepted + gave up + never answered + still open", DRILL_SUM_EQUAL,
+          orders, accepted + ended + (int64_t)r->census[3]);
+    s_sum(r, "orders accepted", "orders found ACCEPTED at the end", DRILL_SUM_EQUAL, accepted,
+          (int64_t)r->census[0]);
+    s_sum(r, "orders given up", "gave up + never answered, found so at the end", DRILL_SUM_EQUAL,
+          ended, (int64_t)(r->census[1] + r->census[2]));
+    s_sum(r, "submissions", "accepted answers + refused + errors + no answer in 3 s + never answered",
+          DRILL_SUM_EQUAL, (int64_t)r->submissions,
+          (int64_t)(r->answered_accepted + r->rejected + r->errors + r->timed_out +
+                    r->unanswered_submissions));
+    s_sum(r, "refused submissions", "the sum over their reasons", DRILL_SUM_EQUAL,
+          (int64_t)r->rejected, reasons);
+    s_sum(r, "orders offered", "the timeline's offered, second by second", DRILL_SUM_EQUAL, orders,
+          sec_offered);
+    s_sum(r, "orders accepted", "the timeline's orders accepted", DRILL_SUM_EQUAL, accepted,
+          sec_orders_acc);
+    s_sum(r, "orders given up", "the timeline's orders given up", DRILL_SUM_EQUAL, ended,
+          sec_gave_up);
+    s_sum(r, "submissions", "the timeline's submissions sent", DRILL_SUM_EQUAL,
+          (int64_t)r->submissions, sec_sent);
+    s_sum(r, "answers", "the timeline's accepted + refused + error answers + no answers in 3 s",
+          DRILL_SUM_EQUAL,
+          (int64_t)(r->answered_accepted + r->rejected + r->errors + r->timed_out),
+          sec_acc + sec_rej + sec_err + sec_timed_out);
+    s_sum(r, "orders offered", "the store classes' regular + campaign orders", DRILL_SUM_EQUAL,
+          orders, k_offered);
+    s_sum(r, "submissions", "the store classes' submissions", DRILL_SUM_EQUAL,
+          (int64_t)r->submissions, k_sub);
+    s_sum(r, "orders accepted", "the store classes' accepted", DRILL_SUM_EQUAL, accepted, k_acc);
+    s_sum(r, "MarkReady requests", "ok + answered 503 (sent again) + refused + never answered",
+          DRILL_SUM_EQUAL, (int64_t)r->ready_sent,
+          (int64_t)(r->ready_ok + r->ready_503 + r->ready_refused + r->ready_unanswered));
+    s_sum(r, "orders marked ready", "ok + refused + gave up after 503s + never answered",
+          DRILL_SUM_EQUAL, (int64_t)r->ready_orders,
+          (int64_t)(r->ready_orders_ok + r->ready_orders_refused + r->ready_orders_gave_up +
+                    r->ready_orders_unanswered));
+    s_sum(r, "orders marked ready", "orders accepted", DRILL_SUM_AT_MOST, (int64_t)r->ready_orders,
+          accepted);
+    if (r->measured) {
+        s_sum(r, "orders in PostgreSQL", "delivered + failed + cancelled + not terminal",
+              DRILL_SUM_EQUAL, r->db_orders,
+              r->db_delivered + r->db_failed + r->db_cancelled + r->db_live);
+        s_sum(r, "orders in PostgreSQL", "orders acked + those never acked", DRILL_SUM_EQUAL,
+              r->db_orders, accepted + r->db_unacked);
+        s_sum(r, "orders in PostgreSQL never acked",
+              "orders never answered + given up after UNAVAILABLE", DRILL_SUM_AT_MOST,
+              r->db_unacked, (int64_t)(r->unanswered + r->gave_up_unavailable));
+        s_sum(r, "dispatch attempts in PostgreSQL", "the timeline's, per platform", DRILL_SUM_EQUAL,
+              r->db_dispatches, sec_dispatched);
+        s_sum(r, "DELIVERED orders", "the histogram of delivered - promised", DRILL_SUM_EQUAL,
+              r->db_delivered, (int64_t)r->late_count);
+    }
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < r->sum_count; i++)
+        if (!r->sums[i].ok && bad++ == 0)
+            first = i;
+    const char *name = "every count in the report adds up";
+    if (bad == 0) {
+        drill_report_invariant(r, name, true, "%zu sums checked, every one holds", r->sum_count);
+        return;
+    }
+    const drill_sum_t *f = &r->sums[first];
+    drill_report_invariant(r, name, false,
+                           "%zu of %zu sums do not hold, e.g. %s %" PRId64 " %s %s %" PRId64,
+                           bad, r->sum_count, f->what, f->left,
+                           f->kind == DRILL_SUM_EQUAL ? "!=" : ">", f->formula, f->right);
 }
 
 /* ---- the campaign's figures ---- */
@@ -395,6 +717,18 @@ size_t drill_report_class(uint32_t rank)
 
 static const char *const s_class_names[DRILL_CLASSES] = {"top 10", "11-100", "the rest"};
 static const char *const s_kind_names[2] = {"regular", "campaign"};
+
+const char *drill_report_class_name(size_t c)
+{
+    return c < DRILL_CLASSES ? s_class_names[c] : "?";
+}
+
+const char *drill_report_reason_name(unsigned reason)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&sluice__v1__reason__descriptor, (int)reason);
+    return v != NULL ? v->name : NULL;
+}
 
 double drill_report_regular_accepted(const drill_report_t *r)
 {
@@ -458,93 +792,172 @@ static void s_campaign_text(const drill_report_t *r, FILE *f)
 
 /* ---- text ---- */
 
-static const char *s_reason_name(unsigned reason)
-{
-    const ProtobufCEnumValue *v =
-        protobuf_c_enum_descriptor_get_value(&sluice__v1__reason__descriptor, (int)reason);
-    return v != NULL ? v->name : NULL;
-}
-
 static void s_pct_text(FILE *f, const char *label, const drill_pct_t *p, const char *unit,
                        double sim_factor)
 {
     if (p->n == 0) {
-        fprintf(f, "  %-34s none measured\n", label);
+        fprintf(f, "  %-38s none measured\n", label);
         return;
     }
-    fprintf(f, "  %-34s p50 %.2f  p90 %.2f  p99 %.2f  max %.2f %s (n=%zu)", label, p->p50, p->p90,
+    fprintf(f, "  %-38s p50 %.2f  p90 %.2f  p99 %.2f  max %.2f %s (n=%zu)", label, p->p50, p->p90,
             p->p99, p->max, unit, p->n);
     if (sim_factor > 0)
-        fprintf(f, "  = p50 %.1f / p99 %.1f simulated min", p->p50 * sim_factor / 60.0,
-                p->p99 * sim_factor / 60.0);
+        fprintf(f, "  = p50 %.1f / p90 %.1f / p99 %.1f simulated min", p->p50 * sim_factor / 60.0,
+                p->p90 * sim_factor / 60.0, p->p99 * sim_factor / 60.0);
+    fputc('\n', f);
+}
+
+/* s_rejections_text: "STORE_BUSY 12, OVERLOADED 3" or "none". */
+static void s_rejections_text(const drill_report_t *r, FILE *f)
+{
+    bool any = false;
+    for (unsigned k = 1; k < DRILL_REASONS; k++)
+        if (r->reasons[k] > 0) {
+            const char *name = drill_report_reason_name(k);
+            fprintf(f, "%s%s %" PRIu64, any ? ", " : "", name ? name : "?", r->reasons[k]);
+            any = true;
+        }
+    if (!any)
+        fputs("none", f);
+}
+
+/* s_how_text: how the figures were measured, and in which clock. */
+static void s_how_text(const drill_report_t *r, FILE *f)
+{
+    fprintf(f,
+            "how it was measured\n"
+            "  Every timestamp is real: sluiced's clock and PostgreSQL's now(). The stores'\n"
+            "  kitchen times, the dispatch margin and ETA, the handoff and the riders' speed\n"
+            "  are the real ones divided by the time scale (%.1f) in the config, so a promise\n"
+            "  in real seconds times %.1f is what the same store promises in real life.\n"
+            "  Promised delivery = ready + 5 simulated minutes of handoff + the straight line\n"
+            "  at %.0f km/h, the simulated riders' mean speed (they ride %.0f-%.0f km/h).\n"
+            "  Delivered - promised: the DELIVERED event's time minus promised_delivery_at.\n"
+            "  Order wait at handoff (the melted ice): first PICKED_UP minus ready (the\n"
+            "  store's MarkReady when it came, else the promised ready time). Rider wait:\n"
+            "  the simulators' ledgers, arrival at the counter to pickup. Each real ms of the\n"
+            "  system's own delay (a dispatch's commit, a quote) is %.1f simulated ms, so a\n"
+            "  high time scale makes riders later than the same system would in real time.\n\n",
+            r->scale, r->scale, r->rider_kmh, DRILL_RIDER_KMH_MIN, DRILL_RIDER_KMH_MAX, r->scale);
+}
+
+static const char *const s_cpu_names[DRILL_CPU_PARTS] = {"sluiced", "PostgreSQL", "simulators",
+                                                          "sluice-drill"};
+
+const char *drill_report_cpu_name(int part)
+{
+    return part >= 0 && part < DRILL_CPU_PARTS ? s_cpu_names[part] : "?";
+}
+
+static void s_cpu_text(const drill_report_t *r, FILE *f)
+{
+    double capacity = r->wall_s * (double)(r->cores > 0 ? r->cores : 1);
+    fprintf(f, "where the time went (%.1f s of offering and draining on %ld cores, load average"
+               " %.2f at the start, %.2f at the end)\n ",
+            r->wall_s, r->cores, r->load_start, r->load_end);
+    for (int k = 0; k < DRILL_CPU_PARTS; k++)
+        fprintf(f, "%s %s %.1f CPU s (%.0f%% of the machine)", k ? "," : "", s_cpu_names[k],
+                r->cpu_s[k], capacity > 0 ? 100 * r->cpu_s[k] / capacity : 0);
+    fputs("\n\n", f);
+}
+
+static void s_sums_text(const drill_report_t *r, FILE *f)
+{
+    fprintf(f, "counts that add up (checked by the report)\n");
+    for (size_t i = 0; i < r->sum_count; i++) {
+        const drill_sum_t *s = &r->sums[i];
+        fprintf(f, "  %-4s %s %" PRId64 " %s %s %" PRId64 "\n", s->ok ? "ok" : "FAIL", s->what,
+                s->left, s->kind == DRILL_SUM_EQUAL ? "=" : "<=", s->formula, s->right);
+    }
     fputc('\n', f);
 }
 
 void drill_report_print_text(const drill_report_t *r, FILE *f)
 {
     fprintf(f, "sluice-drill report, %s\n", r->started_at);
-    fprintf(f, "  %u stores, seed %" PRIu64 ", %.2f minutes for 10:00-19:00 (time scale %.1f),"
-               " peak %.0f orders/s\n",
-            r->stores, r->seed, r->minutes, r->scale, r->peak_rate);
+    fprintf(f, "  %u stores in %zu cit%s, seed %" PRIu64 ", %.2f minutes for 10:00-19:00 (time"
+               " scale %.1f), peak %.0f orders/s\n",
+            r->stores, r->cities, r->cities == 1 ? "y" : "ies", r->seed, r->minutes, r->scale,
+            r->peak_rate);
     fprintf(f, "  chaos: %s\n\n", r->chaos_spec[0] ? r->chaos_spec : "(none)");
-    fprintf(f, "producers (offering %.1f s%s, draining %.1f s)\n", r->offering_s,
+    fprintf(f, "orders (offering %.1f s%s, draining %.1f s)\n", r->offering_s,
             r->interrupted ? ", INTERRUPTED" : "", r->drain_s);
-    fprintf(f, "  orders offered          %10" PRIu64 "\n", r->orders);
-    fprintf(f, "  submissions (w/ retries)%10" PRIu64 "\n", r->submissions);
-    fprintf(f, "  accepted (distinct)     %10" PRIu64 "   duplicate replies %" PRIu64 "\n",
-            r->accepted, r->duplicates);
-    fprintf(f, "  rejections              %10" PRIu64 "\n", r->rejected);
-    for (unsigned k = 1; k < DRILL_REASONS; k++)
-        if (r->reasons[k] > 0)
-            fprintf(f, "    %-20s  %10" PRIu64 "\n", s_reason_name(k) ? s_reason_name(k) : "?",
-                    r->reasons[k]);
-    fprintf(f, "  errors                  %10" PRIu64 "\n", r->errors);
-    fprintf(f, "  gave up after retries   %10" PRIu64 "\n", r->gave_up);
-    fprintf(f, "  resent after no reply   %10" PRIu64 "\n", r->resent_after_timeout);
+    fprintf(f, "  offered                 %10" PRIu64 "\n", r->orders);
+    fprintf(f, "  accepted                %10" PRIu64 "\n", r->accepted);
+    fprintf(f, "  gave up                 %10" PRIu64 "   (after an error %" PRIu64
+               ", last refused UNAVAILABLE %" PRIu64 ")\n",
+            r->gave_up, r->gave_up_error, r->gave_up_unavailable);
     fprintf(f, "  never answered          %10" PRIu64 "\n", r->unanswered);
-    fprintf(f, "  MarkReady sent / ok / refused  %" PRIu64 " / %" PRIu64 " / %" PRIu64 "\n%s",
-            r->ready_sent, r->ready_ok, r->ready_refused, r->ready_refused_example[0] ? "" : "\n");
+    fprintf(f, "  still open              %10" PRIu64 "\n", r->census[3]);
+    fprintf(f, "submissions (an order's retries and resends each count)\n");
+    fprintf(f, "  sent                    %10" PRIu64 "\n", r->submissions);
+    fprintf(f, "  answered ACCEPTED       %10" PRIu64 "   (%" PRIu64 " of them duplicates)\n",
+            r->answered_accepted, r->duplicates);
+    fprintf(f, "  refused                 %10" PRIu64 "   (", r->rejected);
+    s_rejections_text(r, f);
+    fprintf(f, ")\n");
+    fprintf(f, "  answered with an error  %10" PRIu64 "\n", r->errors);
+    fprintf(f, "  no answer in 3 s        %10" PRIu64 "   (sent again or given up; %" PRIu64
+               " answers came later)\n",
+            r->timed_out, r->late_answers);
+    fprintf(f, "  never answered          %10" PRIu64 "\n", r->unanswered_submissions);
+    fprintf(f, "MarkReady (the stores' POS)\n");
+    fprintf(f, "  orders marked           %10" PRIu64 "   ok %" PRIu64 ", refused %" PRIu64
+               ", gave up after 503s %" PRIu64 ", never answered %" PRIu64 "\n",
+            r->ready_orders, r->ready_orders_ok, r->ready_orders_refused, r->ready_orders_gave_up,
+            r->ready_orders_unanswered);
+    fprintf(f, "  requests                %10" PRIu64 "   ok %" PRIu64 ", 503 and sent again %" PRIu64
+               ", refused %" PRIu64 ", never answered %" PRIu64 "\n",
+            r->ready_sent, r->ready_ok, r->ready_503, r->ready_refused, r->ready_unanswered);
     if (r->ready_refused_example[0])
-        fprintf(f, "    first refusal: %s\n\n", r->ready_refused_example);
+        fprintf(f, "  first refusal: %s\n", r->ready_refused_example);
+    fputc('\n', f);
     s_campaign_text(r, f);
 
     drill_pct_t p;
     float *tmp = malloc((r->n_all ? r->n_all : 1) * sizeof *tmp);
-    fprintf(f, "ack latency (send to reply)\n");
+    fprintf(f, "ack latency (send to answer)\n");
     if (tmp != NULL) {
         memcpy(tmp, r->lat_all, r->n_all * sizeof *tmp);
         drill_report_percentiles(tmp, r->n_all, &p);
-        s_pct_text(f, "all replies", &p, "ms", 0);
+        s_pct_text(f, "all answers", &p, "ms", 0);
         memcpy(tmp, r->lat_accepted, r->n_accepted * sizeof *tmp);
         drill_report_percentiles(tmp, r->n_accepted, &p);
         s_pct_text(f, "accepted", &p, "ms", 0);
         memcpy(tmp, r->lat_rejected, r->n_rejected * sizeof *tmp);
         drill_report_percentiles(tmp, r->n_rejected, &p);
-        s_pct_text(f, "rejected", &p, "ms", 0);
+        s_pct_text(f, "refused", &p, "ms", 0);
         free(tmp);
     }
     if (r->measured) {
         fprintf(f, "\norders in PostgreSQL\n");
         fprintf(f, "  %" PRId64 " orders: %" PRId64 " delivered, %" PRId64 " failed (%" PRId64
-                   " refund due), %" PRId64 " cancelled, %" PRId64 " not terminal\n",
+                   " refund due), %" PRId64 " cancelled, %" PRId64 " not terminal; %" PRId64
+                   " never acked to a producer\n",
                 r->db_orders, r->db_delivered, r->db_failed, r->db_refund_due, r->db_cancelled,
-                r->db_live);
+                r->db_live, r->db_unacked);
         s_pct_text(f, "accepted -> DELIVERED", &r->e2e_s, "s", r->scale);
-        s_pct_text(f, "DELIVERED - promised (late > 0)", &r->delivery_late_s, "s", r->scale);
-        fprintf(f, "  %-34s %.1f%%\n", "delivered after the promise", 100.0 * r->delivered_late_share);
+        s_pct_text(f, "delivered - promised (late > 0)", &r->delivery_late_s, "s", r->scale);
+        fprintf(f, "  %-38s %.1f%%\n", "delivered after the promise", 100.0 * r->delivered_late_share);
         s_pct_text(f, "marked ready - promised ready", &r->ready_late_s, "s", r->scale);
         s_pct_text(f, "order wait at handoff (pickup - ready)", &r->handoff_s, "s", r->scale);
         s_pct_text(f, "rider wait at the counter (ledgers)", &r->rider_wait_s, "s", r->scale);
         fprintf(f, "  store utilisation (slots busy, first start to last ready) mean %.0f%%, max %.0f%% (store %u),"
-                   " %u stores at 90%% or more\n",
+                   " %u stores at 90%% or more\n\n",
                 100 * r->util_mean, 100 * r->util_max, r->util_max_store, r->util_saturated);
+        s_how_text(r, f);
+    } else {
+        fputc('\n', f);
     }
-    fprintf(f, "\nchaos\n");
+    s_cpu_text(r, f);
+    fprintf(f, "chaos\n");
     if (r->chaos_count == 0)
         fprintf(f, "  (none)\n");
     for (size_t i = 0; i < r->chaos_count; i++)
-        fprintf(f, "  %7.1f s  %s\n", r->chaos[i].at_s, r->chaos[i].text);
-    fprintf(f, "\ninvariants\n");
+        fprintf(f, "  %2zu %7.1f s  %s\n", i + 1, r->chaos[i].at_s, r->chaos[i].text);
+    fputc('\n', f);
+    s_sums_text(r, f);
+    fprintf(f, "invariants\n");
     for (size_t i = 0; i < r->inv_count; i++)
         fprintf(f, "  %-4s %-40s %s\n", r->inv[i].ok ? "ok" : "FAIL", r->inv[i].name,
                 r->inv[i].detail);
@@ -601,7 +1014,7 @@ static void s_campaign_json(const drill_report_t *r, FILE *f)
     fputs("]}", f);
 }
 
-static void s_write_json(const drill_report_t *r, FILE *f)
+void drill_report_write_json(const drill_report_t *r, FILE *f)
 {
     fprintf(f, "{\"started_at\":");
     s_json_str(f, r->started_at);
@@ -610,18 +1023,51 @@ static void s_write_json(const drill_report_t *r, FILE *f)
             r->stores, r->seed, r->minutes, r->scale, r->peak_rate);
     s_json_str(f, r->chaos_spec);
     fprintf(f, ",\"interrupted\":%s", r->interrupted ? "true" : "false");
-    fprintf(f, ",\"ok\":%s,\"offering_s\":%.3f,\"drain_s\":%.3f,\"totals\":{\"orders\":%" PRIu64
-               ",\"submissions\":%" PRIu64 ",\"accepted\":%" PRIu64 ",\"duplicate_replies\":%" PRIu64
-               ",\"rejected\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"gave_up\":%" PRIu64
-               ",\"resent_after_timeout\":%" PRIu64 ",\"unanswered\":%" PRIu64 ",\"mark_ready\":{\"sent\":%" PRIu64
-               ",\"ok\":%" PRIu64 ",\"refused\":%" PRIu64 "},\"rejected_by_reason\":{",
-            drill_report_ok(r) ? "true" : "false", r->offering_s, r->drain_s, r->orders,
-            r->submissions, r->accepted, r->duplicates, r->rejected, r->errors, r->gave_up,
-            r->resent_after_timeout, r->unanswered, r->ready_sent, r->ready_ok, r->ready_refused);
+    fprintf(f, ",\"ok\":%s,\"offering_s\":%.3f,\"drain_s\":%.3f,\"cities\":%zu,"
+               "\"rider_kmh\":%.1f,\"orders\":{\"offered\":%" PRIu64 ",\"accepted\":%" PRIu64
+               ",\"gave_up\":%" PRIu64 ",\"gave_up_after_error\":%" PRIu64
+               ",\"gave_up_after_unavailable\":%" PRIu64 ",\"never_answered\":%" PRIu64
+               ",\"still_open\":%" PRIu64 "},",
+            drill_report_ok(r) ? "true" : "false", r->offering_s, r->drain_s, r->cities,
+            r->rider_kmh, r->orders, r->accepted, r->gave_up, r->gave_up_error,
+            r->gave_up_unavailable, r->unanswered, r->census[3]);
+    fprintf(f, "\"submissions\":{\"sent\":%" PRIu64 ",\"accepted\":%" PRIu64
+               ",\"duplicates\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"errors\":%" PRIu64
+               ",\"no_answer_in_3s\":%" PRIu64 ",\"late_answers\":%" PRIu64
+               ",\"never_answered\":%" PRIu64 ",",
+            r->submissions, r->answered_accepted, r->duplicates, r->rejected, r->errors,
+            r->timed_out, r->late_answers, r->unanswered_submissions);
+    fprintf(f, "\"refused_by_reason\":{");
+    bool first = true;
     for (unsigned k = 1; k < DRILL_REASONS; k++)
-        if (s_reason_name(k))
-            fprintf(f, "%s\"%s\":%" PRIu64, k > 1 ? "," : "", s_reason_name(k), r->reasons[k]);
-    fprintf(f, "}},");
+        if (drill_report_reason_name(k)) {
+            fprintf(f, "%s\"%s\":%" PRIu64, first ? "" : ",", drill_report_reason_name(k),
+                    r->reasons[k]);
+            first = false;
+        }
+    fprintf(f, "}},\"mark_ready\":{\"requests\":{\"sent\":%" PRIu64 ",\"ok\":%" PRIu64
+               ",\"answered_503\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"never_answered\":%" PRIu64
+               "},\"orders\":{\"marked\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"refused\":%" PRIu64
+               ",\"gave_up\":%" PRIu64 ",\"never_answered\":%" PRIu64 "}},",
+            r->ready_sent, r->ready_ok, r->ready_503, r->ready_refused, r->ready_unanswered,
+            r->ready_orders, r->ready_orders_ok, r->ready_orders_refused, r->ready_orders_gave_up,
+            r->ready_orders_unanswered);
+    fprintf(f, "\"cpu\":{\"wall_s\":%.3f,\"cores\":%ld,\"load_start\":%.2f,\"load_end\":%.2f",
+            r->wall_s, r->cores, r->load_start, r->load_end);
+    for (int k = 0; k < DRILL_CPU_PARTS; k++)
+        fprintf(f, ",\"%s_s\":%.3f", k == DRILL_CPU_SLUICED ? "sluiced" : k == DRILL_CPU_POSTGRES
+                ? "postgres" : k == DRILL_CPU_SIMS ? "simulators" : "drill", r->cpu_s[k]);
+    fprintf(f, "},\"sums\":[");
+    for (size_t i = 0; i < r->sum_count; i++) {
+        const drill_sum_t *s = &r->sums[i];
+        fprintf(f, "%s{\"what\":", i ? "," : "");
+        s_json_str(f, s->what);
+        fprintf(f, ",\"relation\":\"%s\",\"of\":", s->kind == DRILL_SUM_EQUAL ? "=" : "<=");
+        s_json_str(f, s->formula);
+        fprintf(f, ",\"left\":%" PRId64 ",\"right\":%" PRId64 ",\"ok\":%s}", s->left,
+                s->right, s->ok ? "true" : "false");
+    }
+    fprintf(f, "],");
     s_campaign_json(r, f);
     fprintf(f, ",\"ack_latency_ms\":{");
     drill_pct_t p;
@@ -642,9 +1088,10 @@ static void s_write_json(const drill_report_t *r, FILE *f)
     }
     fprintf(f, "},\"database\":{\"measured\":%s,\"orders\":%" PRId64 ",\"delivered\":%" PRId64
                ",\"failed\":%" PRId64 ",\"cancelled\":%" PRId64 ",\"not_terminal\":%" PRId64
-               ",\"refund_due\":%" PRId64 ",",
+               ",\"refund_due\":%" PRId64 ",\"never_acked\":%" PRId64 ",\"dispatch_attempts\":%"
+               PRId64 ",",
             r->measured ? "true" : "false", r->db_orders, r->db_delivered, r->db_failed,
-            r->db_cancelled, r->db_live, r->db_refund_due);
+            r->db_cancelled, r->db_live, r->db_refund_due, r->db_unacked, r->db_dispatches);
     s_json_pct(f, "accepted_to_delivered_s", &r->e2e_s);
     fputc(',', f);
     s_json_pct(f, "delivered_minus_promised_s", &r->delivery_late_s);
@@ -673,13 +1120,20 @@ static void s_write_json(const drill_report_t *r, FILE *f)
     fprintf(f, "],\"timeline\":[");
     for (size_t i = 0; i < r->sec_count; i++) {
         const drill_second_t *e = &r->secs[i];
-        fprintf(f, "%s{\"t\":%zu,\"offered\":%u,\"sent\":%u,\"accepted\":%u,\"rejected\":%u,",
-                i ? "," : "", i, e->offered, e->sent, e->accepted, e->rejected);
+        fprintf(f, "%s{\"t\":%zu,\"offered\":%u,\"orders_accepted\":%u,\"orders_gave_up\":%u,"
+                   "\"open\":%u,\"sent\":%u,\"accepted\":%u,\"refused\":%u,\"errors\":%u,"
+                   "\"no_answer\":%u,",
+                i ? "," : "", i, e->offered, e->orders_accepted, e->orders_gave_up, e->open,
+                e->sent, e->accepted, e->rejected, e->errors, e->timed_out);
         if (e->p99_ms >= 0)
             fprintf(f, "\"p50_ms\":%.3f,\"p99_ms\":%.3f,", e->p50_ms, e->p99_ms);
         else
             fprintf(f, "\"p50_ms\":null,\"p99_ms\":null,");
-        fprintf(f, "\"delivered\":%" PRId64 ",\"breakers\":[", e->delivered);
+        if (!isnan(e->handoff_p50_s))
+            fprintf(f, "\"handoff_p50_s\":%.3f,\"handoff_p90_s\":%.3f,", e->handoff_p50_s,
+                    e->handoff_p90_s);
+        fprintf(f, "\"delivered\":%" PRId64 ",\"dispatched\":[%u,%u,%u],\"breakers\":[",
+                e->delivered, e->dispatched[0], e->dispatched[1], e->dispatched[2]);
         for (int k = 0; k < DRILL_PLATFORMS; k++) {
             if (e->breaker[k] == DRILL_BREAKER_UNKNOWN)
                 fprintf(f, "%snull", k ? "," : "");
@@ -691,210 +1145,3 @@ static void s_write_json(const drill_report_t *r, FILE *f)
     fprintf(f, "]}\n");
 }
 
-/* ---- HTML with inline SVG ---- */
-
-#define SVG_W 900
-#define SVG_H 280
-#define SVG_L 60     /* left margin: y axis labels */
-#define SVG_R 20
-#define SVG_T 20
-#define SVG_B 40
-
-typedef struct {
-    const char *name, *color;
-    const double *v;            /* one value per second; < 0 means no value */
-} series_t;
-
-static void s_html_esc(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else if (*s == '&')
-            fputs("&amp;", f);
-        else if (*s == '"')
-            fputs("&quot;", f);
-        else
-            fputc(*s, f);
-    }
-}
-
-/* s_nice rounds a chart's top up to 1, 2 or 5 times a power of ten. */
-static double s_nice(double v)
-{
-    if (v <= 0)
-        return 1;
-    double e = pow(10, floor(log10(v)));
-    double m = v / e;
-    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * e;
-}
-
-static void s_svg_chart(FILE *f, const drill_report_t *r, const char *id, const char *title,
-                        const char *unit, const series_t *series, size_t ns, size_t n)
-{
-    double top = 0;
-    for (size_t k = 0; k < ns; k++)
-        for (size_t i = 0; i < n; i++)
-            top = fmax(top, series[k].v[i]);
-    top = s_nice(top);
-    double pw = SVG_W - SVG_L - SVG_R, ph = SVG_H - SVG_T - SVG_B;
-    double span = n > 1 ? (double)(n - 1) : 1;
-    fprintf(f, "<h2>");
-    s_html_esc(f, title);
-    fprintf(f, "</h2>\n<svg id=\"%s\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
-               "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n",
-            id, SVG_W, SVG_H, SVG_W, SVG_H);
-    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%.0f\" fill=\"#fafafa\" "
-               "stroke=\"#ccc\"/>\n", SVG_L, SVG_T, pw, ph);
-    for (int g = 0; g <= 4; g++) {
-        double y = SVG_T + ph - ph * g / 4.0;
-        fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>"
-                   "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%g</text>\n",
-                SVG_L, y, SVG_L + pw, y, SVG_L - 4, y + 4, top * g / 4.0);
-    }
-    size_t step = n > 20 ? (size_t)s_nice((double)n / 10) : 2;
-    for (size_t t = 0; t < n; t += step)
-        fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%zus</text>\n",
-                SVG_L + pw * (double)t / span, SVG_H - SVG_B + 15, t);
-    fprintf(f, "<text x=\"12\" y=\"%d\" font-size=\"11\" transform=\"rotate(-90 12 %d)\" "
-               "text-anchor=\"middle\">", SVG_T + (int)ph / 2, SVG_T + (int)ph / 2);
-    s_html_esc(f, unit);
-    fputs("</text>\n", f);
-    for (size_t c = 0; c < r->chaos_count; c++) {
-        double x = SVG_L + pw * r->chaos[c].at_s / span;
-        if (x > SVG_L + pw)
-            continue;
-        fprintf(f, "<line class=\"chaos\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.0f\" "
-                   "stroke=\"#c0392b\" stroke-dasharray=\"4 3\"><title>",
-                x, SVG_T, x, SVG_T + ph);
-        s_html_esc(f, r->chaos[c].text);
-        fprintf(f, "</title></line><text x=\"%.1f\" y=\"%.0f\" font-size=\"9\" fill=\"#c0392b\" "
-                   "transform=\"rotate(-90 %.1f %.0f)\">", x - 2, SVG_T + ph - 2, x - 2, SVG_T + ph - 2);
-        char label[32];
-        snprintf(label, sizeof label, "%.24s", r->chaos[c].text);
-        s_html_esc(f, label);
-        fputs("</text>\n", f);
-    }
-    for (size_t k = 0; k < ns; k++) {
-        fprintf(f, "<polyline class=\"series\" data-series=\"%s\" fill=\"none\" stroke=\"%s\" "
-                   "stroke-width=\"1.5\" points=\"", series[k].name, series[k].color);
-        for (size_t i = 0; i < n; i++) {
-            if (series[k].v[i] < 0)
-                continue;
-            fprintf(f, "%.1f,%.1f ", SVG_L + pw * (double)i / span,
-                    SVG_T + ph - ph * fmin(series[k].v[i], top) / top);
-        }
-        fputs("\"/>\n", f);
-        fprintf(f, "<rect x=\"%.0f\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/>"
-                   "<text x=\"%.0f\" y=\"%d\" font-size=\"11\">%s</text>\n",
-                SVG_L + 10 + 130.0 * (double)k, SVG_H - 14, series[k].color,
-                SVG_L + 24 + 130.0 * (double)k, SVG_H - 5, series[k].name);
-    }
-    fputs("</svg>\n", f);
-}
-
-static void s_write_html(const drill_report_t *r, FILE *f)
-{
-    size_t n = r->sec_count;
-    double *v = calloc(6 * (n ? n : 1), sizeof *v);
-    if (v == NULL)
-        return;
-    double *off = v, *acc = v + n, *rej = v + 2 * n, *p50 = v + 3 * n, *p99 = v + 4 * n,
-           *del = v + 5 * n;
-    int64_t last_del = 0;
-    for (size_t i = 0; i < n; i++) {
-        const drill_second_t *e = &r->secs[i];
-        off[i] = e->offered;
-        acc[i] = e->accepted;
-        rej[i] = e->rejected;
-        p50[i] = e->p50_ms;
-        p99[i] = e->p99_ms;
-        /* deliveries per second, from the cumulative count when it was known */
-        if (e->delivered >= 0) {
-            del[i] = (double)(e->delivered >= last_del ? e->delivered - last_del : 0);
-            last_del = e->delivered;
-        } else {
-            del[i] = -1;
-        }
-    }
-    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-               "<title>sluice-drill report</title>\n<style>\n"
-               "body{font-family:sans-serif;margin:2em;max-width:960px;color:#222}\n"
-               "table{border-collapse:collapse}td,th{padding:2px 10px;text-align:left;"
-               "border-bottom:1px solid #eee}\n.ok{color:#1e7b34}.fail{color:#c0392b;font-weight:bold}\n"
-               "pre{background:#f4f4f4;padding:1em;overflow-x:auto}\n</style></head><body>\n");
-    fprintf(f, "<h1>sluice-drill: %s</h1>\n<p class=\"%s\" id=\"verdict\">%s</p>\n", r->started_at,
-            drill_report_ok(r) ? "ok" : "fail",
-            drill_report_ok(r) ? "All invariants held." : "An invariant broke.");
-    fprintf(f, "<p>%u stores, seed %" PRIu64 ", the simulated day 10:00-19:00 in %.2f minutes "
-               "(time scale %.1f), peak %.0f orders/s. Chaos: ",
-            r->stores, r->seed, r->minutes, r->scale, r->peak_rate);
-    s_html_esc(f, r->chaos_spec[0] ? r->chaos_spec : "none");
-    fputs(".</p>\n<h2>Invariants</h2>\n<table id=\"invariants\">\n", f);
-    for (size_t i = 0; i < r->inv_count; i++) {
-        fprintf(f, "<tr><td class=\"%s\">%s</td><td>", r->inv[i].ok ? "ok" : "fail",
-                r->inv[i].ok ? "ok" : "FAIL");
-        s_html_esc(f, r->inv[i].name);
-        fputs("</td><td>", f);
-        s_html_esc(f, r->inv[i].detail);
-        fputs("</td></tr>\n", f);
-    }
-    fputs("</table>\n", f);
-    series_t load[] = {{"offered", "#555", off}, {"accepted", "#1e7b34", acc},
-                       {"rejected", "#d35400", rej}, {"delivered", "#2471a3", del}};
-    s_svg_chart(f, r, "chart-load", "Orders per second (new orders offered; replies; deliveries)",
-                "orders/s", load, 4, n);
-    series_t lat[] = {{"ack p50", "#2471a3", p50}, {"ack p99", "#c0392b", p99}};
-    s_svg_chart(f, r, "chart-latency", "Ack latency per second (send to reply)", "ms", lat, 2, n);
-    fputs("<h2>Chaos</h2>\n<table id=\"chaos\">\n", f);
-    for (size_t i = 0; i < r->chaos_count; i++) {
-        fprintf(f, "<tr><td>%.1f s</td><td>", r->chaos[i].at_s);
-        s_html_esc(f, r->chaos[i].text);
-        fputs("</td></tr>\n", f);
-    }
-    fputs("</table>\n<h2>Figures</h2>\n<pre>", f);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&text, &len);
-    if (m != NULL) {
-        drill_report_print_text(r, m);
-        fclose(m);
-        s_html_esc(f, text);
-        free(text);
-    }
-    fputs("</pre>\n</body></html>\n", f);
-    free(v);
-}
-
-static bool s_write_file(const drill_report_t *r, const char *dir, const char *name,
-                         void (*fn)(const drill_report_t *, FILE *))
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (f == NULL) {
-        fprintf(stderr, "sluice-drill: failed to write %s: %s\n", path, strerror(errno));
-        return false;
-    }
-    fn(r, f);
-    if (fclose(f) != 0) {
-        fprintf(stderr, "sluice-drill: failed to write %s: %s\n", path, strerror(errno));
-        return false;
-    }
-    return true;
-}
-
-static void s_text_fn(const drill_report_t *r, FILE *f)
-{
-    drill_report_print_text(r, f);
-}
-
-bool drill_report_write(drill_report_t *r, const char *dir)
-{
-    bool ok = s_write_file(r, dir, "report.txt", s_text_fn);
-    ok = s_write_file(r, dir, "report.json", s_write_json) && ok;
-    ok = s_write_file(r, dir, "report.html", s_write_html) && ok;
-    return ok;
-}

@@ -45,11 +45,35 @@ static double s_normal(uint64_t *rng)
     return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
 }
 
-/* s_scaled compresses a duration by the time scale, never below 1. */
-static uint32_t s_scaled(uint32_t v, double scale)
+/* The giveaway's cities, the first four districts of each where stores
+ * cluster (Hangzhou's are its own; the others' sit at the same offsets
+ * from their centres). A world of N stores uses ceil(N / 25,000) of them. */
+static const drill_city_t s_cities[DRILL_CITIES_MAX] = {
+    {30.270, 120.150, "Hangzhou", {"Wulin", "Xixi", "Binjiang", "Gongshu"},
+     {{30.274, 120.155}, {30.290, 120.060}, {30.210, 120.210}, {30.320, 120.200}}},
+    {31.230, 121.470, "Shanghai", {0}, {{0}}}, {39.900, 116.400, "Beijing", {0}, {{0}}},
+    {23.130, 113.260, "Guangzhou", {0}, {{0}}}, {22.540, 114.060, "Shenzhen", {0}, {{0}}},
+    {30.660, 104.070, "Chengdu", {0}, {{0}}}, {30.590, 114.310, "Wuhan", {0}, {{0}}},
+    {34.340, 108.940, "Xi'an", {0}, {{0}}}, {32.060, 118.800, "Nanjing", {0}, {{0}}},
+    {29.560, 106.550, "Chongqing", {0}, {{0}}}, {39.130, 117.200, "Tianjin", {0}, {{0}}},
+    {31.300, 120.590, "Suzhou", {0}, {{0}}},
+};
+static const char *const s_district_names[DRILL_DISTRICTS] = {"North", "West", "South", "East"};
+
+/* s_place_cities copies the first COUNT cities, giving those after
+ * Hangzhou its districts' offsets around their own centres. */
+static void s_place_cities(drill_world_t *w, size_t count)
 {
-    double x = round((double)v / scale);
-    return x < 1 ? 1 : (uint32_t)x;
+    w->city_count = count;
+    for (size_t c = 0; c < count; c++) {
+        drill_city_t *city = &w->cities[c];
+        *city = s_cities[c];
+        for (int k = 0; c > 0 && k < DRILL_DISTRICTS; k++) {
+            city->districts[k] = s_district_names[k];
+            city->district_at[k][0] = city->lat + s_cities[0].district_at[k][0] - s_cities[0].lat;
+            city->district_at[k][1] = city->lng + s_cities[0].district_at[k][1] - s_cities[0].lng;
+        }
+    }
 }
 
 drill_world_t *drill_world_new(uint32_t stores, uint64_t seed, double scale, double peak_rate)
@@ -69,12 +93,11 @@ drill_world_t *drill_world_new(uint32_t stores, uint64_t seed, double scale, dou
         return NULL;
     }
     w->store_count = stores;
-    /* Four districts of one metro area (Hangzhou): the simulated rider pools
-     * start around one centre, so the cities must be within a rider's reach. */
-    const drill_city_t cities[DRILL_CITIES] = {
-        {30.274, 120.155, "Wulin"}, {30.290, 120.060, "Xixi"},
-        {30.210, 120.210, "Binjiang"}, {30.320, 120.200, "Gongshu"}};
-    memcpy(w->cities, cities, sizeof cities);
+    w->rider_kmh = (DRILL_RIDER_KMH_MIN + DRILL_RIDER_KMH_MAX) / 2;
+    /* Districts of a city are within its riders' disc; each city has riders
+     * of its own (sluice-sim --center for each). */
+    size_t cities = (stores + DRILL_STORES_PER_CITY - 1) / DRILL_STORES_PER_CITY;
+    s_place_cities(w, cities > DRILL_CITIES_MAX ? DRILL_CITIES_MAX : cities);
 
     uint64_t rng = seed ^ 0x5eed5eed5eedull;
     w->brand_count = sizeof s_brand_names / sizeof s_brand_names[0];
@@ -115,18 +138,20 @@ drill_world_t *drill_world_new(uint32_t stores, uint64_t seed, double scale, dou
                 break;
             }
         }
-        s->city = (uint32_t)(drill_world_rand(&rng) % DRILL_CITIES);
-        const drill_city_t *c = &w->cities[s->city];
-        double km_per_deg_lng = KM_PER_DEG_LAT * cos(c->lat * M_PI / 180.0);
-        s->lat = c->lat + s_normal(&rng) * CITY_SIGMA_KM / KM_PER_DEG_LAT;
-        s->lng = c->lng + s_normal(&rng) * CITY_SIGMA_KM / km_per_deg_lng;
+        /* one city: the draw of old, so a seed keeps its small worlds */
+        s->city = w->city_count > 1 ? (uint32_t)(drill_world_rand(&rng) % w->city_count) : 0;
+        s->district = (uint32_t)(drill_world_rand(&rng) % DRILL_DISTRICTS);
+        const double *at = w->cities[s->city].district_at[s->district];
+        double km_per_deg_lng = KM_PER_DEG_LAT * cos(at[0] * M_PI / 180.0);
+        s->lat = at[0] + s_normal(&rng) * CITY_SIGMA_KM / KM_PER_DEG_LAT;
+        s->lng = at[1] + s_normal(&rng) * CITY_SIGMA_KM / km_per_deg_lng;
         s->prep_slots = s_range(&rng, 2, 8);
         s->item_seconds = s_range(&rng, 30, 90);
         s->order_seconds = s_range(&rng, 20, 60);
         s->max_wait_minutes = s_range(&rng, 20, 45);
-        s->cfg_item_seconds = s_scaled(s->item_seconds, scale);
-        s->cfg_order_seconds = s_scaled(s->order_seconds, scale);
-        s->cfg_max_wait_minutes = s_scaled(s->max_wait_minutes, scale);
+        s->cfg_item_seconds = s->item_seconds / scale;
+        s->cfg_order_seconds = s->order_seconds / scale;
+        s->cfg_max_wait_minutes = s->max_wait_minutes / scale;
         /* 1..3 platforms in a random preference order. */
         uint32_t perm[DRILL_PLATFORMS] = {0, 1, 2};
         for (uint32_t k = DRILL_PLATFORMS - 1; k > 0; k--) {
@@ -220,19 +245,93 @@ static void s_write_platforms(FILE *f, const drill_endpoints_t *ep)
     fputs(");\n", f);
 }
 
-bool drill_world_write_config(const drill_world_t *w, const drill_endpoints_t *ep, const char *path)
+/* s_open_tmp opens PATH.tmp (its name in TMP) for an atomic write of PATH. */
+static FILE *s_open_tmp(const char *path, char *tmp, size_t len)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp, len, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (f == NULL) {
+    if (f == NULL)
         fprintf(stderr, "sluice-drill: failed to write %s: %s\n", tmp, strerror(errno));
+    return f;
+}
+
+/* s_commit flushes F to disk, closes it and renames TMP to PATH. */
+static bool s_commit(FILE *f, const char *tmp, const char *path)
+{
+    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        fprintf(stderr, "sluice-drill: failed to write %s: %s\n", path, strerror(errno));
+        unlink(tmp);
         return false;
     }
+    return true;
+}
+
+/* s_write_stores writes the entries of stores FROM..TO-1, a comma between
+ * each two (a file of them is one element of the stores list). */
+static void s_write_stores(FILE *f, const drill_world_t *w, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        const drill_store_t *s = &w->stores[i];
+        const drill_city_t *c = &w->cities[s->city];
+        /* %.9g: the fractions to well under the millisecond admission keeps */
+        fprintf(f,
+                "  { id = %u; brand = \"%s\"; name = \"%s %s %s #%u\"; location = [%.5f, %.5f];\n"
+                "    prep_slots = %u; item_seconds = %.9g; order_seconds = %.9g;"
+                " max_wait_minutes = %.9g;\n"
+                "    max_queue = 1000; paused = %s; platforms = [",
+                s->id, w->brands[s->brand].name, w->brands[s->brand].name, c->name,
+                c->districts[s->district], s->id, s->lat, s->lng, s->prep_slots,
+                s->cfg_item_seconds, s->cfg_order_seconds, s->cfg_max_wait_minutes,
+                s->paused ? "true" : "false");
+        for (uint32_t k = 0; k < s->platform_count; k++)
+            fprintf(f, "%s\"p%u\"", k > 0 ? ", " : "", s->platforms[k] + 1);
+        fprintf(f, "]; }%s\n", i + 1 < to ? "," : "");
+    }
+}
+
+/* s_write_store_files writes the store files whose stores changed since
+ * they were last written (all of them the first time). */
+static bool s_write_store_files(drill_world_t *w, const char *path, size_t files)
+{
+    char file[4200], tmp[4300];
+    for (size_t k = 0; k < files; k++) {
+        size_t from = k * DRILL_STORES_PER_FILE;
+        size_t to = from + DRILL_STORES_PER_FILE < w->store_count ? from + DRILL_STORES_PER_FILE
+                                                                  : w->store_count;
+        bool changed = !w->files_written;
+        for (size_t i = from; i < to && !changed; i++)
+            changed = w->stores[i].paused != w->stores[i].written_paused;
+        if (!changed)
+            continue;
+        snprintf(file, sizeof file, "%s.stores-%03zu.conf", path, k);
+        FILE *f = s_open_tmp(file, tmp, sizeof tmp);
+        if (f == NULL)
+            return false;
+        s_write_stores(f, w, from, to);
+        if (!s_commit(f, tmp, file))
+            return false;
+    }
+    return true;
+}
+
+bool drill_world_write_config(drill_world_t *w, const drill_endpoints_t *ep, const char *path)
+{
+    size_t files = w->store_count > DRILL_STORES_PER_FILE
+                       ? (w->store_count + DRILL_STORES_PER_FILE - 1) / DRILL_STORES_PER_FILE
+                       : 0;
+    if (!s_write_store_files(w, path, files))
+        return false;
+    char tmp[4300];
+    FILE *f = s_open_tmp(path, tmp, sizeof tmp);
+    if (f == NULL)
+        return false;
     double sc = w->scale;
     fprintf(f,
-            "# Generated by sluice-drill (seed %llu, %zu stores, time scale %.1f:\n"
-            "# kitchen and dispatch times are real ones divided by it, at least 1).\n"
+            "# Generated by sluice-drill (seed %llu, %zu stores, time scale %.1f: kitchen,\n"
+            "# dispatch, handoff and travel times are real ones divided by it, exact,\n"
+            "# but for those sluiced keeps in whole seconds or minutes).\n"
             "daemon = {\n"
             "  database = \"%s\";\n"
             "  ingress = \"%s\";\n"
@@ -250,13 +349,17 @@ bool drill_world_write_config(const drill_world_t *w, const drill_endpoints_t *e
         fprintf(f, "campaigns = ( { name = \"%s\"; orders_per_second = %.0f; store_share = %g; } );\n",
                 w->campaign_name, pace < 1 ? 1 : pace, w->campaign_store_share);
     }
-    double kmh = 15.0 * sc;
+    /* Riders are asked for a minute before ready (5 minutes' ride away
+     * until quotes tell), and promised delivery is ready + handoff + travel
+     * at rider_kmh, the simulated riders' mean speed: all of it as the real
+     * store would, divided by the scale, exact. What sluiced keeps in whole
+     * seconds or minutes stays so: an assignment waits 10 s, no platform
+     * means a new try in 1 s, no rider within a minute past ready FAILS. */
     fprintf(f,
-            "dispatch = { margin_seconds = %u; pickup_eta_seconds = %u; assign_timeout_seconds = 10;\n"
-            "             retry_seconds = 1; max_hold_minutes = 1; handoff_seconds = %u;\n"
-            "             rider_kmh = %.1f; };\n",
-            (unsigned)round(60.0 / sc), (unsigned)fmax(1, round(300.0 / sc)),
-            (unsigned)round(300.0 / sc), kmh > 200 ? 200.0 : kmh);
+            "dispatch = { margin_seconds = %.9g; pickup_eta_seconds = %.9g;\n"
+            "             assign_timeout_seconds = 10; retry_seconds = 1; max_hold_minutes = 1;\n"
+            "             handoff_seconds = %.9g; rider_kmh = %.9g; };\n",
+            60.0 / sc, 300.0 / sc, 300.0 / sc, w->rider_kmh * sc);
     fputs("brands = (\n", f);
     for (size_t b = 0; b < w->brand_count; b++)
         fprintf(f, "  { name = \"%s\"; orders_per_second = %u; }%s\n", w->brands[b].name,
@@ -264,27 +367,16 @@ bool drill_world_write_config(const drill_world_t *w, const drill_endpoints_t *e
     fputs(");\n", f);
     s_write_platforms(f, ep);
     fputs("stores = (\n", f);
-    for (size_t i = 0; i < w->store_count; i++) {
-        const drill_store_t *s = &w->stores[i];
-        fprintf(f,
-                "  { id = %u; brand = \"%s\"; name = \"%s %s #%u\"; location = [%.5f, %.5f];\n"
-                "    prep_slots = %u; item_seconds = %u; order_seconds = %u; max_wait_minutes = %u;\n"
-                "    max_queue = 1000; paused = %s; platforms = [",
-                s->id, w->brands[s->brand].name, w->brands[s->brand].name,
-                w->cities[s->city].name, s->id, s->lat, s->lng, s->prep_slots,
-                s->cfg_item_seconds, s->cfg_order_seconds, s->cfg_max_wait_minutes,
-                s->paused ? "true" : "false");
-        for (uint32_t k = 0; k < s->platform_count; k++)
-            fprintf(f, "%s\"p%u\"", k > 0 ? ", " : "", s->platforms[k] + 1);
-        fprintf(f, "]; }%s\n", i + 1 < w->store_count ? "," : "");
-    }
+    if (files == 0)
+        s_write_stores(f, w, 0, w->store_count);
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    for (size_t k = 0; k < files; k++)
+        fprintf(f, "  @include \"%s.stores-%03zu.conf\"\n%s", base, k, k + 1 < files ? "  ,\n" : "");
     fputs(");\n", f);
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        fprintf(stderr, "sluice-drill: failed to write %s: %s\n", path, strerror(errno));
-        unlink(tmp);
+    if (!s_commit(f, tmp, path))
         return false;
-    }
+    w->files_written = files > 0;
+    for (size_t i = 0; i < w->store_count; i++)
+        w->stores[i].written_paused = w->stores[i].paused;
     return true;
 }

@@ -1,9 +1,10 @@
 /* drill_world.h - owns sluice-drill's synthetic world: brands, a store
- * population clustered in a few cities with realistic kitchens and Zipf-like
- * popularity, the giveaway's demand curve and its campaign, and the sluiced
- * config generated from them (rewritten for the chaos actions that pause a
- * store or halve a brand). Everything is drawn from one seed, so a run is
- * reproducible. */
+ * population clustered in districts of one city (or, past 25,000 stores,
+ * of up to twelve) with realistic kitchens and Zipf-like popularity, the
+ * riders' speed, the giveaway's demand curve and its campaign, and the
+ * sluiced config generated from them (rewritten for the chaos actions that
+ * pause a store or halve a brand). Everything is drawn from one seed, so a
+ * run is reproducible. */
 #ifndef SLUICE_DRILL_WORLD_H
 #define SLUICE_DRILL_WORLD_H
 
@@ -13,7 +14,15 @@
 
 #define DRILL_PLATFORMS 3
 #define DRILL_BRANDS_MAX 8
-#define DRILL_CITIES 4
+#define DRILL_DISTRICTS 4             /* of each city, where its stores cluster */
+#define DRILL_CITIES_MAX 12
+#define DRILL_STORES_PER_CITY 25000   /* a city more for each so many stores */
+#define DRILL_CITY_RADIUS_KM 10.0     /* the riders' disc around a city's centre */
+#define DRILL_STORES_PER_FILE 3000    /* a bigger world's stores go in @include'd files of so many */
+/* The simulated riders' speeds (sluice-sim --speed-kmh), uniform in the
+ * range; promises use their mean (drill_world_t.rider_kmh). */
+#define DRILL_RIDER_KMH_MIN 15.0
+#define DRILL_RIDER_KMH_MAX 25.0
 
 /* The simulated day: the giveaway ran 10:00-19:00. */
 #define DRILL_DAY_START_H 10.0
@@ -27,21 +36,27 @@ typedef struct {
 typedef struct {
     uint32_t id;
     uint32_t brand;               /* index into brands */
-    uint32_t city;
+    uint32_t city;                /* index into cities */
+    uint32_t district;            /* 0 .. DRILL_DISTRICTS-1 of its city */
     double lat, lng;
     /* The kitchen as a real one would be (seconds, minutes) ... */
     uint32_t prep_slots, item_seconds, order_seconds, max_wait_minutes;
-    /* ... and as written to the config, compressed by the time scale (>= 1). */
-    uint32_t cfg_item_seconds, cfg_order_seconds, cfg_max_wait_minutes;
+    /* ... and as written to the config: divided by the time scale, kept
+     * exact (the config takes fractions), so the drill's store promises in
+     * simulated time what the real one would promise. */
+    double cfg_item_seconds, cfg_order_seconds, cfg_max_wait_minutes;
     uint32_t platforms[DRILL_PLATFORMS];   /* platform indexes, preference order */
     uint32_t platform_count;
     uint32_t rank;                /* popularity rank, 1 = most popular */
     bool paused;
+    bool written_paused;          /* what its store file says (drill_world_write_config) */
 } drill_store_t;
 
 typedef struct {
-    double lat, lng;
+    double lat, lng;              /* the centre: where the city's riders start */
     const char *name;
+    const char *districts[DRILL_DISTRICTS];
+    double district_at[DRILL_DISTRICTS][2];   /* lat, lng */
 } drill_city_t;
 
 /* Where the generated config points: filled in by the caller. */
@@ -60,7 +75,12 @@ typedef struct {
     drill_store_t *stores;        /* owned */
     size_t store_count;
     double *cumulative;           /* owned: popularity CDF, sums to 1 */
-    drill_city_t cities[DRILL_CITIES];
+    drill_city_t cities[DRILL_CITIES_MAX];
+    size_t city_count;
+    /* The speed promises assume, simulated km/h: the riders' mean; the
+     * config says it times the scale, as the simulators move them. */
+    double rider_kmh;
+    bool files_written;           /* the store files exist (a world of more than one) */
     /* The giveaway's campaign (campaign_name, set by the caller): 0 < its
      * store_share <= 1 puts it in the config, paced at the peak rate. */
     char campaign_name[32];
@@ -70,7 +90,8 @@ typedef struct {
 
 /* drill_world_new draws STORES stores from SEED. Brand limits are sized from
  * PEAK_RATE so that the busiest brand meets its limit at the peak. SCALE
- * compresses kitchen times in the config. NULL on bad arguments or memory. */
+ * compresses kitchen, handoff and travel times in the config. NULL on bad
+ * arguments or memory. */
 drill_world_t *drill_world_new(uint32_t stores, uint64_t seed, double scale, double peak_rate)
     __attribute__((warn_unused_result));
 void drill_world_destroy(drill_world_t **self);
@@ -95,8 +116,13 @@ double drill_world_demand(double hour);
 
 /* drill_world_write_config writes the sluiced config for the current world
  * (paused stores, brand limits) to PATH, atomically (temp file + rename).
- * RIDER_PLATFORM_NAMES are "p1".."p3". False when it cannot (logged). */
-bool drill_world_write_config(const drill_world_t *w, const drill_endpoints_t *ep,
+ * Platforms are "p1".."p3". A world of more than DRILL_STORES_PER_FILE
+ * stores has them in files next to PATH (PATH.stores-NNN.conf, @include'd
+ * in the stores list, which sluiced reads in parallel); only those whose
+ * stores changed are written again, so a reload parses only them. Kitchen
+ * times, handoff and rider speed are the real ones divided by the time
+ * scale, exact. False when it cannot (logged). */
+bool drill_world_write_config(drill_world_t *w, const drill_endpoints_t *ep,
                               const char *path) __attribute__((warn_unused_result));
 
 /* drill_world_rand is the world's generator (splitmix64), shared with the

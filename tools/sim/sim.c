@@ -49,6 +49,7 @@ typedef struct options {
     bool dark;
     bool verbose;
     bool check_ledger;
+    uint32_t centers_given;        /* --center options read so far */
 } options_t;
 
 /* Whom to answer: the routing id and whether the peer is a REQ (which wants
@@ -115,8 +116,9 @@ static void s_usage(FILE *out)
         "  --name NAME           platform name, 1..16 of [A-Za-z0-9_-]; riders are NAME-rN (sim)\n"
         "riders:\n"
         "  --riders N            0..1000000 (50)\n"
-        "  --center LAT,LNG      where riders start (30.27,120.03)\n"
-        "  --radius-km R         riders start uniformly within R km, 0..500 (3)\n"
+        "  --center LAT,LNG      where riders start (30.27,120.03); again for more cities\n"
+        "                        (up to 16): riders are dealt to them in turn\n"
+        "  --radius-km R         riders start uniformly within R km (of each centre), 0..500 (3)\n"
         "  --speed-kmh MIN[,MAX] each rider's speed, 1..200 (15,25)\n"
         "  --max-km KM           longest store to drop-off ride, else OUT_OF_AREA (20)\n"
         "  --seed N              riders, speeds, cancellations and failures (1)\n"
@@ -133,6 +135,7 @@ static void s_usage(FILE *out)
         "\n"
         "control commands (one per REQ message, answered \"ok ...\" or \"error: ...\"):\n"
         "  slow MS | fail R | dark | light | cancel-ratio R | skew R |\n"
+        "  pace F (riders move at F times their speed from now on, 0 < F <= 100) |\n"
         "  settle omit|overcharge|duplicate|phantom N (faults in each day's settlement report) |\n"
         "  platform-cancel KEY |\n"
         "  stall next N|KEY [at assigned|arrived|picked-up] (rides stop there for good) |\n"
@@ -274,7 +277,16 @@ static bool s_option(options_t *o, int opt, const char *arg)
             return false;
         p->riders = (uint32_t)u;
         return true;
-    case OPT_CENTER: return s_opt_center(arg, &p->center);
+    case OPT_CENTER: {
+        /* the first --center replaces the default; each further one adds a city */
+        if (o->centers_given >= SIM_CENTERS_MAX)
+            return s_bad("center", arg, "is one city too many (at most 16)");
+        sim_geo_t *at = o->centers_given == 0 ? &p->center : &p->more_centers[o->centers_given - 1];
+        if (!s_opt_center(arg, at))
+            return false;
+        p->more_center_count = o->centers_given++;
+        return true;
+    }
     case OPT_RADIUS: return s_opt_real("radius-km", arg, 0, 500, false, &p->radius_km);
     case OPT_SPEED: return s_opt_speed(arg, &p->speed_min_kmh, &p->speed_max_kmh);
     case OPT_MAX_KM: return s_opt_real("max-km", arg, 0, 1000, true, &p->max_km);
@@ -1176,6 +1188,15 @@ static void s_control(sim_t *s, char *cmd, char *out, size_t len)
         else
             sim_world_set_settlement_skew(s->world, r);
         snprintf(out, len, "ok %s %g", verb, r);
+    } else if (strcmp(verb, "pace") == 0) {
+        char *end = NULL;
+        r = arg ? strtod(arg, &end) : 0;
+        if (!arg || end == arg || *end || !(r > 0 && r <= SIM_PACE_MAX)) {
+            snprintf(out, len, "error: pace needs a factor 0 < F <= %g", SIM_PACE_MAX);
+            return;
+        }
+        sim_world_set_pace(s->world, r);
+        snprintf(out, len, "ok pace %g", r);
     } else if (strcmp(verb, "dark") == 0 || strcmp(verb, "light") == 0) {
         s->dark = verb[0] == 'd';
         snprintf(out, len, "ok %s", verb);
@@ -1193,7 +1214,7 @@ static void s_control(sim_t *s, char *cmd, char *out, size_t len)
         s_stats(s, out, len);
     } else if (strcmp(verb, "help") == 0) {
         snprintf(out, len, "ok commands: slow MS | fail R | dark | light | cancel-ratio R | "
-                           "skew R | settle omit|overcharge|duplicate|phantom N | "
+                           "skew R | pace F | settle omit|overcharge|duplicate|phantom N | "
                            "platform-cancel KEY | "
                            "stall next N|KEY [at assigned|arrived|picked-up] | stats | help");
     } else {
@@ -1320,9 +1341,10 @@ static bool s_open(sim_t *s)
                                                 sizeof control)))
         return false;
     const sim_params_t *p = &s->opt.params;
-    log_notice("ready gateway=%s control=%s name=%s riders=%" PRIu32 " time_scale=%g "
-               "cancel_ratio=%g slow_ms=%" PRIu64 " fail_ratio=%g dark=%d ledger=%s",
-               gateway, control, p->name, p->riders, p->time_scale, p->cancel_ratio, s->slow_ms,
+    log_notice("ready gateway=%s control=%s name=%s riders=%" PRIu32 " cities=%" PRIu32
+               " time_scale=%g cancel_ratio=%g slow_ms=%" PRIu64 " fail_ratio=%g dark=%d ledger=%s",
+               gateway, control, p->name, p->riders, 1 + p->more_center_count, p->time_scale,
+               p->cancel_ratio, s->slow_ms,
                s->fail_ratio, s->dark, s->opt.ledger ? s->opt.ledger : "none");
     return true;
 }

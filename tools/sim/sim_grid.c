@@ -147,6 +147,24 @@ void sim_grid_remove(sim_grid_t *g, uint32_t rider)
     g->count--;
 }
 
+double sim_grid_bound_km(const sim_grid_t *g, sim_geo_t at)
+{
+    if (!g->flat)
+        return 0;
+    /* A rider in the box is at most its half-diagonal from the centre (on
+     * the flat map, true to BOUND_SAFETY): the triangle inequality does the
+     * rest. Those outside the box (few: riders who ended a ride there) may
+     * be anywhere, so the nearest of them bounds too. */
+    double d = sim_distance_km(at, g->center) - g->half_km * M_SQRT2 / BOUND_SAFETY;
+    double bound = d > 0 ? d : 0;
+    for (int32_t i = g->head[s_overflow(g)]; i >= 0 && bound > 0; i = g->next[i]) {
+        double k = sim_distance_km(g->at[i], at);
+        if (k < bound)
+            bound = k;
+    }
+    return bound;
+}
+
 size_t sim_grid_count(const sim_grid_t *g)
 {
     return g->count;

@@ -32,6 +32,12 @@ void sim_grid_remove(sim_grid_t *g, uint32_t rider);
  * *KM, or -1 (and *KM = INFINITY) when the grid is empty. */
 int32_t sim_grid_nearest(const sim_grid_t *g, sim_geo_t at, double *km);
 
+/* sim_grid_bound_km: no rider in the grid is nearer to AT than this (0
+ * when the grid cannot say: no flat map), so a search over several grids
+ * can skip those of far cities. Riders outside the box are looked at one
+ * by one. */
+double sim_grid_bound_km(const sim_grid_t *g, sim_geo_t at);
+
 /* sim_grid_count: riders in the grid. */
 size_t sim_grid_count(const sim_grid_t *g);
 

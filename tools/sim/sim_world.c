@@ -33,7 +33,9 @@ struct sim_world {
     uint64_t rng;              /* splitmix64 state: rider placement, speeds, cancellations */
     uint64_t now_ms;           /* the latest time seen; never goes back */
     sim_rider_t *riders;
-    sim_grid_t *idle;          /* the idle riders, by where they wait */
+    sim_grid_t *idle[SIM_CENTERS_MAX]; /* the idle riders of each city, by where they wait */
+    uint32_t cities;           /* 1 + params.more_center_count */
+    double pace;               /* riders move at this times their speed */
     sim_dispatch_t *records;
     size_t count, cap;
     sim_map_t by_key;          /* key -> record index */
@@ -91,7 +93,7 @@ double sim_distance_km(sim_geo_t a, sim_geo_t b)
 
 uint64_t sim_world_travel_ms(const sim_world_t *w, double km, double speed_kmh)
 {
-    return (uint64_t)ceil(km / speed_kmh * MS_PER_HOUR / w->params.time_scale);
+    return (uint64_t)ceil(km / (speed_kmh * w->pace) * MS_PER_HOUR / w->params.time_scale);
 }
 
 static uint32_t s_fee_cents(double ride_km)
@@ -168,23 +170,35 @@ uint64_t sim_world_next_due(const sim_world_t *w)
 
 /* ---- riders ---- */
 
-/* s_place_riders spreads riders uniformly over the disc (the square root
- * makes the density even, not bunched at the centre). */
+static sim_geo_t s_center(const sim_params_t *p, uint32_t city)
+{
+    return city == 0 ? p->center : p->more_centers[city - 1];
+}
+
+/* s_city: the city rider I belongs to (and waits in when idle). */
+static uint32_t s_city(const sim_world_t *w, uint32_t rider)
+{
+    return rider % w->cities;
+}
+
+/* s_place_riders spreads each city's riders uniformly over its disc (the
+ * square root makes the density even, not bunched at the centre). */
 static void s_place_riders(sim_world_t *w)
 {
     const sim_params_t *p = &w->params;
-    double cos_lat = fmax(cos(p->center.lat * M_PI / 180.0), 1e-6);  /* the poles */
     for (uint32_t i = 0; i < p->riders; i++) {
+        sim_geo_t c = s_center(p, s_city(w, i));
+        double cos_lat = fmax(cos(c.lat * M_PI / 180.0), 1e-6);  /* the poles */
         double r = p->radius_km * sqrt(s_uniform(&w->rng));
         double angle = 2 * M_PI * s_uniform(&w->rng);
         sim_geo_t at = {
-            .lat = p->center.lat + r * sin(angle) / KM_PER_DEG_LAT,
-            .lng = p->center.lng + r * cos(angle) / (KM_PER_DEG_LAT * cos_lat),
+            .lat = c.lat + r * sin(angle) / KM_PER_DEG_LAT,
+            .lng = c.lng + r * cos(angle) / (KM_PER_DEG_LAT * cos_lat),
         };
         double speed = p->speed_min_kmh + (p->speed_max_kmh - p->speed_min_kmh) * s_uniform(&w->rng);
         w->riders[i] = (sim_rider_t){.from = at, .to = at, .speed_kmh = speed,
                                      .state = SIM_RIDER_IDLE};
-        sim_grid_add(w->idle, i, at);
+        sim_grid_add(w->idle[s_city(w, i)], i, at);
     }
 }
 
@@ -204,7 +218,33 @@ sim_geo_t sim_world_rider_position(const sim_world_t *w, size_t i, uint64_t now_
  * tie), or -1. */
 static int32_t s_nearest_idle(const sim_world_t *w, sim_geo_t at, double *km)
 {
-    return sim_grid_nearest(w->idle, at, km);
+    if (w->cities == 1)
+        return sim_grid_nearest(w->idle[0], at, km);
+    /* The cities by how near their riders could be, nearest first; a city
+     * whose nearest possible rider is further than one found is skipped. */
+    uint32_t order[SIM_CENTERS_MAX];
+    double bound[SIM_CENTERS_MAX];
+    for (uint32_t c = 0; c < w->cities; c++) {
+        double b = sim_grid_bound_km(w->idle[c], at);
+        uint32_t k = c;
+        for (; k > 0 && bound[k - 1] > b; k--) {
+            bound[k] = bound[k - 1];
+            order[k] = order[k - 1];
+        }
+        bound[k] = b;
+        order[k] = c;
+    }
+    int32_t best = -1;
+    *km = INFINITY;
+    for (uint32_t k = 0; k < w->cities && bound[k] <= *km; k++) {
+        double d;
+        int32_t r = sim_grid_nearest(w->idle[order[k]], at, &d);
+        if (r >= 0 && (d < *km || (d == *km && r < best))) {
+            best = r;
+            *km = d;
+        }
+    }
+    return best;
 }
 
 static void s_leg(sim_rider_t *r, sim_geo_t from, sim_geo_t to, uint64_t start, uint64_t end)
@@ -223,7 +263,7 @@ static void s_release(sim_world_t *w, int32_t rider, uint64_t now_ms)
     sim_geo_t here = sim_world_rider_position(w, (size_t)rider, now_ms);
     s_leg(r, here, here, now_ms, now_ms);
     r->state = SIM_RIDER_IDLE;
-    sim_grid_add(w->idle, (uint32_t)rider, here);
+    sim_grid_add(w->idle[s_city(w, (uint32_t)rider)], (uint32_t)rider, here);
 }
 
 size_t sim_world_rider_count(const sim_world_t *w)
@@ -238,7 +278,10 @@ const sim_rider_t *sim_world_rider(const sim_world_t *w, size_t i)
 
 size_t sim_world_idle_riders(const sim_world_t *w)
 {
-    return sim_grid_count(w->idle);
+    size_t n = 0;
+    for (uint32_t c = 0; c < w->cities; c++)
+        n += sim_grid_count(w->idle[c]);
+    return n;
 }
 
 size_t sim_world_live(const sim_world_t *w)
@@ -264,12 +307,17 @@ sim_world_t *sim_world_new(const sim_params_t *params, const sim_sink_t *sink)
     w->params = *params;
     w->sink = *sink;
     w->rng = params->seed;
+    w->pace = 1;
+    w->cities = 1 + (params->more_center_count < SIM_CENTERS_MAX ? params->more_center_count
+                                                                 : SIM_CENTERS_MAX - 1);
     w->riders = calloc(params->riders ? params->riders : 1, sizeof *w->riders);
-    w->idle = sim_grid_new(params->center, params->radius_km, params->riders);
-    if (!w->riders || !w->idle) {
-        sim_grid_free(&w->idle);
-        free(w->riders);
-        free(w);
+    bool ok = w->riders != NULL;
+    for (uint32_t c = 0; c < w->cities && ok; c++) {
+        w->idle[c] = sim_grid_new(s_center(params, c), params->radius_km, params->riders);
+        ok = w->idle[c] != NULL;
+    }
+    if (!ok) {
+        sim_world_destroy(&w);
         return NULL;
     }
     s_place_riders(w);
@@ -282,7 +330,8 @@ void sim_world_destroy(sim_world_t **self)
         return;
     sim_world_t *w = *self;
     sim_map_free(&w->by_key);
-    sim_grid_free(&w->idle);
+    for (uint32_t c = 0; c < SIM_CENTERS_MAX; c++)
+        sim_grid_free(&w->idle[c]);
     free(w->riders);
     free(w->records);
     free(w->ended);
@@ -304,6 +353,17 @@ const sim_stats_t *sim_world_stats(const sim_world_t *w)
 void sim_world_set_cancel_ratio(sim_world_t *w, double ratio)
 {
     w->params.cancel_ratio = ratio;
+}
+
+void sim_world_set_pace(sim_world_t *w, double pace)
+{
+    if (pace > 0 && pace <= SIM_PACE_MAX)
+        w->pace = pace;
+}
+
+double sim_world_pace(const sim_world_t *w)
+{
+    return w->pace;
 }
 
 static bool s_stall_state(sim_state_t at)
@@ -487,7 +547,7 @@ static void s_assign(sim_world_t *w, uint32_t index, int32_t rider, double to_st
     uint64_t arrive = now + sim_world_travel_ms(w, to_store_km, r->speed_kmh);
     s_leg(r, r->to, d->pickup, now, arrive);
     r->state = SIM_RIDER_TO_STORE;
-    sim_grid_remove(w->idle, (uint32_t)rider);
+    sim_grid_remove(w->idle[s_city(w, (uint32_t)rider)], (uint32_t)rider);
     r->dispatch = index;
     d->rider = rider;
     d->decided = true;

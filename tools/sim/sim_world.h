@@ -26,6 +26,8 @@
 #define SIM_BASE_FEE_CENTS 500 /* fee of a delivery: base + per km of the ride */
 #define SIM_KM_FEE_CENTS 150
 #define SIM_SKEW_CENTS 100     /* a skewed settlement line reports this much more */
+#define SIM_CENTERS_MAX 16     /* cities riders start in (sim_params_t.center and more) */
+#define SIM_PACE_MAX 100.0     /* sim_world_set_pace: riders at most this many times their speed */
 
 typedef Sluice__Net__V1__DispatchState sim_state_t;
 typedef Sluice__Net__V1__Refusal sim_refusal_t;
@@ -49,6 +51,11 @@ typedef struct sim_params {
     char name[SIM_NAME_MAX + 1];
     uint32_t riders;
     sim_geo_t center;          /* riders start uniformly in a disc around it */
+    /* More cities: riders are dealt in turn to center and to each of these
+     * (rider i to the (i mod cities)th), a disc of radius_km each, and wait
+     * in their own city's grid when idle. */
+    sim_geo_t more_centers[SIM_CENTERS_MAX - 1];
+    uint32_t more_center_count;
     double radius_km;
     double speed_min_kmh, speed_max_kmh;  /* each rider's speed, uniform in the range */
     uint64_t seed;             /* same seed, same riders, same cancellations */
@@ -171,6 +178,12 @@ const sim_stats_t *sim_world_stats(const sim_world_t *w);
 /* Runtime knobs (sluice-sim's control channel); the new values apply to
  * later dispatches and reports. */
 void sim_world_set_cancel_ratio(sim_world_t *w, double ratio);
+/* sim_world_set_pace: from now on riders move at PACE (0 < PACE <=
+ * SIM_PACE_MAX) times their own speed (0.5: half as fast, as in a storm):
+ * quotes, new legs and the rides of orders picked up from now on; a leg
+ * under way keeps its arrival. 1 at start. */
+void sim_world_set_pace(sim_world_t *w, double pace);
+double sim_world_pace(const sim_world_t *w);
 void sim_world_set_settlement_skew(sim_world_t *w, double ratio);
 void sim_world_set_settle_faults(sim_world_t *w, const sim_settle_faults_t *faults);
 
@@ -255,7 +268,8 @@ bool sim_world_settlement(const sim_world_t *w, uint64_t from_ms, uint64_t to_ms
     __attribute__((warn_unused_result));
 
 /* Geometry, shared with the tests: great-circle distance in km, and the
- * real time a ride of KM at SPEED_KMH takes under the world's time scale. */
+ * real time a ride of KM at SPEED_KMH takes under the world's time scale
+ * and pace. */
 double sim_distance_km(sim_geo_t a, sim_geo_t b);
 uint64_t sim_world_travel_ms(const sim_world_t *w, double km, double speed_kmh);
 

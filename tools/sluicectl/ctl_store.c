@@ -98,11 +98,11 @@ static void s_store_config_json(const ctl_t *ctl, ctl_json_t *j, const config_st
         }
         ctl_json_end_array(j);
         ctl_json_key(j, "item_seconds");
-        ctl_json_int(j, s->item_seconds);
+        ctl_json_double(j, s->item_seconds);
         ctl_json_key(j, "order_seconds");
-        ctl_json_int(j, s->order_seconds);
+        ctl_json_double(j, s->order_seconds);
         ctl_json_key(j, "max_wait_minutes");
-        ctl_json_int(j, s->max_wait_minutes);
+        ctl_json_double(j, s->max_wait_minutes);
         ctl_json_key(j, "max_queue");
         ctl_json_int(j, s->max_queue);
         ctl_json_key(j, "platforms");
@@ -395,9 +395,9 @@ static void s_store_config_text(const ctl_t *ctl, uint32_t id, const config_stor
                                ctl_text_clock(s->staffing[i].from_minute, a, sizeof a),
                                ctl_text_clock(s->staffing[i].to_minute, b, sizeof b));
     ctl_text_fieldf("  prep slots", "%d now (%d%s)", now.slots, s->prep_slots, staffing);
-    ctl_text_fieldf("  prep time", "%d s an order + %d s an item", s->order_seconds,
+    ctl_text_fieldf("  prep time", "%g s an order + %g s an item", s->order_seconds,
                     s->item_seconds);
-    ctl_text_fieldf("  max wait", "%d min", s->max_wait_minutes);
+    ctl_text_fieldf("  max wait", "%g min", s->max_wait_minutes);
     ctl_text_fieldf("  max queue", "%d", s->max_queue);
     char platforms[256] = "";
     at = 0;
