@@ -196,12 +196,41 @@ size_t drill_world_find_brand(const drill_world_t *w, const char *name)
     return SIZE_MAX;
 }
 
+uint32_t drill_world_store_shard(size_t i, uint32_t shards)
+{
+    return shards > 1 ? (uint32_t)(i % shards) : 0;
+}
+
 double drill_world_demand(double hour)
 {
     double noon = (hour - 12.0) / 1.6;
     double evening = (hour - 17.5) / 1.0;
     double r = 0.25 + 0.75 * exp(-noon * noon) + 0.3 * exp(-evening * evening);
     return r > 1.0 ? 1.0 : r;
+}
+
+/* s_write_fleet: a node of shard ep->shard. The database timeouts are those
+ * docs/operations.md gives for a pg_auto_failover formation: a host that
+ * does not answer is given up after a second, and a primary that is back
+ * is tried again within a second. */
+static void s_write_fleet(FILE *f, const drill_endpoints_t *ep)
+{
+    fprintf(f,
+            "  shard = \"s%u\"; node = \"%s\"; lease_seconds = %u;\n"
+            "  db_connect_timeout_ms = 1000; reconnect_min_ms = 100; reconnect_max_ms = 1000;\n",
+            ep->shard + 1, ep->node, ep->lease_seconds);
+}
+
+static void s_write_shards(FILE *f, const drill_endpoints_t *ep)
+{
+    fputs("shards = (\n", f);
+    for (uint32_t s = 0; s < ep->shards; s++) {
+        fprintf(f, "  { name = \"s%u\"; endpoints = [", s + 1);
+        for (int n = 0; n < DRILL_NODES_PER_SHARD; n++)
+            fprintf(f, "%s\"%s\"", n ? ", " : "", ep->shard_ingress[s][n]);
+        fprintf(f, "]; }%s\n", s + 1 < ep->shards ? "," : "");
+    }
+    fputs(");\n", f);
 }
 
 /* s_write_platforms: timeouts and breakers are in real time (they guard the
@@ -238,10 +267,14 @@ bool drill_world_write_config(const drill_world_t *w, const drill_endpoints_t *e
             "  events = \"%s\";\n"
             "  control = \"%s\";\n"
             "  http = \"%s\";\n"
-            "  limits = { orders_per_second = 50000; queue_delay_ms = 50; commit_latency_ms = 250; };\n"
-            "};\n",
+            "  limits = { orders_per_second = 50000; queue_delay_ms = 50; commit_latency_ms = 250; };\n",
             (unsigned long long)w->seed, w->store_count, sc, ep->dsn, ep->ingress, ep->events,
             ep->control, ep->http);
+    if (ep->shards > 0)
+        s_write_fleet(f, ep);
+    fputs("};\n", f);
+    if (ep->shards > 0)
+        s_write_shards(f, ep);
     double kmh = 15.0 * sc;
     fprintf(f,
             "dispatch = { margin_seconds = %u; pickup_eta_seconds = %u; assign_timeout_seconds = 10;\n"
@@ -268,7 +301,10 @@ bool drill_world_write_config(const drill_world_t *w, const drill_endpoints_t *e
                 s->paused ? "true" : "false");
         for (uint32_t k = 0; k < s->platform_count; k++)
             fprintf(f, "%s\"p%u\"", k > 0 ? ", " : "", s->platforms[k] + 1);
-        fprintf(f, "]; }%s\n", i + 1 < w->store_count ? "," : "");
+        fputs("];", f);
+        if (ep->shards > 0)
+            fprintf(f, " shard = \"s%u\";", drill_world_store_shard(i, ep->shards) + 1);
+        fprintf(f, " }%s\n", i + 1 < w->store_count ? "," : "");
     }
     fputs(");\n", f);
     bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;

@@ -13,6 +13,9 @@
 #define DRILL_PLATFORMS 3
 #define DRILL_BRANDS_MAX 8
 #define DRILL_CITIES 4
+/* --ha: stores split over shards s1..sN, each run by an active and a standby. */
+#define DRILL_SHARDS_MAX 4
+#define DRILL_NODES_PER_SHARD 2
 
 /* The simulated day: the giveaway ran 10:00-19:00. */
 #define DRILL_DAY_START_H 10.0
@@ -43,11 +46,19 @@ typedef struct {
     const char *name;
 } drill_city_t;
 
-/* Where the generated config points: filled in by the caller. */
+/* Where the generated config points: filled in by the caller. With SHARDS
+ * > 0 the config is that of node NODE of shard SHARD (an index; the shards
+ * are named s1..sN) in a fleet whose every shard's nodes listen on
+ * SHARD_INGRESS, with a lease of LEASE_SECONDS; with 0, a single node. */
 typedef struct {
     char dsn[512];
     char ingress[128], events[128], control[256], http[64];
     char platform_endpoint[DRILL_PLATFORMS][128];
+    uint32_t shards;
+    char shard_ingress[DRILL_SHARDS_MAX][DRILL_NODES_PER_SHARD][128];
+    uint32_t shard;
+    char node[32];
+    uint32_t lease_seconds;
 } drill_endpoints_t;
 
 typedef struct {
@@ -80,6 +91,11 @@ size_t drill_world_find_store(const drill_world_t *w, uint32_t id);
 /* drill_world_find_brand returns the brand index of NAME ("" = the brand
  * with the most popular store), or SIZE_MAX. */
 size_t drill_world_find_brand(const drill_world_t *w, const char *name);
+
+/* drill_world_store_shard: the shard (index) store index I belongs to when
+ * the stores are split over SHARDS shards: every SHARDS-th store, so that
+ * popular stores land on every shard. */
+uint32_t drill_world_store_shard(size_t i, uint32_t shards);
 
 /* drill_world_demand is the giveaway's shape: relative demand (peak 1.0) at
  * simulated hour H of the day (10.0 .. 19.0): a ramp to a noon peak, an
