@@ -119,8 +119,10 @@ static void test_failovers_under_load(void **state)
     (void)state;
     const char *why = s_why_not_installed();
     if (why[0] != '\0') {
-        fprintf(stderr, "test_ha: SKIPPED: pg_auto_failover cannot run here: %s; "
-                        "tools/scripts/deps.sh installs it\n", why);
+        fprintf(stderr,
+                "test_ha: SKIPPED: pg_auto_failover cannot run here: %s; "
+                "tools/scripts/deps.sh installs it\n",
+                why);
         skip();
     }
     const char *bin = getenv("SLUICE_BIN");
@@ -173,13 +175,14 @@ static void test_failovers_under_load(void **state)
     for (size_t i = 0; i < n; i++) {
         bool db = strcmp(f[i].kind, "database") == 0;
         double max = db ? DB_FAILOVER_MAX_S : TAKEOVER_MAX_S;
-        fprintf(stderr, "test_ha: failover %zu (%s): intake unavailable %.1f s (budget %.0f s),"
-                        " whole again after %.1f s\n",
+        fprintf(stderr,
+                "test_ha: failover %zu (%s): intake unavailable %.1f s (budget %.0f s),"
+                " whole again after %.1f s\n",
                 i + 1, f[i].kind, f[i].unavailable_s, max, f[i].whole_after_s);
         assert_true(f[i].over);
         if (f[i].unavailable_s <= 0 || f[i].unavailable_s >= max)
-            fail_msg("failover %zu (%s) left intake unavailable %.1f s; the budget is %.0f s", i + 1,
-                     f[i].kind, f[i].unavailable_s, max);
+            fail_msg("failover %zu (%s) left intake unavailable %.1f s; the budget is %.0f s",
+                     i + 1, f[i].kind, f[i].unavailable_s, max);
     }
     assert_string_equal(f[0].kind, "database");
     assert_string_equal(f[1].kind, "database");

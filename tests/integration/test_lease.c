@@ -281,8 +281,9 @@ static void test_fence_behind_is_not_a_takeover(void **state)
     s_submit(c, "behind-2", HARNESS_FIRST_STORE, SLUICE__V1__DECISION__REJECTED,
              SLUICE__V1__REASON__UNAVAILABLE, &r);
     harness_reply_free(&r);
-    assert_true(node_wait_log(a1, "a write reached a server whose lease of shard a is at epoch 0,"
-                                  " behind this node's 1",
+    assert_true(node_wait_log(a1,
+                              "a write reached a server whose lease of shard a is at epoch 0,"
+                              " behind this node's 1",
                               5000));
     assert_int_equal(harness_db_count(h,
                                       "UPDATE shard_leases SET epoch = 1 WHERE shard = 'a'"

@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EXIT_LEASE_LOST 75        /* sluiced: the lease was lost (daemon/lease.h) */
-#define DB_FREEZE_MAX_S 120.0     /* freeze-db-primary 0 thaws by then, promoted or not */
+#define EXIT_LEASE_LOST 75    /* sluiced: the lease was lost (daemon/lease.h) */
+#define DB_FREEZE_MAX_S 120.0 /* freeze-db-primary 0 thaws by then, promoted or not */
 
 /* s_pgaf_command runs the shell command CMD (pgaf.sh's, stderr to
  * DIR/pgaf.log); OUT gets the last line it printed. */
@@ -62,8 +62,9 @@ static bool s_port_free(unsigned port)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return false;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in sa = { .sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     bool free_ = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
     close(fd);
     return free_;
@@ -252,7 +253,8 @@ static void s_thaw_db(drill_t *d, double at)
     bool ok = drill_ha_pgaf(d, "thaw", d->db_frozen, NULL, 0);
     drill_report_chaos(d->report, at, "%s let run again (SIGCONT)%s, %.1f s after the freeze; %s%s",
                        d->db_frozen, ok ? "" : " FAILED", since,
-                       promoted ? primary : "no other node", promoted ? " is primary" : " promoted");
+                       promoted ? primary : "no other node",
+                       promoted ? " is primary" : " promoted");
     d->db_frozen[0] = '\0';
 }
 
@@ -309,8 +311,9 @@ static void s_check_thawed(drill_t *d, drill_node_t *n, double at)
     else
         d->freeze_exits_dirty++;
     drill_report_chaos(d->report, at, "%s exited 75 after it ran again: %s", n->name,
-                       clean ? "lease lost before any write"
-                             : fenced ? "a WRITE reached the fence" : "its log does NOT say why");
+                       clean    ? "lease lost before any write"
+                       : fenced ? "a WRITE reached the fence"
+                                : "its log does NOT say why");
     n->thawed = false;
 }
 
