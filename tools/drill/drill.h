@@ -146,7 +146,7 @@ typedef struct {
     /* --ha: each node's /readyz, and the formation as its monitor says */
     node_role_t role[DRILL_NODES_MAX];
     bool formation_whole;       /* one node primary, one secondary, both as assigned */
-    char db_primary[32];        /* the node the monitor has as primary; "" none */
+    char db_primary[64];        /* the node the monitor has as primary; "" none */
 } monitor_t;
 
 typedef struct {
@@ -172,7 +172,7 @@ typedef struct {
      * monitor's scrape count when it began, a frozen database primary */
     int failover;
     uint64_t failover_scrapes;
-    char db_frozen[32];         /* the node frozen; "" none */
+    char db_frozen[64];         /* the node frozen; "" none */
     double db_thaw_at;          /* run seconds; 0: once another node is primary */
     int lease_exits;            /* nodes that exited 75 while a failover was under way */
     int freezes_past_lease;     /* freeze-active longer than the lease */

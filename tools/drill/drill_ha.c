@@ -242,7 +242,7 @@ void drill_ha_run(drill_t *d, const chaos_action_t *a, double at)
 static void s_thaw_db(drill_t *d, double at)
 {
     pthread_mutex_lock(&d->mon.mu);
-    char primary[32];
+    char primary[64];
     snprintf(primary, sizeof primary, "%s", d->mon.db_primary);
     pthread_mutex_unlock(&d->mon.mu);
     bool promoted = primary[0] != '\0' && strcmp(primary, d->db_frozen) != 0;

@@ -296,8 +296,8 @@ static bool s_start_nodes(drill_t *d)
                 !drill_procs_wait_role(d, n, pass == 0 ? ROLE_ACTIVE : ROLE_STANDBY, READY_WAIT_S))
                 return false;
             drill_log(d, "%s up (pid %d, %s), ingress %s, http %s, %zu stores", n->name,
-                      (int)n->pid, pass == 0 ? "active" : "standby", n->ingress, n->http,
-                      d->world->store_count);
+                      (int)n->pid, !d->opt.ha ? "ready" : pass == 0 ? "active" : "standby",
+                      n->ingress, n->http, d->world->store_count);
         }
         if (!d->opt.ha)
             break;
@@ -521,7 +521,7 @@ static void *s_monitor_main(void *arg)
         next = now + 1000000;
         node_role_t role[DRILL_NODES_MAX] = {ROLE_DOWN};
         bool whole = false;
-        char primary[32] = "";
+        char primary[64] = "";
         /* /metrics of the one node, or of the first active one */
         size_t from = 0;
         if (d->opt.ha) {
