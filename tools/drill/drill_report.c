@@ -517,6 +517,9 @@ void drill_report_print_text(const drill_report_t *r, FILE *f)
     fprintf(f, "  %u stores, seed %" PRIu64 ", %.2f minutes for 10:00-19:00 (time scale %.1f),"
                " peak %.0f orders/s\n",
             r->stores, r->seed, r->minutes, r->scale, r->peak_rate);
+    if (r->shards > 0)
+        fprintf(f, "  --ha: a pg_auto_failover formation, %u shards of an active and a standby node\n",
+                r->shards);
     fprintf(f, "  chaos: %s\n\n", r->chaos_spec[0] ? r->chaos_spec : "(none)");
     fprintf(f, "producers (offering %.1f s%s, draining %.1f s)\n", r->offering_s,
             r->interrupted ? ", INTERRUPTED" : "", r->drain_s);
@@ -615,7 +618,7 @@ static void s_write_json(const drill_report_t *r, FILE *f)
                "\"peak_rate\":%.1f,\"chaos_spec\":",
             r->stores, r->seed, r->minutes, r->scale, r->peak_rate);
     s_json_str(f, r->chaos_spec);
-    fprintf(f, ",\"interrupted\":%s", r->interrupted ? "true" : "false");
+    fprintf(f, ",\"shards\":%u,\"interrupted\":%s", r->shards, r->interrupted ? "true" : "false");
     fprintf(f, ",\"ok\":%s,\"offering_s\":%.3f,\"drain_s\":%.3f,\"totals\":{\"orders\":%" PRIu64
                ",\"submissions\":%" PRIu64 ",\"accepted\":%" PRIu64 ",\"duplicate_replies\":%" PRIu64
                ",\"rejected\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"gave_up\":%" PRIu64
