@@ -196,6 +196,16 @@ bool lease_lost(lease_t *self, uint64_t now_mono_ms)
     return self->role == LEASE_LOST;
 }
 
+/* s_fence_epoch: the epoch a fence refusal says the server's lease row is
+ * at (migration 010's sluice_fence: "... the lease is at epoch N, ..."), or
+ * UINT64_MAX when it does not say. */
+static uint64_t s_fence_epoch(const char *message)
+{
+    static const char said[] = "the lease is at epoch ";
+    const char *at = strstr(message, said);
+    return at ? strtoull(at + sizeof said - 1, NULL, 10) : UINT64_MAX;
+}
+
 void lease_fenced(void *arg, const db_error_t *err)
 {
     lease_t *self = arg;
@@ -208,6 +218,19 @@ void lease_fenced(void *arg, const db_error_t *err)
     const char *message = err->message;
     if (strncmp(message, "ERROR:  ", 8) == 0)
         message += 8;
+    /* A server whose row is behind this node's epoch is not the primary that
+     * granted it (the grant committed there first): an old primary, let run
+     * again and not yet demoted, reached through a connection made before
+     * the failover. The write failed and is answered so; the renewals, on
+     * the lease's own connection, say whether the lease holds. */
+    uint64_t behind = s_fence_epoch(message);
+    if (behind < self->epoch) {
+        log_warning("a write reached a server whose lease of shard %s is at epoch %" PRIu64
+                    ", behind this node's %" PRIu64 " (a primary replaced but still up?): the "
+                    "write failed, the lease holds",
+                    self->shard, behind, self->epoch);
+        return;
+    }
     char why[400];
     snprintf(why, sizeof why, "a write was refused by the fence: %s", message);
     s_lose(self, why);

@@ -58,7 +58,10 @@ int lease_timeout_ms(const lease_t *self, uint64_t now_mono_ms);
  * lease lost before it does anything else. */
 bool lease_lost(lease_t *self, uint64_t now_mono_ms);
 /* lease_fenced is db's db_fenced_fn (ARG: the lease_t): a write failed the
- * fence, so another node holds the shard: an active's lease is lost. */
+ * fence, so another node holds the shard: an active's lease is lost.
+ * Unless the server's lease row is at an epoch behind this node's: that
+ * server is not the primary that granted it (an old one not yet demoted),
+ * and only the write failed. */
 void lease_fenced(void *arg, const db_error_t *err);
 
 lease_role_t lease_role(const lease_t *self);

@@ -5,7 +5,8 @@
  * active hands it over once it expires, and the standby restores the live
  * orders and their dispatches through sluice-sim without a second rider; an
  * active stopped (SIGSTOP) past its lease is replaced, and when it runs
- * again it writes nothing and exits with status 75. */
+ * again it writes nothing and exits with status 75; a write refused by a
+ * server whose lease row is behind the node's epoch is not a takeover. */
 #include "dispatch_fx.h"
 #include "ctl_proc.h"
 #include "node_proc.h"
@@ -254,6 +255,51 @@ static void test_fenced_write_stops_the_node(void **state)
     harness_pass(h);
 }
 
+/* A write that reaches a server whose lease row is behind the node's epoch
+ * (an old primary not yet demoted, reached through a connection made before
+ * a database failover; here the row set back by hand) fails, and is
+ * answered UNAVAILABLE, but is not a takeover: the node keeps its lease and
+ * serves once the row is right again. The lease is long, so no renewal
+ * (which would see the row as it is) comes in between. */
+static void test_fence_behind_is_not_a_takeover(void **state)
+{
+    fixture_t *x = *state;
+    harness_t *h = x->f->h;
+    node_proc_t *a1 = &x->nodes[0];
+    node_write(a1, h, "a1", s_daemon("a1", 300), NULL, s_stores());
+    s_migrate(a1);
+    s_active(a1);
+    harness_client_t *c = node_client(a1);
+    s_submit(c, "behind-1", HARNESS_FIRST_STORE, SLUICE__V1__DECISION__ACCEPTED,
+             SLUICE__V1__REASON__REASON_NONE, NULL);
+    assert_int_equal(harness_db_count(h,
+                                      "UPDATE shard_leases SET epoch = 0 WHERE shard = 'a'"
+                                      " RETURNING epoch",
+                                      0),
+                     0);
+    Sluice__V1__Reply *r;
+    s_submit(c, "behind-2", HARNESS_FIRST_STORE, SLUICE__V1__DECISION__REJECTED,
+             SLUICE__V1__REASON__UNAVAILABLE, &r);
+    harness_reply_free(&r);
+    assert_true(node_wait_log(a1,
+                              "a write reached a server whose lease of shard a is at epoch 0,"
+                              " behind this node's 1",
+                              5000));
+    assert_int_equal(harness_db_count(h,
+                                      "UPDATE shard_leases SET epoch = 1 WHERE shard = 'a'"
+                                      " RETURNING epoch",
+                                      0),
+                     1);
+    s_submit(c, "behind-2", HARNESS_FIRST_STORE, SLUICE__V1__DECISION__ACCEPTED,
+             SLUICE__V1__REASON__REASON_NONE, NULL);
+    assert_false(node_log_contains(a1, "lost the lease"));
+    assert_true(s_metric_has(a1, "sluice_node_info{shard=\"a\",role=\"active\",node=\"a1\"} 1"));
+    harness_client_destroy(&c);
+    node_signal(a1, SIGTERM);
+    assert_int_equal(node_wait_exit(a1, 15000), 0);
+    harness_pass(h);
+}
+
 /* ---- takeover with dispatches in flight ---------------------------------- */
 
 /* s_boot_pair writes both nodes with platform "pa" (sluice-sim) and store
@@ -438,6 +484,7 @@ int main(void)
     static const harness_case_t cases[] = {
         HARNESS_CASE(test_active_and_standby),
         HARNESS_CASE(test_fenced_write_stops_the_node),
+        HARNESS_CASE(test_fence_behind_is_not_a_takeover),
         HARNESS_CASE(test_kill9_takeover),
         HARNESS_CASE(test_sigstop_active_is_fenced),
     };

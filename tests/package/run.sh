@@ -100,7 +100,8 @@ echo "== install"
 check "dpkg -i $deb" dpkg -i "$deb"
 check "postinst created the sluice user (systemd-sysusers)" id sluice
 for f in /usr/sbin/sluiced /usr/bin/sluice-load /usr/bin/sluicectl /usr/bin/sluice-sim \
-         /lib/systemd/system/sluice.service /usr/lib/sysusers.d/sluice.conf /etc/sluice/sluice.conf \
+         /lib/systemd/system/sluice.service /lib/systemd/system/sluice@.service \
+         /usr/lib/sysusers.d/sluice.conf /etc/sluice/sluice.conf \
          /usr/share/man/man8/sluiced.8.gz /usr/share/man/man8/sluicectl.8.gz \
          /usr/share/man/man5/sluice.conf.5.gz \
          /usr/share/man/man1/sluice-load.1.gz /usr/share/man/man1/sluice-sim.1.gz \
@@ -131,6 +132,22 @@ systemd-analyze security --offline=yes /lib/systemd/system/sluice.service | tail
 check "systemd-analyze security: exposure at most $MAX_EXPOSURE/100" \
     systemd-analyze security --offline=yes --threshold=$MAX_EXPOSURE \
         /lib/systemd/system/sluice.service >/dev/null
+# The template (several shards on one host), as instance "a": the same
+# checks, and it differs from sluice.service only where the instance shows.
+inst=$(mktemp -d)
+ln -s /lib/systemd/system/sluice@.service "$inst/sluice@a.service"
+if ! out=$(systemd-analyze verify "$inst/sluice@a.service" 2>&1); then
+    out="failed: $out"
+fi
+check "systemd-analyze verify sluice@a.service is silent${out:+: $out}" test -z "$out"
+check "systemd-analyze security sluice@a.service: exposure at most $MAX_EXPOSURE/100" \
+    systemd-analyze security --offline=yes --threshold=$MAX_EXPOSURE \
+        "$inst/sluice@a.service" >/dev/null
+rm -rf "$inst"
+changed=$(diff /lib/systemd/system/sluice.service /lib/systemd/system/sluice@.service |
+          grep '^>' | grep -v '^> #' | tr '\n' ' ')
+check "sluice@.service differs from sluice.service only by the instance (got: $changed)" \
+    test "$changed" = "> Description=Sluice merchant fulfillment daemon (%i) > ExecStartPre=/usr/sbin/sluiced -c /etc/sluice/%i.conf --migrate > ExecStart=/usr/sbin/sluiced -c /etc/sluice/%i.conf > RuntimeDirectory=sluice-%i > CacheDirectory=sluice-%i "
 
 echo "== run under systemd"
 set +e
@@ -146,5 +163,6 @@ esac
 echo "== purge"
 dpkg --purge sluice >/dev/null
 check "dpkg --purge removed the files" \
-    sh -c '! test -e /usr/sbin/sluiced && ! test -e /etc/sluice && ! test -e /lib/systemd/system/sluice.service'
+    sh -c '! test -e /usr/sbin/sluiced && ! test -e /etc/sluice && ! test -e /lib/systemd/system/sluice.service &&
+           ! test -e /lib/systemd/system/sluice@.service'
 finish

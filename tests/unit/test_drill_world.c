@@ -1,10 +1,12 @@
 /* test_drill_world.c - sluice-drill's world (tools/drill/drill_world.c): one seed
  * gives one population, kitchens within their ranges, Zipf popularity, the
  * giveaway's demand shape, and a generated config that sluiced's own parser
- * (config_load) accepts, with pauses and halved brands carried over and the
- * giveaway's campaign; a compressed store promises what the real one would,
- * through sluiced's own admission (admit.c); a big world in store files and
- * several cities; the report's store classes and campaign figures. */
+ * (config_load) accepts, with pauses and halved brands carried over, the
+ * giveaway's campaign, and as a node of a shard (--ha); a compressed store
+ * promises what the real one would, through sluiced's own admission
+ * (admit.c); a big world in store files and several cities, for every node;
+ * the report's store classes, campaign figures, sums, axes and labels, and
+ * its failovers: how long each left intake unavailable. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -359,6 +361,61 @@ static void test_big_world_in_files_and_cities(void **state)
     drill_world_destroy(&w);
 }
 
+/* With --ha every node has its own config and store files: each gets them
+ * all, with the shards, and a pause reaches every node's copy. */
+static void test_big_world_for_every_node(void **state)
+{
+    (void)state;
+    drill_world_t *w = drill_world_new(7000, 2, 180, 3200);
+    assert_non_null(w);
+    char dir[512], conf[2][700], cmd[700];
+    assert_true(unit_tmp_template(dir, sizeof dir, "test_drill_nodes"));
+    assert_non_null(mkdtemp(dir));
+    drill_endpoints_t eps[2];
+    const char *paths[2];
+    for (int n = 0; n < 2; n++) {
+        eps[n] = (drill_endpoints_t){.dsn = "host=/nonexistent dbname=sluice",
+                                     .control = "ipc:///tmp/drill-unit-nodes.sock",
+                                     .http = "127.0.0.1:9466",
+                                     .shards = 2,
+                                     .shard = 0,
+                                     .lease_seconds = 4};
+        snprintf(eps[n].node, sizeof eps[n].node, "s1-%d", n + 1);
+        snprintf(eps[n].ingress, sizeof eps[n].ingress, "tcp://127.0.0.1:%d", 7420 + n);
+        snprintf(eps[n].events, sizeof eps[n].events, "tcp://127.0.0.1:%d", 7430 + n);
+        for (int p = 0; p < DRILL_PLATFORMS; p++)
+            snprintf(eps[n].platform_endpoint[p], sizeof eps[n].platform_endpoint[p],
+                     "tcp://127.0.0.1:%d", 7601 + p);
+        for (uint32_t sh = 0; sh < 2; sh++)
+            for (int k = 0; k < DRILL_NODES_PER_SHARD; k++)
+                snprintf(eps[n].shard_ingress[sh][k], sizeof eps[n].shard_ingress[sh][k],
+                         "tcp://127.0.0.1:%u", 7800 + 10 * sh + (uint32_t)k);
+        snprintf(conf[n], sizeof conf[n], "%s/node%d", dir, n + 1);
+        assert_int_equal(mkdir(conf[n], 0700), 0);
+        strncat(conf[n], "/sluice.conf", sizeof conf[n] - strlen(conf[n]) - 1);
+        paths[n] = conf[n];
+    }
+    for (int round = 0; round < 2; round++) {
+        if (round == 1)
+            w->stores[4000].paused = true;   /* in the second file */
+        assert_true(drill_world_write_configs(w, eps, paths, 2));
+        for (int n = 0; n < 2; n++) {
+            char *errors = NULL;
+            config_t *cfg = config_load(paths[n], &errors);
+            if (cfg == NULL)
+                fail_msg("node %d's config refused:\n%s", n + 1, errors ? errors : "");
+            assert_int_equal(cfg->store_count, 7000);
+            assert_int_equal(cfg->stores[4001].shard, (int)drill_world_store_shard(4001, 2));
+            assert_int_equal(cfg->stores[4000].paused, round == 1);
+            config_destroy(&cfg);
+            free(errors);
+        }
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    drill_world_destroy(&w);
+}
+
 /* Stores fall in three classes by popularity; the campaign's figures are
  * the report's sums over them. */
 static void test_report_classes_and_shares(void **state)
@@ -495,6 +552,129 @@ static void test_report_axes_and_labels(void **state)
     drill_report_destroy(&r);
 }
 
+/* A node of shard s2 of three: the daemon's fleet keys, the shards and
+ * their endpoints, every store in the shard drill_world_store_shard says. */
+static void test_config_of_a_shard_node(void **state)
+{
+    (void)state;
+    drill_world_t *w = drill_world_new(30, 3, 180, 100);
+    assert_non_null(w);
+    drill_endpoints_t ep = {.dsn = "host=127.0.0.1,127.0.0.1 port=5433,5434 dbname=sluice"
+                                   " target_session_attrs=read-write",
+                            .ingress = "tcp://127.0.0.1:7410",
+                            .events = "tcp://127.0.0.1:7411",
+                            .control = "ipc:///tmp/drill-unit-s2-1/control.sock",
+                            .http = "127.0.0.1:9465",
+                            .shards = 3,
+                            .shard = 1,
+                            .node = "s2-1",
+                            .lease_seconds = 4};
+    for (int p = 0; p < DRILL_PLATFORMS; p++)
+        snprintf(ep.platform_endpoint[p], sizeof ep.platform_endpoint[p], "tcp://127.0.0.1:%d",
+                 7601 + p);
+    for (uint32_t s = 0; s < ep.shards; s++)
+        for (int n = 0; n < DRILL_NODES_PER_SHARD; n++)
+            snprintf(ep.shard_ingress[s][n], sizeof ep.shard_ingress[s][n], "tcp://127.0.0.1:%u",
+                     7700 + 10 * s + (uint32_t)n);
+    char path[512];
+    assert_true(unit_tmp_template(path, sizeof path, "test_drill_shard"));
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_true(drill_world_write_config(w, &ep, path));
+
+    char *errors = NULL;
+    config_t *cfg = config_load(path, &errors);
+    if (cfg == NULL)
+        fail_msg("generated config refused:\n%s", errors ? errors : "");
+    assert_string_equal(cfg->daemon.shard, "s2");
+    assert_string_equal(cfg->daemon.node, "s2-1");
+    assert_int_equal(cfg->daemon.lease_seconds, 4);
+    assert_int_equal(cfg->shard_count, 3);
+    assert_string_equal(cfg->shards[2].name, "s3");
+    assert_string_equal(cfg->shards[2].endpoints[1], "tcp://127.0.0.1:7721");
+    assert_null(cfg->shards[2].endpoints[DRILL_NODES_PER_SHARD]);
+    size_t per_shard[3] = {0};
+    for (size_t i = 0; i < cfg->store_count; i++) {
+        uint32_t k = drill_world_store_shard(i, ep.shards);
+        assert_int_equal(cfg->stores[i].shard, (int)k);
+        per_shard[k]++;
+    }
+    assert_int_equal(per_shard[0], 10);
+    assert_int_equal(per_shard[1], 10);
+    assert_int_equal(per_shard[2], 10);
+    assert_int_equal(drill_world_store_shard(7, 1), 0);
+    config_destroy(&cfg);
+    free(errors);
+    unlink(path);
+    drill_world_destroy(&w);
+}
+
+/* A database failover hits every shard, a takeover one: each shard's
+ * unavailability is its longest gap between acceptances from the action
+ * until the first acceptance once the fleet is whole again; a shard that
+ * accepted nothing since is not over; a failover's window ends when the
+ * next one begins. */
+static void test_failover_unavailability(void **state)
+{
+    (void)state;
+    drill_report_t *r = drill_report_new();
+    assert_non_null(r);
+    r->shards = 2;
+    for (int i = 0; i < 100; i++) { /* until 9.9 and 9.95 */
+        drill_report_accepted(r, 0, i / 10.0);
+        drill_report_accepted(r, 1, i / 10.0 + 0.05);
+    }
+    int db = drill_report_failover_begin(r, 10.0, true, 0, "kill-db-primary: %s", "node1");
+    assert_int_equal(db, 0);
+    assert_int_equal(r->failovers[0].shard, -1); /* every shard */
+    drill_report_accepted(r, 0, 10.02);          /* a commit that made it */
+    drill_report_accepted(r, 0, 16.0);           /* intake back on s1 */
+    drill_report_accepted(r, 1, 14.0);           /* and on s2 */
+    drill_report_accepted(r, 1, 14.5);
+    assert_false(drill_report_failover_over(r, &r->failovers[0]));
+    drill_report_failover_whole(r, db, 17.0);
+    drill_report_failover_whole(r, db, 18.0); /* the first time counts */
+    assert_true(r->failovers[0].whole_s == 17.0);
+    drill_report_accepted(r, 0, 17.5); /* s1 after whole: over there */
+    assert_false(drill_report_failover_over(r, &r->failovers[0]));
+    drill_report_accepted(r, 0, 30.0); /* after closing: not counted */
+    drill_report_accepted(r, 1, 17.2);
+    assert_true(drill_report_failover_over(r, &r->failovers[0]));
+    const drill_failover_t *f = &r->failovers[0];
+    assert_true(f->gap_s[0] > 5.97 && f->gap_s[0] < 5.99);
+    assert_true(f->gap_from_s[0] == 10.02 && f->gap_to_s[0] == 16.0);
+    assert_true(f->gap_s[1] > 4.04 && f->gap_s[1] < 4.06); /* from 9.95 */
+    uint32_t worst_shard = 9;
+    double worst = drill_report_failover_worst(r, f, &worst_shard);
+    assert_true(worst == f->gap_s[0]);
+    assert_int_equal(worst_shard, 0);
+
+    int takeover = drill_report_failover_begin(r, 40.0, false, 1, "kill-active s2");
+    assert_int_equal(takeover, 1);
+    drill_report_accepted(r, 0, 40.5); /* s1 is not hit */
+    drill_report_accepted(r, 1, 43.0);
+    drill_report_failover_whole(r, takeover, 44.0);
+    assert_false(drill_report_failover_over(r, &r->failovers[1]));
+    drill_report_accepted(r, 1, 44.1);
+    assert_true(drill_report_failover_over(r, &r->failovers[1]));
+    /* s2's last acceptance before was 17.2: the gap runs from there */
+    assert_true(r->failovers[1].gap_s[1] > 25.79 && r->failovers[1].gap_s[1] < 25.81);
+    assert_true(r->failovers[1].gap_s[0] == 0);
+    assert_true(drill_report_failover_worst(r, &r->failovers[1], NULL) == r->failovers[1].gap_s[1]);
+
+    /* one that never came back; the one before it is no longer counted */
+    double before = r->failovers[1].gap_s[1];
+    int lost = drill_report_failover_begin(r, 50.0, false, 0, "freeze-active s1");
+    drill_report_accepted(r, 0, 52.0);
+    drill_report_accepted(r, 1, 80.0);
+    assert_false(drill_report_failover_over(r, &r->failovers[lost]));
+    assert_true(r->failovers[1].gap_s[1] == before);
+    assert_true(r->failovers[lost].gap_s[1] == 0);
+    drill_report_destroy(&r);
+    assert_null(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,9 +685,12 @@ int main(void)
         cmocka_unit_test(test_config_is_valid_and_follows_chaos),
         cmocka_unit_test(test_compressed_store_promises_as_real_one),
         cmocka_unit_test(test_big_world_in_files_and_cities),
+        cmocka_unit_test(test_big_world_for_every_node),
         cmocka_unit_test(test_report_classes_and_shares),
         cmocka_unit_test(test_report_checks_its_sums),
         cmocka_unit_test(test_report_axes_and_labels),
+        cmocka_unit_test(test_config_of_a_shard_node),
+        cmocka_unit_test(test_failover_unavailability),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,9 @@
 #      the same statement and batch size straight through libpq;
 #   2. sluiced: accepted-and-acked orders/s at saturation (open throttle), and
 #      ack latency at half of that rate;
+#   3. the same two (raw limit and sluiced at saturation) against a
+#      pg_auto_failover formation on this machine (tools/scripts/pgaf.sh: a
+#      primary whose every commit waits for its synchronous standby);
 # and prints them side by side; then QueryAvailability of 1,000 stores a
 # question, the daemon's service time (its histogram) beside the client's
 # round trip. First it times loading a 300,000-store config
@@ -17,8 +20,12 @@
 # builds them).
 #
 #   sh tools/bench/bench.sh          every section
+#   sh tools/bench/bench.sh intake   1-3 and the capacity runs alone
 #   sh tools/bench/bench.sh drill    section drill alone
 #   sh tools/bench/bench.sh ctl      section ctl alone (make bench-ctl)
+#
+# BENCH_HA=0 leaves out 3 (it is left out, and said so, where pg_auto_failover
+# is not installed).
 set -eu
 BUILD=${BUILD:-build}
 # bench_drill: the flash-crowd drill at the giveaway's size; exits with the
@@ -32,20 +39,24 @@ bench_drill() {
         --minutes "${BENCH_DRILL_MINUTES:-10}" --peak-rate "${BENCH_DRILL_PEAK:-3200}" --out "$out" \
         --chaos "15%:dark p2,25%:light p2,35%:kill-daemon,42%:fail p1 1.0,47%:fail p1 0,50%:restart-db,55%:rider-pace p3 0.5,60%:slow p3 3000,65%:rider-pace p3 1,70%:slow p3 0,72%:cancel-ratio p2 0.2,75%:pause-store,78%:cancel-ratio p2 0,85%:halve-brand,90%:resume-store"
 }
-case "${1:-all}" in
-all) ;;
+section=${1:-all}
+case "$section" in
+all|intake) ;;
 ctl) exec sh tools/bench/bench-ctl.sh ;;
 drill) bench_drill; exit $? ;;
-*) echo "usage: sh tools/bench/bench.sh [drill|ctl]" >&2; exit 2 ;;
+*) echo "usage: sh tools/bench/bench.sh [intake|drill|ctl]" >&2; exit 2 ;;
 esac
 DURATION=${BENCH_SECONDS:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-8}
 WINDOW=${BENCH_WINDOW:-512}
 CONFIG_RUNS=${BENCH_CONFIG_RUNS:-5}
+HA=${BENCH_HA:-1}
+command -v pg_autoctl >/dev/null 2>&1 || HA=0
 
 # Config load: 300,000 stores in 100 @include'd files of 3,000, every key
 # set; load, reload with one file changed, and libconfig's own
 # config_read_file of the same files, each in a fresh process.
+if [ "$section" = all ]; then
 echo "== config: 300,000 stores in 100 files, $CONFIG_RUNS runs"
 cfg=$("$BUILD/sluice-configbench" --runs "$CONFIG_RUNS")
 echo "$cfg" | grep -v '^RESULT' | sed 's/^/  /'
@@ -61,6 +72,7 @@ cat <<TABLE
 memory per store: $(cfg_field bytes_per_store) bytes (config_store_t + name), $(cfg_field rss_bytes_per_store) bytes of process RSS after the load
 
 TABLE
+fi
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
 chmod 755 "$dir"
@@ -68,6 +80,7 @@ daemon_pid=
 cleanup() {
     [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
     sh tools/scripts/pgtmp.sh destroy "$dir/pg" >/dev/null 2>&1 || true
+    sh tools/scripts/pgaf.sh destroy "$dir/pgaf" >/dev/null 2>&1 || true
     rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
@@ -75,11 +88,12 @@ trap cleanup EXIT INT TERM
 dsn=$(sh tools/scripts/pgtmp.sh start "$dir/pg")
 port=$((17400 + $$ % 1000))
 
-# daemon_conf LIMITS: the daemon block every run shares, with LIMITS inside.
+# daemon_conf LIMITS [DSN]: the daemon block every run shares, with LIMITS
+# inside, on DSN (default: the single server).
 daemon_conf() {
     cat <<CONF
 daemon = {
-  database = "$dsn";
+  database = "${2:-$dsn}";
   ingress = "tcp://127.0.0.1:$port";
   events = "tcp://127.0.0.1:$((port + 1))";
   control = "ipc://$dir/control.sock";
@@ -158,6 +172,37 @@ half_p50=$(echo "$hl" | result p50_ms); half_p99=$(echo "$hl" | result p99_ms)
 kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=
 stats=$(grep "stopped:" "$dir/sluiced.log" | sed 's/^<[0-9]>//')
 
+# The same intake against a pg_auto_failover formation on this machine: its
+# primary's commits wait for the synchronous standby (both share these cores
+# and this disk with everything else; between machines a network round trip
+# would be added instead). Same rows, same statement, same batch.
+ha_raw=skipped; ha_rate=skipped; ha_p50=; ha_p99=; ha_sync="pg_auto_failover not installed or BENCH_HA=0"
+if [ "$HA" = 1 ]; then
+    echo "== the same against a pg_auto_failover formation (synchronous standby)"
+    ha_dsn=$(sh tools/scripts/pgaf.sh start "$dir/pgaf" $((port + 5)) | tail -1)
+    ha_sync=$(psql -At "$ha_dsn" -c "SELECT 'synchronous_standby_names = ' ||
+        current_setting('synchronous_standby_names') || ', synchronous_commit = ' ||
+        current_setting('synchronous_commit')")
+    echo "  primary: $ha_sync"
+    {
+        daemon_conf "orders_per_second = 10000000; queue_delay_ms = 60000; commit_latency_ms = 60000;" "$ha_dsn"
+        sed -n '/^stores = (/,$p' "$dir/bench.conf"
+    } >"$dir/ha.conf"
+    "$BUILD/sluiced" -c "$dir/ha.conf" --migrate 2>/dev/null
+    out=$("$BUILD/sluice-rawbench" --dsn "$ha_dsn" --batch "$raw_batch" --count $((raw_batch * 150)))
+    echo "$out" | head -1
+    ha_raw=$(echo "$out" | result rows_per_s)
+    psql -q "$ha_dsn" -c "TRUNCATE order_events, orders" >/dev/null
+    start_daemon "$dir/ha.conf"
+    ha=$("$BUILD/sluice-load" --endpoint "tcp://127.0.0.1:$port" --connections "$CONNECTIONS" \
+          --window "$WINDOW" --duration "$DURATION" --stores 1001-1100 --prefix "ha-$$")
+    echo "$ha" | grep -v '^RESULT' | sed 's/^/  /'
+    ha_rate=$(echo "$ha" | result accepted_per_s)
+    ha_p50=$(echo "$ha" | result p50_ms); ha_p99=$(echo "$ha" | result p99_ms)
+    kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=
+    sh tools/scripts/pgaf.sh destroy "$dir/pgaf" >/dev/null
+fi
+
 psql -q "$dsn" -c "TRUNCATE order_events, orders" >/dev/null
 start_daemon "$dir/capacity.conf"
 echo "== capacity on: 10,000 stores of 2 slots, offered flat out for ${DURATION}s"
@@ -227,9 +272,12 @@ cat <<TABLE
 | raw PostgreSQL insert limit (batch $raw_batch) | ${raw_best%.*} | | |
 | sluiced at saturation | ${sat_rate%.*} | $sat_p50 | $sat_p99 |
 | sluiced at half of saturation | ${half_rate%.*} | $half_p50 | $half_p99 |
+| raw insert limit, synchronous standby (batch $raw_batch) | ${ha_raw%.*} | | |
+| sluiced at saturation, synchronous standby | ${ha_rate%.*} | $ha_p50 | $ha_p99 |
 
 sluiced / raw limit: $ratio
 sluiced: $stats
+synchronous standby (pg_auto_failover, this machine): $ha_sync
 
 | capacity on, same run | value |
 | --- | ---: |
@@ -249,6 +297,7 @@ sluiced: $stats
 | client round trip, one at a time (sluice-load) | $(echo "$qa" | result p50_ms) | $(echo "$qa" | result p99_ms) | $(echo "$qa" | sed -n 's/.*mean \([0-9.]*\).*/\1/p') |
 | the same with a campaign asked about | $(echo "$qac" | result p50_ms) | $(echo "$qac" | result p99_ms) | $(echo "$qac" | sed -n 's/.*mean \([0-9.]*\).*/\1/p') |
 TABLE
+[ "$section" = intake ] && exit 0
 
 # Dispatch: 1,000 stores, three simulated platforms (tools/bench/bench-dispatch.sh).
 BUILD="$BUILD" sh tools/bench/bench-dispatch.sh

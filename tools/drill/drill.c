@@ -1,8 +1,10 @@
 /* drill.c - owns sluice-drill: runs a flash crowd with chaos against a whole
- * Sluice (throwaway PostgreSQL, three sluice-sim platforms, sluiced) and
- * checks that nothing was lost. This file reads the options and runs the
- * offering loop second by second; the schedule, the processes and the
- * producers are drill_chaos.c, drill_procs.c and drill_load.c (drill.h). */
+ * Sluice (throwaway PostgreSQL, three sluice-sim platforms, sluiced; with
+ * --ha a pg_auto_failover formation and shards of two nodes) and checks
+ * that nothing was lost. This file reads the options and runs the offering
+ * loop second by second; the schedule, the processes, the --ha topology and
+ * the producers are drill_chaos.c, drill_procs.c, drill_ha.c and
+ * drill_load.c (drill.h). */
 #include "drill.h"
 
 #include "clock.h"
@@ -79,12 +81,22 @@ static void s_usage(FILE *f)
           "                      half, 1 back to normal) (P = p1|p2|p3), pause-store [ID],\n"
           "                      resume-store [ID]\n"
           "                      (default: the most popular store), halve-brand [NAME]\n"
-          "                      (default: the most popular store's brand)\n"
+          "                      (default: the most popular store's brand); with --ha instead\n"
+          "                      of kill-daemon and restart-db: kill-db-primary,\n"
+          "                      freeze-db-primary S (0: until the standby is promoted),\n"
+          "                      kill-active [SHARD], freeze-active S [SHARD] (default s1),\n"
+          "                      each held until the fleet is whole again\n"
           "  --chaos-file FILE   more actions, one per line (TIME:ACTION or TIME ACTION; # comments)\n"
           "  --out DIR           report and run files (default tmp/drill-<unixtime>)\n"
           "  --bin-dir DIR       where sluiced and sluice-sim are (default: this program's)\n"
           "  --pgtmp PATH        tools/scripts/pgtmp.sh (default: BIN_DIR/../tools/scripts/pgtmp.sh)\n"
-          "  --keep              keep the database directory (stopped) in DIR/pg\n"
+          "  --pgaf PATH         tools/scripts/pgaf.sh (default: beside pgtmp.sh)\n"
+          "  --ha                a pg_auto_failover formation (monitor, primary, synchronous\n"
+          "                      standby) instead of one PostgreSQL, and the stores split over\n"
+          "                      shards s1..sN of an active and a standby sluiced each\n"
+          "  --shards N          with --ha: shards, 1..4 (default 2)\n"
+          "  --lease-seconds S   with --ha: the nodes' daemon.lease_seconds (default 4)\n"
+          "  --keep              keep the database directory (stopped) in DIR/pg (DIR/pgaf)\n"
           "  --quiet             no progress lines\n"
           "  --no-pos            stores do not send MarkReady (by default each store's POS marks\n"
           "                      an order ready at its promised time, give or take: -25%..+15%\n"
@@ -123,7 +135,7 @@ static bool s_parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
 
 enum { O_STORES = 256, O_MINUTES, O_SCALE, O_PEAK, O_SEED, O_CONNS, O_TRIES, O_RIDERS, O_DRAIN,
        O_CHAOS, O_CHAOS_FILE, O_OUT, O_BINDIR, O_PGTMP, O_KEEP, O_QUIET, O_NO_POS,
-       O_CAMPAIGN_SHARE, O_STORE_SHARE, O_HONOUR, O_HELP };
+       O_CAMPAIGN_SHARE, O_STORE_SHARE, O_HONOUR, O_PGAF, O_HA, O_SHARDS, O_LEASE, O_HELP };
 
 static const struct option s_longopts[] = {
     {"stores", required_argument, NULL, O_STORES},
@@ -146,6 +158,10 @@ static const struct option s_longopts[] = {
     {"campaign-share", required_argument, NULL, O_CAMPAIGN_SHARE},
     {"store-share", required_argument, NULL, O_STORE_SHARE},
     {"honour-availability", no_argument, NULL, O_HONOUR},
+    {"pgaf", required_argument, NULL, O_PGAF},
+    {"ha", no_argument, NULL, O_HA},
+    {"shards", required_argument, NULL, O_SHARDS},
+    {"lease-seconds", required_argument, NULL, O_LEASE},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -206,6 +222,17 @@ static bool s_apply_option(options_t *o, int c, const char *arg)
     case O_HONOUR:
         o->honour = true;
         return true;
+    case O_PGAF:
+        snprintf(o->pgaf, sizeof o->pgaf, "%s", arg);
+        return true;
+    case O_HA:
+        o->ha = true;
+        return true;
+    case O_SHARDS:
+        return s_parse_u32(arg, 1, DRILL_SHARDS_MAX, &o->shards);
+    case O_LEASE:
+        /* daemon.lease_seconds' range */
+        return s_parse_u32(arg, 2, 300, &o->lease_seconds);
     default:
         return false;
     }
@@ -235,6 +262,19 @@ static bool s_parse_options(int argc, char **argv, options_t *o, bool *help)
         fprintf(stderr, "sluice-drill: unexpected argument '%s'\n", argv[optind]);
         return false;
     }
+    if (!o->ha && (o->shards != 0 || o->lease_seconds != 0)) {
+        fprintf(stderr, "sluice-drill: --shards and --lease-seconds are for --ha\n");
+        return false;
+    }
+    if (o->ha && o->honour) {
+        /* each shard's active node publishes its own stores' events */
+        fprintf(stderr, "sluice-drill: --honour-availability follows one node's feed; not with --ha\n");
+        return false;
+    }
+    if (o->ha && o->shards == 0)
+        o->shards = 2;
+    if (o->ha && o->lease_seconds == 0)
+        o->lease_seconds = 4;
     if (o->scale == 0)
         o->scale = 9.0 * 60.0 / o->minutes;
     if (o->out[0] == '\0')
@@ -255,6 +295,13 @@ static bool s_parse_options(int argc, char **argv, options_t *o, bool *help)
         if (access(tmp, R_OK) != 0)
             snprintf(tmp, sizeof tmp, "tools/scripts/pgtmp.sh");
         snprintf(o->pgtmp, sizeof o->pgtmp, "%s", tmp);
+    }
+    if (o->pgaf[0] == '\0') {
+        char tmp[PATH_MAX];
+        snprintf(tmp, sizeof tmp, "%.*s", PATH_MAX - 16, o->pgtmp);
+        char *slash = strrchr(tmp, '/');
+        snprintf(o->pgaf, sizeof o->pgaf, "%.*s%s", slash ? (int)(slash - tmp + 1) : 0, tmp,
+                 "pgaf.sh");
     }
     return true;
 }
@@ -326,6 +373,40 @@ static void s_close_second(drill_t *d, size_t sec, double offering_s)
 
 /* ---- the run ---- */
 
+/* s_chaos_may_run: with --ha an action waits until the fleet is whole (so
+ * that each failover starts from a whole fleet and is measured alone), and
+ * runs only while orders are offered, which is what measures it. */
+static bool s_chaos_may_run(drill_t *d, chaos_action_t *a, bool offering, double at)
+{
+    if (!d->opt.ha)
+        return true;
+    if (!offering)
+        return false;
+    if (drill_ha_settled(d, at))
+        return true;
+    if (!a->held) {
+        a->held = true;
+        drill_log(d, "chaos: %s waits until the fleet is whole", a->text);
+    }
+    return false;
+}
+
+/* s_chaos_left: with --ha, actions never run break the run. */
+static void s_chaos_left(drill_t *d, size_t next_chaos)
+{
+    if (!d->opt.ha)
+        return;
+    char left[300] = "";
+    for (size_t i = next_chaos; i < d->chaos_count; i++) {
+        size_t used = strlen(left);
+        snprintf(left + used, sizeof left - used, "%s%s", i > next_chaos ? ", " : ": ",
+                 d->chaos[i].text);
+    }
+    drill_report_invariant(d->report, "every chaos action carried out", next_chaos == d->chaos_count,
+                           "%zu of %zu carried out while orders were offered%s", next_chaos,
+                           d->chaos_count, left);
+}
+
 static void s_run_loop(drill_t *d)
 {
     double offering_s = d->opt.minutes * 60.0;
@@ -337,9 +418,9 @@ static void s_run_loop(drill_t *d)
     uint64_t last = d->start_us;
     size_t cur_sec = 0, next_chaos = 0;
     enum { PH_OFFER, PH_REPLIES, PH_SETTLE } phase = PH_OFFER;
-    zmq_pollitem_t items[CONNS_MAX + 1];
-    int n_items = (int)d->opt.connections;
-    for (uint32_t k = 0; k < d->opt.connections; k++)
+    static zmq_pollitem_t items[SOCKETS_MAX + 1];
+    int n_items = (int)(d->node_count * d->opt.connections);
+    for (int k = 0; k < n_items; k++)
         items[k] = (zmq_pollitem_t){.socket = d->conns[k], .events = ZMQ_POLLIN};
     if (d->avail != NULL)
         items[n_items++] = (zmq_pollitem_t){.socket = d->avail, .events = ZMQ_POLLIN};
@@ -370,7 +451,7 @@ static void s_run_loop(drill_t *d)
         }
         last = now;
         while (next_chaos < d->chaos_count && d->chaos[next_chaos].at_s <= at &&
-               drill_interrupts() < 2) {
+               drill_interrupts() < 2 && s_chaos_may_run(d, &d->chaos[next_chaos], offering, at)) {
             drill_chaos_run(d, &d->chaos[next_chaos], at);
             next_chaos++;
         }
@@ -381,6 +462,8 @@ static void s_run_loop(drill_t *d)
         size_t sec = drill_load_sec(d, clock_mono_us());
         while (cur_sec < sec) {
             drill_procs_watch(d, at);
+            if (d->opt.ha)
+                drill_ha_step(d, at);
             s_close_second(d, cur_sec, offering_s);
             cur_sec++;
         }
@@ -394,7 +477,10 @@ static void s_run_loop(drill_t *d)
             pthread_mutex_lock(&d->mon.mu);
             bool settled = d->mon.live == 0 && d->mon.metrics_ok;
             pthread_mutex_unlock(&d->mon.mu);
-            bool chaos_pending = next_chaos < d->chaos_count || d->db_restart_pid > 0;
+            /* with --ha the actions left are not run (no orders to measure
+             * them by), but a failover under way is waited for */
+            bool chaos_pending = d->opt.ha ? !drill_ha_whole(d)
+                                           : next_chaos < d->chaos_count || d->db_restart_pid > 0;
             if ((settled && !chaos_pending) || now >= settle_end || drill_interrupts() > 1)
                 break;
         }
@@ -404,6 +490,7 @@ static void s_run_loop(drill_t *d)
     }
     s_close_second(d, cur_sec, offering_s);
     d->report->drain_s = drill_elapsed_s(d) - d->report->offering_s;
+    s_chaos_left(d, next_chaos);
 }
 
 /* s_read_waits collects the picked_up wait_ms of every ledger. */
@@ -463,9 +550,18 @@ static void s_finish_run(drill_t *d)
     free(acked);
     free(waits);
     drill_procs_check_ledgers(d);
-    drill_report_invariant(d->report, "sluiced died only when killed",
-                           d->daemon_unexpected_exits == 0, "%d unexpected exits",
-                           d->daemon_unexpected_exits);
+    if (d->opt.ha) {
+        drill_report_invariant(d->report, "sluiced exited only by chaos",
+                               d->daemon_unexpected_exits == 0,
+                               "%d unexpected exits; %d nodes exited 75 on losing their lease to a"
+                               " failover",
+                               d->daemon_unexpected_exits, d->lease_exits);
+        drill_ha_finish(d);
+    } else {
+        drill_report_invariant(d->report, "sluiced died only when killed",
+                               d->daemon_unexpected_exits == 0, "%d unexpected exits",
+                               d->daemon_unexpected_exits);
+    }
     drill_load_census(d);
     drill_report_check_sums(d->report);
 }
@@ -476,14 +572,16 @@ static void s_teardown(drill_t *d)
     drill_procs_stop_daemon(d, 10000);
     drill_procs_stop_sims(d);
     drill_procs_wait_db(d);
-    for (uint32_t k = 0; k < CONNS_MAX; k++)
+    for (size_t k = 0; k < SOCKETS_MAX; k++)
         if (d->conns[k] != NULL)
             zmq_close(d->conns[k]);
     if (d->avail != NULL)
         zmq_close(d->avail);
     if (d->zctx != NULL)
         zmq_ctx_term(d->zctx);
-    if (d->pgdir[0] != '\0')
+    if (d->pgdir[0] != '\0' && d->opt.ha)
+        (void)drill_ha_pgaf(d, d->opt.keep ? "stop" : "destroy", NULL, NULL, 0);
+    else if (d->pgdir[0] != '\0')
         (void)drill_procs_pgtmp(d, d->opt.keep ? "stop" : "destroy", NULL, 0);
     free(d->orders);
     free(d->views);
@@ -529,6 +627,7 @@ int main(int argc, char **argv)
     d->mon.live = d->mon.delivered = -1;
     d->rng = d->opt.seed * 0x2545f4914f6cdd1dull + 7;
     d->pos_rng = d->rng ^ 0x9e3779b97f4a7c15ull;
+    d->failover = -1;
     snprintf(d->prefix, sizeof d->prefix, "drill%" PRIu64 "-%lld", d->opt.seed,
              (long long)time(NULL) % 100000000);
     int rc = EXIT_SETUP;
@@ -557,6 +656,7 @@ int main(int argc, char **argv)
     r->scale = d->opt.scale;
     r->cities = d->world->city_count;
     r->rider_kmh = d->world->rider_kmh;
+    r->shards = d->opt.ha ? d->opt.shards : 0;
     for (size_t i = 0; i < d->chaos_count; i++) {
         size_t used = strlen(r->chaos_spec);
         snprintf(r->chaos_spec + used, sizeof r->chaos_spec - used, "%s%.0fs:%s", i ? ", " : "",

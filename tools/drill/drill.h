@@ -2,11 +2,13 @@
  * offers, the chaos it schedules, the processes it runs and what its monitor
  * thread sees. drill.c reads the options and runs the offering loop;
  * drill_chaos.c parses and carries out the schedule, drill_procs.c starts,
- * watches and stops PostgreSQL, the platforms and sluiced (base/proc), and
- * drill_load.c is the producers: orders, retries, replies and the stores'
- * MarkReady; producers that honour the availability feed (avail.<store_id>
- * events) hold an order for a store that is not open. The world is
- * drill_world.c, the record and report drill_report.c. */
+ * watches and stops PostgreSQL, the platforms and the sluiced nodes
+ * (base/proc), drill_ha.c is the --ha topology (a pg_auto_failover formation,
+ * shards of an active and a standby node, their failovers), and
+ * drill_load.c is the producers: orders, routing, retries, replies and the
+ * stores' MarkReady; producers that honour the availability feed
+ * (avail.<store_id> events) hold an order for a store that is not open. The
+ * world is drill_world.c, the record and report drill_report.c. */
 #ifndef SLUICE_DRILL_H
 #define SLUICE_DRILL_H
 
@@ -26,10 +28,13 @@
 #define EXIT_BROKEN 1          /* an invariant broke */
 #define EXIT_SETUP 2           /* usage, or the system under test could not be started */
 
-#define CONNS_MAX 64
+#define CONNS_MAX 64            /* producer sockets per node */
+#define DRILL_NODES_MAX (DRILL_SHARDS_MAX * DRILL_NODES_PER_SHARD)
+#define SOCKETS_MAX (CONNS_MAX * DRILL_NODES_MAX)
 #define CHAOS_ACTIONS_MAX 64
 #define REPLY_TIMEOUT_MS 3000  /* no reply this long: send the same order again */
 #define RESENDS_MAX 40         /* then count it as never answered */
+#define SUSPECT_MS (2 * REPLY_TIMEOUT_MS)  /* --ha: a node that did not answer is avoided this long */
 #define REPLIES_WAIT_S 20      /* after offering, wait this long for outstanding replies */
 #define READY_WAIT_S 60
 #define PACK_BYTES 2048
@@ -54,17 +59,23 @@ typedef struct {
     char out[PATH_MAX];
     char bindir[PATH_MAX];
     char pgtmp[PATH_MAX];
+    char pgaf[PATH_MAX];
     bool keep;
     bool quiet;
     bool no_pos;
     double campaign_share;      /* of the demand, for the giveaway's campaign */
     double store_share;         /* the campaign's store_share in the config */
     bool honour;                /* --honour-availability */
+    bool ha;                    /* a formation and shards of two nodes */
+    uint32_t shards;            /* with --ha */
+    uint32_t lease_seconds;     /* with --ha */
 } options_t;
 
 typedef enum {
     CH_KILL_DAEMON, CH_RESTART_DB, CH_DARK, CH_LIGHT, CH_SLOW, CH_FAIL, CH_CANCEL_RATIO,
     CH_PAUSE_STORE, CH_RESUME_STORE, CH_HALVE_BRAND, CH_RIDER_PACE,
+    /* --ha only: each waits until the fleet is whole (drill_ha_whole) */
+    CH_KILL_DB_PRIMARY, CH_FREEZE_DB_PRIMARY, CH_KILL_ACTIVE, CH_FREEZE_ACTIVE,
 } chaos_kind_t;
 
 typedef struct {
@@ -72,10 +83,30 @@ typedef struct {
     chaos_kind_t kind;
     int platform;               /* 0..2 */
     double value;
-    char arg[64];               /* store id or brand name; "" = the most popular */
+    char arg[64];               /* store id, brand name or shard; "" = the most popular, s1 */
     char text[128];             /* as written */
-    bool done;
+    bool held;                  /* --ha: said to wait until the fleet is whole */
 } chaos_action_t;
+
+/* ---- the sluiced nodes: one, or two per shard with --ha ---- */
+
+typedef enum { ROLE_DOWN, ROLE_ACTIVE, ROLE_STANDBY } node_role_t;   /* as /readyz says */
+
+typedef struct {
+    char name[32];              /* "sluiced", or s1-1, s1-2, s2-1 ... */
+    uint32_t shard;             /* index: s1 is 0 */
+    char ingress[128], events[128], control[256], http[64];
+    char conf[PATH_MAX + 32], log[PATH_MAX + 32];
+    pid_t pid;
+    /* freeze-active: SIGSTOPped at FROZEN_AT, to be let run at THAW_AT (run
+     * seconds); then its log from THAW_MARK on says what it did */
+    double frozen_at, thaw_at;
+    bool frozen, thawed;
+    long thaw_mark;
+    /* the producers' view: when it last answered, and when a request to it
+     * last went unanswered for REPLY_TIMEOUT_MS */
+    uint64_t replied_us, timed_out_us;
+} drill_node_t;
 
 /* ---- orders ---- */
 
@@ -101,6 +132,7 @@ typedef struct {
     uint8_t probe;              /* --honour-availability: sent to learn whether its store has room */
     uint8_t was_held;           /* it waited for its store at least once */
     uint32_t next_held;         /* the next held order of its store and kind, index + 1 */
+    uint8_t node;               /* the node the last submission went to */
 } order_rec_t;
 
 /* TIMER_SUBMIT: a refused order's retry; TIMER_REPLY: a submission's answer
@@ -140,18 +172,23 @@ typedef struct {
     int64_t delivered, live, orders;
     uint8_t breaker[DRILL_PLATFORMS];
     uint64_t scrapes;
+    /* --ha: each node's /readyz, and the formation as its monitor says */
+    node_role_t role[DRILL_NODES_MAX];
+    bool formation_whole;       /* one node primary, one secondary, both as assigned */
+    char db_primary[64];        /* the node the monitor has as primary; "" none */
 } monitor_t;
 
 typedef struct {
     options_t opt;
     drill_world_t *world;
     drill_report_t *report;
-    drill_endpoints_t ep;
-    char conf_path[PATH_MAX + 32];
-    char pgdir[PATH_MAX + 32];
+    drill_endpoints_t ep;       /* the database and platforms; a node's own are in nodes[] */
+    char pgdir[PATH_MAX + 32];  /* pgtmp.sh's, or with --ha pgaf.sh's formation */
+    char monitor_dsn[256];      /* --ha: the formation's monitor */
     char prefix[32];
     /* processes */
-    pid_t daemon_pid;
+    drill_node_t nodes[DRILL_NODES_MAX];
+    size_t node_count;
     pid_t sim_pid[DRILL_PLATFORMS];
     char sim_control[DRILL_PLATFORMS][64];
     pid_t db_restart_pid;
@@ -161,9 +198,20 @@ typedef struct {
     double daemon_killed_at;
     int daemon_unexpected_exits;
     double killed_cpu_s;        /* CPU seconds of the sluiced instances killed by chaos */
+    /* --ha: the failover under way (an index into the report's), the
+     * monitor's scrape count when it began, a frozen database primary */
+    int failover;
+    uint64_t failover_scrapes;
+    char db_frozen[64];         /* the node frozen; "" none */
+    double db_thaw_at;          /* run seconds; 0: once another node is primary */
+    int lease_exits;            /* nodes that exited 75 while a failover was under way */
+    int freezes_past_lease;     /* freeze-active longer than the lease */
+    int freeze_exits_clean;     /* ... whose node then exited 75 having written nothing */
+    int freeze_exits_dirty;     /* ... whose node's log says it wrote after the thaw */
     /* producers */
     void *zctx;
-    void *conns[CONNS_MAX];
+    void *conns[SOCKETS_MAX];   /* node n's are conns[n * connections ...] */
+    uint32_t route[DRILL_SHARDS_MAX];   /* the node each shard's orders go to */
     uint32_t rr;
     void *avail;                /* SUB of avail.<store_id> events (--honour-availability) */
     store_view_t *views;        /* one per store (--honour-availability) */
@@ -203,9 +251,21 @@ bool drill_chaos_parse(drill_t *d);
  * records it in the report. */
 void drill_chaos_run(drill_t *d, chaos_action_t *a, double at);
 
-/* drill_procs_setup starts PostgreSQL, the platforms and sluiced; false
- * (said) when one could not be started. */
+/* drill_procs_setup starts PostgreSQL (with --ha, the formation), the
+ * platforms and the sluiced nodes; false (said) when one could not be
+ * started. */
 bool drill_procs_setup(drill_t *d);
+/* drill_procs_write_configs writes every node's config for the world as it
+ * is now; false (said) when one could not be written. */
+bool drill_procs_write_configs(drill_t *d);
+/* drill_procs_free_port returns a TCP port that was free on 127.0.0.1 a
+ * moment ago, or 0. */
+unsigned drill_procs_free_port(void);
+/* drill_procs_start_node starts node N (sluiced -c its config). */
+void drill_procs_start_node(drill_t *d, drill_node_t *n);
+/* drill_procs_wait_role waits up to SECONDS for node N's /readyz to say
+ * ROLE; false (said) when it did not. */
+bool drill_procs_wait_role(drill_t *d, drill_node_t *n, node_role_t role, double seconds);
 /* drill_procs_pgtmp runs pgtmp.sh CMD on the drill's database; DSN (if not
  * NULL) gets what it printed. */
 bool drill_procs_pgtmp(drill_t *d, const char *cmd, char *dsn, size_t cap);
@@ -218,8 +278,9 @@ void drill_procs_kill_daemon(drill_t *d, double at);
 /* drill_procs_restart_db stops PostgreSQL and starts it a second later, in
  * the background (drill_procs_watch reports when it is back). */
 void drill_procs_restart_db(drill_t *d, double at);
-/* drill_procs_watch reaps the database restart and notices a daemon that
- * died on its own (which is restarted, and breaks the run). */
+/* drill_procs_watch reaps the database restart and notices a node that
+ * died on its own (which is restarted, and breaks the run unless it was a
+ * node of a shard that lost its lease to a failover: drill_ha_exited). */
 void drill_procs_watch(drill_t *d, double at);
 /* drill_procs_monitor_start starts the monitor thread (/metrics and
  * PostgreSQL once a second); drill_procs_monitor_stop joins it. */
@@ -228,6 +289,43 @@ void drill_procs_monitor_stop(drill_t *d);
 /* drill_procs_stop_daemon and drill_procs_stop_sims: SIGTERM, then SIGKILL
  * after the grace; drill_procs_wait_db waits for a database restart. */
 void drill_procs_stop_daemon(drill_t *d, int grace_ms);
+/* drill_procs_log_since: node N's log from byte MARK on (malloc'ed, NULL
+ * when it cannot be read); drill_procs_log_size its size now. */
+char *drill_procs_log_since(const drill_node_t *n, long mark);
+long drill_procs_log_size(const drill_node_t *n);
+
+/* ---- --ha (drill_ha.c) ---- */
+
+/* drill_ha_start_formation starts the pg_auto_failover formation (pgaf.sh
+ * start) in d->pgdir and sets d->ep.dsn to its multi-host string. */
+bool drill_ha_start_formation(drill_t *d);
+/* drill_ha_pgaf runs pgaf.sh CMD [NODE] on the formation; OUT (if not
+ * NULL) gets the first line it printed. */
+bool drill_ha_pgaf(drill_t *d, const char *cmd, const char *node, char *out, size_t cap);
+/* drill_ha_plan_nodes names the nodes of every shard and picks their
+ * endpoints (fills d->nodes, d->ep's shard map). */
+void drill_ha_plan_nodes(drill_t *d);
+/* drill_ha_whole: the formation has a primary and a secondary, every shard
+ * one active node and one standby, nothing is frozen, and the monitor has
+ * seen it since the last failover began. */
+bool drill_ha_whole(drill_t *d);
+/* drill_ha_settled: the fleet is whole (drill_ha_whole; the failover under
+ * way is recorded whole again at AT) and every shard it hit has accepted an
+ * order since: the next failover may begin. */
+bool drill_ha_settled(drill_t *d, double at);
+/* drill_ha_run carries out an HA chaos action (CH_KILL_DB_PRIMARY ..
+ * CH_FREEZE_ACTIVE), opening a failover in the report. */
+void drill_ha_run(drill_t *d, const chaos_action_t *a, double at);
+/* drill_ha_step, once a second: thaws what is due, and records the failover
+ * under way over once the fleet is whole again (drill_ha_settled). */
+void drill_ha_step(drill_t *d, double at);
+/* drill_ha_exited: node N exited with STATUS (not killed by the drill);
+ * true when that is a node doing its job: a lease lost (75) while a
+ * failover was under way, or after a freeze past its lease, which is then
+ * checked: it must have written nothing after it lost the lease. */
+bool drill_ha_exited(drill_t *d, drill_node_t *n, int status, double at);
+/* drill_ha_finish records the HA invariants at the end of the run. */
+void drill_ha_finish(drill_t *d);
 void drill_procs_stop_sims(drill_t *d);
 void drill_procs_wait_db(drill_t *d);
 /* drill_procs_cpu records, before anything is stopped, the CPU seconds
@@ -240,7 +338,8 @@ double drill_procs_load(void);
  * ledgers and records the invariant. */
 void drill_procs_check_ledgers(drill_t *d);
 
-/* drill_load_open connects the producers' DEALER sockets to the ingress. */
+/* drill_load_open connects the producers' DEALER sockets to every node's
+ * ingress (--connections of them each). */
 bool drill_load_open(drill_t *d);
 /* drill_load_sec: the run's second NOW_US falls in. */
 size_t drill_load_sec(const drill_t *d, uint64_t now_us);

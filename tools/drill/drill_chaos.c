@@ -10,18 +10,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Which topology a verb needs. */
+enum { T_ANY, T_SINGLE, T_HA };
+
 static const struct {
     const char *name;
     chaos_kind_t kind;
     int platform_arg;           /* 1: first argument is a platform p1..p3 */
     int value_arg;              /* 1: a numeric value follows */
+    int name_arg;               /* 1: a word may follow (store, brand, shard) */
+    int topology;
 } s_chaos_verbs[] = {
-    {"kill-daemon", CH_KILL_DAEMON, 0, 0}, {"restart-db", CH_RESTART_DB, 0, 0},
-    {"dark", CH_DARK, 1, 0},               {"light", CH_LIGHT, 1, 0},
-    {"slow", CH_SLOW, 1, 1},               {"fail", CH_FAIL, 1, 1},
-    {"cancel-ratio", CH_CANCEL_RATIO, 1, 1}, {"pause-store", CH_PAUSE_STORE, 0, 0},
-    {"resume-store", CH_RESUME_STORE, 0, 0}, {"halve-brand", CH_HALVE_BRAND, 0, 0},
-    {"rider-pace", CH_RIDER_PACE, 1, 1},
+    {"kill-daemon", CH_KILL_DAEMON, 0, 0, 0, T_SINGLE},
+    {"restart-db", CH_RESTART_DB, 0, 0, 0, T_SINGLE},
+    {"dark", CH_DARK, 1, 0, 0, T_ANY},
+    {"light", CH_LIGHT, 1, 0, 0, T_ANY},
+    {"slow", CH_SLOW, 1, 1, 0, T_ANY},
+    {"fail", CH_FAIL, 1, 1, 0, T_ANY},
+    {"cancel-ratio", CH_CANCEL_RATIO, 1, 1, 0, T_ANY},
+    {"pause-store", CH_PAUSE_STORE, 0, 0, 1, T_ANY},
+    {"resume-store", CH_RESUME_STORE, 0, 0, 1, T_ANY},
+    {"halve-brand", CH_HALVE_BRAND, 0, 0, 1, T_ANY},
+    {"rider-pace", CH_RIDER_PACE, 1, 1, 0, T_ANY},
+    {"kill-db-primary", CH_KILL_DB_PRIMARY, 0, 0, 0, T_HA},
+    {"freeze-db-primary", CH_FREEZE_DB_PRIMARY, 0, 1, 0, T_HA},
+    {"kill-active", CH_KILL_ACTIVE, 0, 0, 1, T_HA},
+    {"freeze-active", CH_FREEZE_ACTIVE, 0, 1, 1, T_HA},
 };
 
 /* s_chaos_time parses 30, 30s, 1m, 1m30s or 50% (of OFFERING_S). */
@@ -53,6 +67,16 @@ static bool s_chaos_time(const char *s, double offering_s, double *out)
         return false;
     *out = v;
     return true;
+}
+
+/* s_shard_name: NAME is one of the run's shards, s1..sN. */
+static bool s_shard_name(const drill_t *d, const char *name)
+{
+    char *end;
+    if (name[0] != 's' || name[1] < '1' || name[1] > '9')
+        return false;
+    unsigned long k = strtoul(name + 1, &end, 10);
+    return *end == '\0' && k >= 1 && k <= d->opt.shards;
 }
 
 /* s_chaos_add parses one "TIME:ACTION ARGS" (or "TIME ACTION ARGS"). */
@@ -103,11 +127,22 @@ static bool s_chaos_add(drill_t *d, const char *item, double offering_s)
             goto bad;
         w++;
     }
-    if (!s_chaos_verbs[v].platform_arg && !s_chaos_verbs[v].value_arg && w < nw &&
-        a->kind >= CH_PAUSE_STORE)
+    if (s_chaos_verbs[v].name_arg && w < nw)
         snprintf(a->arg, sizeof a->arg, "%s", words[w++]);
     if (w != nw)
         goto bad;
+    if (s_chaos_verbs[v].topology == (d->opt.ha ? T_SINGLE : T_HA)) {
+        fprintf(stderr, "sluice-drill: chaos action '%s' %s\n", item,
+                d->opt.ha ? "is for a single node; with --ha use kill-active or kill-db-primary"
+                          : "needs --ha");
+        return false;
+    }
+    if ((a->kind == CH_KILL_ACTIVE || a->kind == CH_FREEZE_ACTIVE) && a->arg[0] &&
+        !s_shard_name(d, a->arg)) {
+        fprintf(stderr, "sluice-drill: chaos action '%s': no shard %s (s1..s%u)\n", item, a->arg,
+                d->opt.shards);
+        return false;
+    }
     snprintf(a->text, sizeof a->text, "%s", item);
     len = strlen(a->text);
     while (len > 0 && (a->text[len - 1] == '\n' || a->text[len - 1] == ' '))
@@ -159,13 +194,15 @@ bool drill_chaos_parse(drill_t *d)
 
 static void s_reload(drill_t *d, double at, const char *what)
 {
-    if (!drill_world_write_config(d->world, &d->ep, d->conf_path)) {
+    if (!drill_procs_write_configs(d)) {
         drill_report_chaos(d->report, at, "%s: FAILED to write the config", what);
         return;
     }
-    if (d->daemon_pid > 0)
-        proc_signal(d->daemon_pid, SIGHUP);
-    drill_report_chaos(d->report, at, "%s (config rewritten, SIGHUP to sluiced)", what);
+    for (size_t i = 0; i < d->node_count; i++)
+        if (d->nodes[i].pid > 0)
+            proc_signal(d->nodes[i].pid, SIGHUP);
+    drill_report_chaos(d->report, at, "%s (config rewritten, SIGHUP to sluiced%s)", what,
+                       d->node_count > 1 ? ", every node" : "");
 }
 
 void drill_chaos_run(drill_t *d, chaos_action_t *a, double at)
@@ -178,6 +215,12 @@ void drill_chaos_run(drill_t *d, chaos_action_t *a, double at)
         return;
     case CH_RESTART_DB:
         drill_procs_restart_db(d, at);
+        return;
+    case CH_KILL_DB_PRIMARY:
+    case CH_FREEZE_DB_PRIMARY:
+    case CH_KILL_ACTIVE:
+    case CH_FREEZE_ACTIVE:
+        drill_ha_run(d, a, at);
         return;
     case CH_DARK:
     case CH_LIGHT:

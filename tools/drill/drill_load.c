@@ -1,8 +1,10 @@
 /* drill_load.c - owns sluice-drill's producers: orders made to the demand
  * curve (a share of them for the giveaway's campaign) and submitted over
- * DEALER sockets, retried when rejected, sent again when unanswered, held
- * for a store that is not open when they honour the availability feed, and
- * the stores' MarkReady when their kitchens finish (see drill.h). */
+ * DEALER sockets, routed to their store's shard's active node as a producer
+ * learns it (docs/operations.md, "How a producer routes"), retried when
+ * rejected, sent again when unanswered, held for a store that is not open
+ * when they honour the availability feed, and the stores' MarkReady when
+ * their kitchens finish (see drill.h). */
 #include "drill.h"
 
 #include "clock.h"
@@ -56,34 +58,100 @@ static timer_t_ s_heap_pop(heap_t *h)
 
 bool drill_load_open(drill_t *d)
 {
-    for (uint32_t k = 0; k < d->opt.connections; k++) {
-        void *s = zmq_socket(d->zctx, ZMQ_DEALER);
-        if (s == NULL)
-            return false;
-        int linger = 0, hwm = 100000, ivl = 100;
-        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-        zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
-        zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
-        zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
-        if (zmq_connect(s, d->ep.ingress) != 0) {
-            drill_log(d, "failed to connect to %s: %s", d->ep.ingress, zmq_strerror(errno));
-            zmq_close(s);
-            return false;
+    for (size_t n = 0; n < d->node_count; n++) {
+        for (uint32_t k = 0; k < d->opt.connections; k++) {
+            void *s = zmq_socket(d->zctx, ZMQ_DEALER);
+            if (s == NULL)
+                return false;
+            int linger = 0, hwm = 100000, ivl = 100;
+            zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+            zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+            zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+            zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+            if (zmq_connect(s, d->nodes[n].ingress) != 0) {
+                drill_log(d, "failed to connect to %s: %s", d->nodes[n].ingress,
+                          zmq_strerror(errno));
+                zmq_close(s);
+                return false;
+            }
+            d->conns[n * d->opt.connections + k] = s;
         }
-        d->conns[k] = s;
     }
+    /* Each shard's first node is its active one at the start. */
+    for (uint32_t sh = 0; sh < DRILL_SHARDS_MAX; sh++)
+        d->route[sh] = d->opt.ha ? sh * DRILL_NODES_PER_SHARD : 0;
     if (!d->opt.honour)
         return true;
+    /* --honour-availability runs with one node (not --ha): its feed */
+    const char *events = d->nodes[0].events;
     d->avail = zmq_socket(d->zctx, ZMQ_SUB);
     int linger = 0, hwm = 100000;
     if (d->avail == NULL || zmq_setsockopt(d->avail, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(d->avail, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
         zmq_setsockopt(d->avail, ZMQ_SUBSCRIBE, "avail.", 6) != 0 ||
-        zmq_connect(d->avail, d->ep.events) != 0) {
-        drill_log(d, "failed to subscribe to %s: %s", d->ep.events, zmq_strerror(errno));
+        zmq_connect(d->avail, events) != 0) {
+        drill_log(d, "failed to subscribe to %s: %s", events, zmq_strerror(errno));
         return false;
     }
     return true;
+}
+
+/* s_shard: the shard (index) of order O's store. */
+static uint32_t s_shard(const drill_t *d, const order_rec_t *o)
+{
+    return d->opt.ha ? drill_world_store_shard(o->store, d->opt.shards) : 0;
+}
+
+/* s_socket: the next socket to node N, round robin. */
+static void *s_socket(drill_t *d, uint32_t n)
+{
+    return d->conns[n * d->opt.connections + d->rr++ % d->opt.connections];
+}
+
+/* s_suspect: a request to node N went unanswered since it last answered,
+ * lately (SUSPECT_MS): a node restarted since may be the one that holds
+ * the lease now, and is tried again after that. */
+static bool s_suspect(const drill_node_t *n, uint64_t now)
+{
+    return n->timed_out_us > n->replied_us && now < n->timed_out_us + SUSPECT_MS * 1000u;
+}
+
+/* s_rotate: the shard's orders go to its other node from now on (rule 3 of
+ * docs/operations.md's producer: try the shard's endpoints in turn). */
+static void s_rotate(drill_t *d, uint32_t shard)
+{
+    if (!d->opt.ha)
+        return;
+    uint32_t first = shard * DRILL_NODES_PER_SHARD;
+    d->route[shard] = first + (d->route[shard] - first + 1) % DRILL_NODES_PER_SHARD;
+}
+
+/* s_redirect: UNAVAILABLE from a standby names its shard's active node at
+ * ENDPOINT (rule 2): the shard's orders go there from now on. Unless it is
+ * the node that answered (one restarted before its old lease expired names
+ * itself): then to the shard's other node; or one that has stopped
+ * answering: then they stay with the node that answered, which takes over
+ * once the lease expires. True when order O may be sent again at once;
+ * otherwise after retry_after_ms. */
+static bool s_redirect(drill_t *d, const order_rec_t *o, const char *endpoint, uint64_t now)
+{
+    uint32_t shard = s_shard(d, o), first = shard * DRILL_NODES_PER_SHARD;
+    for (uint32_t n = first; n < first + DRILL_NODES_PER_SHARD && n < d->node_count; n++) {
+        if (strcmp(d->nodes[n].ingress, endpoint) != 0)
+            continue;
+        if (n == o->node) {
+            d->route[shard] = o->node;
+            s_rotate(d, shard);
+            return false;
+        }
+        if (s_suspect(&d->nodes[n], now)) {
+            d->route[shard] = o->node;
+            return false;
+        }
+        d->route[shard] = n;
+        return true;
+    }
+    return false;
 }
 
 /* s_kind: the report's figures of order O's kind at its store's class. */
@@ -131,10 +199,9 @@ static void s_send(drill_t *d, uint32_t idx, uint64_t now)
     uint8_t buf[PACK_BYTES];
     size_t len = protobuf_c_message_pack(&req.base, buf);
     bool sent = false;
-    for (uint32_t tries = 0; tries < d->opt.connections && !sent; tries++) {
-        void *s = d->conns[d->rr++ % d->opt.connections];
-        sent = zmq_send(s, buf, len, ZMQ_DONTWAIT) == (int)len;
-    }
+    o->node = (uint8_t)d->route[s_shard(d, o)];
+    for (uint32_t tries = 0; tries < d->opt.connections && !sent; tries++)
+        sent = zmq_send(s_socket(d, o->node), buf, len, ZMQ_DONTWAIT) == (int)len;
     drill_second_t *e = drill_report_second(d->report, drill_load_sec(d, now));
     if (e != NULL)
         e->sent++;
@@ -201,7 +268,7 @@ static void s_send_ready(drill_t *d, uint32_t idx, uint64_t now)
     req.ready = &mr;
     uint8_t buf[256];
     size_t len = protobuf_c_message_pack(&req.base, buf);
-    void *sock = d->conns[d->rr++ % d->opt.connections];
+    void *sock = s_socket(d, d->route[s_shard(d, &d->orders[idx])]);
     if (zmq_send(sock, buf, len, ZMQ_DONTWAIT) == (int)len) {
         o->pos_tries++;
         o->pos = POS_SENT;
@@ -469,12 +536,14 @@ void drill_load_finish(drill_t *d, order_rec_t *o, int state)
     o->state = (uint8_t)state;
 }
 
-static void s_on_reply(drill_t *d, const uint8_t *data, size_t len, uint64_t now, bool offering,
-                       uint64_t offering_end_us)
+/* s_on_reply handles one reply that came from node NODE. */
+static void s_on_reply(drill_t *d, uint32_t node, const uint8_t *data, size_t len, uint64_t now,
+                       bool offering, uint64_t offering_end_us)
 {
     Sluice__V1__Reply *rep = sluice__v1__reply__unpack(NULL, len, data);
     if (rep == NULL)
         return;
+    d->nodes[node].replied_us = now;
     if (rep->request_id & POS_BIT) {
         s_on_ready_reply(d, rep, now);
         goto done;
@@ -502,6 +571,10 @@ static void s_on_reply(drill_t *d, const uint8_t *data, size_t len, uint64_t now
     if (rep->body_case == SLUICE__V1__REPLY__BODY_ACK) {
         const Sluice__V1__OrderAck *ack = rep->ack;
         if (ack->decision == SLUICE__V1__DECISION__ACCEPTED) {
+            /* Only the answer to the latest attempt says the shard takes
+             * orders now: a frozen node's replies may leave long after. */
+            if (current)
+                drill_report_accepted(d->report, s_shard(d, o), (double)(now - d->start_us) / 1e6);
             if (ack->duplicate)
                 d->report->duplicates++;
             if (o->state == OS_INFLIGHT || o->state == OS_WAIT) {
@@ -519,14 +592,24 @@ static void s_on_reply(drill_t *d, const uint8_t *data, size_t len, uint64_t now
         }
         if (!current || o->state != OS_INFLIGHT)
             goto done;
-        o->tries++;
         o->last_reason = ack->reason < 256 ? (uint8_t)ack->reason : 0;
+        uint64_t at = now + (ack->retry_after_ms > 0 ? ack->retry_after_ms : 100) * 1000u;
+        bool unavailable = ack->reason == SLUICE__V1__REASON__UNAVAILABLE;
+        if (d->opt.ha && unavailable && ack->n_shard_endpoints > 0 &&
+            s_redirect(d, o, ack->shard_endpoints[0], now)) {
+            /* a standby named the active node: not a refusal, a direction */
+            drill_load_finish(d, o, OS_WAIT);
+            s_heap_push(&d->timers, (timer_t_){now, (uint32_t)idx, o->attempt, TIMER_SUBMIT});
+            goto done;
+        }
+        if (d->opt.ha && unavailable && ack->n_shard_endpoints == 0 &&
+            d->route[s_shard(d, o)] == o->node)
+            s_rotate(d, s_shard(d, o));
+        o->tries++;
         if (d->views != NULL && offering && s_refused_here(d, (uint32_t)idx, ack, now))
             goto done;
         s_unprobe(d, o);
-        uint64_t at = now + (ack->retry_after_ms > 0 ? ack->retry_after_ms : 100) * 1000u;
-        if (ack->retry_after_ms == 0 && ack->reason != SLUICE__V1__REASON__OVERLOADED &&
-            ack->reason != SLUICE__V1__REASON__UNAVAILABLE)
+        if (ack->retry_after_ms == 0 && ack->reason != SLUICE__V1__REASON__OVERLOADED && !unavailable)
             at = UINT64_MAX;   /* INVALID, CONFLICT, UNKNOWN_STORE: retrying cannot help */
         if (o->tries >= d->opt.max_tries || !offering || at >= offering_end_us) {
             s_end(d, o, OS_GAVE_UP, now);
@@ -546,14 +629,15 @@ done:
 void drill_load_drain(drill_t *d, bool offering, uint64_t offering_end_us)
 {
     uint8_t buf[65536];
-    for (uint32_t k = 0; k < d->opt.connections; k++) {
+    for (size_t k = 0; k < d->node_count * d->opt.connections; k++) {
         for (int n = 0; n < 4096; n++) {
             int got = zmq_recv(d->conns[k], buf, sizeof buf, ZMQ_DONTWAIT);
             if (got < 0)
                 break;
             if ((size_t)got > sizeof buf)
                 continue;
-            s_on_reply(d, buf, (size_t)got, clock_mono_us(), offering, offering_end_us);
+            s_on_reply(d, (uint32_t)(k / d->opt.connections), buf, (size_t)got, clock_mono_us(),
+                       offering, offering_end_us);
         }
     }
 }
@@ -586,6 +670,10 @@ void drill_load_fire_timers(drill_t *d, uint64_t now, bool offering)
             drill_second_t *e = drill_report_second(d->report, drill_load_sec(d, now));
             if (e != NULL)
                 e->timed_out++;
+            /* no answer from that node: it may be dead or stopped (rule 3) */
+            d->nodes[o->node].timed_out_us = now;
+            if (d->route[s_shard(d, o)] == o->node)
+                s_rotate(d, s_shard(d, o));
             if (o->state != OS_INFLIGHT)
                 continue;   /* accepted meanwhile, by an earlier submission's late answer */
             if (o->resends >= RESENDS_MAX) {

@@ -1,7 +1,8 @@
 /* drill_procs.c - owns the processes of a sluice-drill run: the throwaway
- * PostgreSQL (pgtmp.sh), the three sluice-sim platforms and sluiced, started,
- * watched, killed and restarted through base/proc, and the monitor thread
- * that reads /metrics and PostgreSQL once a second (see drill.h). */
+ * PostgreSQL (pgtmp.sh; the formation of --ha is drill_ha.c's), the three
+ * sluice-sim platforms and the sluiced nodes, started, watched, killed and
+ * restarted through base/proc, and the monitor thread that reads /metrics,
+ * /readyz and PostgreSQL once a second (see drill.h). */
 #include "drill.h"
 
 #include "clock.h"
@@ -9,15 +10,18 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -134,34 +138,46 @@ bool drill_procs_sim_control(drill_t *d, int p, const char *cmd, char *answer, s
     return ok;
 }
 
-static pid_t s_start_daemon(drill_t *d)
+void drill_procs_start_node(drill_t *d, drill_node_t *n)
 {
-    char bin[PATH_MAX + 64], log[PATH_MAX + 64];
+    char bin[PATH_MAX + 64];
     snprintf(bin, sizeof bin, "%s/sluiced", d->opt.bindir);
-    snprintf(log, sizeof log, "%s/sluiced.log", d->opt.out);
-    const char *argv[] = {bin, "-c", d->conf_path, NULL};
-    return s_spawn(argv, log);
+    const char *argv[] = {bin, "-c", n->conf, NULL};
+    n->pid = s_spawn(argv, n->log);
+    n->frozen = n->thawed = false;
+    if (n->pid < 0)
+        n->pid = 0;
 }
 
-static bool s_wait_ready(drill_t *d, double seconds)
+/* s_role_of: a node's role from its /readyz answer (STATUS, BODY). */
+static node_role_t s_role_of(int status, const char *body)
+{
+    if (status == 200)
+        return ROLE_ACTIVE;
+    return status == 503 && strstr(body, "standby") != NULL ? ROLE_STANDBY : ROLE_DOWN;
+}
+
+bool drill_procs_wait_role(drill_t *d, drill_node_t *n, node_role_t role, double seconds)
 {
     uint64_t until = clock_mono_us() + (uint64_t)(seconds * 1e6);
     char body[512];
     while (clock_mono_us() < until && drill_interrupts() == 0) {
-        if (s_http_get(d->ep.http, "/readyz", body, sizeof body) == 200)
+        int status = s_http_get(n->http, "/readyz", body, sizeof body);
+        if (status > 0 && s_role_of(status, body) == role)
             return true;
-        if (d->daemon_pid > 0 && !proc_alive(d->daemon_pid, NULL)) {
-            d->daemon_pid = 0;
-            drill_log(d, "sluiced exited while starting; see %s/sluiced.log", d->opt.out);
+        if (n->pid > 0 && !proc_alive(n->pid, NULL)) {
+            n->pid = 0;
+            drill_log(d, "%s exited while starting; see %s", n->name, n->log);
             return false;
         }
         usleep(50000);
     }
+    drill_log(d, "%s did not become %s; see %s", n->name,
+              role == ROLE_ACTIVE ? "ready" : "a standby", n->log);
     return false;
 }
 
-/* s_free_port returns a TCP port that was free on 127.0.0.1 a moment ago, or 0. */
-static unsigned s_free_port(void)
+unsigned drill_procs_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -215,8 +231,8 @@ static bool s_start_sims(drill_t *d)
         snprintf(scale_s, sizeof scale_s, "%.3f", d->opt.scale);
         snprintf(seed_s, sizeof seed_s, "%" PRIu64, d->opt.seed * 10 + (uint64_t)p);
         snprintf(d->ep.platform_endpoint[p], sizeof d->ep.platform_endpoint[p],
-                 "tcp://127.0.0.1:%u", s_free_port());
-        snprintf(d->sim_control[p], sizeof d->sim_control[p], "tcp://127.0.0.1:%u", s_free_port());
+                 "tcp://127.0.0.1:%u", drill_procs_free_port());
+        snprintf(d->sim_control[p], sizeof d->sim_control[p], "tcp://127.0.0.1:%u", drill_procs_free_port());
         const char *argv[24 + 2 * DRILL_CITIES_MAX] = {
             bin, "--endpoint", d->ep.platform_endpoint[p], "--control", d->sim_control[p],
             "--name", name, "--riders", riders_s, "--radius-km", radius_s,
@@ -252,40 +268,96 @@ static bool s_start_sims(drill_t *d)
     return true;
 }
 
-/* drill_procs_setup starts PostgreSQL, the platforms and sluiced. */
-bool drill_procs_setup(drill_t *d)
+bool drill_procs_write_configs(drill_t *d)
 {
-    snprintf(d->pgdir, sizeof d->pgdir, "%s/pg", d->opt.out);
-    if (!drill_procs_pgtmp(d, "start", d->ep.dsn, sizeof d->ep.dsn))
-        return false;
-    drill_log(d, "PostgreSQL up: %s", d->ep.dsn);
-    snprintf(d->ep.ingress, sizeof d->ep.ingress, "tcp://127.0.0.1:%u", s_free_port());
-    snprintf(d->ep.events, sizeof d->ep.events, "tcp://127.0.0.1:%u", s_free_port());
-    snprintf(d->ep.http, sizeof d->ep.http, "127.0.0.1:%u", s_free_port());
-    snprintf(d->ep.control, sizeof d->ep.control, "ipc://%.200s/control.sock", d->opt.out);
-    if (!s_start_sims(d))
-        return false;
-    snprintf(d->conf_path, sizeof d->conf_path, "%s/sluice.conf", d->opt.out);
-    if (!drill_world_write_config(d->world, &d->ep, d->conf_path))
-        return false;
-    char bin[PATH_MAX + 64], log[PATH_MAX + 64];
-    snprintf(bin, sizeof bin, "%s/sluiced", d->opt.bindir);
-    snprintf(log, sizeof log, "%s/sluiced.log", d->opt.out);
-    const char *argv[] = {bin, "-c", d->conf_path, "--migrate", NULL};
-    if (s_run(argv, log) != 0) {
-        drill_log(d, "sluiced --migrate failed; see %s", log);
-        return false;
+    drill_endpoints_t *eps = calloc(d->node_count, sizeof *eps);
+    const char **paths = calloc(d->node_count, sizeof *paths);
+    bool ok = eps != NULL && paths != NULL;
+    for (size_t i = 0; ok && i < d->node_count; i++) {
+        drill_node_t *n = &d->nodes[i];
+        drill_endpoints_t *ep = &eps[i];
+        *ep = d->ep;
+        snprintf(ep->ingress, sizeof ep->ingress, "%s", n->ingress);
+        snprintf(ep->events, sizeof ep->events, "%s", n->events);
+        snprintf(ep->control, sizeof ep->control, "%s", n->control);
+        snprintf(ep->http, sizeof ep->http, "%s", n->http);
+        ep->shard = n->shard;
+        snprintf(ep->node, sizeof ep->node, "%s", n->name);
+        paths[i] = n->conf;
     }
-    d->daemon_pid = s_start_daemon(d);
-    if (d->daemon_pid < 0 || !s_wait_ready(d, READY_WAIT_S)) {
-        drill_log(d, "sluiced did not become ready; see %s", log);
-        return false;
+    if (eps == NULL || paths == NULL)
+        drill_log(d, "out of memory writing the configs");
+    else if (ok)
+        ok = drill_world_write_configs(d->world, eps, paths, d->node_count);
+    free(eps);
+    free(paths);
+    return ok;
+}
+
+/* s_plan_single: the one node of a run without --ha, its files where they
+ * always were (DIR/sluice.conf, DIR/sluiced.log, DIR/control.sock). */
+static void s_plan_single(drill_t *d)
+{
+    drill_node_t *n = &d->nodes[0];
+    d->node_count = 1;
+    snprintf(n->name, sizeof n->name, "sluiced");
+    snprintf(n->ingress, sizeof n->ingress, "tcp://127.0.0.1:%u", drill_procs_free_port());
+    snprintf(n->events, sizeof n->events, "tcp://127.0.0.1:%u", drill_procs_free_port());
+    snprintf(n->http, sizeof n->http, "127.0.0.1:%u", drill_procs_free_port());
+    snprintf(n->control, sizeof n->control, "ipc://%.200s/control.sock", d->opt.out);
+    snprintf(n->conf, sizeof n->conf, "%s/sluice.conf", d->opt.out);
+    snprintf(n->log, sizeof n->log, "%s/sluiced.log", d->opt.out);
+}
+
+/* s_start_nodes starts the one node and waits until it is ready, or with
+ * --ha each shard's first node (active) and then its second (standby). */
+static bool s_start_nodes(drill_t *d)
+{
+    for (int pass = 0; pass < DRILL_NODES_PER_SHARD; pass++) {
+        for (size_t i = 0; i < d->node_count; i++) {
+            drill_node_t *n = &d->nodes[i];
+            if ((size_t)pass != (d->opt.ha ? i % DRILL_NODES_PER_SHARD : 0))
+                continue;
+            drill_procs_start_node(d, n);
+            if (n->pid == 0 ||
+                !drill_procs_wait_role(d, n, pass == 0 ? ROLE_ACTIVE : ROLE_STANDBY, READY_WAIT_S))
+                return false;
+            drill_log(d, "%s up (pid %d, %s), ingress %s, http %s, %zu stores", n->name,
+                      (int)n->pid, !d->opt.ha ? "ready" : pass == 0 ? "active" : "standby",
+                      n->ingress, n->http, d->world->store_count);
+        }
+        if (!d->opt.ha)
+            break;
     }
-    drill_log(d, "sluiced up (pid %d), ingress %s, http %s, %zu stores", (int)d->daemon_pid,
-          d->ep.ingress, d->ep.http, d->world->store_count);
     return true;
 }
 
+bool drill_procs_setup(drill_t *d)
+{
+    if (d->opt.ha) {
+        if (!drill_ha_start_formation(d))
+            return false;
+        drill_ha_plan_nodes(d);
+    } else {
+        snprintf(d->pgdir, sizeof d->pgdir, "%s/pg", d->opt.out);
+        if (!drill_procs_pgtmp(d, "start", d->ep.dsn, sizeof d->ep.dsn))
+            return false;
+        s_plan_single(d);
+    }
+    drill_log(d, "PostgreSQL up: %s", d->ep.dsn);
+    if (!s_start_sims(d))
+        return false;
+    if (!drill_procs_write_configs(d))
+        return false;
+    char bin[PATH_MAX + 64];
+    snprintf(bin, sizeof bin, "%s/sluiced", d->opt.bindir);
+    const char *argv[] = {bin, "-c", d->nodes[0].conf, "--migrate", NULL};
+    if (s_run(argv, d->nodes[0].log) != 0) {
+        drill_log(d, "sluiced --migrate failed; see %s", d->nodes[0].log);
+        return false;
+    }
+    return s_start_nodes(d);
+}
 
 /* s_mark_down notes a daemon restart; it counts as answering again only
  * after a scrape that began after the restart (a full one after the next). */
@@ -354,7 +426,10 @@ static double s_postgres_cpu_s(const drill_t *d)
 void drill_procs_cpu(drill_t *d)
 {
     drill_report_t *r = d->report;
-    r->cpu_s[DRILL_CPU_SLUICED] = d->killed_cpu_s + (d->daemon_pid > 0 ? s_cpu_s(d->daemon_pid, false, NULL) : 0);
+    r->cpu_s[DRILL_CPU_SLUICED] = d->killed_cpu_s;
+    for (size_t i = 0; i < d->node_count; i++)
+        if (d->nodes[i].pid > 0)
+            r->cpu_s[DRILL_CPU_SLUICED] += s_cpu_s(d->nodes[i].pid, false, NULL);
     r->cpu_s[DRILL_CPU_POSTGRES] = s_postgres_cpu_s(d);
     r->cpu_s[DRILL_CPU_SIMS] = 0;
     for (int p = 0; p < DRILL_PLATFORMS; p++)
@@ -380,16 +455,17 @@ double drill_procs_load(void)
 
 void drill_procs_kill_daemon(drill_t *d, double at)
 {
-    pid_t old = d->daemon_pid;
+    drill_node_t *n = &d->nodes[0];
+    pid_t old = n->pid;
     if (old > 0) {
         d->killed_cpu_s += s_cpu_s(old, false, NULL);
         proc_signal(old, SIGKILL);
         (void)proc_wait(old, -1);
     }
-    d->daemon_pid = s_start_daemon(d);
+    drill_procs_start_node(d, n);
     s_mark_down(d, at);
     drill_report_chaos(d->report, at, "kill -9 sluiced (pid %d), restarted as pid %d", (int)old,
-                       (int)d->daemon_pid);
+                       (int)n->pid);
 }
 
 void drill_procs_restart_db(drill_t *d, double at)
@@ -419,14 +495,26 @@ void drill_procs_watch(drill_t *d, double at)
                            at - d->db_restart_at);
         drill_log(d, "PostgreSQL restart %s", ok ? "done" : "FAILED");
     }
-    if (d->daemon_pid > 0 && !proc_alive(d->daemon_pid, &st)) {
+    for (size_t i = 0; i < d->node_count; i++) {
+        drill_node_t *n = &d->nodes[i];
+        pid_t pid = n->pid;
+        if (pid == 0 || proc_alive(pid, &st))
+            continue;
+        n->pid = 0;
+        if (d->opt.ha && drill_ha_exited(d, n, st, at)) {
+            drill_procs_start_node(d, n);
+            drill_report_chaos(d->report, at, "%s restarted (pid %d): a standby", n->name,
+                               (int)n->pid);
+            continue;
+        }
         d->daemon_unexpected_exits++;
-        drill_report_chaos(d->report, at, "sluiced (pid %d) EXITED on its own (%s %d); restarted",
-                           (int)d->daemon_pid, st > 128 ? "signal" : "status",
+        drill_report_chaos(d->report, at, "%s (pid %d) EXITED on its own (%s %d); restarted",
+                           n->name, (int)pid, st > 128 ? "signal" : "status",
                            st > 128 ? st - 128 : st);
-        drill_log(d, "sluiced exited on its own; see %s/sluiced.log", d->opt.out);
-        d->daemon_pid = s_start_daemon(d);
-        s_mark_down(d, at);
+        drill_log(d, "%s exited on its own; see %s", n->name, n->log);
+        drill_procs_start_node(d, n);
+        if (!d->opt.ha)
+            s_mark_down(d, at);
     }
 }
 
@@ -448,14 +536,85 @@ static void s_parse_breakers(monitor_t *m, const char *body)
     }
 }
 
+/* s_query runs SQL on *C (connected with CONNINFO first when it is not) and
+ * waits at most TIMEOUT_MS for its rows: a frozen server answers nothing,
+ * not even a cancel, so the connection is dropped at the deadline. NULL
+ * when there are none. */
+static PGresult *s_query(PGconn **c, const char *conninfo, const char *sql, int timeout_ms)
+{
+    if (*c == NULL || PQstatus(*c) != CONNECTION_OK) {
+        PQfinish(*c);
+        *c = PQconnectdb(conninfo);
+        if (PQstatus(*c) != CONNECTION_OK)
+            return NULL;
+    }
+    uint64_t until = clock_mono_us() + (uint64_t)timeout_ms * 1000u;
+    PGresult *res = NULL;
+    bool ok = PQsendQuery(*c, sql) == 1;
+    while (ok && PQisBusy(*c)) {
+        uint64_t now = clock_mono_us();
+        struct pollfd p = {.fd = PQsocket(*c), .events = POLLIN};
+        int left = now < until ? (int)((until - now) / 1000u) + 1 : 0;
+        int n = poll(&p, 1, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        ok = n > 0 && PQconsumeInput(*c) == 1;
+    }
+    for (PGresult *r; ok && (r = PQgetResult(*c)) != NULL;) {
+        if (res == NULL && PQresultStatus(r) == PGRES_TUPLES_OK)
+            res = r;
+        else
+            PQclear(r);
+    }
+    if (!ok) {
+        PQfinish(*c);
+        *c = NULL;
+    }
+    return res;
+}
+
+/* s_scrape_roles: each node's /readyz (--ha). */
+static void s_scrape_roles(drill_t *d, node_role_t *role)
+{
+    char body[512];
+    for (size_t i = 0; i < d->node_count; i++) {
+        int status = s_http_get(d->nodes[i].http, "/readyz", body, sizeof body);
+        role[i] = status > 0 ? s_role_of(status, body) : ROLE_DOWN;
+    }
+}
+
+/* s_scrape_formation: the formation as its monitor sees it (--ha). */
+static void s_scrape_formation(PGconn **c, const char *conninfo, bool *whole, char *primary,
+                               size_t cap)
+{
+    PGresult *res = s_query(c, conninfo,
+                            "SELECT count(*) FILTER (WHERE reportedstate = 'primary' AND"
+                            "                        goalstate = 'primary'),"
+                            " count(*) FILTER (WHERE reportedstate = 'secondary' AND"
+                            "                  goalstate = 'secondary'),"
+                            " coalesce(min(nodename) FILTER (WHERE reportedstate IN"
+                            "   ('primary', 'wait_primary', 'single') AND goalstate IN"
+                            "   ('primary', 'wait_primary', 'single')), '')"
+                            " FROM pgautofailover.node",
+                            2000);
+    *whole = false;
+    primary[0] = '\0';
+    if (res != NULL && PQntuples(res) == 1) {
+        *whole = strcmp(PQgetvalue(res, 0, 0), "1") == 0 && strcmp(PQgetvalue(res, 0, 1), "1") == 0;
+        snprintf(primary, cap, "%s", PQgetvalue(res, 0, 2));
+    }
+    PQclear(res);
+}
+
 static void *s_monitor_main(void *arg)
 {
     drill_t *d = arg;
     monitor_t *m = &d->mon;
-    char conninfo[700];
+    char conninfo[700], monitor_info[400];
     snprintf(conninfo, sizeof conninfo, "%s connect_timeout=2 options='-c statement_timeout=2000'",
              d->ep.dsn);
-    PGconn *c = NULL;
+    snprintf(monitor_info, sizeof monitor_info, "%s connect_timeout=2", d->monitor_dsn);
+    PGconn *c = NULL, *mc = NULL;
     size_t cap = 1 << 20;
     char *body = malloc(cap);
     uint64_t next = clock_mono_us();
@@ -471,21 +630,29 @@ static void *s_monitor_main(void *arg)
             continue;
         }
         next = now + 1000000;
-        int status = s_http_get(d->ep.http, "/metrics", body, cap);
-        int64_t delivered = -1, live = -1, orders = -1;
-        if (c == NULL || PQstatus(c) != CONNECTION_OK) {
-            PQfinish(c);
-            c = PQconnectdb(conninfo);
+        node_role_t role[DRILL_NODES_MAX] = {ROLE_DOWN};
+        bool whole = false;
+        char primary[64] = "";
+        /* /metrics of the one node, or of the first active one */
+        size_t from = 0;
+        if (d->opt.ha) {
+            s_scrape_roles(d, role);
+            s_scrape_formation(&mc, monitor_info, &whole, primary, sizeof primary);
+            while (from < d->node_count && role[from] != ROLE_ACTIVE)
+                from++;
         }
-        if (PQstatus(c) == CONNECTION_OK) {
-            PGresult *res = PQexec(c, "SELECT count(*) FILTER (WHERE state = 'DELIVERED'),"
-                                      " count(*) FILTER (WHERE NOT order_state_is_terminal(state)),"
-                                      " count(*) FROM orders");
-            if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-                delivered = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-                live = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-                orders = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-            }
+        int status = from < d->node_count ? s_http_get(d->nodes[from].http, "/metrics", body, cap)
+                                          : -1;
+        int64_t delivered = -1, live = -1, orders = -1;
+        PGresult *res = s_query(&c, conninfo,
+                                "SELECT count(*) FILTER (WHERE state = 'DELIVERED'),"
+                                " count(*) FILTER (WHERE NOT order_state_is_terminal(state)),"
+                                " count(*) FROM orders",
+                                3000);
+        if (res != NULL) {
+            delivered = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+            live = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+            orders = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
             PQclear(res);
         }
         pthread_mutex_lock(&m->mu);
@@ -497,10 +664,14 @@ static void *s_monitor_main(void *arg)
         m->delivered = delivered;
         m->live = live;
         m->orders = orders;
+        memcpy(m->role, role, sizeof m->role);
+        m->formation_whole = whole;
+        snprintf(m->db_primary, sizeof m->db_primary, "%s", primary);
         m->scrapes++;
         pthread_mutex_unlock(&m->mu);
     }
     PQfinish(c);
+    PQfinish(mc);
     free(body);
     return NULL;
 }
@@ -551,7 +722,39 @@ void drill_procs_monitor_stop(drill_t *d)
 
 void drill_procs_stop_daemon(drill_t *d, int grace_ms)
 {
-    s_stop(&d->daemon_pid, grace_ms);
+    /* A frozen node would never see the SIGTERM. */
+    for (size_t i = 0; i < d->node_count; i++)
+        if (d->nodes[i].pid > 0 && d->nodes[i].frozen)
+            proc_signal(d->nodes[i].pid, SIGCONT);
+    for (size_t i = 0; i < d->node_count; i++)
+        if (d->nodes[i].pid > 0)
+            proc_signal(d->nodes[i].pid, SIGTERM);
+    for (size_t i = 0; i < d->node_count; i++)
+        s_stop(&d->nodes[i].pid, grace_ms);
+}
+
+long drill_procs_log_size(const drill_node_t *n)
+{
+    struct stat st;
+    return stat(n->log, &st) == 0 ? (long)st.st_size : 0;
+}
+
+char *drill_procs_log_since(const drill_node_t *n, long mark)
+{
+    FILE *f = fopen(n->log, "r");
+    if (f == NULL)
+        return NULL;
+    char *text = NULL;
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0)
+        size = ftell(f);
+    if (size >= mark && fseek(f, mark, SEEK_SET) == 0) {
+        text = malloc((size_t)(size - mark) + 1);
+        if (text != NULL)
+            text[fread(text, 1, (size_t)(size - mark), f)] = '\0';
+    }
+    fclose(f);
+    return text;
 }
 
 void drill_procs_stop_sims(drill_t *d)

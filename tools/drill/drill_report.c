@@ -17,6 +17,8 @@ drill_report_t *drill_report_new(void)
     drill_report_t *r = calloc(1, sizeof *r);
     if (r == NULL)
         return NULL;
+    for (size_t i = 0; i < DRILL_SHARDS_MAX; i++)
+        r->last_accept_s[i] = -1;
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
@@ -166,6 +168,83 @@ void drill_report_chaos_label(const drill_report_t *r, size_t i, char *label, si
             n--;
     }
     snprintf(label, len, "%.*s%s", (int)n, text, cut ? "\u2026" : "");
+}
+
+int drill_report_failover_begin(drill_report_t *r, double at_s, bool database, int shard,
+                                const char *fmt, ...)
+{
+    if (r->failover_count == DRILL_FAILOVERS_MAX)
+        return -1;
+    drill_failover_t *f = &r->failovers[r->failover_count];
+    memset(f, 0, sizeof *f);
+    f->database = database;
+    f->shard = database ? -1 : shard;
+    f->at_s = at_s;
+    f->whole_s = -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->action, sizeof f->action, fmt, ap);
+    va_end(ap);
+    return (int)r->failover_count++;
+}
+
+void drill_report_failover_whole(drill_report_t *r, int f, double at_s)
+{
+    if (f >= 0 && (size_t)f < r->failover_count && r->failovers[f].whole_s < 0)
+        r->failovers[f].whole_s = at_s;
+}
+
+/* s_hits: failover F hit shard S. */
+static bool s_hits(const drill_failover_t *f, uint32_t s)
+{
+    return f->shard < 0 || (uint32_t)f->shard == s;
+}
+
+void drill_report_accepted(drill_report_t *r, uint32_t shard, double at_s)
+{
+    if (shard >= DRILL_SHARDS_MAX)
+        return;
+    double prev = r->last_accept_s[shard];
+    /* a failover's window ends when the next one begins */
+    if (r->failover_count > 0) {
+        drill_failover_t *f = &r->failovers[r->failover_count - 1];
+        if (!s_hits(f, shard) || f->closed[shard] || at_s < f->at_s)
+            goto done;
+        double from = prev >= 0 ? prev : f->at_s;
+        if (at_s - from > f->gap_s[shard]) {
+            f->gap_s[shard] = at_s - from;
+            f->gap_from_s[shard] = from;
+            f->gap_to_s[shard] = at_s;
+        }
+        if (f->whole_s >= 0 && at_s >= f->whole_s)
+            f->closed[shard] = true;
+    }
+done:
+    r->last_accept_s[shard] = at_s;
+}
+
+bool drill_report_failover_over(const drill_report_t *r, const drill_failover_t *f)
+{
+    if (f->whole_s < 0)
+        return false;
+    for (uint32_t s = 0; s < r->shards && s < DRILL_SHARDS_MAX; s++)
+        if (s_hits(f, s) && !f->closed[s])
+            return false;
+    return true;
+}
+
+double drill_report_failover_worst(const drill_report_t *r, const drill_failover_t *f,
+                                   uint32_t *shard)
+{
+    double worst = 0;
+    for (uint32_t s = 0; s < r->shards && s < DRILL_SHARDS_MAX; s++) {
+        if (s_hits(f, s) && f->gap_s[s] >= worst) {
+            worst = f->gap_s[s];
+            if (shard != NULL)
+                *shard = s;
+        }
+    }
+    return worst;
 }
 
 void drill_report_invariant(drill_report_t *r, const char *name, bool ok, const char *fmt, ...)
@@ -872,6 +951,28 @@ static void s_sums_text(const drill_report_t *r, FILE *f)
     fputc('\n', f);
 }
 
+static void s_failovers_text(const drill_report_t *r, FILE *f)
+{
+    fprintf(f, "\nfailovers (intake unavailable per shard: the longest gap between ACCEPTED"
+               " answers,\nfrom the action until the fleet was whole again)\n");
+    for (size_t i = 0; i < r->failover_count; i++) {
+        const drill_failover_t *fo = &r->failovers[i];
+        fprintf(f, "  %7.1f s  %s\n", fo->at_s, fo->action);
+        if (fo->whole_s >= 0)
+            fprintf(f, "             whole again after %.1f s;", fo->whole_s - fo->at_s);
+        else
+            fprintf(f, "             NOT whole again by the end;");
+        for (uint32_t s = 0; s < r->shards && s < DRILL_SHARDS_MAX; s++) {
+            if (!s_hits(fo, s))
+                continue;
+            fprintf(f, " s%u %.1f s (%.1f-%.1f)%s", s + 1, fo->gap_s[s], fo->gap_from_s[s],
+                    fo->gap_to_s[s], fo->closed[s] ? "" : " NOT BACK");
+        }
+        fprintf(f, "\n             unavailable: %.1f s (%s)\n", drill_report_failover_worst(r, fo, NULL),
+                fo->database ? "database failover" : "daemon takeover");
+    }
+}
+
 void drill_report_print_text(const drill_report_t *r, FILE *f)
 {
     fprintf(f, "sluice-drill report, %s\n", r->started_at);
@@ -879,6 +980,9 @@ void drill_report_print_text(const drill_report_t *r, FILE *f)
                " scale %.1f), peak %.0f orders/s\n",
             r->stores, r->cities, r->cities == 1 ? "y" : "ies", r->seed, r->minutes, r->scale,
             r->peak_rate);
+    if (r->shards > 0)
+        fprintf(f, "  --ha: a pg_auto_failover formation, %u shards of an active and a standby node\n",
+                r->shards);
     fprintf(f, "  chaos: %s\n\n", r->chaos_spec[0] ? r->chaos_spec : "(none)");
     fprintf(f, "orders (offering %.1f s%s, draining %.1f s)\n", r->offering_s,
             r->interrupted ? ", INTERRUPTED" : "", r->drain_s);
@@ -955,6 +1059,8 @@ void drill_report_print_text(const drill_report_t *r, FILE *f)
         fprintf(f, "  (none)\n");
     for (size_t i = 0; i < r->chaos_count; i++)
         fprintf(f, "  %2zu %7.1f s  %s\n", i + 1, r->chaos[i].at_s, r->chaos[i].text);
+    if (r->failover_count > 0)
+        s_failovers_text(r, f);
     fputc('\n', f);
     s_sums_text(r, f);
     fprintf(f, "invariants\n");
@@ -1014,6 +1120,38 @@ static void s_campaign_json(const drill_report_t *r, FILE *f)
     fputs("]}", f);
 }
 
+/* s_failovers_json: the "failovers" member (--ha), each with how long it
+ * left intake unavailable on every shard it hit. */
+static void s_failovers_json(const drill_report_t *r, FILE *f)
+{
+    fprintf(f, "\"failovers\":[");
+    for (size_t i = 0; i < r->failover_count; i++) {
+        const drill_failover_t *fo = &r->failovers[i];
+        fprintf(f, "%s{\"at_s\":%.3f,\"action\":", i ? "," : "", fo->at_s);
+        s_json_str(f, fo->action);
+        fprintf(f, ",\"kind\":\"%s\",\"shard\":", fo->database ? "database" : "daemon");
+        if (fo->shard < 0)
+            fputs("null", f);
+        else
+            fprintf(f, "\"s%d\"", fo->shard + 1);
+        if (fo->whole_s >= 0)
+            fprintf(f, ",\"whole_after_s\":%.3f", fo->whole_s - fo->at_s);
+        else
+            fputs(",\"whole_after_s\":null", f);
+        fprintf(f, ",\"over\":%s,\"unavailable_s\":{",
+                drill_report_failover_over(r, fo) ? "true" : "false");
+        bool first = true;
+        for (uint32_t s = 0; s < r->shards && s < DRILL_SHARDS_MAX; s++) {
+            if (!s_hits(fo, s))
+                continue;
+            fprintf(f, "%s\"s%u\":%.3f", first ? "" : ",", s + 1, fo->gap_s[s]);
+            first = false;
+        }
+        fprintf(f, "},\"max_unavailable_s\":%.3f}", drill_report_failover_worst(r, fo, NULL));
+    }
+    fputc(']', f);
+}
+
 void drill_report_write_json(const drill_report_t *r, FILE *f)
 {
     fprintf(f, "{\"started_at\":");
@@ -1022,7 +1160,7 @@ void drill_report_write_json(const drill_report_t *r, FILE *f)
                "\"peak_rate\":%.1f,\"chaos_spec\":",
             r->stores, r->seed, r->minutes, r->scale, r->peak_rate);
     s_json_str(f, r->chaos_spec);
-    fprintf(f, ",\"interrupted\":%s", r->interrupted ? "true" : "false");
+    fprintf(f, ",\"shards\":%u,\"interrupted\":%s", r->shards, r->interrupted ? "true" : "false");
     fprintf(f, ",\"ok\":%s,\"offering_s\":%.3f,\"drain_s\":%.3f,\"cities\":%zu,"
                "\"rider_kmh\":%.1f,\"orders\":{\"offered\":%" PRIu64 ",\"accepted\":%" PRIu64
                ",\"gave_up\":%" PRIu64 ",\"gave_up_after_error\":%" PRIu64
@@ -1109,7 +1247,9 @@ void drill_report_write_json(const drill_report_t *r, FILE *f)
         s_json_str(f, r->chaos[i].text);
         fputc('}', f);
     }
-    fprintf(f, "],\"invariants\":[");
+    fputs("],", f);
+    s_failovers_json(r, f);
+    fprintf(f, ",\"invariants\":[");
     for (size_t i = 0; i < r->inv_count; i++) {
         fprintf(f, "%s{\"name\":", i ? "," : "");
         s_json_str(f, r->inv[i].name);

@@ -1,6 +1,7 @@
 /* drill_report.h - owns sluice-drill's record of a run and its report: the
  * per-second timeline (orders offered, accepted and given up; submissions
  * and their answers by reason; ack latency; breakers), the chaos log, the
+ * failovers and how long each left intake unavailable (--ha), the
  * campaign's and regular orders by store class, the figures measured in
  * PostgreSQL after the run, the sums the report checks, the invariants,
  * and the report written as text and JSON (drill_report.c) and as a
@@ -30,6 +31,8 @@
 #define DRILL_CHAOS_MAX 64
 #define DRILL_INVARIANTS_MAX 12
 #define DRILL_SUMS_MAX 24
+#define DRILL_INVARIANTS_MAX 12
+#define DRILL_FAILOVERS_MAX 16
 #define DRILL_BREAKER_UNKNOWN 255
 #define DRILL_HEAT_STORES 12    /* the busiest stores in the slot-use heat map */
 #define DRILL_HEAT_COLS 60      /* its time buckets */
@@ -83,6 +86,22 @@ typedef struct {
     int64_t left, right;
     bool ok;
 } drill_sum_t;
+
+/* A failover (--ha): a database primary or a shard's active node lost, from
+ * the chaos action until the fleet is whole again. Intake was unavailable
+ * on a shard for the longest gap between two answers ACCEPTED to the
+ * producers' latest attempts, the second one after the action, up to the
+ * first after the fleet was whole: the producers' view. */
+typedef struct {
+    char action[160];           /* what was done */
+    bool database;              /* the database failed over; else a node of SHARD */
+    int shard;                  /* the shard it hit; -1: every shard */
+    double at_s;                /* seconds since offering began */
+    double whole_s;             /* when the fleet was whole again; < 0: not yet */
+    double gap_s[DRILL_SHARDS_MAX];        /* per shard: the longest gap so far */
+    double gap_from_s[DRILL_SHARDS_MAX], gap_to_s[DRILL_SHARDS_MAX];
+    bool closed[DRILL_SHARDS_MAX];         /* an ACCEPTED came after whole_s */
+} drill_failover_t;
 
 typedef struct {
     double p50, p90, p99, max;
@@ -157,6 +176,11 @@ typedef struct {
     /* chaos */
     drill_chaos_t chaos[DRILL_CHAOS_MAX];
     size_t chaos_count;
+    /* failovers (--ha), over SHARDS shards (0 without --ha) */
+    uint32_t shards;
+    double last_accept_s[DRILL_SHARDS_MAX];  /* < 0: none yet */
+    drill_failover_t failovers[DRILL_FAILOVERS_MAX];
+    size_t failover_count;
     /* measured in PostgreSQL and the ledgers after the run */
     bool measured;
     int64_t db_orders, db_delivered, db_failed, db_cancelled, db_live, db_refund_due,
@@ -209,6 +233,25 @@ void drill_report_chaos(drill_report_t *r, double at_s, const char *fmt, ...)
 /* drill_report_chaos_label writes a short label of chaos entry I (up to
  * LEN bytes): its text up to the first '(' or ',', cut at a word. */
 void drill_report_chaos_label(const drill_report_t *r, size_t i, char *label, size_t len);
+
+/* drill_report_failover_begin opens a failover at AT_S (text printf-style):
+ * of the DATABASE, or of SHARD's active node. Its index, or -1 when there
+ * is no room left. */
+int drill_report_failover_begin(drill_report_t *r, double at_s, bool database, int shard,
+                                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* drill_report_failover_whole: failover F's fleet is whole again at AT_S. */
+void drill_report_failover_whole(drill_report_t *r, int f, double at_s);
+/* drill_report_accepted: an answer ACCEPTED to a latest attempt, for a
+ * store of SHARD, came at AT_S. It counts for the last failover begun: a
+ * failover's window ends when the next one begins. */
+void drill_report_accepted(drill_report_t *r, uint32_t shard, double at_s);
+/* drill_report_failover_over: F's fleet was whole again and every shard it
+ * hit accepted orders after that. */
+bool drill_report_failover_over(const drill_report_t *r, const drill_failover_t *f);
+/* drill_report_failover_worst: F's longest unavailability over the shards
+ * it hit (seconds; the shard in *SHARD when not NULL). */
+double drill_report_failover_worst(const drill_report_t *r, const drill_failover_t *f,
+                                   uint32_t *shard);
 
 /* drill_report_invariant records one invariant's verdict. */
 void drill_report_invariant(drill_report_t *r, const char *name, bool ok, const char *fmt, ...)

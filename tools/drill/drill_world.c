@@ -222,12 +222,41 @@ size_t drill_world_find_brand(const drill_world_t *w, const char *name)
     return SIZE_MAX;
 }
 
+uint32_t drill_world_store_shard(size_t i, uint32_t shards)
+{
+    return shards > 1 ? (uint32_t)(i % shards) : 0;
+}
+
 double drill_world_demand(double hour)
 {
     double noon = (hour - 12.0) / 1.6;
     double evening = (hour - 17.5) / 1.0;
     double r = 0.25 + 0.75 * exp(-noon * noon) + 0.3 * exp(-evening * evening);
     return r > 1.0 ? 1.0 : r;
+}
+
+/* s_write_fleet: a node of shard ep->shard. The database timeouts are those
+ * docs/operations.md gives for a pg_auto_failover formation: a host that
+ * does not answer is given up after a second, and a primary that is back
+ * is tried again within a second. */
+static void s_write_fleet(FILE *f, const drill_endpoints_t *ep)
+{
+    fprintf(f,
+            "  shard = \"s%u\"; node = \"%s\"; lease_seconds = %u;\n"
+            "  db_connect_timeout_ms = 1000; reconnect_min_ms = 100; reconnect_max_ms = 1000;\n",
+            ep->shard + 1, ep->node, ep->lease_seconds);
+}
+
+static void s_write_shards(FILE *f, const drill_endpoints_t *ep)
+{
+    fputs("shards = (\n", f);
+    for (uint32_t s = 0; s < ep->shards; s++) {
+        fprintf(f, "  { name = \"s%u\"; endpoints = [", s + 1);
+        for (int n = 0; n < DRILL_NODES_PER_SHARD; n++)
+            fprintf(f, "%s\"%s\"", n ? ", " : "", ep->shard_ingress[s][n]);
+        fprintf(f, "]; }%s\n", s + 1 < ep->shards ? "," : "");
+    }
+    fputs(");\n", f);
 }
 
 /* s_write_platforms: timeouts and breakers are in real time (they guard the
@@ -269,8 +298,10 @@ static bool s_commit(FILE *f, const char *tmp, const char *path)
 }
 
 /* s_write_stores writes the entries of stores FROM..TO-1, a comma between
- * each two (a file of them is one element of the stores list). */
-static void s_write_stores(FILE *f, const drill_world_t *w, size_t from, size_t to)
+ * each two (a file of them is one element of the stores list), each with its
+ * shard when there are SHARDS. */
+static void s_write_stores(FILE *f, const drill_world_t *w, size_t from, size_t to,
+                           uint32_t shards)
 {
     for (size_t i = from; i < to; i++) {
         const drill_store_t *s = &w->stores[i];
@@ -287,13 +318,17 @@ static void s_write_stores(FILE *f, const drill_world_t *w, size_t from, size_t 
                 s->paused ? "true" : "false");
         for (uint32_t k = 0; k < s->platform_count; k++)
             fprintf(f, "%s\"p%u\"", k > 0 ? ", " : "", s->platforms[k] + 1);
-        fprintf(f, "]; }%s\n", i + 1 < to ? "," : "");
+        fputs("];", f);
+        if (shards > 0)
+            fprintf(f, " shard = \"s%u\";", drill_world_store_shard(i, shards) + 1);
+        fprintf(f, " }%s\n", i + 1 < to ? "," : "");
     }
 }
 
 /* s_write_store_files writes the store files whose stores changed since
  * they were last written (all of them the first time). */
-static bool s_write_store_files(drill_world_t *w, const char *path, size_t files)
+static bool s_write_store_files(const drill_world_t *w, const drill_endpoints_t *ep,
+                                const char *path, size_t files)
 {
     char file[4200], tmp[4300];
     for (size_t k = 0; k < files; k++) {
@@ -309,19 +344,25 @@ static bool s_write_store_files(drill_world_t *w, const char *path, size_t files
         FILE *f = s_open_tmp(file, tmp, sizeof tmp);
         if (f == NULL)
             return false;
-        s_write_stores(f, w, from, to);
+        s_write_stores(f, w, from, to, ep->shards);
         if (!s_commit(f, tmp, file))
             return false;
     }
     return true;
 }
 
-bool drill_world_write_config(drill_world_t *w, const drill_endpoints_t *ep, const char *path)
+/* s_store_files: how many store files W's config has (0: the stores inline). */
+static size_t s_store_files(const drill_world_t *w)
 {
-    size_t files = w->store_count > DRILL_STORES_PER_FILE
-                       ? (w->store_count + DRILL_STORES_PER_FILE - 1) / DRILL_STORES_PER_FILE
-                       : 0;
-    if (!s_write_store_files(w, path, files))
+    return w->store_count > DRILL_STORES_PER_FILE
+               ? (w->store_count + DRILL_STORES_PER_FILE - 1) / DRILL_STORES_PER_FILE
+               : 0;
+}
+
+static bool s_write_config(const drill_world_t *w, const drill_endpoints_t *ep, const char *path)
+{
+    size_t files = s_store_files(w);
+    if (!s_write_store_files(w, ep, path, files))
         return false;
     char tmp[4300];
     FILE *f = s_open_tmp(path, tmp, sizeof tmp);
@@ -343,7 +384,11 @@ bool drill_world_write_config(drill_world_t *w, const drill_endpoints_t *ep, con
             ep->control, ep->http);
     if (w->availability_event_ms)
         fprintf(f, "  availability_event_ms = %u;\n", w->availability_event_ms);
+    if (ep->shards > 0)
+        s_write_fleet(f, ep);
     fputs("};\n", f);
+    if (ep->shards > 0)
+        s_write_shards(f, ep);
     if (w->campaign_name[0] && w->campaign_store_share > 0) {
         double pace = ceil(w->peak_rate);
         fprintf(f, "campaigns = ( { name = \"%s\"; orders_per_second = %.0f; store_share = %g; } );\n",
@@ -368,15 +413,28 @@ bool drill_world_write_config(drill_world_t *w, const drill_endpoints_t *ep, con
     s_write_platforms(f, ep);
     fputs("stores = (\n", f);
     if (files == 0)
-        s_write_stores(f, w, 0, w->store_count);
+        s_write_stores(f, w, 0, w->store_count, ep->shards);
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     for (size_t k = 0; k < files; k++)
         fprintf(f, "  @include \"%s.stores-%03zu.conf\"\n%s", base, k, k + 1 < files ? "  ,\n" : "");
     fputs(");\n", f);
-    if (!s_commit(f, tmp, path))
-        return false;
-    w->files_written = files > 0;
+    return s_commit(f, tmp, path);
+}
+
+bool drill_world_write_configs(drill_world_t *w, const drill_endpoints_t *eps,
+                               const char *const *paths, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!s_write_config(w, &eps[i], paths[i]))
+            return false;
+    /* only once every node's files say the same */
+    w->files_written = s_store_files(w) > 0;
     for (size_t i = 0; i < w->store_count; i++)
         w->stores[i].written_paused = w->stores[i].paused;
     return true;
+}
+
+bool drill_world_write_config(drill_world_t *w, const drill_endpoints_t *ep, const char *path)
+{
+    return drill_world_write_configs(w, ep, &path, 1);
 }

@@ -23,6 +23,9 @@
  * range; promises use their mean (drill_world_t.rider_kmh). */
 #define DRILL_RIDER_KMH_MIN 15.0
 #define DRILL_RIDER_KMH_MAX 25.0
+/* --ha: stores split over shards s1..sN, each run by an active and a standby. */
+#define DRILL_SHARDS_MAX 4
+#define DRILL_NODES_PER_SHARD 2
 
 /* The simulated day: the giveaway ran 10:00-19:00. */
 #define DRILL_DAY_START_H 10.0
@@ -59,11 +62,19 @@ typedef struct {
     double district_at[DRILL_DISTRICTS][2];   /* lat, lng */
 } drill_city_t;
 
-/* Where the generated config points: filled in by the caller. */
+/* Where the generated config points: filled in by the caller. With SHARDS
+ * > 0 the config is that of node NODE of shard SHARD (an index; the shards
+ * are named s1..sN) in a fleet whose every shard's nodes listen on
+ * SHARD_INGRESS, with a lease of LEASE_SECONDS; with 0, a single node. */
 typedef struct {
     char dsn[512];
     char ingress[128], events[128], control[256], http[64];
     char platform_endpoint[DRILL_PLATFORMS][128];
+    uint32_t shards;
+    char shard_ingress[DRILL_SHARDS_MAX][DRILL_NODES_PER_SHARD][128];
+    uint32_t shard;
+    char node[32];
+    uint32_t lease_seconds;
 } drill_endpoints_t;
 
 typedef struct {
@@ -109,6 +120,11 @@ size_t drill_world_find_store(const drill_world_t *w, uint32_t id);
  * with the most popular store), or SIZE_MAX. */
 size_t drill_world_find_brand(const drill_world_t *w, const char *name);
 
+/* drill_world_store_shard: the shard (index) store index I belongs to when
+ * the stores are split over SHARDS shards: every SHARDS-th store, so that
+ * popular stores land on every shard. */
+uint32_t drill_world_store_shard(size_t i, uint32_t shards);
+
 /* drill_world_demand is the giveaway's shape: relative demand (peak 1.0) at
  * simulated hour H of the day (10.0 .. 19.0): a ramp to a noon peak, an
  * afternoon fall and an evening bump. */
@@ -124,6 +140,12 @@ double drill_world_demand(double hour);
  * scale, exact. False when it cannot (logged). */
 bool drill_world_write_config(drill_world_t *w, const drill_endpoints_t *ep,
                               const char *path) __attribute__((warn_unused_result));
+/* drill_world_write_configs writes N nodes' configs, node I's with EPS[I] to
+ * PATHS[I], each with its own store files; a store file is written again
+ * for every node when its stores changed since the last call. */
+bool drill_world_write_configs(drill_world_t *w, const drill_endpoints_t *eps,
+                               const char *const *paths, size_t n)
+    __attribute__((warn_unused_result));
 
 /* drill_world_rand is the world's generator (splitmix64), shared with the
  * producers so that one seed fixes the whole run. */

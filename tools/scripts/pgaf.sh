@@ -157,9 +157,13 @@ CONF
                 >"$dir/create-node$n.log" 2>&1 || { cat "$dir/create-node$n.log" >&2; exit 1; }
             as pg_autoctl config set --pgdata "$dir/node$n" timeout.network_partition_timeout 4 \
                 >/dev/null
+            # pgtmp.sh's settings, so that `make bench` compares a node
+            # with a synchronous standby with a single server like for like
             cat >>"$dir/node$n/postgresql.conf" <<CONF
-shared_buffers = 256MB
-max_wal_size = 4GB
+shared_buffers = 512MB
+wal_buffers = 64MB
+max_wal_size = 8GB
+checkpoint_timeout = 30min
 max_connections = 60
 log_min_messages = warning
 CONF
