@@ -53,7 +53,7 @@ static void test_kitchens_in_their_ranges(void **state)
     (void)state;
     drill_world_t *w = drill_world_new(2000, 1, 180, 200);
     assert_non_null(w);
-    bool ranks[2001] = {false};
+    bool ranks[2001] = { false };
     for (size_t i = 0; i < w->store_count; i++) {
         const drill_store_t *s = &w->stores[i];
         assert_int_equal(s->id, 1001 + i);
@@ -133,11 +133,11 @@ static void test_config_is_valid_and_follows_chaos(void **state)
     (void)state;
     drill_world_t *w = drill_world_new(50, 5, 180, 100);
     assert_non_null(w);
-    drill_endpoints_t ep = {.dsn = "host=/nonexistent dbname=sluice",
-                            .ingress = "tcp://127.0.0.1:7400",
-                            .events = "tcp://127.0.0.1:7401",
-                            .control = "ipc:///tmp/drill-unit.sock",
-                            .http = "127.0.0.1:9464"};
+    drill_endpoints_t ep = { .dsn = "host=/nonexistent dbname=sluice",
+                             .ingress = "tcp://127.0.0.1:7400",
+                             .events = "tcp://127.0.0.1:7401",
+                             .control = "ipc:///tmp/drill-unit.sock",
+                             .http = "127.0.0.1:9464" };
     for (int p = 0; p < DRILL_PLATFORMS; p++)
         snprintf(ep.platform_endpoint[p], sizeof ep.platform_endpoint[p], "tcp://127.0.0.1:%d",
                  7601 + p);
@@ -165,11 +165,12 @@ static void test_config_is_valid_and_follows_chaos(void **state)
     for (size_t i = 0; i < cfg->store_count; i++) {
         assert_int_equal(cfg->stores[i].id, w->stores[i].id);
         assert_int_equal(cfg->stores[i].paused, i == top);
-        assert_true(fabs(cfg->stores[i].max_wait_minutes - w->stores[i].cfg_max_wait_minutes) < 1e-8);
+        assert_true(fabs(cfg->stores[i].max_wait_minutes - w->stores[i].cfg_max_wait_minutes) <
+                    1e-8);
         assert_true(fabs(cfg->stores[i].item_seconds - w->stores[i].cfg_item_seconds) < 1e-8);
         assert_int_equal(cfg->stores[i].platform_count, (int)w->stores[i].platform_count);
     }
-    assert_int_equal(cfg->campaign_count, 0);   /* none set */
+    assert_int_equal(cfg->campaign_count, 0); /* none set */
     /* promises: 5 simulated minutes of handoff, the riders' mean speed */
     assert_true(fabs(cfg->dispatch.handoff_seconds - 300.0 / 180) < 1e-8);
     assert_true(fabs(cfg->dispatch.rider_kmh - 20.0 * 180) < 1e-6);
@@ -198,11 +199,11 @@ static void test_config_is_valid_and_follows_chaos(void **state)
 /* s_write_load writes W's config to PATH and loads it with sluiced's parser. */
 static config_t *s_write_load(drill_world_t *w, const char *path)
 {
-    drill_endpoints_t ep = {.dsn = "host=/nonexistent dbname=sluice",
-                            .ingress = "tcp://127.0.0.1:7400",
-                            .events = "tcp://127.0.0.1:7401",
-                            .control = "ipc:///tmp/drill-unit.sock",
-                            .http = "127.0.0.1:9464"};
+    drill_endpoints_t ep = { .dsn = "host=/nonexistent dbname=sluice",
+                             .ingress = "tcp://127.0.0.1:7400",
+                             .events = "tcp://127.0.0.1:7401",
+                             .control = "ipc:///tmp/drill-unit.sock",
+                             .http = "127.0.0.1:9464" };
     for (int p = 0; p < DRILL_PLATFORMS; p++)
         snprintf(ep.platform_endpoint[p], sizeof ep.platform_endpoint[p], "tcp://127.0.0.1:%d",
                  7601 + p);
@@ -262,17 +263,17 @@ static void test_compressed_store_promises_as_real_one(void **state)
     s_kitchen_env(&f, fast, path);
     assert_true(fabs(f.cfg->dispatch.rider_kmh - real->rider_kmh * scale) < 1e-6);
 
-    const uint64_t t0 = UINT64_C(1800000000000);   /* a wall clock ms, any */
+    const uint64_t t0 = UINT64_C(1800000000000); /* a wall clock ms, any */
     size_t busy = 0, accepted = 0;
     for (size_t s = 0; s < 4; s++) {
         uint32_t id = real->stores[s].id;
-        double lat = real->stores[s].lat + 0.02, lng = real->stores[s].lng;   /* 2.2 km north */
+        double lat = real->stores[s].lat + 0.02, lng = real->stores[s].lng; /* 2.2 km north */
         for (unsigned i = 0; i < 40; i++) {
             /* 12 minutes apart, then a rush of one a second */
             double at_s = i < 5 ? 720.0 * i : 2880.0 + (i - 4);
             unsigned drinks = 1 + i % 3;
             admit_result_t a, b;
-            admit_order_in_t in = {.drinks = drinks, .dropoff_lat = lat, .dropoff_lng = lng};
+            admit_order_in_t in = { .drinks = drinks, .dropoff_lat = lat, .dropoff_lng = lng };
             in.now_ms = t0 + (uint64_t)llround(at_s * 1000);
             in.now_us = 1 + (uint64_t)llround(at_s * 1e6);
             bool ok_real = admit_order(r.admit, r.stores, store_table_find(r.stores, id), &in, &a);
@@ -297,7 +298,7 @@ static void test_compressed_store_promises_as_real_one(void **state)
         }
     }
     assert_true(accepted >= 20);
-    assert_true(busy > 0);   /* the rush met max_wait_minutes in both */
+    assert_true(busy > 0); /* the rush met max_wait_minutes in both */
     s_kitchen_env_free(&r);
     s_kitchen_env_free(&f);
     snprintf(path, sizeof path, "rm -rf '%s'", dir);
@@ -329,7 +330,7 @@ static void test_big_world_in_files_and_cities(void **state)
         snprintf(file, sizeof file, "%s.stores-%03d.conf", path, k);
         assert_int_equal(stat(file, &before[k]), 0);
     }
-    w->stores[4000].paused = true;   /* in the second file */
+    w->stores[4000].paused = true; /* in the second file */
     cfg = s_write_load(w, path);
     assert_true(cfg->stores[4000].paused);
     assert_false(cfg->stores[3999].paused);
@@ -346,7 +347,7 @@ static void test_big_world_in_files_and_cities(void **state)
     w = drill_world_new(60000, 2, 54, 3200);
     assert_non_null(w);
     assert_int_equal(w->city_count, 3);
-    size_t per_city[3] = {0};
+    size_t per_city[3] = { 0 };
     for (size_t i = 0; i < w->store_count; i++) {
         const drill_store_t *s = &w->stores[i];
         assert_in_range(s->city, 0, 2);
@@ -374,12 +375,12 @@ static void test_big_world_for_every_node(void **state)
     drill_endpoints_t eps[2];
     const char *paths[2];
     for (int n = 0; n < 2; n++) {
-        eps[n] = (drill_endpoints_t){.dsn = "host=/nonexistent dbname=sluice",
-                                     .control = "ipc:///tmp/drill-unit-nodes.sock",
-                                     .http = "127.0.0.1:9466",
-                                     .shards = 2,
-                                     .shard = 0,
-                                     .lease_seconds = 4};
+        eps[n] = (drill_endpoints_t){ .dsn = "host=/nonexistent dbname=sluice",
+                                      .control = "ipc:///tmp/drill-unit-nodes.sock",
+                                      .http = "127.0.0.1:9466",
+                                      .shards = 2,
+                                      .shard = 0,
+                                      .lease_seconds = 4 };
         snprintf(eps[n].node, sizeof eps[n].node, "s1-%d", n + 1);
         snprintf(eps[n].ingress, sizeof eps[n].ingress, "tcp://127.0.0.1:%d", 7420 + n);
         snprintf(eps[n].events, sizeof eps[n].events, "tcp://127.0.0.1:%d", 7430 + n);
@@ -397,7 +398,7 @@ static void test_big_world_for_every_node(void **state)
     }
     for (int round = 0; round < 2; round++) {
         if (round == 1)
-            w->stores[4000].paused = true;   /* in the second file */
+            w->stores[4000].paused = true; /* in the second file */
         assert_true(drill_world_write_configs(w, eps, paths, 2));
         for (int n = 0; n < 2; n++) {
             char *errors = NULL;
@@ -431,12 +432,12 @@ static void test_report_classes_and_shares(void **state)
     assert_true(drill_report_regular_share(r) == 0);
     assert_true(drill_report_regular_accepted(r) == 0);
     assert_true(drill_report_per_accepted(r, 2) == 0);
-    r->kinds[0][0] = (drill_kind_t){.offered = 10, .submissions = 12, .accepted = 6,
-                                    .accepted_prep_s = 30};
-    r->kinds[0][1] = (drill_kind_t){.offered = 20, .submissions = 40, .accepted = 4,
-                                    .accepted_prep_s = 20};
-    r->kinds[2][1] = (drill_kind_t){.offered = 5, .submissions = 8, .accepted = 4,
-                                    .accepted_prep_s = 9};
+    r->kinds[0][0] =
+        (drill_kind_t){ .offered = 10, .submissions = 12, .accepted = 6, .accepted_prep_s = 30 };
+    r->kinds[0][1] =
+        (drill_kind_t){ .offered = 20, .submissions = 40, .accepted = 4, .accepted_prep_s = 20 };
+    r->kinds[2][1] =
+        (drill_kind_t){ .offered = 5, .submissions = 8, .accepted = 4, .accepted_prep_s = 9 };
     assert_true(drill_report_regular_share(r) > 0.5999 && drill_report_regular_share(r) < 0.6001);
     assert_true(drill_report_regular_accepted(r) == 0.6);
     assert_true(drill_report_per_accepted(r, 0) == 2.0);
@@ -469,15 +470,20 @@ static void test_report_checks_its_sums(void **state)
     r->unanswered_submissions = 1;
     drill_second_t *e = drill_report_second(r, 0);
     assert_non_null(e);
-    *e = (drill_second_t){.offered = 10, .orders_accepted = 6, .orders_gave_up = 4, .sent = 15,
-                          .accepted = 6, .rejected = 6, .timed_out = 2};
-    r->kinds[0][0] = (drill_kind_t){.offered = 4, .submissions = 5, .accepted = 2};
-    r->kinds[2][1] = (drill_kind_t){.offered = 6, .submissions = 10, .accepted = 4};
+    *e = (drill_second_t){ .offered = 10,
+                           .orders_accepted = 6,
+                           .orders_gave_up = 4,
+                           .sent = 15,
+                           .accepted = 6,
+                           .rejected = 6,
+                           .timed_out = 2 };
+    r->kinds[0][0] = (drill_kind_t){ .offered = 4, .submissions = 5, .accepted = 2 };
+    r->kinds[2][1] = (drill_kind_t){ .offered = 6, .submissions = 10, .accepted = 4 };
     r->ready_orders = r->ready_orders_ok = r->ready_ok = 6;
     r->ready_sent = 7;
     r->ready_503 = 1;
     r->measured = true;
-    r->db_orders = 7;   /* the one never answered was committed */
+    r->db_orders = 7; /* the one never answered was committed */
     r->db_delivered = 6;
     r->db_failed = 1;
     r->db_unacked = 1;
@@ -494,15 +500,16 @@ static void test_report_checks_its_sums(void **state)
     assert_string_equal(r->inv[r->inv_count - 1].name, "every count in the report adds up");
 
     r->inv_count = 0;
-    r->reasons[SLUICE__V1__REASON__OVERLOADED] = 0;   /* a refusal without its reason */
-    r->db_unacked = 2;                                /* more unacked than unanswered */
+    r->reasons[SLUICE__V1__REASON__OVERLOADED] = 0; /* a refusal without its reason */
+    r->db_unacked = 2;                              /* more unacked than unanswered */
     drill_report_check_sums(r);
     size_t bad = 0;
     for (size_t i = 0; i < r->sum_count; i++)
         bad += !r->sums[i].ok;
-    assert_int_equal(bad, 3);   /* reasons; acked + never acked; never acked <= unanswered */
+    assert_int_equal(bad, 3); /* reasons; acked + never acked; never acked <= unanswered */
     assert_false(drill_report_ok(r));
-    assert_non_null(strstr(r->inv[0].detail, "refused submissions 6 != the sum over their reasons 5"));
+    assert_non_null(
+        strstr(r->inv[0].detail, "refused submissions 6 != the sum over their reasons 5"));
     drill_report_destroy(&r);
 }
 
@@ -523,15 +530,15 @@ static void test_report_axes_and_labels(void **state)
     drill_report_axis(11, &top, &step);
     assert_true(top == 12 && step == 2);
 
-    const double from[] = {10, 20, 60, 65, 70, 300};
-    const double to[] = {50, 90, 100, 120, 110, 340};
+    const double from[] = { 10, 20, 60, 65, 70, 300 };
+    const double to[] = { 50, 90, 100, 120, 110, 340 };
     int lane[6];
     assert_int_equal(drill_report_lanes(from, to, 6, 3, lane), 3);
     assert_int_equal(lane[0], 0);
     assert_int_equal(lane[1], 1);
-    assert_int_equal(lane[2], 0);   /* the first lane is free again at 50 */
+    assert_int_equal(lane[2], 0); /* the first lane is free again at 50 */
     assert_int_equal(lane[3], 2);
-    assert_int_equal(lane[4], -1);  /* no lane free: its number only */
+    assert_int_equal(lane[4], -1); /* no lane free: its number only */
     assert_int_equal(lane[5], 0);
 
     drill_report_t *r = drill_report_new();
@@ -559,16 +566,16 @@ static void test_config_of_a_shard_node(void **state)
     (void)state;
     drill_world_t *w = drill_world_new(30, 3, 180, 100);
     assert_non_null(w);
-    drill_endpoints_t ep = {.dsn = "host=127.0.0.1,127.0.0.1 port=5433,5434 dbname=sluice"
-                                   " target_session_attrs=read-write",
-                            .ingress = "tcp://127.0.0.1:7410",
-                            .events = "tcp://127.0.0.1:7411",
-                            .control = "ipc:///tmp/drill-unit-s2-1/control.sock",
-                            .http = "127.0.0.1:9465",
-                            .shards = 3,
-                            .shard = 1,
-                            .node = "s2-1",
-                            .lease_seconds = 4};
+    drill_endpoints_t ep = { .dsn = "host=127.0.0.1,127.0.0.1 port=5433,5434 dbname=sluice"
+                                    " target_session_attrs=read-write",
+                             .ingress = "tcp://127.0.0.1:7410",
+                             .events = "tcp://127.0.0.1:7411",
+                             .control = "ipc:///tmp/drill-unit-s2-1/control.sock",
+                             .http = "127.0.0.1:9465",
+                             .shards = 3,
+                             .shard = 1,
+                             .node = "s2-1",
+                             .lease_seconds = 4 };
     for (int p = 0; p < DRILL_PLATFORMS; p++)
         snprintf(ep.platform_endpoint[p], sizeof ep.platform_endpoint[p], "tcp://127.0.0.1:%d",
                  7601 + p);
@@ -594,7 +601,7 @@ static void test_config_of_a_shard_node(void **state)
     assert_string_equal(cfg->shards[2].name, "s3");
     assert_string_equal(cfg->shards[2].endpoints[1], "tcp://127.0.0.1:7721");
     assert_null(cfg->shards[2].endpoints[DRILL_NODES_PER_SHARD]);
-    size_t per_shard[3] = {0};
+    size_t per_shard[3] = { 0 };
     for (size_t i = 0; i < cfg->store_count; i++) {
         uint32_t k = drill_world_store_shard(i, ep.shards);
         assert_int_equal(cfg->stores[i].shard, (int)k);

@@ -86,10 +86,12 @@ static void s_usage(FILE *f)
           "                      freeze-db-primary S (0: until the standby is promoted),\n"
           "                      kill-active [SHARD], freeze-active S [SHARD] (default s1),\n"
           "                      each held until the fleet is whole again\n"
-          "  --chaos-file FILE   more actions, one per line (TIME:ACTION or TIME ACTION; # comments)\n"
+          "  --chaos-file FILE   more actions, one per line (TIME:ACTION or TIME ACTION; # "
+          "comments)\n"
           "  --out DIR           report and run files (default tmp/drill-<unixtime>)\n"
           "  --bin-dir DIR       where sluiced and sluice-sim are (default: this program's)\n"
-          "  --pgtmp PATH        tools/scripts/pgtmp.sh (default: BIN_DIR/../tools/scripts/pgtmp.sh)\n"
+          "  --pgtmp PATH        tools/scripts/pgtmp.sh (default: "
+          "BIN_DIR/../tools/scripts/pgtmp.sh)\n"
           "  --pgaf PATH         tools/scripts/pgaf.sh (default: beside pgtmp.sh)\n"
           "  --ha                a pg_auto_failover formation (monitor, primary, synchronous\n"
           "                      standby) instead of one PostgreSQL, and the stores split over\n"
@@ -133,116 +135,115 @@ static bool s_parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
     return true;
 }
 
-enum { O_STORES = 256, O_MINUTES, O_SCALE, O_PEAK, O_SEED, O_CONNS, O_TRIES, O_RIDERS, O_DRAIN,
-       O_CHAOS, O_CHAOS_FILE, O_OUT, O_BINDIR, O_PGTMP, O_KEEP, O_QUIET, O_NO_POS,
-       O_CAMPAIGN_SHARE, O_STORE_SHARE, O_HONOUR, O_PGAF, O_HA, O_SHARDS, O_LEASE, O_HELP };
+enum {
+    O_STORES = 256,
+    O_MINUTES,
+    O_SCALE,
+    O_PEAK,
+    O_SEED,
+    O_CONNS,
+    O_TRIES,
+    O_RIDERS,
+    O_DRAIN,
+    O_CHAOS,
+    O_CHAOS_FILE,
+    O_OUT,
+    O_BINDIR,
+    O_PGTMP,
+    O_KEEP,
+    O_QUIET,
+    O_NO_POS,
+    O_CAMPAIGN_SHARE,
+    O_STORE_SHARE,
+    O_HONOUR,
+    O_PGAF,
+    O_HA,
+    O_SHARDS,
+    O_LEASE,
+    O_HELP
+};
 
 static const struct option s_longopts[] = {
-    {"stores", required_argument, NULL, O_STORES},
-    {"minutes", required_argument, NULL, O_MINUTES},
-    {"time-scale", required_argument, NULL, O_SCALE},
-    {"peak-rate", required_argument, NULL, O_PEAK},
-    {"seed", required_argument, NULL, O_SEED},
-    {"connections", required_argument, NULL, O_CONNS},
-    {"max-tries", required_argument, NULL, O_TRIES},
-    {"riders", required_argument, NULL, O_RIDERS},
-    {"drain-seconds", required_argument, NULL, O_DRAIN},
-    {"chaos", required_argument, NULL, O_CHAOS},
-    {"chaos-file", required_argument, NULL, O_CHAOS_FILE},
-    {"out", required_argument, NULL, O_OUT},
-    {"bin-dir", required_argument, NULL, O_BINDIR},
-    {"pgtmp", required_argument, NULL, O_PGTMP},
-    {"keep", no_argument, NULL, O_KEEP},
-    {"quiet", no_argument, NULL, O_QUIET},
-    {"no-pos", no_argument, NULL, O_NO_POS},
-    {"campaign-share", required_argument, NULL, O_CAMPAIGN_SHARE},
-    {"store-share", required_argument, NULL, O_STORE_SHARE},
-    {"honour-availability", no_argument, NULL, O_HONOUR},
-    {"pgaf", required_argument, NULL, O_PGAF},
-    {"ha", no_argument, NULL, O_HA},
-    {"shards", required_argument, NULL, O_SHARDS},
-    {"lease-seconds", required_argument, NULL, O_LEASE},
-    {"help", no_argument, NULL, O_HELP},
-    {NULL, 0, NULL, 0},
+    { "stores", required_argument, NULL, O_STORES },
+    { "minutes", required_argument, NULL, O_MINUTES },
+    { "time-scale", required_argument, NULL, O_SCALE },
+    { "peak-rate", required_argument, NULL, O_PEAK },
+    { "seed", required_argument, NULL, O_SEED },
+    { "connections", required_argument, NULL, O_CONNS },
+    { "max-tries", required_argument, NULL, O_TRIES },
+    { "riders", required_argument, NULL, O_RIDERS },
+    { "drain-seconds", required_argument, NULL, O_DRAIN },
+    { "chaos", required_argument, NULL, O_CHAOS },
+    { "chaos-file", required_argument, NULL, O_CHAOS_FILE },
+    { "out", required_argument, NULL, O_OUT },
+    { "bin-dir", required_argument, NULL, O_BINDIR },
+    { "pgtmp", required_argument, NULL, O_PGTMP },
+    { "keep", no_argument, NULL, O_KEEP },
+    { "quiet", no_argument, NULL, O_QUIET },
+    { "no-pos", no_argument, NULL, O_NO_POS },
+    { "campaign-share", required_argument, NULL, O_CAMPAIGN_SHARE },
+    { "store-share", required_argument, NULL, O_STORE_SHARE },
+    { "honour-availability", no_argument, NULL, O_HONOUR },
+    { "pgaf", required_argument, NULL, O_PGAF },
+    { "ha", no_argument, NULL, O_HA },
+    { "shards", required_argument, NULL, O_SHARDS },
+    { "lease-seconds", required_argument, NULL, O_LEASE },
+    { "help", no_argument, NULL, O_HELP },
+    { NULL, 0, NULL, 0 },
 };
 
 static bool s_apply_option(options_t *o, int c, const char *arg)
 {
     uint32_t u;
     switch (c) {
-    case O_STORES:
-        return s_parse_u32(arg, 1, 1000000, &o->stores);
-    case O_MINUTES:
-        return drill_parse_double(arg, 0.05, 24 * 60, &o->minutes);
-    case O_SCALE:
-        return drill_parse_double(arg, 1, 100000, &o->scale);
-    case O_PEAK:
-        return drill_parse_double(arg, 0.1, 1000000, &o->peak_rate);
+    case O_STORES: return s_parse_u32(arg, 1, 1000000, &o->stores);
+    case O_MINUTES: return drill_parse_double(arg, 0.05, 24 * 60, &o->minutes);
+    case O_SCALE: return drill_parse_double(arg, 1, 100000, &o->scale);
+    case O_PEAK: return drill_parse_double(arg, 0.1, 1000000, &o->peak_rate);
     case O_SEED:
         if (!s_parse_u32(arg, 0, UINT32_MAX, &u))
             return false;
         o->seed = u;
         return true;
-    case O_CONNS:
-        return s_parse_u32(arg, 1, CONNS_MAX, &o->connections);
-    case O_TRIES:
-        return s_parse_u32(arg, 1, 100, &o->max_tries);
-    case O_RIDERS:
-        return s_parse_u32(arg, 1, 1000000, &o->riders);
-    case O_DRAIN:
-        return drill_parse_double(arg, 0, 86400, &o->drain_s);
+    case O_CONNS: return s_parse_u32(arg, 1, CONNS_MAX, &o->connections);
+    case O_TRIES: return s_parse_u32(arg, 1, 100, &o->max_tries);
+    case O_RIDERS: return s_parse_u32(arg, 1, 1000000, &o->riders);
+    case O_DRAIN: return drill_parse_double(arg, 0, 86400, &o->drain_s);
     case O_CHAOS:
         snprintf(o->chaos, sizeof o->chaos, "%s", arg);
         return strlen(arg) < sizeof o->chaos;
-    case O_CHAOS_FILE:
-        o->chaos_file = arg;
-        return true;
-    case O_OUT:
-        snprintf(o->out, sizeof o->out, "%s", arg);
-        return true;
-    case O_BINDIR:
-        snprintf(o->bindir, sizeof o->bindir, "%s", arg);
-        return true;
-    case O_PGTMP:
-        snprintf(o->pgtmp, sizeof o->pgtmp, "%s", arg);
-        return true;
-    case O_KEEP:
-        o->keep = true;
-        return true;
-    case O_QUIET:
-        o->quiet = true;
-        return true;
-    case O_NO_POS:
-        o->no_pos = true;
-        return true;
-    case O_CAMPAIGN_SHARE:
-        return drill_parse_double(arg, 0, 1, &o->campaign_share);
-    case O_STORE_SHARE:
-        return drill_parse_double(arg, 0, 1, &o->store_share);
-    case O_HONOUR:
-        o->honour = true;
-        return true;
-    case O_PGAF:
-        snprintf(o->pgaf, sizeof o->pgaf, "%s", arg);
-        return true;
-    case O_HA:
-        o->ha = true;
-        return true;
-    case O_SHARDS:
-        return s_parse_u32(arg, 1, DRILL_SHARDS_MAX, &o->shards);
+    case O_CHAOS_FILE: o->chaos_file = arg; return true;
+    case O_OUT: snprintf(o->out, sizeof o->out, "%s", arg); return true;
+    case O_BINDIR: snprintf(o->bindir, sizeof o->bindir, "%s", arg); return true;
+    case O_PGTMP: snprintf(o->pgtmp, sizeof o->pgtmp, "%s", arg); return true;
+    case O_KEEP: o->keep = true; return true;
+    case O_QUIET: o->quiet = true; return true;
+    case O_NO_POS: o->no_pos = true; return true;
+    case O_CAMPAIGN_SHARE: return drill_parse_double(arg, 0, 1, &o->campaign_share);
+    case O_STORE_SHARE: return drill_parse_double(arg, 0, 1, &o->store_share);
+    case O_HONOUR: o->honour = true; return true;
+    case O_PGAF: snprintf(o->pgaf, sizeof o->pgaf, "%s", arg); return true;
+    case O_HA: o->ha = true; return true;
+    case O_SHARDS: return s_parse_u32(arg, 1, DRILL_SHARDS_MAX, &o->shards);
     case O_LEASE:
         /* daemon.lease_seconds' range */
         return s_parse_u32(arg, 2, 300, &o->lease_seconds);
-    default:
-        return false;
+    default: return false;
     }
 }
 
 /* s_parse_options: false on a usage error (said); *help for --help. */
 static bool s_parse_options(int argc, char **argv, options_t *o, bool *help)
 {
-    *o = (options_t){.stores = 200, .minutes = 3, .peak_rate = 200, .seed = 1, .connections = 4,
-                     .max_tries = 4, .drain_s = 120, .campaign_share = 0.7, .store_share = 0.5};
+    *o = (options_t){ .stores = 200,
+                      .minutes = 3,
+                      .peak_rate = 200,
+                      .seed = 1,
+                      .connections = 4,
+                      .max_tries = 4,
+                      .drain_s = 120,
+                      .campaign_share = 0.7,
+                      .store_share = 0.5 };
     *help = false;
     int c;
     while ((c = getopt_long(argc, argv, "h", s_longopts, NULL)) != -1) {
@@ -268,7 +269,8 @@ static bool s_parse_options(int argc, char **argv, options_t *o, bool *help)
     }
     if (o->ha && o->honour) {
         /* each shard's active node publishes its own stores' events */
-        fprintf(stderr, "sluice-drill: --honour-availability follows one node's feed; not with --ha\n");
+        fprintf(stderr,
+                "sluice-drill: --honour-availability follows one node's feed; not with --ha\n");
         return false;
     }
     if (o->ha && o->shards == 0)
@@ -322,7 +324,6 @@ static bool s_mkdir_p(const char *path)
     return mkdir(buf, 0755) == 0 || errno == EEXIST;
 }
 
-
 /* ---- progress ---- */
 
 static void s_close_second(drill_t *d, size_t sec, double offering_s)
@@ -340,14 +341,15 @@ static void s_close_second(drill_t *d, size_t sec, double offering_s)
     pthread_mutex_unlock(&d->mon.mu);
     if (d->daemon_down && up) {
         d->daemon_down = false;
-        drill_report_chaos(d->report, (double)sec + 1, "sluiced answering again, %.1f s after the restart",
+        drill_report_chaos(d->report, (double)sec + 1,
+                           "sluiced answering again, %.1f s after the restart",
                            (double)sec + 1 - d->daemon_killed_at);
     }
     const drill_report_t *r = d->report;
     e->open = (uint32_t)(r->orders - r->accepted - r->gave_up - r->unanswered);
     if (d->opt.quiet)
         return;
-    static const char *const bname[] = {"closed", "OPEN", "half"};
+    static const char *const bname[] = { "closed", "OPEN", "half" };
     char br[96] = "";
     for (int p = 0; p < DRILL_PLATFORMS; p++) {
         size_t used = strlen(br);
@@ -362,12 +364,14 @@ static void s_close_second(drill_t *d, size_t sec, double offering_s)
             " (busy %" PRIu64 " paused %" PRIu64 " overloaded %" PRIu64 " unavail %" PRIu64
             " no-riders %" PRIu64 " campaign %" PRIu64 ") errors %" PRIu64 " no answer %" PRIu64
             " awaited %zu | delivered %" PRId64 " | ack p99 %.1fms |%s\n",
-            sec + 1, h, m, r->orders, e->offered, r->accepted, r->gave_up + r->unanswered,
-            e->open, r->submissions, r->answered_accepted, r->rejected,
-            r->reasons[SLUICE__V1__REASON__STORE_BUSY], r->reasons[SLUICE__V1__REASON__STORE_PAUSED],
+            sec + 1, h, m, r->orders, e->offered, r->accepted, r->gave_up + r->unanswered, e->open,
+            r->submissions, r->answered_accepted, r->rejected,
+            r->reasons[SLUICE__V1__REASON__STORE_BUSY],
+            r->reasons[SLUICE__V1__REASON__STORE_PAUSED],
             r->reasons[SLUICE__V1__REASON__OVERLOADED], r->reasons[SLUICE__V1__REASON__UNAVAILABLE],
-            r->reasons[SLUICE__V1__REASON__NO_RIDERS], r->reasons[SLUICE__V1__REASON__CAMPAIGN_LIMIT],
-            r->errors, r->timed_out + r->unanswered_submissions, d->pending, e->delivered,
+            r->reasons[SLUICE__V1__REASON__NO_RIDERS],
+            r->reasons[SLUICE__V1__REASON__CAMPAIGN_LIMIT], r->errors,
+            r->timed_out + r->unanswered_submissions, d->pending, e->delivered,
             e->p99_ms < 0 ? 0 : e->p99_ms, br);
 }
 
@@ -402,7 +406,8 @@ static void s_chaos_left(drill_t *d, size_t next_chaos)
         snprintf(left + used, sizeof left - used, "%s%s", i > next_chaos ? ", " : ": ",
                  d->chaos[i].text);
     }
-    drill_report_invariant(d->report, "every chaos action carried out", next_chaos == d->chaos_count,
+    drill_report_invariant(d->report, "every chaos action carried out",
+                           next_chaos == d->chaos_count,
                            "%zu of %zu carried out while orders were offered%s", next_chaos,
                            d->chaos_count, left);
 }
@@ -421,11 +426,11 @@ static void s_run_loop(drill_t *d)
     static zmq_pollitem_t items[SOCKETS_MAX + 1];
     int n_items = (int)(d->node_count * d->opt.connections);
     for (int k = 0; k < n_items; k++)
-        items[k] = (zmq_pollitem_t){.socket = d->conns[k], .events = ZMQ_POLLIN};
+        items[k] = (zmq_pollitem_t){ .socket = d->conns[k], .events = ZMQ_POLLIN };
     if (d->avail != NULL)
-        items[n_items++] = (zmq_pollitem_t){.socket = d->avail, .events = ZMQ_POLLIN};
+        items[n_items++] = (zmq_pollitem_t){ .socket = d->avail, .events = ZMQ_POLLIN };
     drill_log(d, "offering: %.1f minutes for the day, peak %.0f orders/s", d->opt.minutes,
-          d->opt.peak_rate);
+              d->opt.peak_rate);
     for (;;) {
         uint64_t now = clock_mono_us();
         double at = (double)(now - d->start_us) / 1e6;
@@ -437,11 +442,12 @@ static void s_run_loop(drill_t *d)
             d->report->interrupted = drill_interrupts() > 0;
             replies_end = now + REPLIES_WAIT_S * 1000000u;
             drill_load_give_up_held(d, now);
-            drill_log(d, "offering ended: %" PRIu64 " orders, %zu awaiting a reply", d->report->orders,
-                  d->inflight);
+            drill_log(d, "offering ended: %" PRIu64 " orders, %zu awaiting a reply",
+                      d->report->orders, d->inflight);
         }
         if (offering) {
-            double hour = DRILL_DAY_START_H + (DRILL_DAY_END_H - DRILL_DAY_START_H) * at / offering_s;
+            double hour = DRILL_DAY_START_H +
+                          (DRILL_DAY_END_H - DRILL_DAY_START_H) * at / offering_s;
             d->owed += d->opt.peak_rate * drill_world_demand(hour) * (double)(now - last) / 1e6;
             while (d->owed >= 1.0) {
                 d->owed -= 1.0;
@@ -467,7 +473,8 @@ static void s_run_loop(drill_t *d)
             s_close_second(d, cur_sec, offering_s);
             cur_sec++;
         }
-        if (phase == PH_REPLIES && (d->inflight == 0 || now >= replies_end || drill_interrupts() > 1)) {
+        if (phase == PH_REPLIES &&
+            (d->inflight == 0 || now >= replies_end || drill_interrupts() > 1)) {
             drill_load_end_replies(d, now);
             phase = PH_SETTLE;
             settle_end = now + (uint64_t)(d->opt.drain_s * 1e6);
@@ -526,7 +533,6 @@ static float *s_read_waits(drill_t *d, size_t *n)
     return v;
 }
 
-
 static void s_finish_run(drill_t *d)
 {
     drill_procs_cpu(d);
@@ -541,7 +547,8 @@ static void s_finish_run(drill_t *d)
     drill_procs_stop_sims(d);
     float *waits = s_read_waits(d, &n_wait);
     if (PQstatus(c) == CONNECTION_OK) {
-        (void)drill_report_measure(d->report, c, d->world, d->prefix, acked, n_acked, waits, n_wait);
+        (void)drill_report_measure(d->report, c, d->world, d->prefix, acked, n_acked, waits,
+                                   n_wait);
     } else {
         drill_report_invariant(d->report, "database reachable after the run", false, "%s",
                                PQerrorMessage(c));
@@ -590,7 +597,6 @@ static void s_teardown(drill_t *d)
     drill_report_destroy(&d->report);
 }
 
-
 int main(int argc, char **argv)
 {
     static drill_t drill;
@@ -613,7 +619,7 @@ int main(int argc, char **argv)
     char real[PATH_MAX];
     if (realpath(d->opt.out, real) != NULL)
         snprintf(d->opt.out, sizeof d->opt.out, "%s", real);
-    struct sigaction sa = {.sa_handler = s_on_signal};
+    struct sigaction sa = { .sa_handler = s_on_signal };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -660,8 +666,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < d->chaos_count; i++) {
         size_t used = strlen(r->chaos_spec);
         snprintf(r->chaos_spec + used, sizeof r->chaos_spec - used, "%s%.0fs:%s", i ? ", " : "",
-                 d->chaos[i].at_s, strchr(d->chaos[i].text, ':') ? strchr(d->chaos[i].text, ':') + 1
-                                                                  : d->chaos[i].text);
+                 d->chaos[i].at_s,
+                 strchr(d->chaos[i].text, ':') ? strchr(d->chaos[i].text, ':') + 1
+                                               : d->chaos[i].text);
     }
     drill_log(NULL, "run files in %s", d->opt.out);
     if (!drill_procs_setup(d) || !drill_load_open(d))
@@ -673,12 +680,11 @@ int main(int argc, char **argv)
     if (!drill_report_write(d->report, d->opt.out))
         goto out;
     drill_report_print_text(d->report, stdout);
-    printf("\nreport: %s/report.txt\n        %s/report.json\n        %s/report.html\n",
-           d->opt.out, d->opt.out, d->opt.out);
+    printf("\nreport: %s/report.txt\n        %s/report.json\n        %s/report.html\n", d->opt.out,
+           d->opt.out, d->opt.out);
     fflush(stdout);
     rc = drill_report_ok(d->report) ? 0 : EXIT_BROKEN;
 out:
     s_teardown(d);
     return rc;
 }
-

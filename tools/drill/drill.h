@@ -22,23 +22,24 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define DRILL_RIDERS_MAX 60000     /* default riders per platform, at most */
-#define DRILL_RIDE_SIM_S 1800.0     /* a delivery: ~30 simulated minutes of a rider */
-#define DRILL_MEAN_ITEMS 1.5        /* of drill_load_new_order's 1, 2 or 3 items */
-#define EXIT_BROKEN 1          /* an invariant broke */
-#define EXIT_SETUP 2           /* usage, or the system under test could not be started */
+#define DRILL_RIDERS_MAX 60000  /* default riders per platform, at most */
+#define DRILL_RIDE_SIM_S 1800.0 /* a delivery: ~30 simulated minutes of a rider */
+#define DRILL_MEAN_ITEMS 1.5    /* of drill_load_new_order's 1, 2 or 3 items */
+#define EXIT_BROKEN 1           /* an invariant broke */
+#define EXIT_SETUP 2            /* usage, or the system under test could not be started */
 
-#define CONNS_MAX 64            /* producer sockets per node */
+#define CONNS_MAX 64 /* producer sockets per node */
 #define DRILL_NODES_MAX (DRILL_SHARDS_MAX * DRILL_NODES_PER_SHARD)
 #define SOCKETS_MAX (CONNS_MAX * DRILL_NODES_MAX)
 #define CHAOS_ACTIONS_MAX 64
-#define REPLY_TIMEOUT_MS 3000  /* no reply this long: send the same order again */
-#define RESENDS_MAX 40         /* then count it as never answered */
-#define SUSPECT_MS (2 * REPLY_TIMEOUT_MS)  /* --ha: a node that did not answer is avoided this long */
-#define REPLIES_WAIT_S 20      /* after offering, wait this long for outstanding replies */
+#define REPLY_TIMEOUT_MS 3000 /* no reply this long: send the same order again */
+#define RESENDS_MAX 40        /* then count it as never answered */
+#define SUSPECT_MS \
+    (2 * REPLY_TIMEOUT_MS) /* --ha: a node that did not answer is avoided this long */
+#define REPLIES_WAIT_S 20  /* after offering, wait this long for outstanding replies */
 #define READY_WAIT_S 60
 #define PACK_BYTES 2048
-#define POS_RETRY_MS 200       /* MarkReady answered 503 (order still committing): again after */
+#define POS_RETRY_MS 200 /* MarkReady answered 503 (order still committing): again after */
 #define POS_TRIES_MAX 20
 #define POS_BIT (1ull << 63)   /* request_id of a MarkReady: POS_BIT | order index */
 #define PAUSED_RECHECK_MS 5000 /* a store the feed says is paused is tried again after */
@@ -47,12 +48,12 @@
 typedef struct {
     uint32_t stores;
     double minutes;
-    double scale;               /* 0 = 9 hours in --minutes */
+    double scale; /* 0 = 9 hours in --minutes */
     double peak_rate;
     uint64_t seed;
     uint32_t connections;
     uint32_t max_tries;
-    uint32_t riders;            /* per platform; 0 = sized from the kitchens */
+    uint32_t riders; /* per platform; 0 = sized from the kitchens */
     double drain_s;
     char chaos[1024];
     const char *chaos_file;
@@ -63,38 +64,50 @@ typedef struct {
     bool keep;
     bool quiet;
     bool no_pos;
-    double campaign_share;      /* of the demand, for the giveaway's campaign */
-    double store_share;         /* the campaign's store_share in the config */
-    bool honour;                /* --honour-availability */
-    bool ha;                    /* a formation and shards of two nodes */
-    uint32_t shards;            /* with --ha */
-    uint32_t lease_seconds;     /* with --ha */
+    double campaign_share;  /* of the demand, for the giveaway's campaign */
+    double store_share;     /* the campaign's store_share in the config */
+    bool honour;            /* --honour-availability */
+    bool ha;                /* a formation and shards of two nodes */
+    uint32_t shards;        /* with --ha */
+    uint32_t lease_seconds; /* with --ha */
 } options_t;
 
 typedef enum {
-    CH_KILL_DAEMON, CH_RESTART_DB, CH_DARK, CH_LIGHT, CH_SLOW, CH_FAIL, CH_CANCEL_RATIO,
-    CH_PAUSE_STORE, CH_RESUME_STORE, CH_HALVE_BRAND, CH_RIDER_PACE,
+    CH_KILL_DAEMON,
+    CH_RESTART_DB,
+    CH_DARK,
+    CH_LIGHT,
+    CH_SLOW,
+    CH_FAIL,
+    CH_CANCEL_RATIO,
+    CH_PAUSE_STORE,
+    CH_RESUME_STORE,
+    CH_HALVE_BRAND,
+    CH_RIDER_PACE,
     /* --ha only: each waits until the fleet is whole (drill_ha_whole) */
-    CH_KILL_DB_PRIMARY, CH_FREEZE_DB_PRIMARY, CH_KILL_ACTIVE, CH_FREEZE_ACTIVE,
+    CH_KILL_DB_PRIMARY,
+    CH_FREEZE_DB_PRIMARY,
+    CH_KILL_ACTIVE,
+    CH_FREEZE_ACTIVE,
 } chaos_kind_t;
 
 typedef struct {
     double at_s;
     chaos_kind_t kind;
-    int platform;               /* 0..2 */
+    int platform; /* 0..2 */
     double value;
-    char arg[64];               /* store id, brand name or shard; "" = the most popular, s1 */
-    char text[128];             /* as written */
-    bool held;                  /* --ha: said to wait until the fleet is whole */
+    char arg[64];   /* store id, brand name or shard; "" = the most popular, s1 */
+    char text[128]; /* as written */
+    bool held;      /* --ha: said to wait until the fleet is whole */
 } chaos_action_t;
 
 /* ---- the sluiced nodes: one, or two per shard with --ha ---- */
 
-typedef enum { ROLE_DOWN, ROLE_ACTIVE, ROLE_STANDBY } node_role_t;   /* as /readyz says */
+typedef enum { ROLE_DOWN, ROLE_ACTIVE, ROLE_STANDBY } node_role_t; /* as /readyz says */
 
 typedef struct {
-    char name[32];              /* "sluiced", or s1-1, s1-2, s2-1 ... */
-    uint32_t shard;             /* index: s1 is 0 */
+    char name[32];  /* "sluiced", or s1-1, s1-2, s2-1 ... */
+    uint32_t shard; /* index: s1 is 0 */
     char ingress[128], events[128], control[256], http[64];
     char conf[PATH_MAX + 32], log[PATH_MAX + 32];
     pid_t pid;
@@ -116,23 +129,23 @@ enum { OS_INFLIGHT, OS_WAIT, OS_ACCEPTED, OS_GAVE_UP, OS_UNANSWERED, OS_HELD };
 enum { POS_NONE, POS_SENT, POS_AGAIN, POS_DONE };
 
 typedef struct {
-    uint32_t store;             /* index into the world's stores */
-    uint32_t attempt;           /* submissions so far; request_id = idx << 16 | attempt */
+    uint32_t store;   /* index into the world's stores */
+    uint32_t attempt; /* submissions so far; request_id = idx << 16 | attempt */
     uint64_t sent_us;
     float lat, lng;
     uint8_t items;
-    uint8_t tries;              /* rejections so far */
-    uint8_t resends;            /* sends after no reply */
+    uint8_t tries;   /* rejections so far */
+    uint8_t resends; /* sends after no reply */
     uint8_t state;
-    uint8_t outstanding;        /* its latest submission awaits its answer */
-    uint8_t last_reason;        /* of its latest refusal (sluice.v1.Reason), 0: none */
-    uint8_t pos_tries;          /* MarkReady requests sent */
-    uint8_t pos;                /* POS_*: its MarkReady */
-    uint8_t campaign;           /* it carries the giveaway's campaign */
-    uint8_t probe;              /* --honour-availability: sent to learn whether its store has room */
-    uint8_t was_held;           /* it waited for its store at least once */
-    uint32_t next_held;         /* the next held order of its store and kind, index + 1 */
-    uint8_t node;               /* the node the last submission went to */
+    uint8_t outstanding; /* its latest submission awaits its answer */
+    uint8_t last_reason; /* of its latest refusal (sluice.v1.Reason), 0: none */
+    uint8_t pos_tries;   /* MarkReady requests sent */
+    uint8_t pos;         /* POS_*: its MarkReady */
+    uint8_t campaign;    /* it carries the giveaway's campaign */
+    uint8_t probe;       /* --honour-availability: sent to learn whether its store has room */
+    uint8_t was_held;    /* it waited for its store at least once */
+    uint32_t next_held;  /* the next held order of its store and kind, index + 1 */
+    uint8_t node;        /* the node the last submission went to */
 } order_rec_t;
 
 /* TIMER_SUBMIT: a refused order's retry; TIMER_REPLY: a submission's answer
@@ -144,17 +157,17 @@ enum { TIMER_SUBMIT, TIMER_POS, TIMER_STORE, TIMER_REPLY };
  * the orders it holds for it meanwhile, by kind (0 regular, 1 campaign),
  * released one at a time once it may have room. */
 typedef struct {
-    uint64_t open_at_us;        /* 0: takes orders as far as we know; else not before */
-    uint64_t campaign_at_us;    /* the campaign may place one here from then */
-    uint64_t wake_us;           /* a TIMER_STORE is set for then (0: none) */
-    uint32_t head[2], tail[2];  /* held orders, index + 1; 0: none */
-    bool probing[2];            /* one held order of that kind is in flight */
+    uint64_t open_at_us;       /* 0: takes orders as far as we know; else not before */
+    uint64_t campaign_at_us;   /* the campaign may place one here from then */
+    uint64_t wake_us;          /* a TIMER_STORE is set for then (0: none) */
+    uint32_t head[2], tail[2]; /* held orders, index + 1; 0: none */
+    bool probing[2];           /* one held order of that kind is in flight */
 } store_view_t;
 
 typedef struct {
     uint64_t at_us;
     uint32_t idx;
-    uint32_t attempt;           /* TIMER_SUBMIT: the attempt it belongs to */
+    uint32_t attempt; /* TIMER_SUBMIT: the attempt it belongs to */
     uint32_t kind;
 } timer_t_;
 
@@ -174,17 +187,17 @@ typedef struct {
     uint64_t scrapes;
     /* --ha: each node's /readyz, and the formation as its monitor says */
     node_role_t role[DRILL_NODES_MAX];
-    bool formation_whole;       /* one node primary, one secondary, both as assigned */
-    char db_primary[64];        /* the node the monitor has as primary; "" none */
+    bool formation_whole; /* one node primary, one secondary, both as assigned */
+    char db_primary[64];  /* the node the monitor has as primary; "" none */
 } monitor_t;
 
 typedef struct {
     options_t opt;
     drill_world_t *world;
     drill_report_t *report;
-    drill_endpoints_t ep;       /* the database and platforms; a node's own are in nodes[] */
-    char pgdir[PATH_MAX + 32];  /* pgtmp.sh's, or with --ha pgaf.sh's formation */
-    char monitor_dsn[256];      /* --ha: the formation's monitor */
+    drill_endpoints_t ep;      /* the database and platforms; a node's own are in nodes[] */
+    char pgdir[PATH_MAX + 32]; /* pgtmp.sh's, or with --ha pgaf.sh's formation */
+    char monitor_dsn[256];     /* --ha: the formation's monitor */
     char prefix[32];
     /* processes */
     drill_node_t nodes[DRILL_NODES_MAX];
@@ -193,37 +206,37 @@ typedef struct {
     char sim_control[DRILL_PLATFORMS][64];
     pid_t db_restart_pid;
     double db_restart_at;
-    bool daemon_down;           /* killed by chaos, not yet answering /metrics */
-    uint64_t down_scrapes;      /* the monitor's scrape count when it was killed */
+    bool daemon_down;      /* killed by chaos, not yet answering /metrics */
+    uint64_t down_scrapes; /* the monitor's scrape count when it was killed */
     double daemon_killed_at;
     int daemon_unexpected_exits;
-    double killed_cpu_s;        /* CPU seconds of the sluiced instances killed by chaos */
+    double killed_cpu_s; /* CPU seconds of the sluiced instances killed by chaos */
     /* --ha: the failover under way (an index into the report's), the
      * monitor's scrape count when it began, a frozen database primary */
     int failover;
     uint64_t failover_scrapes;
-    char db_frozen[64];         /* the node frozen; "" none */
-    double db_thaw_at;          /* run seconds; 0: once another node is primary */
-    int lease_exits;            /* nodes that exited 75 while a failover was under way */
-    int freezes_past_lease;     /* freeze-active longer than the lease */
-    int freeze_exits_clean;     /* ... whose node then exited 75 having written nothing */
-    int freeze_exits_dirty;     /* ... whose node's log says it wrote after the thaw */
+    char db_frozen[64];     /* the node frozen; "" none */
+    double db_thaw_at;      /* run seconds; 0: once another node is primary */
+    int lease_exits;        /* nodes that exited 75 while a failover was under way */
+    int freezes_past_lease; /* freeze-active longer than the lease */
+    int freeze_exits_clean; /* ... whose node then exited 75 having written nothing */
+    int freeze_exits_dirty; /* ... whose node's log says it wrote after the thaw */
     /* producers */
     void *zctx;
-    void *conns[SOCKETS_MAX];   /* node n's are conns[n * connections ...] */
-    uint32_t route[DRILL_SHARDS_MAX];   /* the node each shard's orders go to */
+    void *conns[SOCKETS_MAX];         /* node n's are conns[n * connections ...] */
+    uint32_t route[DRILL_SHARDS_MAX]; /* the node each shard's orders go to */
     uint32_t rr;
-    void *avail;                /* SUB of avail.<store_id> events (--honour-availability) */
-    store_view_t *views;        /* one per store (--honour-availability) */
+    void *avail;         /* SUB of avail.<store_id> events (--honour-availability) */
+    store_view_t *views; /* one per store (--honour-availability) */
     order_rec_t *orders;
     size_t order_count, order_cap;
     heap_t timers;
-    size_t inflight;            /* orders in flight */
-    size_t pending;             /* submissions awaiting their answer */
-    uint64_t rng;               /* the orders: their stores, sizes, drop-offs, campaign */
-    uint64_t pos_rng;           /* the kitchens' timing: a stream of its own, so that runs
+    size_t inflight;  /* orders in flight */
+    size_t pending;   /* submissions awaiting their answer */
+    uint64_t rng;     /* the orders: their stores, sizes, drop-offs, campaign */
+    uint64_t pos_rng; /* the kitchens' timing: a stream of its own, so that runs
                                  * of one seed offer the same orders whatever is accepted */
-    double owed;                /* orders due but not yet made */
+    double owed;      /* orders due but not yet made */
     uint64_t start_us;
     /* chaos */
     chaos_action_t chaos[CHAOS_ACTIONS_MAX];

@@ -16,26 +16,26 @@ enum { T_ANY, T_SINGLE, T_HA };
 static const struct {
     const char *name;
     chaos_kind_t kind;
-    int platform_arg;           /* 1: first argument is a platform p1..p3 */
-    int value_arg;              /* 1: a numeric value follows */
-    int name_arg;               /* 1: a word may follow (store, brand, shard) */
+    int platform_arg; /* 1: first argument is a platform p1..p3 */
+    int value_arg;    /* 1: a numeric value follows */
+    int name_arg;     /* 1: a word may follow (store, brand, shard) */
     int topology;
 } s_chaos_verbs[] = {
-    {"kill-daemon", CH_KILL_DAEMON, 0, 0, 0, T_SINGLE},
-    {"restart-db", CH_RESTART_DB, 0, 0, 0, T_SINGLE},
-    {"dark", CH_DARK, 1, 0, 0, T_ANY},
-    {"light", CH_LIGHT, 1, 0, 0, T_ANY},
-    {"slow", CH_SLOW, 1, 1, 0, T_ANY},
-    {"fail", CH_FAIL, 1, 1, 0, T_ANY},
-    {"cancel-ratio", CH_CANCEL_RATIO, 1, 1, 0, T_ANY},
-    {"pause-store", CH_PAUSE_STORE, 0, 0, 1, T_ANY},
-    {"resume-store", CH_RESUME_STORE, 0, 0, 1, T_ANY},
-    {"halve-brand", CH_HALVE_BRAND, 0, 0, 1, T_ANY},
-    {"rider-pace", CH_RIDER_PACE, 1, 1, 0, T_ANY},
-    {"kill-db-primary", CH_KILL_DB_PRIMARY, 0, 0, 0, T_HA},
-    {"freeze-db-primary", CH_FREEZE_DB_PRIMARY, 0, 1, 0, T_HA},
-    {"kill-active", CH_KILL_ACTIVE, 0, 0, 1, T_HA},
-    {"freeze-active", CH_FREEZE_ACTIVE, 0, 1, 1, T_HA},
+    { "kill-daemon", CH_KILL_DAEMON, 0, 0, 0, T_SINGLE },
+    { "restart-db", CH_RESTART_DB, 0, 0, 0, T_SINGLE },
+    { "dark", CH_DARK, 1, 0, 0, T_ANY },
+    { "light", CH_LIGHT, 1, 0, 0, T_ANY },
+    { "slow", CH_SLOW, 1, 1, 0, T_ANY },
+    { "fail", CH_FAIL, 1, 1, 0, T_ANY },
+    { "cancel-ratio", CH_CANCEL_RATIO, 1, 1, 0, T_ANY },
+    { "pause-store", CH_PAUSE_STORE, 0, 0, 1, T_ANY },
+    { "resume-store", CH_RESUME_STORE, 0, 0, 1, T_ANY },
+    { "halve-brand", CH_HALVE_BRAND, 0, 0, 1, T_ANY },
+    { "rider-pace", CH_RIDER_PACE, 1, 1, 0, T_ANY },
+    { "kill-db-primary", CH_KILL_DB_PRIMARY, 0, 0, 0, T_HA },
+    { "freeze-db-primary", CH_FREEZE_DB_PRIMARY, 0, 1, 0, T_HA },
+    { "kill-active", CH_KILL_ACTIVE, 0, 0, 1, T_HA },
+    { "freeze-active", CH_FREEZE_ACTIVE, 0, 1, 1, T_HA },
 };
 
 /* s_chaos_time parses 30, 30s, 1m, 1m30s or 50% (of OFFERING_S). */
@@ -99,7 +99,7 @@ static bool s_chaos_add(drill_t *d, const char *item, double offering_s)
     memset(a, 0, sizeof *a);
     if (!s_chaos_time(buf, offering_s, &a->at_s))
         goto bad;
-    char *words[4] = {0};
+    char *words[4] = { 0 };
     int nw = 0;
     for (char *tok = strtok(sep + 1, " \t"); tok != NULL && nw < 4; tok = strtok(NULL, " \t"))
         words[nw++] = tok;
@@ -210,34 +210,18 @@ void drill_chaos_run(drill_t *d, chaos_action_t *a, double at)
     char msg[256], answer[256] = "", cmd[64];
     drill_log(d, "chaos: %s", a->text);
     switch (a->kind) {
-    case CH_KILL_DAEMON:
-        drill_procs_kill_daemon(d, at);
-        return;
-    case CH_RESTART_DB:
-        drill_procs_restart_db(d, at);
-        return;
+    case CH_KILL_DAEMON: drill_procs_kill_daemon(d, at); return;
+    case CH_RESTART_DB: drill_procs_restart_db(d, at); return;
     case CH_KILL_DB_PRIMARY:
     case CH_FREEZE_DB_PRIMARY:
     case CH_KILL_ACTIVE:
-    case CH_FREEZE_ACTIVE:
-        drill_ha_run(d, a, at);
-        return;
+    case CH_FREEZE_ACTIVE: drill_ha_run(d, a, at); return;
     case CH_DARK:
-    case CH_LIGHT:
-        snprintf(cmd, sizeof cmd, "%s", a->kind == CH_DARK ? "dark" : "light");
-        break;
-    case CH_SLOW:
-        snprintf(cmd, sizeof cmd, "slow %.0f", a->value);
-        break;
-    case CH_FAIL:
-        snprintf(cmd, sizeof cmd, "fail %g", a->value);
-        break;
-    case CH_CANCEL_RATIO:
-        snprintf(cmd, sizeof cmd, "cancel-ratio %g", a->value);
-        break;
-    case CH_RIDER_PACE:
-        snprintf(cmd, sizeof cmd, "pace %g", a->value);
-        break;
+    case CH_LIGHT: snprintf(cmd, sizeof cmd, "%s", a->kind == CH_DARK ? "dark" : "light"); break;
+    case CH_SLOW: snprintf(cmd, sizeof cmd, "slow %.0f", a->value); break;
+    case CH_FAIL: snprintf(cmd, sizeof cmd, "fail %g", a->value); break;
+    case CH_CANCEL_RATIO: snprintf(cmd, sizeof cmd, "cancel-ratio %g", a->value); break;
+    case CH_RIDER_PACE: snprintf(cmd, sizeof cmd, "pace %g", a->value); break;
     case CH_PAUSE_STORE:
     case CH_RESUME_STORE: {
         size_t k = a->arg[0] ? drill_world_find_store(d->world, (uint32_t)strtoul(a->arg, NULL, 10))
@@ -248,8 +232,8 @@ void drill_chaos_run(drill_t *d, chaos_action_t *a, double at)
         }
         drill_store_t *s = &d->world->stores[k];
         s->paused = a->kind == CH_PAUSE_STORE;
-        snprintf(msg, sizeof msg, "%s store %u (popularity rank %u)", s->paused ? "pause" : "resume",
-                 s->id, s->rank);
+        snprintf(msg, sizeof msg, "%s store %u (popularity rank %u)",
+                 s->paused ? "pause" : "resume", s->id, s->rank);
         s_reload(d, at, msg);
         return;
     }

@@ -24,7 +24,7 @@ static void s_heap_push(heap_t *h, timer_t_ t)
         size_t nc = h->cap ? h->cap * 2 : 4096;
         timer_t_ *v = realloc(h->v, nc * sizeof *v);
         if (v == NULL)
-            return;   /* the order then stays where it is; counted as never answered */
+            return; /* the order then stays where it is; counted as never answered */
         h->v = v;
         h->cap = nc;
     }
@@ -214,7 +214,8 @@ static void s_send(drill_t *d, uint32_t idx, uint64_t now)
         d->inflight++;
     o->state = OS_INFLIGHT;
     /* an unsent request is treated like a lost one: sent again after the timeout */
-    s_heap_push(&d->timers, (timer_t_){now + REPLY_TIMEOUT_MS * 1000u, idx, o->attempt, TIMER_REPLY});
+    s_heap_push(&d->timers,
+                (timer_t_){ now + REPLY_TIMEOUT_MS * 1000u, idx, o->attempt, TIMER_REPLY });
 }
 
 /* s_answered: order O's latest submission got its answer (or never will). */
@@ -275,7 +276,7 @@ static void s_send_ready(drill_t *d, uint32_t idx, uint64_t now)
         d->report->ready_sent++;
     } else {
         o->pos = POS_AGAIN;
-        s_heap_push(&d->timers, (timer_t_){now + POS_RETRY_MS * 1000u, idx, 0, TIMER_POS});
+        s_heap_push(&d->timers, (timer_t_){ now + POS_RETRY_MS * 1000u, idx, 0, TIMER_POS });
     }
 }
 
@@ -291,7 +292,7 @@ static void s_schedule_ready(drill_t *d, uint32_t idx, uint64_t promised_ready_m
     double jitter = prep_ms * (-0.25 + 0.40 * drill_world_uniform(&d->pos_rng));
     double delay_ms = (double)promised_ready_ms - (double)clock_wall_ms() + jitter;
     uint64_t at = now + (uint64_t)(delay_ms > 0 ? delay_ms * 1000.0 : 0);
-    s_heap_push(&d->timers, (timer_t_){at, idx, 0, TIMER_POS});
+    s_heap_push(&d->timers, (timer_t_){ at, idx, 0, TIMER_POS });
 }
 
 static void s_on_ready_reply(drill_t *d, const Sluice__V1__Reply *rep, uint64_t now)
@@ -311,14 +312,15 @@ static void s_on_ready_reply(drill_t *d, const Sluice__V1__Reply *rep, uint64_t 
         if (o->pos_tries < POS_TRIES_MAX) {
             o->pos = POS_AGAIN;
             s_heap_push(&d->timers,
-                        (timer_t_){now + POS_RETRY_MS * 1000u, (uint32_t)idx, 0, TIMER_POS});
+                        (timer_t_){ now + POS_RETRY_MS * 1000u, (uint32_t)idx, 0, TIMER_POS });
         } else {
             r->ready_orders_gave_up++;
         }
     } else {
-        r->ready_refused++;   /* e.g. the order was cancelled or failed meanwhile */
+        r->ready_refused++; /* e.g. the order was cancelled or failed meanwhile */
         r->ready_orders_refused++;
-        if (d->report->ready_refused_example[0] == '\0' && rep->body_case == SLUICE__V1__REPLY__BODY_ERROR)
+        if (d->report->ready_refused_example[0] == '\0' &&
+            rep->body_case == SLUICE__V1__REPLY__BODY_ERROR)
             snprintf(d->report->ready_refused_example, sizeof d->report->ready_refused_example,
                      "%u %s", rep->error->code, rep->error->message ? rep->error->message : "");
     }
@@ -343,8 +345,7 @@ static uint64_t s_gate_us(const store_view_t *v, int kind)
 static bool s_must_wait(const drill_t *d, const order_rec_t *o, uint64_t now)
 {
     const store_view_t *v = &d->views[o->store];
-    return v->head[o->campaign] != 0 || v->probing[o->campaign] ||
-           s_gate_us(v, o->campaign) > now;
+    return v->head[o->campaign] != 0 || v->probing[o->campaign] || s_gate_us(v, o->campaign) > now;
 }
 
 /* s_wake sets a TIMER_STORE for when STORE's next held order may go. */
@@ -358,7 +359,7 @@ static void s_wake(drill_t *d, uint32_t store, uint64_t now)
     if (at == UINT64_MAX || at <= now || (v->wake_us > now && v->wake_us <= at))
         return;
     v->wake_us = at;
-    s_heap_push(&d->timers, (timer_t_){at, store, 0, TIMER_STORE});
+    s_heap_push(&d->timers, (timer_t_){ at, store, 0, TIMER_STORE });
 }
 
 /* s_pump sends the oldest held order of each kind that STORE lets go now. */
@@ -432,14 +433,11 @@ static bool s_refused_here(drill_t *d, uint32_t idx, const Sluice__V1__OrderAck 
     case SLUICE__V1__REASON__STORE_BUSY:
     case SLUICE__V1__REASON__STORE_CLOSED:
     case SLUICE__V1__REASON__STORE_PAUSED:
-        if (ack->retry_after_ms)    /* 0: this order never fits; the store may take others */
+        if (ack->retry_after_ms) /* 0: this order never fits; the store may take others */
             v->open_at_us = until;
         break;
-    case SLUICE__V1__REASON__CAMPAIGN_LIMIT:
-        v->campaign_at_us = until;
-        break;
-    default:
-        return false;
+    case SLUICE__V1__REASON__CAMPAIGN_LIMIT: v->campaign_at_us = until; break;
+    default: return false;
     }
     s_unprobe(d, o);
     if (o->tries >= d->opt.max_tries || ack->retry_after_ms == 0) {
@@ -510,10 +508,11 @@ bool drill_load_new_order(drill_t *d, uint64_t now)
     o->store = (uint32_t)drill_world_pick_store(d->world, &d->rng);
     const drill_store_t *st = &d->world->stores[o->store];
     double u = drill_world_uniform(&d->rng);
-    o->items = u < 0.6 ? 1 : u < 0.9 ? 2 : 3;   /* DRILL_MEAN_ITEMS on average */
+    o->items = u < 0.6 ? 1 : u < 0.9 ? 2 : 3; /* DRILL_MEAN_ITEMS on average */
     o->campaign = drill_world_uniform(&d->rng) < d->opt.campaign_share;
     /* drop-off within ~3 km of the store */
-    double r = 3.0 * sqrt(drill_world_uniform(&d->rng)), a = 2 * M_PI * drill_world_uniform(&d->rng);
+    double r = 3.0 * sqrt(drill_world_uniform(&d->rng)),
+           a = 2 * M_PI * drill_world_uniform(&d->rng);
     o->lat = (float)(st->lat + r * sin(a) / 111.0);
     o->lng = (float)(st->lng + r * cos(a) / (111.0 * cos(st->lat * M_PI / 180)));
     o->state = OS_WAIT;
@@ -581,7 +580,8 @@ static void s_on_reply(drill_t *d, uint32_t node, const uint8_t *data, size_t le
                 const drill_store_t *st = &d->world->stores[o->store];
                 drill_kind_t *k = s_kind(d, o);
                 k->accepted++;
-                k->accepted_prep_s += st->cfg_order_seconds + (double)o->items * st->cfg_item_seconds;
+                k->accepted_prep_s += st->cfg_order_seconds +
+                                      (double)o->items * st->cfg_item_seconds;
                 s_end(d, o, OS_ACCEPTED, now);
                 s_unprobe(d, o);
                 s_schedule_ready(d, (uint32_t)idx, ack->promised_ready_at_ms, now);
@@ -599,7 +599,7 @@ static void s_on_reply(drill_t *d, uint32_t node, const uint8_t *data, size_t le
             s_redirect(d, o, ack->shard_endpoints[0], now)) {
             /* a standby named the active node: not a refusal, a direction */
             drill_load_finish(d, o, OS_WAIT);
-            s_heap_push(&d->timers, (timer_t_){now, (uint32_t)idx, o->attempt, TIMER_SUBMIT});
+            s_heap_push(&d->timers, (timer_t_){ now, (uint32_t)idx, o->attempt, TIMER_SUBMIT });
             goto done;
         }
         if (d->opt.ha && unavailable && ack->n_shard_endpoints == 0 &&
@@ -609,13 +609,14 @@ static void s_on_reply(drill_t *d, uint32_t node, const uint8_t *data, size_t le
         if (d->views != NULL && offering && s_refused_here(d, (uint32_t)idx, ack, now))
             goto done;
         s_unprobe(d, o);
-        if (ack->retry_after_ms == 0 && ack->reason != SLUICE__V1__REASON__OVERLOADED && !unavailable)
-            at = UINT64_MAX;   /* INVALID, CONFLICT, UNKNOWN_STORE: retrying cannot help */
+        if (ack->retry_after_ms == 0 && ack->reason != SLUICE__V1__REASON__OVERLOADED &&
+            !unavailable)
+            at = UINT64_MAX; /* INVALID, CONFLICT, UNKNOWN_STORE: retrying cannot help */
         if (o->tries >= d->opt.max_tries || !offering || at >= offering_end_us) {
             s_end(d, o, OS_GAVE_UP, now);
         } else {
             drill_load_finish(d, o, OS_WAIT);
-            s_heap_push(&d->timers, (timer_t_){at, (uint32_t)idx, o->attempt, TIMER_SUBMIT});
+            s_heap_push(&d->timers, (timer_t_){ at, (uint32_t)idx, o->attempt, TIMER_SUBMIT });
         }
     } else if (current && o->state == OS_INFLIGHT) {
         d->report->gave_up_error++;
@@ -657,7 +658,7 @@ void drill_load_fire_timers(drill_t *d, uint64_t now, bool offering)
         }
         order_rec_t *o = &d->orders[t.idx];
         if (t.kind == TIMER_POS) {
-            s_send_ready(d, t.idx, now);   /* kitchens keep working after offering ends */
+            s_send_ready(d, t.idx, now); /* kitchens keep working after offering ends */
             continue;
         }
         if (o->attempt != t.attempt)
@@ -675,7 +676,7 @@ void drill_load_fire_timers(drill_t *d, uint64_t now, bool offering)
             if (d->route[s_shard(d, o)] == o->node)
                 s_rotate(d, s_shard(d, o));
             if (o->state != OS_INFLIGHT)
-                continue;   /* accepted meanwhile, by an earlier submission's late answer */
+                continue; /* accepted meanwhile, by an earlier submission's late answer */
             if (o->resends >= RESENDS_MAX) {
                 s_end(d, o, OS_UNANSWERED, now);
                 s_unprobe(d, o);

@@ -878,15 +878,17 @@ static void s_table_database(FILE *f, const drill_report_t *r)
 static void s_table_cpu(FILE *f, const drill_report_t *r)
 {
     double capacity = r->wall_s * (double)(r->cores > 0 ? r->cores : 1);
-    fprintf(f, "<h3>Where the time went</h3>\n<p class=\"note\">%.1f s of offering and draining "
-               "on %ld cores (%.0f CPU seconds to give); the 1-minute load average was %.2f at "
-               "the start and %.2f at the end. PostgreSQL counts since its last start.</p>\n"
-               "<table id=\"cpu\"><tr><th></th><th class=\"n\">CPU s</th>"
-               "<th class=\"n\">of the machine</th></tr>\n",
+    fprintf(f,
+            "<h3>Where the time went</h3>\n<p class=\"note\">%.1f s of offering and draining "
+            "on %ld cores (%.0f CPU seconds to give); the 1-minute load average was %.2f at "
+            "the start and %.2f at the end. PostgreSQL counts since its last start.</p>\n"
+            "<table id=\"cpu\"><tr><th></th><th class=\"n\">CPU s</th>"
+            "<th class=\"n\">of the machine</th></tr>\n",
             r->wall_s, r->cores, capacity, r->load_start, r->load_end);
     for (int k = 0; k < DRILL_CPU_PARTS; k++)
         fprintf(f, "<tr><td>%s</td><td class=\"n\">%.1f</td><td class=\"n\">%.0f%%</td></tr>\n",
-                drill_report_cpu_name(k), r->cpu_s[k], capacity > 0 ? 100 * r->cpu_s[k] / capacity : 0);
+                drill_report_cpu_name(k), r->cpu_s[k],
+                capacity > 0 ? 100 * r->cpu_s[k] / capacity : 0);
     fputs("</table>\n", f);
 }
 

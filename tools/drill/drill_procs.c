@@ -81,13 +81,13 @@ static int s_http_get(const char *hostport, const char *path, char *body, size_t
         return -1;
     char host[64];
     snprintf(host, sizeof host, "%.*s", (int)(colon - hostport), hostport);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1)) };
     if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
         return -1;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    struct timeval tv = {.tv_sec = 1};
+    struct timeval tv = { .tv_sec = 1 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     int status = -1;
@@ -142,7 +142,7 @@ void drill_procs_start_node(drill_t *d, drill_node_t *n)
 {
     char bin[PATH_MAX + 64];
     snprintf(bin, sizeof bin, "%s/sluiced", d->opt.bindir);
-    const char *argv[] = {bin, "-c", n->conf, NULL};
+    const char *argv[] = { bin, "-c", n->conf, NULL };
     n->pid = s_spawn(argv, n->log);
     n->frozen = n->thawed = false;
     if (n->pid < 0)
@@ -182,7 +182,7 @@ unsigned drill_procs_free_port(void)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return 0;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     socklen_t len = sizeof sa;
     unsigned port = 0;
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
@@ -221,8 +221,8 @@ static bool s_start_sims(drill_t *d)
         snprintf(center_s[c], sizeof center_s[c], "%.4f,%.4f", d->world->cities[c].lat,
                  d->world->cities[c].lng);
     for (int p = 0; p < DRILL_PLATFORMS; p++) {
-        char bin[PATH_MAX + 64], log[PATH_MAX + 64], ledger[PATH_MAX + 64], name[16],
-            riders_s[16], scale_s[32], seed_s[32];
+        char bin[PATH_MAX + 64], log[PATH_MAX + 64], ledger[PATH_MAX + 64], name[16], riders_s[16],
+            scale_s[32], seed_s[32];
         snprintf(bin, sizeof bin, "%s/sluice-sim", d->opt.bindir);
         snprintf(log, sizeof log, "%s/p%d.log", d->opt.out, p + 1);
         snprintf(ledger, sizeof ledger, "%s/p%d.tsv", d->opt.out, p + 1);
@@ -232,12 +232,27 @@ static bool s_start_sims(drill_t *d)
         snprintf(seed_s, sizeof seed_s, "%" PRIu64, d->opt.seed * 10 + (uint64_t)p);
         snprintf(d->ep.platform_endpoint[p], sizeof d->ep.platform_endpoint[p],
                  "tcp://127.0.0.1:%u", drill_procs_free_port());
-        snprintf(d->sim_control[p], sizeof d->sim_control[p], "tcp://127.0.0.1:%u", drill_procs_free_port());
-        const char *argv[24 + 2 * DRILL_CITIES_MAX] = {
-            bin, "--endpoint", d->ep.platform_endpoint[p], "--control", d->sim_control[p],
-            "--name", name, "--riders", riders_s, "--radius-km", radius_s,
-            "--speed-kmh", speed_s, "--time-scale", scale_s, "--seed", seed_s,
-            "--ledger", ledger};
+        snprintf(d->sim_control[p], sizeof d->sim_control[p], "tcp://127.0.0.1:%u",
+                 drill_procs_free_port());
+        const char *argv[24 + 2 * DRILL_CITIES_MAX] = { bin,
+                                                        "--endpoint",
+                                                        d->ep.platform_endpoint[p],
+                                                        "--control",
+                                                        d->sim_control[p],
+                                                        "--name",
+                                                        name,
+                                                        "--riders",
+                                                        riders_s,
+                                                        "--radius-km",
+                                                        radius_s,
+                                                        "--speed-kmh",
+                                                        speed_s,
+                                                        "--time-scale",
+                                                        scale_s,
+                                                        "--seed",
+                                                        seed_s,
+                                                        "--ledger",
+                                                        ledger };
         size_t argc = 19;
         for (size_t c = 0; c < d->world->city_count; c++) {
             argv[argc++] = "--center";
@@ -259,7 +274,7 @@ static bool s_start_sims(drill_t *d)
         }
         if (!ok) {
             drill_log(d, "platform p%d did not answer on %s; see %s/p%d.log", p + 1,
-                  d->sim_control[p], d->opt.out, p + 1);
+                      d->sim_control[p], d->opt.out, p + 1);
             return false;
         }
     }
@@ -323,7 +338,10 @@ static bool s_start_nodes(drill_t *d)
                 !drill_procs_wait_role(d, n, pass == 0 ? ROLE_ACTIVE : ROLE_STANDBY, READY_WAIT_S))
                 return false;
             drill_log(d, "%s up (pid %d, %s), ingress %s, http %s, %zu stores", n->name,
-                      (int)n->pid, !d->opt.ha ? "ready" : pass == 0 ? "active" : "standby",
+                      (int)n->pid,
+                      !d->opt.ha  ? "ready"
+                      : pass == 0 ? "active"
+                                  : "standby",
                       n->ingress, n->http, d->world->store_count);
         }
         if (!d->opt.ha)
@@ -351,7 +369,7 @@ bool drill_procs_setup(drill_t *d)
         return false;
     char bin[PATH_MAX + 64];
     snprintf(bin, sizeof bin, "%s/sluiced", d->opt.bindir);
-    const char *argv[] = {bin, "-c", d->nodes[0].conf, "--migrate", NULL};
+    const char *argv[] = { bin, "-c", d->nodes[0].conf, "--migrate", NULL };
     if (s_run(argv, d->nodes[0].log) != 0) {
         drill_log(d, "sluiced --migrate failed; see %s", d->nodes[0].log);
         return false;
@@ -386,9 +404,10 @@ static double s_cpu_s(pid_t pid, bool children, pid_t *ppid)
     /* after the command's closing parenthesis: state, ppid, ... utime is
      * field 14, stime 15, cutime 16, cstime 17 */
     const char *p = strrchr(buf, ')');
-    unsigned long long v[15] = {0};
-    if (p == NULL || sscanf(p + 2, "%*c %llu %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu %llu %llu",
-                            &v[0], &v[1], &v[2], &v[3], &v[4]) != 5)
+    unsigned long long v[15] = { 0 };
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %llu %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu %llu %llu", &v[0],
+               &v[1], &v[2], &v[3], &v[4]) != 5)
         return 0;
     if (ppid != NULL)
         *ppid = (pid_t)v[0];
@@ -478,7 +497,7 @@ void drill_procs_restart_db(drill_t *d, double at)
     snprintf(script, sizeof script, "sh '%s' stop '%s' && sleep 1 && sh '%s' start '%s'",
              d->opt.pgtmp, d->pgdir, d->opt.pgtmp, d->pgdir);
     snprintf(log, sizeof log, "%s/pg-restart.log", d->opt.out);
-    const char *argv[] = {"/bin/sh", "-c", script, NULL};
+    const char *argv[] = { "/bin/sh", "-c", script, NULL };
     d->db_restart_pid = s_spawn(argv, log);
     d->db_restart_at = at;
     drill_report_chaos(d->report, at, "PostgreSQL stopped (pg_ctl -m fast), to start again in 1 s");
@@ -518,7 +537,6 @@ void drill_procs_watch(drill_t *d, double at)
     }
 }
 
-
 /* ---- the monitor thread: /metrics and PostgreSQL once a second ---- */
 
 static void s_parse_breakers(monitor_t *m, const char *body)
@@ -553,7 +571,7 @@ static PGresult *s_query(PGconn **c, const char *conninfo, const char *sql, int 
     bool ok = PQsendQuery(*c, sql) == 1;
     while (ok && PQisBusy(*c)) {
         uint64_t now = clock_mono_us();
-        struct pollfd p = {.fd = PQsocket(*c), .events = POLLIN};
+        struct pollfd p = { .fd = PQsocket(*c), .events = POLLIN };
         int left = now < until ? (int)((until - now) / 1000u) + 1 : 0;
         int n = poll(&p, 1, left);
         if (n < 0 && errno == EINTR)
@@ -630,7 +648,7 @@ static void *s_monitor_main(void *arg)
             continue;
         }
         next = now + 1000000;
-        node_role_t role[DRILL_NODES_MAX] = {ROLE_DOWN};
+        node_role_t role[DRILL_NODES_MAX] = { ROLE_DOWN };
         bool whole = false;
         char primary[64] = "";
         /* /metrics of the one node, or of the first active one */
@@ -676,7 +694,6 @@ static void *s_monitor_main(void *arg)
     return NULL;
 }
 
-
 void drill_procs_check_ledgers(drill_t *d)
 {
     char bin[PATH_MAX + 64], out[PATH_MAX + 32], l[DRILL_PLATFORMS][PATH_MAX + 64];
@@ -684,7 +701,7 @@ void drill_procs_check_ledgers(drill_t *d)
     snprintf(out, sizeof out, "%s/ledger-check.txt", d->opt.out);
     for (int p = 0; p < DRILL_PLATFORMS; p++)
         snprintf(l[p], sizeof l[p], "%s/p%d.tsv", d->opt.out, p + 1);
-    const char *argv[] = {bin, "--check-ledger", l[0], l[1], l[2], NULL};
+    const char *argv[] = { bin, "--check-ledger", l[0], l[1], l[2], NULL };
     unlink(out);
     int rc = s_run(argv, out);
     char first[200] = "";
@@ -697,11 +714,11 @@ void drill_procs_check_ledgers(drill_t *d)
     }
     drill_report_invariant(d->report, "no order dispatched twice (ledgers)", rc == 0,
                            "sluice-sim --check-ledger on p1-p3: %s%s%s",
-                           rc == 0 ? "no order had two live riders"
-                                   : rc == 1 ? "an order had two live riders" : "could not check",
+                           rc == 0   ? "no order had two live riders"
+                           : rc == 1 ? "an order had two live riders"
+                                     : "could not check",
                            first[0] ? "; " : "", first);
 }
-
 
 bool drill_procs_monitor_start(drill_t *d)
 {

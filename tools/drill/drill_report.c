@@ -113,7 +113,7 @@ static int s_cmp_float(const void *a, const void *b)
 
 void drill_report_percentiles(float *v, size_t n, drill_pct_t *out)
 {
-    *out = (drill_pct_t){.n = n};
+    *out = (drill_pct_t){ .n = n };
     if (n == 0)
         return;
     qsort(v, n, sizeof *v, s_cmp_float);
@@ -149,7 +149,7 @@ void drill_report_chaos(drill_report_t *r, double at_s, const char *fmt, ...)
     va_end(ap);
 }
 
-#define LABEL_CHARS 24   /* a chaos label's length before it is cut at a word */
+#define LABEL_CHARS 24 /* a chaos label's length before it is cut at a word */
 
 void drill_report_chaos_label(const drill_report_t *r, size_t i, char *label, size_t len)
 {
@@ -335,7 +335,7 @@ static PGresult *s_query_since(PGconn *c, const drill_report_t *r, const char *s
 {
     char start[32];
     snprintf(start, sizeof start, "%" PRIu64, r->start_wall_ms);
-    const char *params[1] = {start};
+    const char *params[1] = { start };
     return s_query_params(c, sql, 1, params);
 }
 
@@ -452,8 +452,9 @@ static void s_check_dispatches(drill_report_t *r, PGconn *c)
 
 static void s_check_promises(drill_report_t *r, PGconn *c, const drill_world_t *w)
 {
-    PGresult *res = s_query(c, "SELECT store_id, max(extract(epoch FROM promised_ready_at - accepted_at)),"
-                               " count(*) FROM orders GROUP BY store_id");
+    PGresult *res =
+        s_query(c, "SELECT store_id, max(extract(epoch FROM promised_ready_at - accepted_at)),"
+                   " count(*) FROM orders GROUP BY store_id");
     if (res == NULL) {
         drill_report_invariant(r, "no store promised past its limit", false, "could not check");
         return;
@@ -465,7 +466,8 @@ static void s_check_promises(drill_report_t *r, PGconn *c, const drill_world_t *
         double worst = strtod(PQgetvalue(res, i, 1), NULL);
         size_t k = drill_world_find_store(w, id);
         /* admission keeps the limit to the millisecond */
-        double limit = k == SIZE_MAX ? -1 : round(w->stores[k].cfg_max_wait_minutes * 60000.0) / 1000.0;
+        double limit = k == SIZE_MAX ? -1
+                                     : round(w->stores[k].cfg_max_wait_minutes * 60000.0) / 1000.0;
         if (worst > limit) {
             if (bad++ == 0)
                 snprintf(first, sizeof first, ", e.g. store %u promised %.3f s, limit %.3f s", id,
@@ -483,9 +485,10 @@ static void s_measure_utilisation(drill_report_t *r, PGconn *c, const drill_worl
 {
     /* busy slot-seconds over the span from the store's first prep start to
      * its last promised ready time */
-    PGresult *res = s_query(c, "SELECT store_id, sum(extract(epoch FROM promised_ready_at - prep_start_at))"
-                               " / greatest(1, extract(epoch FROM max(promised_ready_at) - min(prep_start_at)))"
-                               " FROM orders WHERE prep_start_at IS NOT NULL GROUP BY store_id");
+    PGresult *res =
+        s_query(c, "SELECT store_id, sum(extract(epoch FROM promised_ready_at - prep_start_at))"
+                   " / greatest(1, extract(epoch FROM max(promised_ready_at) - min(prep_start_at)))"
+                   " FROM orders WHERE prep_start_at IS NOT NULL GROUP BY store_id");
     if (res == NULL || r->offering_s <= 0) {
         PQclear(res);
         return;
@@ -509,20 +512,21 @@ static void s_measure_utilisation(drill_report_t *r, PGconn *c, const drill_worl
 
 /* The order's wait at handoff: its first pickup minus when it was ready
  * (the store's MarkReady when it came, else the promised ready time). */
-#define SQL_HANDOFF                                                                          \
-    "SELECT p.at, extract(epoch FROM p.at - coalesce(m.at, o.promised_ready_at)) AS wait"    \
-    " FROM orders o"                                                                         \
-    " JOIN (SELECT order_id, min(at) AS at FROM order_events"                                \
-    "        WHERE state = 'PICKED_UP' GROUP BY 1) p USING (order_id)"                       \
-    " LEFT JOIN (SELECT order_id, min(at) AS at FROM order_events"                           \
+#define SQL_HANDOFF                                                                       \
+    "SELECT p.at, extract(epoch FROM p.at - coalesce(m.at, o.promised_ready_at)) AS wait" \
+    " FROM orders o"                                                                      \
+    " JOIN (SELECT order_id, min(at) AS at FROM order_events"                             \
+    "        WHERE state = 'PICKED_UP' GROUP BY 1) p USING (order_id)"                    \
+    " LEFT JOIN (SELECT order_id, min(at) AS at FROM order_events"                        \
     "        WHERE detail = 'marked ready by the store' GROUP BY 1) m USING (order_id)"
 
 /* s_measure_timeline puts each second's dispatch attempts per platform and
  * its pickups' order wait at handoff into the timeline. */
 static void s_measure_timeline(drill_report_t *r, PGconn *c)
 {
-    PGresult *res = s_query_since(c, r, "SELECT platform, " SQL_SECOND("created_at")
-                                        ", count(*) FROM dispatches GROUP BY 1, 2");
+    PGresult *res = s_query_since(c, r,
+                                  "SELECT platform, " SQL_SECOND(
+                                      "created_at") ", count(*) FROM dispatches GROUP BY 1, 2");
     for (int i = 0; res != NULL && i < PQntuples(res); i++) {
         const char *name = PQgetvalue(res, i, 0);
         int64_t s = s_int(res, i, 1), n = s_int(res, i, 2);
@@ -535,9 +539,12 @@ static void s_measure_timeline(drill_report_t *r, PGconn *c)
     res = s_query(c, "SELECT count(*) FROM dispatches");
     r->db_dispatches = s_int(res, 0, 0);
     PQclear(res);
-    res = s_query_since(c, r, "SELECT " SQL_SECOND("h.at") ", percentile_cont(0.5) WITHIN GROUP"
-                              " (ORDER BY h.wait), percentile_cont(0.9) WITHIN GROUP (ORDER BY"
-                              " h.wait) FROM (" SQL_HANDOFF ") h GROUP BY 1");
+    res =
+        s_query_since(c, r,
+                      "SELECT " SQL_SECOND(
+                          "h.at") ", percentile_cont(0.5) WITHIN GROUP"
+                                  " (ORDER BY h.wait), percentile_cont(0.9) WITHIN GROUP (ORDER BY"
+                                  " h.wait) FROM (" SQL_HANDOFF ") h GROUP BY 1");
     for (int i = 0; res != NULL && i < PQntuples(res); i++) {
         int64_t s = s_int(res, i, 0);
         drill_second_t *e = s >= 0 ? drill_report_second(r, (size_t)s) : NULL;
@@ -562,19 +569,22 @@ static void s_measure_heat(drill_report_t *r, PGconn *c, const drill_world_t *w)
     h->cols = (size_t)ceil((double)r->sec_count / h->col_s);
     char limit[16];
     snprintf(limit, sizeof limit, "%d", DRILL_HEAT_STORES);
-    const char *top[1] = {limit};
-    PGresult *res = s_query_params(c, "SELECT store_id, count(*) FROM orders"
-                                      " WHERE prep_start_at IS NOT NULL"
-                                      " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $1::int", 1, top);
+    const char *top[1] = { limit };
+    PGresult *res = s_query_params(c,
+                                   "SELECT store_id, count(*) FROM orders"
+                                   " WHERE prep_start_at IS NOT NULL"
+                                   " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $1::int",
+                                   1, top);
     char ids[DRILL_HEAT_STORES * 12 + 4] = "{";
     for (int i = 0; res != NULL && i < PQntuples(res) && h->rows < DRILL_HEAT_STORES; i++) {
         size_t k = drill_world_find_store(w, (uint32_t)s_int(res, i, 0));
         if (k == SIZE_MAX)
             continue;
         drill_heat_row_t *row = &h->row[h->rows++];
-        *row = (drill_heat_row_t){.store_id = w->stores[k].id, .rank = w->stores[k].rank,
-                                  .slots = w->stores[k].prep_slots,
-                                  .orders = (uint64_t)s_int(res, i, 1)};
+        *row = (drill_heat_row_t){ .store_id = w->stores[k].id,
+                                   .rank = w->stores[k].rank,
+                                   .slots = w->stores[k].prep_slots,
+                                   .orders = (uint64_t)s_int(res, i, 1) };
         size_t used = strlen(ids);
         snprintf(ids + used, sizeof ids - used, "%s%u", h->rows > 1 ? "," : "", row->store_id);
     }
@@ -584,10 +594,11 @@ static void s_measure_heat(drill_report_t *r, PGconn *c, const drill_world_t *w)
     strcat(ids, "}");
     char start[32];
     snprintf(start, sizeof start, "%" PRIu64, r->start_wall_ms);
-    const char *params[2] = {start, ids};
-    res = s_query_params(c, "SELECT store_id, extract(epoch FROM prep_start_at) * 1000 - $1::float8,"
-                            " extract(epoch FROM promised_ready_at) * 1000 - $1::float8 FROM orders"
-                            " WHERE store_id = ANY ($2::bigint[]) AND prep_start_at IS NOT NULL",
+    const char *params[2] = { start, ids };
+    res = s_query_params(c,
+                         "SELECT store_id, extract(epoch FROM prep_start_at) * 1000 - $1::float8,"
+                         " extract(epoch FROM promised_ready_at) * 1000 - $1::float8 FROM orders"
+                         " WHERE store_id = ANY ($2::bigint[]) AND prep_start_at IS NOT NULL",
                          2, params);
     if (res == NULL)
         return;
@@ -611,15 +622,15 @@ static void s_measure_heat(drill_report_t *r, PGconn *c, const drill_world_t *w)
     PQclear(res);
 }
 
-bool drill_report_measure(drill_report_t *r, PGconn *c, const drill_world_t *w,
-                          const char *prefix, const uint32_t *acked, size_t n,
-                          const float *rider_wait_ms, size_t n_wait)
+bool drill_report_measure(drill_report_t *r, PGconn *c, const drill_world_t *w, const char *prefix,
+                          const uint32_t *acked, size_t n, const float *rider_wait_ms,
+                          size_t n_wait)
 {
-    PGresult *res = s_query(c,
-        "SELECT count(*), count(*) FILTER (WHERE state = 'DELIVERED'),"
-        " count(*) FILTER (WHERE state = 'FAILED'), count(*) FILTER (WHERE state = 'CANCELLED'),"
-        " count(*) FILTER (WHERE NOT order_state_is_terminal(state)),"
-        " count(*) FILTER (WHERE refund_due) FROM orders");
+    PGresult *res = s_query(
+        c, "SELECT count(*), count(*) FILTER (WHERE state = 'DELIVERED'),"
+           " count(*) FILTER (WHERE state = 'FAILED'), count(*) FILTER (WHERE state = 'CANCELLED'),"
+           " count(*) FILTER (WHERE NOT order_state_is_terminal(state)),"
+           " count(*) FILTER (WHERE refund_due) FROM orders");
     if (res == NULL) {
         drill_report_invariant(r, "database reachable after the run", false, "%s",
                                PQerrorMessage(c));
@@ -634,20 +645,23 @@ bool drill_report_measure(drill_report_t *r, PGconn *c, const drill_world_t *w,
     r->db_refund_due = s_int(res, 0, 5);
     PQclear(res);
 
-    (void)s_seconds(c, "SELECT extract(epoch FROM d.at - o.accepted_at) FROM orders o"
-                       " JOIN order_events d ON d.order_id = o.order_id AND d.state = 'DELIVERED'",
+    (void)s_seconds(c,
+                    "SELECT extract(epoch FROM d.at - o.accepted_at) FROM orders o"
+                    " JOIN order_events d ON d.order_id = o.order_id AND d.state = 'DELIVERED'",
                     &r->e2e_s, NULL, NULL, NULL);
     free(r->late_s);
     r->late_s = NULL;
     r->late_count = 0;
-    (void)s_seconds(c, "SELECT extract(epoch FROM d.at - o.promised_delivery_at) FROM orders o"
-                       " JOIN order_events d ON d.order_id = o.order_id AND d.state = 'DELIVERED'",
+    (void)s_seconds(c,
+                    "SELECT extract(epoch FROM d.at - o.promised_delivery_at) FROM orders o"
+                    " JOIN order_events d ON d.order_id = o.order_id AND d.state = 'DELIVERED'",
                     &r->delivery_late_s, &r->delivered_late_share, &r->late_s, &r->late_count);
     /* MarkReady is an event with this detail whatever state the order is in */
-    (void)s_seconds(c, "SELECT extract(epoch FROM min(e.at) - o.promised_ready_at) FROM orders o"
-                       " JOIN order_events e ON e.order_id = o.order_id"
-                       " AND e.detail = 'marked ready by the store'"
-                       " GROUP BY o.order_id, o.promised_ready_at",
+    (void)s_seconds(c,
+                    "SELECT extract(epoch FROM min(e.at) - o.promised_ready_at) FROM orders o"
+                    " JOIN order_events e ON e.order_id = o.order_id"
+                    " AND e.detail = 'marked ready by the store'"
+                    " GROUP BY o.order_id, o.promised_ready_at",
                     &r->ready_late_s, NULL, NULL, NULL);
     (void)s_seconds(c, "SELECT h.wait FROM (" SQL_HANDOFF ") h", &r->handoff_s, NULL, NULL, NULL);
     if (n_wait > 0) {
@@ -725,7 +739,8 @@ void drill_report_check_sums(drill_report_t *r)
           (int64_t)r->census[0]);
     s_sum(r, "orders given up", "gave up + never answered, found so at the end", DRILL_SUM_EQUAL,
           ended, (int64_t)(r->census[1] + r->census[2]));
-    s_sum(r, "submissions", "accepted answers + refused + errors + no answer in 3 s + never answered",
+    s_sum(r, "submissions",
+          "accepted answers + refused + errors + no answer in 3 s + never answered",
           DRILL_SUM_EQUAL, (int64_t)r->submissions,
           (int64_t)(r->answered_accepted + r->rejected + r->errors + r->timed_out +
                     r->unanswered_submissions));
@@ -740,8 +755,7 @@ void drill_report_check_sums(drill_report_t *r)
     s_sum(r, "submissions", "the timeline's submissions sent", DRILL_SUM_EQUAL,
           (int64_t)r->submissions, sec_sent);
     s_sum(r, "answers", "the timeline's accepted + refused + error answers + no answers in 3 s",
-          DRILL_SUM_EQUAL,
-          (int64_t)(r->answered_accepted + r->rejected + r->errors + r->timed_out),
+          DRILL_SUM_EQUAL, (int64_t)(r->answered_accepted + r->rejected + r->errors + r->timed_out),
           sec_acc + sec_rej + sec_err + sec_timed_out);
     s_sum(r, "orders offered", "the store classes' regular + campaign orders", DRILL_SUM_EQUAL,
           orders, k_offered);
@@ -782,9 +796,9 @@ void drill_report_check_sums(drill_report_t *r)
     }
     const drill_sum_t *f = &r->sums[first];
     drill_report_invariant(r, name, false,
-                           "%zu of %zu sums do not hold, e.g. %s %" PRId64 " %s %s %" PRId64,
-                           bad, r->sum_count, f->what, f->left,
-                           f->kind == DRILL_SUM_EQUAL ? "!=" : ">", f->formula, f->right);
+                           "%zu of %zu sums do not hold, e.g. %s %" PRId64 " %s %s %" PRId64, bad,
+                           r->sum_count, f->what, f->left, f->kind == DRILL_SUM_EQUAL ? "!=" : ">",
+                           f->formula, f->right);
 }
 
 /* ---- the campaign's figures ---- */
@@ -794,8 +808,8 @@ size_t drill_report_class(uint32_t rank)
     return rank <= 10 ? 0 : rank <= 100 ? 1 : 2;
 }
 
-static const char *const s_class_names[DRILL_CLASSES] = {"top 10", "11-100", "the rest"};
-static const char *const s_kind_names[2] = {"regular", "campaign"};
+static const char *const s_class_names[DRILL_CLASSES] = { "top 10", "11-100", "the rest" };
+static const char *const s_kind_names[2] = { "regular", "campaign" };
 
 const char *drill_report_class_name(size_t c)
 {
@@ -842,8 +856,10 @@ static void s_campaign_text(const drill_report_t *r, FILE *f)
         fprintf(f, "no campaign (--campaign-share 0)\n");
     fprintf(f, "  producers honour the availability feed: %s", r->honour ? "yes" : "no");
     if (r->honour)
-        fprintf(f, " (%" PRIu64 " avail events read, %" PRIu64 " orders held for a store not "
-                   "open)", r->feed_events, r->held);
+        fprintf(f,
+                " (%" PRIu64 " avail events read, %" PRIu64 " orders held for a store not "
+                "open)",
+                r->feed_events, r->held);
     fprintf(f, "\n  %-9s %-9s %10s %11s %10s %8s %14s\n", "stores", "orders", "offered",
             "submitted", "accepted", "sub/acc", "prep s accepted");
     for (size_t c = 0; c < DRILL_CLASSES; c++)
@@ -859,9 +875,10 @@ static void s_campaign_text(const drill_report_t *r, FILE *f)
             drill_report_per_accepted(r, 1));
     if (r->campaign_share > 0) {
         double accepted = drill_report_regular_accepted(r), rest = 1 - r->store_share;
-        fprintf(f, "  regular orders at the top 10 stores: %.3f of them accepted, %s their"
-                   " remainder of the kitchens %.3f; their part of the prep time accepted"
-                   " there %.3f\n\n",
+        fprintf(f,
+                "  regular orders at the top 10 stores: %.3f of them accepted, %s their"
+                " remainder of the kitchens %.3f; their part of the prep time accepted"
+                " there %.3f\n\n",
                 accepted, accepted >= rest ? "at least" : "below", rest,
                 drill_report_regular_share(r));
     } else {
@@ -920,8 +937,8 @@ static void s_how_text(const drill_report_t *r, FILE *f)
             r->scale, r->scale, r->rider_kmh, DRILL_RIDER_KMH_MIN, DRILL_RIDER_KMH_MAX, r->scale);
 }
 
-static const char *const s_cpu_names[DRILL_CPU_PARTS] = {"sluiced", "PostgreSQL", "simulators",
-                                                          "sluice-drill"};
+static const char *const s_cpu_names[DRILL_CPU_PARTS] = { "sluiced", "PostgreSQL", "simulators",
+                                                          "sluice-drill" };
 
 const char *drill_report_cpu_name(int part)
 {
@@ -931,8 +948,9 @@ const char *drill_report_cpu_name(int part)
 static void s_cpu_text(const drill_report_t *r, FILE *f)
 {
     double capacity = r->wall_s * (double)(r->cores > 0 ? r->cores : 1);
-    fprintf(f, "where the time went (%.1f s of offering and draining on %ld cores, load average"
-               " %.2f at the start, %.2f at the end)\n ",
+    fprintf(f,
+            "where the time went (%.1f s of offering and draining on %ld cores, load average"
+            " %.2f at the start, %.2f at the end)\n ",
             r->wall_s, r->cores, r->load_start, r->load_end);
     for (int k = 0; k < DRILL_CPU_PARTS; k++)
         fprintf(f, "%s %s %.1f CPU s (%.0f%% of the machine)", k ? "," : "", s_cpu_names[k],
@@ -968,7 +986,8 @@ static void s_failovers_text(const drill_report_t *r, FILE *f)
             fprintf(f, " s%u %.1f s (%.1f-%.1f)%s", s + 1, fo->gap_s[s], fo->gap_from_s[s],
                     fo->gap_to_s[s], fo->closed[s] ? "" : " NOT BACK");
         }
-        fprintf(f, "\n             unavailable: %.1f s (%s)\n", drill_report_failover_worst(r, fo, NULL),
+        fprintf(f, "\n             unavailable: %.1f s (%s)\n",
+                drill_report_failover_worst(r, fo, NULL),
                 fo->database ? "database failover" : "daemon takeover");
     }
 }
@@ -976,20 +995,23 @@ static void s_failovers_text(const drill_report_t *r, FILE *f)
 void drill_report_print_text(const drill_report_t *r, FILE *f)
 {
     fprintf(f, "sluice-drill report, %s\n", r->started_at);
-    fprintf(f, "  %u stores in %zu cit%s, seed %" PRIu64 ", %.2f minutes for 10:00-19:00 (time"
-               " scale %.1f), peak %.0f orders/s\n",
+    fprintf(f,
+            "  %u stores in %zu cit%s, seed %" PRIu64 ", %.2f minutes for 10:00-19:00 (time"
+            " scale %.1f), peak %.0f orders/s\n",
             r->stores, r->cities, r->cities == 1 ? "y" : "ies", r->seed, r->minutes, r->scale,
             r->peak_rate);
     if (r->shards > 0)
-        fprintf(f, "  --ha: a pg_auto_failover formation, %u shards of an active and a standby node\n",
+        fprintf(f,
+                "  --ha: a pg_auto_failover formation, %u shards of an active and a standby node\n",
                 r->shards);
     fprintf(f, "  chaos: %s\n\n", r->chaos_spec[0] ? r->chaos_spec : "(none)");
     fprintf(f, "orders (offering %.1f s%s, draining %.1f s)\n", r->offering_s,
             r->interrupted ? ", INTERRUPTED" : "", r->drain_s);
     fprintf(f, "  offered                 %10" PRIu64 "\n", r->orders);
     fprintf(f, "  accepted                %10" PRIu64 "\n", r->accepted);
-    fprintf(f, "  gave up                 %10" PRIu64 "   (after an error %" PRIu64
-               ", last refused UNAVAILABLE %" PRIu64 ")\n",
+    fprintf(f,
+            "  gave up                 %10" PRIu64 "   (after an error %" PRIu64
+            ", last refused UNAVAILABLE %" PRIu64 ")\n",
             r->gave_up, r->gave_up_error, r->gave_up_unavailable);
     fprintf(f, "  never answered          %10" PRIu64 "\n", r->unanswered);
     fprintf(f, "  still open              %10" PRIu64 "\n", r->census[3]);
@@ -1001,17 +1023,20 @@ void drill_report_print_text(const drill_report_t *r, FILE *f)
     s_rejections_text(r, f);
     fprintf(f, ")\n");
     fprintf(f, "  answered with an error  %10" PRIu64 "\n", r->errors);
-    fprintf(f, "  no answer in 3 s        %10" PRIu64 "   (sent again or given up; %" PRIu64
-               " answers came later)\n",
+    fprintf(f,
+            "  no answer in 3 s        %10" PRIu64 "   (sent again or given up; %" PRIu64
+            " answers came later)\n",
             r->timed_out, r->late_answers);
     fprintf(f, "  never answered          %10" PRIu64 "\n", r->unanswered_submissions);
     fprintf(f, "MarkReady (the stores' POS)\n");
-    fprintf(f, "  orders marked           %10" PRIu64 "   ok %" PRIu64 ", refused %" PRIu64
-               ", gave up after 503s %" PRIu64 ", never answered %" PRIu64 "\n",
+    fprintf(f,
+            "  orders marked           %10" PRIu64 "   ok %" PRIu64 ", refused %" PRIu64
+            ", gave up after 503s %" PRIu64 ", never answered %" PRIu64 "\n",
             r->ready_orders, r->ready_orders_ok, r->ready_orders_refused, r->ready_orders_gave_up,
             r->ready_orders_unanswered);
-    fprintf(f, "  requests                %10" PRIu64 "   ok %" PRIu64 ", 503 and sent again %" PRIu64
-               ", refused %" PRIu64 ", never answered %" PRIu64 "\n",
+    fprintf(f,
+            "  requests                %10" PRIu64 "   ok %" PRIu64 ", 503 and sent again %" PRIu64
+            ", refused %" PRIu64 ", never answered %" PRIu64 "\n",
             r->ready_sent, r->ready_ok, r->ready_503, r->ready_refused, r->ready_unanswered);
     if (r->ready_refused_example[0])
         fprintf(f, "  first refusal: %s\n", r->ready_refused_example);
@@ -1035,19 +1060,23 @@ void drill_report_print_text(const drill_report_t *r, FILE *f)
     }
     if (r->measured) {
         fprintf(f, "\norders in PostgreSQL\n");
-        fprintf(f, "  %" PRId64 " orders: %" PRId64 " delivered, %" PRId64 " failed (%" PRId64
-                   " refund due), %" PRId64 " cancelled, %" PRId64 " not terminal; %" PRId64
-                   " never acked to a producer\n",
+        fprintf(f,
+                "  %" PRId64 " orders: %" PRId64 " delivered, %" PRId64 " failed (%" PRId64
+                " refund due), %" PRId64 " cancelled, %" PRId64 " not terminal; %" PRId64
+                " never acked to a producer\n",
                 r->db_orders, r->db_delivered, r->db_failed, r->db_refund_due, r->db_cancelled,
                 r->db_live, r->db_unacked);
         s_pct_text(f, "accepted -> DELIVERED", &r->e2e_s, "s", r->scale);
         s_pct_text(f, "delivered - promised (late > 0)", &r->delivery_late_s, "s", r->scale);
-        fprintf(f, "  %-38s %.1f%%\n", "delivered after the promise", 100.0 * r->delivered_late_share);
+        fprintf(f, "  %-38s %.1f%%\n", "delivered after the promise",
+                100.0 * r->delivered_late_share);
         s_pct_text(f, "marked ready - promised ready", &r->ready_late_s, "s", r->scale);
         s_pct_text(f, "order wait at handoff (pickup - ready)", &r->handoff_s, "s", r->scale);
         s_pct_text(f, "rider wait at the counter (ledgers)", &r->rider_wait_s, "s", r->scale);
-        fprintf(f, "  store utilisation (slots busy, first start to last ready) mean %.0f%%, max %.0f%% (store %u),"
-                   " %u stores at 90%% or more\n\n",
+        fprintf(f,
+                "  store utilisation (slots busy, first start to last ready) mean %.0f%%, max "
+                "%.0f%% (store %u),"
+                " %u stores at 90%% or more\n\n",
                 100 * r->util_mean, 100 * r->util_max, r->util_max_store, r->util_saturated);
         s_how_text(r, f);
     } else {
@@ -1097,11 +1126,12 @@ static void s_json_pct(FILE *f, const char *key, const drill_pct_t *p)
 
 static void s_campaign_json(const drill_report_t *r, FILE *f)
 {
-    fprintf(f, "\"campaign\":{\"name\":%s,\"demand_share\":%.3f,\"store_share\":%.3f,"
-               "\"honour_availability\":%s,\"feed_events\":%" PRIu64 ",\"held\":%" PRIu64
-               ",\"submissions_per_accepted\":{\"all\":%.4f,\"regular\":%.4f,"
-               "\"campaign\":%.4f},\"top10_regular_accepted\":%.4f,"
-               "\"top10_regular_prep_share\":%.4f,\"top10_remainder\":%.4f,\"classes\":[",
+    fprintf(f,
+            "\"campaign\":{\"name\":%s,\"demand_share\":%.3f,\"store_share\":%.3f,"
+            "\"honour_availability\":%s,\"feed_events\":%" PRIu64 ",\"held\":%" PRIu64
+            ",\"submissions_per_accepted\":{\"all\":%.4f,\"regular\":%.4f,"
+            "\"campaign\":%.4f},\"top10_regular_accepted\":%.4f,"
+            "\"top10_regular_prep_share\":%.4f,\"top10_remainder\":%.4f,\"classes\":[",
             r->campaign_share > 0 ? "\"" DRILL_CAMPAIGN "\"" : "null", r->campaign_share,
             r->store_share, r->honour ? "true" : "false", r->feed_events, r->held,
             drill_report_per_accepted(r, 2), drill_report_per_accepted(r, 0),
@@ -1111,8 +1141,9 @@ static void s_campaign_json(const drill_report_t *r, FILE *f)
         fprintf(f, "%s{\"stores\":\"%s\"", c ? "," : "", s_class_names[c]);
         for (int k = 0; k < 2; k++) {
             const drill_kind_t *x = &r->kinds[c][k];
-            fprintf(f, ",\"%s\":{\"offered\":%" PRIu64 ",\"submissions\":%" PRIu64
-                       ",\"accepted\":%" PRIu64 ",\"accepted_prep_s\":%.1f}",
+            fprintf(f,
+                    ",\"%s\":{\"offered\":%" PRIu64 ",\"submissions\":%" PRIu64
+                    ",\"accepted\":%" PRIu64 ",\"accepted_prep_s\":%.1f}",
                     s_kind_names[k], x->offered, x->submissions, x->accepted, x->accepted_prep_s);
         }
         fputc('}', f);
@@ -1156,23 +1187,25 @@ void drill_report_write_json(const drill_report_t *r, FILE *f)
 {
     fprintf(f, "{\"started_at\":");
     s_json_str(f, r->started_at);
-    fprintf(f, ",\"stores\":%u,\"seed\":%" PRIu64 ",\"minutes\":%.3f,\"time_scale\":%.3f,"
-               "\"peak_rate\":%.1f,\"chaos_spec\":",
+    fprintf(f,
+            ",\"stores\":%u,\"seed\":%" PRIu64 ",\"minutes\":%.3f,\"time_scale\":%.3f,"
+            "\"peak_rate\":%.1f,\"chaos_spec\":",
             r->stores, r->seed, r->minutes, r->scale, r->peak_rate);
     s_json_str(f, r->chaos_spec);
     fprintf(f, ",\"shards\":%u,\"interrupted\":%s", r->shards, r->interrupted ? "true" : "false");
-    fprintf(f, ",\"ok\":%s,\"offering_s\":%.3f,\"drain_s\":%.3f,\"cities\":%zu,"
-               "\"rider_kmh\":%.1f,\"orders\":{\"offered\":%" PRIu64 ",\"accepted\":%" PRIu64
-               ",\"gave_up\":%" PRIu64 ",\"gave_up_after_error\":%" PRIu64
-               ",\"gave_up_after_unavailable\":%" PRIu64 ",\"never_answered\":%" PRIu64
-               ",\"still_open\":%" PRIu64 "},",
+    fprintf(f,
+            ",\"ok\":%s,\"offering_s\":%.3f,\"drain_s\":%.3f,\"cities\":%zu,"
+            "\"rider_kmh\":%.1f,\"orders\":{\"offered\":%" PRIu64 ",\"accepted\":%" PRIu64
+            ",\"gave_up\":%" PRIu64 ",\"gave_up_after_error\":%" PRIu64
+            ",\"gave_up_after_unavailable\":%" PRIu64 ",\"never_answered\":%" PRIu64
+            ",\"still_open\":%" PRIu64 "},",
             drill_report_ok(r) ? "true" : "false", r->offering_s, r->drain_s, r->cities,
             r->rider_kmh, r->orders, r->accepted, r->gave_up, r->gave_up_error,
             r->gave_up_unavailable, r->unanswered, r->census[3]);
-    fprintf(f, "\"submissions\":{\"sent\":%" PRIu64 ",\"accepted\":%" PRIu64
-               ",\"duplicates\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"errors\":%" PRIu64
-               ",\"no_answer_in_3s\":%" PRIu64 ",\"late_answers\":%" PRIu64
-               ",\"never_answered\":%" PRIu64 ",",
+    fprintf(f,
+            "\"submissions\":{\"sent\":%" PRIu64 ",\"accepted\":%" PRIu64 ",\"duplicates\":%" PRIu64
+            ",\"refused\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"no_answer_in_3s\":%" PRIu64
+            ",\"late_answers\":%" PRIu64 ",\"never_answered\":%" PRIu64 ",",
             r->submissions, r->answered_accepted, r->duplicates, r->rejected, r->errors,
             r->timed_out, r->late_answers, r->unanswered_submissions);
     fprintf(f, "\"refused_by_reason\":{");
@@ -1183,18 +1216,23 @@ void drill_report_write_json(const drill_report_t *r, FILE *f)
                     r->reasons[k]);
             first = false;
         }
-    fprintf(f, "}},\"mark_ready\":{\"requests\":{\"sent\":%" PRIu64 ",\"ok\":%" PRIu64
-               ",\"answered_503\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"never_answered\":%" PRIu64
-               "},\"orders\":{\"marked\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"refused\":%" PRIu64
-               ",\"gave_up\":%" PRIu64 ",\"never_answered\":%" PRIu64 "}},",
+    fprintf(f,
+            "}},\"mark_ready\":{\"requests\":{\"sent\":%" PRIu64 ",\"ok\":%" PRIu64
+            ",\"answered_503\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"never_answered\":%" PRIu64
+            "},\"orders\":{\"marked\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"refused\":%" PRIu64
+            ",\"gave_up\":%" PRIu64 ",\"never_answered\":%" PRIu64 "}},",
             r->ready_sent, r->ready_ok, r->ready_503, r->ready_refused, r->ready_unanswered,
             r->ready_orders, r->ready_orders_ok, r->ready_orders_refused, r->ready_orders_gave_up,
             r->ready_orders_unanswered);
     fprintf(f, "\"cpu\":{\"wall_s\":%.3f,\"cores\":%ld,\"load_start\":%.2f,\"load_end\":%.2f",
             r->wall_s, r->cores, r->load_start, r->load_end);
     for (int k = 0; k < DRILL_CPU_PARTS; k++)
-        fprintf(f, ",\"%s_s\":%.3f", k == DRILL_CPU_SLUICED ? "sluiced" : k == DRILL_CPU_POSTGRES
-                ? "postgres" : k == DRILL_CPU_SIMS ? "simulators" : "drill", r->cpu_s[k]);
+        fprintf(f, ",\"%s_s\":%.3f",
+                k == DRILL_CPU_SLUICED    ? "sluiced"
+                : k == DRILL_CPU_POSTGRES ? "postgres"
+                : k == DRILL_CPU_SIMS     ? "simulators"
+                                          : "drill",
+                r->cpu_s[k]);
     fprintf(f, "},\"sums\":[");
     for (size_t i = 0; i < r->sum_count; i++) {
         const drill_sum_t *s = &r->sums[i];
@@ -1202,8 +1240,8 @@ void drill_report_write_json(const drill_report_t *r, FILE *f)
         s_json_str(f, s->what);
         fprintf(f, ",\"relation\":\"%s\",\"of\":", s->kind == DRILL_SUM_EQUAL ? "=" : "<=");
         s_json_str(f, s->formula);
-        fprintf(f, ",\"left\":%" PRId64 ",\"right\":%" PRId64 ",\"ok\":%s}", s->left,
-                s->right, s->ok ? "true" : "false");
+        fprintf(f, ",\"left\":%" PRId64 ",\"right\":%" PRId64 ",\"ok\":%s}", s->left, s->right,
+                s->ok ? "true" : "false");
     }
     fprintf(f, "],");
     s_campaign_json(r, f);
@@ -1224,10 +1262,11 @@ void drill_report_write_json(const drill_report_t *r, FILE *f)
         s_json_pct(f, "rejected", &p);
         free(tmp);
     }
-    fprintf(f, "},\"database\":{\"measured\":%s,\"orders\":%" PRId64 ",\"delivered\":%" PRId64
-               ",\"failed\":%" PRId64 ",\"cancelled\":%" PRId64 ",\"not_terminal\":%" PRId64
-               ",\"refund_due\":%" PRId64 ",\"never_acked\":%" PRId64 ",\"dispatch_attempts\":%"
-               PRId64 ",",
+    fprintf(f,
+            "},\"database\":{\"measured\":%s,\"orders\":%" PRId64 ",\"delivered\":%" PRId64
+            ",\"failed\":%" PRId64 ",\"cancelled\":%" PRId64 ",\"not_terminal\":%" PRId64
+            ",\"refund_due\":%" PRId64 ",\"never_acked\":%" PRId64 ",\"dispatch_attempts\":%" PRId64
+            ",",
             r->measured ? "true" : "false", r->db_orders, r->db_delivered, r->db_failed,
             r->db_cancelled, r->db_live, r->db_refund_due, r->db_unacked, r->db_dispatches);
     s_json_pct(f, "accepted_to_delivered_s", &r->e2e_s);
@@ -1239,8 +1278,9 @@ void drill_report_write_json(const drill_report_t *r, FILE *f)
     s_json_pct(f, "order_wait_at_handoff_s", &r->handoff_s);
     fputc(',', f);
     s_json_pct(f, "rider_wait_s", &r->rider_wait_s);
-    fprintf(f, ",\"store_utilisation\":{\"mean\":%.4f,\"max\":%.4f,\"max_store\":%u,"
-               "\"saturated_stores\":%u}},\"chaos\":[",
+    fprintf(f,
+            ",\"store_utilisation\":{\"mean\":%.4f,\"max\":%.4f,\"max_store\":%u,"
+            "\"saturated_stores\":%u}},\"chaos\":[",
             r->util_mean, r->util_max, r->util_max_store, r->util_saturated);
     for (size_t i = 0; i < r->chaos_count; i++) {
         fprintf(f, "%s{\"at_s\":%.3f,\"action\":", i ? "," : "", r->chaos[i].at_s);
@@ -1260,9 +1300,10 @@ void drill_report_write_json(const drill_report_t *r, FILE *f)
     fprintf(f, "],\"timeline\":[");
     for (size_t i = 0; i < r->sec_count; i++) {
         const drill_second_t *e = &r->secs[i];
-        fprintf(f, "%s{\"t\":%zu,\"offered\":%u,\"orders_accepted\":%u,\"orders_gave_up\":%u,"
-                   "\"open\":%u,\"sent\":%u,\"accepted\":%u,\"refused\":%u,\"errors\":%u,"
-                   "\"no_answer\":%u,",
+        fprintf(f,
+                "%s{\"t\":%zu,\"offered\":%u,\"orders_accepted\":%u,\"orders_gave_up\":%u,"
+                "\"open\":%u,\"sent\":%u,\"accepted\":%u,\"refused\":%u,\"errors\":%u,"
+                "\"no_answer\":%u,",
                 i ? "," : "", i, e->offered, e->orders_accepted, e->orders_gave_up, e->open,
                 e->sent, e->accepted, e->rejected, e->errors, e->timed_out);
         if (e->p99_ms >= 0)
@@ -1284,4 +1325,3 @@ void drill_report_write_json(const drill_report_t *r, FILE *f)
     }
     fprintf(f, "]}\n");
 }
-

@@ -25,17 +25,17 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define DRILL_REASONS 16        /* sluice.v1.Reason values counted; the descriptor names them */
-#define DRILL_CLASSES 3         /* stores by popularity rank: 1-10, 11-100, the rest */
-#define DRILL_CAMPAIGN "giveaway"   /* the campaign's name in the generated config */
+#define DRILL_REASONS 16          /* sluice.v1.Reason values counted; the descriptor names them */
+#define DRILL_CLASSES 3           /* stores by popularity rank: 1-10, 11-100, the rest */
+#define DRILL_CAMPAIGN "giveaway" /* the campaign's name in the generated config */
 #define DRILL_CHAOS_MAX 64
 #define DRILL_INVARIANTS_MAX 12
 #define DRILL_SUMS_MAX 24
 #define DRILL_INVARIANTS_MAX 12
 #define DRILL_FAILOVERS_MAX 16
 #define DRILL_BREAKER_UNKNOWN 255
-#define DRILL_HEAT_STORES 12    /* the busiest stores in the slot-use heat map */
-#define DRILL_HEAT_COLS 60      /* its time buckets */
+#define DRILL_HEAT_STORES 12 /* the busiest stores in the slot-use heat map */
+#define DRILL_HEAT_COLS 60   /* its time buckets */
 /* The parts whose CPU time the report shows: sluiced (killed ones
  * included), PostgreSQL (since its last start), the three simulators,
  * sluice-drill itself. */
@@ -45,27 +45,27 @@ const char *drill_report_cpu_name(int part);
 
 typedef struct {
     /* orders, by the second they were offered, accepted or given up in */
-    uint32_t offered;           /* new orders the demand curve made */
-    uint32_t orders_accepted;   /* orders whose first ACCEPTED answer came */
-    uint32_t orders_gave_up;    /* orders given up: refused too often, an error, never answered */
-    uint32_t open;              /* orders neither, at the second's end */
+    uint32_t offered;         /* new orders the demand curve made */
+    uint32_t orders_accepted; /* orders whose first ACCEPTED answer came */
+    uint32_t orders_gave_up;  /* orders given up: refused too often, an error, never answered */
+    uint32_t open;            /* orders neither, at the second's end */
     /* submissions: sent, and the answers that came this second */
     uint32_t sent;
     uint32_t accepted, rejected, errors;
-    uint32_t timed_out;         /* submissions without an answer after REPLY_TIMEOUT_MS */
+    uint32_t timed_out; /* submissions without an answer after REPLY_TIMEOUT_MS */
     uint32_t reasons[DRILL_REASONS];
-    float p50_ms, p99_ms;       /* ack latency of this second's answers; < 0: none */
-    int64_t delivered;          /* DELIVERED orders in PostgreSQL so far; < 0: unknown */
-    uint8_t breaker[DRILL_PLATFORMS];   /* 0 closed, 1 open, 2 half-open, 255 unknown */
-    double sim_hour;            /* the simulated time of day */
+    float p50_ms, p99_ms;             /* ack latency of this second's answers; < 0: none */
+    int64_t delivered;                /* DELIVERED orders in PostgreSQL so far; < 0: unknown */
+    uint8_t breaker[DRILL_PLATFORMS]; /* 0 closed, 1 open, 2 half-open, 255 unknown */
+    double sim_hour;                  /* the simulated time of day */
     /* measured in PostgreSQL after the run */
-    uint32_t dispatched[DRILL_PLATFORMS];   /* dispatch attempts written for each platform */
-    float handoff_p50_s, handoff_p90_s;     /* order wait at handoff of this second's pickups;
+    uint32_t dispatched[DRILL_PLATFORMS]; /* dispatch attempts written for each platform */
+    float handoff_p50_s, handoff_p90_s;   /* order wait at handoff of this second's pickups;
                                              * NAN: none */
 } drill_second_t;
 
 typedef struct {
-    double at_s;                /* seconds since offering began */
+    double at_s; /* seconds since offering began */
     char text[200];
 } drill_chaos_t;
 
@@ -80,8 +80,8 @@ typedef struct {
 typedef enum { DRILL_SUM_EQUAL, DRILL_SUM_AT_MOST } drill_sum_kind_t;
 
 typedef struct {
-    char what[80];              /* what it counts */
-    char formula[160];          /* e.g. "offered = accepted + gave up + never answered + open" */
+    char what[80];     /* what it counts */
+    char formula[160]; /* e.g. "offered = accepted + gave up + never answered + open" */
     drill_sum_kind_t kind;
     int64_t left, right;
     bool ok;
@@ -93,14 +93,14 @@ typedef struct {
  * producers' latest attempts, the second one after the action, up to the
  * first after the fleet was whole: the producers' view. */
 typedef struct {
-    char action[160];           /* what was done */
-    bool database;              /* the database failed over; else a node of SHARD */
-    int shard;                  /* the shard it hit; -1: every shard */
-    double at_s;                /* seconds since offering began */
-    double whole_s;             /* when the fleet was whole again; < 0: not yet */
-    double gap_s[DRILL_SHARDS_MAX];        /* per shard: the longest gap so far */
+    char action[160];               /* what was done */
+    bool database;                  /* the database failed over; else a node of SHARD */
+    int shard;                      /* the shard it hit; -1: every shard */
+    double at_s;                    /* seconds since offering began */
+    double whole_s;                 /* when the fleet was whole again; < 0: not yet */
+    double gap_s[DRILL_SHARDS_MAX]; /* per shard: the longest gap so far */
     double gap_from_s[DRILL_SHARDS_MAX], gap_to_s[DRILL_SHARDS_MAX];
-    bool closed[DRILL_SHARDS_MAX];         /* an ACCEPTED came after whole_s */
+    bool closed[DRILL_SHARDS_MAX]; /* an ACCEPTED came after whole_s */
 } drill_failover_t;
 
 typedef struct {
@@ -110,17 +110,17 @@ typedef struct {
 
 /* One kind of order (regular or the campaign's) at one class of stores. */
 typedef struct {
-    uint64_t offered;           /* new orders */
-    uint64_t submissions;       /* retries and resends included */
+    uint64_t offered;     /* new orders */
+    uint64_t submissions; /* retries and resends included */
     uint64_t accepted;
-    double accepted_prep_s;     /* their prep time as configured (real seconds) */
+    double accepted_prep_s; /* their prep time as configured (real seconds) */
 } drill_kind_t;
 
 /* The busiest stores' slot use over time: the share of a store's slot time
  * that accepted orders' preparation took, per bucket of COL_S seconds. */
 typedef struct {
     uint32_t store_id, rank, slots;
-    uint64_t orders;            /* accepted */
+    uint64_t orders; /* accepted */
     float use[DRILL_HEAT_COLS];
 } drill_heat_row_t;
 
@@ -138,7 +138,7 @@ typedef struct {
     double minutes, peak_rate, scale, rider_kmh;
     char chaos_spec[1024];
     char started_at[32];
-    uint64_t start_wall_ms;     /* wall clock at second 0 of the timeline */
+    uint64_t start_wall_ms; /* wall clock at second 0 of the timeline */
     /* the timeline, one entry per second of offering and draining */
     drill_second_t *secs;
     size_t sec_count, sec_cap;
@@ -159,7 +159,7 @@ typedef struct {
         unanswered_submissions, late_answers;
     uint64_t reasons[DRILL_REASONS];
     double offering_s, drain_s;
-    bool interrupted;           /* offering cut short by SIGINT/SIGTERM */
+    bool interrupted; /* offering cut short by SIGINT/SIGTERM */
     /* the stores' MarkReady, requests and orders:
      * sent = ok + answered 503 (tried again) + refused + unanswered;
      * orders = ok + refused + gave up after POS_TRIES_MAX + unanswered */
@@ -169,41 +169,40 @@ typedef struct {
     char ready_refused_example[160];
     /* the giveaway's campaign and the feed */
     double campaign_share, store_share;
-    bool honour;                /* producers honoured the availability feed */
-    uint64_t held;              /* orders held at least once for a store not open */
-    uint64_t feed_events;       /* avail.<store_id> events the producers read */
-    drill_kind_t kinds[DRILL_CLASSES][2];   /* [class][0 regular, 1 campaign] */
+    bool honour;                          /* producers honoured the availability feed */
+    uint64_t held;                        /* orders held at least once for a store not open */
+    uint64_t feed_events;                 /* avail.<store_id> events the producers read */
+    drill_kind_t kinds[DRILL_CLASSES][2]; /* [class][0 regular, 1 campaign] */
     /* chaos */
     drill_chaos_t chaos[DRILL_CHAOS_MAX];
     size_t chaos_count;
     /* failovers (--ha), over SHARDS shards (0 without --ha) */
     uint32_t shards;
-    double last_accept_s[DRILL_SHARDS_MAX];  /* < 0: none yet */
+    double last_accept_s[DRILL_SHARDS_MAX]; /* < 0: none yet */
     drill_failover_t failovers[DRILL_FAILOVERS_MAX];
     size_t failover_count;
     /* measured in PostgreSQL and the ledgers after the run */
     bool measured;
-    int64_t db_orders, db_delivered, db_failed, db_cancelled, db_live, db_refund_due,
-        db_dispatches;
-    int64_t db_unacked;         /* orders in PostgreSQL never answered ACCEPTED to a producer */
-    drill_pct_t e2e_s;          /* accepted -> DELIVERED, real seconds */
-    drill_pct_t delivery_late_s;/* DELIVERED - promised_delivery_at, real seconds (< 0 early) */
+    int64_t db_orders, db_delivered, db_failed, db_cancelled, db_live, db_refund_due, db_dispatches;
+    int64_t db_unacked;          /* orders in PostgreSQL never answered ACCEPTED to a producer */
+    drill_pct_t e2e_s;           /* accepted -> DELIVERED, real seconds */
+    drill_pct_t delivery_late_s; /* DELIVERED - promised_delivery_at, real seconds (< 0 early) */
     double delivered_late_share;
-    float *late_s;              /* each DELIVERED - promised, s, sorted (the histogram's) */
+    float *late_s; /* each DELIVERED - promised, s, sorted (the histogram's) */
     size_t late_count;
     drill_pct_t ready_late_s;   /* marked READY - promised_ready_at, where the POS said so */
     drill_pct_t handoff_s;      /* first pickup - ready (marked, else promised): the order's wait */
     drill_pct_t rider_wait_s;   /* rider waiting at the counter, from the ledgers */
     double util_mean, util_max; /* store utilisation over the offering period */
     uint32_t util_max_store;
-    uint32_t util_saturated;    /* stores at 90% or more */
+    uint32_t util_saturated; /* stores at 90% or more */
     drill_heat_t heat;
     /* where the time went: CPU seconds of each part over the run, and the
      * machine it ran on (drill_procs_cpu) */
     double cpu_s[DRILL_CPU_PARTS];
     double wall_s;
     long cores;
-    double load_start, load_end;    /* the 1-minute load average */
+    double load_start, load_end; /* the 1-minute load average */
     /* the sums the report checks (drill_report_check_sums) */
     drill_sum_t sums[DRILL_SUMS_MAX];
     size_t sum_count;
@@ -265,9 +264,9 @@ void drill_report_invariant(drill_report_t *r, const char *name, bool ok, const 
  * second's dispatches per platform and order wait at handoff, and the heat
  * map the busiest stores' slot use. False if the database could not be
  * asked (recorded as a failed invariant). */
-bool drill_report_measure(drill_report_t *r, PGconn *c, const drill_world_t *w,
-                          const char *prefix, const uint32_t *acked, size_t n,
-                          const float *rider_wait_ms, size_t n_wait);
+bool drill_report_measure(drill_report_t *r, PGconn *c, const drill_world_t *w, const char *prefix,
+                          const uint32_t *acked, size_t n, const float *rider_wait_ms,
+                          size_t n_wait);
 
 /* drill_report_check_sums checks every sum the report shows (orders,
  * submissions, MarkReady, the timeline against the totals, the store

@@ -14,9 +14,9 @@
 #define CITY_SIGMA_KM 1.5
 #define KM_PER_DEG_LAT 111.0
 
-static const char *const s_brand_names[] = {"heytea", "chagee", "mixue", "nayuki"};
+static const char *const s_brand_names[] = { "heytea", "chagee", "mixue", "nayuki" };
 /* Share of all stores per brand (the order above). */
-static const double s_brand_share[] = {0.35, 0.30, 0.20, 0.15};
+static const double s_brand_share[] = { 0.35, 0.30, 0.20, 0.15 };
 
 uint64_t drill_world_rand(uint64_t *state)
 {
@@ -49,16 +49,24 @@ static double s_normal(uint64_t *rng)
  * cluster (Hangzhou's are its own; the others' sit at the same offsets
  * from their centres). A world of N stores uses ceil(N / 25,000) of them. */
 static const drill_city_t s_cities[DRILL_CITIES_MAX] = {
-    {30.270, 120.150, "Hangzhou", {"Wulin", "Xixi", "Binjiang", "Gongshu"},
-     {{30.274, 120.155}, {30.290, 120.060}, {30.210, 120.210}, {30.320, 120.200}}},
-    {31.230, 121.470, "Shanghai", {0}, {{0}}}, {39.900, 116.400, "Beijing", {0}, {{0}}},
-    {23.130, 113.260, "Guangzhou", {0}, {{0}}}, {22.540, 114.060, "Shenzhen", {0}, {{0}}},
-    {30.660, 104.070, "Chengdu", {0}, {{0}}}, {30.590, 114.310, "Wuhan", {0}, {{0}}},
-    {34.340, 108.940, "Xi'an", {0}, {{0}}}, {32.060, 118.800, "Nanjing", {0}, {{0}}},
-    {29.560, 106.550, "Chongqing", {0}, {{0}}}, {39.130, 117.200, "Tianjin", {0}, {{0}}},
-    {31.300, 120.590, "Suzhou", {0}, {{0}}},
+    { 30.270,
+      120.150,
+      "Hangzhou",
+      { "Wulin", "Xixi", "Binjiang", "Gongshu" },
+      { { 30.274, 120.155 }, { 30.290, 120.060 }, { 30.210, 120.210 }, { 30.320, 120.200 } } },
+    { 31.230, 121.470, "Shanghai", { 0 }, { { 0 } } },
+    { 39.900, 116.400, "Beijing", { 0 }, { { 0 } } },
+    { 23.130, 113.260, "Guangzhou", { 0 }, { { 0 } } },
+    { 22.540, 114.060, "Shenzhen", { 0 }, { { 0 } } },
+    { 30.660, 104.070, "Chengdu", { 0 }, { { 0 } } },
+    { 30.590, 114.310, "Wuhan", { 0 }, { { 0 } } },
+    { 34.340, 108.940, "Xi'an", { 0 }, { { 0 } } },
+    { 32.060, 118.800, "Nanjing", { 0 }, { { 0 } } },
+    { 29.560, 106.550, "Chongqing", { 0 }, { { 0 } } },
+    { 39.130, 117.200, "Tianjin", { 0 }, { { 0 } } },
+    { 31.300, 120.590, "Suzhou", { 0 }, { { 0 } } },
 };
-static const char *const s_district_names[DRILL_DISTRICTS] = {"North", "West", "South", "East"};
+static const char *const s_district_names[DRILL_DISTRICTS] = { "North", "West", "South", "East" };
 
 /* s_place_cities copies the first COUNT cities, giving those after
  * Hangzhou its districts' offsets around their own centres. */
@@ -153,7 +161,7 @@ drill_world_t *drill_world_new(uint32_t stores, uint64_t seed, double scale, dou
         s->cfg_order_seconds = s->order_seconds / scale;
         s->cfg_max_wait_minutes = s->max_wait_minutes / scale;
         /* 1..3 platforms in a random preference order. */
-        uint32_t perm[DRILL_PLATFORMS] = {0, 1, 2};
+        uint32_t perm[DRILL_PLATFORMS] = { 0, 1, 2 };
         for (uint32_t k = DRILL_PLATFORMS - 1; k > 0; k--) {
             uint32_t j = (uint32_t)(drill_world_rand(&rng) % (k + 1));
             uint32_t t = perm[k];
@@ -300,8 +308,7 @@ static bool s_commit(FILE *f, const char *tmp, const char *path)
 /* s_write_stores writes the entries of stores FROM..TO-1, a comma between
  * each two (a file of them is one element of the stores list), each with its
  * shard when there are SHARDS. */
-static void s_write_stores(FILE *f, const drill_world_t *w, size_t from, size_t to,
-                           uint32_t shards)
+static void s_write_stores(FILE *f, const drill_world_t *w, size_t from, size_t to, uint32_t shards)
 {
     for (size_t i = from; i < to; i++) {
         const drill_store_t *s = &w->stores[i];
@@ -379,7 +386,8 @@ static bool s_write_config(const drill_world_t *w, const drill_endpoints_t *ep, 
             "  events = \"%s\";\n"
             "  control = \"%s\";\n"
             "  http = \"%s\";\n"
-            "  limits = { orders_per_second = 50000; queue_delay_ms = 50; commit_latency_ms = 250; };\n",
+            "  limits = { orders_per_second = 50000; queue_delay_ms = 50; commit_latency_ms = 250; "
+            "};\n",
             (unsigned long long)w->seed, w->store_count, sc, ep->dsn, ep->ingress, ep->events,
             ep->control, ep->http);
     if (w->availability_event_ms)
@@ -391,7 +399,8 @@ static bool s_write_config(const drill_world_t *w, const drill_endpoints_t *ep, 
         s_write_shards(f, ep);
     if (w->campaign_name[0] && w->campaign_store_share > 0) {
         double pace = ceil(w->peak_rate);
-        fprintf(f, "campaigns = ( { name = \"%s\"; orders_per_second = %.0f; store_share = %g; } );\n",
+        fprintf(f,
+                "campaigns = ( { name = \"%s\"; orders_per_second = %.0f; store_share = %g; } );\n",
                 w->campaign_name, pace < 1 ? 1 : pace, w->campaign_store_share);
     }
     /* Riders are asked for a minute before ready (5 minutes' ride away
@@ -416,7 +425,8 @@ static bool s_write_config(const drill_world_t *w, const drill_endpoints_t *ep, 
         s_write_stores(f, w, 0, w->store_count, ep->shards);
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     for (size_t k = 0; k < files; k++)
-        fprintf(f, "  @include \"%s.stores-%03zu.conf\"\n%s", base, k, k + 1 < files ? "  ,\n" : "");
+        fprintf(f, "  @include \"%s.stores-%03zu.conf\"\n%s", base, k,
+                k + 1 < files ? "  ,\n" : "");
     fputs(");\n", f);
     return s_commit(f, tmp, path);
 }

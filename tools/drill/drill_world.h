@@ -14,11 +14,11 @@
 
 #define DRILL_PLATFORMS 3
 #define DRILL_BRANDS_MAX 8
-#define DRILL_DISTRICTS 4             /* of each city, where its stores cluster */
+#define DRILL_DISTRICTS 4 /* of each city, where its stores cluster */
 #define DRILL_CITIES_MAX 12
-#define DRILL_STORES_PER_CITY 25000   /* a city more for each so many stores */
-#define DRILL_CITY_RADIUS_KM 10.0     /* the riders' disc around a city's centre */
-#define DRILL_STORES_PER_FILE 3000    /* a bigger world's stores go in @include'd files of so many */
+#define DRILL_STORES_PER_CITY 25000 /* a city more for each so many stores */
+#define DRILL_CITY_RADIUS_KM 10.0   /* the riders' disc around a city's centre */
+#define DRILL_STORES_PER_FILE 3000  /* a bigger world's stores go in @include'd files of so many */
 /* The simulated riders' speeds (sluice-sim --speed-kmh), uniform in the
  * range; promises use their mean (drill_world_t.rider_kmh). */
 #define DRILL_RIDER_KMH_MIN 15.0
@@ -33,14 +33,14 @@
 
 typedef struct {
     char name[32];
-    uint32_t orders_per_second;   /* what the config says now (halved by chaos) */
+    uint32_t orders_per_second; /* what the config says now (halved by chaos) */
 } drill_brand_t;
 
 typedef struct {
     uint32_t id;
-    uint32_t brand;               /* index into brands */
-    uint32_t city;                /* index into cities */
-    uint32_t district;            /* 0 .. DRILL_DISTRICTS-1 of its city */
+    uint32_t brand;    /* index into brands */
+    uint32_t city;     /* index into cities */
+    uint32_t district; /* 0 .. DRILL_DISTRICTS-1 of its city */
     double lat, lng;
     /* The kitchen as a real one would be (seconds, minutes) ... */
     uint32_t prep_slots, item_seconds, order_seconds, max_wait_minutes;
@@ -48,18 +48,18 @@ typedef struct {
      * exact (the config takes fractions), so the drill's store promises in
      * simulated time what the real one would promise. */
     double cfg_item_seconds, cfg_order_seconds, cfg_max_wait_minutes;
-    uint32_t platforms[DRILL_PLATFORMS];   /* platform indexes, preference order */
+    uint32_t platforms[DRILL_PLATFORMS]; /* platform indexes, preference order */
     uint32_t platform_count;
-    uint32_t rank;                /* popularity rank, 1 = most popular */
+    uint32_t rank; /* popularity rank, 1 = most popular */
     bool paused;
-    bool written_paused;          /* what its store file says (drill_world_write_config) */
+    bool written_paused; /* what its store file says (drill_world_write_config) */
 } drill_store_t;
 
 typedef struct {
-    double lat, lng;              /* the centre: where the city's riders start */
+    double lat, lng; /* the centre: where the city's riders start */
     const char *name;
     const char *districts[DRILL_DISTRICTS];
-    double district_at[DRILL_DISTRICTS][2];   /* lat, lng */
+    double district_at[DRILL_DISTRICTS][2]; /* lat, lng */
 } drill_city_t;
 
 /* Where the generated config points: filled in by the caller. With SHARDS
@@ -79,24 +79,24 @@ typedef struct {
 
 typedef struct {
     uint64_t seed;
-    double scale;                 /* simulated seconds per real second */
-    double peak_rate;             /* new orders/s at the noon peak */
+    double scale;     /* simulated seconds per real second */
+    double peak_rate; /* new orders/s at the noon peak */
     drill_brand_t brands[DRILL_BRANDS_MAX];
     size_t brand_count;
-    drill_store_t *stores;        /* owned */
+    drill_store_t *stores; /* owned */
     size_t store_count;
-    double *cumulative;           /* owned: popularity CDF, sums to 1 */
+    double *cumulative; /* owned: popularity CDF, sums to 1 */
     drill_city_t cities[DRILL_CITIES_MAX];
     size_t city_count;
     /* The speed promises assume, simulated km/h: the riders' mean; the
      * config says it times the scale, as the simulators move them. */
     double rider_kmh;
-    bool files_written;           /* the store files exist (a world of more than one) */
+    bool files_written; /* the store files exist (a world of more than one) */
     /* The giveaway's campaign (campaign_name, set by the caller): 0 < its
      * store_share <= 1 puts it in the config, paced at the peak rate. */
     char campaign_name[32];
     double campaign_store_share;
-    uint32_t availability_event_ms;   /* daemon.availability_event_ms; 0: the default */
+    uint32_t availability_event_ms; /* daemon.availability_event_ms; 0: the default */
 } drill_world_t;
 
 /* drill_world_new draws STORES stores from SEED. Brand limits are sized from
@@ -138,8 +138,8 @@ double drill_world_demand(double hour);
  * stores changed are written again, so a reload parses only them. Kitchen
  * times, handoff and rider speed are the real ones divided by the time
  * scale, exact. False when it cannot (logged). */
-bool drill_world_write_config(drill_world_t *w, const drill_endpoints_t *ep,
-                              const char *path) __attribute__((warn_unused_result));
+bool drill_world_write_config(drill_world_t *w, const drill_endpoints_t *ep, const char *path)
+    __attribute__((warn_unused_result));
 /* drill_world_write_configs writes N nodes' configs, node I's with EPS[I] to
  * PATHS[I], each with its own store files; a store file is written again
  * for every node when its stores changed since the last call. */
@@ -150,6 +150,6 @@ bool drill_world_write_configs(drill_world_t *w, const drill_endpoints_t *eps,
 /* drill_world_rand is the world's generator (splitmix64), shared with the
  * producers so that one seed fixes the whole run. */
 uint64_t drill_world_rand(uint64_t *state);
-double drill_world_uniform(uint64_t *state);   /* [0, 1) */
+double drill_world_uniform(uint64_t *state); /* [0, 1) */
 
 #endif
