@@ -105,7 +105,7 @@ CONF
 q "CREATE SEQUENCE bench_life" >/dev/null
 
 echo "== order life: $RATE orders/s offered for ${SECONDS_OFFERED}s to 1,000 stores, $PLATFORMS sluice-sim platforms ($RIDERS riders each, time scale $SCALE), $RUNS runs"
-printf '| run | load | PostgreSQL alone, orders/s | sluiced accepted -> DELIVERED, orders/s | accepted / delivered / not delivered | rows written / commits per order | CPU ms per order: sluiced / PostgreSQL / sims | ready -> dispatch sent p50 / p99 / max s | accepted -> DELIVERED p50 / p99 s |\n'
+printf '| run | load | PostgreSQL alone, orders/s | sluiced accepted -> DELIVERED, orders/s | sent / accepted / delivered / not delivered | rows written / commits per order | CPU ms per order: sluiced / PostgreSQL / sims | ready -> dispatch sent p50 / p99 / max s | accepted -> DELIVERED p50 / p99 s |\n'
 printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
 : >"$dir/runs"
 run=1
@@ -139,8 +139,10 @@ while [ "$run" -le "$RUNS" ]; do
     w0=$(writes)
     c0d=$(cpu_ticks "$daemon_pid"); c0p=$(cpu_ticks $pg); c0s=$(cpu_ticks $sims)
     out=$("$BUILD/sluice-load" --endpoint "tcp://127.0.0.1:$port" --connections 4 --rate "$RATE" \
-          --duration "$SECONDS_OFFERED" --stores 1-1000 --items 1 --prefix "l$run-$$")
+          --duration "$SECONDS_OFFERED" --stores 1-1000 --items 1 --dropoff 30.27,120.03,5 \
+          --prefix "l$run-$$")
     accepted=$(echo "$out" | result accepted)
+    sent=$(echo "$out" | sed -n 's/^RESULT sent=\([0-9]*\).*/\1/p')
     # Until every accepted order has ended (or 2 minutes).
     i=0
     while [ "$(q "SELECT count(*) FROM orders WHERE NOT order_state_is_terminal(state)")" -gt 0 ] &&
@@ -183,8 +185,8 @@ while [ "$run" -le "$RUNS" ]; do
         i=$((i + 1))
     done
     [ "$ledger" = ok ] || failed="$failed (ledger: two live riders)"
-    printf '| %d | %s | %s | %s | %s / %s / %s | %s | %s | %s | %s |\n' "$run" "$load" "$base" \
-        "${sustained:-0}" "$accepted" "$delivered" "$failed" "$per_order" "$cpu" "$dispatch_lat" "$e2e"
+    printf '| %d | %s | %s | %s | %s / %s / %s / %s | %s | %s | %s | %s |\n' "$run" "$load" "$base" \
+        "${sustained:-0}" "$sent" "$accepted" "$delivered" "$failed" "$per_order" "$cpu" "$dispatch_lat" "$e2e"
     echo "$base ${sustained:-0} $failed" >>"$dir/runs"
     run=$((run + 1))
 done

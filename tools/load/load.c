@@ -48,6 +48,8 @@ typedef struct {
     uint32_t window;
     uint32_t store_lo, store_hi;
     uint32_t items;
+    double dropoff_lat, dropoff_lng;
+    double dropoff_km;        /* 0: every order to the dropoff point; else spread within it */
     char prefix[ID_MAX + 1];
     uint64_t timeout_ms;
     bool json;
@@ -158,6 +160,10 @@ static void s_usage(FILE *out)
           "  --window W         max in-flight requests per socket (default 256)\n"
           "  --stores A-B       store ids, spread uniformly (default 1001-1001)\n"
           "  --items K          items per order, 1..50 (default 2)\n"
+          "  --dropoff LAT,LNG[,KM]  where orders go (default 30.28,120.15); with KM, each\n"
+          "                     order's dropoff is spread uniformly within KM km of it, by a\n"
+          "                     hash of i (riders of a simulator then wait all over the area\n"
+          "                     instead of piling up at one point)\n"
           "  --prefix P         order_id prefix; ids are P-<seq> (default load-<pid>-<unixtime>)\n"
           "  --timeout-ms T     wait at most T ms for replies after offering stops (default 5000);\n"
           "                     while offering, a request unanswered for T ms (at least 1 s)\n"
@@ -207,6 +213,30 @@ static bool s_parse_double(const char *s, double *out)
     if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < 0)
         return false;
     *out = v;
+    return true;
+}
+
+/* s_parse_dropoff accepts "LAT,LNG" or "LAT,LNG,KM" (KM 0..100), a valid
+ * WGS84 point. */
+static bool s_parse_dropoff(const char *s, options_t *o)
+{
+    char *end;
+    errno = 0;
+    double lat = strtod(s, &end);
+    if (errno != 0 || end == s || *end != ',')
+        return false;
+    const char *p = end + 1;
+    double lng = strtod(p, &end);
+    if (errno != 0 || end == p || (*end != ',' && *end != '\0'))
+        return false;
+    double km = 0;
+    if (*end == ',' && (!s_parse_double(end + 1, &km) || km > 100))
+        return false;
+    if (!(lat >= -90 && lat <= 90 && lng >= -180 && lng <= 180))
+        return false;
+    o->dropoff_lat = lat;
+    o->dropoff_lng = lng;
+    o->dropoff_km = km;
     return true;
 }
 
@@ -283,13 +313,15 @@ static void s_options_default(options_t *o)
         .store_lo = 1001,
         .store_hi = 1001,
         .items = 2,
+        .dropoff_lat = 30.28,
+        .dropoff_lng = 120.15,
         .timeout_ms = 5000,
     };
     snprintf(o->prefix, sizeof o->prefix, "load-%ld-%lld", (long)getpid(), (long long)time(NULL));
 }
 
 enum { O_ENDPOINT = 256, O_CONN, O_RATE, O_DUR, O_COUNT, O_WIN, O_STORES, O_ITEMS,
-       O_PREFIX, O_TIMEOUT, O_JSON, O_HELP };
+       O_DROPOFF, O_PREFIX, O_TIMEOUT, O_JSON, O_HELP };
 
 static const struct option s_longopts[] = {
     {"endpoint", required_argument, NULL, O_ENDPOINT},
@@ -300,6 +332,7 @@ static const struct option s_longopts[] = {
     {"window", required_argument, NULL, O_WIN},
     {"stores", required_argument, NULL, O_STORES},
     {"items", required_argument, NULL, O_ITEMS},
+    {"dropoff", required_argument, NULL, O_DROPOFF},
     {"prefix", required_argument, NULL, O_PREFIX},
     {"timeout-ms", required_argument, NULL, O_TIMEOUT},
     {"json", no_argument, NULL, O_JSON},
@@ -328,6 +361,8 @@ static bool s_apply_option(int c, const char *arg, options_t *o)
         return s_parse_stores(arg, &o->store_lo, &o->store_hi);
     case O_ITEMS:
         return s_parse_u32(arg, 1, ITEMS_MAX, &o->items);
+    case O_DROPOFF:
+        return s_parse_dropoff(arg, o);
     case O_PREFIX:
         if (strlen(arg) > ID_MAX)
             return false;
@@ -434,8 +469,8 @@ static void s_order_init(order_t *o, const options_t *opt)
     o->req = (Sluice__V1__Request)SLUICE__V1__REQUEST__INIT;
     o->submit = (Sluice__V1__SubmitOrder)SLUICE__V1__SUBMIT_ORDER__INIT;
     o->dropoff = (Sluice__V1__Geo)SLUICE__V1__GEO__INIT;
-    o->dropoff.lat = 30.28;
-    o->dropoff.lng = 120.15;
+    o->dropoff.lat = opt->dropoff_lat;
+    o->dropoff.lng = opt->dropoff_lng;
     for (uint32_t i = 0; i < opt->items; i++) {
         o->item[i] = (Sluice__V1__Item)SLUICE__V1__ITEM__INIT;
         snprintf(o->sku[i], sizeof o->sku[i], "sku-%u", i + 1);
@@ -492,14 +527,34 @@ static bool s_order_fits(order_t *o)
 /* s_store_for spreads seqs over the store range by a hash of seq, not a random
  * stream: a rerun with the same --prefix rebuilds identical orders, so the
  * daemon answers duplicate=true rather than CONFLICT. */
-static uint32_t s_store_for(const options_t *o, uint64_t seq)
+static uint64_t s_mix(uint64_t seq)
 {
     uint64_t z = seq + 0x9e3779b97f4a7c15ull;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
+    return z ^ (z >> 31);
+}
+
+static uint32_t s_store_for(const options_t *o, uint64_t seq)
+{
     uint64_t span = (uint64_t)o->store_hi - o->store_lo + 1u;
-    return o->store_lo + (uint32_t)(z % span);
+    return o->store_lo + (uint32_t)(s_mix(seq) % span);
+}
+
+/* s_dropoff_for places order SEQ's dropoff uniformly within dropoff_km of
+ * the dropoff point, by a hash of SEQ (a rerun builds the same orders). */
+static void s_dropoff_for(const options_t *o, uint64_t seq, Sluice__V1__Geo *at)
+{
+    if (o->dropoff_km <= 0)
+        return;
+    uint64_t z = s_mix(seq ^ 0x5bd1e995u);
+    double u = (double)(z >> 40) / 16777216.0, v = (double)(z & 0xffffffu) / 16777216.0;
+    double r = o->dropoff_km * sqrt(u), angle = 2 * M_PI * v;
+    double km_per_deg_lat = 111.195;
+    double km_per_deg_lng = km_per_deg_lat * fmax(cos(o->dropoff_lat * M_PI / 180), 1e-6);
+    /* Clamped into WGS84's range: near a pole or the date line the spread is lopsided. */
+    at->lat = fmin(fmax(o->dropoff_lat + r * sin(angle) / km_per_deg_lat, -90), 90);
+    at->lng = fmin(fmax(o->dropoff_lng + r * cos(angle) / km_per_deg_lng, -180), 180);
 }
 
 /* ---- reply decoding ---- */
@@ -733,6 +788,7 @@ static bool s_send_one(gen_t *g, uint32_t k, uint64_t due)
         return false;
     }
     s_order_set(&g->order, seq, s_store_for(&g->opt, seq), clock_wall_ms());
+    s_dropoff_for(&g->opt, seq, &g->order.dropoff);
     size_t len = s_order_pack(&g->order, seq);
     /* A send may process the socket's commands and so swallow the ZMQ_FD
      * edge of a reply that is already waiting. */
