@@ -102,7 +102,7 @@ FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 
 .SECONDARY:
 .PHONY: all programs check unit integration asan asan-check fuzz fuzz-bins fuzz-run bench bench-ctl \
-        install deb deb-check clean help format
+        install deb deb-check unit-check clean help format
 all: $(BINS) $(UNIT_BINS) $(INTEG_BINS)
 
 help:
@@ -119,6 +119,7 @@ help:
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) (sluiced in SBINDIR=$(SBINDIR), sluicectl in BINDIR)"
 	@echo "make deb        Debian package from packaging/debian into build-deb/"
 	@echo "make deb-check  make deb, lintian; as root also install, run under systemd, purge"
+	@echo "make unit-check systemd-analyze verify of packaging/sluice.service from the source tree"
 	@echo "make format     clang-format every C file of base/, daemon/, adapters/, tools/, tests/"
 	@echo "make clean      remove build/, build-asan/, build-fuzz/ and build-deb/"
 
@@ -184,6 +185,11 @@ $(BUILD)/tests/unit/test_reconcile: $(BUILD)/tests/unit/test_reconcile.o $(BUILD
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
 $(BUILD)/tests/unit/test_ctl_format: $(BUILD)/tests/unit/test_ctl_format.o $(BUILD)/tools/sluicectl/ctl_format.o $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
+
+$(BUILD)/tests/unit/test_ctl_config: $(BUILD)/tests/unit/test_ctl_config.o $(BUILD)/tools/sluicectl/ctl_config.o \
+        $(BUILD)/tools/sluicectl/ctl_error.o $(BUILD)/tools/sluicectl/ctl_json.o \
+        $(BUILD)/tools/sluicectl/ctl_text.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LDLIBS)
 
 $(BUILD)/tests/unit/test_sim_%: $(BUILD)/tests/unit/test_sim_%.o $(SIM_OBJS) $(LIBS)
@@ -281,6 +287,11 @@ deb:
 
 deb-check:
 	sh tests/package/run.sh
+
+# The unit as it is in the tree, with the built sluiced and man pages
+# standing in for the installed ones (tests/package/unit-check.sh).
+unit-check: $(BUILD)/sluiced $(BUILD)/man/sluice.conf.5
+	sh tests/package/unit-check.sh $(BUILD)
 
 # The layout is pinned in .clang-format for Debian 12's clang-format 14
 # (apt-get install clang-format-14); another version may format differently.

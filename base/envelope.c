@@ -21,20 +21,26 @@ void envelope_discard_rest(void *socket)
 envelope_status_t envelope_recv(void *socket, const char *what, uint8_t env[ENVELOPE_MAX],
                                 size_t *len, zmq_msg_t *body)
 {
+    /* a peer can cause either line with every message it sends */
+    static log_limiter_t failed_log = LOG_LIMITER_INIT, dropped_log = LOG_LIMITER_INIT;
     *len = 0;
     for (;;) {
         zmq_msg_init(body);
         if (zmq_msg_recv(body, socket, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(body);
             if (zmq_errno() != EAGAIN)
-                log_warning("failed to receive on %s: %s", what, zmq_strerror(zmq_errno()));
+                log_limited(&failed_log, LOG_LEVEL_WARNING, "failed to receive on %s: %s", what,
+                            zmq_strerror(zmq_errno()));
             return ENVELOPE_NONE;
         }
         if (!zmq_msg_more(body))
             return ENVELOPE_OK;
         size_t n = zmq_msg_size(body);
         if (n > 255 || *len + 1 + n > ENVELOPE_MAX) {
-            log_warning("dropped a %s message with an oversized routing envelope", what);
+            log_limited(&dropped_log, LOG_LEVEL_WARNING,
+                        "dropped a %s message with an oversized routing envelope (a frame before "
+                        "its last over 255 bytes, or over %d bytes in all): it cannot be answered",
+                        what, ENVELOPE_MAX);
             zmq_msg_close(body);
             envelope_discard_rest(socket);
             return ENVELOPE_REFUSED;

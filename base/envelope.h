@@ -11,7 +11,12 @@
 #include <zmq.h>
 
 /* ROUTER identities are at most 255 bytes; REQ adds one empty delimiter and
- * proxies add more hops. More than this is not a client we know. */
+ * proxies add more hops. More than this is not a client we know. Every
+ * frame before the last is taken for a routing frame (a DEALER that sends
+ * frames of its own before its body makes them part of the envelope): one
+ * over 255 bytes, or more than this in all, and the message is dropped
+ * unanswered, since no answer could be routed back along it; the drop is
+ * logged through a rate limiter (log.h). */
 #define ENVELOPE_MAX 1024
 
 typedef enum envelope_status {

@@ -1,7 +1,8 @@
 /* admin.h - owns the control commands of sluicectl, as the control sockets
- * (control.h) hand them over: platforms, stats and store are answered from
- * the rooms' figures; pause and resume take effect at once and are stored
- * in store_overrides (a dbwork source on connection 0) before they are
+ * (control.h) hand them over: platforms, stats, store and campaign are
+ * answered from the rooms' figures; pause and resume of a store or a
+ * campaign take effect at once and are stored in store_overrides or
+ * campaign_overrides (a dbwork source on connection 0) before they are
  * answered, and taken back if that fails; reload runs the reload room; order
  * and store_day go to the support thread, which it runs. */
 #ifndef SLUICE_ADMIN_H
@@ -15,6 +16,7 @@
 #include "reload.h"
 #include "status.h"
 #include "store.h"
+#include "watch.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,6 +24,7 @@
 
 #define ADMIN_PER_PASS 64           /* control requests read in one pass */
 #define ADMIN_WRITES_MAX 256        /* pauses and resumes waiting for the database */
+#define ADMIN_SHARE_FULL_LISTED 100 /* stores `sluicectl campaign` lists where a share is full */
 
 /* What admin works with; borrowed, each must outlive it. */
 typedef struct admin_with {
@@ -34,6 +37,7 @@ typedef struct admin_with {
     const status_t *status;
     const dbwork_t *dbwork;
     void *zmq;
+    watch_t *watch;                 /* a pause or resume changes a store's class */
 } admin_with_t;
 
 typedef struct admin admin_t;

@@ -11,35 +11,66 @@
 #include <string.h>
 
 enum { COL_ID, COL_STORE, COL_ITEMS, COL_LAT, COL_LNG, COL_VOUCHER, COL_CUSTOMER,
-       COL_CREATED, COL_FINGERPRINT, COL_READY, COL_DELIVERY, COL_SLOT, COL_START };
+       COL_CREATED, COL_FINGERPRINT, COL_READY, COL_DELIVERY, COL_SLOT, COL_START, COL_CAMPAIGN };
 
 /* Arrays in; out come the ids this statement inserted. An id that is not
  * returned already existed (a retry after a restart): the caller looks those
  * up by primary key. No join against orders here: at millions of rows the
- * planner would hash the whole table for every batch. */
-const char batch_insert_sql[] =
-    "WITH input AS ("
-    " SELECT * FROM unnest($1::text[], $2::int8[], $3::jsonb[], $4::float8[], $5::float8[],"
-    "                      $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[],"
-    "                      $12::int2[], $13::int8[])"
-    "  WITH ORDINALITY AS t(order_id, store_id, items, lat, lng, voucher_id, customer_ref,"
-    "                       created_ms, fingerprint, ready_ms, delivery_ms, slot, start_ms, n)"
-    "), inserted AS ("
-    " INSERT INTO orders (order_id, store_id, state, items, dropoff_lat, dropoff_lng, voucher_id,"
-    "                     customer_ref, producer_created_at, fingerprint, promised_ready_at,"
-    "                     promised_delivery_at, prep_slot, prep_start_at)"
-    " SELECT order_id, store_id, 'ACCEPTED', items, lat, lng, voucher_id, customer_ref,"
-    "        'epoch'::timestamptz + nullif(created_ms, 0) * interval '1 millisecond', fingerprint,"
-    "        'epoch'::timestamptz + ready_ms * interval '1 millisecond',"
-    "        'epoch'::timestamptz + delivery_ms * interval '1 millisecond', slot,"
-    "        'epoch'::timestamptz + start_ms * interval '1 millisecond'"
-    " FROM input ORDER BY n"  /* one lock order for every writer */
-    " ON CONFLICT (order_id) DO NOTHING"
-    " RETURNING order_id"
-    "), events AS ("
-    " INSERT INTO order_events (order_id, state) SELECT order_id, 'ACCEPTED' FROM inserted"
+ * planner would hash the whole table for every batch. A campaign order's
+ * first event names its campaign, so its timeline says so.
+ *
+ * The batch statements share their input and their inserts, and differ in
+ * the fence and in what they return. A node with a shard fences them:
+ * sluice_fence (migration 010) checks the node's epoch once per statement,
+ * holding the lease row until the commit, and returns the shard, which goes
+ * to orders.shard, the last column. Its two parameters follow the arrays
+ * (db.h appends them). */
+#define BATCH_INSERT(fence, shard_column, shard_value, from) \
+    "WITH " fence "input AS (" \
+    " SELECT * FROM unnest($1::text[], $2::int8[], $3::jsonb[], $4::float8[], $5::float8[]," \
+    "                      $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[]," \
+    "                      $12::int2[], $13::int8[], $14::text[])" \
+    "  WITH ORDINALITY AS t(order_id, store_id, items, lat, lng, voucher_id, customer_ref," \
+    "                       created_ms, fingerprint, ready_ms, delivery_ms, slot, start_ms," \
+    "                       campaign, n)" \
+    "), inserted AS (" \
+    " INSERT INTO orders (order_id, store_id, state, items, dropoff_lat, dropoff_lng, voucher_id," \
+    "                     customer_ref, producer_created_at, fingerprint, promised_ready_at," \
+    "                     promised_delivery_at, prep_slot, prep_start_at, campaign" shard_column ")" \
+    " SELECT order_id, store_id, 'ACCEPTED', items, lat, lng, voucher_id, customer_ref," \
+    "        'epoch'::timestamptz + nullif(created_ms, 0) * interval '1 millisecond', fingerprint," \
+    "        'epoch'::timestamptz + ready_ms * interval '1 millisecond'," \
+    "        'epoch'::timestamptz + delivery_ms * interval '1 millisecond', slot," \
+    "        'epoch'::timestamptz + start_ms * interval '1 millisecond', nullif(campaign, '')" \
+    shard_value \
+    " FROM " from " ORDER BY n"  /* one lock order for every writer */ \
+    " ON CONFLICT (order_id) DO NOTHING" \
+    " RETURNING order_id, campaign" \
+    "), events AS (" \
+    " INSERT INTO order_events (order_id, state, detail)" \
+    " SELECT order_id, 'ACCEPTED', 'campaign ' || campaign FROM inserted" \
     ")"
-    " SELECT order_id FROM inserted";
+#define BATCH_UNFENCED BATCH_INSERT("", "", "", "input")
+#define BATCH_FENCED \
+    BATCH_INSERT("fence AS MATERIALIZED (SELECT sluice_fence($15, $16) AS shard), ", ", shard", \
+                 ", fence.shard", "input CROSS JOIN fence")
+
+/* A batch whose commit's outcome was lost (the connection dropped, or no
+ * answer in time) is sent again as this, with the same parameters, once a
+ * connection to a primary is up: its ON CONFLICT waits for the lost
+ * transaction if that is still going, and the message, written in its
+ * transaction, makes its commit wait for the synchronous standby (an xid
+ * alone writes no WAL, and a commit without WAL waits for no standby). The
+ * ids in the array it returns were stored by it; the others were stored
+ * before. */
+#define BATCH_RESOLVED \
+    " SELECT pg_logical_emit_message(true, 'sluice', 'in-doubt batch')," \
+    " ARRAY(SELECT order_id FROM inserted)"
+
+const char batch_insert_sql[] = BATCH_UNFENCED " SELECT order_id FROM inserted";
+const char batch_insert_fenced_sql[] = BATCH_FENCED " SELECT order_id FROM inserted";
+const char batch_resolve_sql[] = BATCH_UNFENCED BATCH_RESOLVED;
+const char batch_resolve_fenced_sql[] = BATCH_FENCED BATCH_RESOLVED;
 
 /* An order as stored; batch_stored_read parses a row. */
 #define BATCH_STORED_SELECT \
@@ -51,7 +82,8 @@ const char batch_insert_sql[] =
     "       (extract(epoch FROM coalesce(o.prep_start_at, o.promised_ready_at)) * 1000)::int8," \
     "       o.dropoff_lat, o.dropoff_lng," \
     "       (SELECT coalesce(sum((x->>'qty')::int), 0) FROM jsonb_array_elements(o.items) x)," \
-    "       (SELECT coalesce(max(a.attempt), 0) FROM dispatches a WHERE a.order_id = o.order_id)"
+    "       (SELECT coalesce(max(a.attempt), 0) FROM dispatches a WHERE a.order_id = o.order_id)," \
+    "       coalesce(o.campaign, '')"
 
 #define BATCH_DISPATCH_LIVE "dispatch_state_is_live(d.state)"
 #define BATCH_DISPATCH_COLUMNS \
@@ -66,15 +98,19 @@ const char batch_lookup_sql[] = BATCH_STORED_SELECT " FROM orders o WHERE o.orde
  * to rebuild the prep schedules and the dispatch jobs (the orders_store_live
  * and dispatches_live indexes cover these rows: the state functions of
  * migration 007 are inlined into their predicates); then the finished
- * orders whose last attempt a platform has not released yet. */
-const char batch_live_sql[] =
-    BATCH_STORED_SELECT BATCH_DISPATCH_COLUMNS
-    "  FROM orders o LEFT JOIN dispatches d ON d.order_id = o.order_id AND " BATCH_DISPATCH_LIVE
-    " WHERE NOT order_state_is_terminal(o.state)"
-    " UNION ALL "
-    BATCH_STORED_SELECT BATCH_DISPATCH_COLUMNS
-    "  FROM dispatches d JOIN orders o ON o.order_id = d.order_id"
-    " WHERE " BATCH_DISPATCH_LIVE " AND order_state_is_terminal(o.state)";
+ * orders whose last attempt a platform has not released yet. A node with a
+ * shard reads its shard's only (orders_shard_live, migration 010). */
+#define BATCH_LIVE(shard) \
+    BATCH_STORED_SELECT BATCH_DISPATCH_COLUMNS \
+    "  FROM orders o LEFT JOIN dispatches d ON d.order_id = o.order_id AND " BATCH_DISPATCH_LIVE \
+    " WHERE NOT order_state_is_terminal(o.state)" shard \
+    " UNION ALL " \
+    BATCH_STORED_SELECT BATCH_DISPATCH_COLUMNS \
+    "  FROM dispatches d JOIN orders o ON o.order_id = d.order_id" \
+    " WHERE " BATCH_DISPATCH_LIVE " AND order_state_is_terminal(o.state)" shard
+
+const char batch_live_sql[] = BATCH_LIVE("");
+const char batch_live_shard_sql[] = BATCH_LIVE(" AND o.shard = $1");
 
 static batch_t *s_batch_new(size_t cap)
 {
@@ -183,7 +219,8 @@ bool batch_queue_add(batch_queue_t *q, order_entry_t *entry, const Sluice__V1__S
               s_put_uint(&b->col[COL_READY], entry->promised_ready_at_ms) &&
               s_put_uint(&b->col[COL_DELIVERY], entry->promised_delivery_at_ms) &&
               s_put_uint(&b->col[COL_SLOT], entry->prep_slot) &&
-              s_put_uint(&b->col[COL_START], entry->prep_start_at_ms);
+              s_put_uint(&b->col[COL_START], entry->prep_start_at_ms) &&
+              pgarray_put_text(&b->col[COL_CAMPAIGN], o->campaign, true);
     if (!ok) {
         for (int i = 0; i < BATCH_COLUMNS; i++)
             b->col[i].len = mark[i];
@@ -260,6 +297,7 @@ bool batch_stored_read(const PGresult *res, int row, batch_stored_t *out)
     out->dropoff_lng = strtod(PQgetvalue(res, row, 10), NULL);
     out->drinks = (uint16_t)s_u64(res, row, 11);
     out->attempts = (uint16_t)s_u64(res, row, 12);
+    out->campaign = PQgetvalue(res, row, 13);
     int d = BATCH_STORED_FIELDS;
     if (fields > d && !PQgetisnull(res, row, d)) {
         out->has_dispatch = true;

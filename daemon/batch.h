@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BATCH_COLUMNS 13
+#define BATCH_COLUMNS 14
 
 typedef struct batch {
     struct batch *next;
@@ -47,19 +47,30 @@ typedef struct batch_stored {
     uint16_t prep_slot;
     uint16_t drinks;
     uint16_t attempts;      /* dispatch attempts made (the highest number) */
+    const char *campaign;   /* its campaign's name, "" for none (in the PGresult) */
     double dropoff_lat, dropoff_lng;
     bool has_dispatch;      /* batch_live_sql: the live attempt, strings in the PGresult */
     dispatch_row_t dispatch;
 } batch_stored_t;
 
-#define BATCH_STORED_FIELDS 13
+#define BATCH_STORED_FIELDS 14
 
 /* batch_insert_sql: BATCH_COLUMNS array parameters; returns the order_ids it
- * inserted. batch_lookup_sql: one text[] of order_ids; returns stored orders.
- * batch_live_sql: no parameters; returns every order not yet terminal. */
+ * inserted. batch_resolve_sql: the same parameters, for a batch whose
+ * commit's outcome was lost; returns one row: a WAL position, then the
+ * text[] of the ids it inserted (the others were stored before). Their
+ * _fenced forms, for a node with a shard, take the fence's two parameters
+ * after the arrays (db.h) and write orders.shard. batch_lookup_sql: one
+ * text[] of order_ids; returns stored orders. batch_live_sql: no
+ * parameters; returns every order not yet terminal; batch_live_shard_sql:
+ * those of the shard $1. */
 extern const char batch_insert_sql[];
+extern const char batch_insert_fenced_sql[];
+extern const char batch_resolve_sql[];
+extern const char batch_resolve_fenced_sql[];
 extern const char batch_lookup_sql[];
 extern const char batch_live_sql[];
+extern const char batch_live_shard_sql[];
 
 void batch_queue_init(batch_queue_t *q, size_t batch_max);
 /* batch_queue_clear frees every batch (not the entries they point at). */

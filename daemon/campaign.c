@@ -15,22 +15,45 @@
 #define EDGES_MAX 128    /* capacity changes in one check's span: 18 a day at most, 3 days */
 #define SEARCH_STEPS 256 /* candidate times one retry search tries */
 
+/* Each reads the orders of the node's shard ($2, or $3: "" for a node
+ * without one, whose orders carry none): in a fleet, each shard counts and
+ * enforces a campaign for its own stores (docs/capacity.md). */
 const char campaign_counts_sql[] =
     "SELECT campaign, count(*), count(*) FILTER (WHERE accepted_at > now() - interval '1 second')"
-    "  FROM orders WHERE campaign = ANY($1::text[]) GROUP BY campaign";
+    "  FROM orders WHERE campaign = ANY($1::text[])"
+    "   AND shard IS NOT DISTINCT FROM nullif($2::text, '') GROUP BY campaign";
 
 const char campaign_day_sql[] =
     "SELECT store_id, campaign, count(*) FROM orders"
     " WHERE campaign = ANY($1::text[])"
     "   AND accepted_at >= 'epoch'::timestamptz + $2::int8 * interval '1 millisecond'"
+    "   AND shard IS NOT DISTINCT FROM nullif($3::text, '')"
     " GROUP BY store_id, campaign";
+
+const char campaign_bookings_sql[] =
+    "SELECT o.store_id, o.campaign,"
+    "       (extract(epoch FROM o.prep_start_at) * 1000)::int8,"
+    "       (extract(epoch FROM least(o.promised_ready_at, coalesce(("
+    "           SELECT min(ev.at) FROM order_events ev"
+    "            WHERE ev.order_id = o.order_id AND ev.state = 'CANCELLED'), 'infinity'))) * 1000)::int8"
+    "  FROM orders o WHERE o.campaign = ANY($1::text[])"
+    "   AND o.accepted_at >= 'epoch'::timestamptz + $2::int8 * interval '1 millisecond'"
+    "   AND o.prep_start_at IS NOT NULL AND o.shard IS NOT DISTINCT FROM nullif($3::text, '')";
 
 struct campaign {
     char *name;
     const config_campaign_t *cfg;   /* NULL: not in the current config */
     bucket_t pace;
     bool counted;                   /* its counts are read back (or it is new) */
+    bool held;                      /* an operator's pause is in force (campaign_override_pause) */
     campaign_counts_t counts;
+};
+
+/* An operator's pause, kept by name: it outlives the campaign's place in
+ * the config, for a reload that brings the campaign back. */
+struct hold {
+    char *name;
+    char *by;
 };
 
 /* One store and one campaign. Bookings are kept as two sorted lists, their
@@ -46,6 +69,7 @@ struct entry {
     uint32_t today;                 /* orders placed at the store that day */
     uint32_t ns, ne, cap;           /* starts and ends held, room for each */
     uint16_t campaign;              /* slot + 1; 0: a free place in the hash table */
+    bool full;                      /* its last share check found no room */
 };
 
 struct campaign_table {
@@ -54,6 +78,8 @@ struct campaign_table {
     size_t count;
     struct entry *entries;          /* open addressing on (store, campaign) */
     size_t mask, used;
+    struct hold *holds;             /* operators' pauses, few */
+    size_t hold_count;
 };
 
 /* ------------------------------------------------------------ campaigns */
@@ -69,6 +95,14 @@ static campaign_id_t s_slot_named(const campaign_table_t *self, const char *name
         if (strcmp(self->v[i].name, name) == 0)
             return (campaign_id_t)i;
     return CAMPAIGN_NONE;
+}
+
+static struct hold *s_hold_find(const campaign_table_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->hold_count; i++)
+        if (strcmp(self->holds[i].name, name) == 0)
+            return &self->holds[i];
+    return NULL;
 }
 
 campaign_table_t *campaign_table_new(const config_t *cfg, uint64_t now_us)
@@ -94,6 +128,11 @@ void campaign_table_destroy(campaign_table_t **self)
         free(t->v[i].name);
     for (size_t i = 0; t->entries && i <= t->mask; i++)
         free(t->entries[i].starts);
+    for (size_t i = 0; i < t->hold_count; i++) {
+        free(t->holds[i].name);
+        free(t->holds[i].by);
+    }
+    free(t->holds);
     free(t->v);
     free(t->entries);
     free(t);
@@ -128,7 +167,8 @@ bool campaign_table_configure(campaign_table_t *self, const config_t *cfg, uint6
         campaign_id_t id = s_slot_named(self, c->name);
         if (id == CAMPAIGN_NONE) {
             id = (campaign_id_t)self->count++;
-            self->v[id] = (struct campaign){ .name = names[k++] };
+            self->v[id] = (struct campaign){ .name = names[k++],
+                                             .held = s_hold_find(self, c->name) != NULL };
             bucket_init(&self->v[id].pace, c->orders_per_second, now_us);
         } else {
             bucket_set_rate(&self->v[id].pace, c->orders_per_second, now_us);
@@ -156,6 +196,21 @@ const campaign_counts_t *campaign_counts(const campaign_table_t *self, campaign_
 {
     const struct campaign *c = s_slot(self, id);
     return c ? &c->counts : NULL;
+}
+
+bool campaign_is_counted(const campaign_table_t *self, campaign_id_t id)
+{
+    const struct campaign *c = s_slot(self, id);
+    return c && c->counted;
+}
+
+double campaign_pace_tokens(campaign_table_t *self, campaign_id_t id, uint64_t now_us)
+{
+    struct campaign *c = s_slot(self, id);
+    if (!c)
+        return 0;
+    (void)bucket_has(&c->pace, now_us, NULL);   /* refills it to now */
+    return c->pace.tokens;
 }
 
 void campaign_refused(campaign_table_t *self, campaign_id_t id, Sluice__V1__CampaignState state)
@@ -615,6 +670,20 @@ static void s_time_text(int64_t ms, char *buf, size_t len)
         snprintf(buf, len, "%" PRId64 " ms", ms);
 }
 
+/* s_mark_full records what the share check of C at E's store found: FULL,
+ * no room for the booking asked about. A store without bookings has no
+ * entry and is never full. */
+static void s_mark_full(struct campaign *c, struct entry *e, bool full)
+{
+    if (!e || e->full == full)
+        return;
+    e->full = full;
+    if (full)
+        c->counts.share_full_stores++;
+    else if (c->counts.share_full_stores)
+        c->counts.share_full_stores--;
+}
+
 bool campaign_check(campaign_table_t *self, const char *name, const campaign_ask_t *ask,
                     uint64_t paused_retry_ms, uint64_t counting_retry_ms,
                     campaign_verdict_t *out)
@@ -637,10 +706,11 @@ bool campaign_check(campaign_table_t *self, const char *name, const campaign_ask
         return s_refuse(out, ask->terse, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_COUNTING,
                         "campaign %s: its counts are being read back from the database", c->name);
     }
-    if (cfg->paused) {
+    if (cfg->paused || c->held) {
         out->retry_after_ms = paused_retry_ms;
         return s_refuse(out, ask->terse, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_PAUSED,
-                        "campaign %s: paused", c->name);
+                        "campaign %s: paused %s", c->name,
+                        c->held ? "by an operator (sluicectl campaign pause)" : "by the config");
     }
     if (cfg->ends_ms && now >= cfg->ends_ms) {
         s_never(out);
@@ -676,7 +746,7 @@ bool campaign_check(campaign_table_t *self, const char *name, const campaign_ask
                  "campaign %s: orders_per_second %d reached", c->name, cfg->orders_per_second);
         from = now + (int64_t)token_ms > from ? now + (int64_t)token_ms : from;
     }
-    const struct entry *e = s_entry(self, store->id, out->id);
+    struct entry *e = s_entry(self, store->id, out->id);
     if (cfg->per_store_daily && s_today(e, ask->now_ms, ask->offset_ms) >= (uint32_t)cfg->per_store_daily) {
         s_refuse(out, ask->terse, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_STORE_DAILY_CAP,
                  "campaign %s: per_store_daily %d reached at store %" PRIu32 " today", c->name,
@@ -691,7 +761,9 @@ bool campaign_check(campaign_table_t *self, const char *name, const campaign_ask
                             e ? e->ne : 0 };
         int64_t jump, at;
         int64_t b = (int64_t)ask->plan->start_ms, p = (int64_t)ask->prep_ms;
-        if (s_share_holds(&sh, b, p, &jump))
+        bool holds = s_share_holds(&sh, b, p, &jump);
+        s_mark_full(c, e, !holds);
+        if (holds)
             jump = now; /* no start is ruled out */
         else
             s_refuse(out, ask->terse, SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_SHARE_FULL,
@@ -709,6 +781,8 @@ bool campaign_check(campaign_table_t *self, const char *name, const campaign_ask
             return false;
         }
         from = at;
+    } else if (share >= 1.0) {
+        s_mark_full(c, e, false);   /* a reload lifted the limit */
     }
     if (out->state == SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_OK)
         return true;
@@ -833,6 +907,86 @@ bool campaign_restore_booking(campaign_table_t *self, const char *name, const co
     return e && s_book(e, store, start_ms, ready_ms, now_ms);
 }
 
+/* ------------------------------------------------------ operators' pauses */
+
+const char campaign_override_load_sql[] =
+    "SELECT campaign, coalesce(set_by, '') FROM campaign_overrides ORDER BY campaign";
+/* The writes; a node with a shard fences them (sluice_fence, migration 010,
+ * its two parameters after the others), as override.c does a store's. */
+#define CAMPAIGN_OVERRIDE_PUT(fence, from) \
+    fence "INSERT INTO campaign_overrides (campaign, set_by)" \
+    " SELECT $1::text, nullif($2::text, '')" from \
+    " ON CONFLICT (campaign) DO UPDATE SET set_at = now(), set_by = EXCLUDED.set_by"
+#define CAMPAIGN_OVERRIDE_DELETE(fence, where) \
+    fence "DELETE FROM campaign_overrides WHERE campaign = $1::text" where
+const char campaign_override_put_sql[] = CAMPAIGN_OVERRIDE_PUT("", "");
+const char campaign_override_delete_sql[] = CAMPAIGN_OVERRIDE_DELETE("", "");
+const char campaign_override_put_fenced_sql[] =
+    CAMPAIGN_OVERRIDE_PUT("WITH fence AS MATERIALIZED (SELECT sluice_fence($3, $4)) ", " FROM fence");
+const char campaign_override_delete_fenced_sql[] =
+    CAMPAIGN_OVERRIDE_DELETE("WITH fence AS MATERIALIZED (SELECT sluice_fence($2, $3)) ",
+                             " AND EXISTS (SELECT FROM fence)");
+
+bool campaign_override_pause(campaign_table_t *self, const char *name, const char *by)
+{
+    struct hold *h = s_hold_find(self, name);
+    char *copy = strdup(by ? by : "");
+    if (!copy)
+        return false;
+    if (!h) {
+        struct hold *holds = realloc(self->holds, (self->hold_count + 1) * sizeof *holds);
+        char *key = holds ? strdup(name) : NULL;
+        if (holds)
+            self->holds = holds;
+        if (!key) {
+            free(copy);
+            return false;
+        }
+        h = &self->holds[self->hold_count++];
+        *h = (struct hold){ key, NULL };
+    }
+    free(h->by);
+    h->by = copy;
+    campaign_id_t id = s_slot_named(self, name);
+    if (id != CAMPAIGN_NONE)
+        self->v[id].held = true;
+    return true;
+}
+
+void campaign_override_clear(campaign_table_t *self, const char *name)
+{
+    struct hold *h = s_hold_find(self, name);
+    if (!h)
+        return;
+    free(h->name);
+    free(h->by);
+    *h = self->holds[--self->hold_count];
+    campaign_id_t id = s_slot_named(self, name);
+    if (id != CAMPAIGN_NONE)
+        self->v[id].held = false;
+}
+
+const char *campaign_override_by(const campaign_table_t *self, const char *name)
+{
+    const struct hold *h = s_hold_find(self, name);
+    return h ? h->by : NULL;
+}
+
+size_t campaign_share_full_list(const campaign_table_t *self, campaign_id_t id, uint32_t *stores,
+                                size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i <= self->mask; i++) {
+        const struct entry *e = &self->entries[i];
+        if (e->campaign == id + 1u && e->full) {
+            if (n < max)
+                stores[n] = e->store_id;
+            n++;
+        }
+    }
+    return n;
+}
+
 uint64_t campaign_day_start_ms(const char *zone, uint64_t now_ms)
 {
     int64_t offset = tz_offset_ms(zone, now_ms);
@@ -845,6 +999,8 @@ size_t campaign_table_memory_bytes(const campaign_table_t *self)
                    (self->mask + 1) * sizeof *self->entries;
     for (size_t i = 0; i < self->count; i++)
         bytes += strlen(self->v[i].name) + 1;
+    for (size_t i = 0; i < self->hold_count; i++)
+        bytes += sizeof *self->holds + strlen(self->holds[i].name) + strlen(self->holds[i].by) + 2;
     for (size_t i = 0; i <= self->mask; i++)
         bytes += 2 * (size_t)self->entries[i].cap * sizeof(uint64_t);
     return bytes;

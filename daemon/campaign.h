@@ -11,7 +11,8 @@
  *   unknown     the name is not in the config
  *   counting    after a start, until its counts are read back (admission
  *               answers UNAVAILABLE)
- *   paused      campaigns.[].paused (retry_after_ms: daemon.paused_retry_ms)
+ *   paused      campaigns.[].paused, or an operator's pause (below)
+ *               (retry_after_ms: daemon.paused_retry_ms)
  *   ended       from ends on
  *   budget      orders placed in all (every order accepted, cancelled ones
  *               too, as the database counts them)
@@ -97,6 +98,8 @@ typedef struct campaign_ask {
 typedef struct campaign_counts {
     uint64_t placed;                 /* orders placed, as the budget counts them */
     uint64_t refused[SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_SHARE_FULL + 1]; /* by limit */
+    uint32_t share_full_stores;      /* stores where its last share check (an order's or
+                                      * an availability question's) found no room */
 } campaign_counts_t;
 
 /* campaign_table_new: the campaigns of CFG, every one uncounted (see
@@ -155,6 +158,47 @@ void campaign_unplace(campaign_table_t *self, campaign_id_t id, const config_sto
 /* campaign_counts: ID's counters, NULL for none. */
 const campaign_counts_t *campaign_counts(const campaign_table_t *self, campaign_id_t id);
 
+/* campaign_is_counted: ID's counts are read back (false: it answers
+ * COUNTING). campaign_pace_tokens: its bucket's tokens at NOW_US. */
+bool campaign_is_counted(const campaign_table_t *self, campaign_id_t id);
+double campaign_pace_tokens(campaign_table_t *self, campaign_id_t id, uint64_t now_us);
+
+/* campaign_share_full_list puts in STORES (up to MAX) the stores where ID's
+ * last share check found no room (counts.share_full_stores of them, which
+ * it returns). A share frees with time, so a store stays listed until the
+ * next check there; walking the table costs O(entries of every campaign). */
+size_t campaign_share_full_list(const campaign_table_t *self, campaign_id_t id, uint32_t *stores,
+                                size_t max);
+
+/* ---- operators' pauses --------------------------------------------------
+ *
+ * `sluicectl campaign pause NAME` stands over campaigns.[].paused until
+ * `sluicectl campaign resume NAME` lifts it (then the config decides
+ * again), across reloads (a name the config no longer has keeps it for a
+ * reload that brings the campaign back) and restarts (the daemon keeps it
+ * in campaign_overrides, migration 009, through these statements):
+ *   campaign_override_load_sql    no parameters; rows (campaign, set_by)
+ *   campaign_override_put_sql     $1 campaign, $2 set_by ("" for none)
+ *   campaign_override_delete_sql  $1 campaign
+ * (the _fenced forms for a node with a shard: the fence's two parameters
+ * follow). */
+
+extern const char campaign_override_load_sql[];
+extern const char campaign_override_put_sql[];
+extern const char campaign_override_delete_sql[];
+extern const char campaign_override_put_fenced_sql[];
+extern const char campaign_override_delete_fenced_sql[];
+
+/* campaign_override_pause pauses NAME by BY's word (replacing who paused it
+ * before). False when out of memory: nothing changed. */
+bool campaign_override_pause(campaign_table_t *self, const char *name, const char *by)
+    __attribute__((warn_unused_result));
+/* campaign_override_clear lifts NAME's operator pause, if any. */
+void campaign_override_clear(campaign_table_t *self, const char *name);
+/* campaign_override_by: who paused NAME ("" when not recorded); NULL when
+ * no operator pause is in force. */
+const char *campaign_override_by(const campaign_table_t *self, const char *name);
+
 /* ---- restart: the counts come back from the database --------------------
  *
  * A campaign takes no order until its counts are read back (COUNTING).
@@ -165,19 +209,27 @@ const campaign_counts_t *campaign_counts(const campaign_table_t *self, campaign_
  *                        unix ms (campaign_day_start_ms), once per distinct
  *                        midnight of the zones in the config;
  *                        rows (store_id int8, campaign text, placed int8)
- * passes each row to campaign_restore_counts / campaign_restore_day, and
- * when both have succeeded, calls campaign_counted with the names. The
- * partial index orders_campaign_accepted (migration 008) serves both.
+ *   campaign_bookings_sql
+ *                        $1 the same names, $2 int8: unix ms no booking
+ *                        still in a window began before (now less twice
+ *                        the config's longest max_wait_minutes: an order is
+ *                        accepted at most one max_wait before its ready);
+ *                        rows (store_id int8, campaign text, start_ms int8,
+ *                        end_ms int8): each order's booking, ended at its
+ *                        cancel when it was cancelled before its ready
+ * passes each row to campaign_restore_counts / campaign_restore_day /
+ * campaign_restore_booking, and when all have succeeded, calls
+ * campaign_counted with the names. The partial index
+ * orders_campaign_accepted (migration 008) serves them all.
  * Orders count from their accepted_at (the commit's time): one committed
  * just after the store's midnight but admitted just before counts in the
- * new day, which can only refuse one order more.
- *
- * The share's bookings come back with the live orders: for every live
- * order with a campaign, campaign_restore_booking with its store, its
- * prep_start_at and promised_ready_at. */
+ * new day, which can only refuse one order more. Bookings come back whole
+ * up to the cancel's commit (an early MarkReady before the restart is not
+ * given back again), so the share errs only on the side of refusing. */
 
 extern const char campaign_counts_sql[];
 extern const char campaign_day_sql[];
+extern const char campaign_bookings_sql[];
 
 /* campaign_uncounted puts in NAMES (up to MAX) the configured campaigns
  * whose counts are not read back yet and returns how many there are. */
@@ -202,8 +254,8 @@ bool campaign_restore_day(campaign_table_t *self, const char *name, const config
  * take orders again. */
 void campaign_counted(campaign_table_t *self, const char *const *names, size_t count);
 
-/* campaign_restore_booking puts back a live order of campaign NAME at
- * STORE booked [START_MS, READY_MS), unless it ended more than the store's
+/* campaign_restore_booking puts back an order of campaign NAME at STORE
+ * booked [START_MS, READY_MS), unless it ended more than the store's
  * max_wait_minutes before NOW_MS. False when out of memory. */
 bool campaign_restore_booking(campaign_table_t *self, const char *name, const config_store_t *store,
                               uint64_t start_ms, uint64_t ready_ms, uint64_t now_ms)

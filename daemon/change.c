@@ -8,40 +8,46 @@
 /* One statement per run of changes. Several changes of one order may share a
  * run: the order takes the state of its last change that sets one, a
  * dispatches row the values of its last change, and every change adds its
- * event row, in queue order. */
-const char change_sql[] =
-    "WITH input AS ("
-    " SELECT * FROM unnest($1::text[], $2::order_state[], $3::text[], $4::bool[],"
-    "                      $5::text[], $6::int4[], $7::text[], $8::dispatch_state[],"
-    "                      $9::text[], $10::int4[], $11::int4[], $12::int8[])"
-    "   WITH ORDINALITY AS t(order_id, state, detail, keep_state, dkey, attempt, platform,"
-    "                        dstate, rider_ref, seq, fee, pickup_ms, n)"
-    "), touched AS ("
-    " SELECT order_id, (array_agg(state ORDER BY n DESC) FILTER (WHERE NOT keep_state))[1] AS state"
-    "   FROM input GROUP BY order_id"
-    "), updated AS ("
-    " UPDATE orders o SET state = coalesce(t.state, o.state),"
-    "        refund_due = o.refund_due OR coalesce(t.state = 'FAILED', false), updated_at = now()"
-    "   FROM touched t WHERE o.order_id = t.order_id"
-    " RETURNING o.order_id, o.updated_at"
-    "), dispatched AS ("
-    " INSERT INTO dispatches AS d (dispatch_key, order_id, attempt, platform, state, rider_ref,"
-    "                             last_seq, fee_cents, pickup_at)"
-    " SELECT DISTINCT ON (dkey) dkey, order_id, attempt, platform, dstate, rider_ref, seq,"
-    "        fee, CASE WHEN pickup_ms > 0 THEN to_timestamp(pickup_ms / 1000.0) END"
-    "   FROM input WHERE dkey IS NOT NULL AND order_id IN (SELECT order_id FROM updated)"
-    "  ORDER BY dkey, n DESC"
-    " ON CONFLICT (dispatch_key) DO UPDATE SET state = EXCLUDED.state,"
-    "        rider_ref = coalesce(EXCLUDED.rider_ref, d.rider_ref),"
-    "        last_seq = greatest(EXCLUDED.last_seq, d.last_seq),"
-    "        fee_cents = EXCLUDED.fee_cents,"
-    "        pickup_at = coalesce(EXCLUDED.pickup_at, d.pickup_at), updated_at = now()"
-    "), events AS ("
-    " INSERT INTO order_events (order_id, state, detail)"
-    " SELECT order_id, state, detail FROM input WHERE order_id IN (SELECT order_id FROM updated)"
-    "  ORDER BY n"
-    ")"
-    " SELECT order_id, (extract(epoch FROM updated_at) * 1000)::int8 FROM updated";
+ * event row, in queue order.
+ * A node with a shard fences the statement (as batch.c does its inserts):
+ * sluice_fence's two parameters follow the arrays. */
+#define CHANGE_STATEMENT(fence, fence_join) \
+    "WITH " fence "input AS (" \
+    " SELECT * FROM unnest($1::text[], $2::order_state[], $3::text[], $4::bool[]," \
+    "                      $5::text[], $6::int4[], $7::text[], $8::dispatch_state[]," \
+    "                      $9::text[], $10::int4[], $11::int4[], $12::int8[])" \
+    "   WITH ORDINALITY AS t(order_id, state, detail, keep_state, dkey, attempt, platform," \
+    "                        dstate, rider_ref, seq, fee, pickup_ms, n)" \
+    "), touched AS (" \
+    " SELECT order_id, (array_agg(state ORDER BY n DESC) FILTER (WHERE NOT keep_state))[1] AS state" \
+    "   FROM input GROUP BY order_id" \
+    "), updated AS (" \
+    " UPDATE orders o SET state = coalesce(t.state, o.state)," \
+    "        refund_due = o.refund_due OR coalesce(t.state = 'FAILED', false), updated_at = now()" \
+    "   FROM touched t" fence_join " WHERE o.order_id = t.order_id" \
+    " RETURNING o.order_id, o.updated_at" \
+    "), dispatched AS (" \
+    " INSERT INTO dispatches AS d (dispatch_key, order_id, attempt, platform, state, rider_ref," \
+    "                             last_seq, fee_cents, pickup_at)" \
+    " SELECT DISTINCT ON (dkey) dkey, order_id, attempt, platform, dstate, rider_ref, seq," \
+    "        fee, CASE WHEN pickup_ms > 0 THEN to_timestamp(pickup_ms / 1000.0) END" \
+    "   FROM input WHERE dkey IS NOT NULL AND order_id IN (SELECT order_id FROM updated)" \
+    "  ORDER BY dkey, n DESC" \
+    " ON CONFLICT (dispatch_key) DO UPDATE SET state = EXCLUDED.state," \
+    "        rider_ref = coalesce(EXCLUDED.rider_ref, d.rider_ref)," \
+    "        last_seq = greatest(EXCLUDED.last_seq, d.last_seq)," \
+    "        fee_cents = EXCLUDED.fee_cents," \
+    "        pickup_at = coalesce(EXCLUDED.pickup_at, d.pickup_at), updated_at = now()" \
+    "), events AS (" \
+    " INSERT INTO order_events (order_id, state, detail)" \
+    " SELECT order_id, state, detail FROM input WHERE order_id IN (SELECT order_id FROM updated)" \
+    "  ORDER BY n" \
+    ")" \
+    " SELECT order_id, (extract(epoch FROM updated_at) * 1000)::int8 FROM updated"
+
+const char change_sql[] = CHANGE_STATEMENT("", "");
+const char change_fenced_sql[] =
+    CHANGE_STATEMENT("fence AS MATERIALIZED (SELECT sluice_fence($13, $14)), ", " CROSS JOIN fence");
 
 bool change_queue_init(change_queue_t *q, size_t max_requests)
 {

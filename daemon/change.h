@@ -73,8 +73,11 @@ typedef struct change_queue {
 
 /* change_sql: order ids, event states, details, keep flags, then the
  * dispatch columns (key, attempt, platform, state, rider_ref, seq, fee,
- * pickup ms); returns the orders it touched with updated_at in unix ms. */
+ * pickup ms); returns the orders it touched with updated_at in unix ms.
+ * change_fenced_sql: the same for a node with a shard, the fence's two
+ * parameters after those (db.h). */
 extern const char change_sql[];
+extern const char change_fenced_sql[];
 
 /* change_queue_init: room for MAX_REQUESTS requesters' changes; engine
  * changes grow the ring as needed. */

@@ -193,6 +193,8 @@ static bool s_load_tree(struct load *ld, const setting_t *root)
         if (!known)
             config_unknown(p, NULL, "", s, NULL, name);
     }
+    /* Shards first: the daemon's shard and each store's name one of them. */
+    cfg->shards = s_parse_list(p, S_SHARD, root, &cfg->shard_count);
     s_parse_section(p, S_DAEMON, root, &cfg->daemon);
     s_parse_section(p, S_DISPATCH, root, &cfg->dispatch);
     cfg->brands = s_parse_list(p, S_BRAND, root, &cfg->brand_count);
@@ -519,6 +521,8 @@ void config_destroy(config_t **self)
         config_free_strings(S_PLATFORM, &cfg->platforms[i]);
     for (size_t i = 0; i < cfg->campaign_count; i++)
         config_free_strings(S_CAMPAIGN, &cfg->campaigns[i]);
+    for (size_t i = 0; i < cfg->shard_count; i++)
+        config_free_strings(S_SHARD, &cfg->shards[i]);
     for (size_t i = 0; i < cfg->store_count; i++)
         config_free_strings(S_STORE, &cfg->stores[i]);
     for (size_t i = 0; i < cfg->timezone_count; i++)
@@ -527,6 +531,7 @@ void config_destroy(config_t **self)
     free(cfg->brands);
     free(cfg->platforms);
     free(cfg->campaigns);
+    free(cfg->shards);
     free(cfg->stores);
     free(cfg->timezones);
     free(cfg->path);

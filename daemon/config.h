@@ -12,6 +12,7 @@
 #define CONFIG_MAX_STAFFING 8
 #define CONFIG_MAX_STORE_CAMPAIGNS 4 /* campaign overrides in one store's entry */
 #define CONFIG_MAX_BREAKER_WINDOW 600 /* seconds; the breaker keeps a bucket per second */
+#define CONFIG_MAX_SHARD_ENDPOINTS 8  /* a shard's ingress endpoints */
 
 typedef struct config_limits {
     int orders_per_second;   /* global token bucket rate */
@@ -42,6 +43,12 @@ typedef struct config_daemon {
     int availability_event_ms; /* at most one avail.<store_id> event per store this often */
     char *curve_secret_key_file;  /* "" = no CURVE (loopback or ipc:// ingress only) */
     char *curve_client_keys_file; /* allowed producer public keys, one per line */
+    int in_doubt_max_ms;     /* how long a client waits for a commit whose outcome was lost */
+    int in_doubt_max_orders; /* orders in doubt at most; past it new orders get UNAVAILABLE */
+    char *shard;             /* the shard this node serves; "" = a single node, no lease */
+    char *node;              /* this node's name in its shard's lease; "" = the host name */
+    char *advertise;         /* the ingress endpoint producers are told; "" = the one bound */
+    int lease_seconds;       /* the shard lease's term; renewed every third of it */
 } config_daemon_t;
 
 typedef struct config_dispatch {
@@ -79,6 +86,14 @@ typedef struct config_platform {
     config_breaker_t breaker;
     int line;
 } config_platform_t;
+
+/* A shard (daemon/shard.h): a named set of stores (stores.[].shard) served
+ * by one active node at a time, which producers reach at its endpoints. */
+typedef struct config_shard {
+    char *name;
+    char *endpoints[CONFIG_MAX_SHARD_ENDPOINTS + 1]; /* ingress endpoints, NULL after the last */
+    int line;                /* source line, for messages */
+} config_shard_t;
 
 /* A campaign (daemon/campaign.h): orders that name it in
  * SubmitOrder.campaign are paced, capped and kept to a share of each
@@ -129,6 +144,7 @@ typedef struct config_store {
     int typical_drinks;      /* the order size availability answers for */
     int campaign_count;
     config_store_campaign_t campaigns[CONFIG_MAX_STORE_CAMPAIGNS];
+    int shard;               /* index into config_t.shards, -1 when none */
     int line;
 } config_store_t;
 
@@ -153,6 +169,8 @@ typedef struct config {
     size_t platform_count;
     config_campaign_t *campaigns;
     size_t campaign_count;
+    config_shard_t *shards;
+    size_t shard_count;
     config_store_t *stores;
     size_t store_count;
     char **timezones;        /* interned timezone names */
@@ -174,7 +192,7 @@ typedef struct config_load_options {
      * reload). A file @include'd in the stores list whose path, length and
      * content hash are unchanged since PREVIOUS read it has its stores copied
      * from PREVIOUS instead of parsed again, provided brands, platforms and
-     * campaigns are the same names in the same order. PREVIOUS is only
+     * campaigns (and shards) are the same names in the same order. PREVIOUS is only
      * read; it must stay alive during the call. NULL: parse everything. */
     const config_t *previous;
     /* Threads that parse (the caller's included); 0: one per online CPU. */

@@ -26,7 +26,7 @@
  * to one machine); a file from a host of the other order reads as another
  * version. */
 #define CACHE_MAGIC "SLUICE-STORES\n\0\0"
-#define CACHE_VERSION UINT32_C(3)
+#define CACHE_VERSION UINT32_C(4)
 #define NO_STRING UINT32_MAX
 
 uint64_t config_cache_hash(const void *data, size_t len)
@@ -218,6 +218,9 @@ static void s_put_key(struct out *o, const config_cache_key_t *key)
     s_put_u32(o, (uint32_t)key->campaign_count);
     for (size_t i = 0; i < key->campaign_count; i++)
         s_put_str(o, key->campaigns[i].name);
+    s_put_u32(o, (uint32_t)key->shard_count);
+    for (size_t i = 0; i < key->shard_count; i++)
+        s_put_str(o, key->shards[i].name);
 }
 
 /* s_tz_index: the index of NAME in O's zone table (added when new), -1
@@ -266,6 +269,7 @@ static void s_put_fields(struct out *o, const struct step *steps, size_t count, 
         switch (steps[i].kind) {
         case K_BRAND:
         case K_CAMPAIGN:
+        case K_SHARD:
             s_put_i32(o, s_int_at(field));
             break;
         case K_BOOL: {
@@ -312,6 +316,7 @@ static void s_put_fields(struct out *o, const struct step *steps, size_t count, 
         case K_CLOCK:
         case K_LOCATION:
         case K_INSTANT:
+        case K_ENDPOINTS: /* not a store's */
         case K_COUNT:
             break; /* plain numbers: copied above */
         }
@@ -454,6 +459,11 @@ static bool s_match_key(struct in *r, const config_cache_key_t *key)
     for (size_t i = 0; i < key->campaign_count; i++)
         if (!s_match_str(r, key->campaigns[i].name))
             return false;
+    if (s_get_u32(r) != key->shard_count)
+        return false;
+    for (size_t i = 0; i < key->shard_count; i++)
+        if (!s_match_str(r, key->shards[i].name))
+            return false;
     return !r->bad;
 }
 
@@ -488,6 +498,12 @@ static bool s_get_fields(struct in *r, const config_cache_key_t *key,
         case K_CAMPAIGN:
             n = s_get_i32(r);
             if (!s_in_range(n, 0, (long long)key->campaign_count))
+                return false;
+            memcpy(field, &n, sizeof n);
+            break;
+        case K_SHARD:
+            n = s_get_i32(r);
+            if (!s_in_range(n, -1, (long long)key->shard_count))
                 return false;
             memcpy(field, &n, sizeof n);
             break;
@@ -558,6 +574,7 @@ static bool s_get_fields(struct in *r, const config_cache_key_t *key,
         case K_CLOCK:
         case K_LOCATION:
         case K_INSTANT:
+        case K_ENDPOINTS: /* not a store's */
         case K_COUNT:
             break; /* plain numbers: copied above */
         }

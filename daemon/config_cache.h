@@ -14,8 +14,8 @@
 #include <stdint.h>
 
 /* What a cache file must match exactly to be used: the source file and what
- * its stores' indexes point into (brands, platforms and campaigns, by name,
- * in order). */
+ * its stores' indexes point into (brands, platforms, campaigns and shards,
+ * by name, in order). */
 typedef struct config_cache_key {
     const char *path;        /* as config_load opens it */
     const char *shown;       /* as messages name it */
@@ -27,6 +27,8 @@ typedef struct config_cache_key {
     size_t platform_count;
     const config_campaign_t *campaigns;
     size_t campaign_count;
+    const config_shard_t *shards;
+    size_t shard_count;
 } config_cache_key_t;
 
 /* A cache hit. The caller owns everything in it: STORES (malloc'ed, each

@@ -60,7 +60,8 @@ static const struct key_row s_daemon_rows[] = {
     { "daemon.overloaded_retry_ms", K_INT, APPLY_LIVE, DM(overloaded_retry_ms), "200", 1, 600000,
       "retry_after_ms sent with OVERLOADED" },
     { "daemon.unavailable_retry_ms", K_INT, APPLY_LIVE, DM(unavailable_retry_ms), "1000", 1, 600000,
-      "retry_after_ms sent with UNAVAILABLE" },
+      "retry_after_ms sent with UNAVAILABLE; longer only while the next database reconnect "
+      "attempt is further away (that wait + 500 ms)" },
     { "daemon.reconnect_min_ms", K_INT, APPLY_LIVE, DM(reconnect_min_ms), "100", 1, 600000,
       "first database reconnect delay" },
     { "daemon.reconnect_max_ms", K_INT, APPLY_LIVE, DM(reconnect_max_ms), "5000", 1, 600000,
@@ -87,6 +88,30 @@ static const struct key_row s_daemon_rows[] = {
       3600000,
       "at most one avail.<store_id> event per store this often; a change within it is held and "
       "the store's latest class is sent when it has passed; 0 = every change at once" },
+    { "daemon.in_doubt_max_ms", K_INT, APPLY_LIVE, DM(in_doubt_max_ms), "5000", 100, 600000,
+      "a batch whose commit's outcome was lost (connection lost, or db_statement_timeout_ms "
+      "passed) is resolved by order id once a primary answers; its clients wait at most this "
+      "long, then get UNAVAILABLE saying the outcome is unknown and that resubmitting the same "
+      "order_id is safe (the resolution goes on)" },
+    { "daemon.in_doubt_max_orders", K_INT, APPLY_LIVE, DM(in_doubt_max_orders), "20000", 1,
+      10000000,
+      "orders in batches whose outcome is being resolved; while there are this many, new orders "
+      "get UNAVAILABLE" },
+    { "daemon.shard", K_STRING, APPLY_RESTART, DM(shard), "\"\"", 0, 64,
+      "the shard this node serves (a name in shards, when shards is set): one node of the shard "
+      "is active and holds its lease in the database, the others stand by; letters, digits and "
+      ". _ : - only; \"\" = a single node with no lease" },
+    { "daemon.node", K_STRING, APPLY_RESTART, DM(node), "\"\"", 0, 64,
+      "this node's name in its shard's lease (who is active); unique in the shard; \"\" = the "
+      "host name" },
+    { "daemon.advertise", K_STRING, APPLY_RESTART, DM(advertise), "\"\"", 0, 1024,
+      "the ingress endpoint producers are told to use for this node (a standby names its "
+      "active's); \"\" = the endpoint ingress bound (set it when ingress binds a wildcard "
+      "address)" },
+    { "daemon.lease_seconds", K_INT, APPLY_RESTART, DM(lease_seconds), "6", 2, 300,
+      "the term of the shard lease: the active renews it every third of it and stops serving "
+      "when a renewal has not come back within it (less a sixth); a standby takes over once it "
+      "has expired" },
 };
 
 #define DI(f) offsetof(config_dispatch_t, f)
@@ -173,6 +198,17 @@ static const struct key_row s_campaign_rows[] = {
       "refuse its orders with CAMPAIGN_LIMIT at once (retry_after_ms daemon.paused_retry_ms)" },
 };
 
+#define SH(f) offsetof(config_shard_t, f)
+static const struct key_row s_shard_rows[] = {
+    { "shards.[].name", K_STRING, APPLY_LIVE, SH(name), NULL, 1, 64,
+      "shard name that daemon.shard and stores.[].shard refer to; unique; letters, digits and "
+      ". _ : - only" },
+    { "shards.[].endpoints", K_ENDPOINTS, APPLY_LIVE, SH(endpoints), NULL, 1,
+      CONFIG_MAX_SHARD_ENDPOINTS,
+      "the ingress endpoints of the shard's nodes, as producers reach them: a submission for one "
+      "of its stores that reaches another shard is refused WRONG_SHARD naming these" },
+};
+
 #define ST(f) offsetof(config_store_t, f)
 static const struct key_row s_store_rows[] = {
     { "stores.[].id", K_ID, APPLY_LIVE, ST(id), NULL, 1, 4294967295.0,
@@ -210,6 +246,9 @@ static const struct key_row s_store_rows[] = {
     { "stores.[].campaigns", K_CAMPAIGNS, APPLY_LIVE, ST(campaign_count),
       "()", 0, CONFIG_MAX_STORE_CAMPAIGNS,
       "the store's own store_share for some campaigns, in place of the campaign's" },
+    { "stores.[].shard", K_SHARD, APPLY_LIVE, ST(shard), "\"\"", 0, 0,
+      "the shard that owns the store (a name in shards; required when shards is set): only its "
+      "nodes take the store's orders; \"\" when there are no shards" },
 };
 
 #define SF(f) offsetof(config_staffing_t, f)
@@ -230,7 +269,8 @@ static const struct key_row s_store_campaign_rows[] = {
       "this store's share for that campaign; 0 = the store takes none of its orders" },
 };
 
-static config_check_fn s_check_daemon, s_check_brand, s_check_platform, s_check_campaign;
+static config_check_fn s_check_daemon, s_check_brand, s_check_platform, s_check_campaign,
+    s_check_shard, s_check_store;
 
 #define PREFIX(s) s, sizeof(s) - 1
 #define ROWS(a) a, sizeof(a) / sizeof(a[0])
@@ -252,8 +292,11 @@ const struct scope config_scopes[S_COUNT] = {
                      sizeof(config_campaign_t), s_check_campaign,
                      LIST_IN_CONFIG(campaigns, campaign_count),
                      .name_at = offsetof(config_campaign_t, name) },
+    [S_SHARD] = { "shards", true, PREFIX("shards.[]."), ROWS(s_shard_rows),
+                  sizeof(config_shard_t), s_check_shard, LIST_IN_CONFIG(shards, shard_count),
+                  .name_at = offsetof(config_shard_t, name) },
     [S_STORE] = { "stores", true, PREFIX("stores.[]."), ROWS(s_store_rows),
-                  sizeof(config_store_t), NULL, /* stores: config_stores.c checks ids */
+                  sizeof(config_store_t), s_check_store, /* ids: config_stores.c */
                   LIST_IN_CONFIG(stores, store_count), .name_at = -1 },
     [S_STAFFING] = { NULL, true, PREFIX("stores.[].staffing.[]."), ROWS(s_staffing_rows),
                      sizeof(config_staffing_t), NULL, .name_at = -1 },
@@ -271,6 +314,7 @@ ROWS_FIT(s_store_rows);
 ROWS_FIT(s_staffing_rows);
 ROWS_FIT(s_campaign_rows);
 ROWS_FIT(s_store_campaign_rows);
+ROWS_FIT(s_shard_rows);
 
 /* Walks by offset (the store cache, the restart check) find the fields of
  * the kinds that set several right after the row's offset (see enum kind). */
@@ -795,6 +839,59 @@ static void s_set_campaigns(struct parser *p, const struct slot *sl, const setti
     st->campaign_count = n;
 }
 
+/* s_set_shard: a store's shard by name, like its brand ("" -> -1; that
+ * every store has one when there are shards is s_check_store's). */
+static void s_set_shard(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    const char *v = s_string(p, sl, s);
+    const config_t *cfg = p->load->cfg;
+    if (!v)
+        return;
+    int i = -1;
+    if (v[0]) {
+        size_t last = 0;
+        i = s_find_name(cfg->shards, cfg->shard_count, sizeof(config_shard_t),
+                        offsetof(config_shard_t, name), &last, v);
+        if (i < 0) {
+            config_bad(p, sl, s, "unknown shard: not in shards");
+            return;
+        }
+    }
+    *(int *)sl->field = i;
+}
+
+static void s_set_endpoints(struct parser *p, const struct slot *sl, const setting_t *s)
+{
+    char **endpoints = sl->field;
+    int n = config_setting_length(s);
+    if ((!config_setting_is_array(s) && !config_setting_is_list(s)) || n < sl->row->min) {
+        config_bad(p, sl, s, "must be a list of endpoints, [\"tcp://10.0.0.1:7400\", ...]");
+        return;
+    }
+    if (n > sl->row->max) {
+        config_report(p, s, sl->ctx, sl->key, "at most %.0f endpoints (got %d)", sl->row->max, n);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        const char *v = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e)
+                                                                      : NULL;
+        if (!v || !v[0] || strlen(v) > 1024) {
+            config_bad(p, sl, s, "element %d must be an endpoint string of 1..1024 characters", i);
+            return;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        char *copy = strdup(config_setting_get_string(config_setting_get_elem(s, (unsigned)i)));
+        if (!copy) {
+            config_report(p, s, sl->ctx, sl->key, "out of memory");
+            return;
+        }
+        free(endpoints[i]);
+        endpoints[i] = copy;
+    }
+}
+
 const struct kind_info config_kinds[K_COUNT] = {
     [K_INT] = { "int", s_set_int },
     [K_ID] = { "int (uint32)", s_set_id },
@@ -812,6 +909,8 @@ const struct kind_info config_kinds[K_COUNT] = {
     [K_INSTANT] = { "time", s_set_instant },
     [K_CAMPAIGN] = { "campaign name", s_set_campaign },
     [K_CAMPAIGNS] = { "list of campaign shares", s_set_campaigns },
+    [K_SHARD] = { "shard name", s_set_shard },
+    [K_ENDPOINTS] = { "list of endpoints", s_set_endpoints },
 };
 
 /* ------------------------------------------------- checks across keys */
@@ -905,11 +1004,36 @@ static void s_check_control(struct parser *p, const setting_t *grp, const struct
                       "no group \"%s\" on this machine", d->control_group);
 }
 
+/* s_check_shard_of: the daemon's shard and node names, and its shard one
+ * of shards when there are shards (parsed before the daemon section). */
+static void s_check_shard_of(struct parser *p, const setting_t *grp, const struct ctx *ctx,
+                             const config_daemon_t *d)
+{
+    const config_t *cfg = p->load->cfg;
+    if (d->shard[0] && !order_id_valid(d->shard))
+        config_report(p, config_member_or(grp, "shard"), ctx, "shard",
+                      "only letters, digits and . _ : - are allowed (got \"%s\")", d->shard);
+    if (d->node[0] && !order_id_valid(d->node))
+        config_report(p, config_member_or(grp, "node"), ctx, "node",
+                      "only letters, digits and . _ : - are allowed (got \"%s\")", d->node);
+    if (cfg->shard_count == 0)
+        return;
+    size_t last = 0;
+    if (!d->shard[0])
+        config_report(p, config_member_or(grp, "shard"), ctx, "shard",
+                      "required when shards is set: the shard this node serves");
+    else if (s_find_name(cfg->shards, cfg->shard_count, sizeof(config_shard_t),
+                         offsetof(config_shard_t, name), &last, d->shard) < 0)
+        config_report(p, config_member_or(grp, "shard"), ctx, "shard",
+                      "unknown shard: not in shards (got \"%s\")", d->shard);
+}
+
 static void s_check_daemon(struct parser *p, const setting_t *grp, const struct ctx *ctx,
                            void *array, size_t index)
 {
     const config_daemon_t *d = array;
     (void)index;
+    s_check_shard_of(p, grp, ctx, d);
     if (d->reconnect_min_ms > d->reconnect_max_ms)
         config_report(p, config_member_or(grp, "reconnect_min_ms"), ctx, "reconnect_min_ms",
                       "must not exceed reconnect_max_ms %d (got %d)", d->reconnect_max_ms,
@@ -972,16 +1096,45 @@ static void s_check_campaign(struct parser *p, const setting_t *grp, const struc
                         offsetof(config_campaign_t, name), index);
 }
 
+static void s_check_shard(struct parser *p, const setting_t *grp, const struct ctx *ctx,
+                          void *array, size_t index)
+{
+    config_shard_t *shards = array, *sh = &shards[index];
+    sh->line = (int)config_line(p, grp);
+    if (!order_id_valid(sh->name))
+        config_report(p, config_member_or(grp, "name"), ctx, "name",
+                      "only letters, digits and . _ : - are allowed (got \"%s\")", sh->name);
+    s_check_unique_name(p, grp, ctx, "shard", array, sizeof *shards,
+                        offsetof(config_shard_t, name), index);
+}
+
+/* s_check_store: with shards, each store belongs to one (parsed on the
+ * store loader's threads: it reads only what the load shares). */
+static void s_check_store(struct parser *p, const setting_t *grp, const struct ctx *ctx,
+                          void *array, size_t index)
+{
+    const config_store_t *st = (const config_store_t *)array + index;
+    if (p->load->cfg->shard_count > 0 && st->shard < 0)
+        config_report(p, grp, ctx, "shard",
+                      "required when shards is set: the shard that owns the store");
+}
+
 /* config_free_strings frees the strings that the rows of SID own in BASE. */
 void config_free_strings(enum scope_id sid, void *base)
 {
     const struct scope *sc = &config_scopes[sid];
-    for (size_t i = 0; i < sc->row_count; i++)
+    for (size_t i = 0; i < sc->row_count; i++) {
+        char **field = (void *)((char *)base + sc->rows[i].offset);
         if (sc->rows[i].kind == K_STRING || sc->rows[i].kind == K_ADAPTER) {
-            char **field = (void *)((char *)base + sc->rows[i].offset);
             free(*field);
             *field = NULL;
+        } else if (sc->rows[i].kind == K_ENDPOINTS) {
+            for (size_t k = 0; field[k]; k++) {
+                free(field[k]);
+                field[k] = NULL;
+            }
         }
+    }
 }
 
 /* ------------------------------------------------------------------ docs */
@@ -1035,6 +1188,12 @@ static void s_range_text(const struct key_row *row, char *buf, size_t size)
         break;
     case K_CAMPAIGNS:
         snprintf(buf, size, "at most %.0f, each campaign once", row->max);
+        break;
+    case K_SHARD:
+        snprintf(buf, size, "a name in shards, or `\"\"`");
+        break;
+    case K_ENDPOINTS:
+        snprintf(buf, size, "%.0f..%.0f endpoints", row->min, row->max);
         break;
     case K_BOOL:
         snprintf(buf, size, "true, false");

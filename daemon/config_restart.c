@@ -277,6 +277,22 @@ static void s_show(struct out *o, const struct key_row *row, const config_t *cfg
         s_quote(o, s_name(cfg->campaigns, cfg->campaign_count, sizeof *cfg->campaigns,
                           offsetof(config_campaign_t, name), n[0]));
         break;
+    case K_SHARD:
+        memcpy(n, field, sizeof n[0]);
+        s_quote(o, s_name(cfg->shards, cfg->shard_count, sizeof *cfg->shards,
+                          offsetof(config_shard_t, name), n[0]));
+        break;
+    case K_ENDPOINTS: {
+        const char *const *v = (const char *const *)(const void *)field;
+        s_put(o, "[", 1);
+        for (int i = 0; i < CONFIG_MAX_SHARD_ENDPOINTS && v[i]; i++) {
+            if (i)
+                s_put(o, ", ", 2);
+            s_quote(o, v[i]);
+        }
+        s_put(o, "]", 1);
+        break;
+    }
     case K_CAMPAIGNS: {
         int count;
         memcpy(&count, field, sizeof count);
@@ -340,6 +356,8 @@ static bool s_differs(const struct key_row *row, const config_t *ca, const char 
     case K_PLATFORMS:
     case K_CAMPAIGN:
     case K_CAMPAIGNS:
+    case K_SHARD:
+    case K_ENDPOINTS:
     case K_COUNT:
         break;
     }

@@ -93,6 +93,8 @@ static void s_walk_stores(struct part *pt, const setting_t *list, unsigned from,
         }
         size_t before = p->error_count;
         config_parse_group(p, S_STORE, e, &pt->stores[k], &ctx);
+        if (p->error_count == before && config_scopes[S_STORE].check)
+            config_scopes[S_STORE].check(p, e, &ctx, pt->stores, k);
         if (p->error_count != before)
             continue;
         const setting_t *id = config_member_or(e, "id");
@@ -266,7 +268,7 @@ static bool s_source_cached(struct load *ld, struct source *src)
     config_cache_key_t key = { src->path,      src->shown,          src->len,
                                src->hash,      cfg->brands,         cfg->brand_count,
                                cfg->platforms, cfg->platform_count, cfg->campaigns,
-                               cfg->campaign_count };
+                               cfg->campaign_count, cfg->shards,    cfg->shard_count };
     config_cache_entry_t e;
     if (!config_cache_read(ld->cache_dir, &key, &e))
         return false;
@@ -828,7 +830,7 @@ static void s_cache_write(struct load *ld)
             config_cache_key_t key = { src->path,      src->shown,          src->len,
                                        src->hash,      cfg->brands,         cfg->brand_count,
                                        cfg->platforms, cfg->platform_count, cfg->campaigns,
-                                       cfg->campaign_count };
+                                       cfg->campaign_count, cfg->shards,    cfg->shard_count };
             unsigned *lines = malloc((count + 1) * sizeof *lines);
             if (lines)
                 s_id_lines(src, lines);
@@ -891,15 +893,19 @@ fail:
 }
 
 /* s_reuse_init: the previous config's sources may be reused when it read
- * them against the same brands, platforms and campaigns (stores hold their
- * indexes)
+ * them against the same brands, platforms, campaigns and shards (stores hold
+ * their indexes)
  * and every timezone it knew still exists. */
 static bool s_reuse_init(const struct load *ld)
 {
     const config_t *old = ld->previous, *cfg = ld->cfg;
     if (!old || !old->sources || old->brand_count != cfg->brand_count ||
-        old->platform_count != cfg->platform_count || old->campaign_count != cfg->campaign_count)
+        old->platform_count != cfg->platform_count || old->campaign_count != cfg->campaign_count ||
+        old->shard_count != cfg->shard_count)
         return false;
+    for (size_t i = 0; i < cfg->shard_count; i++)
+        if (strcmp(old->shards[i].name, cfg->shards[i].name) != 0)
+            return false;
     for (size_t i = 0; i < cfg->brand_count; i++)
         if (!old->brands[i].name || !cfg->brands[i].name ||
             strcmp(old->brands[i].name, cfg->brands[i].name) != 0)

@@ -36,6 +36,9 @@ enum kind {
     K_CAMPAIGNS, /* ( { name; store_share; }, ... ) -> int campaign_count, then
                   * CAMPAIGNS_ARRAY_AT bytes after it config_store_campaign_t
                   * campaigns[] (its rows: S_STORE_CAMPAIGN) */
+    K_SHARD,     /* shard name -> int index into config_t.shards, "" -> -1 */
+    K_ENDPOINTS, /* ["endpoint", ...] -> char *endpoints[], malloc'ed, NULL after
+                  * the last (at most max) */
     K_COUNT
 };
 
@@ -65,8 +68,8 @@ struct key_row {
 };
 
 enum scope_id {
-    S_DAEMON, S_DISPATCH, S_BRAND, S_PLATFORM, S_CAMPAIGN, S_STORE, S_STAFFING, S_STORE_CAMPAIGN,
-    S_COUNT
+    S_DAEMON, S_DISPATCH, S_BRAND, S_PLATFORM, S_CAMPAIGN, S_SHARD, S_STORE, S_STAFFING,
+    S_STORE_CAMPAIGN, S_COUNT
 };
 
 /* config_check_fn checks a scope's struct across keys, after its rows were

@@ -5,6 +5,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "order.h"
+#include "wire_text.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -51,7 +52,18 @@ bool control_is_write(Sluice__Control__V1__Request__BodyCase body_case)
 {
     return body_case == SLUICE__CONTROL__V1__REQUEST__BODY_PAUSE ||
            body_case == SLUICE__CONTROL__V1__REQUEST__BODY_RESUME ||
-           body_case == SLUICE__CONTROL__V1__REQUEST__BODY_RELOAD;
+           body_case == SLUICE__CONTROL__V1__REQUEST__BODY_RELOAD ||
+           body_case == SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN_PAUSE ||
+           body_case == SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN_RESUME;
+}
+
+bool control_readonly_allows(Sluice__Control__V1__Request__BodyCase body_case)
+{
+    return body_case == SLUICE__CONTROL__V1__REQUEST__BODY_PLATFORMS ||
+           body_case == SLUICE__CONTROL__V1__REQUEST__BODY_STATS ||
+           body_case == SLUICE__CONTROL__V1__REQUEST__BODY_STORE ||
+           body_case == SLUICE__CONTROL__V1__REQUEST__BODY_STORE_DAY ||
+           body_case == SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN;
 }
 
 static bool s_refuse(control_code_t *code, control_code_t c, char *why, size_t len,
@@ -67,13 +79,11 @@ static bool s_refuse(control_code_t *code, control_code_t c, char *why, size_t l
     return false;
 }
 
-/* s_check_store checks a store_id and, for pause and resume, the `by` text. */
-static bool s_check_store(const char *field, uint32_t store_id, const char *by,
-                          control_code_t *code, char *why, size_t len)
+/* s_check_by checks who asked: at most CONTROL_BY_MAX bytes, no control
+ * characters. */
+static bool s_check_by(const char *field, const char *by, control_code_t *code, char *why,
+                       size_t len)
 {
-    if (store_id == 0)
-        return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
-                        "%s.store_id: must be 1..4294967295 (got 0)", field);
     if (by && strlen(by) > CONTROL_BY_MAX)
         return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
                         "%s.by: at most %d bytes (got %zu)", field, CONTROL_BY_MAX, strlen(by));
@@ -81,7 +91,32 @@ static bool s_check_store(const char *field, uint32_t store_id, const char *by,
         if (*p < 0x20 || *p == 0x7f)
             return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
                             "%s.by: control characters are not allowed", field);
+    if (by && !wire_text_utf8(by, strlen(by)))
+        return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
+                        "%s.by: must be UTF-8 text", field);
     return true;
+}
+
+/* s_check_store checks a store_id and, for pause and resume, the `by` text. */
+static bool s_check_store(const char *field, uint32_t store_id, const char *by,
+                          control_code_t *code, char *why, size_t len)
+{
+    if (store_id == 0)
+        return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
+                        "%s.store_id: must be 1..4294967295 (got 0)", field);
+    return s_check_by(field, by, code, why, len);
+}
+
+/* s_check_campaign checks a campaign's name ("" only where ANY allows it:
+ * every campaign) and, for pause and resume, the `by` text. */
+static bool s_check_campaign(const char *field, const char *name, bool any, const char *by,
+                             control_code_t *code, char *why, size_t len)
+{
+    bool named = name && name[0];
+    if ((named || !any) && (!named || !order_id_valid(name)))
+        return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
+                        "%s.name: must be 1..%d of A-Z a-z 0-9 . _ : -", field, ORDER_ID_MAX);
+    return s_check_by(field, by, code, why, len);
 }
 
 bool control_check(const control_request_t *req, bool readonly, control_code_t *code, char *why,
@@ -97,7 +132,11 @@ bool control_check(const control_request_t *req, bool readonly, control_code_t *
     if (control_is_write(req->body_case) && readonly)
         return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__PERMISSION_DENIED, why, len,
                         "permission denied: this is the read-only control socket; pause, "
-                        "resume and reload need daemon.control");
+                        "resume, reload and campaign pause/resume need daemon.control");
+    if (readonly && !control_readonly_allows(req->body_case))
+        return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__PERMISSION_DENIED, why, len,
+                        "permission denied: this is the read-only control socket; an order "
+                        "shows a customer's data and needs daemon.control (its group)");
     switch (req->body_case) {
     case SLUICE__CONTROL__V1__REQUEST__BODY_PLATFORMS:
     case SLUICE__CONTROL__V1__REQUEST__BODY_STATS:
@@ -111,6 +150,14 @@ bool control_check(const control_request_t *req, bool readonly, control_code_t *
         return s_check_store("pause", req->pause->store_id, req->pause->by, code, why, len);
     case SLUICE__CONTROL__V1__REQUEST__BODY_RESUME:
         return s_check_store("resume", req->resume->store_id, req->resume->by, code, why, len);
+    case SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN:
+        return s_check_campaign("campaign", req->campaign->name, true, NULL, code, why, len);
+    case SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN_PAUSE:
+        return s_check_campaign("campaign_pause", req->campaign_pause->name, false,
+                                req->campaign_pause->by, code, why, len);
+    case SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN_RESUME:
+        return s_check_campaign("campaign_resume", req->campaign_resume->name, false,
+                                req->campaign_resume->by, code, why, len);
     case SLUICE__CONTROL__V1__REQUEST__BODY_ORDER:
         if (!order_id_valid(req->order->order_id))
             return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
@@ -120,8 +167,21 @@ bool control_check(const control_request_t *req, bool readonly, control_code_t *
     default:
         return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, len,
                         "request: no body (expected platforms, stats, store, store_day, order, "
-                        "pause, resume or reload)");
+                        "campaign, pause, resume, reload, campaign_pause or campaign_resume)");
     }
+}
+
+bool control_decode(const uint8_t *frame, size_t len, bool readonly, control_request_t **request,
+                    control_code_t *code, char *why, size_t why_len)
+{
+    *request = sluice__control__v1__request__unpack(NULL, len, frame);
+    char field[128];
+    if (*request != NULL &&
+        wire_text_find_nul(&sluice__control__v1__request__descriptor, frame, len, field,
+                           sizeof field))
+        return s_refuse(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, why, why_len,
+                        "%s: must not hold a NUL byte", field);
+    return control_check(*request, readonly, code, why, why_len);
 }
 
 const char *control_code_name(control_code_t code)
@@ -229,6 +289,7 @@ size_t control_poll(control_t *self, zmq_pollitem_t *items, size_t max)
 static bool s_recv_from(control_t *self, control_socket_t *cs, control_ticket_t **ticket_out,
                         control_request_t **request_out)
 {
+    static log_limiter_t refused_log = LOG_LIMITER_INIT, oom_log = LOG_LIMITER_INIT;
     uint8_t envelope[ENVELOPE_MAX];
     size_t envelope_len;
     zmq_msg_t frame;
@@ -240,7 +301,7 @@ static bool s_recv_from(control_t *self, control_socket_t *cs, control_ticket_t 
     control_ticket_t *ticket = malloc(sizeof *ticket + envelope_len);
     if (!ticket) {
         zmq_msg_close(&frame);
-        log_error("failed to allocate a control ticket: out of memory");
+        log_limited(&oom_log, LOG_LEVEL_ERR, "failed to allocate a control ticket: out of memory");
         return true;
     }
     memset(ticket, 0, sizeof *ticket);
@@ -248,15 +309,17 @@ static bool s_recv_from(control_t *self, control_socket_t *cs, control_ticket_t 
     ticket->socket = (uint8_t)(cs - self->sockets);
     ticket->envelope_len = (uint16_t)envelope_len;
     memcpy(ticket->envelope, envelope, envelope_len);
-    control_request_t *req = sluice__control__v1__request__unpack(NULL, zmq_msg_size(&frame),
-                                                                  zmq_msg_data(&frame));
+    control_request_t *req = NULL;
+    control_code_t code;
+    char why[256];
+    bool ok = control_decode(zmq_msg_data(&frame), zmq_msg_size(&frame), cs->readonly, &req,
+                             &code, why, sizeof why);
     zmq_msg_close(&frame);
     if (req)
         ticket->request_id = req->request_id;
-    control_code_t code;
-    char why[256];
-    if (!control_check(req, cs->readonly, &code, why, sizeof why)) {
-        log_notice("control: refused a request on %s: %s", cs->endpoint, why);
+    if (!ok) {
+        log_limited(&refused_log, LOG_LEVEL_NOTICE, "control: refused a request on %s: %s",
+                    cs->endpoint, why);
         control_reply_error(self, ticket, code, "%s", why);
         free(ticket);
         if (req)
@@ -280,20 +343,35 @@ bool control_recv(control_t *self, control_ticket_t **ticket, control_request_t 
 
 void control_reply(control_t *self, const control_ticket_t *ticket, control_reply_t *reply)
 {
+    static log_limiter_t oom_log = LOG_LIMITER_INIT, left_log = LOG_LIMITER_INIT,
+                         text_log = LOG_LIMITER_INIT;
+    char field[128];
+    /* (an Error's message is repaired by control_reply_error) */
+    if (reply->body_case != SLUICE__CONTROL__V1__REPLY__BODY_ERROR &&
+        wire_text_find_invalid(&reply->base, field, sizeof field)) {
+        log_limited(&text_log, LOG_LEVEL_ERR, "control: the answer to request %llu has text "
+                    "that is not UTF-8 in %s; answered FAILED instead",
+                    (unsigned long long)ticket->request_id, field);
+        control_reply_error(self, ticket, SLUICE__CONTROL__V1__ERROR__CODE__FAILED,
+                            "the answer has text that is not UTF-8 in %s (a name in the "
+                            "configuration file?); protobuf clients could not read it", field);
+        return;
+    }
     reply->version = SLUICE__CONTROL__V1__VERSION__VERSION_CURRENT;
     reply->request_id = ticket->request_id;
     size_t len = sluice__control__v1__reply__get_packed_size(reply);
     uint8_t *body = malloc(len ? len : 1);
     if (!body) {
-        log_error("failed to answer control request %llu: out of memory",
-                  (unsigned long long)ticket->request_id);
+        log_limited(&oom_log, LOG_LEVEL_ERR, "failed to answer control request %llu: out of memory",
+                    (unsigned long long)ticket->request_id);
         return;
     }
     sluice__control__v1__reply__pack(reply, body);
     void *socket = self->sockets[ticket->socket < self->count ? ticket->socket : 0].socket;
     if (!envelope_send(socket, ticket->envelope, ticket->envelope_len, body, len))
-        log_notice("control: the client of request %llu left before its answer",
-                   (unsigned long long)ticket->request_id);
+        log_limited(&left_log, LOG_LEVEL_NOTICE,
+                    "control: the client of request %llu left before its answer",
+                    (unsigned long long)ticket->request_id);
     free(body);
 }
 
@@ -305,6 +383,8 @@ void control_reply_error(control_t *self, const control_ticket_t *ticket, contro
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    /* It may quote a config file or be cut mid-character: readable anyway. */
+    wire_text_repair(message);
     Sluice__Control__V1__Error error = SLUICE__CONTROL__V1__ERROR__INIT;
     error.code = code;
     error.message = message;

@@ -6,8 +6,13 @@
  * gets only requests it may carry out. Never blocks.
  *
  * Permissions are the socket files': an ipc:// control socket is made mode
- * 0660 with group daemon.control_group (write: members of that group), the
- * read-only one 0666 (read: every local user who can reach the directory). */
+ * 0660 with group daemon.control_group, the read-only one 0666. So there are
+ * two roles: the members of that group (operators and support staff) may do
+ * everything, every local user who can reach the directory may read the
+ * figures (platforms, stats, store: counts, no customer's data). An order
+ * lookup shows a customer's data (items, customer_ref, voucher, the
+ * timeline's details), so it is refused on the read-only socket like the
+ * writes. Text with a NUL byte is refused before any of it is read. */
 #ifndef SLUICE_CONTROL_H
 #define SLUICE_CONTROL_H
 
@@ -48,11 +53,26 @@ void control_readonly_endpoint(const config_daemon_t *d, char *out, size_t len);
 /* control_is_write: does a request with BODY_CASE change anything? */
 bool control_is_write(Sluice__Control__V1__Request__BodyCase body_case);
 
+/* control_readonly_allows: may a request with BODY_CASE come on the
+ * read-only socket? Reads of figures only: not the writes, not an order. */
+bool control_readonly_allows(Sluice__Control__V1__Request__BodyCase body_case);
+
 /* control_check says whether REQ (NULL: the frame was not a Request) may be
  * carried out when it came on a READONLY socket. False: *CODE and WHY (LEN
  * bytes) say what is wrong, naming the field. */
 bool control_check(const control_request_t *req, bool readonly, control_code_t *code, char *why,
                    size_t len);
+
+/* control_decode decodes FRAME (LEN bytes) that came on a READONLY socket
+ * or not, refuses one with a NUL byte inside a text field (a C string would
+ * stop there), and runs control_check. True: *REQUEST may be carried out.
+ * False: *CODE and WHY (LEN bytes) say why, naming the field. Either way
+ * *REQUEST, when not NULL, is the caller's
+ * (sluice__control__v1__request__free_unpacked) and its request_id is the
+ * one to answer. No socket: the fuzz target runs it as the daemon does. */
+bool control_decode(const uint8_t *frame, size_t len, bool readonly, control_request_t **request,
+                    control_code_t *code, char *why, size_t why_len)
+    __attribute__((warn_unused_result));
 
 /* control_new binds the sockets of D on CTX and sets their socket files'
  * modes and group. NULL (logged) when a bind fails. */
@@ -74,7 +94,10 @@ size_t control_poll(control_t *self, zmq_pollitem_t *items, size_t max);
 bool control_recv(control_t *self, control_ticket_t **ticket, control_request_t **request);
 
 /* control_reply sends REPLY (its version and request_id are set here) to
- * TICKET's client; never blocks. control_reply_error answers with an Error. */
+ * TICKET's client; never blocks. A reply holding text that is not UTF-8 (a
+ * name in the config file, say), which protobuf clients refuse to parse,
+ * goes as an Error FAILED naming the field instead. control_reply_error
+ * answers with an Error. */
 void control_reply(control_t *self, const control_ticket_t *ticket, control_reply_t *reply);
 void control_reply_error(control_t *self, const control_ticket_t *ticket, control_code_t code,
                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));

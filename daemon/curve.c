@@ -165,6 +165,8 @@ void *curve_zap_socket(curve_zap_t *self)
 /* s_answer replies to one ZAP request (RFC 27) whose frames are in F. */
 static void s_answer(curve_zap_t *self, zmq_msg_t f[ZAP_FRAMES], int frames)
 {
+    /* every handshake of a producer that is not listed: limited */
+    static log_limiter_t refused_log = LOG_LIMITER_INIT;
     bool known = false;
     if (frames == ZAP_FRAMES && zmq_msg_size(&f[5]) == 5 &&
         memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 && zmq_msg_size(&f[6]) == 32)
@@ -183,7 +185,8 @@ static void s_answer(curve_zap_t *self, zmq_msg_t f[ZAP_FRAMES], int frames)
     zmq_send(self->socket, "", 0, ZMQ_SNDMORE);  /* user id */
     zmq_send(self->socket, "", 0, 0);            /* metadata */
     if (!known)
-        log_info("ingress: refused a CURVE handshake from a key that is not allowed");
+        log_limited(&refused_log, LOG_LEVEL_INFO,
+                    "ingress: refused a CURVE handshake from a key that is not allowed");
 }
 
 void curve_zap_step(curve_zap_t *self)

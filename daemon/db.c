@@ -60,6 +60,12 @@ struct db {
     void *done_arg;
     PGresult *result;                        /* the last result, or the first error */
     bool checking;                           /* the in-flight statement is the schema check */
+    bool fenced;                             /* the in-flight statement is fenced */
+    /* db_set_fence: what fenced statements append, and who hears of a failed fence. */
+    char fence_shard[72];
+    char fence_epoch[24];
+    db_fenced_fn *on_fenced;
+    void *on_fenced_arg;
 };
 
 /* s_one_line turns libpq's multi-line messages (one paragraph per host it
@@ -186,7 +192,16 @@ db_t *db_new(const char *conninfo, int schema_version, const db_statement_t *sta
                                            .reconnect_max_ms = reconnect_max_ms});
     self->state = DB_DOWN;
     snprintf(self->why, sizeof self->why, "not connected yet");
+    snprintf(self->fence_epoch, sizeof self->fence_epoch, "0");
     return self;
+}
+
+void db_set_fence(db_t *self, const char *shard, uint64_t epoch, db_fenced_fn *fenced, void *arg)
+{
+    snprintf(self->fence_shard, sizeof self->fence_shard, "%s", shard);
+    snprintf(self->fence_epoch, sizeof self->fence_epoch, "%" PRIu64, epoch);
+    self->on_fenced = fenced;
+    self->on_fenced_arg = arg;
 }
 
 void db_set_timeouts(db_t *self, const db_timeouts_t *timeouts)
@@ -206,6 +221,7 @@ void db_set_timeouts(db_t *self, const db_timeouts_t *timeouts)
 
 static void s_fail_statement(db_t *self, const db_error_t *err)
 {
+    self->fenced = false;
     db_done_fn *done = self->done;
     void *arg = self->done_arg;
     self->done = NULL;
@@ -585,6 +601,7 @@ static void s_collect(db_t *self, uint64_t now_ms)
         PGresult *done_res = self->result;
         ExecStatusType st = PQresultStatus(done_res);
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+            self->fenced = false;
             db_done_fn *done = self->done;
             void *arg = self->done_arg;
             self->done = NULL;
@@ -606,6 +623,8 @@ static void s_collect(db_t *self, uint64_t now_ms)
             s_lost(self, now_ms, err.message, false);  /* fails the statement with a "lost" error */
             return;
         }
+        if (self->fenced && self->on_fenced && strcmp(err.sqlstate, DB_FENCED_SQLSTATE) == 0)
+            self->on_fenced(self->on_fenced_arg, &err);
         s_fail_statement(self, &err);
         return;
     }
@@ -739,11 +758,36 @@ uint64_t db_retry_after_ms(const db_t *self, uint64_t now_ms)
     return wait + 500;  /* the attempt itself, and time to catch up */
 }
 
+/* s_find_statement: the statement named NAME, NULL when none is. */
+static const db_statement_t *s_find_statement(const db_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->statement_count; i++)
+        if (strcmp(self->statements[i].name, name) == 0)
+            return &self->statements[i];
+    return NULL;
+}
+
 bool db_send(db_t *self, const char *name, int nparams, const char *const *values,
              db_done_fn *done, void *arg)
 {
     if (self->state != DB_IDLE)
         return false;
+    const db_statement_t *st = s_find_statement(self, name);
+    bool fenced = st && st->fenced;
+    const char *all[DB_PARAMS_MAX];
+    if (fenced) {
+        if (nparams < 0 || nparams + DB_FENCE_PARAMS > DB_PARAMS_MAX) {
+            log_error("failed to send %s: %d parameters, at most %d", name, nparams,
+                      DB_PARAMS_MAX - DB_FENCE_PARAMS);
+            return false;
+        }
+        for (int i = 0; i < nparams; i++)
+            all[i] = values[i];
+        all[nparams] = self->fence_shard;
+        all[nparams + 1] = self->fence_epoch;
+        values = all;
+        nparams += DB_FENCE_PARAMS;
+    }
     if (!PQsendQueryPrepared(self->conn, name, nparams, values, NULL, NULL, 0)) {
         char buf[512];
         s_lost(self, clock_mono_ms(), s_message(self->conn, buf, sizeof buf), false);
@@ -760,5 +804,6 @@ bool db_send(db_t *self, const char *name, int nparams, const char *const *value
     self->waiting_since_ms = clock_mono_ms();
     self->done = done;
     self->done_arg = arg;
+    self->fenced = fenced;
     return true;
 }

@@ -31,12 +31,27 @@ typedef struct db_error {
  * or ERR. */
 typedef void db_done_fn(void *arg, const PGresult *res, const db_error_t *err);
 
-/* A statement prepared on every new connection, run by name. */
+/* A statement prepared on every new connection, run by name. A fenced
+ * statement (a write of a node with a shard, lease.h) takes two more
+ * parameters than its callers pass, NPARAMS counting them: db appends the
+ * fence's shard and epoch (db_set_fence), which its SQL hands to
+ * sluice_fence (migration 010). */
 typedef struct db_statement {
     const char *name;
     const char *sql;
     int nparams;
+    bool fenced;
 } db_statement_t;
+
+/* What sluice_fence raises when the epoch a write carries is not the
+ * lease's: another node has taken the shard over. */
+#define DB_FENCED_SQLSTATE "SLF01"
+#define DB_FENCE_PARAMS 2
+#define DB_PARAMS_MAX 32
+
+/* Called when a fenced statement failed with DB_FENCED_SQLSTATE, before the
+ * statement's own done callback. */
+typedef void db_fenced_fn(void *arg, const db_error_t *err);
 
 typedef struct db db_t;
 
@@ -89,8 +104,13 @@ const char *db_host(const db_t *self);
 /* db_retry_after_ms: a fair retry_after for clients while the database is down. */
 uint64_t db_retry_after_ms(const db_t *self, uint64_t now_ms);
 
-/* db_send runs the prepared statement NAME with NPARAMS text parameters;
- * DONE runs when it ends.
+/* db_set_fence sets what fenced statements append: SHARD and EPOCH (0
+ * until this node holds the shard's lease: every fenced write then fails).
+ * FENCED (may be NULL) hears of each that failed the fence. */
+void db_set_fence(db_t *self, const char *shard, uint64_t epoch, db_fenced_fn *fenced, void *arg);
+
+/* db_send runs the prepared statement NAME with NPARAMS text parameters
+ * (a fenced one: the fence's two after them); DONE runs when it ends.
  * Only when db_is_idle. Returns false (and does not call DONE) if it could
  * not be sent, which also marks the connection lost. */
 bool db_send(db_t *self, const char *name, int nparams, const char *const *values,

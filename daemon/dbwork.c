@@ -3,6 +3,7 @@
 #include "dbwork.h"
 
 #include "batch.h"
+#include "campaign.h"
 #include "change.h"
 #include "clock.h"
 #include "log.h"
@@ -16,13 +17,43 @@
 /* Every statement the daemon's loop runs, prepared on each connection. */
 static const db_statement_t s_statements[] = {
     {.name = "insert_batch", .sql = batch_insert_sql, .nparams = BATCH_COLUMNS},
+    {.name = "resolve_batch", .sql = batch_resolve_sql, .nparams = BATCH_COLUMNS},
     {.name = "lookup_orders", .sql = batch_lookup_sql, .nparams = 1},
     {.name = "live_orders", .sql = batch_live_sql, .nparams = 0},
     {.name = "change_orders", .sql = change_sql, .nparams = CHANGE_PARAMS},
     {.name = "load_overrides", .sql = override_load_sql, .nparams = 0},
     {.name = "put_override", .sql = override_put_sql, .nparams = 3},
     {.name = "delete_override", .sql = override_delete_sql, .nparams = 1},
+    {.name = "campaign_counts", .sql = campaign_counts_sql, .nparams = 2},
+    {.name = "campaign_day", .sql = campaign_day_sql, .nparams = 3},
+    {.name = "campaign_bookings", .sql = campaign_bookings_sql, .nparams = 3},
+    {.name = "load_campaign_overrides", .sql = campaign_override_load_sql, .nparams = 0},
+    {.name = "put_campaign_override", .sql = campaign_override_put_sql, .nparams = 2},
+    {.name = "delete_campaign_override", .sql = campaign_override_delete_sql, .nparams = 1},
 };
+
+/* The same for a node with a shard, under the same names: every write is
+ * fenced (db.h: the fence's parameters come after the caller's), and the
+ * live orders are the shard's ($1). */
+#define FENCED(n) .nparams = (n) + DB_FENCE_PARAMS, .fenced = true
+static const db_statement_t s_shard_statements[] = {
+    {.name = "insert_batch", .sql = batch_insert_fenced_sql, FENCED(BATCH_COLUMNS)},
+    {.name = "resolve_batch", .sql = batch_resolve_fenced_sql, FENCED(BATCH_COLUMNS)},
+    {.name = "lookup_orders", .sql = batch_lookup_sql, .nparams = 1},
+    {.name = "live_orders", .sql = batch_live_shard_sql, .nparams = 1},
+    {.name = "change_orders", .sql = change_fenced_sql, FENCED(CHANGE_PARAMS)},
+    {.name = "load_overrides", .sql = override_load_sql, .nparams = 0},
+    {.name = "put_override", .sql = override_put_fenced_sql, FENCED(3)},
+    {.name = "delete_override", .sql = override_delete_fenced_sql, FENCED(1)},
+    {.name = "campaign_counts", .sql = campaign_counts_sql, .nparams = 2},
+    {.name = "campaign_day", .sql = campaign_day_sql, .nparams = 3},
+    {.name = "campaign_bookings", .sql = campaign_bookings_sql, .nparams = 3},
+    {.name = "load_campaign_overrides", .sql = campaign_override_load_sql, .nparams = 0},
+    {.name = "put_campaign_override", .sql = campaign_override_put_fenced_sql, FENCED(2)},
+    {.name = "delete_campaign_override", .sql = campaign_override_delete_fenced_sql, FENCED(1)},
+};
+_Static_assert(sizeof s_statements == sizeof s_shard_statements,
+               "a node with a shard runs the same statements, fenced");
 
 struct dbwork {
     db_t *conns[DBWORK_CONNECTIONS_MAX];
@@ -31,6 +62,7 @@ struct dbwork {
     dbwork_source_t sources[DBWORK_SOURCES_MAX];
     size_t source_count;
     size_t last;                        /* the ALTERNATE row that went last on connection 0 */
+    bool start_held;                    /* ALONE rows wait (dbwork_hold_start) */
 };
 
 dbwork_t *dbwork_new(const config_daemon_t *d)
@@ -41,15 +73,20 @@ dbwork_t *dbwork_new(const config_daemon_t *d)
     self->conn_count = (size_t)d->db_connections;
     if (self->conn_count < 1 || self->conn_count > DBWORK_CONNECTIONS_MAX)
         self->conn_count = 1;
+    bool sharded = d->shard && d->shard[0];
     for (size_t i = 0; i < self->conn_count; i++) {
         self->item[i] = -1;
-        self->conns[i] = db_new(d->database, migrate_latest_version(), s_statements,
+        self->conns[i] = db_new(d->database, migrate_latest_version(),
+                                sharded ? s_shard_statements : s_statements,
                                 sizeof s_statements / sizeof s_statements[0],
                                 d->reconnect_min_ms, d->reconnect_max_ms);
         if (!self->conns[i]) {
             dbwork_destroy(&self);
             return NULL;
         }
+        /* Epoch 0 until the node holds its lease: no write of it can pass. */
+        if (sharded)
+            db_set_fence(self->conns[i], d->shard, 0, NULL, NULL);
     }
     dbwork_configure(self, d);
     return self;
@@ -70,10 +107,24 @@ void dbwork_destroy(dbwork_t **self)
     if (!self || !*self)
         return;
     dbwork_t *w = *self;
-    for (size_t i = 0; i < w->conn_count; i++)
+    /* Connection 0 last: a source answering a failed statement may still
+     * ask it for a retry time. */
+    for (size_t i = w->conn_count; i-- > 0;)
         db_destroy(&w->conns[i]);   /* may fail the statement in flight */
     free(w);
     *self = NULL;
+}
+
+void dbwork_set_fence(dbwork_t *self, const char *shard, uint64_t epoch, db_fenced_fn *fenced,
+                      void *arg)
+{
+    for (size_t i = 0; i < self->conn_count; i++)
+        db_set_fence(self->conns[i], shard, epoch, fenced, arg);
+}
+
+void dbwork_hold_start(dbwork_t *self, bool hold)
+{
+    self->start_held = hold;
 }
 
 bool dbwork_set_sources(dbwork_t *self, const dbwork_source_t *sources, size_t n)
@@ -178,6 +229,13 @@ void dbwork_step_down(dbwork_t *self)
     }
 }
 
+void dbwork_abandon(dbwork_t *self)
+{
+    for (size_t i = 0; i < self->source_count; i++)
+        if (self->sources[i].down)
+            self->sources[i].down(self->sources[i].arg);
+}
+
 /* s_offer gives idle connection CONN to the first row in turn that sends. */
 static void s_offer(dbwork_t *self, size_t conn)
 {
@@ -195,7 +253,7 @@ static void s_offer(dbwork_t *self, size_t conn)
 
 void dbwork_step_send(dbwork_t *self)
 {
-    for (size_t i = 0; i < self->source_count; i++) {
+    for (size_t i = 0; i < self->source_count && !self->start_held; i++) {
         const dbwork_source_t *r = &self->sources[i];
         if (r->turn == DBWORK_ALONE && r->waiting(r->arg)) {
             if (db_is_idle(self->conns[0]))
@@ -222,7 +280,8 @@ int dbwork_timeout_ms(const dbwork_t *self, uint64_t now_mono_ms)
             continue;
         for (size_t i = 0; i < self->source_count; i++) {
             const dbwork_source_t *r = &self->sources[i];
-            if (s_may_use(r, c) && r->waiting(r->arg))
+            if (s_may_use(r, c) && !(r->turn == DBWORK_ALONE && self->start_held) &&
+                r->waiting(r->arg))
                 return 0;
         }
     }

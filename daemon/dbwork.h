@@ -59,7 +59,9 @@ typedef struct dbwork_source {
 typedef struct dbwork dbwork_t;
 
 /* dbwork_new starts connecting D's database->db_connections (1..8) times;
- * every connection prepares the daemon's statements. */
+ * every connection prepares the daemon's statements: with D->shard, their
+ * fenced forms (every write checks the shard's epoch, 0 until
+ * dbwork_set_fence) and the shard's live orders. */
 dbwork_t *dbwork_new(const config_daemon_t *d) __attribute__((warn_unused_result));
 /* dbwork_configure applies D's database deadlines and reconnect backoff
  * (live keys: at start and on every reload) to every connection. */
@@ -67,6 +69,15 @@ void dbwork_configure(dbwork_t *self, const config_daemon_t *d);
 /* dbwork_destroy closes the connections; a statement in flight fails, and
  * its source hears of it, so destroy this before the sources. */
 void dbwork_destroy(dbwork_t **self);
+
+/* dbwork_set_fence: from now on every write carries EPOCH of SHARD's lease;
+ * FENCED (db.h) hears of a write the database refused for a stale one. */
+void dbwork_set_fence(dbwork_t *self, const char *shard, uint64_t epoch, db_fenced_fn *fenced,
+                      void *arg);
+/* dbwork_hold_start: while HOLD, the ALONE rows (the start-up reads) wait and
+ * the other rows are served: a standby answers lookups but restores nothing
+ * until it holds its lease. */
+void dbwork_hold_start(dbwork_t *self, bool hold);
 
 /* dbwork_set_sources copies the table (N rows, in turn order). False when
  * there are more than DBWORK_SOURCES_MAX, or an ALONE row may use any
@@ -89,6 +100,11 @@ size_t dbwork_poll(dbwork_t *self, zmq_pollitem_t *items, size_t max);
 void dbwork_step(dbwork_t *self, const zmq_pollitem_t *items, uint64_t now_mono_ms);
 /* dbwork_step_down calls DOWN of the rows whose connections are gone. */
 void dbwork_step_down(dbwork_t *self);
+/* dbwork_abandon calls DOWN of every row, as if every connection were gone:
+ * the node stops serving at once (its lease lost), and what waits for the
+ * database is answered now; what is in flight is answered when
+ * dbwork_destroy fails it. */
+void dbwork_abandon(dbwork_t *self);
 /* dbwork_step_send offers every idle connection to the rows, in turn. */
 void dbwork_step_send(dbwork_t *self);
 /* dbwork_timeout_ms: how long the loop may sleep (0: a row waits for an

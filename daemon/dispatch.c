@@ -49,8 +49,10 @@ bool dispatch_job_to(dispatch_job_t *job, job_event_t ev)
             job->phase = s_job_steps[i].to;
             return true;
         }
-    log_error("order %s: its dispatch job cannot %s while %s; refused", job->entry->order_id,
-              s_job_event_names[ev], s_phase_names[job->phase]);
+    /* A gateway's events can cause it, as many as it sends: limited. */
+    static log_limiter_t refused_log = LOG_LIMITER_INIT;
+    log_limited(&refused_log, LOG_LEVEL_ERR, "order %s: its dispatch job cannot %s while %s; refused",
+                job->entry->order_id, s_job_event_names[ev], s_phase_names[job->phase]);
     return false;
 }
 

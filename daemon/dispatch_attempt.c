@@ -52,9 +52,11 @@ static bool s_attempt_next(const dispatch_job_t *job, dispatch_event_t ev, dispa
 {
     if (dispatch_state_step((dispatch_state_t)job->dstate, ev, next))
         return true;
-    log_error("order %s: attempt %s cannot take '%s' while %s; refused", job->entry->order_id,
-              job->key, dispatch_state_event_name(ev),
-              dispatch_state_name((dispatch_state_t)job->dstate));
+    /* A gateway's events and replies can cause it, as many as it sends. */
+    static log_limiter_t refused_log = LOG_LIMITER_INIT;
+    log_limited(&refused_log, LOG_LEVEL_ERR, "order %s: attempt %s cannot take '%s' while %s; refused",
+                job->entry->order_id, job->key, dispatch_state_event_name(ev),
+                dispatch_state_name((dispatch_state_t)job->dstate));
     return false;
 }
 

@@ -97,6 +97,29 @@ void events_publish_platform(events_t *self, const char *platform, const char *b
     self->published++;
 }
 
+void events_publish_availability(events_t *self, const availability_change_t *change,
+                                 const availability_t *a, uint64_t at_ms)
+{
+    Sluice__V1__AvailabilityEvent ev = SLUICE__V1__AVAILABILITY_EVENT__INIT;
+    ev.store_id = change->store_id;
+    ev.state = (char *)availability_state_name(change->state);
+    ev.previous = (char *)(change->first ? "" : availability_state_name(change->previous));
+    ev.at_ms = at_ms;
+    ev.earliest_ready_at_ms = a->earliest_ready_at_ms;
+    ev.next_at_ms = a->next_at_ms;
+    uint8_t buf[128];
+    size_t len = sluice__v1__availability_event__get_packed_size(&ev);
+    char topic[32];
+    int n = snprintf(topic, sizeof topic, "avail.%" PRIu32, change->store_id);
+    if (len > sizeof buf)
+        return;  /* cannot happen: two short names and five numbers */
+    sluice__v1__availability_event__pack(&ev, buf);
+    if (zmq_send(self->socket, topic, (size_t)n, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(self->socket, buf, len, ZMQ_DONTWAIT) < 0)
+        return;
+    self->published++;
+}
+
 uint64_t events_published(const events_t *self)
 {
     return self->published;

@@ -178,22 +178,22 @@ static void s_apply(lifecycle_t *self, const change_t *c, uint64_t updated_ms)
     order_state_t from = (order_state_t)e->state, to;
     e->updated_at_ms = updated_ms;
     self->committed++;
-    kitchen_t *k = schedule_kitchen_of(self->with.schedule, e);
     bool in_kitchen = !e->marked_ready && order_state_in_kitchen(from);
     if (order_state_on(from, c->asked, s_facts(e), &to) == ORDER_EFFECT_MOVE)
         e->state = (uint8_t)to;
     if (c->asked == ORDER_EVENT_MARK_READY) {
         e->marked_ready = true;
-        schedule_prep_started(self->with.schedule, e);
-        if (k)
-            kitchen_ready(k, e->prep_slot, e->promised_ready_at_ms, c->at_ms);
+        schedule_ready(self->with.schedule, e, c->at_ms);
+        watch_store(self->with.watch, e->store_id, clock_wall_ms(), clock_mono_us());
         dispatch_marked_ready(self->dispatch, e, c->at_ms);
         return;
     }
     /* Still in the kitchen (a rider may be on the way already): give the
-     * prep time back. */
-    if (in_kitchen)
+     * prep time (and a campaign's share of it) back. */
+    if (in_kitchen) {
         schedule_release(self->with.schedule, e, c->at_ms);
+        watch_store(self->with.watch, e->store_id, clock_wall_ms(), clock_mono_us());
+    }
     dispatch_cancelled(self->dispatch, e);
 }
 
@@ -245,20 +245,25 @@ static void s_changes_done(void *arg, const PGresult *res, const db_error_t *err
     }
     if (self->changes_solo)
         self->changes_solo--;
+    /* Both repeat with every run while the database is away or refuses:
+     * one line per interval, saying how many were left out. */
+    static log_limiter_t refused_log = LOG_LIMITER_INIT, failed_log = LOG_LIMITER_INIT;
     if (err && !err->connection_lost && self->changes.in_flight == 1) {
         /* The database refuses this one change itself: keeping it would
          * block every change behind it for good. */
         change_t *c = change_queue_in_flight(&self->changes, 0);
-        log_error("order %s: the database refuses a change (%s%s%s); dropped: %s",
-                  c->entry->order_id, err->sqlstate, err->sqlstate[0] ? " " : "", err->message,
-                  c->detail);
+        log_limited(&refused_log, LOG_LEVEL_ERR,
+                    "order %s: the database refuses a change (%s%s%s); dropped: %s",
+                    c->entry->order_id, err->sqlstate, err->sqlstate[0] ? " " : "", err->message,
+                    c->detail);
         change_queue_pop_in_flight(&self->changes);
         return;
     }
     if (err) {
         /* Requesters have their answer; the engine's changes are sent again,
          * one per statement if the database refused the run. */
-        log_warning("failed to record %zu order changes: %s; the dispatch steps among them will "
+        log_limited(&failed_log, LOG_LEVEL_WARNING,
+                    "failed to record %zu order changes: %s; the dispatch steps among them will "
                     "be sent again", self->changes.in_flight, err->message);
         if (!err->connection_lost && !self->changes_solo)
             self->changes_solo = self->changes.in_flight;

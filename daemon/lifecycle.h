@@ -16,6 +16,7 @@
 #include "order_index.h"
 #include "schedule.h"
 #include "store.h"
+#include "watch.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +34,7 @@ typedef struct lifecycle_with {
     const dbwork_t *dbwork;
     lookup_t *lookup;             /* a change of an order not in memory */
     void *zmq;                    /* for the platforms' adapters */
+    watch_t *watch;               /* a store whose prep time frees may open */
 } lifecycle_with_t;
 
 typedef struct lifecycle_stats {

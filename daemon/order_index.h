@@ -16,7 +16,8 @@ typedef struct order_entry {
     uint64_t fingerprint;
     uint64_t promised_ready_at_ms;
     uint64_t promised_delivery_at_ms;
-    uint64_t updated_at_ms;
+    uint64_t updated_at_ms;       /* pending: when admission decided (a failed commit
+                                   * gives back its campaign's count of that day) */
     uint64_t prep_start_at_ms;    /* when its prep slot starts it */
     uint64_t due_ms;              /* the next thing to do for it (deadline.h) */
     uint64_t dispatch_at_ms;      /* when to look for a rider (0: not to be dispatched) */
@@ -27,6 +28,8 @@ typedef struct order_entry {
     uint16_t prep_slot;           /* which of the store's prep slots makes it */
     uint16_t drinks;              /* items to carry */
     uint16_t attempts;            /* dispatch attempts so far (the last key's number) */
+    uint16_t campaign;            /* its campaign's campaign_id_t + 1 (campaign.h);
+                                   * 0: a regular order, as a new entry is */
     uint8_t state;                /* order_state_t */
     bool pending;                 /* in a batch whose commit has not returned */
     bool waiting;                 /* counted in its kitchen's waiting orders */

@@ -9,11 +9,21 @@
 
 const char override_load_sql[] =
     "SELECT store_id, paused, coalesce(set_by, '') FROM store_overrides ORDER BY store_id";
-const char override_put_sql[] =
-    "INSERT INTO store_overrides (store_id, paused, set_by) VALUES ($1::bigint, $2::boolean, "
-    "nullif($3::text, '')) ON CONFLICT (store_id) DO UPDATE SET paused = EXCLUDED.paused, "
-    "set_at = now(), set_by = EXCLUDED.set_by";
-const char override_delete_sql[] = "DELETE FROM store_overrides WHERE store_id = $1::bigint";
+/* The writes; a node with a shard fences them (sluice_fence, migration 010,
+ * its two parameters after the others). */
+#define OVERRIDE_PUT(fence, from) \
+    fence "INSERT INTO store_overrides (store_id, paused, set_by) SELECT $1::bigint, " \
+    "$2::boolean, nullif($3::text, '')" from " ON CONFLICT (store_id) DO UPDATE SET " \
+    "paused = EXCLUDED.paused, set_at = now(), set_by = EXCLUDED.set_by"
+#define OVERRIDE_DELETE(fence, where) \
+    fence "DELETE FROM store_overrides WHERE store_id = $1::bigint" where
+const char override_put_sql[] = OVERRIDE_PUT("", "");
+const char override_delete_sql[] = OVERRIDE_DELETE("", "");
+const char override_put_fenced_sql[] =
+    OVERRIDE_PUT("WITH fence AS MATERIALIZED (SELECT sluice_fence($4, $5)) ", " FROM fence");
+const char override_delete_fenced_sql[] =
+    OVERRIDE_DELETE("WITH fence AS MATERIALIZED (SELECT sluice_fence($2, $3)) ",
+                    " AND EXISTS (SELECT FROM fence)");
 
 void override_list_free(override_list_t *list)
 {

@@ -19,6 +19,10 @@
 extern const char override_load_sql[];    /* no parameters: store_id, paused, set_by */
 extern const char override_put_sql[];     /* $1 store_id, $2 paused, $3 set_by */
 extern const char override_delete_sql[];  /* $1 store_id */
+/* The same writes fenced, for a node with a shard: the fence's two
+ * parameters follow (db.h). */
+extern const char override_put_fenced_sql[];
+extern const char override_delete_fenced_sql[];
 
 typedef struct override {
     uint32_t store_id;

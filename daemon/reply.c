@@ -1,25 +1,49 @@
 /* reply.c - owns the Reply messages sent back on the ingress. */
 #include "reply.h"
 
-void reply_error(ingress_t *in, const ingress_ticket_t *t, uint32_t code, const char *message)
+#include <stdio.h>
+#include <string.h>
+
+void reply_build_error(reply_msg_t *m, uint64_t request_id, uint32_t code, const char *message)
 {
-    Sluice__V1__Error error = SLUICE__V1__ERROR__INIT;
-    error.code = code;
-    error.message = (char *)message;
-    Sluice__V1__Reply reply = SLUICE__V1__REPLY__INIT;
-    reply.request_id = t->request_id;
-    reply.body_case = SLUICE__V1__REPLY__BODY_ERROR;
-    reply.error = &error;
-    ingress_reply(in, t, &reply);
+    sluice__v1__error__init(&m->error);
+    m->error.code = code;
+    m->error.message = (char *)message;
+    sluice__v1__reply__init(&m->reply);
+    m->reply.request_id = request_id;
+    m->reply.body_case = SLUICE__V1__REPLY__BODY_ERROR;
+    m->reply.error = &m->error;
 }
 
-void reply_ack(ingress_t *in, const ingress_ticket_t *t, Sluice__V1__OrderAck *ack)
+void reply_build_ack(reply_msg_t *m, uint64_t request_id, const Sluice__V1__OrderAck *ack)
 {
-    Sluice__V1__Reply reply = SLUICE__V1__REPLY__INIT;
-    reply.request_id = t->request_id;
-    reply.body_case = SLUICE__V1__REPLY__BODY_ACK;
-    reply.ack = ack;
-    ingress_reply(in, t, &reply);
+    m->ack = *ack;
+    const char *id = ack->order_id ? ack->order_id : "";
+    if (id[0] && !order_id_valid(id)) {
+        const char *detail = ack->detail ? ack->detail : "";
+        snprintf(m->detail, sizeof m->detail, "%s%sorder_id is left out of this reply", detail,
+                 detail[0] ? "; " : "");
+        m->ack.order_id = (char *)"";
+        m->ack.detail = m->detail;
+    }
+    sluice__v1__reply__init(&m->reply);
+    m->reply.request_id = request_id;
+    m->reply.body_case = SLUICE__V1__REPLY__BODY_ACK;
+    m->reply.ack = &m->ack;
+}
+
+void reply_error(ingress_t *in, const ingress_ticket_t *t, uint32_t code, const char *message)
+{
+    reply_msg_t m;
+    reply_build_error(&m, t->request_id, code, message);
+    ingress_reply(in, t, &m.reply);
+}
+
+void reply_ack(ingress_t *in, const ingress_ticket_t *t, const Sluice__V1__OrderAck *ack)
+{
+    reply_msg_t m;
+    reply_build_ack(&m, t->request_id, ack);
+    ingress_reply(in, t, &m.reply);
 }
 
 void reply_status(ingress_t *in, const ingress_ticket_t *t, const char *order_id,

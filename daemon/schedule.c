@@ -9,15 +9,17 @@
 
 struct schedule {
     store_table_t *stores;
+    campaign_table_t *campaigns;
     deadline_heap_t deadlines;   /* each order's next timer: prep start, dispatch step */
 };
 
-schedule_t *schedule_new(store_table_t *stores)
+schedule_t *schedule_new(store_table_t *stores, campaign_table_t *campaigns)
 {
     schedule_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->stores = stores;
+    self->campaigns = campaigns;
     return self;
 }
 
@@ -75,12 +77,58 @@ void schedule_prep_started(schedule_t *self, order_entry_t *e)
     schedule_timer(self, e);
 }
 
-void schedule_release(schedule_t *self, order_entry_t *e, uint64_t now_ms)
+/* s_campaign_store: E's campaign and its store's config, false for a
+ * regular order (or a store the config has dropped). */
+static bool s_campaign_store(schedule_t *self, const order_entry_t *e, campaign_id_t *id,
+                             const config_store_t **cfg)
+{
+    store_t *store = e->campaign ? store_table_find(self->stores, e->store_id) : NULL;
+    *id = (campaign_id_t)(e->campaign - 1u);
+    *cfg = store ? store->cfg : NULL;
+    return *cfg != NULL;
+}
+
+/* s_kitchen_cancel gives back E's slot time from NOW_MS on. */
+static void s_kitchen_cancel(schedule_t *self, order_entry_t *e, uint64_t now_ms)
 {
     schedule_prep_started(self, e);
     kitchen_t *k = schedule_kitchen_of(self, e);
     if (k)
         kitchen_cancel(k, e->prep_slot, e->prep_start_at_ms, e->promised_ready_at_ms, now_ms);
+}
+
+void schedule_release(schedule_t *self, order_entry_t *e, uint64_t now_ms)
+{
+    s_kitchen_cancel(self, e, now_ms);
+    campaign_id_t id;
+    const config_store_t *cfg;
+    if (s_campaign_store(self, e, &id, &cfg))
+        campaign_give_back(self->campaigns, id, cfg, e->prep_start_at_ms,
+                           e->promised_ready_at_ms, now_ms);
+}
+
+void schedule_unplace(schedule_t *self, order_entry_t *e, uint64_t now_ms)
+{
+    s_kitchen_cancel(self, e, now_ms);
+    campaign_id_t id;
+    const config_store_t *cfg;
+    if (s_campaign_store(self, e, &id, &cfg))
+        campaign_unplace(self->campaigns, id, cfg, e->prep_start_at_ms, e->promised_ready_at_ms,
+                         e->updated_at_ms, now_ms);
+    e->campaign = 0;  /* whatever happens to the entry now is no campaign's */
+}
+
+void schedule_ready(schedule_t *self, order_entry_t *e, uint64_t at_ms)
+{
+    schedule_prep_started(self, e);
+    kitchen_t *k = schedule_kitchen_of(self, e);
+    if (k)
+        kitchen_ready(k, e->prep_slot, e->promised_ready_at_ms, at_ms);
+    campaign_id_t id;
+    const config_store_t *cfg;
+    if (s_campaign_store(self, e, &id, &cfg))
+        campaign_give_back(self->campaigns, id, cfg, e->prep_start_at_ms,
+                           e->promised_ready_at_ms, at_ms);
 }
 
 void schedule_restore(schedule_t *self, order_entry_t *e, uint64_t now_ms)

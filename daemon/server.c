@@ -11,6 +11,7 @@
 #include "events.h"
 #include "ingress.h"
 #include "intake.h"
+#include "lease.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "lookup.h"
@@ -24,6 +25,7 @@
 #include "status.h"
 #include "store.h"
 #include "tz.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -37,7 +39,8 @@
 
 #define SERVER_RECV_PER_PASS 2048     /* then let the database have a turn */
 #define SERVER_SHUTDOWN_GRACE_MS 30000
-#define SERVER_POLL_ITEMS (5 + CONTROL_SOCKETS + DBWORK_CONNECTIONS_MAX + \
+#define SERVER_LEASE_RELEASE_MS 1000   /* a clean stop hands the shard over at once */
+#define SERVER_POLL_ITEMS (6 + CONTROL_SOCKETS + DBWORK_CONNECTIONS_MAX + \
                            DISPATCH_POOLS_MAX * ADAPTER_POLL_MAX)
 
 struct server {
@@ -59,8 +62,11 @@ struct server {
     dispatch_t *dispatch;       /* the lifecycle's engine */
     intake_t *intake;
     restore_t *restore;
+    watch_t *watch;             /* the avail.<store_id> events */
     status_t *status;
     admin_t *admin;
+    lease_t *lease;             /* daemon.shard's lease; NULL: a single node */
+    bool took_over;             /* the lease is held: writes fenced, start-up reads let go */
     /* The loop. */
     int signal_fd;
     bool stopping;
@@ -85,9 +91,18 @@ static void s_step_signals(server_t *s, uint64_t now)
             notify_stopping();
             s->stopping = true;
             status_stopping(s->status);
+            intake_stop(s->intake);
+            if (s->lease)
+                lease_stand_down(s->lease);
             s->stop_deadline_ms = now + SERVER_SHUTDOWN_GRACE_MS;
         }
     }
+}
+
+/* s_standby: this node stands by for its shard: it answers, changes nothing. */
+static bool s_standby(const server_t *s)
+{
+    return s->lease && lease_role(s->lease) != LEASE_ACTIVE;
 }
 
 /* s_route hands one request to the room that owns it; takes T. */
@@ -98,12 +113,26 @@ static void s_route(server_t *s, ingress_ticket_t *t, const Sluice__V1__Request 
         free(t);
         return;
     }
+    if (s_standby(s) && (req->body_case == SLUICE__V1__REQUEST__BODY_CANCEL ||
+                         req->body_case == SLUICE__V1__REQUEST__BODY_READY)) {
+        char why[1200];
+        snprintf(why, sizeof why, "standby: node %s at %s serves shard %s; send it there",
+                 lease_holder(s->lease)[0] ? lease_holder(s->lease) : "(none yet)",
+                 lease_holder_endpoint(s->lease)[0] ? lease_holder_endpoint(s->lease) : "(none)",
+                 lease_shard(s->lease));
+        reply_error(s->ingress, t, REPLY_UNAVAILABLE, why);
+        free(t);
+        return;
+    }
     switch (req->body_case) {
     case SLUICE__V1__REQUEST__BODY_SUBMIT:
         intake_submit(s->intake, t, req->submit);
         break;
     case SLUICE__V1__REQUEST__BODY_GET:
         intake_get(s->intake, t, req->get);
+        break;
+    case SLUICE__V1__REQUEST__BODY_QUERY_AVAILABILITY:
+        intake_query(s->intake, t, req->query_availability);
         break;
     case SLUICE__V1__REQUEST__BODY_CANCEL:
         lifecycle_request(s->lifecycle, t, "cancel.order_id",
@@ -117,7 +146,8 @@ static void s_route(server_t *s, ingress_ticket_t *t, const Sluice__V1__Request 
         break;
     default:
         reply_error(s->ingress, t, REPLY_BAD_REQUEST,
-                    "request: no body (expected submit, cancel, ready or get)");
+                    "request: no body (expected submit, cancel, ready, get or "
+                    "query_availability)");
         free(t);
         break;
     }
@@ -151,16 +181,47 @@ static int s_poll_timeout(server_t *s, uint64_t now)
 {
     int timeout = 1000;
     s_sooner(&timeout, dbwork_timeout_ms(s->dbwork, now));
+    s_sooner(&timeout, intake_timeout_ms(s->intake, now));
+    if (s->lease)
+        s_sooner(&timeout, lease_timeout_ms(s->lease, now));
     s_sooner(&timeout, status_timeout_ms(s->status, now));
     s_sooner(&timeout, dispatch_timeout_ms(s->dispatch, now));
-    uint64_t due = schedule_next_ms(s->schedule), wall = clock_wall_ms();
-    if (due != UINT64_MAX && (due <= wall || due - wall < (uint64_t)timeout))
-        timeout = due <= wall ? 0 : (int)(due - wall);
+    uint64_t wall = clock_wall_ms();
+    const uint64_t dues[2] = {schedule_next_ms(s->schedule), watch_due_ms(s->watch)};
+    for (int i = 0; i < 2; i++)
+        if (dues[i] != UINT64_MAX && (dues[i] <= wall || dues[i] - wall < (uint64_t)timeout))
+            timeout = dues[i] <= wall ? 0 : (int)(dues[i] - wall);
     return timeout;
+}
+
+/* s_take_over: this node holds its shard's lease now: its writes carry the
+ * epoch, and the start-up reads (overrides, live orders) go; the ingress
+ * opens once they are done. */
+static void s_take_over(server_t *s)
+{
+    s->took_over = true;
+    dbwork_set_fence(s->dbwork, lease_shard(s->lease), lease_epoch(s->lease), lease_fenced,
+                     s->lease);
+    dbwork_hold_start(s->dbwork, false);
+}
+
+/* s_stop_serving: the lease is lost, so another node may serve the shard
+ * now; nothing more is done for it. What waits is answered without the
+ * database (what is in flight when the connections close). */
+static void s_stop_serving(server_t *s)
+{
+    log_error("stopping: %s; exiting with status %d to be started again as a standby",
+              lease_why_lost(s->lease), LEASE_EXIT_LOST);
+    notify_stopping();
+    s->stopping = true;
+    status_stopping(s->status);
+    intake_abandon(s->intake);
+    dbwork_abandon(s->dbwork);
 }
 
 int server_run(server_t *s)
 {
+    int rc = 0;
     while (!(s->stopping && s_drained(s)) && !restore_failed(s->restore)) {
         uint64_t now = clock_mono_ms();
         if (s->stopping && now >= s->stop_deadline_ms) {
@@ -168,12 +229,15 @@ int server_run(server_t *s)
                       SERVER_SHUTDOWN_GRACE_MS);
             break;
         }
-        bool serving = !s->stopping && restore_done(s->restore);
+        bool serving = !s->stopping && (restore_done(s->restore) || s_standby(s));
         zmq_pollitem_t items[SERVER_POLL_ITEMS] = {
             {.socket = ingress_socket(s->ingress), .events = serving ? ZMQ_POLLIN : 0},
             {.fd = s->signal_fd, .events = ZMQ_POLLIN},
         };
         size_t n = 2, max = sizeof items / sizeof items[0];
+        zmq_pollitem_t *lease_items = items + n;
+        size_t lease_n = s->lease ? lease_poll(s->lease, lease_items, max - n) : 0;
+        n += lease_n;
         int zap_item = -1;
         if (s->zap) {
             zap_item = (int)n;
@@ -190,16 +254,31 @@ int server_run(server_t *s)
             return 1;
         }
         now = clock_mono_ms();
-        /* The fixed list of steps of one pass. */
+        /* The fixed list of steps of one pass. The lease comes first: a node
+         * whose lease is lost (say, resumed after a stop longer than it)
+         * must not read a request, step a dispatch or send a byte to a
+         * platform for its shard. */
+        if (s->lease) {
+            lease_step(s->lease, lease_n ? lease_items : NULL, now);
+            if (lease_lost(s->lease, now)) {
+                s_stop_serving(s);
+                rc = LEASE_EXIT_LOST;
+                break;
+            }
+            if (!s->took_over && lease_role(s->lease) == LEASE_ACTIVE)
+                s_take_over(s);
+        }
         s_step_signals(s, now);
         if (zap_item >= 0 && items[zap_item].revents)
             curve_zap_step(s->zap);
         dbwork_step(s->dbwork, db_items, now);
         dbwork_step_down(s->dbwork);
+        intake_step(s->intake, now);
         dispatch_step(s->dispatch, now);
         schedule_step(s->schedule, s->dispatch);
+        watch_step(s->watch, s->reload, clock_wall_ms(), clock_mono_us());
         dbwork_step_send(s->dbwork);
-        if (!s->stopping && restore_done(s->restore))
+        if (!s->stopping && (restore_done(s->restore) || s_standby(s)))
             s_step_ingress(s);
         admin_step(s->admin, s->stopping);
         dbwork_step_send(s->dbwork);
@@ -217,7 +296,12 @@ int server_run(server_t *s)
                ingress_stats(s->ingress)->replies_dropped);
     /* Give the last acks a moment to leave the socket. */
     ingress_set_linger(s->ingress, 2000);
-    return s_drained(s) && !restore_failed(s->restore) ? 0 : 1;
+    if (rc == LEASE_EXIT_LOST)
+        return rc;
+    bool clean = s_drained(s) && !restore_failed(s->restore);
+    if (clean && s->lease && lease_role(s->lease) == LEASE_ACTIVE)
+        (void)lease_release(s->lease, SERVER_LEASE_RELEASE_MS);
+    return clean ? 0 : 1;
 }
 
 /* ---- wiring ------------------------------------------------------------ */
@@ -256,18 +340,25 @@ static bool s_open_ingress(server_t *s, const config_daemon_t *d)
 }
 
 /* s_set_sources is the order in which the rooms' work goes to the
- * database: the start-up reads alone, then on connection 0 the operators'
- * writes, the ids a batch found stored, the state changes, and lookups and
+ * database: the start-up reads alone, then on connection 0 the campaigns'
+ * counts, the operators' writes, the batches whose commit's outcome was
+ * lost, the ids a batch found stored, the state changes, and lookups and
  * batches taking turns; batches also on every other connection. */
 static bool s_set_sources(server_t *s)
 {
     const dbwork_source_t sources[] = {
         {"start-up overrides", DBWORK_FIRST, DBWORK_ALONE, restore_overrides_waiting,
          restore_send_overrides, NULL, NULL, s->restore},
+        {"start-up campaign pauses", DBWORK_FIRST, DBWORK_ALONE, restore_campaign_pauses_waiting,
+         restore_send_campaign_pauses, NULL, NULL, s->restore},
         {"restore", DBWORK_FIRST, DBWORK_ALONE, restore_orders_waiting, restore_send_orders,
          NULL, NULL, s->restore},
+        {"campaign counts", DBWORK_FIRST, DBWORK_IN_ORDER, restore_counts_waiting,
+         restore_send_counts, NULL, restore_counts_busy, s->restore},
         {"control writes", DBWORK_FIRST, DBWORK_IN_ORDER, admin_writes_waiting, admin_send_write,
          admin_writes_down, admin_writes_busy, s->admin},
+        {"batches in doubt", DBWORK_FIRST, DBWORK_IN_ORDER, intake_doubt_waiting,
+         intake_send_doubt, NULL, intake_doubt_busy, s->intake},
         {"resolving ids", DBWORK_FIRST, DBWORK_IN_ORDER, intake_resolve_waiting,
          intake_send_resolve, intake_resolve_down, intake_resolve_busy, s->intake},
         {"order changes", DBWORK_FIRST, DBWORK_IN_ORDER, lifecycle_changes_waiting,
@@ -285,15 +376,20 @@ static bool s_set_sources(server_t *s)
 static bool s_open_rooms(server_t *s, config_t **cfg)
 {
     s->dbwork = dbwork_new(&(*cfg)->daemon);
-    s->schedule = schedule_new(s->stores);
+    if (s->dbwork && s->lease)
+        dbwork_hold_start(s->dbwork, true);   /* until the lease is this node's */
+    s->schedule = schedule_new(s->stores, admit_campaigns(s->admit));
     s->lookup = s->dbwork ? lookup_new(s->ingress, s->dbwork) : NULL;
-    if (!s->dbwork || !s->schedule || !s->lookup) {
+    watch_with_t ww = {.admit = s->admit, .stores = s->stores, .events = s->events,
+                       .interval_ms = (uint64_t)(*cfg)->daemon.availability_event_ms};
+    s->watch = watch_new(&ww);
+    if (!s->dbwork || !s->schedule || !s->lookup || !s->watch) {
         log_error("failed to start: out of memory");
         return false;
     }
     lifecycle_with_t lw = {.stores = s->stores, .orders = s->orders, .schedule = s->schedule,
                            .events = s->events, .ingress = s->ingress, .dbwork = s->dbwork,
-                           .lookup = s->lookup, .zmq = s->zmq};
+                           .lookup = s->lookup, .zmq = s->zmq, .watch = s->watch};
     s->lifecycle = lifecycle_new(*cfg, &lw);
     if (!s->lifecycle)
         return false;
@@ -306,10 +402,12 @@ static bool s_open_rooms(server_t *s, config_t **cfg)
     intake_with_t iw = {.reload = s->reload, .stores = s->stores, .admit = s->admit,
                         .orders = s->orders, .schedule = s->schedule, .dispatch = s->dispatch,
                         .events = s->events, .ingress = s->ingress, .dbwork = s->dbwork,
-                        .lookup = s->lookup};
+                        .lookup = s->lookup, .lease = s->lease, .watch = s->watch};
     s->intake = s->reload ? intake_new(&iw) : NULL;
     restore_with_t rw = {.overrides = &s->overrides, .stores = s->stores, .orders = s->orders,
-                         .schedule = s->schedule, .dispatch = s->dispatch};
+                         .schedule = s->schedule, .dispatch = s->dispatch,
+                         .shard = s->lease ? lease_shard(s->lease) : "",
+                         .campaigns = admit_campaigns(s->admit), .reload = s->reload};
     s->restore = restore_new(&rw);
     if (!s->reload || !s->intake || !s->restore) {
         log_error("failed to start: out of memory");
@@ -318,13 +416,15 @@ static bool s_open_rooms(server_t *s, config_t **cfg)
     status_with_t sw = {.reload = s->reload, .intake = s->intake, .lifecycle = s->lifecycle,
                         .restore = s->restore, .dbwork = s->dbwork, .admit = s->admit,
                         .dispatch = s->dispatch, .orders = s->orders, .ingress = s->ingress,
-                        .events = s->events, .zap = s->zap};
+                        .events = s->events, .zap = s->zap, .lease = s->lease,
+                        .watch = s->watch};
     s->status = status_new(&sw);
     if (!s->status)
         return false;
     admin_with_t aw = {.reload = s->reload, .stores = s->stores, .admit = s->admit,
                        .overrides = &s->overrides, .dispatch = s->dispatch, .intake = s->intake,
-                       .status = s->status, .dbwork = s->dbwork, .zmq = s->zmq};
+                       .status = s->status, .dbwork = s->dbwork, .zmq = s->zmq,
+                       .watch = s->watch};
     s->admin = admin_new(&aw);
     return s->admin && s_set_sources(s);
 }
@@ -353,6 +453,12 @@ server_t *server_new(config_t *cfg)
     }
     if (!s_open_ingress(s, &cfg->daemon))
         goto fail;
+    if (cfg->daemon.shard[0]) {
+        s->lease = lease_new(&cfg->daemon, cfg->daemon.advertise[0] ? cfg->daemon.advertise
+                                                                    : ingress_endpoint(s->ingress));
+        if (!s->lease)
+            goto fail;
+    }
     s->events = events_new(s->zmq, cfg->daemon.events);
     if (!s->events)
         goto fail;
@@ -378,12 +484,14 @@ void server_destroy(server_t **self)
         return;
     server_t *s = *self;
     dbwork_destroy(&s->dbwork);        /* fails the statements in flight: the rooms hear */
+    lease_destroy(&s->lease);
     admin_destroy(&s->admin);
     status_destroy(&s->status);
     intake_destroy(&s->intake);
     restore_destroy(&s->restore);
     lifecycle_destroy(&s->lifecycle);  /* before the orders its engine's jobs point at */
     lookup_destroy(&s->lookup);
+    watch_destroy(&s->watch);
     schedule_destroy(&s->schedule);
     override_list_free(&s->overrides);
     order_index_destroy(&s->orders);

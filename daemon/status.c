@@ -19,6 +19,7 @@ struct status {
     int http_item;              /* index in the poll items, -1: none */
     bool stopping;
     bool ready_notified;
+    bool serving_notified;      /* a node of a shard said it serves, once */
     uint64_t watchdog_every_ms, watchdog_next_ms;
     uint64_t status_next_ms;
     uint64_t started_ms;                            /* monotonic */
@@ -64,6 +65,105 @@ void status_stopping(status_t *self)
 
 /* ---- HTTP --------------------------------------------------------------- */
 
+/* s_availability_metrics: QueryAvailability and the avail.<store_id> events. */
+static void s_availability_metrics(status_t *self, metrics_page_t *p)
+{
+    const intake_stats_t *st = intake_stats(self->with.intake);
+    watch_stats_t ws = watch_stats(self->with.watch);
+    metrics_counter(p, "sluice_availability_queries_total", "QueryAvailability requests answered",
+                    (double)st->queries);
+    metrics_counter(p, "sluice_availability_query_stores_total",
+                    "Stores asked about in QueryAvailability requests", (double)st->queried_stores);
+    metrics_family(p, "sluice_availability_query_seconds", "histogram",
+                   "A QueryAvailability's service time, from reading it to sending its answer");
+    metrics_histogram(p, "sluice_availability_query_seconds", NULL, &st->query_latency);
+    metrics_counter(p, "sluice_availability_events_total",
+                    "avail.<store_id> events sent on the PUB socket", (double)ws.events);
+    metrics_gauge(p, "sluice_availability_stores_followed",
+                  "Stores whose availability the avail.<store_id> events follow now",
+                  (double)ws.followed);
+}
+
+/* s_campaign_sample writes one campaign's sample of family NAME. */
+static void s_campaign_sample(metrics_page_t *p, const char *name, const char *campaign,
+                              const char *more, double value)
+{
+    char label[160];
+    snprintf(label, sizeof label, "campaign=\"%s\"%s", campaign, more ? more : "");
+    metrics_sample(p, name, label, value);
+}
+
+/* s_campaign_metrics: each configured campaign's counters (no per-store
+ * labels: the stores are sluicectl campaign's). */
+static void s_campaign_metrics(status_t *self, metrics_page_t *p)
+{
+    const config_t *cfg = reload_config(self->with.reload);
+    campaign_table_t *t = admit_campaigns(self->with.admit);
+    uint64_t now_us = clock_mono_us();
+    static const struct {
+        const char *name, *type, *help;
+    } families[] = {
+        {"sluice_campaign_orders_placed", "gauge",
+         "Orders the campaign has placed in all, as its budget counts them (read back at start)"},
+        {"sluice_campaign_refused_total", "counter",
+         "The campaign's orders refused since start, by the limit that refused them"},
+        {"sluice_campaign_budget_left", "gauge", "Orders the campaign may still place (with a budget)"},
+        {"sluice_campaign_pace_tokens", "gauge", "Tokens in the campaign's orders_per_second bucket"},
+        {"sluice_campaign_stores_share_full", "gauge",
+         "Stores where the campaign's last check found its store_share booked"},
+        {"sluice_campaign_paused", "gauge", "1 while the config or an operator pauses the campaign"},
+        {"sluice_campaign_counting", "gauge", "1 while the campaign's counts are read back"},
+    };
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+        metrics_family(p, families[f].name, families[f].type, families[f].help);
+        for (size_t i = 0; i < cfg->campaign_count; i++) {
+            const config_campaign_t *c = &cfg->campaigns[i];
+            campaign_id_t id = campaign_find(t, c->name);
+            const campaign_counts_t *n = campaign_counts(t, id);
+            if (!n)
+                continue;
+            switch (f) {
+            case 0:
+                s_campaign_sample(p, families[f].name, c->name, NULL, (double)n->placed);
+                break;
+            case 1:
+                for (int st = SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_COUNTING;
+                     st <= SLUICE__V1__CAMPAIGN_STATE__CAMPAIGN_STATE_SHARE_FULL; st++) {
+                    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+                        &sluice__v1__campaign_state__descriptor, st);
+                    char more[64];
+                    snprintf(more, sizeof more, ",limit=\"%s\"",
+                             v ? v->name + strlen("CAMPAIGN_STATE_") : "OTHER");
+                    s_campaign_sample(p, families[f].name, c->name, more, (double)n->refused[st]);
+                }
+                break;
+            case 2:
+                if (c->budget)
+                    s_campaign_sample(p, families[f].name, c->name, NULL,
+                                      n->placed >= (uint64_t)c->budget
+                                          ? 0 : (double)((uint64_t)c->budget - n->placed));
+                break;
+            case 3:
+                s_campaign_sample(p, families[f].name, c->name, NULL,
+                                  campaign_pace_tokens(t, id, now_us));
+                break;
+            case 4:
+                s_campaign_sample(p, families[f].name, c->name, NULL,
+                                  (double)n->share_full_stores);
+                break;
+            case 5:
+                s_campaign_sample(p, families[f].name, c->name, NULL,
+                                  c->paused || campaign_override_by(t, c->name) ? 1 : 0);
+                break;
+            default:
+                s_campaign_sample(p, families[f].name, c->name, NULL,
+                                  campaign_is_counted(t, id) ? 0 : 1);
+                break;
+            }
+        }
+    }
+}
+
 static void s_metrics_page(status_t *self, metrics_page_t *p)
 {
     const status_with_t *w = &self->with;
@@ -91,11 +191,11 @@ static void s_metrics_page(status_t *self, metrics_page_t *p)
     metrics_counter(p, "sluice_orders_duplicate_total", "Repeats answered with the first decision",
                     (double)st->duplicates);
     metrics_family(p, "sluice_orders_rejected_total", "counter", "Orders rejected, by reason");
-    for (int r = 1; r <= SLUICE__V1__REASON__NO_RIDERS; r++) {
-        const ProtobufCEnumValue *v =
-            protobuf_c_enum_descriptor_get_value(&sluice__v1__reason__descriptor, r);
+    int r;
+    const char *name;
+    for (size_t i = 0; intake_reason(i, &r, &name); i++) {
         char label[64];
-        snprintf(label, sizeof label, "reason=\"%s\"", v ? v->name : "OTHER");
+        snprintf(label, sizeof label, "reason=\"%s\"", name);
         metrics_sample(p, "sluice_orders_rejected_total", label, (double)st->rejected[r]);
     }
     metrics_counter(p, "sluice_events_published_total", "Order events sent on the PUB socket",
@@ -139,6 +239,23 @@ static void s_metrics_page(status_t *self, metrics_page_t *p)
     metrics_histogram(p, "sluice_commit_latency_seconds", NULL, &st->commit_latency);
     metrics_gauge(p, "sluice_order_changes_queued", "State changes waiting for their commit",
                   (double)ls.queued);
+    metrics_counter(p, "sluice_commit_in_doubt_total",
+                    "Group commits whose outcome was lost and was resolved by order id",
+                    (double)st->batches_in_doubt);
+    metrics_gauge(p, "sluice_orders_in_doubt",
+                  "Orders of batches whose commit's outcome is being resolved",
+                  (double)intake_in_doubt(w->intake));
+    if (w->lease) {
+        char label[256];
+        snprintf(label, sizeof label, "shard=\"%s\",role=\"%s\",node=\"%s\"",
+                 lease_shard(w->lease), lease_role_name(w->lease), lease_node(w->lease));
+        metrics_family(p, "sluice_node_info", "gauge", "This node's shard and role (1)");
+        metrics_sample(p, "sluice_node_info", label, 1);
+        metrics_gauge(p, "sluice_lease_epoch", "The epoch of the shard lease this node holds",
+                      (double)lease_epoch(w->lease));
+    }
+    s_availability_metrics(self, p);
+    s_campaign_metrics(self, p);
     dispatch_metrics(w->dispatch, p, clock_mono_ms());
 }
 
@@ -158,10 +275,17 @@ static int s_http_answer(void *arg, const char *path, http_answer_t *out)
         out->body = strdup("alive\n");
     } else if (strcmp(path, "/readyz") == 0) {
         const status_with_t *w = &self->with;
-        char db_why[512];
+        char db_why[512], standby[1200];
         snprintf(db_why, sizeof db_why, "not ready: database unreachable: %s\n",
                  dbwork_why_down(w->dbwork));
+        bool is_standby = w->lease && lease_role(w->lease) == LEASE_STANDBY;
+        if (is_standby)
+            snprintf(standby, sizeof standby, "not ready: standby (active: %s at %s)\n",
+                     lease_holder(w->lease)[0] ? lease_holder(w->lease) : "none yet",
+                     lease_holder_endpoint(w->lease)[0] ? lease_holder_endpoint(w->lease)
+                                                        : "none");
         const char *why = self->stopping ? "not ready: shutting down\n"
+                        : is_standby ? standby
                         : !dbwork_up(w->dbwork) ? db_why
                         : !restore_done(w->restore) ? "not ready: reading live orders back\n"
                         : NULL;
@@ -201,13 +325,26 @@ int status_timeout_ms(const status_t *self, uint64_t now_mono_ms)
 static void s_notify(status_t *self, uint64_t now)
 {
     const status_with_t *w = &self->with;
-    if (!self->ready_notified && restore_done(w->restore) && dbwork_up(w->dbwork)) {
+    /* A standby is started as far as systemd is concerned: it may wait for
+     * its lease for days. */
+    bool standby = w->lease && lease_role(w->lease) == LEASE_STANDBY;
+    if (!self->ready_notified && (standby || (restore_done(w->restore) && dbwork_up(w->dbwork)))) {
         self->ready_notified = true;
         char buf[256];
-        snprintf(buf, sizeof buf, "ready: ingress %s, database connected",
-                 reload_config(w->reload)->daemon.ingress);
+        if (standby)
+            snprintf(buf, sizeof buf, "ready: ingress %s, standby for shard %s",
+                     reload_config(w->reload)->daemon.ingress, lease_shard(w->lease));
+        else
+            snprintf(buf, sizeof buf, "ready: ingress %s, database connected",
+                     reload_config(w->reload)->daemon.ingress);
         log_notice("%s", buf);
         notify_ready(buf);
+    }
+    if (self->ready_notified && !self->serving_notified && w->lease &&
+        lease_role(w->lease) == LEASE_ACTIVE && restore_done(w->restore)) {
+        self->serving_notified = true;
+        log_notice("serving shard %s as its active node (epoch %" PRIu64 ")", lease_shard(w->lease),
+                   lease_epoch(w->lease));
     }
     if (self->watchdog_every_ms && now >= self->watchdog_next_ms) {
         notify_watchdog();
@@ -216,8 +353,12 @@ static void s_notify(status_t *self, uint64_t now)
     if (now >= self->status_next_ms) {
         const intake_stats_t *st = intake_stats(w->intake);
         char buf[256];
+        char role[128] = "";
+        if (w->lease)
+            snprintf(role, sizeof role, "%s of shard %s, ", lease_role_name(w->lease),
+                     lease_shard(w->lease));
         snprintf(buf, sizeof buf,
-                 "accepted %" PRIu64 ", duplicates %" PRIu64 ", pending %zu, database %s",
+                 "%saccepted %" PRIu64 ", duplicates %" PRIu64 ", pending %zu, database %s", role,
                  st->accepted, st->duplicates, intake_pending(w->intake),
                  dbwork_up(w->dbwork) ? "up" : "down");
         notify_status(buf);

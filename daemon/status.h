@@ -13,10 +13,12 @@
 #include "events.h"
 #include "ingress.h"
 #include "intake.h"
+#include "lease.h"
 #include "lifecycle.h"
 #include "order_index.h"
 #include "reload.h"
 #include "restore.h"
+#include "watch.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,6 +41,8 @@ typedef struct status_with {
     const ingress_t *ingress;
     const events_t *events;
     const curve_zap_t *zap;         /* NULL when the ingress is plain */
+    const lease_t *lease;           /* daemon.shard's lease; NULL: a single node */
+    const watch_t *watch;
 } status_with_t;
 
 typedef struct status status_t;

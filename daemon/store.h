@@ -3,7 +3,7 @@
  * a reload only points the store at its new configuration, and a store that
  * left the configuration keeps its schedule for the orders it still has.
  *
- * Memory per store: sizeof(store_t) (96 bytes, 36 of them today's counts)
+ * Memory per store: sizeof(store_t) (104 bytes, 40 of them today's counts)
  * plus 8 bytes of hash table, plus its config_store_t and name; the prep
  * schedule (12 bytes per slot) is allocated on the store's first order. */
 #ifndef SLUICE_STORE_H

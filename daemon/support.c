@@ -397,6 +397,7 @@ static void s_answer_order(control_t *control, lookup_t *l)
     row.refund_due = r->refund_due;
     row.prep_slot = s_text(r->prep_slot);
     row.prep_start_at = s_text(r->prep_start_at);
+    row.campaign = s_text(r->campaign);
 
     Sluice__Control__V1__DispatchAttempt *d = calloc(o->dispatch_count + 1, sizeof *d);
     Sluice__Control__V1__DispatchAttempt **dp = calloc(o->dispatch_count + 1, sizeof *dp);
@@ -502,6 +503,8 @@ static const char *s_what(const lookup_t *l, char *out, size_t len)
 
 static void s_answer(control_t *control, lookup_t *l)
 {
+    /* one per lookup while PostgreSQL is away: limited */
+    static log_limiter_t failed_log = LOG_LIMITER_INIT;
     char what[96];
     switch (l->ran ? l->status : SUPPORT_QUERY_FAILED) {
     case SUPPORT_QUERY_OK:
@@ -515,13 +518,14 @@ static void s_answer(control_t *control, lookup_t *l)
                             "order %s: not in PostgreSQL", l->order_id);
         return;
     case SUPPORT_QUERY_UNREACHABLE:
-        log_warning("support: %s not looked up: %s", s_what(l, what, sizeof what), l->error);
+        log_limited(&failed_log, LOG_LEVEL_WARNING, "support: %s not looked up: %s",
+                    s_what(l, what, sizeof what), l->error);
         control_reply_error(control, l->ticket, SLUICE__CONTROL__V1__ERROR__CODE__UNAVAILABLE,
                             "%s", l->error);
         return;
     default:
-        log_warning("support: %s not looked up: %s", s_what(l, what, sizeof what),
-                    l->ran ? l->error : "the support thread stopped");
+        log_limited(&failed_log, LOG_LEVEL_WARNING, "support: %s not looked up: %s",
+                    s_what(l, what, sizeof what), l->ran ? l->error : "the support thread stopped");
         control_reply_error(control, l->ticket, SLUICE__CONTROL__V1__ERROR__CODE__FAILED, "%s",
                             l->ran ? l->error : "the support thread stopped");
         return;
@@ -537,8 +541,10 @@ static void s_answer_store(support_t *self, uint32_t id, support_store_fn *store
     int n = snprintf(buf, sizeof buf, "%s%c%s", zone ? zone : "", '\0', name ? name : "");
     size_t len = n < 0 ? 0 : (size_t)n >= sizeof buf ? sizeof buf - 1 : (size_t)n;
     /* Blocking at most for a moment: the thread is waiting for exactly this. */
+    static log_limiter_t failed_log = LOG_LIMITER_INIT;
     if (!s_send(self->loop_socket, MSG_STORE, buf, len + 1, 0))
-        log_error("support: failed to answer the thread: %s", zmq_strerror(zmq_errno()));
+        log_limited(&failed_log, LOG_LEVEL_ERR, "support: failed to answer the thread: %s",
+                    zmq_strerror(zmq_errno()));
 }
 
 void support_step(support_t *self, control_t *control, support_store_fn *store_fn, void *arg)

@@ -16,10 +16,15 @@ struct support_query {
     char error[1024];
 };
 
-/* to_char patterns, one per support_query_times_t. */
+/* to_char patterns, one per support_query_times_t: a time, and a clock
+ * time within a detail. */
 static const char *const s_formats[] = {
     [SUPPORT_QUERY_TIMES_TEXT] = "YYYY-MM-DD HH24:MI:SS.MS",
     [SUPPORT_QUERY_TIMES_ISO] = "YYYY-MM-DD\"T\"HH24:MI:SS.MSTZH:TZM",
+};
+static const char *const s_clocks[] = {
+    [SUPPORT_QUERY_TIMES_TEXT] = "HH24:MI:SS",
+    [SUPPORT_QUERY_TIMES_ISO] = "HH24:MI:SSTZH:TZM",
 };
 
 /* The live states are the ones orders_store_live covers: the function of
@@ -43,15 +48,32 @@ static const char s_order_sql[] =
     "          FROM jsonb_array_elements(items) WITH ORDINALITY AS i(e, n)),"
     "       NULLIF(voucher_id, ''), NULLIF(customer_ref, ''), to_char(accepted_at, $2), to_char(promised_ready_at, $2),"
     "       to_char(promised_delivery_at, $2), to_char(updated_at, $2), refund_due, prep_slot,"
-    "       to_char(prep_start_at, $2)"
+    "       to_char(prep_start_at, $2), campaign"
     "  FROM orders WHERE order_id = $1";
 static const char s_dispatches_sql[] =
     "SELECT attempt, platform, dispatch_key, state::text, NULLIF(rider_ref, ''), fee_cents,"
     "       to_char(pickup_at, $2), to_char(created_at, $2), to_char(updated_at, $2)"
     "  FROM dispatches WHERE order_id = $1 ORDER BY attempt";
+/* The dispatch engine writes clock times into details in UTC ("rider at
+ * the store ~13:46:45Z"). A table shows one zone: the first such time of a
+ * detail is shown in the answer's zone like the rest ($3: "~21:46:45", or
+ * "~21:46:45+08:00" in ISO answers), its day the one nearest the event's. */
+#define S_CLOCK_Z "~((?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])Z"
 static const char s_events_sql[] =
-    "SELECT event_id, to_char(at, $2), state::text, NULLIF(detail, '')"
-    "  FROM order_events WHERE order_id = $1 ORDER BY event_id";
+    "SELECT e.event_id, to_char(e.at, $2), e.state::text,"
+    "       NULLIF(CASE WHEN c.at IS NULL THEN e.detail"
+    "                   ELSE regexp_replace(e.detail, '" S_CLOCK_Z "', '~' || to_char(c.at, $3))"
+    "              END, '')"
+    "  FROM order_events e"
+    "  LEFT JOIN LATERAL ("
+    "       SELECT d.ts + CASE WHEN d.ts < e.at - interval '12 hours' THEN interval '1 day'"
+    "                          WHEN d.ts > e.at + interval '12 hours' THEN interval '-1 day'"
+    "                          ELSE interval '0' END AS at"
+    "         FROM (SELECT ((e.at AT TIME ZONE 'UTC')::date"
+    "                       + substring(e.detail FROM '" S_CLOCK_Z "')::time)"
+    "                      AT TIME ZONE 'UTC' AS ts"
+    "                WHERE e.detail ~ '" S_CLOCK_Z "') AS d) AS c ON true"
+    " WHERE e.order_id = $1 ORDER BY e.event_id";
 
 /* Enum order is lifecycle order. */
 static const char s_store_live_sql[] =
@@ -344,11 +366,11 @@ support_query_status_t support_query_order_read(support_query_t *self, const cha
             s_rollback(self);
         return st;
     }
-    const char *params[2] = { order_id, s_formats[times] };
+    const char *params[3] = { order_id, s_formats[times], s_clocks[times] };
     if ((out->res[0] = s_query(self, "the order", s_order_sql, 2, params, &st)) == NULL ||
         (out->res[1] = s_query(self, "the dispatch attempts", s_dispatches_sql, 2, params, &st)) ==
             NULL ||
-        (out->res[2] = s_query(self, "the timeline", s_events_sql, 2, params, &st)) == NULL)
+        (out->res[2] = s_query(self, "the timeline", s_events_sql, 3, params, &st)) == NULL)
         goto fail;
     if ((st = s_command(self, "the order", "COMMIT")) != SUPPORT_QUERY_OK)
         goto fail;
@@ -362,7 +384,7 @@ support_query_status_t support_query_order_read(support_query_t *self, const cha
         .accepted_at = s_text(r, 0, 7), .promised_ready_at = s_text(r, 0, 8),
         .promised_delivery_at = s_text(r, 0, 9), .updated_at = s_text(r, 0, 10),
         .refund_due = strcmp(PQgetvalue(r, 0, 11), "t") == 0, .prep_slot = s_text(r, 0, 12),
-        .prep_start_at = s_text(r, 0, 13),
+        .prep_start_at = s_text(r, 0, 13), .campaign = s_text(r, 0, 14),
     };
     r = out->res[1];
     out->dispatch_count = (size_t)PQntuples(r);

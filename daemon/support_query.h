@@ -81,6 +81,7 @@ typedef struct support_query_order_row {
     const char *accepted_at, *promised_ready_at, *promised_delivery_at, *updated_at;
     bool refund_due;
     const char *prep_slot, *prep_start_at;
+    const char *campaign;     /* NULL: a regular order */
 } support_query_order_row_t;
 
 typedef struct support_query_dispatch {

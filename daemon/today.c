@@ -12,6 +12,7 @@ static const Sluice__V1__Reason today_reasons[TODAY_REASONS] = {
     SLUICE__V1__REASON__STORE_BUSY,  SLUICE__V1__REASON__STORE_PAUSED,
     SLUICE__V1__REASON__STORE_CLOSED, SLUICE__V1__REASON__OVERLOADED,
     SLUICE__V1__REASON__NO_RIDERS,   SLUICE__V1__REASON__UNAVAILABLE,
+    SLUICE__V1__REASON__CAMPAIGN_LIMIT,
 };
 
 void today_begin(today_t *t, uint64_t local_ms)

@@ -19,12 +19,13 @@
 
 /* The reasons that concern a known store (see today.c's table): INVALID and
  * UNKNOWN_STORE come before any store is known, CONFLICT is about an
- * order_id, not a store. */
-#define TODAY_REASONS 6
+ * order_id, not a store. CAMPAIGN_LIMIT is a campaign's limit at the
+ * store (its share, its daily cap, ...). */
+#define TODAY_REASONS 7
 
 #define TODAY_DAY_S 86400u
 
-/* 36 bytes: it is in every store_t (300,000 of them). */
+/* 40 bytes: it is in every store_t (300,000 of them). */
 typedef struct today {
     uint32_t day;                     /* local days since 1970-01-01 the counts are for */
     uint32_t since_s;                 /* local second of DAY counting began; 0: midnight */

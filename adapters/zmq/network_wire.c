@@ -3,6 +3,7 @@
 #include "network_wire.h"
 
 #include "proto/network.pb-c.h"
+#include "wire_text.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -585,7 +586,13 @@ network_wire_result_t network_wire_decode(const void *data, size_t len, network_
     out->request_id = pb->request_id;
     out->sent_at_ms = pb->sent_at_ms;
     out->body = s_body_kind(pb->body_case);
-    bool ok = pb->version == NETWORK_WIRE_VERSION
+    /* A C string stops at a NUL byte: a key or a rider_ref cut there would
+     * be believed as a shorter one. */
+    char field[128];
+    bool ok = wire_text_find_nul(&sluice__net__v1__reply__descriptor, data, len, field,
+                                 sizeof field)
+                  ? s_bad(out, "%s: must not hold a NUL byte", field)
+              : pb->version == NETWORK_WIRE_VERSION
                   ? s_body(pb, out)
                   : s_bad(out, "reply.version: %u, we speak %d", (unsigned)pb->version,
                           NETWORK_WIRE_VERSION);

@@ -14,7 +14,13 @@
  * - events come with request_id 0 and replies with one that is not;
  * - a cancel's fee is said only for a key that ended CANCELLED (the daemon
  *   puts it in place of the delivery fee), and "not said" carries 0;
- * - a refused frame says why. */
+ * - a refused frame says why;
+ * - a frame whose text protobuf-c would cut at a NUL byte (fuzz_text.h's
+ *   own reading of it) is found by wire_text_find_nul, the check the
+ *   adapter makes before believing a frame's text. */
+#include "fuzz_text.h"
+#include "proto/network.pb-c.h"
+#include "wire_text.h"
 #include "zmq/network_wire.h"
 
 #include <stdint.h>
@@ -216,8 +222,15 @@ static void s_reply(const network_wire_reply_t *r)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    const char *cut = fuzz_text_cut(&sluice__net__v1__reply__descriptor, data, size);
+    char field[128];
+    if (cut != NULL &&
+        !wire_text_find_nul(&sluice__net__v1__reply__descriptor, data, size, field, sizeof field))
+        s_fail("a text field cut at a NUL byte that wire_text_find_nul does not find", cut);
     network_wire_result_t result = network_wire_decode(data, size, &s_out);
     s_ended(s_out.problem, sizeof s_out.problem, "problem");
+    if (cut != NULL && result == NETWORK_WIRE_OK)
+        s_fail("a text field cut at a NUL byte was believed", cut);
     if (result == NETWORK_WIRE_OK) {
         if (s_out.problem[0])
             s_fail("a problem with a good reply", s_out.problem);

@@ -1,10 +1,13 @@
 /* seeds.c - writes the generated part of fuzz_ingress's seed corpus into a
  * directory: requests at the bounds of every field (50 items of 64-character
- * skus, 64-character ids, one past each), and strings that protoc's text
- * format refuses to encode (invalid UTF-8 of several kinds). With a second
+ * skus, 64-character ids, one past each, a 5,000-character id whose echo
+ * would not fit the reply path), strings that protoc's text format refuses
+ * to encode (invalid UTF-8 of several kinds, in an sku and in an order_id
+ * that a refusal must not echo), and NUL bytes inside text. With a second
  * directory, fuzz_network's too: gateway replies at the bounds (a page of
  * 256 settlement lines and one of 257, 64- and 65-character keys, a long
- * page token), enum values no name stands for, and untidy text.
+ * page token), enum values no name stands for, untidy text, and a key and
+ * a rider with a NUL byte inside.
  * The hand-written seeds are the .txtpb files in tests/fuzz/corpus/.
  * Usage: seeds INGRESS_DIR [NETWORK_DIR] */
 #include "proto/network.pb-c.h"
@@ -18,20 +21,30 @@
 static const char *s_dir;
 static int s_failed;
 
-/* s_write packs REQ into DIR/NAME. */
-static void s_write(const char *name, const Sluice__V1__Request *req)
+/* s_write_nul packs REQ into DIR/NAME, every '#' of the frame made a NUL
+ * byte when NUL is set: protobuf-c packs C strings, which cannot hold one. */
+static void s_write_nul(const char *name, const Sluice__V1__Request *req, int nul)
 {
     size_t n = sluice__v1__request__get_packed_size(req);
     uint8_t *buf = malloc(n ? n : 1);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", s_dir, name);
     FILE *f = buf ? fopen(path, "wb") : NULL;
-    if (!f || sluice__v1__request__pack(req, buf) != n || fwrite(buf, 1, n, f) != n ||
-        fclose(f) != 0) {
+    if (f && sluice__v1__request__pack(req, buf) == n && nul)
+        for (size_t i = 0; i < n; i++)
+            if (buf[i] == '#')
+                buf[i] = '\0';
+    if (!f || fwrite(buf, 1, n, f) != n || fclose(f) != 0) {
         fprintf(stderr, "seeds: failed to write %s: %s\n", path, strerror(errno));
         s_failed = 1;
     }
     free(buf);
+}
+
+/* s_write packs REQ into DIR/NAME. */
+static void s_write(const char *name, const Sluice__V1__Request *req)
+{
+    s_write_nul(name, req, 0);
 }
 
 /* One order, rebuilt for each seed by s_order. */
@@ -73,8 +86,9 @@ static Sluice__V1__Request *s_order(const char *id, size_t items, size_t sku_len
 
 static const char *s_net_dir;
 
-/* s_write_reply packs REPLY (version 1) into NETWORK_DIR/NAME. */
-static void s_write_reply(const char *name, Sluice__Net__V1__Reply *reply)
+/* s_write_reply_nul packs REPLY (version 1) into NETWORK_DIR/NAME, every
+ * '#' of the frame made a NUL byte when NUL is set. */
+static void s_write_reply_nul(const char *name, Sluice__Net__V1__Reply *reply, int nul)
 {
     reply->version = 1;
     size_t n = sluice__net__v1__reply__get_packed_size(reply);
@@ -82,12 +96,21 @@ static void s_write_reply(const char *name, Sluice__Net__V1__Reply *reply)
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", s_net_dir, name);
     FILE *f = buf ? fopen(path, "wb") : NULL;
-    if (!f || sluice__net__v1__reply__pack(reply, buf) != n || fwrite(buf, 1, n, f) != n ||
-        fclose(f) != 0) {
+    if (f && sluice__net__v1__reply__pack(reply, buf) == n && nul)
+        for (size_t i = 0; i < n; i++)
+            if (buf[i] == '#')
+                buf[i] = '\0';
+    if (!f || fwrite(buf, 1, n, f) != n || fclose(f) != 0) {
         fprintf(stderr, "seeds: failed to write %s: %s\n", path, strerror(errno));
         s_failed = 1;
     }
     free(buf);
+}
+
+/* s_write_reply packs REPLY (version 1) into NETWORK_DIR/NAME. */
+static void s_write_reply(const char *name, Sluice__Net__V1__Reply *reply)
+{
+    s_write_reply_nul(name, reply, 0);
 }
 
 /* s_settlement_seeds: a full page of 256 lines and one line too many. */
@@ -148,6 +171,9 @@ static void s_network_seeds(const char *id64, const char *id65)
     s_write_reply("gen_dispatch_key_64_untidy_rider", &r);
     d.key = (char *)id65;
     s_write_reply("gen_dispatch_key_65", &r);
+    d.key = "o1#:1";
+    d.rider_ref = "r-1#-impostor";
+    s_write_reply_nul("gen_dispatch_key_nul", &r, 1);
     d.key = "o1:1";
     d.state = 42;
     s_write_reply("gen_dispatch_state_42", &r);
@@ -203,6 +229,14 @@ int main(int argc, char **argv)
     s_write("gen_submit_sku_65", s_order("sku65", 1, 65));
     s_write("gen_submit_id_65", s_order(id65, 1, 4));
     s_write("gen_submit_no_items", s_order("none", 0, 0));
+    static char id5000[5001];
+    memset(id5000, 'A', 5000);
+    s_write("gen_submit_id_5000", s_order(id5000, 1, 4));
+    s_write("gen_submit_id_not_utf8", s_order("bad-\xff\xfe-\xc3", 1, 4));
+    s_write_nul("gen_submit_id_nul", s_order("A#first", 1, 4), 1);
+    Sluice__V1__Request *nul = s_order("A-first", 2, 4);
+    s_item[1].sku = "milk#-tea-with-extra";
+    s_write_nul("gen_submit_sku_nul", nul, 1);
 
     /* Text no text-format file can hold. */
     static const struct { const char *name, *text; } bad[] = {
@@ -242,6 +276,12 @@ int main(int argc, char **argv)
     r.get = &get;
     get.order_id = "caf\xc3\xa9";
     s_write("gen_get_id_utf8", &r);
+    get.order_id = "A#second";
+    s_write_nul("gen_get_id_nul", &r, 1);
+    r.body_case = SLUICE__V1__REQUEST__BODY_CANCEL;
+    cancel.order_id = "A-1";
+    cancel.reason = "changed my mind#; refund";
+    s_write_nul("gen_cancel_reason_nul", &r, 1);
     if (s_net_dir)
         s_network_seeds(id64, id65);
     return s_failed;

@@ -13,9 +13,10 @@
 
 #include <cmocka.h>
 
-/* ctl_run runs sluicectl (beside SLUICE_BIN) with the NULL-terminated
- * arguments, and returns its exit status and what it wrote. */
-ctl_run_t ctl_run(harness_t *h, ...)
+/* s_run runs sluicectl (beside SLUICE_BIN) after the words of PREFIX (a
+ * program that runs it, NULL-terminated; none when NULL) with the arguments
+ * of AP, and returns its exit status and what it wrote. */
+static ctl_run_t s_run(harness_t *h, const char *const *prefix, va_list ap)
 {
     static char bin[PATH_MAX];
     const char *sluiced = getenv("SLUICE_BIN");
@@ -25,13 +26,14 @@ ctl_run_t ctl_run(harness_t *h, ...)
     snprintf(dir, sizeof dir, "%s", sluiced);
     snprintf(bin, sizeof bin, "%s/sluicectl", dirname(dir));
 
-    const char *argv[24] = { bin };
-    size_t n = 1;
-    va_list ap;
-    va_start(ap, h);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 23;)
+    const char *argv[32];
+    size_t n = 0, first;
+    for (; prefix != NULL && prefix[n] != NULL && n < 8; n++)
+        argv[n] = prefix[n];
+    first = n;
+    argv[n++] = bin;
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < first + 23;)
         argv[n++] = a;
-    va_end(ap);
     argv[n] = NULL;
 
     char out_path[PATH_MAX], err_path[PATH_MAX];
@@ -41,12 +43,34 @@ ctl_run_t ctl_run(harness_t *h, ...)
                                .die_with_parent = true };
     ctl_run_t r = { .rc = proc_run(&spec, CTL_PROC_MS) };
     if (r.rc == PROC_ERROR)
-        fail_msg("failed to run %s", bin);
+        fail_msg("failed to run %s", argv[0]);
     if (r.rc == PROC_RUNNING)
-        fail_msg("sluicectl %s %s did not finish in %d ms", argv[1], n > 2 ? argv[2] : "",
-                 CTL_PROC_MS);
+        fail_msg("sluicectl %s %s did not finish in %d ms", argv[first + 1],
+                 n > first + 2 ? argv[first + 2] : "", CTL_PROC_MS);
     r.out = harness_read_file(out_path);
     r.err = harness_read_file(err_path);
+    return r;
+}
+
+ctl_run_t ctl_run(harness_t *h, ...)
+{
+    va_list ap;
+    va_start(ap, h);
+    ctl_run_t r = s_run(h, NULL, ap);
+    va_end(ap);
+    return r;
+}
+
+ctl_run_t ctl_run_as(harness_t *h, uid_t uid, gid_t gid, ...)
+{
+    char reuid[32], regid[32];
+    snprintf(reuid, sizeof reuid, "--reuid=%u", (unsigned)uid);
+    snprintf(regid, sizeof regid, "--regid=%u", (unsigned)gid);
+    const char *const prefix[] = { "setpriv", reuid, regid, "--clear-groups", NULL };
+    va_list ap;
+    va_start(ap, gid);
+    ctl_run_t r = s_run(h, prefix, ap);
+    va_end(ap);
     return r;
 }
 

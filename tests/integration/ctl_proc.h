@@ -7,6 +7,8 @@
 
 #include "harness.h"
 
+#include <sys/types.h>
+
 #define CTL_PROC_MS 30000   /* longest a sluicectl run may take */
 
 typedef struct ctl_run {
@@ -18,6 +20,9 @@ typedef struct ctl_run {
  * its output in H's temp dir, and returns its exit status and what it
  * wrote; free with ctl_run_free. */
 ctl_run_t ctl_run(harness_t *h, ...);
+/* ctl_run_as is ctl_run as user UID of group GID and no other (setpriv(1);
+ * the caller must be root). */
+ctl_run_t ctl_run_as(harness_t *h, uid_t uid, gid_t gid, ...);
 void ctl_run_free(ctl_run_t *r);
 
 /* Checks that fail the test with the run's output. WHAT names the step. */

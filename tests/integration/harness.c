@@ -197,7 +197,12 @@ static void s_pgtmp(const char *cmd)
 
 int harness_http_get(harness_t *h, const char *path, char *body, size_t len)
 {
-    const char *colon = strrchr(h->http, ':');
+    return harness_http_get_at(h->http, path, body, len);
+}
+
+int harness_http_get_at(const char *http, const char *path, char *body, size_t len)
+{
+    const char *colon = strrchr(http, ':');
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -974,6 +979,11 @@ void harness_boot_platforms(harness_t *h, const char *daemon_extra, const char *
 
 harness_client_t *harness_client_new(harness_t *h, int type)
 {
+    return harness_client_new_at(h, type, h->ingress);
+}
+
+harness_client_t *harness_client_new_at(harness_t *h, int type, const char *endpoint)
+{
     harness_client_t *c = calloc(1, sizeof *c);
     assert_non_null(c);
     c->owner = h;
@@ -989,8 +999,8 @@ harness_client_t *harness_client_new(harness_t *h, int type)
     zmq_setsockopt(c->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(c->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(c->sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo);
-    if (zmq_connect(c->sock, h->ingress) != 0)
-        fail_msg("failed to connect to %s: %s", h->ingress, zmq_strerror(zmq_errno()));
+    if (zmq_connect(c->sock, endpoint) != 0)
+        fail_msg("failed to connect to %s: %s", endpoint, zmq_strerror(zmq_errno()));
     return c;
 }
 
@@ -1258,13 +1268,9 @@ const char *harness_decision_name(int decision)
 
 const char *harness_reason_name(int reason)
 {
-    static const char *const names[] = { "REASON_NONE", "STORE_BUSY", "STORE_PAUSED",
-                                         "STORE_CLOSED", "UNKNOWN_STORE", "INVALID",
-                                         "OVERLOADED", "CONFLICT", "UNAVAILABLE",
-                                         "NO_RIDERS" };
-    if (reason >= 0 && (size_t)reason < sizeof names / sizeof names[0])
-        return names[reason];
-    return "?";
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&sluice__v1__reason__descriptor, reason);
+    return v ? v->name : "?";
 }
 
 const char *harness_reply_describe(const Sluice__V1__Reply *r, char *buf, size_t len)

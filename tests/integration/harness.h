@@ -199,8 +199,11 @@ struct harness_client {
     uint64_t next_request_id;
 };
 
-/* harness_client_new connects a DEALER or REQ to the daemon's ingress. */
+/* harness_client_new connects a DEALER or REQ to the daemon's ingress;
+ * harness_client_new_at to ENDPOINT (another daemon's), closed on teardown
+ * all the same. */
 harness_client_t *harness_client_new(harness_t *h, int type);
+harness_client_t *harness_client_new_at(harness_t *h, int type, const char *endpoint);
 /* harness_client_destroy closes with linger 0; NULL is fine. */
 void harness_client_destroy(harness_client_t **self);
 
@@ -309,6 +312,8 @@ void harness_stream_fill_order(const harness_stream_t *s, size_t i, harness_orde
  * connection per call) and returns the status code, or -1 when it could not
  * connect or read. The body, NUL-terminated, goes to BODY (truncated to LEN). */
 int harness_http_get(harness_t *h, const char *path, char *body, size_t len);
+/* harness_http_get_at is harness_http_get of the endpoint HTTP (host:port). */
+int harness_http_get_at(const char *http, const char *path, char *body, size_t len);
 
 /* ---- PostgreSQL ---- */
 

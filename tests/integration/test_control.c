@@ -4,12 +4,16 @@
  *
  * platforms, stats and store against a running daemon; pause refuses the
  * next order with STORE_PAUSED, survives kill -9 and a restart (and is
- * logged at start and on reload), resume lets orders in again; the
- * read-only socket refuses pause with PERMISSION_DENIED and answers reads;
- * malformed frames on the control socket get an Error naming what is
- * wrong while orders still come in; sluicectl reload applies a capacity
- * change and reports a refused file; with the daemon stopped, platforms
- * fails with exit 5 and store answers from PostgreSQL. */
+ * logged at start and on reload), resume lets orders in again, and each
+ * answers in JSON with --json; the read-only socket refuses pause and an
+ * order (a customer's data) with PERMISSION_DENIED and answers reads;
+ * another Unix user (nobody) reaches only the read-only socket, and sees no
+ * customer's data; malformed frames on the control socket get an Error
+ * naming what is wrong (a NUL byte in text too) while orders still come in;
+ * sluicectl reload applies a capacity change and reports a refused file,
+ * also when its own -c file is that broken file (order, store and stats go
+ * on too); with the daemon stopped, platforms fails with exit 5 and store
+ * answers from PostgreSQL. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -18,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,6 +75,19 @@ static int s_submit(harness_t *h, const char *id, uint32_t store)
     harness_reply_free(&r);
     harness_client_destroy(&c);
     return reason;
+}
+
+/* s_line_of: the line of PATH holding NEEDLE (1-based). */
+static int s_line_of(const char *path, const char *needle)
+{
+    char *text = harness_read_file(path);
+    const char *at = strstr(text, needle);
+    assert_non_null(at);
+    int line = 1;
+    for (const char *p = text; p < at; p++)
+        line += *p == '\n';
+    free(text);
+    return line;
 }
 
 static void s_ro_endpoint(const harness_t *h, char *out, size_t len)
@@ -257,7 +275,19 @@ static void test_pause_survives_restart(void **state)
     ctl_expect_has(r.err, "NOT_FOUND", "pause 4242");
     ctl_run_free(&r);
     r = ctl_run(h, "-c", h->conf_path, "--json", "pause", "1002", NULL);
-    ctl_expect_rc(&r, 2, "--json pause");
+    ctl_expect_rc(&r, 0, "--json pause");
+    ctl_expect_has(r.out, "{\"source\":\"daemon\",\"endpoint\":\"ipc://", "--json pause");
+    ctl_expect_has(r.out, "\"store_id\":1002,\"paused\":true,\"config_paused\":false,"
+                          "\"message\":\"store 1002 paused by sluicectl override", "--json pause");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "--json", "resume", "1002", NULL);
+    ctl_expect_rc(&r, 0, "--json resume");
+    ctl_expect_has(r.out, "\"store_id\":1002,\"paused\":false,", "--json resume");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "--json", "pause", "4242", NULL);
+    ctl_expect_rc(&r, 1, "--json pause 4242");
+    ctl_expect_has(r.out, "{\"error\":{\"exit\":1,\"reason\":\"not_found\",\"message\":\"the "
+                          "daemon at ipc://", "--json pause 4242");
     ctl_run_free(&r);
 
     assert_int_equal(harness_stop(h, 10000), 0);
@@ -298,14 +328,21 @@ static void test_readonly_socket(void **state)
     r = ctl_run(h, "--control", ro, "platforms", NULL);
     ctl_expect_rc(&r, 0, "platforms on the read-only socket");
     ctl_run_free(&r);
+    /* an order is a customer's data: not on the read-only socket; with a
+     * database to read, sluicectl reads it itself (PostgreSQL's own
+     * permissions decide), without one it stops there */
     r = ctl_run(h, "-c", h->conf_path, "--control", ro, "order", "ro-1", NULL);
     ctl_expect_rc(&r, 0, "order on the read-only socket");
-    ctl_expect_has(r.out, "control-ro.sock (its PostgreSQL connection)", "order, read-only");
+    ctl_expect_has(r.out, "source: PostgreSQL (the daemon at ipc://", "order, read-only");
+    ctl_expect_has(r.out, "control-ro.sock says PERMISSION_DENIED: permission denied: this is "
+                          "the read-only control socket; an order shows a customer's data",
+                   "order, read-only");
     ctl_expect_has(r.out, "\ntimeline: 1 event\n", "order on the read-only socket");
     ctl_run_free(&r);
     r = ctl_run(h, "--control", ro, "order", "ro-unknown", NULL);
-    ctl_expect_rc(&r, 1, "unknown order on the read-only socket");
-    ctl_expect_has(r.err, "no order ro-unknown in PostgreSQL (asked the daemon at ", "unknown");
+    ctl_expect_rc(&r, 6, "order on the read-only socket, no database");
+    ctl_expect_has(r.err, "PERMISSION_DENIED", "order on the read-only socket, no database");
+    ctl_expect_has(r.err, "no database to read instead", "order, read-only, no database");
     ctl_run_free(&r);
     r = ctl_run(h, "--control", "ipc:///nonexistent/sluice.sock", "order", "ro-1", NULL);
     ctl_expect_rc(&r, 5, "order, no daemon and no config");
@@ -337,6 +374,81 @@ static void test_readonly_socket(void **state)
     ctl_expect_has(r.err, "nobody.sock", "pause, write socket unreachable");
     ctl_run_free(&r);
 
+    assert_int_equal(harness_stop(h, 10000), 0);
+    harness_pass(h);
+}
+
+/* ---- roles, as another Unix user ---- */
+
+/* What a local user outside the control group (nobody) may do: figures on
+ * the read-only socket; no order (a customer's data), no pause, nothing on
+ * the group's socket. The group (here root, the daemon's) may do it all. */
+static void test_roles_as_another_user(void **state)
+{
+    harness_t *h = *state;
+    if (geteuid() != 0) {
+        print_message("skipped: running sluicectl as another user needs root (CI runs as root)\n");
+        harness_pass(h);
+        return;
+    }
+    const struct passwd *pw = getpwnam("nobody");
+    assert_non_null(pw);
+    harness_boot_text(h, NULL, s_body_with_slots(1));
+    /* others may pass through the test's directory, as through /run/sluice */
+    assert_int_equal(chmod(h->tmpdir, 0711), 0);
+    harness_order_t o;
+    harness_order_fill(&o, "who-1", S_STORE);
+    snprintf(o.customer_ref, sizeof o.customer_ref, "customer-who-1");
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    Sluice__V1__Reply *rep = harness_submit(c, &o, S_REPLY_MS);
+    harness_expect_ack(rep, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, "who-1");
+    harness_reply_free(&rep);
+    harness_client_destroy(&c);
+    char ro[PATH_MAX + 16];
+    s_ro_endpoint(h, ro, sizeof ro);
+    uid_t uid = pw->pw_uid;
+    gid_t gid = pw->pw_gid;
+
+    /* figures: yes */
+    ctl_run_t r = ctl_run_as(h, uid, gid, "--control", ro, "--json", "stats", NULL);
+    ctl_expect_rc(&r, 0, "nobody: stats");
+    ctl_run_free(&r);
+    r = ctl_run_as(h, uid, gid, "--control", ro, "platforms", NULL);
+    ctl_expect_rc(&r, 0, "nobody: platforms");
+    ctl_run_free(&r);
+    /* an order: refused, nothing of it shown, in text or JSON */
+    r = ctl_run_as(h, uid, gid, "--control", ro, "order", "who-1", NULL);
+    ctl_expect_rc(&r, 6, "nobody: order");
+    ctl_expect_has(r.err, "PERMISSION_DENIED", "nobody: order");
+    ctl_expect_lacks(r.out, "customer-who-1", "nobody: order");
+    ctl_expect_lacks(r.err, "customer-who-1", "nobody: order");
+    ctl_run_free(&r);
+    r = ctl_run_as(h, uid, gid, "--control", ro, "--json", "order", "who-1", NULL);
+    ctl_expect_rc(&r, 6, "nobody: --json order");
+    ctl_expect_has(r.out, "{\"error\":{\"exit\":6,\"reason\":\"permission_denied\",",
+                   "nobody: --json order");
+    ctl_expect_lacks(r.out, "customer-who-1", "nobody: --json order");
+    ctl_run_free(&r);
+    /* writes: no, on either socket; the group's socket file keeps nobody out */
+    r = ctl_run_as(h, uid, gid, "--control", ro, "pause", "1002", NULL);
+    ctl_expect_rc(&r, 6, "nobody: pause on the read-only socket");
+    ctl_run_free(&r);
+    r = ctl_run_as(h, uid, gid, "--control", h->control, "pause", "1002", NULL);
+    ctl_expect_rc(&r, 6, "nobody: pause on the group's socket");
+    ctl_expect_has(r.err, "permission denied on ", "nobody: the group's socket");
+    ctl_run_free(&r);
+    r = ctl_run_as(h, uid, gid, "--control", h->control, "order", "who-1", NULL);
+    ctl_expect_rc(&r, 6, "nobody: order on the group's socket");
+    ctl_expect_lacks(r.out, "customer-who-1", "nobody: order on the group's socket");
+    ctl_run_free(&r);
+    assert_int_equal(harness_db_count(h, "SELECT count(*) FROM store_overrides", 0), 0);
+
+    /* the group: the order, the customer included */
+    r = ctl_run(h, "--control", h->control, "order", "who-1", NULL);
+    ctl_expect_rc(&r, 0, "the group: order");
+    ctl_expect_field(r.out, "customer", "customer-who-1");
+    ctl_run_free(&r);
+    assert_int_equal(chmod(h->tmpdir, 0700), 0);
     assert_int_equal(harness_stop(h, 10000), 0);
     harness_pass(h);
 }
@@ -423,6 +535,21 @@ static void test_malformed_requests(void **state)
     long_id[sizeof long_id - 1] = '\0';
     order.order_id = long_id;
     s_send_request(h, &req, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, "order.order_id");
+
+    /* a NUL byte inside text: refused naming the field, never cut short */
+    order.order_id = "mf#1";
+    uint8_t buf[512];
+    size_t n = sluice__control__v1__request__pack(&req, buf);
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] == '#')
+            buf[i] = '\0';
+    s_expect_error(s_raw(h, h->control, buf, n), SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST,
+                   "order.order_id: must not hold a NUL byte");
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_PAUSE;
+    req.pause = &pause;  /* the oneof's member again */
+    pause.by = "ops \xff\xfe";
+    s_send_request(h, &req, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST,
+                   "pause.by: must be UTF-8 text");
 
     /* the daemon still takes orders and answers sluicectl */
     assert_int_equal(s_submit(h, "mf-1", S_STORE), 0);
@@ -556,6 +683,55 @@ static void test_reload_capacity(void **state)
     ctl_expect_rc(&r, 0, "stats after reloads");
     ctl_expect_has(r.out, "\"reloads\":1,\"reloads_refused\":1", "stats after reloads");
     ctl_run_free(&r);
+
+    /* a typo in the file sluicectl reads itself: it says so, with FILE:LINE,
+     * goes on with the daemon section's endpoints and database, and reload
+     * carries the daemon's refusal (FILE:LINE too) with exit 7 */
+    char *broken = strdup(s_body_with_slots(3));
+    char *typo = strstr(broken, "prep_slots = 3;");
+    assert_non_null(typo);
+    memcpy(typo, "prep_slots ==3;", 15);
+    harness_write_config_text(h, NULL, NULL, broken);
+    free(broken);
+    char where[PATH_MAX + 16];
+    snprintf(where, sizeof where, "%s:%d", h->conf_path, s_line_of(h->conf_path, "==3;"));
+    r = ctl_run(h, "-c", h->conf_path, "reload", NULL);
+    ctl_expect_rc(&r, 7, "reload, sluicectl's own config broken");
+    ctl_expect_has(r.err, "does not load", "reload, own config broken");
+    ctl_expect_has(r.err, "going on with daemon.control from the file", "reload, own config broken");
+    ctl_expect_has(r.err, "refused; the running configuration stays", "reload, own config broken");
+    ctl_expect_has(strstr(r.err, "says FAILED"), where, "reload: the daemon's FILE:LINE");
+    ctl_expect_has(r.err, where, "reload: sluicectl's FILE:LINE");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "--json", "reload", NULL);
+    ctl_expect_rc(&r, 7, "--json reload, broken");
+    ctl_expect_has(r.out, "{\"error\":{\"exit\":7,\"reason\":\"daemon_refused\",", "--json reload");
+    ctl_expect_has(r.out, where, "--json reload, broken");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "--json", "stats", NULL);
+    ctl_expect_rc(&r, 0, "stats, own config broken");
+    ctl_expect_has(r.out, "\"reloads\":1,\"reloads_refused\":3", "stats, own config broken");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "order", "rl-1", NULL);
+    ctl_expect_rc(&r, 0, "order, own config broken");
+    ctl_expect_has(r.out, "source: daemon at ipc://", "order, own config broken");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "store", "1003", NULL);
+    ctl_expect_rc(&r, 0, "store, own config broken");
+    ctl_expect_has(r.out, " (live) and PostgreSQL (its connection)", "store, own config broken");
+    ctl_expect_has(r.out, "not read (", "store, own config broken");
+    ctl_run_free(&r);
+
+    harness_write_config_text(h, NULL, NULL, s_body_with_slots(3));
+    r = ctl_run(h, "-c", h->conf_path, "--json", "reload", NULL);
+    ctl_expect_rc(&r, 0, "--json reload");
+    ctl_expect_has(r.out, "{\"source\":\"daemon\",\"endpoint\":\"ipc://", "--json reload");
+    ctl_expect_has(r.out, "\"message\":\"reloaded ", "--json reload");
+    ctl_run_free(&r);
+    r = ctl_run(h, "-c", h->conf_path, "--json", "stats", NULL);
+    ctl_expect_rc(&r, 0, "stats after every reload");
+    ctl_expect_has(r.out, "\"reloads\":2,\"reloads_refused\":3", "stats after every reload");
+    ctl_run_free(&r);
     assert_int_equal(harness_stop(h, 10000), 0);
     harness_pass(h);
 }
@@ -611,6 +787,7 @@ int main(void)
         HARNESS_CASE(test_read_commands),
         HARNESS_CASE(test_pause_survives_restart),
         HARNESS_CASE(test_readonly_socket),
+        HARNESS_CASE(test_roles_as_another_user),
         HARNESS_CASE(test_malformed_requests),
         HARNESS_CASE(test_order_lookups),
         HARNESS_CASE(test_reload_capacity),

@@ -1,6 +1,9 @@
 /* test_intake.c - the way in, end to end: real PostgreSQL, real sluiced, real
  * ZeroMQ. Admission answers, durability of every ACCEPTED, idempotency, bad
- * input, back-pressure, crashes, database outages, shutdown and migrations. */
+ * input (text with a NUL byte, ids too long or not UTF-8: refused, never
+ * shortened, never echoed), back-pressure, crashes, database outages (with
+ * daemon.unavailable_retry_ms in every UNAVAILABLE), shutdown and
+ * migrations. */
 #include <ctype.h>
 #include <glob.h>
 #include <setjmp.h>
@@ -15,6 +18,8 @@
 #include <zmq.h>
 
 #include "harness.h"
+#include "order.h"
+#include "wire_text.h"
 
 #define S_REPLY_MS 5000
 
@@ -277,6 +282,23 @@ static void s_latitude_91(harness_order_t *o)
     o->dropoff.lat = 91.0;
 }
 
+/* 5,000 characters: refused, and an answer that echoed it would not fit
+ * the reply path (4,096 bytes). */
+static void s_id_5000(harness_order_t *o)
+{
+    static char id[5001];
+    memset(id, 'A', 5000);
+    harness_order_fill(o, "bad-id-5000", HARNESS_FIRST_STORE);
+    o->msg.order_id = id;
+}
+
+/* Not UTF-8: echoed in a `string` field, standard clients could not parse
+ * the answer. */
+static void s_id_not_utf8(harness_order_t *o)
+{
+    harness_order_fill(o, "bad-\xff\xfe-\xc3", HARNESS_FIRST_STORE);
+}
+
 static const bad_frame_t s_bad_frames[] = {
     { "a garbage frame", .build = s_garbage, .expect = BAD_ERROR, .code = 400 },
     { "a packed Item", .build = s_packed_item, .expect = BAD_ERROR_OR_INVALID },
@@ -291,16 +313,20 @@ static const bad_frame_t s_bad_frames[] = {
     { "quantity 100", .order = s_quantity_100, .expect = BAD_INVALID, .field = "quantity" },
     { "65-char sku", .order = s_long_sku, .expect = BAD_INVALID, .field = "sku" },
     { "dropoff latitude 91", .order = s_latitude_91, .expect = BAD_INVALID, .field = "lat" },
+    { "5,000-char order_id", .order = s_id_5000, .expect = BAD_INVALID, .field = "order_id" },
+    { "order_id not UTF-8", .order = s_id_not_utf8, .expect = BAD_INVALID, .field = "order_id" },
     { "an oversized frame", .build = s_huge_get, .expect = BAD_DROPPED },
 };
 
 /* s_expect_bad_reply fails unless R is what frame B must get; REQUEST_ID
- * is the request the frame carried. */
-static void s_expect_bad_reply(const bad_frame_t *b, uint64_t request_id,
+ * is the request the frame carried, SENT_ID its order_id (NULL: none). */
+static void s_expect_bad_reply(const bad_frame_t *b, uint64_t request_id, const char *sent_id,
                                const Sluice__V1__Reply *r)
 {
-    char buf[768];
+    char buf[768], field[128];
     bool error = r != NULL && r->body_case == SLUICE__V1__REPLY__BODY_ERROR;
+    if (r != NULL && wire_text_find_invalid(&r->base, field, sizeof field))
+        fail_msg("%s: the reply's %s is not UTF-8", b->name, field);
     switch (b->expect) {
     case BAD_ERROR:
         if (!error)
@@ -327,6 +353,11 @@ static void s_expect_bad_reply(const bad_frame_t *b, uint64_t request_id,
             strstr(r->ack->detail, b->field) == NULL)
             fail_msg("%s: detail \"%s\" does not name \"%s\"", b->name,
                      r->ack->detail ? r->ack->detail : "", b->field);
+        /* an id that is not one is never echoed, and the detail says so */
+        if (sent_id != NULL && sent_id[0] != '\0' && !order_id_valid(sent_id) &&
+            (r->ack->order_id[0] != '\0' || strstr(r->ack->detail, "left out") == NULL))
+            fail_msg("%s: order_id \"%.80s\" echoed, detail \"%s\"", b->name, r->ack->order_id,
+                     r->ack->detail);
         break;
     case BAD_DROPPED:
         if (r != NULL)
@@ -341,7 +372,8 @@ static void s_expect_bad_reply(const bad_frame_t *b, uint64_t request_id,
 static void test_bad_input(void **state)
 {
     harness_t *h = *state;
-    harness_boot(h, "max_message_bytes = 4096;");
+    /* room for the 5,000-character id, not for the 10 kB frame */
+    harness_boot(h, "max_message_bytes = 8192;");
     harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
     uint8_t *frame = malloc(BAD_FRAME_MAX);
     harness_order_t *o = malloc(sizeof *o);
@@ -366,16 +398,104 @@ static void test_bad_input(void **state)
         harness_client_t *to = b->expect == BAD_DROPPED ? harness_client_new(h, ZMQ_DEALER) : c;
         harness_send_raw(to, frame, len);
         Sluice__V1__Reply *r = harness_recv(to, b->expect == BAD_DROPPED ? 1000 : S_REPLY_MS);
-        s_expect_bad_reply(b, request_id, r);
+        s_expect_bad_reply(b, request_id, b->order != NULL ? o->msg.order_id : NULL, r);
         harness_reply_free(&r);
         if (to != c)
             harness_client_destroy(&to);
-        if (b->order != NULL && s_rows(h, o->order_id) != 0)
+        /* (PostgreSQL takes only UTF-8 text to look for) */
+        if (b->order != NULL && wire_text_utf8(o->order_id, strlen(o->order_id)) &&
+            s_rows(h, o->order_id) != 0)
             fail_msg("%s: rejected order \"%s\" is in the database", b->name, o->order_id);
         s_still_serving(h, b->name);
     }
     free(o);
     free(frame);
+    harness_client_destroy(&c);
+    harness_pass(h);
+}
+
+/* s_send_nul sends REQ with REQUEST_ID, every '#' of its frame a NUL byte,
+ * and returns the reply. */
+static Sluice__V1__Reply *s_send_nul(harness_client_t *c, Sluice__V1__Request *req,
+                                     uint64_t request_id)
+{
+    uint8_t buf[4096];
+    req->request_id = request_id;
+    size_t len = sluice__v1__request__pack(req, buf);
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] == '#')
+            buf[i] = '\0';
+    harness_send_raw(c, buf, len);
+    Sluice__V1__Reply *r = harness_recv_for(c, request_id, S_REPLY_MS);
+    if (r == NULL)
+        fail_msg("no answer to request %llu", (unsigned long long)request_id);
+    return r;
+}
+
+/* proto3 text may hold a NUL byte; C strings stop at it. Neither "A" nor
+ * "milk" is taken for what was sent, and "A\0second" is no CONFLICT with an
+ * order that was never stored. */
+static void test_text_with_nul(void **state)
+{
+    harness_t *h = *state;
+    harness_boot(h, NULL);
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    harness_order_t *o = s_order_new("A#first", HARNESS_FIRST_STORE);
+    snprintf(o->skus[0], sizeof o->skus[0], "milk#-tea-with-extra");
+    Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+    req.body_case = SLUICE__V1__REQUEST__BODY_SUBMIT;
+    req.submit = &o->msg;
+    const char *const ids[] = { "A#first", "A#second" };
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(o->order_id, sizeof o->order_id, "%s", ids[i]);
+        Sluice__V1__Reply *r = s_send_nul(c, &req, 900 + i);
+        harness_expect_ack(r, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__INVALID, ids[i]);
+        assert_string_equal(r->ack->order_id, "");
+        assert_non_null(strstr(r->ack->detail, "order_id: must not hold a NUL byte"));
+        harness_reply_free(&r);
+    }
+    /* the id whole, the sku not: named, and the id echoed */
+    snprintf(o->order_id, sizeof o->order_id, "A-1");
+    Sluice__V1__Reply *r = s_send_nul(c, &req, 902);
+    harness_expect_ack(r, SLUICE__V1__DECISION__REJECTED, SLUICE__V1__REASON__INVALID, "sku");
+    assert_string_equal(r->ack->order_id, "A-1");
+    assert_string_equal(r->ack->detail, "items[0].sku: must not hold a NUL byte");
+    harness_reply_free(&r);
+    assert_int_equal(s_rows(h, "A"), 0);
+    assert_int_equal(s_rows(h, "A-1"), 0);
+    assert_int_equal(harness_db_count(h, "SELECT count(*) FROM orders WHERE items::text LIKE "
+                                         "'%\"milk\"%'", 0), 0);
+
+    /* GetOrder and CancelOrder: an Error naming the field */
+    Sluice__V1__GetOrder get = SLUICE__V1__GET_ORDER__INIT;
+    get.order_id = "A#first";
+    Sluice__V1__Request g = SLUICE__V1__REQUEST__INIT;
+    g.body_case = SLUICE__V1__REQUEST__BODY_GET;
+    g.get = &get;
+    r = s_send_nul(c, &g, 903);
+    assert_int_equal(r->body_case, SLUICE__V1__REPLY__BODY_ERROR);
+    assert_int_equal(r->error->code, 400);
+    assert_string_equal(r->error->message, "get.order_id: must not hold a NUL byte");
+    harness_reply_free(&r);
+    Sluice__V1__CancelOrder cancel = SLUICE__V1__CANCEL_ORDER__INIT;
+    cancel.order_id = "A-1";
+    cancel.reason = "changed my mind#; refund please";
+    g.body_case = SLUICE__V1__REQUEST__BODY_CANCEL;
+    g.cancel = &cancel;
+    r = s_send_nul(c, &g, 904);
+    assert_int_equal(r->body_case, SLUICE__V1__REPLY__BODY_ERROR);
+    assert_string_equal(r->error->message, "cancel.reason: must not hold a NUL byte");
+    harness_reply_free(&r);
+
+    /* "A" itself is a new order: nothing was stored under it */
+    harness_order_fill(o, "A", HARNESS_FIRST_STORE);
+    r = harness_submit(c, o, S_REPLY_MS);
+    harness_expect_ack(r, SLUICE__V1__DECISION__ACCEPTED, SLUICE__V1__REASON__REASON_NONE, "A");
+    assert_false(r->ack->duplicate);
+    harness_reply_free(&r);
+    assert_true(harness_log_contains(h, "ingress: refused request 900: order_id: must not hold "
+                                        "a NUL byte", true));
+    free(o);
     harness_client_destroy(&c);
     harness_pass(h);
 }
@@ -389,6 +509,71 @@ static void s_check_round_trip(harness_client_t *c, const char *id, const char *
     assert_string_equal(r->ack->order_id, id);
     harness_reply_free(&r);
     free(o);
+}
+
+/* s_count: how many times NEEDLE is in TEXT. */
+static size_t s_count(const char *text, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* s_send_fat_envelope sends one message whose first frame (300 bytes) no
+ * routing envelope can hold: dropped unanswered. */
+static void s_send_fat_envelope(harness_client_t *c, const uint8_t *body, size_t len)
+{
+    static const char fat[300] = { 'x' };
+    if (zmq_send(c->sock, fat, sizeof fat, ZMQ_SNDMORE) < 0 || zmq_send(c->sock, body, len, 0) < 0)
+        fail_msg("failed to send: %s", zmq_strerror(zmq_errno()));
+}
+
+/* 10,000 messages the ingress must drop unanswered write a line a
+ * LOG_LIMIT_INTERVAL_MS (10 s), not 10,000; the next interval's line says
+ * how many were left out; everyone else is served meanwhile. */
+static void test_log_flood_limited(void **state)
+{
+    harness_t *h = *state;
+    harness_boot(h, NULL);
+    harness_client_t *c = harness_client_new(h, ZMQ_DEALER);
+    c->delimiter = false;
+    harness_order_t *o = s_order_new("flood-1", HARNESS_FIRST_STORE);
+    Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+    req.body_case = SLUICE__V1__REQUEST__BODY_SUBMIT;
+    req.submit = &o->msg;
+    uint8_t body[1024];
+    size_t len = sluice__v1__request__pack(&req, body);
+    off_t mark = harness_log_size(h);
+    uint64_t t0 = harness_now_ms();
+    for (int i = 0; i < 10000; i++)
+        s_send_fat_envelope(c, body, len);
+    s_still_serving(h, "10,000 dropped messages");
+    /* the last of them has been read: a message after them is answered */
+    harness_client_t *after = harness_client_new(h, ZMQ_DEALER);
+    s_check_round_trip(after, "flood-after-1", "after the flood");
+    static const char line[] = "dropped a ingress message with an oversized routing envelope";
+    char *log = harness_log_read_from(h, mark);
+    size_t lines = s_count(log, line);
+    uint64_t took_s = (harness_now_ms() - t0) / 1000;
+    free(log);
+    if (lines < 1 || lines > 1 + took_s / 10 + 1)
+        fail_msg("%zu log lines for 10,000 dropped messages in %llu s", lines,
+                 (unsigned long long)took_s);
+    assert_int_equal(s_rows(h, "flood-1"), 0);
+    /* the next interval's first line counts the rest */
+    uint64_t deadline = harness_now_ms() + 25000;
+    while (!harness_log_contains_from(h, mark, "more like this not logged in the ")) {
+        if (harness_now_ms() > deadline)
+            fail_msg("no line counting the messages left out within 25 s");
+        s_send_fat_envelope(c, body, len);
+        harness_nap_ms(200);
+    }
+    assert_null(harness_recv(c, 200));  /* none of them was answered */
+    free(o);
+    harness_client_destroy(&after);
+    harness_client_destroy(&c);
+    harness_pass(h);
 }
 
 static void test_req_and_dealer_together(void **state)
@@ -630,7 +815,9 @@ static void test_kill9_during_stream(void **state)
 static void test_postgres_restart_during_stream(void **state)
 {
     harness_t *h = *state;
-    harness_boot(h, "reconnect_min_ms = 50; reconnect_max_ms = 1000;");
+    /* UNAVAILABLE answers carry unavailable_retry_ms, longer than the time
+     * to the next reconnect attempt (at most reconnect_max_ms + 500) */
+    harness_boot(h, "reconnect_min_ms = 50; reconnect_max_ms = 1000; unavailable_retry_ms = 7777;");
     harness_stream_t *s = harness_stream_new(h, "pg", 200000, 50);
     s->rate_per_sec = 400;
     uint64_t deadline = harness_now_ms() + 20000;
@@ -690,10 +877,15 @@ static void test_postgres_restart_during_stream(void **state)
     if (!harness_stream_drain(s, 15000))
         fail_msg("%zu requests never answered", s->sent - s->replied);
 
-    for (size_t i = 0; i < s->sent; i++)
-        if (s->outcome[i] == HARNESS_REJECTED && s->reason[i] == SLUICE__V1__REASON__UNAVAILABLE &&
-            s->retry_after[i] == 0)
+    for (size_t i = 0; i < s->sent; i++) {
+        if (s->outcome[i] != HARNESS_REJECTED || s->reason[i] != SLUICE__V1__REASON__UNAVAILABLE)
+            continue;
+        if (s->retry_after[i] == 0)
             fail_msg("order %zu: UNAVAILABLE without retry_after_ms", i);
+        if (s->retry_after[i] != 7777)
+            fail_msg("order %zu: UNAVAILABLE with retry_after_ms %llu, not the configured 7777",
+                     i, (unsigned long long)s->retry_after[i]);
+    }
     fprintf(stderr, "# outage stream: %zu sent, %zu accepted, %zu UNAVAILABLE, %zu other\n",
             s->sent, s->accepted, s->by_reason[SLUICE__V1__REASON__UNAVAILABLE],
             s->rejected - s->by_reason[SLUICE__V1__REASON__UNAVAILABLE] + s->errors);
@@ -932,6 +1124,8 @@ int main(void)
         HARNESS_CASE(test_unknown_store),
         HARNESS_CASE(test_get_order),
         HARNESS_CASE(test_bad_input),
+        HARNESS_CASE(test_text_with_nul),
+        HARNESS_CASE(test_log_flood_limited),
         HARNESS_CASE(test_req_and_dealer_together),
         HARNESS_CASE(test_dealer_without_delimiter),
         HARNESS_CASE(test_client_disconnects_before_ack),

@@ -1,10 +1,12 @@
 /* test_sluicectl.c - sluicectl's reads of PostgreSQL, end to end: real
  * PostgreSQL, real sluiced (or none), the real sluicectl binary beside it.
  * An accepted order and a cancelled one, as tables and as JSON, with
- * dispatch attempts written by SQL; the store summary (live orders, promised
- * wait, today's counts in the store's zone) against a running daemon and a
- * stopped one; unknown order and store, usage errors, PostgreSQL down, a
- * password never shown, a schema that was never migrated.
+ * dispatch attempts written by SQL; one dispatched by the engine, whose
+ * timeline shows the engine's clock times in the store's zone too; the
+ * store summary (live orders, promised wait, today's counts in the store's
+ * zone) against a running daemon and a stopped one; unknown order and store, usage errors, PostgreSQL down (with
+ * --json, an error object on stdout), a password never shown, a schema that
+ * was never migrated.
  *
  * Expected values come from the test's own SQL and clocks, never from an
  * earlier answer of sluicectl. */
@@ -473,8 +475,25 @@ static void test_order_dispatched_by_the_engine(void **state)
         fail_msg("timeline states %s, PostgreSQL has %s:\n%s", shown, states, up.out);
     ctl_expect_has(states, "DELIVERED", "the engine's timeline");
 
+    /* the engine writes its clock times in UTC ("~13:46:45Z"); the
+     * timeline shows them in the store's zone like every other time */
+    char *utc = harness_db_value(h, "SELECT substring(detail FROM '~([0-9:]{8})Z') FROM "
+                                    "order_events WHERE order_id = 'ride-1' AND detail ~ "
+                                    "'~[0-9:]{8}Z' ORDER BY event_id LIMIT 1", 0);
+    assert_non_null(utc);
+    char local[16];
+    snprintf(local, sizeof local, "~%02d%s", (atoi(utc) + 8) % 24, utc + 2);  /* UTC+8 */
+    ctl_expect_lacks(up.out, "Z\"", "--json order ride-1: a time in UTC");
+    snprintf(want, sizeof want, "%s+08:00", local);
+    ctl_expect_has(up.out, want, "--json order ride-1: the engine's clock time");
     ctl_run_t text = ctl_run(h, "-c", h->conf_path, "order", "ride-1", NULL);
     ctl_expect_rc(&text, 0, "order ride-1");
+    ctl_expect_has(text.out, "; times in Asia/Shanghai\n", "order ride-1");
+    ctl_expect_has(text.out, local, "order ride-1: the engine's clock time");
+    for (const char *t = strchr(text.out, '~'); t != NULL; t = strchr(t + 1, '~'))
+        if (strlen(t) > 9 && t[9] == 'Z')
+            fail_msg("a time in UTC in the timeline:\n%s", text.out);
+    free(utc);
     char *line = s_line_with(text.out, key);
     ctl_expect_has(line, rider, "the attempt's line");
     ctl_expect_has(line, "DELIVERED", "the attempt's line");
@@ -772,7 +791,7 @@ static void s_expect_since(const char *text, const char *needle, const char *lo,
 
 #define ZERO_REJECTED(busy, paused)                                                        \
     "\"rejected\":{\"STORE_BUSY\":" #busy ",\"STORE_PAUSED\":" #paused ",\"STORE_CLOSED\":0," \
-    "\"OVERLOADED\":0,\"NO_RIDERS\":0,\"UNAVAILABLE\":0}"
+    "\"OVERLOADED\":0,\"NO_RIDERS\":0,\"UNAVAILABLE\":0,\"CAMPAIGN_LIMIT\":0}"
 
 /* Today's rejections come from the running daemon's memory, by reason, with
  * the local time they count from; a restart counts from zero again, and a
@@ -812,6 +831,7 @@ static void test_store_rejected_today(void **state)
     ctl_expect_field(r.out, "    OVERLOADED", "0");
     ctl_expect_field(r.out, "    NO_RIDERS", "0");
     ctl_expect_field(r.out, "    UNAVAILABLE", "0");
+    ctl_expect_field(r.out, "    CAMPAIGN_LIMIT", "0");
     ctl_expect_lacks(r.out, "UNKNOWN_STORE", "store 1004");
     ctl_run_free(&r);
 
@@ -885,9 +905,12 @@ static void test_not_found_and_usage(void **state)
     assert_string_equal(r.out, "");
     ctl_expect_has(r.err, "no order no-such-order in PostgreSQL", "unknown order");
     ctl_run_free(&r);
+    /* --json: an answer on stdout even so, the exit status the same */
     r = ctl_run(h, "-c", h->conf_path, "--json", "order", "no-such-order", NULL);
     ctl_expect_rc(&r, 1, "--json unknown order");
-    assert_string_equal(r.out, "");
+    s_expect_json(r.out, "--json unknown order");
+    ctl_expect_has(r.out, "{\"error\":{\"exit\":1,\"reason\":\"not_found\",\"message\":\"no "
+                          "order no-such-order in PostgreSQL", "--json unknown order");
     ctl_run_free(&r);
 
     r = ctl_run(h, "-c", h->conf_path, "store", "4242", NULL);
@@ -962,7 +985,10 @@ static void test_database_unreachable(void **state)
     r = ctl_run(h, "--database", "postgresql://support:hunter2@127.0.0.1:1/sluice", "--json",
               "store", "1002", NULL);
     ctl_expect_rc(&r, 3, "URI to a closed port");
-    assert_string_equal(r.out, "");
+    s_expect_json(r.out, "URI to a closed port");
+    ctl_expect_has(r.out, "{\"error\":{\"exit\":3,\"reason\":\"postgresql_unreachable\",",
+                   "URI to a closed port");
+    ctl_expect_lacks(r.out, "hunter2", "URI");
     ctl_expect_has(r.err, "host=127.0.0.1 port=1 dbname=sluice user=support", "URI");
     ctl_expect_lacks(r.err, "hunter2", "URI");
     ctl_run_free(&r);

@@ -2,7 +2,10 @@
 # tests/package/run.sh - the Debian package, built, linted, installed, run
 # under its systemd unit, and purged again.
 #
-#   1. make deb, then lintian: any error or warning fails.
+#   1. make deb, then lintian: any error or warning fails; then the unit as
+#      it is in the source tree through systemd-analyze verify (make
+#      unit-check: the built sluiced and man pages stand in for the
+#      installed ones).
 #   2. As root only (it changes the machine, and undoes it): dpkg -i, the
 #      sluice user exists, the files are where the unit expects them,
 #      sluiced --version matches the Makefile, the shipped config is valid,
@@ -55,6 +58,19 @@ echo "== lintian"
 # --fail-on error,warning: a warning is only acceptable as an override with
 # its reason written next to it. Info tags are printed, not counted.
 check "lintian: no errors or warnings" lintian --display-info --fail-on error,warning "$changes"
+
+echo "== the unit in the source tree"
+# The same verify as below, before anything is installed: the built sluiced
+# and man pages stand in for the installed ones (tests/package/unit-check.sh).
+set +e
+make build/sluiced build/man/sluice.conf.5 >/dev/null && sh tests/package/unit-check.sh build
+rc=$?
+set -e
+case $rc in
+0) ok "make unit-check: systemd-analyze verify of packaging/sluice.service is silent" ;;
+77) echo "skip: no systemd-analyze for make unit-check" ;;
+*) fail "make unit-check (see above)" ;;
+esac
 
 if [ "$(id -u)" != 0 ]; then
     echo "skip: install, systemd-analyze and the systemd run need root (CI runs this as root)"

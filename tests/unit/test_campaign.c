@@ -538,6 +538,80 @@ static void test_time_given_back(void **state)
     assert_int_equal(campaign_counts(s_campaigns(e), id)->placed, 7);
 }
 
+/* An operator's pause stands over the config by name, across reloads that
+ * drop the campaign and bring it back, and one for a name not configured
+ * yet applies when a reload adds it; the stores where the share was found
+ * full are counted and listed until a check there finds room; the pace's
+ * tokens are what the bucket holds. */
+static void test_operator_pause_and_share_full_stores(void **state)
+{
+    env_t *e = *state;
+    s_start(e, SHARE_CONFIG(0.5), US0);
+    campaign_table_t *t = s_campaigns(e);
+    campaign_id_t id = campaign_find(t, "free-tea");
+    uint64_t now = s_utc(0, 10, 0);
+    admit_result_t r;
+    assert_true(campaign_is_counted(t, id));
+    for (int i = 0; i < 5; i++)
+        s_admitted(e, 1, "free-tea", now, US0, &r);
+    assert_true(campaign_pace_tokens(t, id, US0) > 994.9);
+    assert_true(campaign_pace_tokens(t, id, US0) < 995.1);
+    assert_int_equal(campaign_counts(t, id)->share_full_stores, 0);
+    assert_false(s_order(e, 1, "free-tea", 1, now, US0, &r));
+    assert_int_equal(r.campaign_state, CS(SHARE_FULL));
+    assert_int_equal(campaign_counts(t, id)->share_full_stores, 1);
+    uint32_t stores[4] = {0};
+    assert_int_equal(campaign_share_full_list(t, id, stores, 4), 1);
+    assert_int_equal(stores[0], 1);
+    assert_int_equal(campaign_share_full_list(t, id, stores, 0), 1);
+    /* asked again, still full: counted once */
+    assert_false(s_order(e, 1, "free-tea", 1, now, US0, &r));
+    assert_int_equal(campaign_counts(t, id)->share_full_stores, 1);
+
+    assert_null(campaign_override_by(t, "free-tea"));
+    assert_true(campaign_override_pause(t, "free-tea", "sluicectl alice"));
+    assert_string_equal(campaign_override_by(t, "free-tea"), "sluicectl alice");
+    assert_false(s_order(e, 1, "free-tea", 1, now + 10 * MIN, US0, &r));
+    s_refused(&r, R_CAMPAIGN, CS(PAUSED), 60000, "campaign free-tea:",
+              "paused by an operator (sluicectl campaign pause)");
+    s_admitted(e, 1, NULL, now + 10 * MIN, US0, &r); /* regular orders go on */
+    /* a reload without the campaign and one that brings it back: still paused */
+    s_reload(e,
+             "stores = ( { id = 1; location = [0.0, 0.0]; prep_slots = 1; item_seconds = 60;\n"
+             "             max_wait_minutes = 10; } );\n",
+             US0);
+    assert_int_equal(campaign_find(t, "free-tea"), CAMPAIGN_NONE);
+    assert_string_equal(campaign_override_by(t, "free-tea"), "sluicectl alice");
+    s_reload(e, SHARE_CONFIG(0.5), US0);
+    assert_false(s_order(e, 1, "free-tea", 1, now + 10 * MIN, US0, &r));
+    assert_int_equal(r.campaign_state, CS(PAUSED));
+    /* paused again by someone else: one pause, the last word on who */
+    assert_true(campaign_override_pause(t, "free-tea", ""));
+    assert_string_equal(campaign_override_by(t, "free-tea"), "");
+    campaign_override_clear(t, "free-tea");
+    assert_null(campaign_override_by(t, "free-tea"));
+    campaign_override_clear(t, "free-tea"); /* nothing to lift: no change */
+    /* the store 1 booking of 10:10 left room for one at 10:11: the check
+     * that admits it finds the share with room again */
+    s_admitted(e, 1, "free-tea", now + 11 * MIN, US0, &r);
+    assert_int_equal(campaign_counts(t, id)->share_full_stores, 0);
+    assert_int_equal(campaign_share_full_list(t, id, stores, 4), 0);
+
+    /* a pause of a name the config does not have yet holds when it comes */
+    assert_true(campaign_override_pause(t, "later", "sluicectl bob"));
+    s_reload(e,
+             "campaigns = ( { name = \"later\"; orders_per_second = 1000; store_share = 1; } );\n"
+             "stores = ( { id = 1; location = [0.0, 0.0]; prep_slots = 1; item_seconds = 60;\n"
+             "             max_wait_minutes = 10; } );\n",
+             US0);
+    s_counted(e);
+    assert_false(s_order(e, 1, "later", 1, now + 20 * MIN, US0, &r));
+    assert_int_equal(r.campaign_state, CS(PAUSED));
+    campaign_override_clear(t, "later");
+    s_admitted(e, 1, "later", now + 20 * MIN, US0, &r);
+    assert_true(campaign_table_memory_bytes(t) > 0);
+}
+
 /* ----------------------------------------------------------- the restart */
 
 #define RESTART_CONFIG(more)                                                                 \
@@ -874,6 +948,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flooded_store_keeps_taking_regular_orders, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_time_given_back, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_operator_pause_and_share_full_stores, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_restart_counts_from_the_database, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_share_random_against_brute_force, s_setup,

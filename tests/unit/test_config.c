@@ -32,6 +32,7 @@
 extern void lc_destroy(lc_config_t *lc) __asm__("config_destroy");
 
 #define SAMPLE "packaging/sluice.conf"
+#define SHARD_SAMPLE "docs/sluice-shard.conf"
 
 /* Brands and platforms the store snippets below refer to. */
 #define PRELUDE                                                                  \
@@ -40,6 +41,11 @@ extern void lc_destroy(lc_config_t *lc) __asm__("config_destroy");
     "  { name = \"meituan\"; adapter = \"zmq\"; endpoint = \"tcp://127.0.0.1:7601\"; },\n" \
     "  { name = \"jd\"; adapter = \"zmq\"; endpoint = \"tcp://127.0.0.1:7602\"; }\n" \
     ");\n"
+
+/* A fleet of one shard, "a", that this node serves. */
+#define SHARD_A                                                                  \
+    "shards = ( { name = \"a\"; endpoints = [\"tcp://10.0.0.1:7400\"]; } );\n"    \
+    "daemon = { shard = \"a\"; };\n"
 
 #define STORE_NO_LOCATION "prep_slots = 4; item_seconds = 60; max_wait_minutes = 40;"
 #define STORE_REQUIRED "location = [30.27, 120.03]; " STORE_NO_LOCATION
@@ -221,12 +227,16 @@ static bool s_has(const config_setting_t *s, char **components, size_t n)
     return m && s_has(m, components + 1, n - 1);
 }
 
+/* Every key is in the sample, or, for the keys that make a node part of a
+ * fleet (a single node has no shards), in the shard sample. */
 static void test_sample_documents_every_key(void **state)
 {
     (void)state;
-    lc_config_t lc;
+    lc_config_t lc, shard;
     config_init(&lc);
+    config_init(&shard);
     assert_true(config_read_file(&lc, SAMPLE));
+    assert_true(config_read_file(&shard, SHARD_SAMPLE));
     size_t missing = 0;
     for (size_t i = 0; i < config_key_count(); i++) {
         char path[256], *components[16];
@@ -234,13 +244,50 @@ static void test_sample_documents_every_key(void **state)
         snprintf(path, sizeof path, "%s", config_key_path(i));
         for (char *save, *c = strtok_r(path, ".", &save); c && n < 16; c = strtok_r(NULL, ".", &save))
             components[n++] = c;
-        if (!s_has(config_root_setting(&lc), components, n)) {
-            print_error("key %s is missing from " SAMPLE "\n", config_key_path(i));
+        if (!s_has(config_root_setting(&lc), components, n) &&
+            !s_has(config_root_setting(&shard), components, n)) {
+            print_error("key %s is missing from " SAMPLE " and " SHARD_SAMPLE "\n",
+                        config_key_path(i));
             missing++;
         }
     }
     lc_destroy(&lc);
+    lc_destroy(&shard);
     assert_int_equal(missing, 0);
+}
+
+/* The shard sample is a node of a fleet: its shard, the map, each store's
+ * shard; a config without shards has none, and every store -1. */
+static void test_shard_sample_loads(void **state)
+{
+    (void)state;
+    char *errors = NULL;
+    config_t *cfg = config_load(SHARD_SAMPLE, &errors);
+    if (!cfg)
+        print_error("%s", errors ? errors : "(no errors)\n");
+    assert_non_null(cfg);
+    assert_string_equal(cfg->daemon.shard, "a");
+    assert_string_equal(cfg->daemon.node, "a1");
+    assert_string_equal(cfg->daemon.advertise, "tcp://10.0.1.1:7400");
+    assert_int_equal(cfg->daemon.lease_seconds, 6);
+    assert_int_equal(cfg->shard_count, 2);
+    assert_string_equal(cfg->shards[1].name, "b");
+    assert_string_equal(cfg->shards[1].endpoints[0], "tcp://10.0.2.1:7400");
+    assert_string_equal(cfg->shards[1].endpoints[1], "tcp://10.0.2.2:7400");
+    assert_null(cfg->shards[1].endpoints[2]);
+    assert_int_equal(cfg->store_count, 2);
+    assert_int_equal(cfg->stores[0].shard, 0);
+    assert_int_equal(cfg->stores[1].shard, 1);
+    config_destroy(&cfg);
+
+    cfg = config_load(SAMPLE, &errors);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->daemon.shard, "");
+    assert_int_equal(cfg->daemon.in_doubt_max_ms, 5000);
+    assert_int_equal(cfg->shard_count, 0);
+    for (size_t i = 0; i < cfg->store_count; i++)
+        assert_int_equal(cfg->stores[i].shard, -1);
+    config_destroy(&cfg);
 }
 
 static void test_key_table(void **state)
@@ -655,6 +702,35 @@ static const struct error_case s_cases[] = {
     { "campaigns = ( { name = \"a\"; orders_per_second = 1; } );\n"
       "stores = ( { id = 1; " STORE_REQUIRED "\n  campaigns = ( { name = \"a\"; store_shares = 0.1; } ); } );\n",
       "store_shares = 0.1", "stores[0].campaigns[0].store_shares: unknown key (did you mean store_share?)" },
+    { SHARD_A "stores = ( { id = 1; " STORE_REQUIRED "\n  shard = \"b\"; } );\n", "shard = \"b\"",
+      "stores[0].shard: unknown shard: not in shards (got \"b\")" },
+    { SHARD_A "stores = (\n  { id = 1; " STORE_REQUIRED " } );\n", "{ id = 1;",
+      "stores[0].shard: required when shards is set: the shard that owns the store" },
+    { "shards = ( { name = \"a\"; endpoints = [\"tcp://10.0.0.1:7400\"]; } );\n"
+      "daemon = {\n  node = \"n1\";\n};\n", "daemon = {",
+      "daemon.shard: required when shards is set: the shard this node serves" },
+    { "shards = ( { name = \"a\"; endpoints = [\"tcp://10.0.0.1:7400\"]; } );\n"
+      "daemon = {\n  shard = \"c\";\n};\n", "shard = \"c\"",
+      "daemon.shard: unknown shard: not in shards (got \"c\")" },
+    { "shards = ( { endpoints = [\"tcp://10.0.0.1:7400\"];\n  name = \"a b\"; } );\n",
+      "name = \"a b\"", "shards[0].name: only letters, digits and . _ : - are allowed (got \"a b\")" },
+    { "shards = ( { name = \"a\"; endpoints = [\"x\"]; },\n"
+      "  { endpoints = [\"y\"];\n    name = \"a\"; } );\n",
+      "name = \"a\"; } );", "shards[1].name: duplicate shard \"a\" (first at line " },
+    { "shards = ( { name = \"a\";\n  endpoints = []; } );\n", "endpoints = []",
+      "shards[0].endpoints: must be a list of endpoints, [\"tcp://10.0.0.1:7400\", ...]" },
+    { "shards = ( { name = \"a\";\n  endpoints = (\"x\", 5); } );\n", "endpoints = (",
+      "shards[0].endpoints: element 1 must be an endpoint string of 1..1024 characters" },
+    { "shards = ( { name = \"a\"; } );\n", "shards = (",
+      "shards[0].endpoints: required key missing" },
+    { "stores = ( { id = 1; " STORE_REQUIRED "\n  shard = \"a\"; } );\n", "shard = \"a\"",
+      "stores[0].shard: unknown shard: not in shards (got \"a\")" },
+    { "daemon = {\n  shard = \"a/b\";\n};\n", "shard = \"a/b\"",
+      "daemon.shard: only letters, digits and . _ : - are allowed (got \"a/b\")" },
+    { "daemon = {\n  lease_seconds = 1;\n};\n", "lease_seconds",
+      "daemon.lease_seconds: must be between 2 and 300 (got 1)" },
+    { "daemon = {\n  in_doubt_max_ms = 50;\n};\n", "in_doubt_max_ms",
+      "daemon.in_doubt_max_ms: must be between 100 and 600000 (got 50)" },
 };
 
 /* Each case is its own file, after PRELUDE unless it defines brands or
@@ -1543,8 +1619,10 @@ static void test_cache_round_trip(void **state)
     config_brand_t brands[] = { { .name = "heytea" }, { .name = "chagee" } };
     config_platform_t platforms[] = { { .name = "meituan" }, { .name = "jd" }, { .name = "eleme" } };
     config_campaign_t campaigns[] = { { .name = "free-tea" }, { .name = "half-price" } };
+    config_shard_t shards[] = { { .name = "east" }, { .name = "west" } };
     config_cache_key_t key = { "/etc/sluice/stores-a.conf", "stores-a.conf", 12345,
-                               UINT64_C(0xfeedface), brands, 2, platforms, 3, campaigns, 2 };
+                               UINT64_C(0xfeedface), brands, 2, platforms, 3, campaigns, 2,
+                               shards, 2 };
     char name[] = "Heytea \"Xixi\" \xe6\xb5\xb7";
     config_store_t st[2] = {
         { .id = 3000000000u, .brand = 1, .name = name, .lat = -33.8688, .lng = 151.2093,
@@ -1553,9 +1631,9 @@ static void test_cache_round_trip(void **state)
           .timezone = "Australia/Sydney", .paused = true, .platform_count = 3,
           .platforms = { 2, 0, 1 }, .staffing_count = 2,
           .staffing = { { 11 * 60, 14 * 60, 9 }, { 23 * 60, 60, 1 } }, .typical_drinks = 3,
-          .campaign_count = 2, .campaigns = { { 1, 0.25 }, { 0, 0.0 } }, .line = 42 },
+          .campaign_count = 2, .campaigns = { { 1, 0.25 }, { 0, 0.0 } }, .shard = 1, .line = 42 },
         { .id = 1, .brand = -1, .prep_slots = 1, .item_seconds = 1, .max_wait_minutes = 1,
-          .max_queue = 1, .close_minute = 24 * 60, .line = 44 },
+          .max_queue = 1, .close_minute = 24 * 60, .shard = -1, .line = 44 },
     };
     unsigned lines[] = { 43, 45 };
     assert_true(config_cache_write(cache, &key, st, lines, 2));
@@ -1595,6 +1673,7 @@ static void test_cache_round_trip(void **state)
             assert_int_equal(b->campaigns[k].campaign, a->campaigns[k].campaign);
             assert_true(b->campaigns[k].store_share == a->campaigns[k].store_share);
         }
+        assert_int_equal(b->shard, a->shard);
         assert_int_equal(b->line, a->line);
         assert_int_equal(e.id_lines[i], lines[i]);
     }
@@ -1604,6 +1683,10 @@ static void test_cache_round_trip(void **state)
     assert_false(config_cache_read(cache, &key, &e));
     assert_null(e.stores);
     key.campaigns = campaigns;
+    key.shards = (config_shard_t[]){ { .name = "west" }, { .name = "east" } };
+    assert_false(config_cache_read(cache, &key, &e));
+    assert_null(e.stores);
+    key.shards = shards;
     key.platform_count = 2;
     assert_false(config_cache_read(cache, &key, &e));
     assert_null(e.stores);
@@ -1688,6 +1771,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sample_loads),
         cmocka_unit_test(test_sample_documents_every_key),
+        cmocka_unit_test(test_shard_sample_loads),
         cmocka_unit_test(test_key_table),
         cmocka_unit_test_setup_teardown(test_defaults, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_empty_file_loads, s_setup, s_teardown),

@@ -1,6 +1,8 @@
 /* test_control.c - unit tests for daemon/control.c's pure parts and
- * daemon/override.c's list: which commands write, the checks every request
- * passes (version, body, arguments, the read-only socket's permission),
+ * daemon/override.c's list: which commands write, which the read-only
+ * socket allows (figures; no writes, no order: a customer's data), the
+ * checks every request passes (version, body, arguments, the read-only
+ * socket's permission, text with a NUL byte or not UTF-8),
  * where the read-only socket goes by default, the override list and its
  * log line; and metrics_quantile_seconds, which `sluicectl platforms` and
  * `stats` show. The sockets themselves: tests/integration/test_control.c. */
@@ -28,6 +30,16 @@ static void test_write_commands(void **state)
     assert_false(control_is_write(SLUICE__CONTROL__V1__REQUEST__BODY_PLATFORMS));
     assert_false(control_is_write(SLUICE__CONTROL__V1__REQUEST__BODY_STATS));
     assert_false(control_is_write(SLUICE__CONTROL__V1__REQUEST__BODY_STORE));
+    assert_true(control_readonly_allows(SLUICE__CONTROL__V1__REQUEST__BODY_PLATFORMS));
+    assert_true(control_readonly_allows(SLUICE__CONTROL__V1__REQUEST__BODY_STATS));
+    assert_true(control_readonly_allows(SLUICE__CONTROL__V1__REQUEST__BODY_STORE));
+    assert_true(control_readonly_allows(SLUICE__CONTROL__V1__REQUEST__BODY_STORE_DAY));
+    assert_true(control_readonly_allows(SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN));
+    assert_false(control_readonly_allows(SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN_PAUSE));
+    assert_false(control_readonly_allows(SLUICE__CONTROL__V1__REQUEST__BODY_ORDER));
+    assert_false(control_readonly_allows(SLUICE__CONTROL__V1__REQUEST__BODY_PAUSE));
+    assert_false(control_readonly_allows(SLUICE__CONTROL__V1__REQUEST__BODY_RELOAD));
+    assert_false(control_readonly_allows(SLUICE__CONTROL__V1__REQUEST__BODY__NOT_SET));
 }
 
 /* s_refused: REQ on a READONLY socket is refused with CODE and a message
@@ -95,6 +107,11 @@ static void test_check(void **state)
     s_refused(&req, false, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, "at most 64 bytes");
     long_by[CONTROL_BY_MAX] = '\0';
     s_allowed(&req, false);
+    pause.by = "sluicectl caf\xc3\xa9";
+    s_allowed(&req, false);
+    pause.by = "sluicectl \xff\xfe";
+    s_refused(&req, false, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, "pause.by: must be UTF-8");
+    pause.by = NULL;
 
     Sluice__Control__V1__ResumeRequest resume = SLUICE__CONTROL__V1__RESUME_REQUEST__INIT;
     req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_RESUME;
@@ -109,6 +126,97 @@ static void test_check(void **state)
     s_refused(&req, true, SLUICE__CONTROL__V1__ERROR__CODE__PERMISSION_DENIED, "read-only");
     assert_string_equal(control_code_name(SLUICE__CONTROL__V1__ERROR__CODE__PERMISSION_DENIED),
                         "PERMISSION_DENIED");
+
+    /* an order shows a customer's data: the group's socket only */
+    Sluice__Control__V1__OrderRequest order = SLUICE__CONTROL__V1__ORDER_REQUEST__INIT;
+    order.order_id = "o-1";
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_ORDER;
+    req.order = &order;
+    s_allowed(&req, false);
+    s_refused(&req, true, SLUICE__CONTROL__V1__ERROR__CODE__PERMISSION_DENIED,
+              "an order shows a customer's data");
+}
+
+/* A frame with a NUL byte inside a text field is refused naming the field;
+ * control_check would have read the text before it only. */
+static void test_decode(void **state)
+{
+    (void)state;
+    Sluice__Control__V1__OrderRequest order = SLUICE__CONTROL__V1__ORDER_REQUEST__INIT;
+    order.order_id = "A#first";
+    req_t req = SLUICE__CONTROL__V1__REQUEST__INIT;
+    req.version = SLUICE__CONTROL__V1__VERSION__VERSION_CURRENT;
+    req.request_id = 5;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_ORDER;
+    req.order = &order;
+    uint8_t buf[256];
+    size_t n = sluice__control__v1__request__pack(&req, buf);
+    control_request_t *got = NULL;
+    control_code_t code = 0;
+    char why[256];
+    assert_false(control_decode(buf, n, false, &got, &code, why, sizeof why));  /* '#' */
+    assert_non_null(got);
+    sluice__control__v1__request__free_unpacked(got, NULL);
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] == '#')
+            buf[i] = '\0';
+    assert_false(control_decode(buf, n, false, &got, &code, why, sizeof why));
+    assert_int_equal(code, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST);
+    assert_string_equal(why, "order.order_id: must not hold a NUL byte");
+    assert_non_null(got);
+    assert_int_equal(got->request_id, 5);  /* the one to answer */
+    sluice__control__v1__request__free_unpacked(got, NULL);
+    order.order_id = "A-first";
+    n = sluice__control__v1__request__pack(&req, buf);
+    assert_true(control_decode(buf, n, false, &got, &code, why, sizeof why));
+    assert_string_equal(got->order->order_id, "A-first");
+    sluice__control__v1__request__free_unpacked(got, NULL);
+    assert_false(control_decode(buf, n, true, &got, &code, why, sizeof why));
+    assert_int_equal(code, SLUICE__CONTROL__V1__ERROR__CODE__PERMISSION_DENIED);
+    sluice__control__v1__request__free_unpacked(got, NULL);
+    static const uint8_t junk[] = { 0xff, 0xff, 0xff };
+    assert_false(control_decode(junk, sizeof junk, false, &got, &code, why, sizeof why));
+    assert_null(got);
+    assert_non_null(strstr(why, "not a sluice.control.v1.Request"));
+}
+
+/* campaign reads every campaign ("") or one by a valid name, on either
+ * socket; campaign_pause and campaign_resume need a name and the write one. */
+static void test_check_campaign(void **state)
+{
+    (void)state;
+    req_t req = SLUICE__CONTROL__V1__REQUEST__INIT;
+    req.version = SLUICE__CONTROL__V1__VERSION__VERSION_CURRENT;
+    Sluice__Control__V1__CampaignRequest read = SLUICE__CONTROL__V1__CAMPAIGN_REQUEST__INIT;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN;
+    req.campaign = &read;
+    s_allowed(&req, true);
+    read.name = "spring-2027";
+    s_allowed(&req, true);
+    read.name = "spring 2027";
+    s_refused(&req, true, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, "campaign.name");
+
+    Sluice__Control__V1__CampaignPauseRequest pause =
+        SLUICE__CONTROL__V1__CAMPAIGN_PAUSE_REQUEST__INIT;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN_PAUSE;
+    req.campaign_pause = &pause;
+    s_refused(&req, false, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, "campaign_pause.name");
+    pause.name = "spring-2027";
+    s_allowed(&req, false);
+    s_refused(&req, true, SLUICE__CONTROL__V1__ERROR__CODE__PERMISSION_DENIED, "read-only");
+    pause.by = "ops\x07";
+    s_refused(&req, false, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, "campaign_pause.by");
+
+    Sluice__Control__V1__CampaignResumeRequest resume =
+        SLUICE__CONTROL__V1__CAMPAIGN_RESUME_REQUEST__INIT;
+    req.body_case = SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN_RESUME;
+    req.campaign_resume = &resume;
+    s_refused(&req, false, SLUICE__CONTROL__V1__ERROR__CODE__BAD_REQUEST, "campaign_resume.name");
+    resume.name = "spring-2027";
+    s_allowed(&req, false);
+    s_refused(&req, true, SLUICE__CONTROL__V1__ERROR__CODE__PERMISSION_DENIED, "read-only");
+    assert_true(control_is_write(SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN_PAUSE));
+    assert_false(control_is_write(SLUICE__CONTROL__V1__REQUEST__BODY_CAMPAIGN));
 }
 
 static const char *s_ro(const char *control, const char *readonly, char *buf, size_t len)
@@ -212,8 +320,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_commands),   cmocka_unit_test(test_check),
+        cmocka_unit_test(test_check_campaign),
         cmocka_unit_test(test_readonly_endpoint), cmocka_unit_test(test_override_list),
         cmocka_unit_test(test_store_paused),     cmocka_unit_test(test_quantile),
+        cmocka_unit_test(test_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

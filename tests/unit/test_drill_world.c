@@ -1,13 +1,15 @@
 /* test_drill_world.c - sluice-drill's world (tools/drill/drill_world.c): one seed
  * gives one population, kitchens within their ranges, Zipf popularity, the
  * giveaway's demand shape, and a generated config that sluiced's own parser
- * (config_load) accepts, with pauses and halved brands carried over. */
+ * (config_load) accepts, with pauses and halved brands carried over and the
+ * giveaway's campaign; the report's store classes and campaign figures. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../../tools/drill/drill_report.h"
 #include "../../tools/drill/drill_world.h"
 #include "config.h"
 #include "unit_tmp.h"
@@ -155,10 +157,56 @@ static void test_config_is_valid_and_follows_chaos(void **state)
         assert_int_equal(cfg->stores[i].max_wait_minutes, (int)w->stores[i].cfg_max_wait_minutes);
         assert_int_equal(cfg->stores[i].platform_count, (int)w->stores[i].platform_count);
     }
+    assert_int_equal(cfg->campaign_count, 0);   /* none set */
+    config_destroy(&cfg);
+    free(errors);
+
+    /* the giveaway's campaign, paced at the peak, and events every 250 ms */
+    snprintf(w->campaign_name, sizeof w->campaign_name, "%s", DRILL_CAMPAIGN);
+    w->campaign_store_share = 0.4;
+    w->availability_event_ms = 250;
+    assert_true(drill_world_write_config(w, &ep, path));
+    cfg = config_load(path, &errors);
+    if (cfg == NULL)
+        fail_msg("generated config refused:\n%s", errors ? errors : "");
+    assert_int_equal(cfg->campaign_count, 1);
+    assert_string_equal(cfg->campaigns[0].name, "giveaway");
+    assert_true(cfg->campaigns[0].store_share > 0.39 && cfg->campaigns[0].store_share < 0.41);
+    assert_int_equal(cfg->campaigns[0].orders_per_second, 100);
+    assert_int_equal(cfg->daemon.availability_event_ms, 250);
     config_destroy(&cfg);
     free(errors);
     unlink(path);
     drill_world_destroy(&w);
+}
+
+/* Stores fall in three classes by popularity; the campaign's figures are
+ * the report's sums over them. */
+static void test_report_classes_and_shares(void **state)
+{
+    (void)state;
+    assert_int_equal(drill_report_class(1), 0);
+    assert_int_equal(drill_report_class(10), 0);
+    assert_int_equal(drill_report_class(11), 1);
+    assert_int_equal(drill_report_class(100), 1);
+    assert_int_equal(drill_report_class(101), 2);
+    drill_report_t *r = drill_report_new();
+    assert_non_null(r);
+    assert_true(drill_report_regular_share(r) == 0);
+    assert_true(drill_report_regular_accepted(r) == 0);
+    assert_true(drill_report_per_accepted(r, 2) == 0);
+    r->kinds[0][0] = (drill_kind_t){.offered = 10, .submissions = 12, .accepted = 6,
+                                    .accepted_prep_s = 30};
+    r->kinds[0][1] = (drill_kind_t){.offered = 20, .submissions = 40, .accepted = 4,
+                                    .accepted_prep_s = 20};
+    r->kinds[2][1] = (drill_kind_t){.offered = 5, .submissions = 8, .accepted = 4,
+                                    .accepted_prep_s = 9};
+    assert_true(drill_report_regular_share(r) > 0.5999 && drill_report_regular_share(r) < 0.6001);
+    assert_true(drill_report_regular_accepted(r) == 0.6);
+    assert_true(drill_report_per_accepted(r, 0) == 2.0);
+    assert_true(drill_report_per_accepted(r, 1) == 6.0);
+    assert_true(drill_report_per_accepted(r, 2) == 60.0 / 14.0);
+    drill_report_destroy(&r);
 }
 
 int main(void)
@@ -169,6 +217,7 @@ int main(void)
         cmocka_unit_test(test_zipf_popularity),
         cmocka_unit_test(test_demand_shape),
         cmocka_unit_test(test_config_is_valid_and_follows_chaos),
+        cmocka_unit_test(test_report_classes_and_shares),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -556,6 +556,34 @@ static void test_decode_cleans_text(void **state)
     assert_int_equal(strlen(s_out.u.event.rider_ref), ADAPTER_REF_MAX);
 }
 
+/* A key or rider_ref with a NUL byte inside would be believed as the
+ * shorter text before it (C strings stop there): the frame is refused,
+ * naming the field. */
+static void test_decode_refuses_nul_in_text(void **state)
+{
+    (void)state;
+    Sluice__Net__V1__DispatchReply d = SLUICE__NET__V1__DISPATCH_REPLY__INIT;
+    d.key = "o1:1";
+    d.accepted = true;
+    d.rider_ref = "sim-r0#tail";
+    d.state = SLUICE__NET__V1__DISPATCH_STATE__ASSIGNED;
+    reply_pb_t pb = SLUICE__NET__V1__REPLY__INIT;
+    pb.version = 1;
+    pb.request_id = 12;
+    pb.body_case = SLUICE__NET__V1__REPLY__BODY_DISPATCH;
+    pb.dispatch = &d;
+    size_t n = sluice__net__v1__reply__pack(&pb, s_buf);
+    assert_int_equal(network_wire_decode(s_buf, n, &s_out), NETWORK_WIRE_OK);
+    assert_string_equal(s_out.u.dispatch.rider_ref, "sim-r0#tail");
+    uint8_t *hash = memchr(s_buf, '#', n);
+    assert_non_null(hash);
+    *hash = '\0';   /* "sim-r0\0tail" on the wire */
+    assert_int_equal(network_wire_decode(s_buf, n, &s_out), NETWORK_WIRE_BAD);
+    if (!strstr(s_out.problem, "dispatch.rider_ref: must not hold a NUL byte"))
+        fail_msg("problem '%s' does not name dispatch.rider_ref's NUL byte", s_out.problem);
+    assert_int_equal(s_out.request_id, 12);  /* still known, so the request is answered */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -568,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_decode_settlement),
         cmocka_unit_test(test_decode_events_and_errors),
         cmocka_unit_test(test_decode_cleans_text),
+        cmocka_unit_test(test_decode_refuses_nul_in_text),
     };
     return cmocka_run_group_tests_name("network_wire", tests, NULL, NULL);
 }

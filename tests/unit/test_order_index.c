@@ -104,6 +104,7 @@ static void test_batch_literals_escape_and_null(void **state)
     assert_string_equal(v[5], "{NULL,NULL}");
     assert_string_equal(v[6], "{\"ref \\\"1\\\"\",\"ref \\\"1\\\"\"}");
     assert_string_equal(v[8], "{-1,-2}");
+    assert_string_equal(v[13], "{NULL,NULL}");   /* no campaign: a regular order */
     batch_queue_release(&q, b);
     b = batch_queue_pop(&q);
     assert_int_equal(b->count, 1);

@@ -61,6 +61,8 @@ static void test_counts_by_reason_from_the_start(void **state)
     assert_true(today_count(&t, now, R_OVERLOADED));
     assert_true(today_count(&t, now, R_NO_RIDERS));
     assert_true(today_count(&t, now, R_UNAVAILABLE));
+    assert_true(today_count(&t, now, SLUICE__V1__REASON__CAMPAIGN_LIMIT));
+    assert_true(today_count(&t, now, SLUICE__V1__REASON__CAMPAIGN_LIMIT));
     assert_int_equal(t.accepted, 3);
     assert_int_equal(s_rejected(&t, R_BUSY), 4);
     assert_int_equal(s_rejected(&t, R_PAUSED), 1);
@@ -68,6 +70,7 @@ static void test_counts_by_reason_from_the_start(void **state)
     assert_int_equal(s_rejected(&t, R_OVERLOADED), 1);
     assert_int_equal(s_rejected(&t, R_NO_RIDERS), 1);
     assert_int_equal(s_rejected(&t, R_UNAVAILABLE), 1);
+    assert_int_equal(s_rejected(&t, SLUICE__V1__REASON__CAMPAIGN_LIMIT), 2);
     assert_int_equal(t.since_s, 9 * 3600 + 12 * 60 + 40);  /* still the same day */
 }
 

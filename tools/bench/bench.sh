@@ -11,7 +11,9 @@
 #            connections as sluiced), sluiced at saturation, at half of it
 #            and at 5,000/s offered (ack p50 / p99 / p99.9, orders per commit);
 #            then their medians; then two capacity-on runs (real kitchens
-#            filled flat out, then offered 20,000/s while full);
+#            filled flat out, then offered 20,000/s while full), and
+#            QueryAvailability of 1,000 stores a question (the daemon's
+#            service time beside the client's round trip);
 #   life     the whole life of an order against cheap platforms
 #            (tools/bench/bench-life.sh; BENCH_LIFE_* there);
 #   dispatch 1,000 stores and three simulated platforms
@@ -121,8 +123,10 @@ CONF
 
 # Capacity: 10,000 real-sized kitchens (2 slots, 60 s a drink, 30 s an
 # order, 10 minutes' longest promise) and the default limits and shedding.
+# The campaign is only asked about (QueryAvailability); no order names it.
 {
     daemon_conf "orders_per_second = 50000; queue_delay_ms = 50; commit_latency_ms = 250;"
+    echo "campaigns = ( { name = \"bench\"; orders_per_second = 1000000; } );"
     echo "stores = ("
     awk 'BEGIN { for (i = 20001; i <= 30000; i++)
         printf "  { id = %d; brand = \"bench\"; location = [30.27, 120.03]; prep_slots = 2;\n    item_seconds = 60; order_seconds = 30; max_wait_minutes = 10; max_queue = 200; }%s\n", i, i < 30000 ? "," : "" }'
@@ -249,6 +253,33 @@ over_inside=$(curl -s "http://127.0.0.1:$((port + 2))/metrics" | awk '
         n++; les[n] = le; cum[n] = $2 }
     /^sluice_ack_latency_seconds_count\{decision="rejected"\}/ { total = $2 }
     END { for (i = 1; i <= n; i++) if (cum[i] >= 0.99 * total) { printf "%g", les[i] * 1000; exit } }')
+
+# QueryAvailability: 1,000 of the same 10,000 stores a question, one
+# question at a time (the round trip is then the daemon's time plus the
+# wire), without and with a campaign to ask about.
+QUERIES=${BENCH_QUERIES:-2000}
+echo "== QueryAvailability: 1,000 stores a question, $QUERIES questions one at a time, twice"
+qa=$("$BUILD/sluice-load" --endpoint "tcp://127.0.0.1:$port" --connections 1 --window 1 \
+     --count "$QUERIES" --query-stores 1000 --stores 20001-30000 --prefix "qa-$$")
+echo "$qa" | grep -v '^RESULT' | sed 's/^/  /'
+qac=$("$BUILD/sluice-load" --endpoint "tcp://127.0.0.1:$port" --connections 1 --window 1 \
+      --count "$QUERIES" --query-stores 1000 --stores 20001-30000 --campaign bench --prefix "qac-$$")
+echo "$qac" | grep -v '^RESULT' | sed 's/^/  /'
+# hist_quantiles NAME: p50 and p99 (bucket upper bounds) and the mean, in ms,
+# of the daemon's histogram NAME.
+hist_quantiles() {
+    curl -s "http://127.0.0.1:$((port + 2))/metrics" | awk -v name="$1" '
+        index($0, name "_bucket{") == 1 {
+            match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
+            n++; les[n] = le; cum[n] = $2 }
+        index($0, name "_sum ") == 1 { sum = $2 }
+        index($0, name "_count ") == 1 { total = $2 }
+        END {
+            for (i = 1; i <= n; i++) if (cum[i] >= 0.5 * total) { p50 = les[i] * 1000; break }
+            for (i = 1; i <= n; i++) if (cum[i] >= 0.99 * total) { p99 = les[i] * 1000; break }
+            printf "<= %g | <= %g | %.3f", p50, p99, total ? sum / total * 1000 : 0 }'
+}
+qa_inside=$(hist_quantiles sluice_availability_query_seconds)
 kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=
 # Each kitchen can promise 2 slots x 10 min / 150 s = 8 two-drink orders.
 cap_fit=$(psql -At "$dsn" -c "SELECT count(*) FROM orders o WHERE promised_ready_at - accepted_at > interval '10 minutes 1 second'")
@@ -266,6 +297,12 @@ cat <<TABLE
 | full kitchens at 20,000/s: rejection latency p50 / p99 ms (load generator's round trip) | $over_rej_p50 / $over_rej_p99 |
 | 99% of rejections (both capacity runs) read, decided and sent within, ms (daemon's own histogram) | $over_inside |
 | orders promised past max_wait (must be 0) | $cap_fit |
+
+| QueryAvailability of 1,000 stores (10,000 configured), same run | p50 ms | p99 ms | mean ms |
+| --- | ---: | ---: | ---: |
+| daemon's service time, both runs (its histogram: bucket bounds) | $qa_inside |
+| client round trip, one at a time (sluice-load) | $(echo "$qa" | result p50_ms) | $(echo "$qa" | result p99_ms) | $(echo "$qa" | sed -n 's/.*mean \([0-9.]*\).*/\1/p') |
+| the same with a campaign asked about | $(echo "$qac" | result p50_ms) | $(echo "$qac" | result p99_ms) | $(echo "$qac" | sed -n 's/.*mean \([0-9.]*\).*/\1/p') |
 TABLE
 
 [ "$section" = intake ] && exit 0

@@ -87,6 +87,13 @@ static void s_usage(FILE *f)
           "  --no-pos            stores do not send MarkReady (by default each store's POS marks\n"
           "                      an order ready at its promised time, give or take: -25%..+15%\n"
           "                      of its prep time)\n"
+          "  --campaign-share F  share of the demand that carries the giveaway's campaign\n"
+          "                      (\"" DRILL_CAMPAIGN "\"), 0..1 (default 0.7; 0: no campaign)\n"
+          "  --store-share S     the campaign's store_share of each store's prep time, 0..1\n"
+          "                      (default 0.5)\n"
+          "  --honour-availability  producers follow the avail.<store_id> events and their own\n"
+          "                      replies, and hold an order for a store that is not open (or\n"
+          "                      where the campaign may not place one yet) instead of sending it\n"
           "\n"
           "Exit status: 0 every invariant held, 1 an invariant broke, 2 usage or setup error.\n",
           f);
@@ -113,7 +120,8 @@ static bool s_parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
 }
 
 enum { O_STORES = 256, O_MINUTES, O_SCALE, O_PEAK, O_SEED, O_CONNS, O_TRIES, O_RIDERS, O_DRAIN,
-       O_CHAOS, O_CHAOS_FILE, O_OUT, O_BINDIR, O_PGTMP, O_KEEP, O_QUIET, O_NO_POS, O_HELP };
+       O_CHAOS, O_CHAOS_FILE, O_OUT, O_BINDIR, O_PGTMP, O_KEEP, O_QUIET, O_NO_POS,
+       O_CAMPAIGN_SHARE, O_STORE_SHARE, O_HONOUR, O_HELP };
 
 static const struct option s_longopts[] = {
     {"stores", required_argument, NULL, O_STORES},
@@ -133,6 +141,9 @@ static const struct option s_longopts[] = {
     {"keep", no_argument, NULL, O_KEEP},
     {"quiet", no_argument, NULL, O_QUIET},
     {"no-pos", no_argument, NULL, O_NO_POS},
+    {"campaign-share", required_argument, NULL, O_CAMPAIGN_SHARE},
+    {"store-share", required_argument, NULL, O_STORE_SHARE},
+    {"honour-availability", no_argument, NULL, O_HONOUR},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -186,6 +197,13 @@ static bool s_apply_option(options_t *o, int c, const char *arg)
     case O_NO_POS:
         o->no_pos = true;
         return true;
+    case O_CAMPAIGN_SHARE:
+        return drill_parse_double(arg, 0, 1, &o->campaign_share);
+    case O_STORE_SHARE:
+        return drill_parse_double(arg, 0, 1, &o->store_share);
+    case O_HONOUR:
+        o->honour = true;
+        return true;
     default:
         return false;
     }
@@ -195,7 +213,7 @@ static bool s_apply_option(options_t *o, int c, const char *arg)
 static bool s_parse_options(int argc, char **argv, options_t *o, bool *help)
 {
     *o = (options_t){.stores = 200, .minutes = 3, .peak_rate = 200, .seed = 1, .connections = 4,
-                     .max_tries = 4, .drain_s = 120};
+                     .max_tries = 4, .drain_s = 120, .campaign_share = 0.7, .store_share = 0.5};
     *help = false;
     int c;
     while ((c = getopt_long(argc, argv, "h", s_longopts, NULL)) != -1) {
@@ -290,11 +308,12 @@ static void s_close_second(drill_t *d, size_t sec, double offering_s)
     fprintf(stderr,
             "[%4zus %02d:%02d] offered %" PRIu64 " (%u/s) accepted %" PRIu64 " rejected %" PRIu64
             " (busy %" PRIu64 " paused %" PRIu64 " overloaded %" PRIu64 " unavail %" PRIu64
-            " no-riders %" PRIu64 ") delivered %" PRId64 " ack p99 %.1fms%s\n",
+            " no-riders %" PRIu64 " campaign %" PRIu64 ") delivered %" PRId64 " ack p99 %.1fms%s\n",
             sec + 1, h, m, r->orders, e->offered, r->accepted, r->rejected,
             r->reasons[SLUICE__V1__REASON__STORE_BUSY], r->reasons[SLUICE__V1__REASON__STORE_PAUSED],
             r->reasons[SLUICE__V1__REASON__OVERLOADED], r->reasons[SLUICE__V1__REASON__UNAVAILABLE],
-            r->reasons[SLUICE__V1__REASON__NO_RIDERS], e->delivered, e->p99_ms < 0 ? 0 : e->p99_ms, br);
+            r->reasons[SLUICE__V1__REASON__NO_RIDERS], r->reasons[SLUICE__V1__REASON__CAMPAIGN_LIMIT],
+            e->delivered, e->p99_ms < 0 ? 0 : e->p99_ms, br);
 }
 
 /* ---- the run ---- */
@@ -308,9 +327,12 @@ static void s_run_loop(drill_t *d)
     uint64_t last = d->start_us;
     size_t cur_sec = 0, next_chaos = 0;
     enum { PH_OFFER, PH_REPLIES, PH_SETTLE } phase = PH_OFFER;
-    zmq_pollitem_t items[CONNS_MAX];
+    zmq_pollitem_t items[CONNS_MAX + 1];
+    int n_items = (int)d->opt.connections;
     for (uint32_t k = 0; k < d->opt.connections; k++)
         items[k] = (zmq_pollitem_t){.socket = d->conns[k], .events = ZMQ_POLLIN};
+    if (d->avail != NULL)
+        items[n_items++] = (zmq_pollitem_t){.socket = d->avail, .events = ZMQ_POLLIN};
     drill_log(d, "offering: %.1f minutes for the day, peak %.0f orders/s", d->opt.minutes,
           d->opt.peak_rate);
     for (;;) {
@@ -323,6 +345,7 @@ static void s_run_loop(drill_t *d)
             d->report->offering_s = at;
             d->report->interrupted = drill_interrupts() > 0;
             replies_end = now + REPLIES_WAIT_S * 1000000u;
+            drill_load_give_up_held(d);
             drill_log(d, "offering ended: %" PRIu64 " orders, %zu awaiting a reply", d->report->orders,
                   d->inflight);
         }
@@ -343,6 +366,8 @@ static void s_run_loop(drill_t *d)
         }
         drill_load_fire_timers(d, now, offering);
         drill_load_drain(d, offering, offering_end);
+        if (offering)
+            drill_load_feed(d, clock_mono_us());
         size_t sec = drill_load_sec(d, clock_mono_us());
         while (cur_sec < sec) {
             drill_procs_watch(d, at);
@@ -368,7 +393,7 @@ static void s_run_loop(drill_t *d)
                 break;
         }
         long timeout = offering ? 1 : 20;
-        if (zmq_poll(items, (int)d->opt.connections, timeout) < 0 && errno != EINTR)
+        if (zmq_poll(items, n_items, timeout) < 0 && errno != EINTR)
             break;
     }
     s_close_second(d, cur_sec, offering_s);
@@ -444,11 +469,14 @@ static void s_teardown(drill_t *d)
     for (uint32_t k = 0; k < CONNS_MAX; k++)
         if (d->conns[k] != NULL)
             zmq_close(d->conns[k]);
+    if (d->avail != NULL)
+        zmq_close(d->avail);
     if (d->zctx != NULL)
         zmq_ctx_term(d->zctx);
     if (d->pgdir[0] != '\0')
         (void)drill_procs_pgtmp(d, d->opt.keep ? "stop" : "destroy", NULL, 0);
     free(d->orders);
+    free(d->views);
     free(d->timers.v);
     drill_world_destroy(&d->world);
     drill_report_destroy(&d->report);
@@ -490,6 +518,7 @@ int main(int argc, char **argv)
     memset(d->mon.breaker, DRILL_BREAKER_UNKNOWN, sizeof d->mon.breaker);
     d->mon.live = d->mon.delivered = -1;
     d->rng = d->opt.seed * 0x2545f4914f6cdd1dull + 7;
+    d->pos_rng = d->rng ^ 0x9e3779b97f4a7c15ull;
     snprintf(d->prefix, sizeof d->prefix, "drill%" PRIu64 "-%lld", d->opt.seed,
              (long long)time(NULL) % 100000000);
     int rc = EXIT_SETUP;
@@ -498,6 +527,19 @@ int main(int argc, char **argv)
         goto out;
     }
     drill_report_t *r = d->report;
+    /* The campaign, and events often enough for kitchens whose prep takes
+     * seconds at this time scale (the daemon's default is one a second). */
+    if (d->opt.campaign_share > 0)
+        snprintf(d->world->campaign_name, sizeof d->world->campaign_name, "%s", DRILL_CAMPAIGN);
+    d->world->campaign_store_share = d->opt.store_share;
+    d->world->availability_event_ms = 250;
+    if (d->opt.honour && !(d->views = calloc(d->world->store_count, sizeof *d->views))) {
+        fprintf(stderr, "sluice-drill: out of memory\n");
+        goto out;
+    }
+    r->campaign_share = d->opt.campaign_share;
+    r->store_share = d->opt.store_share;
+    r->honour = d->opt.honour;
     r->seed = d->opt.seed;
     r->stores = d->opt.stores;
     r->minutes = d->opt.minutes;

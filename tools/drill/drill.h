@@ -4,7 +4,9 @@
  * drill_chaos.c parses and carries out the schedule, drill_procs.c starts,
  * watches and stops PostgreSQL, the platforms and sluiced (base/proc), and
  * drill_load.c is the producers: orders, retries, replies and the stores'
- * MarkReady. The world is drill_world.c, the record and report drill_report.c. */
+ * MarkReady; producers that honour the availability feed (avail.<store_id>
+ * events) hold an order for a store that is not open. The world is
+ * drill_world.c, the record and report drill_report.c. */
 #ifndef SLUICE_DRILL_H
 #define SLUICE_DRILL_H
 
@@ -34,6 +36,7 @@
 #define POS_RETRY_MS 200       /* MarkReady answered 503 (order still committing): again after */
 #define POS_TRIES_MAX 20
 #define POS_BIT (1ull << 63)   /* request_id of a MarkReady: POS_BIT | order index */
+#define PAUSED_RECHECK_MS 5000 /* a store the feed says is paused is tried again after */
 #define ERROR_UNAVAILABLE 503  /* Error.code: nothing happened, try again (sluiced's server.c) */
 
 typedef struct {
@@ -54,6 +57,9 @@ typedef struct {
     bool keep;
     bool quiet;
     bool no_pos;
+    double campaign_share;      /* of the demand, for the giveaway's campaign */
+    double store_share;         /* the campaign's store_share in the config */
+    bool honour;                /* --honour-availability */
 } options_t;
 
 typedef enum {
@@ -73,7 +79,7 @@ typedef struct {
 
 /* ---- orders ---- */
 
-enum { OS_INFLIGHT, OS_WAIT, OS_ACCEPTED, OS_GAVE_UP, OS_UNANSWERED };
+enum { OS_INFLIGHT, OS_WAIT, OS_ACCEPTED, OS_GAVE_UP, OS_UNANSWERED, OS_HELD };
 
 typedef struct {
     uint32_t store;             /* index into the world's stores */
@@ -85,9 +91,25 @@ typedef struct {
     uint8_t resends;            /* sends after no reply */
     uint8_t state;
     uint8_t pos_tries;          /* MarkReady requests sent */
+    uint8_t campaign;           /* it carries the giveaway's campaign */
+    uint8_t probe;              /* --honour-availability: sent to learn whether its store has room */
+    uint8_t was_held;           /* it waited for its store at least once */
+    uint32_t next_held;         /* the next held order of its store and kind, index + 1 */
 } order_rec_t;
 
-enum { TIMER_SUBMIT, TIMER_POS };
+enum { TIMER_SUBMIT, TIMER_POS, TIMER_STORE };
+
+/* What a producer honouring the feed knows of a store: when it takes
+ * orders again (from the avail.<store_id> events and its own replies), and
+ * the orders it holds for it meanwhile, by kind (0 regular, 1 campaign),
+ * released one at a time once it may have room. */
+typedef struct {
+    uint64_t open_at_us;        /* 0: takes orders as far as we know; else not before */
+    uint64_t campaign_at_us;    /* the campaign may place one here from then */
+    uint64_t wake_us;           /* a TIMER_STORE is set for then (0: none) */
+    uint32_t head[2], tail[2];  /* held orders, index + 1; 0: none */
+    bool probing[2];            /* one held order of that kind is in flight */
+} store_view_t;
 
 typedef struct {
     uint64_t at_us;
@@ -134,11 +156,15 @@ typedef struct {
     void *zctx;
     void *conns[CONNS_MAX];
     uint32_t rr;
+    void *avail;                /* SUB of avail.<store_id> events (--honour-availability) */
+    store_view_t *views;        /* one per store (--honour-availability) */
     order_rec_t *orders;
     size_t order_count, order_cap;
     heap_t timers;
     size_t inflight;
-    uint64_t rng;
+    uint64_t rng;               /* the orders: their stores, sizes, drop-offs, campaign */
+    uint64_t pos_rng;           /* the kitchens' timing: a stream of its own, so that runs
+                                 * of one seed offer the same orders whatever is accepted */
     double owed;                /* orders due but not yet made */
     uint64_t start_us;
     /* chaos */
@@ -215,5 +241,10 @@ void drill_load_fire_timers(drill_t *d, uint64_t now, bool offering);
 /* drill_load_acked lists the indexes of the orders acknowledged ACCEPTED
  * (malloc'ed, *N of them; NULL when out of memory). */
 uint32_t *drill_load_acked(const drill_t *d, size_t *n);
+/* drill_load_feed reads the avail.<store_id> events waiting (with
+ * --honour-availability) and releases held orders of stores that opened. */
+void drill_load_feed(drill_t *d, uint64_t now);
+/* drill_load_give_up_held: offering has ended; the held orders give up. */
+void drill_load_give_up_held(drill_t *d);
 
 #endif

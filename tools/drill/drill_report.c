@@ -386,13 +386,83 @@ bool drill_report_measure(drill_report_t *r, PGconn *c, const drill_world_t *w,
     return true;
 }
 
+/* ---- the campaign's figures ---- */
+
+size_t drill_report_class(uint32_t rank)
+{
+    return rank <= 10 ? 0 : rank <= 100 ? 1 : 2;
+}
+
+static const char *const s_class_names[DRILL_CLASSES] = {"top 10", "11-100", "the rest"};
+static const char *const s_kind_names[2] = {"regular", "campaign"};
+
+double drill_report_regular_accepted(const drill_report_t *r)
+{
+    const drill_kind_t *k = &r->kinds[0][0];
+    return k->offered ? (double)k->accepted / (double)k->offered : 0;
+}
+
+double drill_report_regular_share(const drill_report_t *r)
+{
+    double regular = r->kinds[0][0].accepted_prep_s, all = regular + r->kinds[0][1].accepted_prep_s;
+    return all > 0 ? regular / all : 0;
+}
+
+double drill_report_per_accepted(const drill_report_t *r, int kind)
+{
+    uint64_t sub = 0, acc = 0;
+    for (size_t c = 0; c < DRILL_CLASSES; c++)
+        for (int k = 0; k < 2; k++)
+            if (kind == 2 || kind == k) {
+                sub += r->kinds[c][k].submissions;
+                acc += r->kinds[c][k].accepted;
+            }
+    return acc ? (double)sub / (double)acc : 0;
+}
+
+static void s_campaign_text(const drill_report_t *r, FILE *f)
+{
+    if (r->campaign_share > 0)
+        fprintf(f, "campaign %s: %.0f%% of the demand, store_share %g\n", DRILL_CAMPAIGN,
+                100 * r->campaign_share, r->store_share);
+    else
+        fprintf(f, "no campaign (--campaign-share 0)\n");
+    fprintf(f, "  producers honour the availability feed: %s", r->honour ? "yes" : "no");
+    if (r->honour)
+        fprintf(f, " (%" PRIu64 " avail events read, %" PRIu64 " orders held for a store not "
+                   "open)", r->feed_events, r->held);
+    fprintf(f, "\n  %-9s %-9s %10s %11s %10s %8s %14s\n", "stores", "orders", "offered",
+            "submitted", "accepted", "sub/acc", "prep s accepted");
+    for (size_t c = 0; c < DRILL_CLASSES; c++)
+        for (int k = 0; k < 2; k++) {
+            const drill_kind_t *x = &r->kinds[c][k];
+            fprintf(f, "  %-9s %-9s %10" PRIu64 " %11" PRIu64 " %10" PRIu64 " %8.2f %14.0f\n",
+                    s_class_names[c], s_kind_names[k], x->offered, x->submissions, x->accepted,
+                    x->accepted ? (double)x->submissions / (double)x->accepted : 0,
+                    x->accepted_prep_s);
+        }
+    fprintf(f, "  submissions per accepted order: %.2f (regular %.2f, campaign %.2f)\n",
+            drill_report_per_accepted(r, 2), drill_report_per_accepted(r, 0),
+            drill_report_per_accepted(r, 1));
+    if (r->campaign_share > 0) {
+        double accepted = drill_report_regular_accepted(r), rest = 1 - r->store_share;
+        fprintf(f, "  regular orders at the top 10 stores: %.3f of them accepted, %s their"
+                   " remainder of the kitchens %.3f; their part of the prep time accepted"
+                   " there %.3f\n\n",
+                accepted, accepted >= rest ? "at least" : "below", rest,
+                drill_report_regular_share(r));
+    } else {
+        fputc('\n', f);
+    }
+}
+
 /* ---- text ---- */
 
 static const char *s_reason_name(unsigned reason)
 {
     const ProtobufCEnumValue *v =
         protobuf_c_enum_descriptor_get_value(&sluice__v1__reason__descriptor, (int)reason);
-    return v != NULL ? v->name : "?";
+    return v != NULL ? v->name : NULL;
 }
 
 static void s_pct_text(FILE *f, const char *label, const drill_pct_t *p, const char *unit,
@@ -426,7 +496,8 @@ void drill_report_print_text(const drill_report_t *r, FILE *f)
     fprintf(f, "  rejections              %10" PRIu64 "\n", r->rejected);
     for (unsigned k = 1; k < DRILL_REASONS; k++)
         if (r->reasons[k] > 0)
-            fprintf(f, "    %-20s  %10" PRIu64 "\n", s_reason_name(k), r->reasons[k]);
+            fprintf(f, "    %-20s  %10" PRIu64 "\n", s_reason_name(k) ? s_reason_name(k) : "?",
+                    r->reasons[k]);
     fprintf(f, "  errors                  %10" PRIu64 "\n", r->errors);
     fprintf(f, "  gave up after retries   %10" PRIu64 "\n", r->gave_up);
     fprintf(f, "  resent after no reply   %10" PRIu64 "\n", r->resent_after_timeout);
@@ -435,6 +506,7 @@ void drill_report_print_text(const drill_report_t *r, FILE *f)
             r->ready_sent, r->ready_ok, r->ready_refused, r->ready_refused_example[0] ? "" : "\n");
     if (r->ready_refused_example[0])
         fprintf(f, "    first refusal: %s\n\n", r->ready_refused_example);
+    s_campaign_text(r, f);
 
     drill_pct_t p;
     float *tmp = malloc((r->n_all ? r->n_all : 1) * sizeof *tmp);
@@ -504,6 +576,31 @@ static void s_json_pct(FILE *f, const char *key, const drill_pct_t *p)
                 p->n, p->p50, p->p90, p->p99, p->max);
 }
 
+static void s_campaign_json(const drill_report_t *r, FILE *f)
+{
+    fprintf(f, "\"campaign\":{\"name\":%s,\"demand_share\":%.3f,\"store_share\":%.3f,"
+               "\"honour_availability\":%s,\"feed_events\":%" PRIu64 ",\"held\":%" PRIu64
+               ",\"submissions_per_accepted\":{\"all\":%.4f,\"regular\":%.4f,"
+               "\"campaign\":%.4f},\"top10_regular_accepted\":%.4f,"
+               "\"top10_regular_prep_share\":%.4f,\"top10_remainder\":%.4f,\"classes\":[",
+            r->campaign_share > 0 ? "\"" DRILL_CAMPAIGN "\"" : "null", r->campaign_share,
+            r->store_share, r->honour ? "true" : "false", r->feed_events, r->held,
+            drill_report_per_accepted(r, 2), drill_report_per_accepted(r, 0),
+            drill_report_per_accepted(r, 1), drill_report_regular_accepted(r),
+            drill_report_regular_share(r), 1 - r->store_share);
+    for (size_t c = 0; c < DRILL_CLASSES; c++) {
+        fprintf(f, "%s{\"stores\":\"%s\"", c ? "," : "", s_class_names[c]);
+        for (int k = 0; k < 2; k++) {
+            const drill_kind_t *x = &r->kinds[c][k];
+            fprintf(f, ",\"%s\":{\"offered\":%" PRIu64 ",\"submissions\":%" PRIu64
+                       ",\"accepted\":%" PRIu64 ",\"accepted_prep_s\":%.1f}",
+                    s_kind_names[k], x->offered, x->submissions, x->accepted, x->accepted_prep_s);
+        }
+        fputc('}', f);
+    }
+    fputs("]}", f);
+}
+
 static void s_write_json(const drill_report_t *r, FILE *f)
 {
     fprintf(f, "{\"started_at\":");
@@ -522,8 +619,11 @@ static void s_write_json(const drill_report_t *r, FILE *f)
             r->submissions, r->accepted, r->duplicates, r->rejected, r->errors, r->gave_up,
             r->resent_after_timeout, r->unanswered, r->ready_sent, r->ready_ok, r->ready_refused);
     for (unsigned k = 1; k < DRILL_REASONS; k++)
-        fprintf(f, "%s\"%s\":%" PRIu64, k > 1 ? "," : "", s_reason_name(k), r->reasons[k]);
-    fprintf(f, "}},\"ack_latency_ms\":{");
+        if (s_reason_name(k))
+            fprintf(f, "%s\"%s\":%" PRIu64, k > 1 ? "," : "", s_reason_name(k), r->reasons[k]);
+    fprintf(f, "}},");
+    s_campaign_json(r, f);
+    fprintf(f, ",\"ack_latency_ms\":{");
     drill_pct_t p;
     float *tmp = malloc((r->n_all ? r->n_all : 1) * sizeof *tmp);
     if (tmp != NULL) {

@@ -1,8 +1,9 @@
 /* drill_report.h - owns sluice-drill's record of a run and its report: the
  * per-second timeline (offered, accepted, rejected by reason, ack latency,
- * breakers), the chaos log, the figures measured in PostgreSQL after the run,
- * the invariants, and the report written as text, JSON and a self-contained
- * HTML page with inline SVG charts. */
+ * breakers), the chaos log, the campaign's and regular orders by store
+ * class, the figures measured in PostgreSQL after the run, the invariants,
+ * and the report written as text, JSON and a self-contained HTML page with
+ * inline SVG charts. */
 #ifndef SLUICE_DRILL_REPORT_H
 #define SLUICE_DRILL_REPORT_H
 
@@ -14,7 +15,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define DRILL_REASONS 10        /* sluice.v1.Reason values 0..9 */
+#define DRILL_REASONS 16        /* sluice.v1.Reason values counted; the descriptor names them */
+#define DRILL_CLASSES 3         /* stores by popularity rank: 1-10, 11-100, the rest */
+#define DRILL_CAMPAIGN "giveaway"   /* the campaign's name in the generated config */
 #define DRILL_CHAOS_MAX 64
 #define DRILL_INVARIANTS_MAX 8
 #define DRILL_BREAKER_UNKNOWN 255
@@ -46,6 +49,14 @@ typedef struct {
     size_t n;
 } drill_pct_t;
 
+/* One kind of order (regular or the campaign's) at one class of stores. */
+typedef struct {
+    uint64_t offered;           /* new orders */
+    uint64_t submissions;       /* retries and resends included */
+    uint64_t accepted;
+    double accepted_prep_s;     /* their prep time as configured (real seconds) */
+} drill_kind_t;
+
 typedef struct {
     /* the run */
     uint64_t seed;
@@ -70,6 +81,12 @@ typedef struct {
     bool interrupted;           /* offering cut short by SIGINT/SIGTERM */
     uint64_t ready_sent, ready_ok, ready_refused;   /* the stores' MarkReady */
     char ready_refused_example[160];
+    /* the giveaway's campaign and the feed */
+    double campaign_share, store_share;
+    bool honour;                /* producers honoured the availability feed */
+    uint64_t held;              /* orders held at least once for a store not open */
+    uint64_t feed_events;       /* avail.<store_id> events the producers read */
+    drill_kind_t kinds[DRILL_CLASSES][2];   /* [class][0 regular, 1 campaign] */
     /* chaos */
     drill_chaos_t chaos[DRILL_CHAOS_MAX];
     size_t chaos_count;
@@ -129,6 +146,21 @@ bool drill_report_write(drill_report_t *r, const char *dir) __attribute__((warn_
 
 /* drill_report_print_text writes the text report to F. */
 void drill_report_print_text(const drill_report_t *r, FILE *f);
+
+/* drill_report_class: the class of a store of popularity RANK. */
+size_t drill_report_class(uint32_t rank);
+
+/* drill_report_regular_accepted: the share of the regular orders offered
+ * at the top-10 stores that were accepted (0 when none was offered); the
+ * campaign's share leaves them at least 1 - store_share of those kitchens.
+ * drill_report_regular_share: their part of the prep time accepted there
+ * (0 when none was), which their demand bounds too. */
+double drill_report_regular_accepted(const drill_report_t *r);
+double drill_report_regular_share(const drill_report_t *r);
+
+/* drill_report_per_accepted: submissions per accepted order of KIND (0
+ * regular, 1 campaign, 2 both), over every class; 0 when none accepted. */
+double drill_report_per_accepted(const drill_report_t *r, int kind);
 
 /* drill_report_percentiles sorts V (N floats) in place and fills OUT. */
 void drill_report_percentiles(float *v, size_t n, drill_pct_t *out);

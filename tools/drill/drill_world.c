@@ -61,6 +61,7 @@ drill_world_t *drill_world_new(uint32_t stores, uint64_t seed, double scale, dou
         return NULL;
     w->seed = seed;
     w->scale = scale;
+    w->peak_rate = peak_rate;
     w->stores = calloc(stores, sizeof *w->stores);
     w->cumulative = calloc(stores, sizeof *w->cumulative);
     if (w->stores == NULL || w->cumulative == NULL) {
@@ -238,10 +239,17 @@ bool drill_world_write_config(const drill_world_t *w, const drill_endpoints_t *e
             "  events = \"%s\";\n"
             "  control = \"%s\";\n"
             "  http = \"%s\";\n"
-            "  limits = { orders_per_second = 50000; queue_delay_ms = 50; commit_latency_ms = 250; };\n"
-            "};\n",
+            "  limits = { orders_per_second = 50000; queue_delay_ms = 50; commit_latency_ms = 250; };\n",
             (unsigned long long)w->seed, w->store_count, sc, ep->dsn, ep->ingress, ep->events,
             ep->control, ep->http);
+    if (w->availability_event_ms)
+        fprintf(f, "  availability_event_ms = %u;\n", w->availability_event_ms);
+    fputs("};\n", f);
+    if (w->campaign_name[0] && w->campaign_store_share > 0) {
+        double pace = ceil(w->peak_rate);
+        fprintf(f, "campaigns = ( { name = \"%s\"; orders_per_second = %.0f; store_share = %g; } );\n",
+                w->campaign_name, pace < 1 ? 1 : pace, w->campaign_store_share);
+    }
     double kmh = 15.0 * sc;
     fprintf(f,
             "dispatch = { margin_seconds = %u; pickup_eta_seconds = %u; assign_timeout_seconds = 10;\n"

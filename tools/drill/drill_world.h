@@ -1,8 +1,9 @@
 /* drill_world.h - owns sluice-drill's synthetic world: brands, a store
  * population clustered in a few cities with realistic kitchens and Zipf-like
- * popularity, the giveaway's demand curve, and the sluiced config generated
- * from them (rewritten for the chaos actions that pause a store or halve a
- * brand). Everything is drawn from one seed, so a run is reproducible. */
+ * popularity, the giveaway's demand curve and its campaign, and the sluiced
+ * config generated from them (rewritten for the chaos actions that pause a
+ * store or halve a brand). Everything is drawn from one seed, so a run is
+ * reproducible. */
 #ifndef SLUICE_DRILL_WORLD_H
 #define SLUICE_DRILL_WORLD_H
 
@@ -53,12 +54,18 @@ typedef struct {
 typedef struct {
     uint64_t seed;
     double scale;                 /* simulated seconds per real second */
+    double peak_rate;             /* new orders/s at the noon peak */
     drill_brand_t brands[DRILL_BRANDS_MAX];
     size_t brand_count;
     drill_store_t *stores;        /* owned */
     size_t store_count;
     double *cumulative;           /* owned: popularity CDF, sums to 1 */
     drill_city_t cities[DRILL_CITIES];
+    /* The giveaway's campaign (campaign_name, set by the caller): 0 < its
+     * store_share <= 1 puts it in the config, paced at the peak rate. */
+    char campaign_name[32];
+    double campaign_store_share;
+    uint32_t availability_event_ms;   /* daemon.availability_event_ms; 0: the default */
 } drill_world_t;
 
 /* drill_world_new draws STORES stores from SEED. Brand limits are sized from

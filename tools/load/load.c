@@ -1,4 +1,5 @@
-/* load.c - owns sluice-load, the open-loop load generator for the ingress wire contract. */
+/* load.c - owns sluice-load, the open-loop load generator for the ingress wire contract:
+ * SubmitOrder (a share of them for a campaign), or QueryAvailability of many stores. */
 #include "clock.h"
 #include "proto/sluice.pb-c.h"
 
@@ -22,7 +23,9 @@
 
 #define ID_MAX 64            /* wire contract: order_id 1..64 chars */
 #define ITEMS_MAX 50         /* wire contract: 1..50 items */
-#define PACK_BYTES 2048      /* a worst-case SubmitOrder is ~750 bytes; checked at start */
+#define PACK_BYTES 8192      /* a worst-case SubmitOrder is ~820 bytes, a QueryAvailability of
+                              * 1,000 stores ~5,100; checked at start */
+#define QUERY_STORES_MAX 1000 /* wire contract: QueryAvailability.store_ids per request */
 #define HWM 100000
 #define RECV_BATCH 1024      /* replies taken from one socket before the schedule is looked at again */
 #define ARENA_BYTES 65536    /* one decoded Reply; larger ones spill to malloc */
@@ -53,6 +56,9 @@ typedef struct {
     char prefix[ID_MAX + 1];
     uint64_t timeout_ms;
     bool json;
+    const char *campaign;     /* SubmitOrder.campaign of a share of the orders; NULL: none */
+    double campaign_share;    /* that share, 0..1 */
+    uint32_t query_stores;    /* not 0: QueryAvailability of this many stores instead */
 } options_t;
 
 typedef struct {
@@ -68,6 +74,8 @@ typedef struct {
     Sluice__V1__Geo dropoff;
     Sluice__V1__Item item[ITEMS_MAX];
     Sluice__V1__Item *item_ptr[ITEMS_MAX];
+    Sluice__V1__QueryAvailability query;
+    uint32_t query_ids[QUERY_STORES_MAX];
     char sku[ITEMS_MAX][16];
     char id[ID_MAX + 32];     /* room for any seq; the run's ids are checked to fit ID_MAX */
     size_t id_stem;           /* id[0 .. id_stem) holds "<prefix>-" */
@@ -101,6 +109,8 @@ typedef struct {
 
 typedef struct {
     uint64_t offered, sent, replies, accepted, duplicates, rejected, errors;
+    uint64_t answers;         /* Availability replies (--query-stores) */
+    uint64_t campaign_sent, campaign_accepted;   /* of the orders for --campaign */
     uint64_t late;            /* replies that came after their request expired in flight */
     uint64_t stray;           /* replies whose request_id matches nothing outstanding */
     uint64_t reasons[REASON_SLOTS];
@@ -168,6 +178,11 @@ static void s_usage(FILE *out)
           "  --timeout-ms T     wait at most T ms for replies after offering stops (default 5000);\n"
           "                     while offering, a request unanswered for T ms (at least 1 s)\n"
           "                     gives its window slot back; a reply before the run ends still counts\n"
+          "  --campaign NAME    orders carry SubmitOrder.campaign NAME (a campaign of the config)\n"
+          "  --campaign-share F the share of orders that carry it, 0..1, by a hash of the order's\n"
+          "                     number (default 1)\n"
+          "  --query-stores N   send QueryAvailability for N stores (1..1000) of --stores instead\n"
+          "                     of orders, with --campaign when given; latency is its round trip\n"
           "  --json             print the summary as one JSON object\n"
           "  --help\n"
           "\n"
@@ -178,7 +193,8 @@ static void s_usage(FILE *out)
           "\n"
           "Ends with one line: RESULT sent=.. replies=.. accepted=.. rejected=.. overloaded=..\n"
           "unavailable=.. lost=.. accepted_per_s=.. replies_per_s=.. p50_ms=.. p90_ms=.. p99_ms=..\n"
-          "p999_ms=.. max_ms=.. elapsed_s=..\n"
+          "p999_ms=.. max_ms=.. elapsed_s=.. rejected_p50_ms=.. rejected_p99_ms=.. busy=..\n"
+          "campaign_limit=.. campaign_accepted=.. answers=..\n"
           "Exit status: 0 run completed, 1 usage or connection error, 2 a request got no reply.\n",
           out);
 }
@@ -316,12 +332,13 @@ static void s_options_default(options_t *o)
         .dropoff_lat = 30.28,
         .dropoff_lng = 120.15,
         .timeout_ms = 5000,
+        .campaign_share = 1,
     };
     snprintf(o->prefix, sizeof o->prefix, "load-%ld-%lld", (long)getpid(), (long long)time(NULL));
 }
 
 enum { O_ENDPOINT = 256, O_CONN, O_RATE, O_DUR, O_COUNT, O_WIN, O_STORES, O_ITEMS,
-       O_DROPOFF, O_PREFIX, O_TIMEOUT, O_JSON, O_HELP };
+       O_DROPOFF, O_PREFIX, O_TIMEOUT, O_JSON, O_CAMPAIGN, O_CAMPAIGN_SHARE, O_QUERY, O_HELP };
 
 static const struct option s_longopts[] = {
     {"endpoint", required_argument, NULL, O_ENDPOINT},
@@ -336,6 +353,9 @@ static const struct option s_longopts[] = {
     {"prefix", required_argument, NULL, O_PREFIX},
     {"timeout-ms", required_argument, NULL, O_TIMEOUT},
     {"json", no_argument, NULL, O_JSON},
+    {"campaign", required_argument, NULL, O_CAMPAIGN},
+    {"campaign-share", required_argument, NULL, O_CAMPAIGN_SHARE},
+    {"query-stores", required_argument, NULL, O_QUERY},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -373,6 +393,16 @@ static bool s_apply_option(int c, const char *arg, options_t *o)
     case O_JSON:
         o->json = true;
         return true;
+    case O_CAMPAIGN:
+        for (const char *p = arg; *p; p++)
+            if (!s_id_char((unsigned char)*p))
+                return false;
+        o->campaign = arg;
+        return arg[0] != '\0' && strlen(arg) <= ID_MAX;
+    case O_CAMPAIGN_SHARE:
+        return s_parse_double(arg, &o->campaign_share) && o->campaign_share <= 1;
+    case O_QUERY:
+        return s_parse_u32(arg, 1, QUERY_STORES_MAX, &o->query_stores);
     default:
         return false;
     }
@@ -485,6 +515,39 @@ static void s_order_init(order_t *o, const options_t *opt)
     o->req.body_case = SLUICE__V1__REQUEST__BODY_SUBMIT;
     o->req.submit = &o->submit;
     o->id_stem = (size_t)snprintf(o->id, sizeof o->id, "%s-", opt->prefix);
+    if (opt->query_stores > 0) {
+        o->query = (Sluice__V1__QueryAvailability)SLUICE__V1__QUERY_AVAILABILITY__INIT;
+        o->query.n_store_ids = opt->query_stores;
+        o->query.store_ids = o->query_ids;
+        o->query.campaign = (char *)(opt->campaign ? opt->campaign : "");
+        o->req.body_case = SLUICE__V1__REQUEST__BODY_QUERY_AVAILABILITY;
+        o->req.query_availability = &o->query;
+    }
+}
+
+/* s_mix: a hash of SEQ with SALT, the same on every run. */
+static uint64_t s_mix(uint64_t seq, uint64_t salt)
+{
+    uint64_t z = seq + salt;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* s_for_campaign: does order SEQ carry --campaign? A hash, not a random
+ * stream, so a rerun builds the same orders. */
+static bool s_for_campaign(const options_t *o, uint64_t seq)
+{
+    return o->campaign != NULL &&
+           (double)(s_mix(seq, 0x5eedca3a19f00dull) % 1000000u) < o->campaign_share * 1e6;
+}
+
+/* s_query_set asks about the --query-stores stores of the range from STORE on. */
+static void s_query_set(order_t *o, const options_t *opt, uint32_t store)
+{
+    uint64_t span = (uint64_t)opt->store_hi - opt->store_lo + 1u;
+    for (uint32_t i = 0; i < opt->query_stores; i++)
+        o->query_ids[i] = opt->store_lo + (uint32_t)(((uint64_t)(store - opt->store_lo) + i) % span);
 }
 
 /* s_order_set writes P-<seq> without printf: this runs once per order. */
@@ -511,9 +574,12 @@ static size_t s_order_pack(order_t *o, uint64_t seq)
 }
 
 /* s_order_fits checks that the largest order this run can build fits the pack buffer. */
-static bool s_order_fits(order_t *o)
+static bool s_order_fits(order_t *o, const options_t *opt)
 {
     s_order_set(o, UINT64_MAX, UINT32_MAX, UINT64_MAX);
+    o->submit.campaign = (char *)(opt->campaign ? opt->campaign : "");
+    for (uint32_t i = 0; i < opt->query_stores; i++)
+        o->query_ids[i] = UINT32_MAX;
     o->req.request_id = UINT64_MAX;
     size_t need = protobuf_c_message_get_packed_size(&o->req.base);
     if (need > sizeof o->buf) {
@@ -527,18 +593,11 @@ static bool s_order_fits(order_t *o)
 /* s_store_for spreads seqs over the store range by a hash of seq, not a random
  * stream: a rerun with the same --prefix rebuilds identical orders, so the
  * daemon answers duplicate=true rather than CONFLICT. */
-static uint64_t s_mix(uint64_t seq)
-{
-    uint64_t z = seq + 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static uint32_t s_store_for(const options_t *o, uint64_t seq)
 {
+    uint64_t z = s_mix(seq, 0x9e3779b97f4a7c15ull);
     uint64_t span = (uint64_t)o->store_hi - o->store_lo + 1u;
-    return o->store_lo + (uint32_t)(s_mix(seq) % span);
+    return o->store_lo + (uint32_t)(z % span);
 }
 
 /* s_dropoff_for places order SEQ's dropoff uniformly within dropoff_km of
@@ -547,7 +606,7 @@ static void s_dropoff_for(const options_t *o, uint64_t seq, Sluice__V1__Geo *at)
 {
     if (o->dropoff_km <= 0)
         return;
-    uint64_t z = s_mix(seq ^ 0x5bd1e995u);
+    uint64_t z = s_mix(seq, 0x5bd1e9955bd1e995ull);
     double u = (double)(z >> 40) / 16777216.0, v = (double)(z & 0xffffffu) / 16777216.0;
     double r = o->dropoff_km * sqrt(u), angle = 2 * M_PI * v;
     double km_per_deg_lat = 111.195;
@@ -787,8 +846,15 @@ static bool s_send_one(gen_t *g, uint32_t k, uint64_t due)
         g->fatal = true;
         return false;
     }
-    s_order_set(&g->order, seq, s_store_for(&g->opt, seq), clock_wall_ms());
-    s_dropoff_for(&g->opt, seq, &g->order.dropoff);
+    uint32_t store = s_store_for(&g->opt, seq);
+    bool campaign = s_for_campaign(&g->opt, seq);
+    if (g->opt.query_stores > 0) {
+        s_query_set(&g->order, &g->opt, store);
+    } else {
+        s_order_set(&g->order, seq, store, clock_wall_ms());
+        s_dropoff_for(&g->opt, seq, &g->order.dropoff);
+        g->order.submit.campaign = (char *)(campaign ? g->opt.campaign : "");
+    }
     size_t len = s_order_pack(&g->order, seq);
     /* A send may process the socket's commands and so swallow the ZMQ_FD
      * edge of a reply that is already waiting. */
@@ -805,6 +871,7 @@ static bool s_send_one(gen_t *g, uint32_t k, uint64_t due)
     uint64_t now = clock_mono_us();
     *s_slot(g, seq) = (slot_t){.due_us = due ? due : now, .sent_us = now, .conn = k,
                                .state = SLOT_OUTSTANDING};
+    g->t.campaign_sent += campaign && g->opt.query_stores == 0;
     if (g->t.sent == 0)
         g->first_send_us = now;
     g->conns[k].inflight++;
@@ -838,12 +905,14 @@ static void s_send_due(gen_t *g)
 
 /* ---- receiving ---- */
 
-static void s_count_ack(gen_t *g, const Sluice__V1__OrderAck *ack, uint64_t latency)
+static void s_count_ack(gen_t *g, uint64_t seq, const Sluice__V1__OrderAck *ack,
+                        uint64_t latency)
 {
     if (ack->duplicate)
         g->t.duplicates++;
     if (ack->decision == SLUICE__V1__DECISION__ACCEPTED) {
         g->t.accepted++;
+        g->t.campaign_accepted += s_for_campaign(&g->opt, seq);
         s_hist_record(&g->acc, latency);
     } else if (ack->decision == SLUICE__V1__DECISION__REJECTED) {
         g->t.rejected++;
@@ -888,9 +957,12 @@ static void s_handle_reply(gen_t *g, const void *data, size_t len, uint64_t now)
         g->last_reply_us = now;
         s_hist_record(&g->all, latency);
         if (reply->body_case == SLUICE__V1__REPLY__BODY_ACK && reply->ack != NULL)
-            s_count_ack(g, reply->ack, latency);
+            s_count_ack(g, reply->request_id, reply->ack, latency);
+        else if (reply->body_case == SLUICE__V1__REPLY__BODY_AVAILABILITY &&
+                 g->opt.query_stores > 0)
+            g->t.answers++;
         else
-            g->t.errors++;   /* an Error, or a body a submit never gets */
+            g->t.errors++;   /* an Error, or a body its request never gets */
     }
     s_reply_release(g, reply);
 }
@@ -1122,12 +1194,22 @@ static void s_print_text(const gen_t *g, const summary_t *s)
     else
         printf("rate unlimited, ");
     printf("stores %u-%u, %u items, prefix %s\n", o->store_lo, o->store_hi, o->items, o->prefix);
+    if (o->query_stores > 0)
+        printf("  QueryAvailability of %u stores%s%s each\n", o->query_stores,
+               o->campaign ? " for campaign " : "", o->campaign ? o->campaign : "");
+    else if (o->campaign)
+        printf("  campaign %s on %.0f%% of the orders\n", o->campaign, 100.0 * o->campaign_share);
     printf("  offered     %12" PRIu64 "   %.1f/s\n", t->offered, s->offered_per_s);
     printf("  sent        %12" PRIu64 "\n", t->sent);
     if (s->unsent > 0)
         printf("  unsent      %12" PRIu64 "   due but every window was full or down\n", s->unsent);
     printf("  replies     %12" PRIu64 "\n", t->replies);
     printf("  accepted    %12" PRIu64 "\n", t->accepted);
+    if (o->campaign && o->query_stores == 0)
+        printf("    campaign  %12" PRIu64 " of %" PRIu64 " sent\n", t->campaign_accepted,
+               t->campaign_sent);
+    if (o->query_stores > 0)
+        printf("  answers     %12" PRIu64 "   Availability replies\n", t->answers);
     printf("  duplicates  %12" PRIu64 "\n", t->duplicates);
     printf("  rejected    %12" PRIu64 "\n", t->rejected);
     for (unsigned r = 0; r < REASON_SLOTS; r++) {
@@ -1190,8 +1272,10 @@ static void s_print_json(const gen_t *g, const summary_t *s)
     s_json_string(o->prefix);
     printf(",\"offered\":%" PRIu64 ",\"sent\":%" PRIu64 ",\"unsent\":%" PRIu64
            ",\"replies\":%" PRIu64 ",\"accepted\":%" PRIu64 ",\"duplicates\":%" PRIu64
-           ",\"rejected\":%" PRIu64 ",\"rejected_by_reason\":{",
-           t->offered, t->sent, s->unsent, t->replies, t->accepted, t->duplicates, t->rejected);
+           ",\"rejected\":%" PRIu64 ",\"campaign_sent\":%" PRIu64 ",\"campaign_accepted\":%" PRIu64
+           ",\"answers\":%" PRIu64 ",\"rejected_by_reason\":{",
+           t->offered, t->sent, s->unsent, t->replies, t->accepted, t->duplicates, t->rejected,
+           t->campaign_sent, t->campaign_accepted, t->answers);
     const char *sep = "";
     for (unsigned r = 1; r < REASON_SLOTS; r++) {
         const char *name = s_reason_name(r);
@@ -1237,11 +1321,13 @@ static void s_print_result(const gen_t *g, const summary_t *s)
            " overloaded=%" PRIu64 " unavailable=%" PRIu64 " lost=%" PRIu64
            " accepted_per_s=%.1f replies_per_s=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f"
            " p999_ms=%.3f max_ms=%.3f elapsed_s=%.3f rejected_p50_ms=%.3f rejected_p99_ms=%.3f"
-           " busy=%" PRIu64 "\n",
+           " busy=%" PRIu64 " campaign_limit=%" PRIu64 " campaign_accepted=%" PRIu64
+           " answers=%" PRIu64 "\n",
            t->sent, t->replies, t->accepted, t->rejected,
            t->reasons[SLUICE__V1__REASON__OVERLOADED], t->reasons[SLUICE__V1__REASON__UNAVAILABLE],
            s->lost, s->accepted_per_s, s->replies_per_s, s->p50, s->p90, s->p99, s->p999, s->max,
-           s->elapsed_s, s->rej_p50, s->rej_p99, t->reasons[SLUICE__V1__REASON__STORE_BUSY]);
+           s->elapsed_s, s->rej_p50, s->rej_p99, t->reasons[SLUICE__V1__REASON__STORE_BUSY],
+           t->reasons[SLUICE__V1__REASON__CAMPAIGN_LIMIT], t->campaign_accepted, t->answers);
 }
 
 /* ---- setup and main ---- */
@@ -1321,7 +1407,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     s_install_signals();
-    if (!s_order_fits(&g->order) || !s_open(g)) {
+    if (!s_order_fits(&g->order, &opt) || !s_open(g)) {
         s_gen_destroy(&g);
         return EXIT_USAGE;
     }

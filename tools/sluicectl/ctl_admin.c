@@ -3,6 +3,7 @@
 
 #include "control.h"
 #include "ctl_daemon.h"
+#include "ctl_json.h"
 #include "ctl_text.h"
 
 #include <pwd.h>
@@ -14,6 +15,24 @@ static void s_who(char *out, size_t len)
 {
     const struct passwd *pw = getpwuid(getuid());
     snprintf(out, len, "sluicectl %.40s", pw != NULL ? pw->pw_name : "unknown");
+}
+
+void ctl_admin_json_answer(const ctl_t *ctl, const ProtobufCMessage *body)
+{
+    ctl_json_t j;
+    ctl_json_init(&j, stdout);
+    ctl_json_begin_object(&j);
+    ctl_json_key(&j, "source");
+    ctl_json_string(&j, "daemon");
+    ctl_json_key(&j, "endpoint");
+    ctl_json_string(&j, ctl->asked);
+    const ProtobufCMessageDescriptor *d = body->descriptor;
+    ctl_json_field_t fields[16];
+    size_t n = 0;
+    for (unsigned i = 0; i < d->n_fields && n < sizeof fields / sizeof fields[0]; i++)
+        fields[n++] = (ctl_json_field_t){ d->fields[i].name, NULL };
+    ctl_json_fields(&j, body, fields, n);
+    ctl_json_end_object(&j);
 }
 
 static int s_pause_or_resume(ctl_t *ctl, char **argv, bool pause)
@@ -41,8 +60,12 @@ static int s_pause_or_resume(ctl_t *ctl, char **argv, bool pause)
     int rc = ctl_daemon_call(ctl, &req, false, SLUICE__CONTROL__V1__REPLY__BODY_PAUSE, &reply);
     if (rc != CTL_EXIT_OK)
         return rc;
-    ctl_text_put(stdout, reply->pause->message);
-    fputc('\n', stdout);
+    if (ctl->json) {
+        ctl_admin_json_answer(ctl, &reply->pause->base);
+    } else {
+        ctl_text_put(stdout, reply->pause->message);
+        fputc('\n', stdout);
+    }
     sluice__control__v1__reply__free_unpacked(reply, NULL);
     return CTL_EXIT_OK;
 }
@@ -68,8 +91,12 @@ int ctl_admin_reload(ctl_t *ctl, char **argv)
     int rc = ctl_daemon_call(ctl, &req, false, SLUICE__CONTROL__V1__REPLY__BODY_RELOAD, &r);
     if (rc != CTL_EXIT_OK)
         return rc;
-    ctl_text_put_lines(stdout, r->reload->message);
-    fputc('\n', stdout);
+    if (ctl->json) {
+        ctl_admin_json_answer(ctl, &r->reload->base);
+    } else {
+        ctl_text_put_lines(stdout, r->reload->message);
+        fputc('\n', stdout);
+    }
     sluice__control__v1__reply__free_unpacked(r, NULL);
     return CTL_EXIT_OK;
 }

@@ -2,6 +2,7 @@
 #include "ctl_daemon.h"
 
 #include "control.h"
+#include "ctl_error.h"
 #include "ctl_text.h"
 
 #include <stdio.h>
@@ -9,12 +10,12 @@
 /* s_endpoint: the control endpoint to ask first. */
 static const char *s_endpoint(const ctl_t *ctl)
 {
-    return ctl->control != NULL ? ctl->control : ctl->cfg->daemon.control;
+    return ctl->control != NULL ? ctl->control : ctl->daemon->control;
 }
 
 bool ctl_daemon_can_ask(const ctl_t *ctl)
 {
-    return ctl->control != NULL || ctl->cfg != NULL;
+    return ctl->control != NULL || ctl->daemon != NULL;
 }
 
 ctl_control_status_t ctl_daemon_ask(ctl_t *ctl, ctl_request_t *req, bool read,
@@ -27,7 +28,7 @@ ctl_control_status_t ctl_daemon_ask(ctl_t *ctl, ctl_request_t *req, bool read,
     if (!refused || !read || ctl->control != NULL)
         return st;
     char ro[1100], ro_why[512];
-    control_readonly_endpoint(&ctl->cfg->daemon, ro, sizeof ro);
+    control_readonly_endpoint(ctl->daemon, ro, sizeof ro);
     if (!ro[0])
         return st;
     ctl_control_status_t ro_st = ctl_control_ask(ro, ctl->timeout_ms, req, reply, ro_why,
@@ -44,14 +45,14 @@ ctl_control_status_t ctl_daemon_ask(ctl_t *ctl, ctl_request_t *req, bool read,
 static int s_daemon_failure(const ctl_t *ctl, ctl_control_status_t st, const char *why)
 {
     if (st == CTL_CONTROL_DENIED) {
-        fprintf(stderr, "sluicectl: %s: %s; see sluicectl(8), PERMISSIONS\n", ctl->asked, why);
+        ctl_error("%s: %s; see sluicectl(8), PERMISSIONS", ctl->asked, why);
         return CTL_EXIT_DENIED;
     }
     if (st == CTL_CONTROL_UNREACHABLE) {
-        fprintf(stderr, "sluicectl: daemon not reachable at %s: %s\n", ctl->asked, why);
+        ctl_error("daemon not reachable at %s: %s", ctl->asked, why);
         return CTL_EXIT_DAEMON_UNREACHABLE;
     }
-    fprintf(stderr, "sluicectl: asking the daemon at %s failed: %s\n", ctl->asked, why);
+    ctl_error("asking the daemon at %s failed: %s", ctl->asked, why);
     return CTL_EXIT_REFUSED;
 }
 
@@ -63,13 +64,11 @@ static int s_reply_error(const ctl_t *ctl, const ctl_reply_t *r,
     if (r->body_case == expected)
         return -1;
     if (r->body_case != SLUICE__CONTROL__V1__REPLY__BODY_ERROR || r->error == NULL) {
-        fprintf(stderr, "sluicectl: the daemon at %s answered something unexpected\n", ctl->asked);
+        ctl_error("the daemon at %s answered something unexpected", ctl->asked);
         return CTL_EXIT_REFUSED;
     }
-    fprintf(stderr, "sluicectl: the daemon at %s says %s: ", ctl->asked,
-            control_code_name(r->error->code));
-    ctl_text_put_lines(stderr, r->error->message);
-    fputc('\n', stderr);
+    ctl_error("the daemon at %s says %s: %s", ctl->asked, control_code_name(r->error->code),
+              r->error->message);
     switch (r->error->code) {
     case SLUICE__CONTROL__V1__ERROR__CODE__PERMISSION_DENIED:
         return CTL_EXIT_DENIED;

@@ -3,6 +3,7 @@
 
 #include "control.h"
 #include "ctl_daemon.h"
+#include "ctl_error.h"
 #include "ctl_json.h"
 #include "ctl_text.h"
 #include "order.h"
@@ -58,6 +59,8 @@ static void s_order_json(const support_query_order_t *o, const order_source_t *s
     ctl_json_string(&j, r->voucher_id);
     ctl_json_key(&j, "customer_ref");
     ctl_json_string(&j, r->customer_ref);
+    ctl_json_key(&j, "campaign");
+    ctl_json_string(&j, r->campaign);
     ctl_json_key(&j, "accepted_at");
     ctl_json_string(&j, r->accepted_at);
     ctl_json_key(&j, "promised_ready_at");
@@ -142,6 +145,8 @@ static void s_order_text(const support_query_order_t *o, const char *store_name,
         ctl_text_field("voucher", r->voucher_id);
     if (r->customer_ref != NULL)
         ctl_text_field("customer", r->customer_ref);
+    if (r->campaign != NULL)
+        ctl_text_field("campaign", r->campaign);
     ctl_text_field("accepted", r->accepted_at);
     ctl_text_field("promised ready", r->promised_ready_at);
     ctl_text_field("promised delivery", r->promised_delivery_at);
@@ -208,6 +213,7 @@ static bool s_order_of_reply(const Sluice__Control__V1__OrderReply *r, support_q
         .refund_due = w->refund_due,
         .prep_slot = ctl_daemon_nullable(w->prep_slot),
         .prep_start_at = ctl_daemon_nullable(w->prep_start_at),
+        .campaign = ctl_daemon_nullable(w->campaign),
     };
     o->dispatch_count = r->n_dispatches;
     o->event_count = r->n_events;
@@ -245,9 +251,12 @@ static bool s_order_of_reply(const Sluice__Control__V1__OrderReply *r, support_q
  * already open (a new one costs more than the whole lookup), and prints its
  * answer. Returns the exit code, or -1 with WHY (LEN bytes) saying why
  * PostgreSQL must be asked directly: no daemon, or one that could not
- * answer this (its database down, an older version). */
-static int s_order_from_daemon(ctl_t *ctl, const char *id, char *why, size_t len)
+ * answer this (its database down, an older version), or would not (*DENIED:
+ * an order is a customer's data, not for the read-only socket; PostgreSQL's
+ * own permissions then decide). */
+static int s_order_from_daemon(ctl_t *ctl, const char *id, char *why, size_t len, bool *denied)
 {
+    *denied = false;
     if (ctl->database != NULL || !ctl_daemon_can_ask(ctl)) {
         snprintf(why, len, "daemon not asked: %s",
                  ctl->database != NULL ? "--database given" : "config not read");
@@ -263,7 +272,9 @@ static int s_order_from_daemon(ctl_t *ctl, const char *id, char *why, size_t len
     char ask_why[512];
     ctl_control_status_t st = ctl_daemon_ask(ctl, &req, true, &reply, ask_why, sizeof ask_why);
     if (st != CTL_CONTROL_OK) {
-        snprintf(why, len, "daemon not reachable at %.200s: %.300s", ctl->asked, ask_why);
+        *denied = st == CTL_CONTROL_DENIED;
+        snprintf(why, len, "daemon %s at %.200s: %.300s",
+                 *denied ? "not ours to ask" : "not reachable", ctl->asked, ask_why);
         return -1;
     }
     int rc = -1;
@@ -273,7 +284,7 @@ static int s_order_from_daemon(ctl_t *ctl, const char *id, char *why, size_t len
         support_query_order_t o;
         order_source_t src = { .endpoint = ctl->asked };
         if (!s_order_of_reply(reply->order, &o)) {
-            fprintf(stderr, "sluicectl: out of memory\n");
+            ctl_error("out of memory");
             rc = CTL_EXIT_FAILED;
         } else if (ctl->json) {
             s_order_json(&o, &src);
@@ -284,10 +295,10 @@ static int s_order_from_daemon(ctl_t *ctl, const char *id, char *why, size_t len
         }
         support_query_order_clear(&o);
     } else if (err != NULL && err->code == SLUICE__CONTROL__V1__ERROR__CODE__NOT_FOUND) {
-        fprintf(stderr, "sluicectl: no order %s in PostgreSQL (asked the daemon at %s)\n", id,
-                ctl->asked);
+        ctl_error("no order %s in PostgreSQL (asked the daemon at %s)", id, ctl->asked);
         rc = CTL_EXIT_NOT_FOUND;
     } else {
+        *denied = err != NULL && err->code == SLUICE__CONTROL__V1__ERROR__CODE__PERMISSION_DENIED;
         snprintf(why, len, "the daemon at %.200s says %s: %.300s", ctl->asked,
                  err ? control_code_name(err->code) : "something unexpected",
                  err ? err->message : "");
@@ -300,18 +311,17 @@ int ctl_order_run(ctl_t *ctl, char **argv)
 {
     const char *id = argv[0];
     if (!order_id_valid(id)) {
-        fprintf(stderr, "sluicectl: \"%s\" is not an order id (1..64 of A-Z a-z 0-9 . _ : -)\n",
-                id);
+        ctl_error("\"%s\" is not an order id (1..64 of A-Z a-z 0-9 . _ : -)", id);
         return CTL_EXIT_USAGE;
     }
     char why[600];
-    int rc = s_order_from_daemon(ctl, id, why, sizeof why);
+    bool denied;
+    int rc = s_order_from_daemon(ctl, id, why, sizeof why, &denied);
     if (rc >= 0)
         return rc;
-    if (ctl->database == NULL && ctl->cfg == NULL) {
-        fprintf(stderr, "sluicectl: %s; no database to read instead (-c CONFIG or --database "
-                        "CONNINFO)\n", why);
-        return CTL_EXIT_DAEMON_UNREACHABLE;
+    if (ctl->database == NULL && ctl->daemon == NULL) {
+        ctl_error("%s; no database to read instead (-c CONFIG or --database CONNINFO)", why);
+        return denied ? CTL_EXIT_DENIED : CTL_EXIT_DAEMON_UNREACHABLE;
     }
     if ((rc = ctl_connect(ctl)) != CTL_EXIT_OK)
         return rc;
@@ -328,8 +338,7 @@ int ctl_order_run(ctl_t *ctl, char **argv)
             s_order_text(&o, cs != NULL ? cs->name : NULL, &src);
         }
     } else if (st == SUPPORT_QUERY_NOT_FOUND) {
-        fprintf(stderr, "sluicectl: no order %s in PostgreSQL (%s)\n", id,
-                support_query_target(ctl->db));
+        ctl_error("no order %s in PostgreSQL (%s)", id, support_query_target(ctl->db));
         rc = CTL_EXIT_NOT_FOUND;
     } else {
         rc = ctl_pg_failure(ctl, st);

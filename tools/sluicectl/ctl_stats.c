@@ -2,6 +2,7 @@
 #include "ctl_stats.h"
 
 #include "ctl_daemon.h"
+#include "ctl_error.h"
 #include "ctl_format.h"
 #include "ctl_json.h"
 #include "ctl_text.h"
@@ -44,7 +45,7 @@ static void s_platforms_text(const ctl_t *ctl, const ctl_reply_t *reply)
     if (text == NULL || cells == NULL) {
         free(text);
         free(cells);
-        fprintf(stderr, "sluicectl: out of memory\n");
+        ctl_error("out of memory");
         return;
     }
     for (size_t i = 0; i < p->n_platforms; i++) {

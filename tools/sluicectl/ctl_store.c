@@ -4,6 +4,7 @@
 #include "clock.h"
 #include "control.h"
 #include "ctl_daemon.h"
+#include "ctl_error.h"
 #include "ctl_format.h"
 #include "ctl_json.h"
 #include "ctl_text.h"
@@ -579,14 +580,11 @@ int ctl_store_run(ctl_t *ctl, char **argv)
         /* reported */
     } else if (s == NULL && d.last_accepted == NULL) {
         if (ctl->cfg != NULL)
-            fprintf(stderr,
-                    "sluicectl: no store %" PRIu32 " in %s and no order of it in PostgreSQL\n", id,
-                    ctl->config_path);
+            ctl_error("no store %" PRIu32 " in %s and no order of it in PostgreSQL", id,
+                      ctl->config_path);
         else
-            fprintf(stderr,
-                    "sluicectl: no order of store %" PRIu32
-                    " in PostgreSQL (config not read: %s)\n",
-                    id, ctl->config_errors);
+            ctl_error("no order of store %" PRIu32 " in PostgreSQL (config not read: %s)", id,
+                      ctl->config_errors);
         rc = CTL_EXIT_NOT_FOUND;
     } else if (ctl->json) {
         s_store_json(ctl, id, s, &d, &live);

@@ -2,6 +2,7 @@
 #include "reconcile_cmd.h"
 
 #include "clock.h"
+#include "ctl_error.h"
 #include "ctl_json.h"
 #include "log.h"
 #include "reconcile.h"
@@ -44,8 +45,8 @@ static bool s_parse_day(const reconcile_cmd_opts_t *opts, day_t *day)
         errno = 0;
         long v = strtol(opts->utc_offset, &end, 10);
         if (opts->utc_offset[0] == '\0' || *end != '\0' || errno != 0 || v < -840 || v > 840) {
-            fprintf(stderr, "sluicectl: --utc-offset %s: minutes east of UTC, -840..840 "
-                            "(480 for UTC+08:00)\n", opts->utc_offset);
+            ctl_error("--utc-offset %s: minutes east of UTC, -840..840 (480 for UTC+08:00)",
+                      opts->utc_offset);
             return false;
         }
         day->offset = (int32_t)v;
@@ -60,14 +61,13 @@ static bool s_parse_day(const reconcile_cmd_opts_t *opts, day_t *day)
         char extra;
         if (strlen(opts->date) != ADAPTER_DAY_LEN ||
             sscanf(opts->date, "%4d-%2d-%2d%c", &y, &m, &d, &extra) != 3 || y < 1970) {
-            fprintf(stderr, "sluicectl: --date %s: a date YYYY-MM-DD, 1970 or later\n",
-                    opts->date);
+            ctl_error("--date %s: a date YYYY-MM-DD, 1970 or later", opts->date);
             return false;
         }
         tm = (struct tm){ .tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d };
         t = timegm(&tm);
         if (tm.tm_year != y - 1900 || tm.tm_mon != m - 1 || tm.tm_mday != d) {
-            fprintf(stderr, "sluicectl: --date %s: no such day\n", opts->date);
+            ctl_error("--date %s: no such day", opts->date);
             return false;
         }
     }
@@ -78,7 +78,7 @@ static bool s_parse_day(const reconcile_cmd_opts_t *opts, day_t *day)
 
 static int s_db_exit(support_query_t *db, support_query_status_t st)
 {
-    fprintf(stderr, "sluicectl: %s (at %s)\n", support_query_error(db), support_query_target(db));
+    ctl_error("%s (at %s)", support_query_error(db), support_query_target(db));
     return st == SUPPORT_QUERY_UNREACHABLE ? RECONCILE_EXIT_DB_UNREACHABLE
                                            : RECONCILE_EXIT_DB_FAILED;
 }
@@ -103,7 +103,7 @@ static support_query_status_t s_run_one(run_t *r, support_query_t *db, void *zct
         return st;
     if (!reconcile_compare(r->ours.rows, r->ours.count, r->report.lines, r->report.count,
                            &r->result)) {
-        fprintf(stderr, "sluicectl: out of memory comparing %s's report\n", p->name);
+        ctl_error("out of memory comparing %s's report", p->name);
         return SUPPORT_QUERY_FAILED;
     }
     stored.result = &r->result;
@@ -323,7 +323,7 @@ int reconcile_cmd_run(const config_t *cfg, support_query_t *db, const reconcile_
     void *zctx = zmq_ctx_new();
     int rc = RECONCILE_EXIT_DB_FAILED;
     if (runs == NULL || zctx == NULL) {
-        fprintf(stderr, "sluicectl: out of memory\n");
+        ctl_error("out of memory");
         goto done;
     }
     zmq_ctx_set(zctx, ZMQ_BLOCKY, 0);  /* closing never waits for unsent requests */

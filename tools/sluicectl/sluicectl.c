@@ -7,11 +7,13 @@
  * directly, so support staff get answers while sluiced is down, and adds
  * the daemon's live view when the daemon answers on its control socket
  * (ctl_daemon.c, ctl_control.c), and every answer says where it came from.
- * platforms, stats, pause, resume and reload ask the daemon only.
+ * platforms, stats, campaign, pause, resume and reload ask the daemon only.
  * `reconcile` asks the platforms and PostgreSQL itself (reconcile_cmd.c). */
 #include "ctl.h"
 #include "ctl_admin.h"
+#include "ctl_campaign.h"
 #include "ctl_control.h"
+#include "ctl_error.h"
 #include "ctl_order.h"
 #include "ctl_stats.h"
 #include "ctl_store.h"
@@ -46,7 +48,8 @@ static void s_usage(FILE *out)
             "  --control ENDPOINT    the daemon's control socket, instead of daemon.control\n"
             "                        (read commands then try daemon.control_readonly)\n"
             "  --timeout MS          how long to wait for the daemon (default 2000)\n"
-            "  --json                one JSON object instead of tables (read commands)\n"
+            "  --json                one JSON object instead of tables or lines; a failure\n"
+            "                        too: {\"error\":{\"exit\":N,\"reason\":...,\"message\":...}}\n"
             "\n"
             "order asks the daemon (its open PostgreSQL connection) and reads PostgreSQL\n"
             "itself when no daemon answers; store reads PostgreSQL and, when the daemon\n"
@@ -58,62 +61,22 @@ static void s_usage(FILE *out)
             "could not ask a platform. See sluicectl(8).\n");
 }
 
-/* ---- config ---- */
-
-/* ctl_load_config reads the config; with ONLY_STORE (not 0) only the pieces of
- * big store files that can hold that store (config_load_options_t): a
- * 300,000-store config takes a second or more to read whole. A failure is
- * fatal (false) when the connection string must come from it or the user
- * named the file; otherwise it is kept in config_errors and said in the
- * answer. */
-bool ctl_load_config(ctl_t *ctl, bool required, uint32_t only_store)
-{
-    const config_load_options_t opts = { .only_store = only_store };
-    ctl->cfg = config_load_with(ctl->config_path, &opts, &ctl->config_errors);
-    ctl->cfg_only_store = only_store;
-    if (ctl->cfg != NULL)
-        return true;
-    if (ctl->config_errors == NULL)
-        ctl->config_errors = strdup("cannot be read");
-    if (required || ctl->config_explicit) {
-        fprintf(stderr, "sluicectl: failed to read config %s:\n%s%s", ctl->config_path,
-                ctl->config_errors ? ctl->config_errors : "",
-                ctl->database == NULL ? "(or name the database with --database CONNINFO)\n" : "");
-        return false;
-    }
-    /* one line for the answer */
-    if (ctl->config_errors != NULL)
-        ctl->config_errors[strcspn(ctl->config_errors, "\n")] = '\0';
-    return true;
-}
-
-const config_store_t *ctl_find_store(const config_t *cfg, uint32_t id)
-{
-    if (cfg == NULL)
-        return NULL;
-    for (size_t i = 0; i < cfg->store_count; i++)
-        if (cfg->stores[i].id == id)
-            return &cfg->stores[i];
-    return NULL;
-}
-
 /* ---- database ---- */
 
 /* ctl_connect connects; on failure says where it tried (never a password)
  * and why, and returns the exit code. */
 int ctl_connect(ctl_t *ctl)
 {
-    const char *conninfo = ctl->database != NULL ? ctl->database : ctl->cfg->daemon.database;
+    const char *conninfo = ctl->database != NULL ? ctl->database : ctl->daemon->database;
     ctl->db = support_query_new(conninfo);
     if (ctl->db == NULL) {
-        fprintf(stderr, "sluicectl: out of memory\n");
+        ctl_error("out of memory");
         return CTL_EXIT_FAILED;
     }
     if (support_query_connect(ctl->db) != SUPPORT_QUERY_OK) {
-        fprintf(stderr, "sluicectl: PostgreSQL unreachable at %s (from %s): %s\n",
-                support_query_target(ctl->db),
-                ctl->database != NULL ? "--database" : "daemon.database",
-                support_query_error(ctl->db));
+        ctl_error("PostgreSQL unreachable at %s (from %s): %s", support_query_target(ctl->db),
+                  ctl->database != NULL ? "--database" : "daemon.database",
+                  support_query_error(ctl->db));
         return CTL_EXIT_UNREACHABLE;
     }
     return CTL_EXIT_OK;
@@ -123,12 +86,11 @@ int ctl_connect(ctl_t *ctl)
 int ctl_pg_failure(ctl_t *ctl, support_query_status_t st)
 {
     if (st == SUPPORT_QUERY_UNREACHABLE) {
-        fprintf(stderr, "sluicectl: PostgreSQL unreachable at %s: %s\n",
-                support_query_target(ctl->db), support_query_error(ctl->db));
+        ctl_error("PostgreSQL unreachable at %s: %s", support_query_target(ctl->db),
+                  support_query_error(ctl->db));
         return CTL_EXIT_UNREACHABLE;
     }
-    fprintf(stderr, "sluicectl: %s (at %s)\n", support_query_error(ctl->db),
-            support_query_target(ctl->db));
+    ctl_error("%s (at %s)", support_query_error(ctl->db), support_query_target(ctl->db));
     return CTL_EXIT_FAILED;
 }
 
@@ -140,7 +102,7 @@ bool ctl_parse_store_id(const char *arg, uint32_t *id)
     errno = 0;
     unsigned long long v = strtoull(arg, &end, 10);
     if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || v < 1 || v > UINT32_MAX) {
-        fprintf(stderr, "sluicectl: \"%s\" is not a store id (1..4294967295)\n", arg);
+        ctl_error("\"%s\" is not a store id (1..4294967295)", arg);
         return false;
     }
     *id = (uint32_t)v;
@@ -171,32 +133,39 @@ typedef enum ctl_needs {
 /* The commands: one row each. A new command is one row and its function. */
 typedef struct ctl_command {
     const char *name;
-    const char *arg;          /* its one argument's name, NULL for none */
+    const char *arg;          /* its one argument's name, NULL for none; in brackets
+                               * ("[NAME]"): optional, and the command checks its
+                               * words itself (campaign pause NAME) */
     ctl_needs_t needs;
-    bool json;                /* --json applies */
     int (*run)(ctl_t *ctl, char **argv);
     const char *help;
 } ctl_command_t;
 
 static const ctl_command_t s_commands[] = {
-    {"order", "ID", CTL_NEEDS_DATABASE, true, ctl_order_run,
+    {"order", "ID", CTL_NEEDS_DATABASE, ctl_order_run,
      "an order: state, promises, dispatch attempts and its timeline (PostgreSQL,\n"
      "                   through the daemon's connection when it answers)"},
-    {"store", "ID", CTL_NEEDS_STORES, true, ctl_store_run,
+    {"store", "ID", CTL_NEEDS_STORES, ctl_store_run,
      "a store: capacity, live orders, promised wait, today (PostgreSQL), and the\n"
      "                   daemon's live view: open, paused, slots, queue, wait now,\n"
      "                   today's rejections by reason"},
-    {"platforms", NULL, CTL_NEEDS_CONTROL, true, ctl_stats_platforms,
+    {"platforms", NULL, CTL_NEEDS_CONTROL, ctl_stats_platforms,
      "each platform: link, breaker, in flight, error ratio, p99 reply times"},
-    {"stats", NULL, CTL_NEEDS_CONTROL, true, ctl_stats_run,
+    {"stats", NULL, CTL_NEEDS_CONTROL, ctl_stats_run,
      "intake rate, decisions by reason, queue delay, commit latency, batch size"},
-    {"pause", "STORE", CTL_NEEDS_CONTROL, false, ctl_admin_pause,
+    {"campaign", "[NAME]", CTL_NEEDS_CONTROL, ctl_campaign_run,
+     "a campaign (every one without NAME): state, placed, budget left, pace,\n"
+     "                   refusals by limit, the stores where its share is full;\n"
+     "                   campaign pause NAME: refuse its orders (CAMPAIGN_LIMIT) now\n"
+     "                   and across restarts; campaign resume NAME: the config decides\n"
+     "                   again"},
+    {"pause", "STORE", CTL_NEEDS_CONTROL, ctl_admin_pause,
      "refuse the store's new orders (STORE_PAUSED) now and across restarts"},
-    {"resume", "STORE", CTL_NEEDS_CONTROL, false, ctl_admin_resume,
+    {"resume", "STORE", CTL_NEEDS_CONTROL, ctl_admin_resume,
      "remove the pause: the config decides again"},
-    {"reload", NULL, CTL_NEEDS_CONTROL, false, ctl_admin_reload,
+    {"reload", NULL, CTL_NEEDS_CONTROL, ctl_admin_reload,
      "re-read the daemon's config (as SIGHUP); a refused file is reported"},
-    {"reconcile", NULL, CTL_NEEDS_CONFIG, true, s_cmd_reconcile,
+    {"reconcile", NULL, CTL_NEEDS_CONFIG, s_cmd_reconcile,
      "[--date YYYY-MM-DD] [--utc-offset MINUTES]: every platform's settlement\n"
      "                   report of a day (default yesterday, UTC) against PostgreSQL;\n"
      "                   stores and prints the discrepancies (exit 8 if any, 9 if a\n"
@@ -249,7 +218,7 @@ static bool s_prepare_config(ctl_t *ctl, const ctl_command_t *command, const cha
         }
         break;
     case CTL_NEEDS_CONFIG:  /* reconcile: platforms and the database */
-        required = wanted = true;
+        required = wanted = ctl->required_whole = true;
         only = CONFIG_NO_STORE;
         break;
     default:
@@ -275,8 +244,9 @@ int main(int argc, char **argv)
         { "utc-offset", required_argument, NULL, 'U' }, { NULL, 0, NULL, 0 },
     };
     ctl_t ctl = { .config_path = S_DEFAULT_CONFIG, .timeout_ms = CTL_CONTROL_TIMEOUT_MS };
-    int opt;
+    int opt, rc = CTL_EXIT_USAGE;
     char *end;
+    const ctl_command_t *command = NULL;
     while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
         switch (opt) {
         case 'c': ctl.config_path = optarg; ctl.config_explicit = true; break;
@@ -285,8 +255,8 @@ int main(int argc, char **argv)
         case 't':
             ctl.timeout_ms = (int)strtol(optarg, &end, 10);
             if (*end != '\0' || ctl.timeout_ms < 1 || ctl.timeout_ms > 600000) {
-                fprintf(stderr, "sluicectl: --timeout takes 1..600000 ms (got \"%s\")\n", optarg);
-                return CTL_EXIT_USAGE;
+                ctl_error("--timeout takes 1..600000 ms (got \"%s\")", optarg);
+                goto done;
             }
             break;
         case 'j': ctl.json = true; break;
@@ -294,35 +264,39 @@ int main(int argc, char **argv)
         case 'V': printf("sluicectl %s\n", SLUICE_VERSION); return CTL_EXIT_OK;
         case 'D': ctl.reconcile.date = optarg; break;
         case 'U': ctl.reconcile.utc_offset = optarg; break;
-        default: s_usage(stderr); return CTL_EXIT_USAGE;
+        default:
+            ctl_error("a bad option (getopt said which above)");
+            s_usage(stderr);
+            goto done;
         }
     }
     if (optind >= argc) {
+        ctl_error("no command");
         s_usage(stderr);
-        return CTL_EXIT_USAGE;
+        goto done;
     }
-    const ctl_command_t *command = s_find_command(argv[optind]);
+    command = s_find_command(argv[optind]);
     if (command == NULL) {
-        fprintf(stderr, "sluicectl: unknown command \"%s\"\n", argv[optind]);
+        ctl_error("unknown command \"%s\"", argv[optind]);
         s_usage(stderr);
-        return CTL_EXIT_USAGE;
+        goto done;
     }
     int args = argc - optind - 1;
-    if (args != (command->arg != NULL ? 1 : 0)) {
-        fprintf(stderr, "usage: sluicectl [options] %s%s%s\n", command->name,
-                command->arg ? " " : "", command->arg ? command->arg : "");
-        return CTL_EXIT_USAGE;
+    bool own_words = command->arg != NULL && command->arg[0] == '[';
+    if (!own_words && args != (command->arg != NULL ? 1 : 0)) {
+        ctl_error("usage: sluicectl [options] %s%s%s", command->name, command->arg ? " " : "",
+                  command->arg ? command->arg : "");
+        goto done;
     }
-    if (ctl.json && !command->json) {
-        fprintf(stderr, "sluicectl: --json is for read commands; %s answers in one line\n",
-                command->name);
-        return CTL_EXIT_USAGE;
-    }
-    int rc = CTL_EXIT_USAGE;
     if (s_prepare_config(&ctl, command, command->arg != NULL ? argv[optind + 1] : NULL))
         rc = command->run(&ctl, argv + optind + 1);
+done:
+    /* --json: whatever happened, one object on stdout */
+    if (ctl.json && ctl_error_reason(rc) != NULL)
+        ctl_error_json(stdout, rc);
     support_query_destroy(&ctl.db);
     config_destroy(&ctl.cfg);
+    ctl_config_fallback_clear(&ctl.fallback);
     free(ctl.config_errors);
     tz_reset();   /* the zones read for the answer's local times */
     if (fflush(stdout) != 0 && rc == CTL_EXIT_OK) {
@@ -331,4 +305,3 @@ int main(int argc, char **argv)
     }
     return rc;
 }
-
