@@ -150,8 +150,8 @@ while [ "$run" -le "$RUNS" ]; do
         i=$((i + 1)); sleep 0.5
     done
     c1d=$(cpu_ticks "$daemon_pid"); c1p=$(cpu_ticks $pg); c1s=$(cpu_ticks $sims)
-    w1=$(writes)
     stop_all
+    w1=$(writes)   # the daemon's backends have ended, so their counts are in
     delivered=$(q "SELECT count(*) FROM orders WHERE state = 'DELIVERED'")
     failed=$(q "SELECT count(*) FROM orders WHERE state <> 'DELIVERED'")
     # Deliveries per second over the middle half of the span of deliveries:
