@@ -130,7 +130,7 @@ while [ "$run" -le "$RUNS" ]; do
     daemon_pid=$!
     pids="$pids $daemon_pid"
     i=0
-    until grep -q "ready:" "$dir/sluiced.log" &&
+    until grep -q "ready:" "$dir/sluiced.log" 2>/dev/null &&
           [ "$(grep -c 'link to .* up' "$dir/sluiced.log")" -ge "$PLATFORMS" ]; do
         i=$((i + 1)); [ $i -gt 600 ] && { cat "$dir/sluiced.log"; exit 1; }
         sleep 0.05

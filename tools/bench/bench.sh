@@ -152,7 +152,7 @@ start_daemon() {
     "$BUILD/sluiced" -c "$1" >"$dir/sluiced.log" 2>&1 &
     daemon_pid=$!
     i=0
-    until grep -q ready "$dir/sluiced.log"; do
+    until grep -q ready "$dir/sluiced.log" 2>/dev/null; do
         i=$((i + 1)); [ $i -gt 600 ] && { cat "$dir/sluiced.log"; exit 1; }
         sleep 0.05
     done
