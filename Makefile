@@ -114,7 +114,7 @@ help:
 	@echo "make asan-check the same suite built with ASan+UBSan (build-asan/; SAN=1 for any target)"
 	@echo "make fuzz       libFuzzer targets (clang, ASan+UBSan) into build-fuzz/tests/fuzz/"
 	@echo "make fuzz-run   make fuzz, then each target for FUZZ_SECONDS (tests/fuzz/run.sh)"
-	@echo "make bench      raw PostgreSQL insert limit vs sluiced, same run; then bench-ctl"
+	@echo "make bench      sluiced beside PostgreSQL's own ceiling measured in the same run; then bench-ctl"
 	@echo "make bench-ctl  sluicectl order/store on 10 million orders (minutes; not in check)"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) (sluiced in SBINDIR=$(SBINDIR), sluicectl in BINDIR)"
 	@echo "make deb        Debian package from packaging/debian into build-deb/"

@@ -170,6 +170,31 @@ static batch_t *s_tail_with_room(batch_queue_t *q)
     return b;
 }
 
+/* s_put_int appends V in decimal: seven numbers a row, and snprintf's format
+ * parsing was the larger part of building a batch. */
+static bool s_put_int(pgarray_t *a, int64_t v)
+{
+    char buf[24], *p = buf + sizeof buf;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    if (v < 0)
+        *--p = '-';
+    return pgarray_put_raw(a, p, (size_t)(buf + sizeof buf - p));
+}
+
+static bool s_put_uint(pgarray_t *a, uint64_t v)
+{
+    char buf[24], *p = buf + sizeof buf;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    return pgarray_put_raw(a, p, (size_t)(buf + sizeof buf - p));
+}
+
 bool batch_queue_add(batch_queue_t *q, order_entry_t *entry, const Sluice__V1__SubmitOrder *o)
 {
     batch_t *b = s_tail_with_room(q);
@@ -183,18 +208,18 @@ bool batch_queue_add(batch_queue_t *q, order_entry_t *entry, const Sluice__V1__S
     for (int i = 0; i < BATCH_COLUMNS; i++)
         mark[i] = b->col[i].len;
     bool ok = pgarray_put_text(&b->col[COL_ID], entry->order_id, false) &&
-              pgarray_put_fmt(&b->col[COL_STORE], "%" PRIu32, o->store_id) &&
+              s_put_uint(&b->col[COL_STORE], o->store_id) &&
               pgarray_put_text(&b->col[COL_ITEMS], items, false) &&
               pgarray_put_fmt(&b->col[COL_LAT], "%.17g", o->dropoff->lat) &&
               pgarray_put_fmt(&b->col[COL_LNG], "%.17g", o->dropoff->lng) &&
               pgarray_put_text(&b->col[COL_VOUCHER], o->voucher_id, true) &&
               pgarray_put_text(&b->col[COL_CUSTOMER], o->customer_ref, true) &&
-              pgarray_put_fmt(&b->col[COL_CREATED], "%" PRId64, (int64_t)o->created_at_ms) &&
-              pgarray_put_fmt(&b->col[COL_FINGERPRINT], "%" PRId64, (int64_t)entry->fingerprint) &&
-              pgarray_put_fmt(&b->col[COL_READY], "%" PRIu64, entry->promised_ready_at_ms) &&
-              pgarray_put_fmt(&b->col[COL_DELIVERY], "%" PRIu64, entry->promised_delivery_at_ms) &&
-              pgarray_put_fmt(&b->col[COL_SLOT], "%u", (unsigned)entry->prep_slot) &&
-              pgarray_put_fmt(&b->col[COL_START], "%" PRIu64, entry->prep_start_at_ms) &&
+              s_put_int(&b->col[COL_CREATED], (int64_t)o->created_at_ms) &&
+              s_put_int(&b->col[COL_FINGERPRINT], (int64_t)entry->fingerprint) &&
+              s_put_uint(&b->col[COL_READY], entry->promised_ready_at_ms) &&
+              s_put_uint(&b->col[COL_DELIVERY], entry->promised_delivery_at_ms) &&
+              s_put_uint(&b->col[COL_SLOT], entry->prep_slot) &&
+              s_put_uint(&b->col[COL_START], entry->prep_start_at_ms) &&
               pgarray_put_text(&b->col[COL_CAMPAIGN], o->campaign, true);
     if (!ok) {
         for (int i = 0; i < BATCH_COLUMNS; i++)

@@ -114,12 +114,59 @@ static void test_batch_literals_escape_and_null(void **state)
     batch_queue_clear(&q);
 }
 
+/* The integer columns are written without printf: each at its limits. */
+static void test_batch_integers_at_their_limits(void **state)
+{
+    (void)state;
+    batch_queue_t q;
+    batch_queue_init(&q, 4);
+    Sluice__V1__Item item = SLUICE__V1__ITEM__INIT;
+    item.sku = "s";
+    item.quantity = 1;
+    Sluice__V1__Item *items[1] = {&item};
+    Sluice__V1__Geo geo = SLUICE__V1__GEO__INIT;
+    Sluice__V1__SubmitOrder o = SLUICE__V1__SUBMIT_ORDER__INIT;
+    o.n_items = 1;
+    o.items = items;
+    o.dropoff = &geo;
+    order_entry_t e[3];
+    memset(e, 0, sizeof e);
+    const uint32_t stores[3] = {0, 10, UINT32_MAX};
+    const uint64_t created[3] = {0, 1000000000000, (uint64_t)INT64_MAX};
+    const uint64_t fingerprints[3] = {0, (uint64_t)INT64_MIN, 9};
+    const uint16_t slots[3] = {0, 9, UINT16_MAX};
+    for (int i = 0; i < 3; i++) {
+        snprintf(e[i].order_id, sizeof e[i].order_id, "n-%d", i);
+        o.store_id = stores[i];
+        o.created_at_ms = created[i];
+        e[i].fingerprint = fingerprints[i];
+        e[i].promised_ready_at_ms = i == 2 ? UINT64_MAX : (uint64_t)i * 100;
+        e[i].promised_delivery_at_ms = 1764000000000 + (uint64_t)i;
+        e[i].prep_slot = slots[i];
+        e[i].prep_start_at_ms = (uint64_t)i;
+        assert_true(batch_queue_add(&q, &e[i], &o));
+    }
+    batch_t *b = batch_queue_pop(&q);
+    const char *v[BATCH_COLUMNS];
+    assert_true(batch_params(b, v));
+    assert_string_equal(v[1], "{0,10,4294967295}");
+    assert_string_equal(v[7], "{0,1000000000000,9223372036854775807}");
+    assert_string_equal(v[8], "{0,-9223372036854775808,9}");
+    assert_string_equal(v[9], "{0,100,18446744073709551615}");
+    assert_string_equal(v[10], "{1764000000000,1764000000001,1764000000002}");
+    assert_string_equal(v[11], "{0,9,65535}");
+    assert_string_equal(v[12], "{0,1,2}");
+    batch_queue_release(&q, b);
+    batch_queue_clear(&q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_add_find_remove_with_growth),
         cmocka_unit_test(test_destroy_frees_waiting_tickets),
         cmocka_unit_test(test_batch_literals_escape_and_null),
+        cmocka_unit_test(test_batch_integers_at_their_limits),
     };
     return cmocka_run_group_tests_name("order_index", tests, NULL, NULL);
 }

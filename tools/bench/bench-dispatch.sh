@@ -8,7 +8,9 @@
 #     to three platforms, a choice, the outbox commit, the send);
 #   - end to end, accepted to DELIVERED, in real seconds and in the
 #     simulators' minutes (--time-scale).
-# Env: BUILD (build), BENCH_DISPATCH_ORDERS (20000), BENCH_DISPATCH_RATE
+# Dropoffs are spread over the simulators' disc (sluice-load --dropoff), so
+# delivered riders wait all over it, not in one pile that every quote scans.
+# Env: BUILD (build), BENCH_DISPATCH_ORDERS (10000), BENCH_DISPATCH_RATE
 # (1000 orders/s offered), BENCH_TIME_SCALE (600).
 set -eu
 BUILD=${BUILD:-build}
@@ -87,7 +89,7 @@ done
 
 echo "== $ORDERS orders to 1,000 stores at $RATE/s, three platforms, time scale $SCALE"
 load=$("$BUILD/sluice-load" --endpoint "tcp://127.0.0.1:$port" --connections 4 --rate "$RATE" \
-       --count "$ORDERS" --stores 1-1000 --items 1 --prefix "d$$")
+       --count "$ORDERS" --stores 1-1000 --items 1 --dropoff 30.27,120.03,5 --prefix "d$$")
 echo "$load" | grep -v '^RESULT' | sed 's/^/  /'
 accepted=$(echo "$load" | result accepted)
 

@@ -1,31 +1,41 @@
 #!/bin/sh
-# bench.sh - `make bench`: in one run on this machine, measures
-#   1. the raw durable insert limit: sluice-rawbench writes the same rows with
-#      the same statement and batch size straight through libpq;
-#   2. sluiced: accepted-and-acked orders/s at saturation (open throttle), and
-#      ack latency at half of that rate;
-#   3. the same two (raw limit and sluiced at saturation) against a
-#      pg_auto_failover formation on this machine (tools/scripts/pgaf.sh: a
-#      primary whose every commit waits for its synchronous standby);
-# and prints them side by side; then QueryAvailability of 1,000 stores a
-# question, the daemon's service time (its histogram) beside the client's
-# round trip. First it times loading a 300,000-store config
-# (sluice-configbench); then dispatch with 1,000 stores and three simulated
-# platforms (tools/bench/bench-dispatch.sh); then section "drill": the giveaway's
-# day at its size, 300,000 stores in twelve cities and about a million orders
-# offered over ten compressed minutes, with chaos (sluice-drill; BENCH_DRILL_*
-# below; its report says where the CPU time went); last,
-# section "ctl": sluicectl's support reads on 10 million orders
-# (tools/bench/bench-ctl.sh; BENCH_CTL_* there). Needs build/ binaries (make bench
-# builds them).
+# bench.sh - `make bench`: every figure beside its baseline measured in the
+# same run, on this machine. In order:
+#   config   the time to load a 300,000-store config (sluice-configbench),
+#            beside libconfig's own read of the same files;
+#   intake   BENCH_RUNS runs (3), each with its own baselines: PostgreSQL's
+#            own ceiling for the daemon's rows (tools/bench/ceiling.sql:
+#            generated server-side into the daemon's real schema, commits of
+#            2,000, 1 and 2 clients; the ratios divide by the 2-client one),
+#            sluice-rawbench (the daemon's statement from the client, on 2
+#            connections as sluiced), sluiced at saturation, at half of it
+#            and at 5,000/s offered (ack p50 / p99 / p99.9, orders per commit);
+#            then their medians; then two capacity-on runs (real kitchens
+#            filled flat out, then offered 20,000/s while full), and
+#            QueryAvailability of 1,000 stores a question (the daemon's
+#            service time beside the client's round trip); and rawbench and
+#            sluiced at saturation once more against a pg_auto_failover
+#            formation on this machine (tools/scripts/pgaf.sh: a primary
+#            whose every commit waits for its synchronous standby);
+#   life     the whole life of an order against cheap platforms
+#            (tools/bench/bench-life.sh; BENCH_LIFE_* there);
+#   dispatch 1,000 stores and three simulated platforms
+#            (tools/bench/bench-dispatch.sh);
+#   drill    the giveaway's day at its size, 300,000 stores in twelve
+#            cities and about a million orders offered over ten compressed
+#            minutes, with chaos (sluice-drill; BENCH_DRILL_* below; its
+#            report says where the CPU time went);
+#   ctl      sluicectl's support reads on 10 million orders
+#            (tools/bench/bench-ctl.sh; BENCH_CTL_* there).
+# Needs build/ binaries (make bench builds them). The machine should be
+# quiet: each run prints the 1-minute load average it started at.
 #
-#   sh tools/bench/bench.sh          every section
-#   sh tools/bench/bench.sh intake   1-3 and the capacity runs alone
-#   sh tools/bench/bench.sh drill    section drill alone
-#   sh tools/bench/bench.sh ctl      section ctl alone (make bench-ctl)
-#
-# BENCH_HA=0 leaves out 3 (it is left out, and said so, where pg_auto_failover
-# is not installed).
+#   sh tools/bench/bench.sh            every section
+#   sh tools/bench/bench.sh SECTION    one section (make bench-ctl: ctl)
+# Env: BENCH_SECONDS (10 s per intake figure), BENCH_RUNS (3),
+# BENCH_CONNECTIONS and BENCH_WINDOW (sluice-load's 8 DEALERs x 512),
+# BENCH_CONFIG_RUNS (5), BENCH_HA=0 to leave out the synchronous standby
+# (it is left out, and said so, where pg_auto_failover is not installed).
 set -eu
 BUILD=${BUILD:-build}
 # bench_drill: the flash-crowd drill at the giveaway's size; exits with the
@@ -41,22 +51,27 @@ bench_drill() {
 }
 section=${1:-all}
 case "$section" in
-all|intake) ;;
+all | config | intake) ;;
+life) exec sh tools/bench/bench-life.sh ;;
+dispatch) exec sh tools/bench/bench-dispatch.sh ;;
 ctl) exec sh tools/bench/bench-ctl.sh ;;
 drill) bench_drill; exit $? ;;
-*) echo "usage: sh tools/bench/bench.sh [intake|drill|ctl]" >&2; exit 2 ;;
+*) echo "usage: sh tools/bench/bench.sh [config|intake|life|dispatch|drill|ctl]" >&2; exit 2 ;;
 esac
 DURATION=${BENCH_SECONDS:-10}
+RUNS=${BENCH_RUNS:-3}
+BATCH=2000   # daemon.commit_batch_max's default
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 CONNECTIONS=${BENCH_CONNECTIONS:-8}
 WINDOW=${BENCH_WINDOW:-512}
 CONFIG_RUNS=${BENCH_CONFIG_RUNS:-5}
 HA=${BENCH_HA:-1}
 command -v pg_autoctl >/dev/null 2>&1 || HA=0
 
+if [ "$section" != intake ]; then
 # Config load: 300,000 stores in 100 @include'd files of 3,000, every key
 # set; load, reload with one file changed, and libconfig's own
 # config_read_file of the same files, each in a fresh process.
-if [ "$section" = all ]; then
 echo "== config: 300,000 stores in 100 files, $CONFIG_RUNS runs"
 cfg=$("$BUILD/sluice-configbench" --runs "$CONFIG_RUNS")
 echo "$cfg" | grep -v '^RESULT' | sed 's/^/  /'
@@ -73,6 +88,7 @@ memory per store: $(cfg_field bytes_per_store) bytes (config_store_t + name), $(
 
 TABLE
 fi
+[ "$section" = config ] && exit 0
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
 chmod 755 "$dir"
@@ -129,56 +145,102 @@ CONF
 } >"$dir/capacity.conf"
 
 "$BUILD/sluiced" -c "$dir/bench.conf" --migrate 2>/dev/null
+psql -q "$dsn" -c "CREATE SEQUENCE bench_ceiling" >/dev/null
 
 result() { sed -n "s/.*RESULT .* $1=\([0-9.]*\).*/\1/p" | tail -1; }
-
-echo "== raw PostgreSQL limit (same rows, same statement, sequential commits)"
-raw_best=0; raw_batch=0
-for b in 200 1000 2000; do
-    out=$("$BUILD/sluice-rawbench" --dsn "$dsn" --batch $b --count $((b * 150)))
-    echo "$out" | head -1
-    r=$(echo "$out" | result rows_per_s)
-    if [ "${r%.*}" -gt "${raw_best%.*}" ]; then raw_best=$r; raw_batch=$b; fi
-done
-psql -q "$dsn" -c "TRUNCATE order_events, orders" >/dev/null
+truncate_orders() { psql -q "$dsn" -c "TRUNCATE order_events, orders; CHECKPOINT" >/dev/null; }
+# ceiling CLIENTS: PostgreSQL's own orders/s for the daemon's rows, generated
+# server-side (tools/bench/ceiling.sql), CLIENTS sessions at once.
+ceiling() {
+    truncate_orders
+    tps=$("$PGBIN/pgbench" -n -f tools/bench/ceiling.sql -D batch="$BATCH" -c "$1" -j "$1" \
+          -T "$DURATION" "$dsn" 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+    awk "BEGIN { printf \"%d\", ${tps:-0} * $BATCH }"
+}
 
 # start_daemon CONF: sluiced in the background, back when it says ready.
 start_daemon() {
     "$BUILD/sluiced" -c "$1" >"$dir/sluiced.log" 2>&1 &
     daemon_pid=$!
     i=0
-    until grep -q ready "$dir/sluiced.log"; do
+    until grep -q ready "$dir/sluiced.log" 2>/dev/null; do
         i=$((i + 1)); [ $i -gt 600 ] && { cat "$dir/sluiced.log"; exit 1; }
         sleep 0.05
     done
 }
-start_daemon "$dir/bench.conf"
+# commits: the daemon's batches and rows committed so far (its /metrics).
+commits() {
+    curl -s "http://127.0.0.1:$((port + 2))/metrics" | awk '
+        /^sluice_commit_batches_total / { b = $2 } /^sluice_commit_rows_total / { r = $2 }
+        END { print b + 0, r + 0 }'
+}
+# offer NAME [RATE]: sluice-load against the running daemon, flat out or at
+# RATE orders/s; prints its RESULT line.
+offer() {
+    "$BUILD/sluice-load" --endpoint "tcp://127.0.0.1:$port" --connections "$CONNECTIONS" \
+        --window "$WINDOW" --duration "$DURATION" --stores 1001-1100 --prefix "$1-$run-$$" \
+        ${2:+--rate "$2"} | grep '^RESULT'
+}
 
-echo "== sluiced at saturation ($CONNECTIONS DEALERs x window $WINDOW, ${DURATION}s)"
-sat=$("$BUILD/sluice-load" --endpoint "tcp://127.0.0.1:$port" --connections "$CONNECTIONS" \
-      --window "$WINDOW" --duration "$DURATION" --stores 1001-1100 --prefix "sat-$$")
-echo "$sat" | grep -v '^RESULT' | sed 's/^/  /'
-sat_rate=$(echo "$sat" | result accepted_per_s)
-sat_p50=$(echo "$sat" | result p50_ms); sat_p99=$(echo "$sat" | result p99_ms)
+# Intake: RUNS runs, each with its own baselines. Every ratio divides by
+# PostgreSQL's ceiling with 2 clients (sluiced commits on db_connections = 2).
+echo "== intake: $RUNS runs of ${DURATION}s each; commits of $BATCH; sluiced: $CONNECTIONS DEALERs x window $WINDOW"
+echo "| run | load | ceiling 1 client | ceiling 2 clients | rawbench 2 conns | sluiced saturation | orders/commit | half: offered | half p50 / p99 / p99.9 ms | 5,000/s p50 / p99 / p99.9 ms |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+: >"$dir/intake"
+run=1
+while [ "$run" -le "$RUNS" ]; do
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    c1=$(ceiling 1)
+    c2=$(ceiling 2)
+    truncate_orders
+    raw=$("$BUILD/sluice-rawbench" --dsn "$dsn" --batch "$BATCH" --connections 2 \
+          --count $((BATCH * 150)) | result rows_per_s)
+    truncate_orders
+    start_daemon "$dir/bench.conf"
+    m0=$(commits)
+    sat=$(offer sat)
+    m1=$(commits)
+    sat_rate=$(echo "$sat" | result accepted_per_s)
+    half=$(awk "BEGIN { printf \"%d\", $sat_rate / 2 }")
+    hl=$(offer half "$half")
+    five=$(offer five 5000)
+    kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=
+    per_commit=$(awk -v a="$m0" -v b="$m1" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        printf "%.1f", (y[2] - x[2]) / (y[1] > x[1] ? y[1] - x[1] : 1) }')
+    lat() { echo "$1" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+                             END { printf "%s / %s / %s", v["p50_ms"], v["p99_ms"], v["p999_ms"] }'; }
+    printf '| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$run" "$load" "$c1" "$c2" \
+        "${raw%.*}" "${sat_rate%.*}" "$per_commit" "$half" "$(lat "$hl")" "$(lat "$five")"
+    echo "$c1 $c2 ${raw%.*} ${sat_rate%.*} $per_commit $(echo "$hl" | result p99_ms)" \
+        "$(echo "$hl" | result p999_ms) $(echo "$five" | result p99_ms) $(echo "$five" | result p999_ms)" \
+        "$(echo "$sat" | result p99_ms) $load" >>"$dir/intake"
+    run=$((run + 1))
+done
+# med N: the median of column N of the runs.
+med() { cut -d' ' -f"$1" "$dir/intake" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+ratio() { awk "BEGIN { printf \"%.2f\", $1 / $(med 2) }"; }
+cat <<TABLE
 
-half=$(awk "BEGIN { printf \"%d\", $sat_rate / 2 }")
-echo "== sluiced at half of saturation ($half orders/s offered, ${DURATION}s)"
-hl=$("$BUILD/sluice-load" --endpoint "tcp://127.0.0.1:$port" --connections "$CONNECTIONS" \
-     --window "$WINDOW" --duration "$DURATION" --rate "$half" --stores 1001-1100 --prefix "half-$$")
-echo "$hl" | grep -v '^RESULT' | sed 's/^/  /'
-half_rate=$(echo "$hl" | result accepted_per_s)
-half_p50=$(echo "$hl" | result p50_ms); half_p99=$(echo "$hl" | result p99_ms)
+| intake, median of $RUNS runs ($(nproc) cores, load $(med 11)) | orders/s | / ceiling 2 clients | ack p99 ms | ack p99.9 ms |
+| --- | ---: | ---: | ---: | ---: |
+| PostgreSQL's ceiling, same rows and indexes, server-side, 1 client | $(med 1) | $(ratio "$(med 1)") | | |
+| PostgreSQL's ceiling, 2 clients (the baseline) | $(med 2) | 1.00 | | |
+| sluice-rawbench, client-side, 2 connections as sluiced | $(med 3) | $(ratio "$(med 3)") | | |
+| sluiced at saturation | $(med 4) | $(ratio "$(med 4)") | $(med 10) | |
+| sluiced at half of saturation | | | $(med 6) | $(med 7) |
+| sluiced at 5,000/s offered | | | $(med 8) | $(med 9) |
 
-kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=
-stats=$(grep "stopped:" "$dir/sluiced.log" | sed 's/^<[0-9]>//')
+sluiced: $(med 5) orders per commit at saturation (median)
+TABLE
 
 # The same intake against a pg_auto_failover formation on this machine: its
 # primary's commits wait for the synchronous standby (both share these cores
 # and this disk with everything else; between machines a network round trip
-# would be added instead). Same rows, same statement, same batch.
-ha_raw=skipped; ha_rate=skipped; ha_p50=; ha_p99=; ha_sync="pg_auto_failover not installed or BENCH_HA=0"
+# would be added instead). Same rows, same statement, same batch, once,
+# beside the medians above.
 if [ "$HA" = 1 ]; then
-    echo "== the same against a pg_auto_failover formation (synchronous standby)"
+    echo "== the same against a pg_auto_failover formation (synchronous standby), load $(cut -d' ' -f1 /proc/loadavg)"
     ha_dsn=$(sh tools/scripts/pgaf.sh start "$dir/pgaf" $((port + 5)) | tail -1)
     ha_sync=$(psql -At "$ha_dsn" -c "SELECT 'synchronous_standby_names = ' ||
         current_setting('synchronous_standby_names') || ', synchronous_commit = ' ||
@@ -189,21 +251,29 @@ if [ "$HA" = 1 ]; then
         sed -n '/^stores = (/,$p' "$dir/bench.conf"
     } >"$dir/ha.conf"
     "$BUILD/sluiced" -c "$dir/ha.conf" --migrate 2>/dev/null
-    out=$("$BUILD/sluice-rawbench" --dsn "$ha_dsn" --batch "$raw_batch" --count $((raw_batch * 150)))
-    echo "$out" | head -1
-    ha_raw=$(echo "$out" | result rows_per_s)
+    ha_raw=$("$BUILD/sluice-rawbench" --dsn "$ha_dsn" --batch "$BATCH" --connections 2 \
+             --count $((BATCH * 150)) | result rows_per_s)
     psql -q "$ha_dsn" -c "TRUNCATE order_events, orders" >/dev/null
     start_daemon "$dir/ha.conf"
-    ha=$("$BUILD/sluice-load" --endpoint "tcp://127.0.0.1:$port" --connections "$CONNECTIONS" \
-          --window "$WINDOW" --duration "$DURATION" --stores 1001-1100 --prefix "ha-$$")
-    echo "$ha" | grep -v '^RESULT' | sed 's/^/  /'
+    run=ha
+    ha=$(offer sat)
     ha_rate=$(echo "$ha" | result accepted_per_s)
-    ha_p50=$(echo "$ha" | result p50_ms); ha_p99=$(echo "$ha" | result p99_ms)
     kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=
     sh tools/scripts/pgaf.sh destroy "$dir/pgaf" >/dev/null
+    cat <<TABLE
+
+| intake with a synchronous standby ($(nproc) cores, the formation on this machine) | orders/s | / single-server median | ack p50 / p99 ms |
+| --- | ---: | ---: | ---: |
+| sluice-rawbench, 2 connections | ${ha_raw%.*} | $(awk "BEGIN { printf \"%.2f\", ${ha_raw:-0} / $(med 3) }") | |
+| sluiced at saturation | ${ha_rate%.*} | $(awk "BEGIN { printf \"%.2f\", ${ha_rate:-0} / $(med 4) }") | $(echo "$ha" | result p50_ms) / $(echo "$ha" | result p99_ms) |
+
+primary: $ha_sync
+TABLE
+else
+    echo "== synchronous standby: left out (pg_auto_failover not installed, or BENCH_HA=0)"
 fi
 
-psql -q "$dsn" -c "TRUNCATE order_events, orders" >/dev/null
+truncate_orders
 start_daemon "$dir/capacity.conf"
 echo "== capacity on: 10,000 stores of 2 slots, offered flat out for ${DURATION}s"
 cap=$("$BUILD/sluice-load" --endpoint "tcp://127.0.0.1:$port" --connections "$CONNECTIONS" \
@@ -264,20 +334,7 @@ kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=
 # Each kitchen can promise 2 slots x 10 min / 150 s = 8 two-drink orders.
 cap_fit=$(psql -At "$dsn" -c "SELECT count(*) FROM orders o WHERE promised_ready_at - accepted_at > interval '10 minutes 1 second'")
 
-ratio=$(awk "BEGIN { printf \"%.2f\", $sat_rate / $raw_best }")
 cat <<TABLE
-
-| measure (same run, $(nproc) cores) | orders/s | ack p50 ms | ack p99 ms |
-| --- | ---: | ---: | ---: |
-| raw PostgreSQL insert limit (batch $raw_batch) | ${raw_best%.*} | | |
-| sluiced at saturation | ${sat_rate%.*} | $sat_p50 | $sat_p99 |
-| sluiced at half of saturation | ${half_rate%.*} | $half_p50 | $half_p99 |
-| raw insert limit, synchronous standby (batch $raw_batch) | ${ha_raw%.*} | | |
-| sluiced at saturation, synchronous standby | ${ha_rate%.*} | $ha_p50 | $ha_p99 |
-
-sluiced / raw limit: $ratio
-sluiced: $stats
-synchronous standby (pg_auto_failover, this machine): $ha_sync
 
 | capacity on, same run | value |
 | --- | ---: |
@@ -299,7 +356,14 @@ synchronous standby (pg_auto_failover, this machine): $ha_sync
 TABLE
 [ "$section" = intake ] && exit 0
 
-# Dispatch: 1,000 stores, three simulated platforms (tools/bench/bench-dispatch.sh).
+[ "$section" = intake ] && exit 0
+
+# The whole life of an order (tools/bench/bench-life.sh), then dispatch with
+# three platforms (tools/bench/bench-dispatch.sh), each with its own
+# PostgreSQL, simulators and daemon.
+echo
+BUILD="$BUILD" sh tools/bench/bench-life.sh
+echo
 BUILD="$BUILD" sh tools/bench/bench-dispatch.sh
 
 # Section drill, with its own PostgreSQL, sims and daemon.

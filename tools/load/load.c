@@ -51,6 +51,8 @@ typedef struct {
     uint32_t window;
     uint32_t store_lo, store_hi;
     uint32_t items;
+    double dropoff_lat, dropoff_lng;
+    double dropoff_km;        /* 0: every order to the dropoff point; else spread within it */
     char prefix[ID_MAX + 1];
     uint64_t timeout_ms;
     bool json;
@@ -168,6 +170,10 @@ static void s_usage(FILE *out)
           "  --window W         max in-flight requests per socket (default 256)\n"
           "  --stores A-B       store ids, spread uniformly (default 1001-1001)\n"
           "  --items K          items per order, 1..50 (default 2)\n"
+          "  --dropoff LAT,LNG[,KM]  where orders go (default 30.28,120.15); with KM, each\n"
+          "                     order's dropoff is spread uniformly within KM km of it, by a\n"
+          "                     hash of i (riders of a simulator then wait all over the area\n"
+          "                     instead of piling up at one point)\n"
           "  --prefix P         order_id prefix; ids are P-<seq> (default load-<pid>-<unixtime>)\n"
           "  --timeout-ms T     wait at most T ms for replies after offering stops (default 5000);\n"
           "                     while offering, a request unanswered for T ms (at least 1 s)\n"
@@ -223,6 +229,30 @@ static bool s_parse_double(const char *s, double *out)
     if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < 0)
         return false;
     *out = v;
+    return true;
+}
+
+/* s_parse_dropoff accepts "LAT,LNG" or "LAT,LNG,KM" (KM 0..100), a valid
+ * WGS84 point. */
+static bool s_parse_dropoff(const char *s, options_t *o)
+{
+    char *end;
+    errno = 0;
+    double lat = strtod(s, &end);
+    if (errno != 0 || end == s || *end != ',')
+        return false;
+    const char *p = end + 1;
+    double lng = strtod(p, &end);
+    if (errno != 0 || end == p || (*end != ',' && *end != '\0'))
+        return false;
+    double km = 0;
+    if (*end == ',' && (!s_parse_double(end + 1, &km) || km > 100))
+        return false;
+    if (!(lat >= -90 && lat <= 90 && lng >= -180 && lng <= 180))
+        return false;
+    o->dropoff_lat = lat;
+    o->dropoff_lng = lng;
+    o->dropoff_km = km;
     return true;
 }
 
@@ -299,6 +329,8 @@ static void s_options_default(options_t *o)
         .store_lo = 1001,
         .store_hi = 1001,
         .items = 2,
+        .dropoff_lat = 30.28,
+        .dropoff_lng = 120.15,
         .timeout_ms = 5000,
         .campaign_share = 1,
     };
@@ -306,7 +338,7 @@ static void s_options_default(options_t *o)
 }
 
 enum { O_ENDPOINT = 256, O_CONN, O_RATE, O_DUR, O_COUNT, O_WIN, O_STORES, O_ITEMS,
-       O_PREFIX, O_TIMEOUT, O_JSON, O_CAMPAIGN, O_CAMPAIGN_SHARE, O_QUERY, O_HELP };
+       O_DROPOFF, O_PREFIX, O_TIMEOUT, O_JSON, O_CAMPAIGN, O_CAMPAIGN_SHARE, O_QUERY, O_HELP };
 
 static const struct option s_longopts[] = {
     {"endpoint", required_argument, NULL, O_ENDPOINT},
@@ -317,6 +349,7 @@ static const struct option s_longopts[] = {
     {"window", required_argument, NULL, O_WIN},
     {"stores", required_argument, NULL, O_STORES},
     {"items", required_argument, NULL, O_ITEMS},
+    {"dropoff", required_argument, NULL, O_DROPOFF},
     {"prefix", required_argument, NULL, O_PREFIX},
     {"timeout-ms", required_argument, NULL, O_TIMEOUT},
     {"json", no_argument, NULL, O_JSON},
@@ -348,6 +381,8 @@ static bool s_apply_option(int c, const char *arg, options_t *o)
         return s_parse_stores(arg, &o->store_lo, &o->store_hi);
     case O_ITEMS:
         return s_parse_u32(arg, 1, ITEMS_MAX, &o->items);
+    case O_DROPOFF:
+        return s_parse_dropoff(arg, o);
     case O_PREFIX:
         if (strlen(arg) > ID_MAX)
             return false;
@@ -464,8 +499,8 @@ static void s_order_init(order_t *o, const options_t *opt)
     o->req = (Sluice__V1__Request)SLUICE__V1__REQUEST__INIT;
     o->submit = (Sluice__V1__SubmitOrder)SLUICE__V1__SUBMIT_ORDER__INIT;
     o->dropoff = (Sluice__V1__Geo)SLUICE__V1__GEO__INIT;
-    o->dropoff.lat = 30.28;
-    o->dropoff.lng = 120.15;
+    o->dropoff.lat = opt->dropoff_lat;
+    o->dropoff.lng = opt->dropoff_lng;
     for (uint32_t i = 0; i < opt->items; i++) {
         o->item[i] = (Sluice__V1__Item)SLUICE__V1__ITEM__INIT;
         snprintf(o->sku[i], sizeof o->sku[i], "sku-%u", i + 1);
@@ -563,6 +598,22 @@ static uint32_t s_store_for(const options_t *o, uint64_t seq)
     uint64_t z = s_mix(seq, 0x9e3779b97f4a7c15ull);
     uint64_t span = (uint64_t)o->store_hi - o->store_lo + 1u;
     return o->store_lo + (uint32_t)(z % span);
+}
+
+/* s_dropoff_for places order SEQ's dropoff uniformly within dropoff_km of
+ * the dropoff point, by a hash of SEQ (a rerun builds the same orders). */
+static void s_dropoff_for(const options_t *o, uint64_t seq, Sluice__V1__Geo *at)
+{
+    if (o->dropoff_km <= 0)
+        return;
+    uint64_t z = s_mix(seq, 0x5bd1e9955bd1e995ull);
+    double u = (double)(z >> 40) / 16777216.0, v = (double)(z & 0xffffffu) / 16777216.0;
+    double r = o->dropoff_km * sqrt(u), angle = 2 * M_PI * v;
+    double km_per_deg_lat = 111.195;
+    double km_per_deg_lng = km_per_deg_lat * fmax(cos(o->dropoff_lat * M_PI / 180), 1e-6);
+    /* Clamped into WGS84's range: near a pole or the date line the spread is lopsided. */
+    at->lat = fmin(fmax(o->dropoff_lat + r * sin(angle) / km_per_deg_lat, -90), 90);
+    at->lng = fmin(fmax(o->dropoff_lng + r * cos(angle) / km_per_deg_lng, -180), 180);
 }
 
 /* ---- reply decoding ---- */
@@ -801,6 +852,7 @@ static bool s_send_one(gen_t *g, uint32_t k, uint64_t due)
         s_query_set(&g->order, &g->opt, store);
     } else {
         s_order_set(&g->order, seq, store, clock_wall_ms());
+        s_dropoff_for(&g->opt, seq, &g->order.dropoff);
         g->order.submit.campaign = (char *)(campaign ? g->opt.campaign : "");
     }
     size_t len = s_order_pack(&g->order, seq);
