@@ -33,6 +33,7 @@ typedef config_setting_t setting_t;
 
 #define ERRORS_MAX 1000 /* problems written out; the rest are counted */
 #define SHOW_MAX 96     /* a value quoted in a message */
+#define ZONEINFO_DIR "/usr/share/zoneinfo/"   /* where a store's timezone is looked up */
 
 struct text {
     char *buf;
