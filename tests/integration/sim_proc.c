@@ -34,29 +34,6 @@ const char *sim_proc_bin(void)
     return "build/sluice-sim";
 }
 
-/* s_slurp returns PATH's contents (malloc'ed, never NULL). */
-static char *s_slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    while (f) {
-        if (len + 1024 > cap) {
-            buf = realloc(buf, cap *= 2);
-            assert_non_null(buf);
-        }
-        size_t n = fread(buf + len, 1, cap - len - 1, f);
-        if (n == 0)
-            break;
-        len += n;
-    }
-    buf[len] = '\0';
-    if (f)
-        fclose(f);
-    return buf;
-}
-
 /* s_ready_value copies the value of KEY ("gateway=") from the last ready
  * line of LOG (a restarted simulator appends to the same log). */
 static bool s_ready_value(const char *log, const char *key, char *out, size_t len)
@@ -95,7 +72,7 @@ void sim_proc_start(sim_proc_t *s, void *zctx, const char *dir, const char *endp
 {
     snprintf(s->log, sizeof s->log, "%s/sim.log", dir);
     snprintf(s->ledger, sizeof s->ledger, "%s/ledger.tsv", dir);
-    char *before = s_slurp(s->log);
+    char *before = harness_read_file(s->log);
     size_t readies = s_count(before, "ready gateway=");
     free(before);
     const char *argv[ARGS_MAX] = {"sluice-sim", "--endpoint", endpoint ? endpoint : "tcp://127.0.0.1:*",
@@ -110,7 +87,7 @@ void sim_proc_start(sim_proc_t *s, void *zctx, const char *dir, const char *endp
     s->pid = s_spawn(argv, s->log);
     uint64_t deadline = harness_now_ms() + START_MS;
     for (;;) {
-        char *log = s_slurp(s->log);
+        char *log = harness_read_file(s->log);
         bool ready = s_count(log, "ready gateway=") > readies &&
                      s_ready_value(log, "gateway=", s->gateway, sizeof s->gateway) &&
                      s_ready_value(log, "control=", s->control, sizeof s->control);
@@ -187,7 +164,7 @@ void sim_proc_kill(sim_proc_t *s)
 
 void sim_proc_dump_log(const sim_proc_t *s)
 {
-    char *log = s_slurp(s->log);
+    char *log = harness_read_file(s->log);
     fprintf(stderr, "---- sluice-sim log (%s) ----\n%s---- end ----\n", s->log, log);
     free(log);
 }

@@ -39,36 +39,6 @@
 
 static char s_dir[PATH_MAX];
 
-static char *s_read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf != NULL) {
-        if (n + 4096 > cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (nb == NULL) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        if (got == 0)
-            break;
-        n += got;
-    }
-    fclose(f);
-    if (buf != NULL)
-        buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 /* s_count_points counts the x,y pairs of the polylines inside the element
  * with id="ID" (one chart's <svg>) of DOM, and its polylines. */
 static void s_count_points(const char *dom, const char *id, int *lines, int *points)
@@ -165,10 +135,9 @@ static void test_drill_with_every_chaos_action(void **state)
     int st = system(cmd);
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/drill.out", s_dir);
-    size_t len = 0;
-    char *log = s_read_all(path, &len);
+    char *log = harness_read_file(path);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        fprintf(stderr, "%s\n", log != NULL ? log : "(no output)");
+        fprintf(stderr, "%s\n", log[0] ? log : "(no output)");
         free(log);
         fail_msg("sluice-drill exited %d: an invariant broke or it could not run", WEXITSTATUS(st));
     }
@@ -189,7 +158,7 @@ static void test_drill_with_every_chaos_action(void **state)
     free(log);
 
     snprintf(path, sizeof path, "%s/report.json", out);
-    char *json = s_read_all(path, &len);
+    char *json = harness_read_file(path);
     assert_non_null(json);
     assert_non_null(strstr(json, "\"ok\":true"));
     free(json);
@@ -206,10 +175,10 @@ static void test_drill_with_every_chaos_action(void **state)
                  "chromium --headless --no-sandbox --disable-gpu --dump-dom 'file://%s' > '%s' 2>/dev/null",
                  path, dump);
         assert_int_equal(system(cmd), 0);
-        dom = s_read_all(dump, &len);
+        dom = harness_read_file(dump);
         fprintf(stderr, "test_drill: checked the DOM of report.html as headless Chromium rendered it\n");
     } else {
-        dom = s_read_all(path, &len);
+        dom = harness_read_file(path);
         fprintf(stderr, "test_drill: chromium not installed: checked report.html's TEXT with string "
                         "matching, not a rendering\n");
     }

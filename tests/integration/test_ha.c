@@ -40,35 +40,6 @@
 
 static char s_dir[PATH_MAX];
 
-static char *s_read_all(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf != NULL) {
-        if (n + 4096 > cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (nb == NULL) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        if (got == 0)
-            break;
-        n += got;
-    }
-    fclose(f);
-    if (buf != NULL)
-        buf[n] = '\0';
-    return buf;
-}
-
 /* s_why_not_installed: "" when pg_auto_failover can run here, else why not. */
 static const char *s_why_not_installed(void)
 {
@@ -143,9 +114,9 @@ static void test_failovers_under_load(void **state)
     int st = system(cmd);
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/ha.out", s_dir);
-    char *log = s_read_all(path);
+    char *log = harness_read_file(path);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        fprintf(stderr, "%s\n", log != NULL ? log : "(no output)");
+        fprintf(stderr, "%s\n", log[0] ? log : "(no output)");
         free(log);
         fail_msg("ha.sh exited %d: an invariant broke or it could not run", WEXITSTATUS(st));
     }
@@ -165,7 +136,7 @@ static void test_failovers_under_load(void **state)
     free(log);
 
     snprintf(path, sizeof path, "%s/report.json", out);
-    char *json = s_read_all(path);
+    char *json = harness_read_file(path);
     assert_non_null(json);
     assert_non_null(strstr(json, "\"ok\":true"));
     failover_t f[8];

@@ -124,32 +124,9 @@ static int s_reap(pid_t pid, int timeout_ms)
     }
 }
 
-/* s_slurp returns PATH's contents (malloc'ed, never NULL). */
-static char *s_slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    while (f) {
-        if (len + 1024 > cap) {
-            buf = realloc(buf, cap *= 2);
-            assert_non_null(buf);
-        }
-        size_t n = fread(buf + len, 1, cap - len - 1, f);
-        if (n == 0)
-            break;
-        len += n;
-    }
-    buf[len] = '\0';
-    if (f)
-        fclose(f);
-    return buf;
-}
-
 static bool s_file_contains(const char *path, const char *needle)
 {
-    char *text = s_slurp(path);
+    char *text = harness_read_file(path);
     bool found = strstr(text, needle) != NULL;
     free(text);
     return found;
@@ -158,7 +135,7 @@ static bool s_file_contains(const char *path, const char *needle)
 /* s_count_lines counts lines of PATH containing NEEDLE. */
 static size_t s_count_lines(const char *path, const char *needle)
 {
-    char *text = s_slurp(path);
+    char *text = harness_read_file(path);
     size_t n = 0;
     for (char *line = text; line && *line;) {
         char *end = strchr(line, '\n');
@@ -204,7 +181,7 @@ static int s_teardown(void **state)
         zmq_close(s->probe);
     zmq_ctx_term(s->zctx);
     if (!s->passed) {
-        char *log = s_slurp(s->log);
+        char *log = harness_read_file(s->log);
         fprintf(stderr, "---- sluice-sim log (%s) ----\n%s---- end ----\n", s->log, log);
         free(log);
     } else if (!getenv("SLUICE_TEST_KEEP")) {
@@ -245,7 +222,7 @@ static void sim_start(sim_t *s, const char *const *extra)
     s->pid = s_spawn(argv, s->log);
     uint64_t deadline = harness_now_ms() + START_MS;
     for (;;) {
-        char *log = s_slurp(s->log);
+        char *log = harness_read_file(s->log);
         bool ready = s_ready_value(log, "gateway=", s->gateway, sizeof s->gateway) &&
                      s_ready_value(log, "control=", s->control, sizeof s->control);
         free(log);
@@ -1255,7 +1232,7 @@ static void s_expect_usage(sim_t *s, const char *const *args, int status, const 
     snprintf(out, sizeof out, "%s/usage.out", s->dir);
     unlink(out);
     int rc = s_reap(s_spawn(argv, out), 10000);
-    char *text = s_slurp(out);
+    char *text = harness_read_file(out);
     if (rc != status || !strstr(text, needle))
         fail_msg("sluice-sim %s: exit %d (wanted %d), output '%s' lacks '%s'", args[0], rc,
                  status, text, needle);

@@ -272,7 +272,7 @@ bool drill_procs_setup(drill_t *d);
  * is now; false (said) when one could not be written. */
 bool drill_procs_write_configs(drill_t *d);
 /* drill_procs_free_port returns a TCP port that was free on 127.0.0.1 a
- * moment ago, or 0. */
+ * moment ago and not handed out before by this process, or 0. */
 unsigned drill_procs_free_port(void);
 /* drill_procs_start_node starts node N (sluiced -c its config). */
 void drill_procs_start_node(drill_t *d, drill_node_t *n);

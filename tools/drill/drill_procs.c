@@ -177,19 +177,39 @@ bool drill_procs_wait_role(drill_t *d, drill_node_t *n, node_role_t role, double
     return false;
 }
 
+/* s_port_given: PORT was handed out before. The kernel may give a port
+ * bound and closed a moment ago to the next bind to port 0, and a port
+ * handed out is not bound until its process starts. */
+static bool s_port_given(unsigned port)
+{
+    static unsigned given[256];
+    static size_t count;
+    for (size_t i = 0; i < count; i++)
+        if (given[i] == port)
+            return true;
+    if (count < sizeof given / sizeof given[0])
+        given[count++] = port;
+    return false;
+}
+
 unsigned drill_procs_free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof sa;
-    unsigned port = 0;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
+    for (int tries = 0; tries < 100; tries++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return 0;
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof sa;
+        unsigned port = 0;
+        if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+            getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+            port = ntohs(sa.sin_port);
+        close(fd);
+        if (port == 0 || !s_port_given(port))
+            return port;
+    }
+    return 0;
 }
 
 static bool s_start_sims(drill_t *d)
@@ -355,16 +375,19 @@ bool drill_procs_setup(drill_t *d)
     if (d->opt.ha) {
         if (!drill_ha_start_formation(d))
             return false;
-        drill_ha_plan_nodes(d);
     } else {
         snprintf(d->pgdir, sizeof d->pgdir, "%s/pg", d->opt.out);
         if (!drill_procs_pgtmp(d, "start", d->ep.dsn, sizeof d->ep.dsn))
             return false;
-        s_plan_single(d);
     }
     drill_log(d, "PostgreSQL up: %s", d->ep.dsn);
     if (!s_start_sims(d))
         return false;
+    /* the nodes' ports once the simulators hold theirs */
+    if (d->opt.ha)
+        drill_ha_plan_nodes(d);
+    else
+        s_plan_single(d);
     if (!drill_procs_write_configs(d))
         return false;
     char bin[PATH_MAX + 64];
