@@ -139,6 +139,13 @@ static void test_drill_with_every_chaos_action(void **state)
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         fprintf(stderr, "%s\n", log[0] ? log : "(no output)");
         free(log);
+        /* the daemon's last words go with the temp dir otherwise */
+        snprintf(path, sizeof path, "%s/sluiced.log", out);
+        char *daemon_log = harness_read_file(path);
+        size_t n = strlen(daemon_log);
+        fprintf(stderr, "---- sluiced.log (last 4 KB) ----\n%s\n---- end ----\n",
+                daemon_log + (n > 4096 ? n - 4096 : 0));
+        free(daemon_log);
         fail_msg("sluice-drill exited %d: an invariant broke or it could not run", WEXITSTATUS(st));
     }
     /* every action was carried out and logged */
