@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "unit_tmp.h"
+#include "unit_admit_env.h"
 #include "unit_time.h"
 #include "admit.h"
 #include "config.h"
@@ -58,64 +58,14 @@ static uint64_t s_sh(int days, int hh, int mm)
 
 /* ------------------------------------------------------------- fixture */
 
-typedef struct env {
-    char dir[64];
-    int files;
-    config_t *cfg;
-    store_table_t *stores;
-    admit_t *admit;
-} env_t;
-
 static int s_setup(void **state)
 {
-    env_t *e = calloc(1, sizeof *e);
-    if (!e)
-        return -1;
-    if (!unit_tmp_template(e->dir, sizeof e->dir, "sluice-test-admit") || !mkdtemp(e->dir)) {
-        free(e);
-        return -1;
-    }
-    *state = e;
-    return 0;
-}
-
-static int s_teardown(void **state)
-{
-    env_t *e = *state;
-    admit_destroy(&e->admit);
-    store_table_destroy(&e->stores);
-    config_destroy(&e->cfg);
-    for (int i = 0; i < e->files; i++) {
-        char path[128];
-        snprintf(path, sizeof path, "%s/c%d.conf", e->dir, i);
-        unlink(path);
-    }
-    rmdir(e->dir);
-    free(e);
-    return 0;
-}
-
-static config_t *s_load(env_t *e, const char *text)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/c%d.conf", e->dir, e->files++);
-    FILE *out = fopen(path, "w");
-    assert_non_null(out);
-    assert_true(fputs(text, out) >= 0);
-    assert_int_equal(fclose(out), 0);
-    char *errors = NULL;
-    config_t *cfg = config_load(path, &errors);
-    if (!cfg) {
-        print_error("config_load failed:\n%s", errors ? errors : "(no message)\n");
-        free(errors);
-        fail();
-    }
-    return cfg;
+    return unit_env_setup(state, "sluice-test-admit");
 }
 
 static void s_start(env_t *e, const char *text, uint64_t now_us)
 {
-    e->cfg = s_load(e, text);
+    e->cfg = unit_env_load(e, text);
     e->stores = store_table_new();
     assert_non_null(e->stores);
     assert_true(store_table_apply(e->stores, e->cfg, 0));  /* today's counts: not tested here */
@@ -127,7 +77,7 @@ static void s_start(env_t *e, const char *text, uint64_t now_us)
  * old config is freed only after both let go of it. */
 static void s_reload(env_t *e, const char *text, uint64_t now_us)
 {
-    config_t *next = s_load(e, text);
+    config_t *next = unit_env_load(e, text);
     assert_true(store_table_apply(e->stores, next, 0));
     assert_true(admit_configure(e->admit, next, now_us));
     config_destroy(&e->cfg);
@@ -683,30 +633,31 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_max_wait_admits_five_then_busy_with_exact_retry,
-                                        s_setup, s_teardown),
+                                        s_setup, unit_env_teardown),
         cmocka_unit_test_setup_teardown(test_order_that_never_fits_gets_no_retry_time, s_setup,
-                                        s_teardown),
+                                        unit_env_teardown),
         cmocka_unit_test_setup_teardown(test_max_queue_counts_waiting_orders, s_setup,
-                                        s_teardown),
-        cmocka_unit_test_setup_teardown(test_paused_store, s_setup, s_teardown),
+                                        unit_env_teardown),
+        cmocka_unit_test_setup_teardown(test_paused_store, s_setup, unit_env_teardown),
         cmocka_unit_test_setup_teardown(test_closed_outside_hours_in_store_timezone, s_setup,
-                                        s_teardown),
-        cmocka_unit_test_setup_teardown(test_ready_after_closing_is_closed, s_setup, s_teardown),
+                                        unit_env_teardown),
+        cmocka_unit_test_setup_teardown(test_ready_after_closing_is_closed, s_setup,
+                                        unit_env_teardown),
         cmocka_unit_test_setup_teardown(test_staffing_window_in_store_timezone, s_setup,
-                                        s_teardown),
+                                        unit_env_teardown),
         cmocka_unit_test_setup_teardown(test_levels_in_order_and_only_admitted_orders_spend,
-                                        s_setup, s_teardown),
+                                        s_setup, unit_env_teardown),
         cmocka_unit_test_setup_teardown(test_adaptive_limit_follows_measurements, s_setup,
-                                        s_teardown),
+                                        unit_env_teardown),
         cmocka_unit_test_setup_teardown(test_reload_keeps_tokens_by_brand_name, s_setup,
-                                        s_teardown),
+                                        unit_env_teardown),
         cmocka_unit_test_setup_teardown(test_reload_applies_new_capacity_at_once, s_setup,
-                                        s_teardown),
+                                        unit_env_teardown),
         cmocka_unit_test_setup_teardown(test_delivery_promise_adds_handoff_and_travel, s_setup,
-                                        s_teardown),
+                                        unit_env_teardown),
         cmocka_unit_test_setup_teardown(test_campaign_level_comes_last_and_spends_nothing, s_setup,
-                                        s_teardown),
-        cmocka_unit_test_setup_teardown(test_store_rules_alone, s_setup, s_teardown),
+                                        unit_env_teardown),
+        cmocka_unit_test_setup_teardown(test_store_rules_alone, s_setup, unit_env_teardown),
     };
     return cmocka_run_group_tests_name("admit", tests, NULL, NULL);
 }

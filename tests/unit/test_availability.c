@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "unit_tmp.h"
+#include "unit_admit_env.h"
 #include "unit_time.h"
 #include "availability.h"
 #include "config.h"
@@ -38,64 +38,14 @@ static uint64_t s_utc(int hh, int mm)
            (uint64_t)mm * MIN;
 }
 
-typedef struct env {
-    char dir[64];
-    int files;
-    config_t *cfg;
-    store_table_t *stores;
-    admit_t *admit;
-} env_t;
-
 static int s_setup(void **state)
 {
-    env_t *e = calloc(1, sizeof *e);
-    if (!e)
-        return -1;
-    if (!unit_tmp_template(e->dir, sizeof e->dir, "sluice-test-avail") || !mkdtemp(e->dir)) {
-        free(e);
-        return -1;
-    }
-    *state = e;
-    return 0;
-}
-
-static int s_teardown(void **state)
-{
-    env_t *e = *state;
-    admit_destroy(&e->admit);
-    store_table_destroy(&e->stores);
-    config_destroy(&e->cfg);
-    for (int i = 0; i < e->files; i++) {
-        char path[128];
-        snprintf(path, sizeof path, "%s/c%d.conf", e->dir, i);
-        unlink(path);
-    }
-    rmdir(e->dir);
-    free(e);
-    return 0;
-}
-
-static config_t *s_load(env_t *e, const char *text)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/c%d.conf", e->dir, e->files++);
-    FILE *out = fopen(path, "w");
-    assert_non_null(out);
-    assert_true(fputs(text, out) >= 0);
-    assert_int_equal(fclose(out), 0);
-    char *errors = NULL;
-    config_t *cfg = config_load(path, &errors);
-    if (!cfg) {
-        print_error("config_load failed:\n%s", errors ? errors : "(no message)\n");
-        free(errors);
-        fail();
-    }
-    return cfg;
+    return unit_env_setup(state, "sluice-test-avail");
 }
 
 static void s_start(env_t *e, const char *text)
 {
-    e->cfg = s_load(e, text);
+    e->cfg = unit_env_load(e, text);
     e->stores = store_table_new();
     assert_non_null(e->stores);
     assert_true(store_table_apply(e->stores, e->cfg, 0));
@@ -197,7 +147,7 @@ static void test_each_class_and_its_times(void **state)
     s_avail(e, 99, NULL, now, &a);
     assert_int_equal(a.state, ST(UNKNOWN));
     assert_true(a.store_never);
-    config_t *next = s_load(e, CLASSES_CONFIG(""));
+    config_t *next = unit_env_load(e, CLASSES_CONFIG(""));
     assert_true(store_table_apply(e->stores, next, 0));
     assert_true(admit_configure(e->admit, next, US0));
     config_destroy(&e->cfg);
@@ -443,10 +393,11 @@ static void test_feed_first_then_one_per_interval_latest_wins(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_each_class_and_its_times, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_when_a_campaign_could_place_one, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_each_class_and_its_times, s_setup, unit_env_teardown),
+        cmocka_unit_test_setup_teardown(test_when_a_campaign_could_place_one, s_setup,
+                                        unit_env_teardown),
         cmocka_unit_test(test_wire_form),
-        cmocka_unit_test_setup_teardown(test_thousand_stores, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_thousand_stores, s_setup, unit_env_teardown),
         cmocka_unit_test(test_feed_first_then_one_per_interval_latest_wins),
     };
     return cmocka_run_group_tests_name("availability", tests, NULL, NULL);

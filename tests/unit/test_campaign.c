@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "unit_tmp.h"
+#include "unit_admit_env.h"
 #include "unit_time.h"
 #include "admit.h"
 #include "campaign.h"
@@ -56,59 +56,9 @@ static uint64_t s_sh(int days, int hh, int mm)
 
 /* ------------------------------------------------------------- fixture */
 
-typedef struct env {
-    char dir[64];
-    int files;
-    config_t *cfg;
-    store_table_t *stores;
-    admit_t *admit;
-} env_t;
-
 static int s_setup(void **state)
 {
-    env_t *e = calloc(1, sizeof *e);
-    if (!e)
-        return -1;
-    if (!unit_tmp_template(e->dir, sizeof e->dir, "sluice-test-campaign") || !mkdtemp(e->dir)) {
-        free(e);
-        return -1;
-    }
-    *state = e;
-    return 0;
-}
-
-static int s_teardown(void **state)
-{
-    env_t *e = *state;
-    admit_destroy(&e->admit);
-    store_table_destroy(&e->stores);
-    config_destroy(&e->cfg);
-    for (int i = 0; i < e->files; i++) {
-        char path[128];
-        snprintf(path, sizeof path, "%s/c%d.conf", e->dir, i);
-        unlink(path);
-    }
-    rmdir(e->dir);
-    free(e);
-    return 0;
-}
-
-static config_t *s_load(env_t *e, const char *text)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/c%d.conf", e->dir, e->files++);
-    FILE *out = fopen(path, "w");
-    assert_non_null(out);
-    assert_true(fputs(text, out) >= 0);
-    assert_int_equal(fclose(out), 0);
-    char *errors = NULL;
-    config_t *cfg = config_load(path, &errors);
-    if (!cfg) {
-        print_error("config_load failed:\n%s", errors ? errors : "(no message)\n");
-        free(errors);
-        fail();
-    }
-    return cfg;
+    return unit_env_setup(state, "sluice-test-campaign");
 }
 
 static campaign_table_t *s_campaigns(env_t *e)
@@ -129,7 +79,7 @@ static void s_counted(env_t *e)
 
 static void s_start(env_t *e, const char *text, uint64_t now_us)
 {
-    e->cfg = s_load(e, text);
+    e->cfg = unit_env_load(e, text);
     e->stores = store_table_new();
     assert_non_null(e->stores);
     assert_true(store_table_apply(e->stores, e->cfg, 0));
@@ -140,7 +90,7 @@ static void s_start(env_t *e, const char *text, uint64_t now_us)
 
 static void s_reload(env_t *e, const char *text, uint64_t now_us)
 {
-    config_t *next = s_load(e, text);
+    config_t *next = unit_env_load(e, text);
     assert_true(store_table_apply(e->stores, next, 0));
     assert_true(admit_configure(e->admit, next, now_us));
     config_destroy(&e->cfg);
@@ -629,7 +579,7 @@ static void test_operator_pause_and_share_full_stores(void **state)
 static void test_restart_counts_from_the_database(void **state)
 {
     env_t *e = *state;
-    e->cfg = s_load(e, RESTART_CONFIG(""));
+    e->cfg = unit_env_load(e, RESTART_CONFIG(""));
     e->stores = store_table_new();
     assert_non_null(e->stores);
     assert_true(store_table_apply(e->stores, e->cfg, 0));
@@ -936,24 +886,26 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_campaign_field_validated),
         cmocka_unit_test_setup_teardown(test_unknown_campaign_and_regular_orders, s_setup,
-                                        s_teardown),
-        cmocka_unit_test_setup_teardown(test_pace_then_resubmit_at_retry_time, s_setup, s_teardown),
+                                        unit_env_teardown),
+        cmocka_unit_test_setup_teardown(test_pace_then_resubmit_at_retry_time, s_setup,
+                                        unit_env_teardown),
         cmocka_unit_test_setup_teardown(test_budget_spent_for_good_and_given_back_by_a_failed_commit,
-                                        s_setup, s_teardown),
+                                        s_setup, unit_env_teardown),
         cmocka_unit_test_setup_teardown(test_per_store_daily_across_local_midnight, s_setup,
-                                        s_teardown),
-        cmocka_unit_test_setup_teardown(test_paused_and_window_live_on_reload, s_setup, s_teardown),
+                                        unit_env_teardown),
+        cmocka_unit_test_setup_teardown(test_paused_and_window_live_on_reload, s_setup,
+                                        unit_env_teardown),
         cmocka_unit_test_setup_teardown(test_share_refuses_with_the_exact_retry_time, s_setup,
-                                        s_teardown),
+                                        unit_env_teardown),
         cmocka_unit_test_setup_teardown(test_flooded_store_keeps_taking_regular_orders, s_setup,
-                                        s_teardown),
-        cmocka_unit_test_setup_teardown(test_time_given_back, s_setup, s_teardown),
+                                        unit_env_teardown),
+        cmocka_unit_test_setup_teardown(test_time_given_back, s_setup, unit_env_teardown),
         cmocka_unit_test_setup_teardown(test_operator_pause_and_share_full_stores, s_setup,
-                                        s_teardown),
+                                        unit_env_teardown),
         cmocka_unit_test_setup_teardown(test_restart_counts_from_the_database, s_setup,
-                                        s_teardown),
+                                        unit_env_teardown),
         cmocka_unit_test_setup_teardown(test_share_random_against_brute_force, s_setup,
-                                        s_teardown),
+                                        unit_env_teardown),
     };
     return cmocka_run_group_tests_name("campaign", tests, NULL, NULL);
 }
