@@ -294,9 +294,13 @@ static int s_rm_entry(const char *path, const struct stat *sb, int flag, struct 
     return 0;
 }
 
-static void s_rmtree(const char *dir)
+void harness_rmtemp(const char *dir)
 {
-    if (dir[0] != '\0')
+    if (dir[0] == '\0')
+        return;
+    if (getenv("SLUICE_TEST_KEEP") != NULL)
+        fprintf(stderr, "harness: kept %s\n", dir);
+    else
         nftw(dir, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -308,10 +312,7 @@ int harness_setup(void **state)
     assert_non_null(h);
     *state = h;
 
-    const char *tmp = getenv("TMPDIR");
-    snprintf(h->tmpdir, sizeof h->tmpdir, "%s/sluice-it-XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(h->tmpdir) == NULL)
+    if (!harness_mkdtemp(h->tmpdir, sizeof h->tmpdir, "sluice-it"))
         fail_msg("failed to create temp dir %s: %s", h->tmpdir, strerror(errno));
     snprintf(h->conf_path, sizeof h->conf_path, "%s/sluice.conf", h->tmpdir);
     snprintf(h->log_path, sizeof h->log_path, "%s/sluiced.log", h->tmpdir);
@@ -378,10 +379,7 @@ int harness_teardown(void **state)
     }
     if (h->zctx != NULL)
         zmq_ctx_term(h->zctx);
-    if (getenv("SLUICE_TEST_KEEP") == NULL)
-        s_rmtree(h->tmpdir);
-    else
-        fprintf(stderr, "harness: kept %s\n", h->tmpdir);
+    harness_rmtemp(h->tmpdir);
     free(h);
     *state = NULL;
     return 0;
@@ -827,6 +825,17 @@ off_t harness_log_size(harness_t *h)
 {
     struct stat st;
     return stat(h->log_path, &st) == 0 ? st.st_size : 0;
+}
+
+bool harness_mkdtemp(char *buf, size_t len, const char *name)
+{
+    const char *tmp = getenv("TMPDIR");
+    int n = snprintf(buf, len, "%s/%s-XXXXXX", tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp", name);
+    if (n < 0 || (size_t)n >= len) {
+        errno = ENAMETOOLONG;
+        return false;
+    }
+    return mkdtemp(buf) != NULL;
 }
 
 char *harness_read_file(const char *path)

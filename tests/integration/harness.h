@@ -177,6 +177,13 @@ bool harness_log_contains_from(harness_t *h, off_t from, const char *needle);
 /* harness_read_file: the whole file at PATH, malloc'ed and NUL-terminated
  * ("" when it cannot be read). */
 char *harness_read_file(const char *path);
+/* harness_mkdtemp makes a fresh directory NAME-<six random characters>
+ * under $TMPDIR (else /tmp) and writes its path to BUF; false when the path
+ * does not fit in LEN or mkdtemp fails (errno says why). */
+bool harness_mkdtemp(char *buf, size_t len, const char *name);
+/* harness_rmtemp removes DIR and everything under it, unless
+ * SLUICE_TEST_KEEP is set: then it says that it kept it. */
+void harness_rmtemp(const char *dir);
 /* harness_wait_log polls until the log from FROM on contains NEEDLE. */
 bool harness_wait_log(harness_t *h, off_t from, const char *needle, int timeout_ms);
 

@@ -72,9 +72,7 @@ static int s_setup(void **state)
 {
     fix_t *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/adapter-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    assert_non_null(mkdtemp(f->dir));
+    assert_true(harness_mkdtemp(f->dir, sizeof f->dir, "adapter"));
     f->zctx = zmq_ctx_new();
     assert_non_null(f->zctx);
     f->platform = (adapter_platform_t){.name = "sim", .adapter = "zmq", .timeout_ms = 2000,

@@ -601,9 +601,7 @@ static void test_pgaf_in_doubt_commit(void **state)
         harness_pass(f->h);
         skip();
     }
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->formation, sizeof f->formation, "%s/pgaf-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    assert_non_null(mkdtemp(f->formation));
+    assert_true(harness_mkdtemp(f->formation, sizeof f->formation, "pgaf"));
     int port = s_free_ports();
     char cmd[2 * PATH_MAX], conninfo[1024] = "";
     snprintf(cmd, sizeof cmd, "sh '%s/scripts/pgaf.sh' start '%s' %d", getenv("SLUICE_TOOLS"),

@@ -260,21 +260,14 @@ static void test_drill_with_every_chaos_action(void **state)
 static int s_setup(void **state)
 {
     (void)state;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s_dir, sizeof s_dir, "%s/drill-test.XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
     /* as root, PostgreSQL runs as the postgres user and must reach DIR/out/pg */
-    return mkdtemp(s_dir) != NULL && chmod(s_dir, 0755) == 0 ? 0 : -1;
+    return harness_mkdtemp(s_dir, sizeof s_dir, "drill-test") && chmod(s_dir, 0755) == 0 ? 0 : -1;
 }
 
 static int s_teardown(void **state)
 {
     (void)state;
-    if (getenv("SLUICE_TEST_KEEP") == NULL && s_dir[0] != '\0') {
-        char cmd[PATH_MAX + 16];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "test_drill: could not remove %s\n", s_dir);
-    }
+    harness_rmtemp(s_dir);
     return 0;
 }
 

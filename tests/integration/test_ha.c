@@ -164,10 +164,8 @@ static void test_failovers_under_load(void **state)
 static int s_setup(void **state)
 {
     (void)state;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s_dir, sizeof s_dir, "%s/ha-test.XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
     /* as root, the formation runs as the postgres user and must reach DIR/out/pgaf */
-    return mkdtemp(s_dir) != NULL && chmod(s_dir, 0755) == 0 ? 0 : -1;
+    return harness_mkdtemp(s_dir, sizeof s_dir, "ha-test") && chmod(s_dir, 0755) == 0 ? 0 : -1;
 }
 
 static int s_teardown(void **state)
@@ -184,12 +182,7 @@ static int s_teardown(void **state)
         if (system(cmd) != 0)
             fprintf(stderr, "test_ha: could not destroy the formation in %s\n", pgaf);
     }
-    if (getenv("SLUICE_TEST_KEEP") == NULL && s_dir[0] != '\0') {
-        char cmd[PATH_MAX + 16];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "test_ha: could not remove %s\n", s_dir);
-    }
+    harness_rmtemp(s_dir);
     return 0;
 }
 

@@ -152,9 +152,7 @@ static int s_setup(void **state)
 {
     sim_t *s = calloc(1, sizeof *s);
     assert_non_null(s);
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s->dir, sizeof s->dir, "%s/sim-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    assert_non_null(mkdtemp(s->dir));
+    assert_true(harness_mkdtemp(s->dir, sizeof s->dir, "sim"));
     snprintf(s->log, sizeof s->log, "%s/sim.log", s->dir);
     snprintf(s->ledger, sizeof s->ledger, "%s/ledger.tsv", s->dir);
     s->zctx = zmq_ctx_new();
